@@ -1,0 +1,32 @@
+// The daemon's view of the engine: the mutations the API can ask for and the state it publishes.
+//
+// Why an interface and not core::Engine directly: the worker, handlers and server are tested with a
+// fake backend (tests/api) that can block on a latch or fail on demand, without a kernel. The real
+// implementation (EngineBackend, engine_backend.hpp) forwards to core::Engine.
+// Threading: a Backend is used only on the kernel worker thread (created, called and destroyed
+// there); see worker.hpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "core/engine.hpp"
+#include "core/model.hpp"
+
+namespace cnetd::daemon {
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual Result<core::Network> create_network(const core::CreateNetworkRequest& req) = 0;
+    virtual Result<void> remove_network(const std::string& name_or_id) = 0;
+    virtual Result<core::Endpoint> connect(const core::ConnectRequest& req) = 0;
+    virtual Result<void> disconnect(const std::string& network, const std::string& target) = 0;
+    virtual Result<std::string> create_netns(const std::string& name) = 0;  // returns the path
+    virtual Result<void> remove_netns(const std::string& name) = 0;
+    // A copy of the current networks, sorted by name (the worker publishes it as a snapshot).
+    virtual std::vector<core::Network> networks() const = 0;
+};
+
+}  // namespace cnetd::daemon

@@ -1,0 +1,68 @@
+#include "daemon/engine_backend.hpp"
+
+#include <optional>
+
+#include "core/engine.hpp"
+#include "platform/linux_kernel.hpp"
+#include "store/file_store.hpp"
+
+namespace cnetd::daemon {
+namespace {
+
+class EngineBackend final : public Backend {
+public:
+    EngineBackend(std::unique_ptr<platform::LinuxKernel> kernel, std::string state_dir,
+                  core::EngineOptions opts)
+        : kernel_(std::move(kernel)), store_(std::move(state_dir)),
+          engine_(*kernel_, store_, std::move(opts)) {}
+
+    Result<void> init(const config::Config& cfg) {
+        CNETD_TRY(store_.init().context("create state dir"));
+        // `bridge: none` in the config: no default network (Engine::start takes nullopt).
+        std::optional<core::DefaultNetworkSpec> spec;
+        if (cfg.default_network) spec = cfg.default_net;
+        return engine_.start(spec, cfg.ip_forward).context("start engine");
+    }
+
+    Result<core::Network> create_network(const core::CreateNetworkRequest& req) override {
+        return engine_.create_network(req);
+    }
+    Result<void> remove_network(const std::string& name_or_id) override {
+        return engine_.remove_network(name_or_id);
+    }
+    Result<core::Endpoint> connect(const core::ConnectRequest& req) override {
+        return engine_.connect(req);
+    }
+    Result<void> disconnect(const std::string& network, const std::string& target) override {
+        return engine_.disconnect(network, target);
+    }
+    Result<std::string> create_netns(const std::string& name) override {
+        return engine_.create_netns(name);
+    }
+    Result<void> remove_netns(const std::string& name) override {
+        return engine_.remove_netns(name);
+    }
+    std::vector<core::Network> networks() const override { return engine_.networks(); }
+
+private:
+    // Declaration order matters: the engine borrows the kernel and the store.
+    std::unique_ptr<platform::LinuxKernel> kernel_;
+    store::FileStateStore store_;
+    core::Engine engine_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg) {
+    auto kernel = platform::LinuxKernel::create();
+    if (!kernel) return std::move(kernel).error().wrap("open kernel interface");
+    core::EngineOptions opts;
+    opts.netns_dir = cfg.netns_dir;
+    opts.mtu = cfg.mtu;
+    auto backend =
+        std::make_unique<EngineBackend>(std::move(kernel).value(), cfg.state_dir, std::move(opts));
+    CNETD_TRY(backend->init(cfg));
+    return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace cnetd::daemon

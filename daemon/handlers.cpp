@@ -1,0 +1,283 @@
+#include "daemon/handlers.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <exception>
+#include <vector>
+
+#include "api/protocol.hpp"
+#include "base/log.hpp"
+#include "daemon/codec.hpp"
+
+namespace cnetd::daemon {
+namespace {
+
+int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// "/v1/networks/a%20b?x=1" → {"v1", "networks", "a b"}. False on a bad %-escape.
+bool split_path(std::string_view target, std::vector<std::string>& out) {
+    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    std::string seg;
+    auto flush = [&] {
+        if (!seg.empty()) out.push_back(std::move(seg));
+        seg.clear();
+    };
+    for (size_t i = 0; i < target.size(); ++i) {
+        char c = target[i];
+        if (c == '/') {
+            flush();
+        } else if (c == '%') {
+            if (i + 2 >= target.size()) return false;
+            int hi = hexval(target[i + 1]), lo = hexval(target[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            seg += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            seg += c;
+        }
+    }
+    flush();
+    return true;
+}
+
+ApiResponse method_not_allowed(const ApiRequest& req, std::string allow) {
+    ApiResponse r = error_response(
+        405, Error::invalid(fmt::format("method {} not allowed on {} (allowed: {})", req.method,
+                                        req.target, allow)));
+    r.allow = std::move(allow);
+    return r;
+}
+
+const core::Network* find_in(const std::vector<core::Network>& nets, const std::string& key,
+                             Result<void>& err) {
+    for (const auto& n : nets)
+        if (n.name == key || n.id == key) return &n;
+    const core::Network* found = nullptr;
+    if (!key.empty()) {
+        for (const auto& n : nets) {
+            if (n.id.compare(0, key.size(), key) != 0) continue;
+            if (found) {
+                err = Error::invalid(fmt::format("network {} is ambiguous: several ids start with it", key));
+                return nullptr;
+            }
+            found = &n;
+        }
+    }
+    if (!found) err = Error::not_found(fmt::format("network {} not found", key));
+    return found;
+}
+
+}  // namespace
+
+ApiResponse error_response(const Error& e) { return error_response(api::http_status(e.kind()), e); }
+
+ApiResponse error_response(int status, const Error& e) {
+    ApiResponse r;
+    r.status = status;
+    r.body = api::error_body(e);
+    return r;
+}
+
+std::string now_rfc3339() {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count();
+    std::time_t t = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:09d}Z", buf, nanos);
+}
+
+Handlers::Handlers(Worker& worker, DaemonInfo info) : worker_(worker), info_(std::move(info)) {}
+
+void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
+    // The reply is shared: the worker calls it, but if post() refuses, we call it here.
+    auto shared_reply = std::make_shared<Reply>(std::move(reply));
+    bool queued = worker_.post([shared_reply, job = std::move(job)](Backend& b) {
+        ApiResponse resp;
+        try {
+            resp = job(b);
+        } catch (const std::exception& e) {
+            resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+        }
+        (*shared_reply)(std::move(resp));
+    });
+    if (!queued)
+        (*shared_reply)(error_response(
+            Error(ErrorKind::Unavailable, "cnetd is shutting down: request not accepted")));
+}
+
+ApiResponse Handlers::get_network(const std::string& name_or_id) const {
+    auto snap = worker_.snapshot();
+    Result<void> err;
+    const core::Network* n = find_in(snap->networks, name_or_id, err);
+    if (!n) return error_response(err.error());
+    return {200, network_to_json(*n), {}};
+}
+
+ApiResponse Handlers::list_netns() const {
+    // Read from the directory, not the worker: it is the truth, and reads must not queue.
+    json out = json::array();
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(info_.netns_dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+            std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            struct stat st{};
+            std::string path = info_.netns_dir + "/" + name;
+            if (::lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+            names.push_back(std::move(name));
+        }
+        ::closedir(d);
+    } else if (errno != ENOENT) {
+        return error_response(Error::sys(errno, fmt::format("list netns dir {}", info_.netns_dir)));
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) out.push_back({{"Name", n}, {"Path", info_.netns_dir + "/" + n}});
+    return {200, out, {}};
+}
+
+ApiResponse Handlers::info() const {
+    auto snap = worker_.snapshot();
+    size_t endpoints = 0;
+    for (const auto& n : snap->networks) endpoints += n.endpoints.size();
+    return {200,
+            {{"Version", info_.version},
+             {"NetnsDir", info_.netns_dir},
+             {"StateDir", info_.state_dir},
+             {"Socket", info_.socket},
+             {"Networks", snap->networks.size()},
+             {"Endpoints", endpoints},
+             {"StartedAt", info_.started_at}},
+            {}};
+}
+
+void Handlers::handle(const ApiRequest& req, Reply reply) {
+    std::vector<std::string> p;
+    if (!split_path(req.target, p) || p.empty() || p[0] != "v1") {
+        reply(error_response(Error::not_found(
+            fmt::format("no such API endpoint: {} {}", req.method, req.target))));
+        return;
+    }
+    const std::string& m = req.method;
+    auto not_found = [&] {
+        reply(error_response(Error::not_found(
+            fmt::format("no such API endpoint: {} {}", req.method, req.target))));
+    };
+    try {
+        if (p.size() == 2 && p[1] == "ping") {
+            if (m != "GET") return reply(method_not_allowed(req, "GET"));
+            return reply({200, {{"ok", true}}, {}});
+        }
+        if (p.size() == 2 && p[1] == "info") {
+            if (m != "GET") return reply(method_not_allowed(req, "GET"));
+            return reply(info());
+        }
+        if (p.size() >= 2 && p[1] == "networks") {
+            if (p.size() == 2) {
+                if (m == "GET") {
+                    json out = json::array();
+                    for (const auto& n : worker_.snapshot()->networks)
+                        out.push_back(network_to_json(n));
+                    return reply({200, std::move(out), {}});
+                }
+                if (m == "POST") {
+                    auto parsed = parse_create_network(req.body);
+                    if (!parsed) return reply(error_response(parsed.error()));
+                    return post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+                        auto n = b.create_network(r);
+                        if (!n) return error_response(n.error());
+                        log::info("created network {} ({}) on {}", n->name, n->subnet.str(),
+                                  n->bridge);
+                        return ApiResponse{201, network_to_json(*n), {}};
+                    });
+                }
+                return reply(method_not_allowed(req, "GET, POST"));
+            }
+            const std::string name = p[2];
+            if (p.size() == 3) {
+                if (m == "GET") return reply(get_network(name));
+                if (m == "DELETE") {
+                    return post_job(std::move(reply), [name](Backend& b) {
+                        auto r = b.remove_network(name);
+                        if (!r) return error_response(r.error());
+                        log::info("removed network {}", name);
+                        return ApiResponse{204, nullptr, {}};
+                    });
+                }
+                return reply(method_not_allowed(req, "GET, DELETE"));
+            }
+            if (p.size() == 4 && p[3] == "connect") {
+                if (m != "POST") return reply(method_not_allowed(req, "POST"));
+                auto parsed = parse_connect(req.body, name);
+                if (!parsed) return reply(error_response(parsed.error()));
+                return post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+                    auto ep = b.connect(r);
+                    if (!ep) return error_response(ep.error());
+                    // The request may name the network by id prefix: answer with its name.
+                    std::string net_name = r.network;
+                    for (const auto& n : b.networks())
+                        if (n.endpoints.count(ep->id)) net_name = n.name;
+                    log::info("connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
+                              ep->address.str());
+                    return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
+                });
+            }
+            if (p.size() == 4 && p[3] == "disconnect") {
+                if (m != "POST") return reply(method_not_allowed(req, "POST"));
+                auto parsed = parse_disconnect(req.body);
+                if (!parsed) return reply(error_response(parsed.error()));
+                return post_job(std::move(reply),
+                                [name, target = std::move(parsed).value()](Backend& b) {
+                                    auto r = b.disconnect(name, target);
+                                    if (!r) return error_response(r.error());
+                                    log::info("disconnected {} from {}", target, name);
+                                    return ApiResponse{204, nullptr, {}};
+                                });
+            }
+            return not_found();
+        }
+        if (p.size() >= 2 && p[1] == "netns") {
+            if (p.size() == 2) {
+                if (m == "GET") return reply(list_netns());
+                if (m == "POST") {
+                    auto parsed = parse_create_netns(req.body);
+                    if (!parsed) return reply(error_response(parsed.error()));
+                    return post_job(std::move(reply), [name = std::move(parsed).value()](Backend& b) {
+                        auto path = b.create_netns(name);
+                        if (!path) return error_response(path.error());
+                        log::info("created netns {}", *path);
+                        return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
+                    });
+                }
+                return reply(method_not_allowed(req, "GET, POST"));
+            }
+            if (p.size() == 3) {
+                if (m != "DELETE") return reply(method_not_allowed(req, "DELETE"));
+                return post_job(std::move(reply), [name = p[2]](Backend& b) {
+                    auto r = b.remove_netns(name);
+                    if (!r) return error_response(r.error());
+                    log::info("removed netns {}", name);
+                    return ApiResponse{204, nullptr, {}};
+                });
+            }
+        }
+        return not_found();
+    } catch (const std::exception& e) {
+        // Only allocation failures or JSON type bugs can land here; never let them kill the loop.
+        reply(error_response(Error::internal(fmt::format("internal error: {}", e.what()))));
+    }
+}
+
+}  // namespace cnetd::daemon

@@ -1,0 +1,573 @@
+#include "core/engine.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+
+#include "base/log.hpp"
+
+namespace cnetd::core {
+
+namespace {
+
+constexpr int kMinPrefix = 8;   // a /8 is 16M addresses: the IPAM bitmap stays at 2 MiB
+constexpr int kMaxPrefix = 30;  // gateway + at least one container
+constexpr int kVethNameTries = 4;
+
+std::string now_rfc3339() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Docker's rule for network names; also used for netns file names and endpoint names.
+Result<void> validate_name(std::string_view field, const std::string& name) {
+    if (name.empty()) return Error::invalid(fmt::format("{}: must not be empty", field));
+    if (name.size() > 128) {
+        return Error::invalid(fmt::format("{}: \"{}\" is longer than 128 characters", field, name));
+    }
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    bool good = alnum(name[0]);
+    for (char c : name) good = good && (alnum(c) || c == '_' || c == '.' || c == '-');
+    if (!good) {
+        return Error::invalid(fmt::format(
+            "{}: \"{}\" is invalid (allowed: [a-zA-Z0-9][a-zA-Z0-9_.-]*)", field, name));
+    }
+    return ok();
+}
+
+// Undo log for a multi-step kernel change: actions run in reverse order unless committed.
+class Rollback {
+public:
+    ~Rollback() {
+        if (committed_) return;
+        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
+    }
+    void add(std::function<void()> f) { undo_.push_back(std::move(f)); }
+    void commit() { committed_ = true; }
+
+private:
+    std::vector<std::function<void()>> undo_;
+    bool committed_ = false;
+};
+
+void log_undo_failure(const Result<void>& r, std::string_view what) {
+    if (!r.ok()) log::error("rollback: {}: {}", what, r.error().message());
+}
+
+}  // namespace
+
+Engine::Engine(Kernel& kernel, StateStore& store, EngineOptions opts)
+    : kernel_(kernel), store_(store), opts_(std::move(opts)) {}
+
+std::vector<Network> Engine::networks() const {
+    std::vector<Network> out;
+    out.reserve(nets_.size());
+    for (const auto& [id, n] : nets_) out.push_back(n.net);
+    std::sort(out.begin(), out.end(),
+              [](const Network& a, const Network& b) { return a.name < b.name; });
+    return out;
+}
+
+Result<const Network*> Engine::find_network(const std::string& key) const {
+    const Network* prefix_match = nullptr;
+    int prefix_matches = 0;
+    for (const auto& [id, n] : nets_) {
+        if (n.net.name == key || id == key) return &n.net;
+        if (!key.empty() && id.compare(0, key.size(), key) == 0) {
+            prefix_match = &n.net;
+            ++prefix_matches;
+        }
+    }
+    if (prefix_matches == 1) return prefix_match;
+    if (prefix_matches > 1) {
+        return Error::invalid(fmt::format("network id prefix \"{}\" is ambiguous", key));
+    }
+    return Error::not_found(fmt::format("network {} not found", key));
+}
+
+Result<Engine::Net*> Engine::lookup(const std::string& key) {
+    CNETD_TRY_ASSIGN(const Network* n, find_network(key));
+    return &nets_.at(n->id);
+}
+
+Result<void> Engine::persist() { return store_.save(networks()); }
+
+// ---------------------------------------------------------------------------------------------
+// start-up
+
+Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool ip_forward) {
+    if (ip_forward) {
+        CNETD_TRY(kernel_.write_sysctl("net/ipv4/ip_forward", "1").context("enable ip_forward"));
+    }
+    CNETD_TRY_ASSIGN(std::vector<Network> saved, store_.load().context("load state"));
+    for (auto& n : saved) {
+        Ipam ipam(n.subnet, n.gateway, n.ip_range);
+        for (const auto& [eid, ep] : n.endpoints) {
+            auto r = ipam.allocate(ep.address.addr());
+            if (!r.ok()) {
+                return Error::internal(fmt::format("load state: network {} endpoint {}: {}", n.name,
+                                                   ep.name, r.error().message()));
+            }
+        }
+        std::string id = n.id;
+        nets_.emplace(id, Net{std::move(n), std::move(ipam)});
+    }
+
+    // The default network follows the config; a change that would strand endpoints is refused.
+    Net* def = nullptr;
+    for (auto& [id, n] : nets_)
+        if (n.net.is_default) def = &n;
+    bool changed = false;
+    if (def && !spec) {
+        if (!def->net.endpoints.empty()) {
+            return Error::invalid(fmt::format(
+                "config bridge: none, but the default network has {} endpoint(s); disconnect them "
+                "first",
+                def->net.endpoints.size()));
+        }
+        if (!def->net.bridge_adopted) {
+            CNETD_TRY(kernel_.delete_link(def->net.bridge).context("remove default bridge"));
+        }
+        nets_.erase(def->net.id);
+        def = nullptr;
+        changed = true;
+    }
+    if (spec) {
+        Ipv4Cidr subnet = spec->bip.masked();
+        if (spec->bip.prefix() < kMinPrefix || spec->bip.prefix() > kMaxPrefix) {
+            return Error::invalid(fmt::format("bip: \"{}\": prefix length must be between {} and {}",
+                                              spec->bip.str(), kMinPrefix, kMaxPrefix));
+        }
+        if (spec->bip.addr() == subnet.network() || spec->bip.addr() == subnet.broadcast()) {
+            return Error::invalid(fmt::format(
+                "bip: \"{}\" is the network or broadcast address; give the gateway address, e.g. {}/{}",
+                spec->bip.str(), Ipv4(subnet.network().value() + 1).str(), subnet.prefix()));
+        }
+        if (spec->fixed_cidr && !(spec->fixed_cidr->prefix() >= subnet.prefix() &&
+                                  subnet.contains(spec->fixed_cidr->network()))) {
+            return Error::invalid(fmt::format("fixed-cidr: \"{}\" is not inside bip's subnet {}",
+                                              spec->fixed_cidr->str(), subnet.str()));
+        }
+        for (const auto& [id, n] : nets_) {
+            if (&n == def) continue;
+            if (n.net.subnet.overlaps(subnet)) {
+                return Error::invalid(fmt::format("bip: {} overlaps network {} ({})", subnet.str(),
+                                                  n.net.name, n.net.subnet.str()));
+            }
+            if (n.net.bridge == spec->bridge) {
+                return Error::invalid(fmt::format("bridge: \"{}\" is already used by network {}",
+                                                  spec->bridge, n.net.name));
+            }
+        }
+        std::optional<Ipv4Cidr> range =
+            spec->fixed_cidr ? std::optional(spec->fixed_cidr->masked()) : std::nullopt;
+        bool same = def && def->net.subnet == subnet && def->net.gateway == spec->bip.addr() &&
+                    def->net.bridge == spec->bridge && def->net.ip_range == range &&
+                    def->net.mtu == spec->mtu;
+        if (def && !same) {
+            bool moved = def->net.subnet != subnet || def->net.gateway != spec->bip.addr() ||
+                         def->net.bridge != spec->bridge;
+            if (moved && !def->net.endpoints.empty()) {
+                return Error::invalid(fmt::format(
+                    "the config moves the default network from {} on {} to {} on {}, but it has {} "
+                    "endpoint(s); disconnect them or restore the old bip/bridge",
+                    def->net.gateway_cidr().str(), def->net.bridge, spec->bip.str(), spec->bridge,
+                    def->net.endpoints.size()));
+            }
+            if (def->net.bridge != spec->bridge && !def->net.bridge_adopted) {
+                CNETD_TRY(kernel_.delete_link(def->net.bridge).context("remove old default bridge"));
+            }
+            Network n = def->net;
+            nets_.erase(n.id);
+            def = nullptr;
+            n.subnet = subnet;
+            n.gateway = spec->bip.addr();
+            n.ip_range = range;
+            n.mtu = spec->mtu;
+            if (n.bridge != spec->bridge) {
+                CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(spec->bridge));
+                n.bridge_adopted = kind == LinkKind::Bridge;
+            }
+            n.bridge = spec->bridge;
+            n.options[kOptBridgeName] = spec->bridge;
+            Ipam ipam(n.subnet, n.gateway, n.ip_range);
+            for (const auto& [eid, ep] : n.endpoints) (void)ipam.allocate(ep.address.addr());
+            std::string id = n.id;
+            def = &nets_.emplace(id, Net{std::move(n), std::move(ipam)}).first->second;
+            changed = true;
+        }
+        if (!def) {
+            Network n;
+            n.id = random_hex(64);
+            n.name = "bridge";
+            n.is_default = true;
+            n.bridge = spec->bridge;
+            n.subnet = subnet;
+            n.gateway = spec->bip.addr();
+            n.ip_range = range;
+            n.mtu = spec->mtu;
+            n.created = now_rfc3339();
+            n.options[kOptBridgeName] = spec->bridge;
+            n.options["com.docker.network.bridge.default_bridge"] = "true";
+            // A docker0 that predates our state (Docker's, or an admin's) is adopted, not owned.
+            CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.bridge));
+            n.bridge_adopted = kind == LinkKind::Bridge;
+            Ipam ipam(n.subnet, n.gateway, n.ip_range);
+            std::string id = n.id;
+            def = &nets_.emplace(id, Net{std::move(n), std::move(ipam)}).first->second;
+            changed = true;
+        }
+    }
+
+    // Bring every bridge to its configured state. Existing veths, addresses in containers and
+    // namespaces are left alone: a restart must not disturb running containers.
+    for (auto& [id, n] : nets_) {
+        CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.net.bridge));
+        if (kind == LinkKind::Other) {
+            return Error::invalid(fmt::format("network {}: bridge name \"{}\" is taken by an interface "
+                                              "that is not a bridge",
+                                              n.net.name, n.net.bridge));
+        }
+        auto r = kernel_.ensure_bridge({n.net.bridge, n.net.gateway_cidr(), n.net.mtu});
+        if (!r.ok()) return std::move(r).error().wrap(fmt::format("network {}", n.net.name));
+        log::info("network {}: bridge {} {} with {}", n.net.name, n.net.bridge,
+                  *r ? "created" : "ready", n.net.gateway_cidr().str());
+    }
+    if (changed) CNETD_TRY(persist().context("save state"));
+    return ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// networks
+
+Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
+    // 1. Validate everything; nothing changes until all of it passes.
+    CNETD_TRY(validate_name("name", req.name));
+    for (const auto& [id, n] : nets_) {
+        if (n.net.name == req.name) {
+            return Error::conflict(fmt::format("network with name {} already exists", req.name));
+        }
+    }
+    if (req.subnet.empty()) {
+        return Error::invalid("subnet: required (automatic address pools are not supported yet)");
+    }
+    auto subnet_r = Ipv4Cidr::parse_network(req.subnet);
+    if (!subnet_r) return std::move(subnet_r).error().wrap("subnet");
+    Ipv4Cidr subnet = *subnet_r;
+    if (subnet.prefix() < kMinPrefix || subnet.prefix() > kMaxPrefix) {
+        return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
+                                          req.subnet, kMinPrefix, kMaxPrefix));
+    }
+    Ipv4 gateway(subnet.network().value() + 1);
+    if (!req.gateway.empty()) {
+        auto g = Ipv4::parse(req.gateway);
+        if (!g) return std::move(g).error().wrap("gateway");
+        if (!subnet.contains(*g)) {
+            return Error::invalid(fmt::format("gateway: {} is not in subnet {}", req.gateway,
+                                              subnet.str()));
+        }
+        if (*g == subnet.network() || *g == subnet.broadcast()) {
+            return Error::invalid(fmt::format("gateway: {} is the {} address of {}", req.gateway,
+                                              *g == subnet.network() ? "network" : "broadcast",
+                                              subnet.str()));
+        }
+        gateway = *g;
+    }
+    std::optional<Ipv4Cidr> range;
+    if (!req.ip_range.empty()) {
+        auto r = Ipv4Cidr::parse_network(req.ip_range);
+        if (!r) return std::move(r).error().wrap("ip-range");
+        if (r->prefix() < subnet.prefix() || !subnet.contains(r->network())) {
+            return Error::invalid(fmt::format("ip-range: {} is not inside subnet {}", req.ip_range,
+                                              subnet.str()));
+        }
+        range = *r;
+    }
+    std::string id = random_hex(64);
+    std::string bridge = "br-" + id.substr(0, 12);
+    for (const auto& [key, value] : req.options) {
+        if (key == kOptBridgeName) {
+            auto v = validate_ifname(value);
+            if (!v) return std::move(v).error().wrap(fmt::format("option {}", key));
+            bridge = value;
+        } else {
+            return Error::invalid(fmt::format("option {}: unknown option (supported: {})", key,
+                                              kOptBridgeName));
+        }
+    }
+    for (const auto& [nid, n] : nets_) {
+        if (n.net.subnet.overlaps(subnet)) {
+            return Error::conflict(fmt::format("subnet: {} overlaps network {} ({})", subnet.str(),
+                                               n.net.name, n.net.subnet.str()));
+        }
+        if (n.net.bridge == bridge) {
+            return Error::conflict(fmt::format("option {}: bridge {} is already used by network {}",
+                                               kOptBridgeName, bridge, n.net.name));
+        }
+    }
+    CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(bridge));
+    if (kind == LinkKind::Other) {
+        return Error::invalid(fmt::format(
+            "option {}: {} exists and is not a bridge", kOptBridgeName, bridge));
+    }
+
+    // 2. Apply.
+    Network n;
+    n.id = id;
+    n.name = req.name;
+    n.bridge = bridge;
+    n.subnet = subnet;
+    n.gateway = gateway;
+    n.ip_range = range;
+    n.mtu = opts_.mtu;
+    n.bridge_adopted = kind == LinkKind::Bridge;
+    n.created = now_rfc3339();
+    n.options[kOptBridgeName] = bridge;
+
+    Rollback undo;
+    auto created = kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu});
+    if (!created.ok()) {
+        // ensure_bridge may have failed after creating the link: remove what we made.
+        if (kind == LinkKind::Absent) {
+            log_undo_failure(kernel_.delete_link(bridge), "delete bridge " + bridge);
+        }
+        return std::move(created).error().wrap(fmt::format("create network {}", req.name));
+    }
+    if (*created) {
+        undo.add([this, bridge] {
+            log_undo_failure(kernel_.delete_link(bridge), "delete bridge " + bridge);
+        });
+    }
+    Ipam ipam(n.subnet, n.gateway, n.ip_range);
+    nets_.emplace(id, Net{n, std::move(ipam)});
+    auto saved = persist();
+    if (!saved.ok()) {
+        nets_.erase(id);
+        return std::move(saved).error().wrap(fmt::format("create network {}: save state", req.name));
+    }
+    undo.commit();
+    log::info("network {} created: bridge {}, subnet {}, gateway {}", n.name, n.bridge,
+              n.subnet.str(), n.gateway.str());
+    return n;
+}
+
+Result<void> Engine::remove_network(const std::string& key) {
+    CNETD_TRY_ASSIGN(Net * n, lookup(key));
+    if (n->net.is_default) {
+        return Error::invalid(fmt::format(
+            "{} is the default network and cannot be removed (set `bridge: none` in the config)",
+            n->net.name));
+    }
+    if (!n->net.endpoints.empty()) {
+        std::string names;
+        for (const auto& [id, ep] : n->net.endpoints) names += (names.empty() ? "" : ", ") + ep.name;
+        return Error::conflict(
+            fmt::format("network {} has active endpoints ({})", n->net.name, names));
+    }
+    Network copy = n->net;
+    if (!copy.bridge_adopted) {
+        CNETD_TRY(kernel_.delete_link(copy.bridge).context(fmt::format("remove network {}", copy.name)));
+    }
+    auto node = nets_.extract(copy.id);
+    auto saved = persist();
+    if (!saved.ok()) {
+        // The bridge is gone; keep the network in memory so the state and the next save agree
+        // with what the user was told: the removal failed and can be retried.
+        nets_.insert(std::move(node));
+        return std::move(saved).error().wrap(fmt::format("remove network {}: save state", copy.name));
+    }
+    log::info("network {} removed", copy.name);
+    return ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// endpoints
+
+Result<std::string> Engine::resolve_target(const std::string& target) const {
+    if (target.empty()) return Error::invalid("target: must not be empty");
+    if (target[0] == '/') return target;
+    if (target.find('/') != std::string::npos) {
+        return Error::invalid(fmt::format(
+            "target: \"{}\" is neither a netns name nor an absolute path", target));
+    }
+    CNETD_TRY(validate_name("target", target));
+    return opts_.netns_dir + "/" + target;
+}
+
+Result<Endpoint> Engine::connect(const ConnectRequest& req) {
+    CNETD_TRY_ASSIGN(Net * n, lookup(req.network));
+    auto r = attach(*n, req);
+    if (!r.ok()) {
+        return std::move(r).error().wrap(
+            fmt::format("connect {} to {}", req.target, n->net.name));
+    }
+    return r;
+}
+
+Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
+    // 1. Validate: target, name, address; nothing changes until all of it passes.
+    CNETD_TRY_ASSIGN(std::string path, resolve_target(req.target));
+    std::optional<Ipv4> wanted;
+    if (!req.ipv4.empty()) {
+        auto a = Ipv4::parse(req.ipv4);
+        if (!a) return std::move(a).error().wrap("ip");
+        wanted = *a;
+    }
+    std::string name = req.name;
+    if (name.empty()) {
+        name = path.rfind(opts_.netns_dir + "/", 0) == 0 ? path.substr(opts_.netns_dir.size() + 1)
+                                                          : path;
+    } else {
+        CNETD_TRY(validate_name("name", name));
+    }
+    CNETD_TRY_ASSIGN(std::unique_ptr<Netns> ns, kernel_.open_netns(path));
+    for (const auto& [id, ep] : n.net.endpoints) {
+        if (ep.netns_id == ns->id()) {
+            return Error::conflict(fmt::format("namespace {} is already connected as endpoint {}",
+                                               path, ep.name));
+        }
+        if (ep.name == name) {
+            return Error::conflict(fmt::format("name: an endpoint named {} already exists", name));
+        }
+    }
+
+    Rollback undo;
+    Ipv4 addr;
+    if (wanted) {
+        auto a = n.ipam.allocate(*wanted);
+        if (!a) return std::move(a).error().wrap("ip");
+        addr = *a;
+    } else {
+        CNETD_TRY_ASSIGN(addr, n.ipam.allocate());
+    }
+    undo.add([&n, addr] { n.ipam.release(addr); });
+
+    // 2. Kernel steps, each undone on a later failure.
+    Endpoint ep;
+    ep.id = random_hex(64);
+    ep.name = name;
+    ep.netns_path = path;
+    ep.netns_id = ns->id();
+    ep.mac = Mac::random_local();
+    ep.address = Ipv4Cidr(addr, n.net.subnet.prefix());
+    CNETD_TRY_ASSIGN(ep.ifname, ns->free_ifname("eth"));
+
+    Result<void> made = Error::internal("no attempt");
+    for (int i = 0; i < kVethNameTries; ++i) {
+        ep.host_ifname = "veth" + random_hex(7);
+        made = kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, *ns);
+        if (made.ok() || made.error().error_number() != EEXIST) break;
+    }
+    CNETD_TRY(std::move(made));
+    undo.add([this, host = ep.host_ifname] {
+        log_undo_failure(kernel_.delete_link(host), "delete veth " + host);
+    });
+    CNETD_TRY(ns->disable_ipv6(ep.ifname));
+    CNETD_TRY(ns->add_address(ep.ifname, ep.address));
+    CNETD_TRY(ns->set_up(ep.ifname));
+    CNETD_TRY(kernel_.set_up(ep.host_ifname));
+    CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
+
+    // 3. Record and persist; a failed save undoes the kernel work too.
+    n.net.endpoints.emplace(ep.id, ep);
+    auto saved = persist();
+    if (!saved.ok()) {
+        n.net.endpoints.erase(ep.id);
+        return std::move(saved).error().wrap("save state");
+    }
+    undo.commit();
+    log::info("endpoint {} connected to {}: {} {} ({} in {})", ep.name, n.net.name,
+              ep.address.str(), ep.mac.str(), ep.ifname, ep.netns_path);
+    return ep;
+}
+
+Result<void> Engine::disconnect(const std::string& network, const std::string& target) {
+    CNETD_TRY_ASSIGN(Net * n, lookup(network));
+    auto frame = fmt::format("disconnect {} from {}", target, n->net.name);
+    auto path = resolve_target(target);
+    if (!path) return std::move(path).error().wrap(frame);
+    // Match by name, path, or namespace identity (another path to the same namespace).
+    std::optional<NetnsId> id;
+    if (auto ns = kernel_.open_netns(*path); ns.ok()) id = (*ns)->id();
+    auto it = std::find_if(n->net.endpoints.begin(), n->net.endpoints.end(), [&](const auto& kv) {
+        const Endpoint& ep = kv.second;
+        return ep.name == target || ep.netns_path == *path || (id && ep.netns_id == *id);
+    });
+    if (it == n->net.endpoints.end()) {
+        return Error::not_found(fmt::format("{}: no such endpoint on network {}", frame, n->net.name));
+    }
+    Endpoint ep = it->second;
+    // Deleting the host side deletes the pair; the container side's address and route go with it.
+    CNETD_TRY(kernel_.delete_link(ep.host_ifname).context(frame));
+    n->ipam.release(ep.address.addr());
+    n->net.endpoints.erase(it);
+    CNETD_TRY(persist().context(frame + ": save state"));
+    log::info("endpoint {} disconnected from {}", ep.name, n->net.name);
+    return ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// namespace files
+
+Result<std::string> Engine::create_netns(const std::string& name) {
+    CNETD_TRY(validate_name("name", name));
+    std::string path = opts_.netns_dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        return Error::conflict(fmt::format("netns {} already exists ({})", name, path));
+    }
+    CNETD_TRY(kernel_.create_netns(path).context(fmt::format("create netns {}", name)));
+    log::info("netns {} created at {}", name, path);
+    return path;
+}
+
+Result<void> Engine::remove_netns(const std::string& name) {
+    CNETD_TRY(validate_name("name", name));
+    std::string path = opts_.netns_dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        return Error::not_found(fmt::format("netns {} not found in {}", name, opts_.netns_dir));
+    }
+    // Endpoints in this namespace go first, like `docker rm` does, so nothing is leaked.
+    std::optional<NetnsId> id;
+    if (auto ns = kernel_.open_netns(path); ns.ok()) id = (*ns)->id();
+    ErrorList errors;
+    std::vector<std::pair<std::string, std::string>> victims;  // (network id, endpoint name)
+    for (const auto& [nid, n] : nets_) {
+        for (const auto& [eid, ep] : n.net.endpoints) {
+            if (ep.netns_path == path || (id && ep.netns_id == *id)) victims.emplace_back(nid, ep.name);
+        }
+    }
+    for (const auto& [nid, epname] : victims) {
+        auto r = disconnect(nid, epname);
+        if (!r.ok()) errors.add(std::move(r).error());
+    }
+    if (!errors.empty()) return errors.combined(fmt::format("remove netns {}", name));
+    CNETD_TRY(kernel_.delete_netns(path).context(fmt::format("remove netns {}", name)));
+    log::info("netns {} removed", name);
+    return ok();
+}
+
+std::vector<std::string> Engine::list_netns() const {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(opts_.netns_dir, ec)) {
+        if (e.is_regular_file(ec)) names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+}  // namespace cnetd::core

@@ -1,0 +1,112 @@
+// The engine: networks and endpoints, all or nothing.
+//
+// Every mutating call validates its whole request first (errors name the field and the value and
+// change nothing), then applies kernel steps in order; if a step fails, the steps already done are
+// undone in reverse order, the allocation is released, and the error comes back with its context
+// ("connect a to bridge: add address 172.17.0.2/16 to eth0 in /run/netns/a: File exists"). The state
+// is persisted after the kernel work succeeds; if persisting fails the kernel work is rolled back too.
+//
+// Threading: not thread-safe. The daemon calls it only from its kernel worker thread (the Kernel
+// implementation switches that thread's netns). Readers use snapshots (networks()) copied by the
+// caller after each mutation.
+// Ownership: borrows the Kernel and the StateStore; both must outlive the engine.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "core/ipam.hpp"
+#include "core/kernel.hpp"
+#include "core/model.hpp"
+
+namespace cnetd::core {
+
+// Persists the engine's networks. Implementations: store::FileStateStore (lib/store), fakes.
+class StateStore {
+public:
+    virtual ~StateStore() = default;
+    virtual Result<std::vector<Network>> load() = 0;  // empty when nothing was saved yet
+    virtual Result<void> save(const std::vector<Network>& networks) = 0;
+};
+
+// The default network ("bridge" on docker0) as the config describes it.
+struct DefaultNetworkSpec {
+    std::string bridge = "docker0";
+    Ipv4Cidr bip{Ipv4(0xAC110001), 16};   // 172.17.0.1/16: gateway address with prefix
+    std::optional<Ipv4Cidr> fixed_cidr;   // sub-range for container addresses
+    unsigned mtu = 1500;
+};
+
+struct EngineOptions {
+    std::string netns_dir = "/var/run/docker/netns";
+    unsigned mtu = 1500;  // for user-defined networks without their own
+};
+
+// Requests carry user text; the engine parses and validates it so every error names the field.
+struct CreateNetworkRequest {
+    std::string name;
+    std::string subnet;   // required, CIDR with host bits zero
+    std::string gateway;  // optional; default: first host address of the subnet
+    std::string ip_range; // optional, CIDR inside the subnet
+    std::map<std::string, std::string> options;  // only kOptBridgeName is known so far
+};
+
+struct ConnectRequest {
+    std::string network;  // name or id (full or unique prefix)
+    std::string target;   // netns name in the netns dir, or an absolute path to a netns file
+    std::string name;     // optional endpoint/container name
+    std::string ipv4;     // optional static address (no prefix)
+};
+
+class Engine {
+public:
+    Engine(Kernel& kernel, StateStore& store, EngineOptions opts);
+
+    // Loads persisted networks, re-ensures their bridges, and creates or updates the default
+    // network from `spec` (nullopt: config `bridge: none`, no default network). Refuses
+    // (InvalidArgument) when the default network has endpoints and the config moved it to another
+    // subnet or bridge. Writes net.ipv4.ip_forward=1 when `ip_forward`. Nothing is torn down.
+    Result<void> start(const std::optional<DefaultNetworkSpec>& spec, bool ip_forward);
+
+    Result<Network> create_network(const CreateNetworkRequest& req);
+    // Refuses the default network and networks with endpoints. Deletes the bridge unless adopted.
+    Result<void> remove_network(const std::string& name_or_id);
+    Result<Endpoint> connect(const ConnectRequest& req);
+    // target as in ConnectRequest. Kernel errors while tearing down are reported, but the endpoint
+    // is forgotten and its address released only when the veth is really gone.
+    Result<void> disconnect(const std::string& network, const std::string& target);
+
+    // Network namespace files in the netns dir, by name.
+    Result<std::string> create_netns(const std::string& name);  // returns the path
+    // Disconnects every endpoint in that namespace first, then unmounts and unlinks the file.
+    Result<void> remove_netns(const std::string& name);
+    // Names of the netns files in the netns dir (sorted).
+    std::vector<std::string> list_netns() const;
+
+    // Current networks, sorted by name (a copy: a snapshot for readers).
+    std::vector<Network> networks() const;
+    // Looks a network up by exact name, exact id, or unique id prefix.
+    Result<const Network*> find_network(const std::string& name_or_id) const;
+    const EngineOptions& options() const noexcept { return opts_; }
+
+private:
+    struct Net {
+        Network net;
+        Ipam ipam;
+    };
+    Result<Net*> lookup(const std::string& name_or_id);
+    Result<std::string> resolve_target(const std::string& target) const;
+    Result<void> persist();
+    Result<Endpoint> attach(Net& n, const ConnectRequest& req);
+
+    Kernel& kernel_;
+    StateStore& store_;
+    EngineOptions opts_;
+    std::map<std::string, Net> nets_;  // by network id
+};
+
+}  // namespace cnetd::core

@@ -1,0 +1,95 @@
+// The engine's only door to the kernel. Everything here speaks kernel words (interface names, CIDRs,
+// MACs, netns paths) and never sees a Network or an Endpoint.
+//
+// Implementations: platform::LinuxKernel (libnl + /proc/sys + nsfs, lib/platform) and the fakes in
+// tests/unit/fakes. Engine tests make a fake fail at each step to prove rollback.
+//
+// Threading: an implementation may switch the calling thread's network namespace (setns) while a
+// call runs and restores it before returning, so every call must come from one thread: the daemon's
+// kernel worker. Errors: Result with ErrorKind::Kernel and the kernel's errno text, framed with the
+// operation and object, e.g. "create veth vethc0ffee1 in /var/run/docker/netns/a: File exists".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "base/net.hpp"
+
+namespace cnetd::core {
+
+// A network namespace's identity: the nsfs inode (what `ls -i /proc/PID/ns/net` prints), so two
+// paths to one namespace are recognised as the same.
+struct NetnsId {
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+    auto operator<=>(const NetnsId&) const = default;
+};
+
+enum class LinkKind { Absent, Bridge, Other };
+
+struct BridgeSpec {
+    std::string name;      // e.g. "docker0"
+    Ipv4Cidr address;      // gateway address with the network's prefix, e.g. 172.17.0.1/16
+    unsigned mtu = 1500;
+};
+
+struct VethSpec {
+    std::string host_name;   // "veth" + 7 hex, in the daemon's namespace
+    std::string bridge;      // master of the host side
+    std::string peer_name;   // name of the container side, created inside the netns ("eth0")
+    Mac peer_mac;
+    unsigned mtu = 1500;
+};
+
+// An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so the
+// namespace cannot vanish under us while we configure it.
+class Netns {
+public:
+    virtual ~Netns() = default;
+    virtual const std::string& path() const = 0;
+    virtual NetnsId id() const = 0;
+    // Lowest "<prefix>N" (N = 0, 1, ...) not used by a link in this namespace.
+    virtual Result<std::string> free_ifname(const std::string& prefix) = 0;
+    // Steps on the container side of a veth, in the order the engine calls them.
+    virtual Result<void> disable_ipv6(const std::string& ifname) = 0;
+    virtual Result<void> add_address(const std::string& ifname, const Ipv4Cidr& addr) = 0;
+    virtual Result<void> set_up(const std::string& ifname) = 0;
+    virtual Result<void> add_default_route(const std::string& ifname, Ipv4 gateway) = 0;
+    // Deletes a link in this namespace (its veth peer goes with it). Absent is not an error.
+    virtual Result<void> delete_link(const std::string& ifname) = 0;
+};
+
+class Kernel {
+public:
+    virtual ~Kernel() = default;
+
+    // --- network namespace files ---
+    // Opens `path` and checks that it is a network namespace (nsfs, CLONE_NEWNET); error names path.
+    virtual Result<std::unique_ptr<Netns>> open_netns(const std::string& path) = 0;
+    // Creates a new network namespace and bind-mounts it at `path` (the directory must exist).
+    virtual Result<void> create_netns(const std::string& path) = 0;
+    // Detach-unmounts and unlinks `path`. The namespace dies when its last user goes.
+    virtual Result<void> delete_netns(const std::string& path) = 0;
+
+    // --- links in the daemon's own namespace ---
+    virtual Result<LinkKind> link_kind(const std::string& name) = 0;
+    // Creates the bridge (random locally administered MAC, MTU, accept_ra=0), or adopts an existing
+    // bridge of that name; then makes `address` its only IPv4 address (with broadcast) and sets it up.
+    // Returns true when it created the bridge. Errors if `name` exists and is not a bridge.
+    virtual Result<bool> ensure_bridge(const BridgeSpec& spec) = 0;
+    // Creates a veth pair: host side in our namespace, enslaved to spec.bridge; the peer is born
+    // inside `ns` (IFLA_NET_NS_FD) with its name, MAC and MTU. Fails with EEXIST when the host name
+    // is taken (the engine picks another).
+    virtual Result<void> create_veth(const VethSpec& spec, Netns& ns) = 0;
+    virtual Result<void> set_up(const std::string& ifname) = 0;
+    // Deletes a link in our namespace. Absent is not an error (idempotent).
+    virtual Result<void> delete_link(const std::string& ifname) = 0;
+    // Writes a sysctl of our namespace, key relative to /proc/sys ("net/ipv4/ip_forward").
+    virtual Result<void> write_sysctl(const std::string& key, const std::string& value) = 0;
+};
+
+}  // namespace cnetd::core

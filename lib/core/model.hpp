@@ -1,0 +1,46 @@
+// The daemon's model: networks and their endpoints. Plain values, copied freely (the daemon
+// publishes immutable snapshots of them for readers).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/net.hpp"
+#include "core/kernel.hpp"
+
+namespace cnetd::core {
+
+// Docker's option names that cnetd understands on a network (others are rejected by name).
+inline constexpr const char* kOptBridgeName = "com.docker.network.bridge.name";
+
+struct Endpoint {
+    std::string id;           // 64 hex characters
+    std::string name;         // container name: --name, else the netns file's base name
+    std::string netns_path;   // as given (a file in the netns dir, or e.g. /proc/PID/ns/net)
+    NetnsId netns_id;         // identity of the namespace, so two paths to it are one target
+    std::string host_ifname;  // "veth" + 7 hex
+    std::string ifname;       // inside the namespace: "eth0"
+    Mac mac;
+    Ipv4Cidr address;         // container address with the network's prefix (172.17.0.2/16)
+};
+
+struct Network {
+    std::string id;    // 64 hex characters
+    std::string name;  // "bridge" for the default network
+    std::string bridge;
+    Ipv4Cidr subnet;   // host bits zero
+    Ipv4 gateway;
+    std::optional<Ipv4Cidr> ip_range;  // addresses for endpoints come from here (fixed-cidr)
+    unsigned mtu = 1500;
+    bool is_default = false;
+    bool bridge_adopted = false;  // the bridge existed before us: left in place on removal
+    std::string created;          // RFC 3339, UTC
+    std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows
+    std::map<std::string, Endpoint> endpoints;   // by endpoint id
+
+    Ipv4Cidr gateway_cidr() const { return {gateway, subnet.prefix()}; }
+};
+
+}  // namespace cnetd::core

@@ -1,0 +1,86 @@
+// The firewall layer: per-network intent in kernel words in, one atomic nftables transaction out.
+//
+// The nftables backend owns ONE table (`inet cnetd` by default). Its chains and rules are fixed;
+// everything that depends on the networks lives in sets and maps, so adding or removing a network
+// only adds or deletes set elements and the rule count is the same for 1 and 50 networks. The
+// layout, with its nft text, is documented in docs/firewall.md and lib/firewall/ruleset.hpp.
+//
+// Threading: a Backend is not thread-safe; the daemon drives it from one thread (its kernel
+// worker). Its netlink sockets belong to the network namespace of the thread that created it.
+// Errors: kernel refusals name the exact object, e.g.
+//   "add element inet cnetd nets { 172.17.0.0/16 . "docker0" }: File exists".
+// Idempotency: ensure_base(), add_network() and sync() may be repeated with the same input.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "base/net.hpp"
+
+namespace cnetd::firewall {
+
+// One bridge network, in kernel words.
+struct NetworkRules {
+    std::string id;                   // network id (stable key of the intent)
+    std::string bridge;               // e.g. "docker0"
+    Ipv4Cidr subnet;                  // 172.17.0.0/16 (host bits are ignored)
+    bool masquerade = true;           // ip-masq / enable_ip_masquerade
+    std::optional<Ipv4> snat_source;  // host_ipv4: SNAT to this address instead of MASQUERADE
+    bool icc = true;                  // inter-container communication on this bridge
+    bool internal = false;            // no traffic to/from outside the subnet, no NAT
+    bool operator==(const NetworkRules&) const = default;
+};
+
+// Checks one network's fields (bridge name, prefix length); errors name the network.
+Result<void> validate(const NetworkRules& n);
+// Checks a whole intent: each network valid, ids and bridges unique, subnets disjoint.
+Result<void> validate(const std::vector<NetworkRules>& nets);
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    // Table, base chains, sets and maps. If the table already has exactly our layout it is left
+    // alone (a restarted daemon keeps the running containers' elements); otherwise it is rebuilt
+    // atomically from the remembered intent.
+    virtual Result<void> ensure_base() = 0;
+    // Adds the network's set elements in one transaction (never rules). If our table vanished
+    // (ENOENT), rebuilds it from intent + this network and retries once. Remembers the network.
+    virtual Result<void> add_network(const NetworkRules& n) = 0;
+    // Deletes the network's elements; best effort: if the one-transaction delete fails, every
+    // element is retried alone and every failure is reported (joined by "; "). Forgets the network
+    // in any case.
+    virtual Result<void> remove_network(const NetworkRules& n) = 0;
+    // Replaces our whole table with the one derived from `nets`, in one transaction (no window in
+    // which traffic is unfiltered or un-NATed), and makes `nets` the remembered intent.
+    virtual Result<void> sync(const std::vector<NetworkRules>& nets) = 0;
+    // The intended table as nft-like text, followed by a line saying whether the kernel matches.
+    virtual Result<std::string> show() = 0;
+    // Drift: a non-blocking netlink socket subscribed to NFNLGRP_NFTABLES (-1 for "none"). When it
+    // is readable the owner calls handle_events(): if someone else changed or deleted our table,
+    // the table is rebuilt atomically from the remembered intent and true is returned (repairs()
+    // counts these). Our own transactions are recognised by netlink portid and ignored.
+    virtual int monitor_fd() = 0;
+    virtual Result<bool> handle_events() = 0;
+    virtual uint64_t repairs() const = 0;
+    virtual std::string name() const = 0;  // "nftables" / "none"
+};
+
+struct NftablesOptions {
+    std::string table = "cnetd";  // `table inet <table>`; tests use their own
+    // ICC off needs bridged IPv4 traffic to traverse the inet forward hook (br_netfilter's
+    // net.bridge.bridge-nf-call-iptables, per network namespace). When true the backend writes 1
+    // to /proc/sys/net/bridge/bridge-nf-call-iptables if a network has icc=false (as Docker does);
+    // when false it only reports an error if the setting is off.
+    bool manage_br_netfilter = true;
+};
+
+// Never fails to construct: if the netlink sockets cannot be opened, every call returns that error.
+std::unique_ptr<Backend> make_nftables_backend(NftablesOptions opts = {});
+// `firewall: none`: does nothing, successfully.
+std::unique_ptr<Backend> make_none_backend();
+
+}  // namespace cnetd::firewall

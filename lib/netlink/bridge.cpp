@@ -1,0 +1,87 @@
+#include "netlink/bridge.hpp"
+
+#include <linux/netlink.h>
+
+#include <cerrno>
+
+#include "netlink/addr.hpp"
+#include "netlink/detail.hpp"
+#include "netlink/link.hpp"
+#include "netlink/sysctl.hpp"
+
+namespace cnetd::netlink {
+
+Result<NlMsg> build_bridge_create(const std::string& name, const Mac& mac, unsigned mtu) {
+    const std::string what = fmt::format("create bridge {}", name);
+    CNETD_TRY(validate_ifname(name));
+    detail::LinkPtr link(rtnl_link_alloc());
+    auto hw = detail::mac_addr(mac);
+    if (!link || !hw) return Error::sys(ENOMEM, what);
+    if (int rc = rtnl_link_set_type(link.get(), "bridge"); rc < 0)
+        return Error::sys(nle_to_errno(-rc), what);
+    rtnl_link_set_name(link.get(), name.c_str());
+    rtnl_link_set_addr(link.get(), hw.get());
+    rtnl_link_set_mtu(link.get(), mtu);
+    nl_msg* msg = nullptr;
+    if (int rc = rtnl_link_build_add_request(link.get(), NLM_F_CREATE | NLM_F_EXCL, &msg); rc < 0)
+        return Error::sys(nle_to_errno(-rc), what);
+    return NlMsg(msg);
+}
+
+namespace {
+
+Result<void> configure(RouteSocket& s, const BridgeParams& p, const LinkInfo& br, bool created) {
+    // Router advertisements must not configure the host's uplink-facing bridge. ENOENT: IPv6 is
+    // disabled on this host, nothing to turn off.
+    auto ra = write_sysctl(fmt::format("net/ipv6/conf/{}/accept_ra", p.name), "0");
+    if (!ra.ok() && ra.error().error_number() != ENOENT) return std::move(ra).error();
+
+    if (!created && br.mtu != p.mtu) CNETD_TRY(set_mtu(s, p.name, p.mtu));
+
+    // Make p.address the only IPv4 address. Wrong ones go first: deleting a primary address also
+    // deletes the secondaries of its subnet, which would take a freshly added right one with it.
+    CNETD_TRY_ASSIGN(auto addrs, list_ipv4(s, br.ifindex));
+    bool have_right = false;
+    for (const auto& a : addrs) {
+        if (a.local == p.address && a.broadcast == p.address.broadcast()) {
+            have_right = true;  // leave it: re-adding would flap routes and neighbours
+            continue;
+        }
+        CNETD_TRY(del_ipv4(s, br.ifindex, p.name, a.local));
+    }
+    if (!have_right) CNETD_TRY(add_ipv4(s, br.ifindex, p.name, p.address, true));
+    return set_up(s, p.name);
+}
+
+}  // namespace
+
+Result<bool> ensure_bridge(RouteSocket& s, const BridgeParams& p) {
+    CNETD_TRY_ASSIGN(auto existing, get_link(s, p.name));
+    bool created = false;
+    if (!existing) {
+        CNETD_TRY_ASSIGN(NlMsg msg, build_bridge_create(p.name, Mac::random_local(), p.mtu));
+        if (int rc = s.send_sync(std::move(msg)); rc < 0) {
+            // EEXIST: someone created it between our lookup and now; adopt it below.
+            if (s.errno_of(rc) != EEXIST)
+                return s.error(rc, fmt::format("create bridge {}{}", p.name, s.where()));
+        } else {
+            created = true;
+        }
+        CNETD_TRY_ASSIGN(existing, get_link(s, p.name));
+        if (!existing)
+            return Error::sys(ENODEV, fmt::format("create bridge {}{}: vanished after creation",
+                                                  p.name, s.where()));
+    }
+    if (existing->kind != "bridge") {
+        return Error::conflict(fmt::format("\"{}\" exists and is a {} link, not a bridge", p.name,
+                                           existing->kind.empty() ? "device" : existing->kind));
+    }
+    auto r = configure(s, p, *existing, created);
+    if (!r.ok()) {
+        if (created) (void)delete_link(s, p.name);  // rollback: leave nothing half-configured
+        return std::move(r).error().wrap(fmt::format("bridge {}", p.name));
+    }
+    return created;
+}
+
+}  // namespace cnetd::netlink

@@ -1,0 +1,34 @@
+// Linux bridges (the docker0 of a network), in the socket's namespace.
+//
+// Precondition: the calling thread is in the same namespace as the socket (accept_ra is written
+// through /proc/sys, which resolves in the calling thread's namespace).
+// Errors: Kernel kind with errno text framed "create bridge <name>" etc.; Conflict when the name
+// belongs to a link of another kind ("\"docker0\" exists and is a veth link, not a bridge").
+#pragma once
+
+#include <string>
+
+#include "base/error.hpp"
+#include "base/net.hpp"
+#include "netlink/socket.hpp"
+
+namespace cnetd::netlink {
+
+struct BridgeParams {
+    std::string name;
+    Ipv4Cidr address;  // the gateway address with the network's prefix
+    unsigned mtu = 1500;
+};
+
+// The RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL) that creates a bridge with this name, MAC and MTU.
+// Pure: no kernel involved (unit tests decode it).
+Result<NlMsg> build_bridge_create(const std::string& name, const Mac& mac, unsigned mtu);
+
+// Creates the bridge (random locally administered MAC, MTU, accept_ra=0) or adopts an existing
+// bridge of that name (its MAC is kept; its MTU is set if different); then makes `address` its only
+// IPv4 address with broadcast (an already-correct address is left alone, others are removed) and
+// sets it up. Returns true if it created the bridge. If a later step fails, a bridge created by this
+// call is deleted again; an adopted one is left as it is.
+Result<bool> ensure_bridge(RouteSocket& s, const BridgeParams& p);
+
+}  // namespace cnetd::netlink

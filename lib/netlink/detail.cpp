@@ -1,0 +1,29 @@
+#include "netlink/detail.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace cnetd::netlink::detail {
+
+NlAddrPtr ipv4_addr(Ipv4 a, int prefix) {
+    uint32_t be = a.network_order();
+    NlAddrPtr p(nl_addr_build(AF_INET, &be, sizeof be));
+    if (p) nl_addr_set_prefixlen(p.get(), prefix);
+    return p;
+}
+
+NlAddrPtr mac_addr(const Mac& m) {
+    return NlAddrPtr(nl_addr_build(AF_LLC, m.bytes().data(), m.bytes().size()));
+}
+
+bool to_ipv4(const nl_addr* a, Ipv4& out) {
+    if (!a || nl_addr_get_family(a) != AF_INET || nl_addr_get_len(a) != 4) return false;
+    uint32_t be;
+    std::memcpy(&be, nl_addr_get_binary_addr(a), 4);
+    out = Ipv4(ntohl(be));
+    return true;
+}
+
+}  // namespace cnetd::netlink::detail

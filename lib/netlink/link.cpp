@@ -1,0 +1,110 @@
+#include "netlink/link.hpp"
+
+#include <net/if.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "netlink/detail.hpp"
+
+namespace cnetd::netlink {
+
+using detail::CachePtr;
+using detail::LinkPtr;
+
+namespace {
+
+LinkInfo to_info(rtnl_link* l) {
+    LinkInfo info;
+    info.ifindex = rtnl_link_get_ifindex(l);
+    info.name = rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "";
+    const char* kind = rtnl_link_get_type(l);
+    info.kind = kind ? kind : "";
+    info.mtu = rtnl_link_get_mtu(l);
+    info.flags = rtnl_link_get_flags(l);
+    info.master = rtnl_link_get_master(l);
+    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
+        std::array<uint8_t, 6> b{};
+        std::memcpy(b.data(), nl_addr_get_binary_addr(a), 6);
+        info.mac = Mac(b);
+    }
+    return info;
+}
+
+// RTM_NEWLINK without NLM_F_CREATE, addressed by IFLA_IFNAME (ifindex 0): the kernel modifies the
+// named link or answers ENODEV. This saves the name → ifindex lookup round trip.
+Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
+                            std::string_view op) {
+    LinkPtr orig(rtnl_link_alloc());
+    if (!orig) return Error::sys(ENOMEM, op);
+    rtnl_link_set_name(changes, name.c_str());
+    s.clear_error();
+    if (int rc = rtnl_link_change(s.get(), orig.get(), changes, 0); rc < 0)
+        return s.error(rc, fmt::format("{} {}{}", op, name, s.where()));
+    return ok();
+}
+
+}  // namespace
+
+Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name) {
+    rtnl_link* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_link_get_kernel(s.get(), 0, name.c_str(), &raw);
+    LinkPtr l(raw);
+    if (rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
+        return s.error(rc, fmt::format("get link {}{}", name, s.where()));
+    }
+    return std::optional<LinkInfo>(to_info(l.get()));
+}
+
+Result<void> set_up(RouteSocket& s, const std::string& name) {
+    LinkPtr ch(rtnl_link_alloc());
+    if (!ch) return Error::sys(ENOMEM, "set up");
+    rtnl_link_set_flags(ch.get(), IFF_UP);
+    return change_by_name(s, name, ch.get(), "set up");
+}
+
+Result<void> set_mtu(RouteSocket& s, const std::string& name, unsigned mtu) {
+    LinkPtr ch(rtnl_link_alloc());
+    if (!ch) return Error::sys(ENOMEM, "set mtu");
+    rtnl_link_set_mtu(ch.get(), mtu);
+    return change_by_name(s, name, ch.get(), fmt::format("set mtu {} on", mtu));
+}
+
+Result<void> delete_link(RouteSocket& s, const std::string& name) {
+    LinkPtr l(rtnl_link_alloc());
+    if (!l) return Error::sys(ENOMEM, "delete link");
+    rtnl_link_set_name(l.get(), name.c_str());
+    s.clear_error();
+    if (int rc = rtnl_link_delete(s.get(), l.get()); rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == ENODEV || e == ENOENT) return ok();  // already gone: the goal is met
+        return s.error(rc, fmt::format("delete link {}{}", name, s.where()));
+    }
+    return ok();
+}
+
+Result<std::string> free_ifname(RouteSocket& s, const std::string& prefix) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_link_alloc_cache(s.get(), AF_UNSPEC, &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list links{}", s.where()));
+    std::set<std::string> used;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        const char* n = rtnl_link_get_name(reinterpret_cast<rtnl_link*>(o));
+        if (n) used.insert(n);
+    }
+    for (unsigned i = 0;; ++i) {
+        std::string candidate = fmt::format("{}{}", prefix, i);
+        if (!used.count(candidate)) {
+            CNETD_TRY(validate_ifname(candidate));
+            return candidate;
+        }
+    }
+}
+
+}  // namespace cnetd::netlink

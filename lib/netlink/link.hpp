@@ -1,0 +1,42 @@
+// Generic link operations by interface name, in the socket's namespace.
+//
+// Each call is one netlink round trip except free_ifname (one dump of the namespace's links, meant
+// for container namespaces which hold a handful). Nothing here dumps the daemon's namespace.
+// Errors: Kernel kind, "<op> <ifname>[ in <netns>]: <strerror>".
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "base/error.hpp"
+#include "base/net.hpp"
+#include "netlink/socket.hpp"
+
+namespace cnetd::netlink {
+
+struct LinkInfo {
+    int ifindex = 0;
+    std::string name;
+    std::string kind;  // IFLA_INFO_KIND ("bridge", "veth", ...); "" for plain devices such as lo
+    unsigned mtu = 0;
+    unsigned flags = 0;  // IFF_*
+    int master = 0;      // ifindex of the master, 0 if none
+    Mac mac;
+};
+
+// One RTM_GETLINK by name. std::nullopt when no such link exists.
+Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name);
+
+// Sets IFF_UP on `name` (one RTM_NEWLINK addressed by name, no lookup). Idempotent.
+Result<void> set_up(RouteSocket& s, const std::string& name);
+
+// Sets the MTU of `name`.
+Result<void> set_mtu(RouteSocket& s, const std::string& name, unsigned mtu);
+
+// Deletes `name` (a veth takes its peer with it). An absent link is success.
+Result<void> delete_link(RouteSocket& s, const std::string& name);
+
+// Lowest "<prefix>N" (N = 0, 1, ...) that no link in the socket's namespace uses (one dump).
+Result<std::string> free_ifname(RouteSocket& s, const std::string& prefix);
+
+}  // namespace cnetd::netlink

@@ -1,0 +1,146 @@
+#include "platform/linux_kernel.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "netlink/bridge.hpp"
+#include "netlink/link.hpp"
+#include "netlink/addr.hpp"
+#include "netlink/route.hpp"
+#include "netlink/socket.hpp"
+#include "netlink/sysctl.hpp"
+#include "netlink/veth.hpp"
+#include "netns/netns.hpp"
+
+namespace cnetd::platform {
+
+namespace {
+
+// An open container namespace: the fd pins the namespace; the route socket was created inside it
+// once (open_netns) and serves every step of an attach without further setns() calls. Only the
+// /proc/sys write needs the thread to enter the namespace.
+class LinuxNetns final : public core::Netns {
+public:
+    LinuxNetns(std::string path, UniqueFd fd, core::NetnsId id, netlink::RouteSocket sock)
+        : path_(std::move(path)), fd_(std::move(fd)), id_(id), sock_(std::move(sock)) {}
+
+    const std::string& path() const override { return path_; }
+    core::NetnsId id() const override { return id_; }
+    int fd() const { return fd_.get(); }
+
+    Result<std::string> free_ifname(const std::string& prefix) override {
+        return netlink::free_ifname(sock_, prefix);
+    }
+
+    Result<void> disable_ipv6(const std::string& ifname) override {
+        const std::string key = fmt::format("net/ipv6/conf/{}/disable_ipv6", ifname);
+        CNETD_TRY(validate_ifname(ifname).context("disable ipv6"));
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
+        auto r = netlink::write_sysctl(key, "1");
+        if (!r.ok() && r.error().error_number() == ENOENT &&
+            ::access("/proc/sys/net/ipv6/conf/all", F_OK) != 0)
+            return ok();  // IPv6 is off in this kernel: nothing to disable
+        if (!r.ok()) return std::move(r).error().wrap(fmt::format("in {}", path_));
+        return ok();
+    }
+
+    Result<void> add_address(const std::string& ifname, const Ipv4Cidr& addr) override {
+        CNETD_TRY_ASSIGN(int ifindex,
+                         ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
+        return netlink::add_ipv4(sock_, ifindex, ifname, addr, /*replace=*/true);
+    }
+
+    Result<void> set_up(const std::string& ifname) override {
+        return netlink::set_up(sock_, ifname);
+    }
+
+    Result<void> add_default_route(const std::string& ifname, Ipv4 gateway) override {
+        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(ifname, fmt::format("add default route via {} dev",
+                                                                      gateway.str())));
+        return netlink::add_default_route(sock_, ifindex, ifname, gateway);
+    }
+
+    Result<void> delete_link(const std::string& ifname) override {
+        return netlink::delete_link(sock_, ifname);
+    }
+
+private:
+    Result<int> ifindex_of(const std::string& ifname, std::string_view op) {
+        CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
+        if (!link) return Error::sys(ENODEV, fmt::format("{} {}{}", op, ifname, sock_.where()));
+        return link->ifindex;
+    }
+
+    std::string path_;
+    UniqueFd fd_;
+    core::NetnsId id_;
+    netlink::RouteSocket sock_;
+};
+
+}  // namespace
+
+struct LinuxKernel::Impl {
+    netlink::RouteSocket host;
+};
+
+LinuxKernel::LinuxKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LinuxKernel::~LinuxKernel() = default;
+
+Result<std::unique_ptr<LinuxKernel>> LinuxKernel::create() {
+    CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());
+    auto impl = std::make_unique<Impl>(Impl{std::move(sock)});
+    return std::unique_ptr<LinuxKernel>(new LinuxKernel(std::move(impl)));
+}
+
+Result<std::unique_ptr<core::Netns>> LinuxKernel::open_netns(const std::string& path) {
+    CNETD_TRY_ASSIGN(UniqueFd fd, netns::open(path));
+    CNETD_TRY_ASSIGN(netns::Id id, netns::identity(fd.get()));
+    CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_in(fd.get(), path));
+    return std::unique_ptr<core::Netns>(
+        new LinuxNetns(path, std::move(fd), core::NetnsId{id.dev, id.ino}, std::move(sock)));
+}
+
+Result<void> LinuxKernel::create_netns(const std::string& path) { return netns::create(path); }
+
+Result<void> LinuxKernel::delete_netns(const std::string& path) { return netns::remove(path); }
+
+Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
+    CNETD_TRY_ASSIGN(auto link, netlink::get_link(impl_->host, name));
+    if (!link) return core::LinkKind::Absent;
+    return link->kind == "bridge" ? core::LinkKind::Bridge : core::LinkKind::Other;
+}
+
+Result<bool> LinuxKernel::ensure_bridge(const core::BridgeSpec& spec) {
+    CNETD_TRY(validate_ifname(spec.name).context("ensure bridge"));
+    return netlink::ensure_bridge(impl_->host, {spec.name, spec.address, spec.mtu});
+}
+
+Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {
+    const std::string what = fmt::format("create veth {} in {}", spec.host_name, ns.path());
+    auto* lns = dynamic_cast<LinuxNetns*>(&ns);
+    if (!lns) return Error::internal(fmt::format("{}: namespace not opened by LinuxKernel", what));
+    // IFLA_MASTER takes an ifindex: one by-name lookup of the bridge (no dump).
+    CNETD_TRY_ASSIGN(auto br, netlink::get_link(impl_->host, spec.bridge));
+    if (!br) return Error::sys(ENODEV, fmt::format("{}: bridge {}", what, spec.bridge));
+    if (br->kind != "bridge")
+        return Error::conflict(fmt::format("{}: \"{}\" is a {} link, not a bridge", what,
+                                           spec.bridge, br->kind.empty() ? "device" : br->kind));
+    netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name, spec.peer_mac, spec.mtu,
+                          lns->fd()};
+    return netlink::create_veth(impl_->host, p, ns.path());
+}
+
+Result<void> LinuxKernel::set_up(const std::string& ifname) {
+    return netlink::set_up(impl_->host, ifname);
+}
+
+Result<void> LinuxKernel::delete_link(const std::string& ifname) {
+    return netlink::delete_link(impl_->host, ifname);
+}
+
+Result<void> LinuxKernel::write_sysctl(const std::string& key, const std::string& value) {
+    return netlink::write_sysctl(key, value);
+}
+
+}  // namespace cnetd::platform

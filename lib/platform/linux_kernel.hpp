@@ -1,0 +1,39 @@
+// core::Kernel on a real Linux kernel: libnl-route for links/addresses/routes, /proc/sys for
+// sysctls, nsfs files for network namespaces.
+//
+// Threading: every call must come from the same thread (the daemon's kernel worker): calls on a
+// Netns switch that thread into the namespace with setns() and back before returning.
+// Ownership: holds a netlink route socket bound to the namespace the object was created in (the
+// daemon's "host" namespace) for its whole life.
+#pragma once
+
+#include <memory>
+
+#include "base/error.hpp"
+#include "core/kernel.hpp"
+
+namespace cnetd::platform {
+
+class LinuxKernel final : public core::Kernel {
+public:
+    // Opens the route socket in the calling thread's current network namespace.
+    static Result<std::unique_ptr<LinuxKernel>> create();
+    ~LinuxKernel() override;
+
+    Result<std::unique_ptr<core::Netns>> open_netns(const std::string& path) override;
+    Result<void> create_netns(const std::string& path) override;
+    Result<void> delete_netns(const std::string& path) override;
+    Result<core::LinkKind> link_kind(const std::string& name) override;
+    Result<bool> ensure_bridge(const core::BridgeSpec& spec) override;
+    Result<void> create_veth(const core::VethSpec& spec, core::Netns& ns) override;
+    Result<void> set_up(const std::string& ifname) override;
+    Result<void> delete_link(const std::string& ifname) override;
+    Result<void> write_sysctl(const std::string& key, const std::string& value) override;
+
+private:
+    struct Impl;
+    explicit LinuxKernel(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cnetd::platform

@@ -1,0 +1,356 @@
+// Engine tests against the in-memory fake kernel: validation errors name the field and change
+// nothing; every kernel step of connect/create can fail and the fake kernel, the IPAM and the
+// persisted state are exactly as before.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/engine.hpp"
+#include "fakes/fake_kernel.hpp"
+
+using namespace cnetd;
+using namespace cnetd::core;
+using cnetd::test::FakeKernel;
+using cnetd::test::FakeStore;
+using cnetd::test::FakeState;
+
+namespace {
+
+constexpr const char* kNetnsDir = "/run/test/netns";
+
+class EngineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        engine = std::make_unique<Engine>(kernel, store, EngineOptions{kNetnsDir, 1500});
+        ASSERT_TRUE(engine->start(DefaultNetworkSpec{}, true).ok());
+        kernel.state.netns.insert(ns("a"));
+        kernel.state.netns.insert(ns("b"));
+    }
+    static std::string ns(const std::string& n) { return std::string(kNetnsDir) + "/" + n; }
+    Endpoint connect(const std::string& target, const std::string& ip = "") {
+        auto r = engine->connect({"bridge", target, "", ip});
+        EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+        return r.ok() ? *r : Endpoint{};
+    }
+    std::string error_of(Result<Endpoint> r) {
+        EXPECT_FALSE(r.ok());
+        return r.ok() ? "" : r.error().message();
+    }
+
+    FakeKernel kernel;
+    FakeStore store;
+    std::unique_ptr<Engine> engine;
+};
+
+TEST_F(EngineTest, StartCreatesDefaultBridgeAndEnablesForwarding) {
+    ASSERT_TRUE(kernel.state.links.count("docker0"));
+    EXPECT_EQ(kernel.state.links["docker0"].kind, "bridge");
+    EXPECT_EQ(kernel.state.links["docker0"].addresses, std::vector<std::string>{"172.17.0.1/16"});
+    EXPECT_TRUE(kernel.state.links["docker0"].up);
+    EXPECT_EQ(kernel.state.sysctls["net/ipv4/ip_forward"], "1");
+    auto nets = engine->networks();
+    ASSERT_EQ(nets.size(), 1u);
+    EXPECT_EQ(nets[0].name, "bridge");
+    EXPECT_TRUE(nets[0].is_default);
+    EXPECT_EQ(nets[0].subnet.str(), "172.17.0.0/16");
+    EXPECT_EQ(nets[0].options.at(kOptBridgeName), "docker0");
+    EXPECT_EQ(nets[0].id.size(), 64u);
+    ASSERT_EQ(store.saved.size(), 1u);  // persisted
+}
+
+TEST_F(EngineTest, ConnectAssignsLowestAddressesAndBuildsTheVeth) {
+    Endpoint a = connect("a");
+    Endpoint b = connect("b");
+    EXPECT_EQ(a.address.str(), "172.17.0.2/16");
+    EXPECT_EQ(b.address.str(), "172.17.0.3/16");
+    EXPECT_EQ(a.ifname, "eth0");
+    EXPECT_EQ(a.name, "a");
+    EXPECT_EQ(a.host_ifname.size(), 11u);
+    EXPECT_EQ(a.host_ifname.rfind("veth", 0), 0u);
+    EXPECT_EQ(a.mac.bytes()[0] & 0x03, 0x02);  // unicast, locally administered
+    const auto& host = kernel.state.links.at(a.host_ifname);
+    EXPECT_EQ(host.master, "docker0");
+    EXPECT_TRUE(host.up);
+    const auto& peer = kernel.state.ns_links.at(ns("a")).at("eth0");
+    EXPECT_EQ(peer.addresses, std::vector<std::string>{"172.17.0.2/16"});
+    EXPECT_EQ(peer.routes, std::vector<std::string>{"default via 172.17.0.1"});
+    EXPECT_TRUE(peer.up);
+    EXPECT_TRUE(peer.ipv6_disabled);
+    EXPECT_EQ(peer.mac, a.mac.str());
+    EXPECT_EQ(store.saved[0].endpoints.size(), 2u);
+}
+
+TEST_F(EngineTest, DisconnectFreesTheAddressForReuse) {
+    Endpoint a = connect("a");
+    connect("b");
+    ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
+    EXPECT_FALSE(kernel.state.links.count(a.host_ifname));
+    EXPECT_TRUE(kernel.state.ns_links[ns("a")].empty());
+    Endpoint again = connect("a");
+    EXPECT_EQ(again.address.str(), "172.17.0.2/16");
+    EXPECT_NE(again.id, a.id);
+}
+
+TEST_F(EngineTest, ConnectRollsBackAtEveryKernelStep) {
+    connect("b");  // something already there that must survive
+    const FakeState before = kernel.state.normalized();
+    const auto saved_before = store.saved[0].endpoints.size();
+    // Count the steps of a successful attach on a scratch engine state, then fail each one.
+    int total = 0;
+    {
+        kernel.ops.clear();
+        int s0 = kernel.steps;
+        Endpoint tmp = connect("a");
+        total = kernel.steps - s0;
+        ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
+    }
+    ASSERT_GE(total, 6);  // create_veth, disable_ipv6, address, up, host up, route
+    for (int k = 1; k <= total; ++k) {
+        kernel.fail_step = kernel.steps + k;
+        auto r = engine->connect({"bridge", "a", "", ""});
+        kernel.fail_step = 0;
+        ASSERT_FALSE(r.ok()) << "step " << k;
+        EXPECT_NE(r.error().message().find("connect a to bridge: "), std::string::npos)
+            << r.error().message();
+        EXPECT_EQ(kernel.state.normalized(), before) << "kernel state changed, step " << k;
+        EXPECT_EQ(store.saved[0].endpoints.size(), saved_before);
+        EXPECT_EQ(engine->networks()[0].endpoints.size(), 1u);
+    }
+    // The address was released every time: the next attach gets .3 (b holds .2).
+    EXPECT_EQ(connect("a").address.str(), "172.17.0.3/16");
+}
+
+TEST_F(EngineTest, ConnectRollsBackWhenStateCannotBeSaved) {
+    const FakeState before = kernel.state.normalized();
+    store.fail_save = true;
+    auto r = engine->connect({"bridge", "a", "", ""});
+    store.fail_save = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("save state"), std::string::npos);
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_EQ(connect("a").address.str(), "172.17.0.2/16");
+}
+
+TEST_F(EngineTest, VethNameCollisionIsRetried) {
+    // A create_veth failing with EEXIST (host name taken) is retried under a fresh name.
+    kernel.ops.clear();
+    kernel.fail_step = kernel.steps + 1;
+    kernel.fail_errno = EEXIST;
+    Endpoint a = connect("a");
+    EXPECT_EQ(a.address.str(), "172.17.0.2/16");
+    ASSERT_GE(kernel.ops.size(), 2u);
+    EXPECT_EQ(kernel.ops[0].rfind("create_veth", 0), 0u);
+    EXPECT_EQ(kernel.ops[1].rfind("create_veth", 0), 0u);
+    EXPECT_NE(kernel.ops[0], kernel.ops[1]);
+}
+
+TEST_F(EngineTest, StaticAddressValidation) {
+    EXPECT_EQ(connect("a", "172.17.0.9").address.str(), "172.17.0.9/16");
+    const FakeState before = kernel.state.normalized();
+    EXPECT_NE(error_of(engine->connect({"bridge", "b", "", "172.17.0.9"})).find("172.17.0.9 is already in use"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "b", "", "10.0.0.1"})).find("not in the network's subnet"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "b", "", "172.17.0.1"})).find("gateway"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "b", "", "172.17.255.255"})).find("broadcast"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "b", "", "172.17.0.300"})).find("ip: \"172.17.0.300\""),
+              std::string::npos);
+    EXPECT_EQ(kernel.state.normalized(), before);
+}
+
+TEST_F(EngineTest, TargetValidation) {
+    const FakeState before = kernel.state.normalized();
+    kernel.regular_files.insert("/etc/passwd");
+    EXPECT_NE(error_of(engine->connect({"bridge", "/etc/passwd", "", ""})).find("not a network namespace"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "../a", "", ""})).find("neither a netns name"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"bridge", "zz", "", ""})).find("No such file"),
+              std::string::npos);
+    EXPECT_NE(error_of(engine->connect({"nope", "a", "", ""})).find("network nope not found"),
+              std::string::npos);
+    connect("a");
+    EXPECT_NE(error_of(engine->connect({"bridge", ns("a"), "", ""})).find("already connected"),
+              std::string::npos);
+    EXPECT_EQ(kernel.state.normalized().links.size(), before.links.size() + 1);
+}
+
+TEST_F(EngineTest, CreateNetworkDefaultsAndValidation) {
+    auto r = engine->create_network({"web", "10.10.0.0/24", "", "", {}});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->bridge, "br-" + r->id.substr(0, 12));
+    EXPECT_EQ(r->gateway.str(), "10.10.0.1");
+    EXPECT_EQ(kernel.state.links.at(r->bridge).addresses, std::vector<std::string>{"10.10.0.1/24"});
+
+    const FakeState before = kernel.state.normalized();
+    auto err = [&](CreateNetworkRequest req) {
+        auto x = engine->create_network(req);
+        EXPECT_FALSE(x.ok());
+        return x.ok() ? std::string() : x.error().message();
+    };
+    EXPECT_EQ(err({"web", "10.11.0.0/24", "", "", {}}), "network with name web already exists");
+    EXPECT_EQ(err({"web2", "10.10.0.0/16", "", "", {}}),
+              "subnet: 10.10.0.0/16 overlaps network web (10.10.0.0/24)");
+    EXPECT_EQ(err({"web2", "172.17.5.0/24", "", "", {}}),
+              "subnet: 172.17.5.0/24 overlaps network bridge (172.17.0.0/16)");
+    EXPECT_EQ(err({"web2", "10.20.0.0/24", "10.21.0.1", "", {}}),
+              "gateway: 10.21.0.1 is not in subnet 10.20.0.0/24");
+    EXPECT_EQ(err({"web2", "10.20.0.0/24", "10.20.0.255", "", {}}),
+              "gateway: 10.20.0.255 is the broadcast address of 10.20.0.0/24");
+    EXPECT_EQ(err({"web2", "10.20.0.5/24", "", "", {}}),
+              "subnet: \"10.20.0.5/24\" has host bits set (did you mean 10.20.0.0/24?)");
+    EXPECT_EQ(err({"web2", "10.20.0.0/33", "", "", {}}), "subnet: \"10.20.0.0/33\": prefix length 33 > 32");
+    EXPECT_EQ(err({"web2", "10.20.0.0/24", "", "10.30.0.0/25", {}}),
+              "ip-range: 10.30.0.0/25 is not inside subnet 10.20.0.0/24");
+    EXPECT_NE(err({"web2", "10.20.0.0/24", "", "", {{kOptBridgeName, "a-very-long-bridge-name"}}})
+                  .find("is 23 characters long (the limit is 15)"),
+              std::string::npos);
+    EXPECT_NE(err({"web2", "10.20.0.0/24", "", "", {{"com.example.x", "1"}}}).find("com.example.x: unknown option"),
+              std::string::npos);
+    EXPECT_NE(err({"bad name", "10.20.0.0/24", "", "", {}}).find("name: \"bad name\" is invalid"),
+              std::string::npos);
+    EXPECT_EQ(err({"web2", "", "", "", {}}).rfind("subnet: required", 0), 0u);
+    kernel.state.links["eth9"] = test::FakeLink{"dummy", "", "", true, 1500, {}};
+    EXPECT_NE(err({"web2", "10.20.0.0/24", "", "", {{kOptBridgeName, "eth9"}}}).find("not a bridge"),
+              std::string::npos);
+    kernel.state.links.erase("eth9");
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_EQ(engine->networks().size(), 2u);
+}
+
+TEST_F(EngineTest, CreateNetworkRollsBackTheBridgeWhenSaveFails) {
+    const FakeState before = kernel.state.normalized();
+    store.fail_save = true;
+    auto r = engine->create_network({"web", "10.10.0.0/24", "", "", {}});
+    store.fail_save = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_EQ(engine->networks().size(), 1u);
+}
+
+TEST_F(EngineTest, CreateNetworkRemovesAHalfMadeBridge) {
+    const FakeState before = kernel.state.normalized();
+    kernel.fail_step = kernel.steps + 1;  // ensure_bridge fails
+    auto r = engine->create_network({"web", "10.10.0.0/24", "", "", {}});
+    kernel.fail_step = 0;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message().rfind("create network web: ", 0), 0u) << r.error().message();
+    EXPECT_EQ(kernel.state.normalized(), before);
+}
+
+TEST_F(EngineTest, AdoptedBridgeIsLeftInPlaceOnRemove) {
+    kernel.state.links["mybr"] = test::FakeLink{"bridge", "", "", true, 1500, {}};
+    auto r = engine->create_network({"lan", "10.50.0.0/24", "", "", {{kOptBridgeName, "mybr"}}});
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_TRUE(r->bridge_adopted);
+    ASSERT_TRUE(engine->remove_network("lan").ok());
+    EXPECT_TRUE(kernel.state.links.count("mybr"));
+    auto own = engine->create_network({"own", "10.60.0.0/24", "", "", {}});
+    ASSERT_TRUE(own.ok());
+    ASSERT_TRUE(engine->remove_network(own->id.substr(0, 12)).ok());  // by id prefix
+    EXPECT_FALSE(kernel.state.links.count(own->bridge));
+}
+
+TEST_F(EngineTest, RemoveNetworkRefusals) {
+    auto r = engine->remove_network("bridge");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("default network and cannot be removed"), std::string::npos);
+    ASSERT_TRUE(engine->create_network({"web", "10.10.0.0/24", "", "", {}}).ok());
+    ASSERT_TRUE(engine->connect({"web", "a", "", ""}).ok());
+    auto busy = engine->remove_network("web");
+    ASSERT_FALSE(busy.ok());
+    EXPECT_EQ(busy.error().kind(), ErrorKind::Conflict);
+    EXPECT_EQ(busy.error().message(), "network web has active endpoints (a)");
+    EXPECT_EQ(engine->remove_network("nope").error().kind(), ErrorKind::NotFound);
+}
+
+TEST(EngineNetns, RemoveNetnsDisconnectsItsEndpointsFirst) {
+    // remove_netns checks the file in the netns dir, so use a real (temporary) directory.
+    char tmpl[] = "/tmp/cnetd-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    FakeKernel kernel;
+    FakeStore store;
+    Engine e(kernel, store, EngineOptions{dir, 1500});
+    ASSERT_TRUE(e.start(DefaultNetworkSpec{}, true).ok());
+    ASSERT_TRUE(e.create_network({"web", "10.10.0.0/24", "", "", {}}).ok());
+    auto path = e.create_netns("a");
+    ASSERT_TRUE(path.ok());
+    EXPECT_EQ(*path, dir + "/a");
+    FILE* f = fopen(path->c_str(), "w");  // the fake kernel does not make the file
+    ASSERT_NE(f, nullptr);
+    fclose(f);
+    EXPECT_EQ(e.list_netns(), std::vector<std::string>{"a"});
+    EXPECT_EQ(e.create_netns("a").error().kind(), ErrorKind::Conflict);
+    auto e1 = e.connect({"bridge", "a", "", ""});
+    auto e2 = e.connect({"web", "a", "", ""});
+    ASSERT_TRUE(e1.ok() && e2.ok());
+    ASSERT_TRUE(e.remove_netns("a").ok());
+    EXPECT_FALSE(kernel.state.links.count(e1->host_ifname));
+    EXPECT_FALSE(kernel.state.links.count(e2->host_ifname));
+    EXPECT_FALSE(kernel.state.netns.count(dir + "/a"));
+    for (const auto& n : e.networks()) EXPECT_TRUE(n.endpoints.empty()) << n.name;
+    unlink((dir + "/a").c_str());  // the real kernel unlinks it; the fake does not
+    EXPECT_EQ(e.remove_netns("a").error().kind(), ErrorKind::NotFound);
+    EXPECT_EQ(e.create_netns("../x").error().kind(), ErrorKind::InvalidArgument);
+    rmdir(dir.c_str());
+}
+
+TEST_F(EngineTest, RestartKeepsEndpointsAndAllocations) {
+    Endpoint a = connect("a");
+    const FakeState before = kernel.state.normalized();
+    // A second engine on the same store and kernel: like a daemon restart.
+    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(again.start(DefaultNetworkSpec{}, true).ok());
+    EXPECT_EQ(kernel.state.normalized().links, before.links);  // nothing torn down
+    auto nets = again.networks();
+    ASSERT_EQ(nets[0].endpoints.size(), 1u);
+    auto b = again.connect({"bridge", "b", "", ""});
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->address.str(), "172.17.0.3/16");  // .2 is still a's
+}
+
+TEST_F(EngineTest, ConfigMovingTheDefaultNetworkWithEndpointsIsRefused) {
+    connect("a");
+    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    DefaultNetworkSpec moved;
+    moved.bip = *Ipv4Cidr::parse("10.200.0.1/24");
+    auto r = again.start(moved, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("has 1 endpoint(s)"), std::string::npos) << r.error().message();
+}
+
+TEST_F(EngineTest, ConfigMovesAnEmptyDefaultNetwork) {
+    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    DefaultNetworkSpec moved;
+    moved.bip = *Ipv4Cidr::parse("10.200.0.1/24");
+    ASSERT_TRUE(again.start(moved, true).ok());
+    EXPECT_EQ(kernel.state.links.at("docker0").addresses, std::vector<std::string>{"10.200.0.1/24"});
+    EXPECT_EQ(again.networks()[0].subnet.str(), "10.200.0.0/24");
+    EXPECT_EQ(again.networks()[0].id, engine->networks()[0].id);  // same network, new address
+}
+
+TEST(EngineStart, BridgeNoneMeansNoDefaultNetwork) {
+    FakeKernel kernel;
+    FakeStore store;
+    Engine e(kernel, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(e.start(std::nullopt, false).ok());
+    EXPECT_TRUE(e.networks().empty());
+    EXPECT_FALSE(kernel.state.links.count("docker0"));
+    EXPECT_FALSE(kernel.state.sysctls.count("net/ipv4/ip_forward"));
+}
+
+TEST(EngineStart, DefaultBridgeNameTakenByANonBridgeIsAnError) {
+    FakeKernel kernel;
+    FakeStore store;
+    kernel.state.links["docker0"] = test::FakeLink{"dummy", "", "", true, 1500, {}};
+    Engine e(kernel, store, EngineOptions{kNetnsDir, 1500});
+    auto r = e.start(DefaultNetworkSpec{}, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("not a bridge"), std::string::npos) << r.error().message();
+}
+
+}  // namespace

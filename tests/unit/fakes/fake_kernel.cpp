@@ -1,0 +1,169 @@
+#include "fakes/fake_kernel.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace cnetd::test {
+
+namespace {
+
+class FakeNetns : public core::Netns {
+public:
+    FakeNetns(FakeKernel& k, std::string path, core::NetnsId id)
+        : k_(k), path_(std::move(path)), id_(id) {}
+    const std::string& path() const override { return path_; }
+    core::NetnsId id() const override { return id_; }
+
+    Result<std::string> free_ifname(const std::string& prefix) override {
+        auto& links = k_.state.ns_links[path_];
+        for (int i = 0;; ++i) {
+            std::string n = prefix + std::to_string(i);
+            if (!links.count(n)) return n;
+        }
+    }
+    Result<void> disable_ipv6(const std::string& ifname) override {
+        CNETD_TRY(k_.step("disable_ipv6 " + ifname));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        l->ipv6_disabled = true;
+        return ok();
+    }
+    Result<void> add_address(const std::string& ifname, const Ipv4Cidr& a) override {
+        CNETD_TRY(k_.step("add_address " + ifname + " " + a.str()));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        l->addresses.push_back(a.str());
+        return ok();
+    }
+    Result<void> set_up(const std::string& ifname) override {
+        CNETD_TRY(k_.step("ns_set_up " + ifname));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        l->up = true;
+        return ok();
+    }
+    Result<void> add_default_route(const std::string& ifname, Ipv4 gw) override {
+        CNETD_TRY(k_.step("add_default_route " + ifname + " via " + gw.str()));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        if (!l->up) return Error::sys(ENETUNREACH, "add default route via " + gw.str());
+        l->routes.push_back("default via " + gw.str());
+        return ok();
+    }
+    Result<void> delete_link(const std::string& ifname) override {
+        CNETD_TRY(k_.step("ns_delete_link " + ifname));
+        auto& links = k_.state.ns_links[path_];
+        auto it = links.find(ifname);
+        if (it == links.end()) return ok();
+        k_.state.links.erase(it->second.peer);
+        links.erase(it);
+        return ok();
+    }
+
+private:
+    Result<FakeNsLink*> link(const std::string& ifname) {
+        auto& links = k_.state.ns_links[path_];
+        auto it = links.find(ifname);
+        if (it == links.end()) return Error::sys(ENODEV, ifname + " in " + path_);
+        return &it->second;
+    }
+    FakeKernel& k_;
+    std::string path_;
+    core::NetnsId id_;
+};
+
+}  // namespace
+
+Result<void> FakeKernel::step(const std::string& what) {
+    ops.push_back(what);
+    ++steps;
+    if (fail_step != 0 && steps == fail_step) return Error::sys(fail_errno, what);
+    return ok();
+}
+
+Result<std::unique_ptr<core::Netns>> FakeKernel::open_netns(const std::string& path) {
+    if (regular_files.count(path)) {
+        return Error::invalid(fmt::format("\"{}\" is not a network namespace", path));
+    }
+    if (!state.netns.count(path)) return Error::sys(ENOENT, "open netns " + path);
+    // Identity: position in the sorted set is not stable; hash the path instead.
+    uint64_t ino = std::hash<std::string>{}(path);
+    return std::unique_ptr<core::Netns>(new FakeNetns(*this, path, {4, ino}));
+}
+
+Result<void> FakeKernel::create_netns(const std::string& path) {
+    CNETD_TRY(step("create_netns " + path));
+    if (!state.netns.insert(path).second) return Error::sys(EEXIST, "create netns " + path);
+    return ok();
+}
+
+Result<void> FakeKernel::delete_netns(const std::string& path) {
+    CNETD_TRY(step("delete_netns " + path));
+    if (!state.netns.erase(path)) return Error::sys(ENOENT, "delete netns " + path);
+    // Links inside die with the namespace, and so do their host-side peers.
+    for (auto& [name, l] : state.ns_links[path]) state.links.erase(l.peer);
+    state.ns_links.erase(path);
+    return ok();
+}
+
+Result<core::LinkKind> FakeKernel::link_kind(const std::string& name) {
+    auto it = state.links.find(name);
+    if (it == state.links.end()) return core::LinkKind::Absent;
+    return it->second.kind == "bridge" ? core::LinkKind::Bridge : core::LinkKind::Other;
+}
+
+Result<bool> FakeKernel::ensure_bridge(const core::BridgeSpec& spec) {
+    CNETD_TRY(step("ensure_bridge " + spec.name));
+    auto it = state.links.find(spec.name);
+    bool created = it == state.links.end();
+    if (!created && it->second.kind != "bridge") {
+        return Error::invalid(spec.name + " exists and is not a bridge");
+    }
+    FakeLink& l = state.links[spec.name];
+    l.kind = "bridge";
+    l.mtu = spec.mtu;
+    l.addresses = {spec.address.str()};
+    l.up = true;
+    return created;
+}
+
+Result<void> FakeKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {
+    CNETD_TRY(step("create_veth " + spec.host_name));
+    if (state.links.count(spec.host_name)) {
+        return Error::sys(EEXIST, "create veth " + spec.host_name + " in " + ns.path());
+    }
+    auto& nsl = state.ns_links[ns.path()];
+    if (nsl.count(spec.peer_name)) {
+        return Error::sys(EEXIST, "create veth peer " + spec.peer_name + " in " + ns.path());
+    }
+    auto m = state.links.find(spec.bridge);
+    if (m == state.links.end()) return Error::sys(ENODEV, "bridge " + spec.bridge);
+    state.links[spec.host_name] =
+        FakeLink{"veth", spec.bridge, ns.path() + ":" + spec.peer_name, false, spec.mtu, {}};
+    nsl[spec.peer_name] = FakeNsLink{spec.host_name, spec.peer_mac.str(), false, false, {}, {}};
+    return ok();
+}
+
+Result<void> FakeKernel::set_up(const std::string& ifname) {
+    CNETD_TRY(step("set_up " + ifname));
+    auto it = state.links.find(ifname);
+    if (it == state.links.end()) return Error::sys(ENODEV, "set up " + ifname);
+    it->second.up = true;
+    return ok();
+}
+
+Result<void> FakeKernel::delete_link(const std::string& ifname) {
+    CNETD_TRY(step("delete_link " + ifname));
+    auto it = state.links.find(ifname);
+    if (it == state.links.end()) return ok();
+    if (it->second.kind == "veth") {
+        auto colon = it->second.peer.rfind(':');
+        state.ns_links[it->second.peer.substr(0, colon)].erase(it->second.peer.substr(colon + 1));
+    }
+    state.links.erase(it);
+    return ok();
+}
+
+Result<void> FakeKernel::write_sysctl(const std::string& key, const std::string& value) {
+    CNETD_TRY(step("write_sysctl " + key));
+    state.sysctls[key] = value;
+    return ok();
+}
+
+}  // namespace cnetd::test

@@ -1,0 +1,94 @@
+// In-memory core::Kernel and core::StateStore for engine tests.
+//
+// The fake models just enough kernel state to check that the engine leaves it exactly as it found
+// it after a failure: host links (kind, master, up), per-namespace links (addresses, up, routes,
+// disable_ipv6) and sysctls. `fail_step` makes the N-th mutating call (counting from 1) fail with
+// an errno, so a test can walk a failure through every step of an operation.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/engine.hpp"
+#include "core/kernel.hpp"
+
+namespace cnetd::test {
+
+struct FakeLink {
+    std::string kind;    // "bridge", "veth", "dummy"
+    std::string master;  // host side of a veth
+    std::string peer;    // "<netns path>:<ifname>" for veths
+    bool up = false;
+    unsigned mtu = 0;
+    std::vector<std::string> addresses;
+    auto operator<=>(const FakeLink&) const = default;
+};
+
+struct FakeNsLink {
+    std::string peer;  // host ifname
+    std::string mac;
+    bool up = false;
+    bool ipv6_disabled = false;
+    std::vector<std::string> addresses;
+    std::vector<std::string> routes;
+    auto operator<=>(const FakeNsLink&) const = default;
+};
+
+struct FakeState {
+    std::map<std::string, FakeLink> links;                              // host namespace
+    std::map<std::string, std::map<std::string, FakeNsLink>> ns_links;  // by netns path
+    std::set<std::string> netns;                                        // netns files
+    std::map<std::string, std::string> sysctls;
+    auto operator<=>(const FakeState&) const = default;
+    // The same state without empty per-namespace link maps (so "never touched" == "emptied").
+    FakeState normalized() const {
+        FakeState s = *this;
+        std::erase_if(s.ns_links, [](const auto& kv) { return kv.second.empty(); });
+        return s;
+    }
+};
+
+class FakeKernel : public core::Kernel {
+public:
+    FakeState state;
+    std::vector<std::string> ops;   // every mutating call, in order ("create_veth vethx" ...)
+    int fail_step = 0;              // 0: never fail; N: the N-th mutating call fails
+    int fail_errno = EIO;
+    int steps = 0;                  // mutating calls so far
+    std::set<std::string> regular_files;  // paths that exist but are not namespaces
+
+    // Returns an error when this call is the one chosen to fail.
+    Result<void> step(const std::string& what);
+
+    Result<std::unique_ptr<core::Netns>> open_netns(const std::string& path) override;
+    Result<void> create_netns(const std::string& path) override;
+    Result<void> delete_netns(const std::string& path) override;
+    Result<core::LinkKind> link_kind(const std::string& name) override;
+    Result<bool> ensure_bridge(const core::BridgeSpec& spec) override;
+    Result<void> create_veth(const core::VethSpec& spec, core::Netns& ns) override;
+    Result<void> set_up(const std::string& ifname) override;
+    Result<void> delete_link(const std::string& ifname) override;
+    Result<void> write_sysctl(const std::string& key, const std::string& value) override;
+};
+
+class FakeStore : public core::StateStore {
+public:
+    std::vector<core::Network> saved;
+    bool has_saved = false;
+    bool fail_save = false;
+    int saves = 0;
+    Result<std::vector<core::Network>> load() override { return saved; }
+    Result<void> save(const std::vector<core::Network>& n) override {
+        if (fail_save) return Error::sys(ENOSPC, "write state.json");
+        saved = n;
+        has_saved = true;
+        ++saves;
+        return ok();
+    }
+};
+
+}  // namespace cnetd::test
