@@ -198,7 +198,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                     return post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
                         auto n = b.create_network(r);
                         if (!n) return error_response(n.error());
-                        log::info("created network {} ({}) on {}", n->name, n->subnet.str(),
+                        log::debug("api: created network {} ({}) on {}", n->name, n->subnet.str(),
                                   n->bridge);
                         return ApiResponse{201, network_to_json(*n), {}};
                     });
@@ -212,7 +212,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                     return post_job(std::move(reply), [name](Backend& b) {
                         auto r = b.remove_network(name);
                         if (!r) return error_response(r.error());
-                        log::info("removed network {}", name);
+                        log::debug("api: removed network {}", name);
                         return ApiResponse{204, nullptr, {}};
                     });
                 }
@@ -229,7 +229,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                     std::string net_name = r.network;
                     for (const auto& n : b.networks())
                         if (n.endpoints.count(ep->id)) net_name = n.name;
-                    log::info("connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
+                    log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
                               ep->address.str());
                     return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
                 });
@@ -242,7 +242,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                                 [name, target = std::move(parsed).value()](Backend& b) {
                                     auto r = b.disconnect(name, target);
                                     if (!r) return error_response(r.error());
-                                    log::info("disconnected {} from {}", target, name);
+                                    log::debug("api: disconnected {} from {}", target, name);
                                     return ApiResponse{204, nullptr, {}};
                                 });
             }
@@ -257,7 +257,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                     return post_job(std::move(reply), [name = std::move(parsed).value()](Backend& b) {
                         auto path = b.create_netns(name);
                         if (!path) return error_response(path.error());
-                        log::info("created netns {}", *path);
+                        log::debug("api: created netns {}", *path);
                         return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
                     });
                 }
@@ -268,7 +268,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                 return post_job(std::move(reply), [name = p[2]](Backend& b) {
                     auto r = b.remove_netns(name);
                     if (!r) return error_response(r.error());
-                    log::info("removed netns {}", name);
+                    log::debug("api: removed netns {}", name);
                     return ApiResponse{204, nullptr, {}};
                 });
             }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -13,6 +14,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "nft/expr.hpp"
 
@@ -45,31 +47,51 @@ struct SetDef {
     std::vector<uint32_t> fields;  // field lengths (concatenations); key_len = sum of padded
     uint32_t data_type = 0;        // maps only
     uint32_t data_len = 0;
-    const char* nft_decl;          // for render() and the batch journal
+    const char* nft_decl;  // for render() and the batch journal
 };
 
 const std::vector<SetDef>& set_defs() {
     static const std::vector<SetDef> defs = {
         {"bridges", 0, kTypeIfname, {kIfnameLen}, 0, 0, "type ifname"},
         {"internal_bridges", 0, kTypeIfname, {kIfnameLen}, 0, 0, "type ifname"},
-        {"icc_bridges", NFT_SET_CONCAT, concat_type({kTypeIfname, kTypeIfname}),
-         {kIfnameLen, kIfnameLen}, 0, 0, "type ifname . ifname"},
+        {"icc_bridges",
+         NFT_SET_CONCAT,
+         concat_type({kTypeIfname, kTypeIfname}),
+         {kIfnameLen, kIfnameLen},
+         0,
+         0,
+         "type ifname . ifname"},
         {"subnets", NFT_SET_INTERVAL, kTypeIpv4, {4}, 0, 0, "type ipv4_addr; flags interval"},
-        {"nets", NFT_SET_INTERVAL | NFT_SET_CONCAT, concat_type({kTypeIpv4, kTypeIfname}),
-         {4, kIfnameLen}, 0, 0, "type ipv4_addr . ifname; flags interval"},
+        {"nets",
+         NFT_SET_INTERVAL | NFT_SET_CONCAT,
+         concat_type({kTypeIpv4, kTypeIfname}),
+         {4, kIfnameLen},
+         0,
+         0,
+         "type ipv4_addr . ifname; flags interval"},
         {"masq_nets", NFT_SET_INTERVAL, kTypeIpv4, {4}, 0, 0, "type ipv4_addr; flags interval"},
-        {"snat_nets", NFT_SET_MAP | NFT_SET_INTERVAL, kTypeIpv4, {4}, kTypeIpv4, 4,
+        {"snat_nets",
+         NFT_SET_MAP | NFT_SET_INTERVAL,
+         kTypeIpv4,
+         {4},
+         kTypeIpv4,
+         4,
          "type ipv4_addr : ipv4_addr; flags interval"},
         // Reserved for published ports: (host address, protocol, port) -> (container, port).
-        {"published", NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT,
+        {"published",
+         NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT,
          concat_type({kTypeIpv4, kTypeInetProto, kTypeInetService}),
-         {4, 1, 2}, concat_type({kTypeIpv4, kTypeInetService}), 8,
+         {4, 1, 2},
+         concat_type({kTypeIpv4, kTypeInetService}),
+         8,
          "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval"},
     };
     return defs;
 }
 
-uint32_t padded(uint32_t len) { return (len + 3) & ~3u; }
+uint32_t padded(uint32_t len) {
+    return (len + 3) & ~3u;
+}
 
 // ---- chains and rules ---------------------------------------------------------------------
 
@@ -274,8 +296,8 @@ std::vector<SetElems> network_elements(const NetworkRules& n) {
                        {Elem{cat(ifname(n.bridge), ifname(n.bridge)), {}, {}, 0}},
                        fmt::format("{{ {} . {} }}", q, q)});
     if (n.internal)
-        out.push_back({"internal_bridges", {Elem{ifname(n.bridge), {}, {}, 0}},
-                       fmt::format("{{ {} }}", q)});
+        out.push_back(
+            {"internal_bridges", {Elem{ifname(n.bridge), {}, {}, 0}}, fmt::format("{{ {} }}", q)});
     if (n.masquerade && !n.internal) {
         if (n.snat_source)
             out.push_back({"snat_nets", interval(s, be32(n.snat_source->value())),
@@ -301,10 +323,9 @@ void add_elements(nft::Batch& b, std::string_view table, const SetElems& se, boo
         if (e.flags) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, e.flags);
         nftnl_set_elem_add(s.get(), el);
     }
-    b.add_elements(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, kFamily,
-                   add ? NLM_F_CREATE : 0, s.get(),
-                   fmt::format("{} element inet {} {} {}", add ? "add" : "delete", table, se.set,
-                               se.text));
+    b.add_elements(
+        add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, kFamily, add ? NLM_F_CREATE : 0, s.get(),
+        fmt::format("{} element inet {} {} {}", add ? "add" : "delete", table, se.set, se.text));
 }
 
 }  // namespace
@@ -330,8 +351,11 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
         b.add_table(NFT_MSG_NEWTABLE, kFamily, NLM_F_CREATE | NLM_F_EXCL, tb.get(),
                     "add table inet " + t);
     }
+    uint32_t set_id = 0;
     for (const auto& d : set_defs()) {
         SetPtr s(nftnl_set_alloc());
+        // The kernel requires a transaction-local set id (used by nft for anonymous sets).
+        nftnl_set_set_u32(s.get(), NFTNL_SET_ID, ++set_id);
         nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, t.c_str());
         nftnl_set_set_str(s.get(), NFTNL_SET_NAME, d.name);
         nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, kFamily);
@@ -342,9 +366,23 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
         nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, key_len);
         if (d.fields.size() > 1) {
             // The kernel needs the field lengths to pick the concatenation-aware (pipapo) backend.
-            // libnftnl takes the whole array of field lengths at once.
-            nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, d.fields.data(),
-                               static_cast<uint32_t>(d.fields.size() * sizeof(uint32_t)));
+            // libnftnl takes the whole array of field lengths at once, as bytes (uint8_t[]).
+            std::vector<uint8_t> lens(d.fields.begin(), d.fields.end());
+            nftnl_set_set_data(s.get(), NFTNL_SET_DESC_CONCAT, lens.data(),
+                               static_cast<uint32_t>(lens.size()));
+        }
+        {
+            // nft reads the key's byte order from the set's user data: without it an ifname
+            // (a host-order string) set lists as "" in `nft list`. 1 = host, 2 = big endian.
+            nftnl_udata_buf* ud = nftnl_udata_buf_alloc(64);
+            nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
+                                d.key_type == kTypeIfname ? 1 : 2);
+            if (d.flags & NFT_SET_MAP) nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, 2);
+            if (d.flags & NFT_SET_INTERVAL)
+                nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+            nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+                               nftnl_udata_buf_len(ud));
+            nftnl_udata_buf_free(ud);
         }
         if (d.flags & NFT_SET_MAP) {
             nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, d.data_type);
@@ -395,19 +433,30 @@ Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets)
     return e;
 }
 
-bool matches(const nft::TableInfo& have, const Expected& want, bool elements) {
-    if (!have.exists) return false;
-    if (have.chains.size() != want.chains.size() || have.sets.size() != want.sets.size())
-        return false;
+std::string mismatch(const nft::TableInfo& have, const Expected& want, bool elements) {
+    if (!have.exists) return "table missing";
     for (const auto& c : want.chains) {
         const nft::ChainInfo* h = have.chain(c.name);
-        if (!h || h->rule_comments != c.rule_comments) return false;
+        if (!h) return fmt::format("chain {} missing", c.name);
+        if (h->rule_comments != c.rule_comments)
+            return fmt::format("chain {} has {} rules, not our {}", c.name, h->rule_comments.size(),
+                               c.rule_comments.size());
     }
+    if (have.chains.size() != want.chains.size())
+        return fmt::format("{} chains instead of {}", have.chains.size(), want.chains.size());
     for (const auto& s : want.sets) {
         const nft::SetInfo* h = have.set(s.name);
-        if (!h || (elements && h->elements != s.elements)) return false;
+        if (!h) return fmt::format("set {} missing", s.name);
+        if (elements && h->elements != s.elements)
+            return fmt::format("set {} has {} elements, not {}", s.name, h->elements, s.elements);
     }
-    return true;
+    if (have.sets.size() != want.sets.size())
+        return fmt::format("{} sets instead of {}", have.sets.size(), want.sets.size());
+    return {};
+}
+
+bool matches(const nft::TableInfo& have, const Expected& want, bool elements) {
+    return mismatch(have, want, elements).empty();
 }
 
 std::string render(std::string_view table, const std::vector<NetworkRules>& nets) {
@@ -444,8 +493,8 @@ Result<void> validate(const NetworkRules& n) {
     if (auto r = validate_ifname(n.bridge); !r.ok())
         return Error(r.error()).wrap(frame() + ": bridge");
     if (n.subnet.prefix() < 1 || n.subnet.prefix() > 32)
-        return Error::invalid(fmt::format("{}: subnet {}: prefix must be 1..32", frame(),
-                                          n.subnet.str()));
+        return Error::invalid(
+            fmt::format("{}: subnet {}: prefix must be 1..32", frame(), n.subnet.str()));
     return ok();
 }
 

@@ -6,7 +6,8 @@
 //     sets:   bridges, internal_bridges, icc_bridges (ifname . ifname), subnets (interval),
 //             nets (ipv4_addr . ifname, interval), masq_nets (interval),
 //     maps:   snat_nets (ipv4_addr : ipv4_addr, interval),
-//             published (ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service) — reserved
+//             published (ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service) —
+//             reserved
 //     chains: raw_prerouting (filter, prerouting, -300), forward (filter, forward, 0),
 //             nat_prerouting (nat, prerouting, -100), nat_output (nat, output, -100) — reserved for
 //             published ports, nat_postrouting (nat, postrouting, 100)
@@ -45,6 +46,8 @@ Expected expected_state(std::string_view table, const std::vector<NetworkRules>&
 // True if the dump has our chains with our rules (by comment, in order) and our sets; with
 // `elements` also the element counts.
 bool matches(const nft::TableInfo& have, const Expected& want, bool elements);
+// Why they do not match ("set nets has 3 elements, not 2"), or "" when they do.
+std::string mismatch(const nft::TableInfo& have, const Expected& want, bool elements);
 // nft-like text of the intended table.
 std::string render(std::string_view table, const std::vector<NetworkRules>& nets);
 

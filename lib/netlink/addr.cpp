@@ -52,8 +52,8 @@ Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex) {
     return out;
 }
 
-Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
-                      const Ipv4Cidr& a, bool replace) {
+Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& a,
+                      bool replace) {
     const std::string what = fmt::format("add address {} to {}{}", a.str(), ifname, s.where());
     auto addr = make_addr(ifindex, a, true);
     if (!addr.ok()) return std::move(addr).error().wrap(what);
@@ -63,8 +63,7 @@ Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
     return ok();
 }
 
-Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
-                      const Ipv4Cidr& a) {
+Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& a) {
     const std::string what = fmt::format("remove address {} from {}{}", a.str(), ifname, s.where());
     auto addr = make_addr(ifindex, a, false);
     if (!addr.ok()) return std::move(addr).error().wrap(what);

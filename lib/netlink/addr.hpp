@@ -12,8 +12,8 @@
 namespace cnetd::netlink {
 
 struct Ipv4Addr {
-    Ipv4Cidr local;       // address with its prefix length
-    Ipv4 broadcast;       // 0.0.0.0 when the address has none
+    Ipv4Cidr local;  // address with its prefix length
+    Ipv4 broadcast;  // 0.0.0.0 when the address has none
     auto operator<=>(const Ipv4Addr&) const = default;
 };
 
@@ -22,11 +22,10 @@ Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex);
 
 // Adds `addr` with broadcast addr.broadcast() to `ifindex`. With replace=true an existing identical
 // address is updated in place instead of failing with EEXIST (idempotent).
-Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
-                      const Ipv4Cidr& addr, bool replace);
+Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& addr,
+                      bool replace);
 
 // Removes `addr` from `ifindex`. An absent address is success.
-Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
-                      const Ipv4Cidr& addr);
+Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& addr);
 
 }  // namespace cnetd::netlink

@@ -67,7 +67,12 @@ Result<bool> ensure_bridge(RouteSocket& s, const BridgeParams& p) {
         } else {
             created = true;
         }
-        CNETD_TRY_ASSIGN(existing, get_link(s, p.name));
+        auto again = get_link(s, p.name);
+        if (!again.ok()) {
+            if (created) (void)delete_link(s, p.name);  // rollback
+            return std::move(again).error();
+        }
+        existing = std::move(again).value();
         if (!existing)
             return Error::sys(ENODEV, fmt::format("create bridge {}{}: vanished after creation",
                                                   p.name, s.where()));

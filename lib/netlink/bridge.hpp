@@ -27,8 +27,8 @@ Result<NlMsg> build_bridge_create(const std::string& name, const Mac& mac, unsig
 // Creates the bridge (random locally administered MAC, MTU, accept_ra=0) or adopts an existing
 // bridge of that name (its MAC is kept; its MTU is set if different); then makes `address` its only
 // IPv4 address with broadcast (an already-correct address is left alone, others are removed) and
-// sets it up. Returns true if it created the bridge. If a later step fails, a bridge created by this
-// call is deleted again; an adopted one is left as it is.
+// sets it up. Returns true if it created the bridge. If a later step fails, a bridge created by
+// this call is deleted again; an adopted one is left as it is.
 Result<bool> ensure_bridge(RouteSocket& s, const BridgeParams& p);
 
 }  // namespace cnetd::netlink

@@ -40,27 +40,48 @@ int on_error(struct sockaddr_nl*, struct nlmsgerr* e, void* arg) noexcept {
 
 int nle_to_errno(int nle) noexcept {
     switch (nle) {
-        case NLE_SUCCESS: return 0;
-        case NLE_EXIST: return EEXIST;
-        case NLE_NODEV: return ENODEV;
-        case NLE_OBJ_NOTFOUND: return ENOENT;
-        case NLE_PERM: return EPERM;
-        case NLE_BUSY: return EBUSY;
-        case NLE_INVAL: return EINVAL;
-        case NLE_RANGE: return ERANGE;
-        case NLE_NOADDR: return EADDRNOTAVAIL;
-        case NLE_AF_NOSUPPORT: return EAFNOSUPPORT;
-        case NLE_OPNOTSUPP: return EOPNOTSUPP;
-        case NLE_NOMEM: return ENOMEM;
-        case NLE_AGAIN: return EAGAIN;
-        case NLE_INTR: return EINTR;
-        case NLE_BAD_SOCK: return EBADF;
-        case NLE_MSGSIZE: return EMSGSIZE;
-        case NLE_NOACCESS: return EACCES;
-        case NLE_PROTO_MISMATCH: return EPROTONOSUPPORT;
-        case NLE_NOATTR: return ENODATA;
-        case NLE_MISSING_ATTR: return EINVAL;
-        default: return EIO;
+        case NLE_SUCCESS:
+            return 0;
+        case NLE_EXIST:
+            return EEXIST;
+        case NLE_NODEV:
+            return ENODEV;
+        case NLE_OBJ_NOTFOUND:
+            return ENOENT;
+        case NLE_PERM:
+            return EPERM;
+        case NLE_BUSY:
+            return EBUSY;
+        case NLE_INVAL:
+            return EINVAL;
+        case NLE_RANGE:
+            return ERANGE;
+        case NLE_NOADDR:
+            return EADDRNOTAVAIL;
+        case NLE_AF_NOSUPPORT:
+            return EAFNOSUPPORT;
+        case NLE_OPNOTSUPP:
+            return EOPNOTSUPP;
+        case NLE_NOMEM:
+            return ENOMEM;
+        case NLE_AGAIN:
+            return EAGAIN;
+        case NLE_INTR:
+            return EINTR;
+        case NLE_BAD_SOCK:
+            return EBADF;
+        case NLE_MSGSIZE:
+            return EMSGSIZE;
+        case NLE_NOACCESS:
+            return EACCES;
+        case NLE_PROTO_MISMATCH:
+            return EPROTONOSUPPORT;
+        case NLE_NOATTR:
+            return ENODATA;
+        case NLE_MISSING_ATTR:
+            return EINVAL;
+        default:
+            return EIO;
     }
 }
 
@@ -69,12 +90,18 @@ RouteSocket::RouteSocket(RouteSocket&&) noexcept = default;
 RouteSocket& RouteSocket::operator=(RouteSocket&&) noexcept = default;
 RouteSocket::~RouteSocket() = default;
 
-nl_sock* RouteSocket::get() const noexcept { return s_->sock.get(); }
-const std::string& RouteSocket::label() const noexcept { return s_->label; }
+nl_sock* RouteSocket::get() const noexcept {
+    return s_->sock.get();
+}
+const std::string& RouteSocket::label() const noexcept {
+    return s_->label;
+}
 std::string RouteSocket::where() const {
     return s_->label.empty() ? std::string() : fmt::format(" in {}", s_->label);
 }
-void RouteSocket::clear_error() noexcept { s_->last_errno = 0; }
+void RouteSocket::clear_error() noexcept {
+    s_->last_errno = 0;
+}
 
 int RouteSocket::errno_of(int nl_rc) const noexcept {
     if (s_->last_errno != 0) return s_->last_errno;

@@ -1,8 +1,8 @@
 // An rtnetlink (NETLINK_ROUTE) socket bound to one network namespace, and the layer's error helper.
 //
 // A netlink socket talks to the namespace it was created in, forever: open_in() enters the target
-// namespace on the calling thread (ScopedNetns), creates the socket and leaves at once, so all later
-// requests on it configure that namespace without any further setns().
+// namespace on the calling thread (ScopedNetns), creates the socket and leaves at once, so all
+// later requests on it configure that namespace without any further setns().
 //
 // Ownership: owns the libnl nl_sock. Move-only. Threading: one socket per thread at a time (libnl
 // sockets are not thread-safe); the kernel worker owns all of them.

@@ -1,7 +1,7 @@
 // /proc/sys access. Network sysctls are resolved in the namespace of the thread that *opens* the
 // file, so callers that need another namespace's value hold a ScopedNetns around the call.
-// Errors: Kernel kind, "write sysctl <key>=<value>: <strerror>" (ENOENT is passed through so callers
-// can ignore a missing key, e.g. IPv6 settings when IPv6 is disabled).
+// Errors: Kernel kind, "write sysctl <key>=<value>: <strerror>" (ENOENT is passed through so
+// callers can ignore a missing key, e.g. IPv6 settings when IPv6 is disabled).
 #pragma once
 
 #include <string>

@@ -4,8 +4,8 @@
 // namespace, and the peer (final name, MAC, MTU, IFLA_NET_NS_FD) directly in the target namespace.
 // The kernel creates both or neither (a failure to enslave unregisters the new pair), so there is
 // nothing to roll back. This saves the create-then-move round trips (~25 ms in Docker's history).
-// Errors: Kernel kind, "create veth <host> in <netns>: <strerror>" (EEXIST when the host name or the
-// peer name is taken).
+// Errors: Kernel kind, "create veth <host> in <netns>: <strerror>" (EEXIST when the host name or
+// the peer name is taken).
 #pragma once
 
 #include <string>

@@ -45,9 +45,9 @@ Result<void> create(const std::string& path) {
     if (fd < 0) return Error::sys(errno, what);
     ::close(fd);
 
-    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the thread
-    // that calls it, and the caller (the kernel worker) must stay where it is. The thread bind-mounts
-    // its own nsfs inode before it exits, which keeps the namespace alive.
+    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the
+    // thread that calls it, and the caller (the kernel worker) must stay where it is. The thread
+    // bind-mounts its own nsfs inode before it exits, which keeps the namespace alive.
     int err = 0;
     const char* step = "";
     try {
@@ -117,7 +117,8 @@ Result<Id> identity(int fd) {
 
 Result<ScopedNetns> ScopedNetns::enter(int fd, const std::string& label) {
     CNETD_TRY_ASSIGN(UniqueFd original, open_current());
-    if (::setns(fd, CLONE_NEWNET) != 0) return Error::sys(errno, fmt::format("enter netns {}", label));
+    if (::setns(fd, CLONE_NEWNET) != 0)
+        return Error::sys(errno, fmt::format("enter netns {}", label));
     return ScopedNetns(std::move(original));
 }
 

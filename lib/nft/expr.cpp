@@ -97,7 +97,9 @@ void verdict(nftnl_rule* r, int code) {
     nftnl_rule_add_expr(r, e);
 }
 
-void masquerade(nftnl_rule* r) { nftnl_rule_add_expr(r, make("masq")); }
+void masquerade(nftnl_rule* r) {
+    nftnl_rule_add_expr(r, make("masq"));
+}
 
 void snat(nftnl_rule* r, uint32_t nfproto, uint32_t addr_reg) {
     nftnl_expr* e = make("nat");

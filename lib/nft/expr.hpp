@@ -14,10 +14,10 @@ struct nftnl_rule;
 
 namespace cnetd::nft::expr {
 
-void meta(nftnl_rule* r, uint32_t key, uint32_t dreg);                   // meta load <key> => dreg
+void meta(nftnl_rule* r, uint32_t key, uint32_t dreg);  // meta load <key> => dreg
 void payload(nftnl_rule* r, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg);
 void cmp(nftnl_rule* r, uint32_t sreg, uint32_t op, const void* data, uint32_t len);
-void cmp_u32(nftnl_rule* r, uint32_t sreg, uint32_t op, uint32_t host_value);  // host byte order
+void cmp_u32(nftnl_rule* r, uint32_t sreg, uint32_t op, uint32_t host_value);     // host byte order
 void cmp_u16_be(nftnl_rule* r, uint32_t sreg, uint32_t op, uint16_t host_value);  // as big endian
 void ct(nftnl_rule* r, uint32_t key, uint32_t dreg);
 // reg = (reg & mask) ^ 0, 4 bytes (ct state bits).

@@ -36,9 +36,9 @@ using SetPtr = CHandle<nftnl_set, nftnl_set_free>;
 template <class Obj, class BuildFn>
 std::vector<uint8_t> build_msg(int msg, int family, uint16_t flags, const Obj* o, BuildFn payload) {
     std::vector<char> buf(kMsgBuf);
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), static_cast<uint16_t>(msg),
-                                          static_cast<uint16_t>(family),
-                                          static_cast<uint16_t>(flags | NLM_F_ACK), 0);
+    nlmsghdr* nlh =
+        nftnl_nlmsg_build_hdr(buf.data(), static_cast<uint16_t>(msg), static_cast<uint16_t>(family),
+                              static_cast<uint16_t>(flags | NLM_F_ACK), 0);
     payload(nlh, const_cast<Obj*>(o));  // libnftnl's build functions are not const-correct
     return {buf.data(), buf.data() + nlh->nlmsg_len};
 }
@@ -106,8 +106,7 @@ std::vector<Batch> Batch::split() const {
 }
 
 void Batch::append(const Batch& other) {
-    for (size_t i = 0; i < other.messages_.size(); ++i)
-        push(other.messages_[i], other.descs_[i]);
+    for (size_t i = 0; i < other.messages_.size(); ++i) push(other.messages_[i], other.descs_[i]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +145,9 @@ Socket& Socket::operator=(Socket&& o) noexcept {
 Socket::~Socket() {
     if (nl_) mnl_socket_close(nl_);
 }
-int Socket::fd() const noexcept { return nl_ ? mnl_socket_get_fd(nl_) : -1; }
+int Socket::fd() const noexcept {
+    return nl_ ? mnl_socket_get_fd(nl_) : -1;
+}
 
 Result<Socket> Socket::open() {
     Socket s;
@@ -200,8 +201,8 @@ Result<void> Socket::commit(const Batch& b) {
             const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
             if (nlh->nlmsg_seq == base) {
                 // An error on the batch header (e.g. ENOMEM while queueing errors): whole batch.
-                return Error::sys(-err->error, fmt::format("nftables batch of {} messages",
-                                                           b.size()));
+                return Error::sys(-err->error,
+                                  fmt::format("nftables batch of {} messages", b.size()));
             }
             ++answered;
             if (err->error != 0)
@@ -290,8 +291,8 @@ int elem_cb(const nlmsghdr* nlh, void* data) noexcept {
     if (!s || nftnl_set_elems_nlmsg_parse(nlh, s.get()) < 0) return MNL_CB_OK;
     nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(s.get());
     if (!it) return MNL_CB_OK;
-    for (auto* e = nftnl_set_elems_iter_cur(it); e; e = nftnl_set_elems_iter_next(it))
-        ++ctx->set->elements;
+    // iter_next() returns the current element and then advances.
+    while (nftnl_set_elems_iter_next(it)) ++ctx->set->elements;
     nftnl_set_elems_iter_destroy(it);
     return MNL_CB_OK;
 }
@@ -317,8 +318,8 @@ Result<TableInfo> Socket::dump_table(int family, const std::string& table) {
     DumpCtx ctx{family, table, &info};
     std::vector<char> buf(kMsgBuf);
     const auto fam = static_cast<uint16_t>(family);
-    const std::string tdesc = fmt::format("table {} {}", family == NFPROTO_INET ? "inet" : "bridge",
-                                          table);
+    const std::string tdesc =
+        fmt::format("table {} {}", family == NFPROTO_INET ? "inet" : "bridge", table);
 
     {  // Does the table exist? (a plain GET answers ENOENT when it does not)
         TablePtr t(nftnl_table_alloc());
@@ -335,7 +336,8 @@ Result<TableInfo> Socket::dump_table(int family, const std::string& table) {
     {
         ChainPtr c(nftnl_chain_alloc());
         nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
-        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETCHAIN, fam, NLM_F_DUMP, ++seq_);
+        nlmsghdr* nlh =
+            nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETCHAIN, fam, NLM_F_DUMP, ++seq_);
         nftnl_chain_nlmsg_build_payload(nlh, c.get());
         CNETD_TRY(run_request(nl_, portid_, nlh, chain_cb, &ctx, "list chains of " + tdesc));
     }
@@ -383,7 +385,9 @@ Monitor& Monitor::operator=(Monitor&& o) noexcept {
 Monitor::~Monitor() {
     if (nl_) mnl_socket_close(nl_);
 }
-int Monitor::fd() const noexcept { return nl_ ? mnl_socket_get_fd(nl_) : -1; }
+int Monitor::fd() const noexcept {
+    return nl_ ? mnl_socket_get_fd(nl_) : -1;
+}
 
 Result<Monitor> Monitor::open(std::vector<std::pair<int, std::string>> tables) {
     Monitor m;
@@ -431,7 +435,8 @@ Result<bool> Monitor::drain(uint32_t own_portid) {
                                        static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
                                        reinterpret_cast<const char*>(attr)));
                  attr = mnl_attr_next(attr)) {
-                if (mnl_attr_get_type(attr) == 1 && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+                if (mnl_attr_get_type(attr) == 1 &&
+                    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
                     table = mnl_attr_get_str(attr);
             }
             if (!table) continue;

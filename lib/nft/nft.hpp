@@ -64,17 +64,17 @@ private:
 // What one table looks like in the kernel, for verification and drift checks.
 struct ChainInfo {
     std::string name;
-    bool base = false;             // has a hook
-    std::string type;              // "filter" / "nat" for base chains
-    uint32_t hooknum = 0;          // NF_INET_* hook number
+    bool base = false;     // has a hook
+    std::string type;      // "filter" / "nat" for base chains
+    uint32_t hooknum = 0;  // NF_INET_* hook number
     int32_t priority = 0;
     std::vector<std::string> rule_comments;  // one entry per rule, in order ("" without comment)
 };
 struct SetInfo {
     std::string name;
-    uint32_t flags = 0;            // NFT_SET_* flags
+    uint32_t flags = 0;  // NFT_SET_* flags
     uint32_t key_len = 0;
-    size_t elements = 0;           // as the kernel stores them (an interval is 1 or 2 elements)
+    size_t elements = 0;  // as the kernel stores them (an interval is 1 or 2 elements)
 };
 struct TableInfo {
     bool exists = false;

@@ -4,9 +4,9 @@
 
 #include <cerrno>
 
+#include "netlink/addr.hpp"
 #include "netlink/bridge.hpp"
 #include "netlink/link.hpp"
-#include "netlink/addr.hpp"
 #include "netlink/route.hpp"
 #include "netlink/socket.hpp"
 #include "netlink/sysctl.hpp"
@@ -41,7 +41,9 @@ public:
         if (!r.ok() && r.error().error_number() == ENOENT &&
             ::access("/proc/sys/net/ipv6/conf/all", F_OK) != 0)
             return ok();  // IPv6 is off in this kernel: nothing to disable
-        if (!r.ok()) return std::move(r).error().wrap(fmt::format("in {}", path_));
+        if (!r.ok())
+            return Error::sys(r.error().error_number(),
+                              fmt::format("write sysctl {}=1 in {}", key, path_));
         return ok();
     }
 
@@ -57,7 +59,7 @@ public:
 
     Result<void> add_default_route(const std::string& ifname, Ipv4 gateway) override {
         CNETD_TRY_ASSIGN(int ifindex, ifindex_of(ifname, fmt::format("add default route via {} dev",
-                                                                      gateway.str())));
+                                                                     gateway.str())));
         return netlink::add_default_route(sock_, ifindex, ifname, gateway);
     }
 
@@ -101,9 +103,13 @@ Result<std::unique_ptr<core::Netns>> LinuxKernel::open_netns(const std::string& 
         new LinuxNetns(path, std::move(fd), core::NetnsId{id.dev, id.ino}, std::move(sock)));
 }
 
-Result<void> LinuxKernel::create_netns(const std::string& path) { return netns::create(path); }
+Result<void> LinuxKernel::create_netns(const std::string& path) {
+    return netns::create(path);
+}
 
-Result<void> LinuxKernel::delete_netns(const std::string& path) { return netns::remove(path); }
+Result<void> LinuxKernel::delete_netns(const std::string& path) {
+    return netns::remove(path);
+}
 
 Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
     CNETD_TRY_ASSIGN(auto link, netlink::get_link(impl_->host, name));
@@ -126,8 +132,8 @@ Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& n
     if (br->kind != "bridge")
         return Error::conflict(fmt::format("{}: \"{}\" is a {} link, not a bridge", what,
                                            spec.bridge, br->kind.empty() ? "device" : br->kind));
-    netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name, spec.peer_mac, spec.mtu,
-                          lns->fd()};
+    netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name,
+                          spec.peer_mac,  spec.mtu,    lns->fd()};
     return netlink::create_veth(impl_->host, p, ns.path());
 }
 

@@ -56,7 +56,8 @@ void KernelTest::TearDown() {
     if (DIR* d = ::opendir(g_netns_dir.c_str())) {
         std::vector<std::string> names;
         while (dirent* e = ::readdir(d))
-            if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.push_back(e->d_name);
+            if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, ".."))
+                names.push_back(e->d_name);
         ::closedir(d);
         for (const auto& n : names) {
             auto r = netns::remove(ns_path(n));
@@ -104,7 +105,8 @@ std::string tcp_exchange(int client_ns, int server_ns, const std::string& ip, in
     ::setsockopt(lst.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in bind_sa = sa;
     if (listen_any) bind_sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (::bind(lst.get(), reinterpret_cast<sockaddr*>(&bind_sa), sizeof bind_sa) != 0) return std::string("bind: ") + std::strerror(errno);
+    if (::bind(lst.get(), reinterpret_cast<sockaddr*>(&bind_sa), sizeof bind_sa) != 0)
+        return std::string("bind: ") + std::strerror(errno);
     if (::listen(lst.get(), 1) != 0) return "listen";
 
     UniqueFd cli = socket_in(client_ns);

@@ -2,8 +2,8 @@
 // (`ip -j`) whose JSON output is the ground truth, and namespace-bound sockets for traffic tests.
 #pragma once
 
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>

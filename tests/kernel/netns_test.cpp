@@ -47,10 +47,11 @@ TEST_F(NetnsTest, CreateOpenDelete) {
     ASSERT_EQ(::stat(path.c_str(), &st), 0);
     EXPECT_EQ((*ns)->id().ino, st.st_ino);
     EXPECT_EQ((*ns)->id().dev, st.st_dev);
-    ASSERT_EQ(run("ip link add dummy0 type dummy").status, 0);  // in the test's namespace only
-    auto name = (*ns)->free_ifname("dummy");
+    // hostx0/hostx1 exist in the test's namespace only.
+    ASSERT_EQ(run("ip link add hostx0 type veth peer name hostx1").status, 0);
+    auto name = (*ns)->free_ifname("hostx");
     ASSERT_TRUE(name.ok());
-    EXPECT_EQ(*name, "dummy0");
+    EXPECT_EQ(*name, "hostx0");
     auto self = netns::open_current();
     ASSERT_TRUE(self.ok());
     EXPECT_NE(netns::identity(self->get())->ino, (*ns)->id().ino);

@@ -18,7 +18,9 @@
 namespace cnetd::ktest {
 namespace {
 
-std::string str(nlattr* a) { return a ? std::string(static_cast<const char*>(nla_data(a))) : ""; }
+std::string str(nlattr* a) {
+    return a ? std::string(static_cast<const char*>(nla_data(a))) : "";
+}
 std::string mac_of(nlattr* a) {
     if (!a || nla_len(a) != 6) return "";
     std::array<uint8_t, 6> b{};
@@ -27,8 +29,8 @@ std::string mac_of(nlattr* a) {
 }
 
 TEST(VethMessage, OneRequestCarriesBothEnds) {
-    netlink::VethParams p{"vethc0ffee1", 42, "eth0", Mac::parse("02:aa:bb:cc:dd:ee").value(), 1450,
-                          7};
+    netlink::VethParams p{"vethc0ffee1", 42, "eth0", Mac::parse("02:aa:bb:cc:dd:ee").value(),
+                          1450,          7};
     auto msg = netlink::build_veth_create(p);
     ASSERT_TRUE(msg.ok()) << msg.error().message();
     nlmsghdr* h = nlmsg_hdr(msg->get());

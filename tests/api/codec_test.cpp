@@ -1,0 +1,158 @@
+// Request validation, response shapes and the error codec: pure functions, no socket.
+#include <gtest/gtest.h>
+
+#include "api/protocol.hpp"
+#include "daemon/codec.hpp"
+
+namespace cnetd {
+namespace {
+
+using daemon::json;
+
+std::string create_error(std::string_view body) {
+    auto r = daemon::parse_create_network(body);
+    EXPECT_FALSE(r.ok()) << body;
+    if (r) return "";
+    EXPECT_EQ(r.error().kind(), ErrorKind::InvalidArgument);
+    return r.error().message();
+}
+
+TEST(Codec, CreateNetworkParsesEveryField) {
+    auto r = daemon::parse_create_network(
+        R"({"Name":"web","Subnet":"10.88.0.0/24","Gateway":"10.88.0.254","IPRange":"10.88.0.128/25",
+            "Options":{"com.docker.network.bridge.name":"br-web"}})");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->name, "web");
+    EXPECT_EQ(r->subnet, "10.88.0.0/24");
+    EXPECT_EQ(r->gateway, "10.88.0.254");
+    EXPECT_EQ(r->ip_range, "10.88.0.128/25");
+    EXPECT_EQ(r->options.at("com.docker.network.bridge.name"), "br-web");
+}
+
+TEST(Codec, MalformedJsonNamesThePosition) {
+    EXPECT_EQ(create_error(R"({"Name": "web",)"),
+              "create network: invalid JSON body: parse error at line 1, column 16: syntax error "
+              "while parsing object key - unexpected end of input; expected string literal");
+    EXPECT_NE(create_error("{\n  \"Name\": x}").find("parse error at line 2, column 12"),
+              std::string::npos);
+}
+
+TEST(Codec, BodyMustBeAnObject) {
+    EXPECT_EQ(create_error("[1,2]"), "create network: request body: expected a JSON object, got array");
+    EXPECT_EQ(create_error(""), "create network: request body: expected a JSON object, got nothing");
+}
+
+TEST(Codec, WrongTypeNamesTheField) {
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":24})"), "\"Subnet\": expected a string, got number");
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Options":{"a":1}})"),
+              "\"Options\".\"a\": expected a string, got number");
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Options":[]})"),
+              "\"Options\": expected an object of strings, got array");
+}
+
+TEST(Codec, UnknownFieldsAreNamed) {
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Driver":"x","labels":{}})"),
+              "unknown fields \"Driver\", \"labels\"");
+    auto r = daemon::parse_disconnect(R"({"Target":"a","Force":true})");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message(), "unknown field \"Force\"");
+}
+
+TEST(Codec, MissingRequiredFieldIsNamed) {
+    EXPECT_EQ(create_error(R"({"Subnet":"10.0.0.0/8"})"), "\"Name\": required");
+    EXPECT_EQ(create_error(R"({"Name":"web"})"), "\"Subnet\": required");
+    EXPECT_EQ(create_error(R"({"Name":"","Subnet":"10.0.0.0/8"})"), "\"Name\": must not be empty");
+    auto c = daemon::parse_connect(R"({"Name":"c1"})", "bridge");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().message(), "\"Target\": required");
+    auto n = daemon::parse_create_netns("{}");
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(n.error().message(), "\"Name\": required");
+}
+
+TEST(Codec, ConnectTakesNetworkFromPath) {
+    auto r = daemon::parse_connect(R"({"Target":"/proc/1/ns/net","Name":"c1","IPv4Address":"172.17.0.9"})",
+                                   "bridge");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->network, "bridge");
+    EXPECT_EQ(r->target, "/proc/1/ns/net");
+    EXPECT_EQ(r->name, "c1");
+    EXPECT_EQ(r->ipv4, "172.17.0.9");
+}
+
+TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
+    core::Network n;
+    n.id = std::string(64, 'a');
+    n.name = "bridge";
+    n.bridge = "docker0";
+    n.subnet = Ipv4Cidr(Ipv4(0xAC110000), 16);
+    n.gateway = Ipv4(0xAC110001);
+    n.ip_range = Ipv4Cidr(Ipv4(0xAC118000), 17);
+    n.is_default = true;
+    n.created = "2024-01-01T00:00:00Z";
+    core::Endpoint ep;
+    ep.id = std::string(64, 'b');
+    ep.name = "c1";
+    ep.netns_path = "/var/run/docker/netns/c1";
+    ep.host_ifname = "veth1234567";
+    ep.ifname = "eth0";
+    ep.mac = Mac({0x02, 0x42, 0xac, 0x11, 0, 2});
+    ep.address = Ipv4Cidr(Ipv4(0xAC110002), 16);
+    n.endpoints[ep.id] = ep;
+
+    json j = daemon::network_to_json(n);
+    EXPECT_EQ(j["Name"], "bridge");
+    EXPECT_EQ(j["Scope"], "local");
+    EXPECT_EQ(j["Driver"], "bridge");
+    EXPECT_EQ(j["EnableIPv6"], false);
+    EXPECT_EQ(j["Internal"], false);
+    EXPECT_EQ(j["IPAM"]["Driver"], "default");
+    EXPECT_EQ(j["IPAM"]["Config"],
+              json::parse(R"([{"Subnet":"172.17.0.0/16","Gateway":"172.17.0.1","IPRange":"172.17.128.0/17"}])"));
+    EXPECT_EQ(j["Options"]["com.docker.network.bridge.name"], "docker0");
+    EXPECT_EQ(j["Options"]["com.docker.network.bridge.default_bridge"], "true");
+    EXPECT_EQ(j["Labels"], json::object());
+    EXPECT_EQ(j["Containers"][ep.id],
+              json::parse(R"({"Name":"c1","EndpointID":")" + ep.id +
+                          R"(","MacAddress":"02:42:ac:11:00:02","IPv4Address":"172.17.0.2/16",
+                          "IPv6Address":"","SandboxKey":"/var/run/docker/netns/c1",
+                          "Interface":"eth0","HostInterface":"veth1234567"})"));
+    n.is_default = false;
+    EXPECT_FALSE(daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
+}
+
+TEST(Protocol, StatusFollowsErrorKind) {
+    EXPECT_EQ(api::http_status(ErrorKind::InvalidArgument), 400);
+    EXPECT_EQ(api::http_status(ErrorKind::NotFound), 404);
+    EXPECT_EQ(api::http_status(ErrorKind::Conflict), 409);
+    EXPECT_EQ(api::http_status(ErrorKind::Unavailable), 503);
+    EXPECT_EQ(api::http_status(ErrorKind::Kernel), 500);
+    EXPECT_EQ(api::http_status(ErrorKind::Internal), 500);
+    EXPECT_EQ(api::kind_from_status(413), ErrorKind::InvalidArgument);
+    EXPECT_EQ(api::kind_from_status(404), ErrorKind::NotFound);
+    EXPECT_EQ(api::kind_from_status(502), ErrorKind::Internal);
+}
+
+TEST(Protocol, ErrorRoundTripsThroughJson) {
+    Error e = Error::sys(EEXIST, "create veth vethc0ffee1");
+    e.wrap("connect a to bridge");
+    json body = api::error_body(e);
+    EXPECT_EQ(body["kind"], "kernel");
+    Error back = api::error_from_response(500, body.dump());
+    EXPECT_EQ(back.kind(), ErrorKind::Kernel);
+    EXPECT_EQ(back.message(), "connect a to bridge: create veth vethc0ffee1: File exists");
+    EXPECT_EQ(back.error_number(), 0);  // errno is the server's business, not the client's
+}
+
+TEST(Protocol, ForeignErrorBodiesStillReadable) {
+    Error e = api::error_from_response(502, "Bad Gateway\r\n");
+    EXPECT_EQ(e.kind(), ErrorKind::Internal);
+    EXPECT_EQ(e.message(), "Bad Gateway");
+    EXPECT_EQ(api::error_from_response(409, "").message(), "HTTP 409");
+    EXPECT_EQ(api::error_from_response(409, "").kind(), ErrorKind::Conflict);
+    EXPECT_EQ(api::error_from_response(400, R"({"message":"m","kind":"bogus"})").kind(),
+              ErrorKind::InvalidArgument);
+}
+
+}  // namespace
+}  // namespace cnetd

@@ -1,0 +1,144 @@
+#include "fake_backend.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace cnetd::testing {
+
+FakeBackend::FakeBackend(std::string netns_dir) : netns_dir_(std::move(netns_dir)) {
+    core::Network def;
+    def.id = random_hex(64);
+    def.name = "bridge";
+    def.bridge = "docker0";
+    def.subnet = Ipv4Cidr(Ipv4(0xAC110000), 16);
+    def.gateway = Ipv4(0xAC110001);
+    def.is_default = true;
+    def.created = "2024-01-01T00:00:00Z";
+    nets_.push_back(def);
+}
+
+void FakeBackend::hold_next() {
+    std::lock_guard lk(mu_);
+    hold_ = true;
+    entered_ = released_ = false;
+}
+
+bool FakeBackend::wait_entered() {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(5), [&] { return entered_; });
+}
+
+void FakeBackend::release() {
+    std::lock_guard lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+}
+
+void FakeBackend::gate() {
+    std::unique_lock lk(mu_);
+    if (!hold_) return;
+    hold_ = false;
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lk, [&] { return released_; });
+}
+
+core::Network* FakeBackend::find(const std::string& key) {
+    for (auto& n : nets_)
+        if (n.name == key || n.id == key) return &n;
+    return nullptr;
+}
+
+Result<core::Network> FakeBackend::create_network(const core::CreateNetworkRequest& req) {
+    gate();
+    if (find(req.name)) return Error::conflict(fmt::format("network {} already exists", req.name));
+    auto subnet = Ipv4Cidr::parse_network(req.subnet);
+    if (!subnet) return std::move(subnet).error().wrap("subnet");
+    core::Network n;
+    n.id = random_hex(64);
+    n.name = req.name;
+    n.subnet = *subnet;
+    n.gateway = Ipv4(subnet->network().value() + 1);
+    if (!req.ip_range.empty()) {
+        auto r = Ipv4Cidr::parse_network(req.ip_range);
+        if (!r) return std::move(r).error().wrap("ip_range");
+        n.ip_range = *r;
+    }
+    auto it = req.options.find(core::kOptBridgeName);
+    n.bridge = it != req.options.end() ? it->second : "br-" + n.id.substr(0, 12);
+    n.options = req.options;
+    n.created = "2024-01-02T00:00:00Z";
+    nets_.push_back(n);
+    std::sort(nets_.begin(), nets_.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    return n;
+}
+
+Result<void> FakeBackend::remove_network(const std::string& key) {
+    gate();
+    auto* n = find(key);
+    if (!n) return Error::not_found(fmt::format("network {} not found", key));
+    if (n->is_default) return Error::invalid("bridge is a pre-defined network and cannot be removed");
+    nets_.erase(nets_.begin() + (n - nets_.data()));
+    return ok();
+}
+
+Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
+    gate();
+    auto* n = find(req.network);
+    if (!n) return Error::not_found(fmt::format("network {} not found", req.network));
+    core::Endpoint ep;
+    ep.id = random_hex(64);
+    ep.name = req.name.empty() ? req.target : req.name;
+    ep.netns_path = req.target[0] == '/' ? req.target : netns_dir_ + "/" + req.target;
+    ep.host_ifname = "veth" + random_hex(7);
+    ep.ifname = "eth0";
+    ep.mac = Mac::random_local();
+    if (!req.ipv4.empty()) {
+        auto ip = Ipv4::parse(req.ipv4);
+        if (!ip) return std::move(ip).error().wrap("IPv4Address");
+        ep.address = Ipv4Cidr(*ip, n->subnet.prefix());
+    } else {
+        ep.address = Ipv4Cidr(Ipv4(n->subnet.network().value() + next_host_++), n->subnet.prefix());
+    }
+    n->endpoints[ep.id] = ep;
+    return ep;
+}
+
+Result<void> FakeBackend::disconnect(const std::string& network, const std::string& target) {
+    gate();
+    auto* n = find(network);
+    if (!n) return Error::not_found(fmt::format("network {} not found", network));
+    for (auto it = n->endpoints.begin(); it != n->endpoints.end(); ++it) {
+        if (it->second.name == target || it->second.netns_path == target) {
+            n->endpoints.erase(it);
+            return ok();
+        }
+    }
+    return Error::not_found(fmt::format("{} is not connected to network {}", target, network));
+}
+
+Result<std::string> FakeBackend::create_netns(const std::string& name) {
+    gate();
+    std::string path = netns_dir_ + "/" + name;
+    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return Error::sys(errno, fmt::format("create netns {}", path));
+    ::close(fd);
+    return path;
+}
+
+Result<void> FakeBackend::remove_netns(const std::string& name) {
+    gate();
+    std::string path = netns_dir_ + "/" + name;
+    if (::unlink(path.c_str()) != 0) {
+        if (errno == ENOENT) return Error::not_found(fmt::format("netns {} not found", name));
+        return Error::sys(errno, fmt::format("remove netns {}", path));
+    }
+    return ok();
+}
+
+std::vector<core::Network> FakeBackend::networks() const { return nets_; }
+
+}  // namespace cnetd::testing

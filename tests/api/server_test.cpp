@@ -1,0 +1,369 @@
+// The real server, handlers and worker on a temp unix socket, with FakeBackend behind the worker,
+// driven through api::Client (and raw Beast where the client is too polite).
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+
+#include "api/client.hpp"
+#include "daemon/handlers.hpp"
+#include "daemon/server.hpp"
+#include "daemon/worker.hpp"
+#include "fake_backend.hpp"
+
+namespace cnetd {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using api::json;
+using namespace std::chrono_literals;
+
+class ApiServer : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/cnetd-api-test-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        netns_dir_ = dir_ + "/netns";
+        ASSERT_EQ(::mkdir(netns_dir_.c_str(), 0755), 0);
+        sock_ = dir_ + "/cnetd.sock";
+        auto started = worker_.start([this]() -> Result<std::unique_ptr<daemon::Backend>> {
+            auto b = std::make_unique<testing::FakeBackend>(netns_dir_);
+            fake_ = b.get();
+            return std::unique_ptr<daemon::Backend>(std::move(b));
+        });
+        ASSERT_TRUE(started.ok()) << started.error().message();
+        handlers_.emplace(worker_, daemon::DaemonInfo{"9.9.9", netns_dir_, dir_ + "/state", sock_,
+                                                      "2024-01-01T00:00:00Z"});
+        server_.emplace(io_, *handlers_);
+        auto l = server_->listen(sock_);
+        ASSERT_TRUE(l.ok()) << l.error().message();
+        io_thread_ = std::thread([this] { io_.run(); });
+    }
+
+    void TearDown() override {
+        if (fake_) fake_->release();
+        worker_.stop();
+        io_.stop();
+        if (io_thread_.joinable()) io_thread_.join();
+        server_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+
+    api::Client client() const { return api::Client(sock_); }
+
+    // One request on a fresh connection with arbitrary headers, answered as raw status + body.
+    std::pair<int, std::string> beast_request(http::request<http::string_body> req) {
+        asio::io_context io;
+        asio::local::stream_protocol::socket s(io);
+        s.connect(asio::local::stream_protocol::endpoint(sock_));
+        req.prepare_payload();
+        boost::system::error_code ec;
+        http::write(s, req, ec);
+        boost::beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        http::read(s, buf, res, ec);
+        if (ec) return {0, ec.message()};
+        return {res.result_int(), res.body()};
+    }
+
+    std::string dir_, netns_dir_, sock_;
+    asio::io_context io_{1};
+    daemon::Worker worker_;
+    std::optional<daemon::Handlers> handlers_;
+    std::optional<daemon::Server> server_;
+    std::thread io_thread_;
+    testing::FakeBackend* fake_ = nullptr;  // owned by the worker
+};
+
+TEST_F(ApiServer, PingAndInfo) {
+    auto ping = client().request("GET", "/v1/ping");
+    ASSERT_TRUE(ping.ok()) << ping.error().message();
+    EXPECT_EQ(*ping, json({{"ok", true}}));
+    auto info = client().request("GET", "/v1/info");
+    ASSERT_TRUE(info.ok()) << info.error().message();
+    EXPECT_EQ((*info)["Version"], "9.9.9");
+    EXPECT_EQ((*info)["NetnsDir"], netns_dir_);
+    EXPECT_EQ((*info)["Socket"], sock_);
+    EXPECT_EQ((*info)["Networks"], 1);
+    EXPECT_EQ((*info)["Endpoints"], 0);
+}
+
+TEST_F(ApiServer, SocketIsMode0660) {
+    struct stat st{};
+    ASSERT_EQ(::lstat(sock_.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0660u);
+}
+
+TEST_F(ApiServer, NetworkLifecycle) {
+    auto c = client();
+    auto created = c.request("POST", "/v1/networks",
+                             json{{"Name", "web"},
+                                  {"Subnet", "10.88.0.0/24"},
+                                  {"Options", {{"com.docker.network.bridge.name", "br-web"}}}});
+    ASSERT_TRUE(created.ok()) << created.error().message();
+    EXPECT_EQ((*created)["Name"], "web");
+    EXPECT_EQ((*created)["Options"]["com.docker.network.bridge.name"], "br-web");
+    const std::string id = (*created)["Id"];
+    ASSERT_EQ(id.size(), 64u);
+
+    auto list = c.request("GET", "/v1/networks");
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->size(), 2u);
+    EXPECT_EQ((*list)[0]["Name"], "bridge");
+    EXPECT_EQ((*list)[1]["Name"], "web");
+
+    // By name, by id, by unique id prefix.
+    for (const std::string& key : {std::string("web"), id, id.substr(0, 12)}) {
+        auto one = c.request("GET", "/v1/networks/" + key);
+        ASSERT_TRUE(one.ok()) << key << ": " << one.error().message();
+        EXPECT_EQ((*one)["Id"], id);
+    }
+
+    auto dup = c.request("POST", "/v1/networks", json{{"Name", "web"}, {"Subnet", "10.89.0.0/24"}});
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().kind(), ErrorKind::Conflict);
+    EXPECT_EQ(dup.error().message(), "network web already exists");
+
+    auto ep = c.request("POST", "/v1/networks/" + id.substr(0, 12) + "/connect",
+                        json{{"Target", "a"}, {"Name", "c1"}, {"IPv4Address", "10.88.0.9"}});
+    ASSERT_TRUE(ep.ok()) << ep.error().message();
+    EXPECT_EQ((*ep)["Network"], "web");  // named even though the path used an id prefix
+    EXPECT_EQ((*ep)["Name"], "c1");
+    EXPECT_EQ((*ep)["IPv4Address"], "10.88.0.9/24");
+    EXPECT_EQ((*ep)["SandboxKey"], netns_dir_ + "/a");
+
+    auto web = c.request("GET", "/v1/networks/web");
+    ASSERT_TRUE(web.ok());
+    ASSERT_EQ((*web)["Containers"].size(), 1u);
+    json entry = (*web)["Containers"][(*ep)["EndpointID"].get<std::string>()];
+    EXPECT_EQ(entry["IPv4Address"], "10.88.0.9/24");
+    EXPECT_FALSE(entry.contains("Network"));
+    EXPECT_EQ((*c.request("GET", "/v1/info"))["Endpoints"], 1);
+
+    auto dc = c.request("POST", "/v1/networks/web/disconnect", json{{"Target", "c1"}});
+    ASSERT_TRUE(dc.ok()) << dc.error().message();
+    EXPECT_TRUE(dc->is_null());  // 204, no body
+    EXPECT_EQ((*c.request("GET", "/v1/networks/web"))["Containers"].size(), 0u);
+
+    auto rm = c.request("DELETE", "/v1/networks/web");
+    ASSERT_TRUE(rm.ok()) << rm.error().message();
+    auto gone = c.request("GET", "/v1/networks/web");
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.error().kind(), ErrorKind::NotFound);
+    EXPECT_EQ(gone.error().message(), "network web not found");
+}
+
+TEST_F(ApiServer, EngineErrorsKeepKindAndMessage) {
+    auto bad = client().request("POST", "/v1/networks", json{{"Name", "x"}, {"Subnet", "10.0.0.1/8"}});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(bad.error().message().rfind("subnet: ", 0), 0u) << bad.error().message();
+    auto rm = client().raw("DELETE", "/v1/networks/bridge", "");
+    ASSERT_TRUE(rm.ok());
+    EXPECT_EQ(rm->status, 400);
+    EXPECT_EQ(json::parse(rm->body)["kind"], "invalid-argument");
+}
+
+TEST_F(ApiServer, NetnsLifecycleReadsTheDirectory) {
+    auto c = client();
+    auto made = c.request("POST", "/v1/netns", json{{"Name", "b"}});
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    EXPECT_EQ(*made, json({{"Name", "b"}, {"Path", netns_dir_ + "/b"}}));
+    ASSERT_TRUE(c.request("POST", "/v1/netns", json{{"Name", "a"}}).ok());
+    auto ls = c.request("GET", "/v1/netns");
+    ASSERT_TRUE(ls.ok());
+    EXPECT_EQ(*ls, json::parse(R"([{"Name":"a","Path":")" + netns_dir_ + R"(/a"},
+                                   {"Name":"b","Path":")" + netns_dir_ + R"(/b"}])"));
+    ASSERT_TRUE(c.request("DELETE", "/v1/netns/a").ok());
+    EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/a"));
+    EXPECT_EQ(c.request("GET", "/v1/netns")->size(), 1u);
+    auto again = c.request("DELETE", "/v1/netns/a");
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().kind(), ErrorKind::NotFound);
+}
+
+TEST_F(ApiServer, MalformedAndWrongBodiesGet400WithPreciseMessages) {
+    auto r = client().raw("POST", "/v1/networks", R"({"Name": "web")");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400);
+    auto body = json::parse(r->body);
+    EXPECT_EQ(body["kind"], "invalid-argument");
+    EXPECT_NE(body["message"].get<std::string>().find("invalid JSON body: parse error at line 1, column 15"),
+              std::string::npos)
+        << body;
+
+    auto t = client().request("POST", "/v1/networks", json{{"Name", "w"}, {"Subnet", 5}});
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.error().message(), "\"Subnet\": expected a string, got number");
+    auto u = client().request("POST", "/v1/netns", json{{"Name", "a"}, {"Mode", "x"}});
+    ASSERT_FALSE(u.ok());
+    EXPECT_EQ(u.error().message(), "unknown field \"Mode\"");
+    EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/a"));  // nothing reached the backend
+}
+
+TEST_F(ApiServer, RoutingGives404And405) {
+    for (auto [method, target] : {std::pair{"GET", "/v2/networks"}, {"GET", "/v1/nope"},
+                                  {"GET", "/"}, {"POST", "/v1/networks/web/attach"},
+                                  {"GET", "/v1/netns/a/b"}, {"GET", "/v1/networks/%zz"}}) {
+        auto r = client().raw(method, target, "");
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->status, 404) << method << " " << target;
+        EXPECT_EQ(json::parse(r->body)["kind"], "not-found");
+    }
+    for (auto [method, target] : {std::pair{"PUT", "/v1/networks"}, {"POST", "/v1/ping"},
+                                  {"GET", "/v1/networks/bridge/connect"}, {"GET", "/v1/netns/a"},
+                                  {"PATCH", "/v1/networks/bridge"}}) {
+        auto r = client().raw(method, target, "");
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->status, 405) << method << " " << target;
+    }
+    http::request<http::string_body> req{http::verb::put, "/v1/networks", 11};
+    req.set(http::field::host, "localhost");
+    auto [status, body] = beast_request(req);
+    EXPECT_EQ(status, 405);
+    EXPECT_EQ(json::parse(body)["message"], "method PUT not allowed on /v1/networks (allowed: GET, POST)");
+    // %-encoded names are decoded: "bri%64ge" is "bridge".
+    EXPECT_TRUE(client().request("GET", "/v1/networks/bri%64ge").ok());
+}
+
+TEST_F(ApiServer, OversizedBodyGets413AndHugeHeadersGet431) {
+    auto r = client().raw("POST", "/v1/networks", std::string(api::kMaxBodyBytes + 1, ' '));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(json::parse(r->body)["message"], "request body larger than 1048576 bytes");
+
+    http::request<http::string_body> req{http::verb::get, "/v1/ping", 11};
+    req.set(http::field::host, "localhost");
+    req.set("X-Padding", std::string(20 * 1024, 'x'));
+    EXPECT_EQ(beast_request(req).first, 431);
+
+    // A body exactly at the limit is read and judged on its content.
+    auto at = client().raw("POST", "/v1/networks", std::string(api::kMaxBodyBytes, ' '));
+    ASSERT_TRUE(at.ok());
+    EXPECT_EQ(at->status, 400);
+}
+
+TEST_F(ApiServer, KeepAliveServesSeveralRequestsOnOneConnection) {
+    asio::io_context io;
+    asio::local::stream_protocol::socket s(io);
+    s.connect(asio::local::stream_protocol::endpoint(sock_));
+    boost::beast::flat_buffer buf;
+    for (const char* target : {"/v1/ping", "/v1/networks", "/v1/info"}) {
+        http::request<http::string_body> req{http::verb::get, target, 11};
+        req.set(http::field::host, "localhost");
+        http::write(s, req);
+        http::response<http::string_body> res;
+        http::read(s, buf, res);
+        EXPECT_EQ(res.result_int(), 200u) << target;
+        EXPECT_TRUE(res.keep_alive());
+    }
+}
+
+TEST_F(ApiServer, ReadsAreAnsweredWhileTheWorkerIsBlocked) {
+    fake_->hold_next();
+    auto mutation = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/networks", json{{"Name", "web"}, {"Subnet", "10.88.0.0/24"}});
+    });
+    ASSERT_TRUE(fake_->wait_entered());  // the create is now stuck inside the worker
+
+    auto reads = std::async(std::launch::async, [this] {
+        auto nets = client().request("GET", "/v1/networks");
+        auto one = client().request("GET", "/v1/networks/bridge");
+        auto info = client().request("GET", "/v1/info");
+        auto ns = client().request("GET", "/v1/netns");
+        return nets.ok() && one.ok() && info.ok() && ns.ok() ? nets->size() : size_t{999};
+    });
+    bool answered = reads.wait_for(3s) == std::future_status::ready;
+    fake_->release();  // before asserting, so a failure cannot leave the futures hanging
+    ASSERT_TRUE(answered) << "GETs waited for the blocked worker";
+    EXPECT_EQ(reads.get(), 1u);  // the snapshot predates the blocked create
+
+    auto created = mutation.get();
+    ASSERT_TRUE(created.ok()) << created.error().message();
+    EXPECT_EQ(client().request("GET", "/v1/networks")->size(), 2u);  // published after the job
+}
+
+TEST_F(ApiServer, MutationsAfterWorkerStopGet503) {
+    worker_.stop();
+    auto r = client().request("POST", "/v1/netns", json{{"Name", "a"}});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_EQ(r.error().error_number(), 0);  // answered by the daemon, not unreachable
+    EXPECT_EQ(r.error().message(), "cnetd is shutting down: request not accepted");
+    EXPECT_TRUE(client().request("GET", "/v1/networks").ok());  // reads still work
+}
+
+TEST_F(ApiServer, SecondServerOnALiveSocketIsRefused) {
+    daemon::Server other(io_, *handlers_);
+    auto r = other.listen(sock_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Conflict);
+    EXPECT_EQ(r.error().message(), "bind " + sock_ + ": another cnetd is already running there");
+    EXPECT_TRUE(client().request("GET", "/v1/ping").ok());  // the live socket was left alone
+}
+
+TEST(ApiServerStandalone, StaleSocketIsReplaced) {
+    char tmpl[] = "/tmp/cnetd-api-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl, path = dir + "/s.sock";
+    {  // a socket file nobody listens on, as a crashed daemon leaves behind
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strcpy(a.sun_path, path.c_str());
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        ::close(fd);
+    }
+    asio::io_context io;
+    daemon::Worker w;
+    daemon::Handlers h(w, {});
+    daemon::Server s(io, h);
+    auto r = s.listen(path);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    s.close();
+    EXPECT_FALSE(std::filesystem::exists(path));  // close() removes the socket file
+
+    std::filesystem::create_directories(dir + "/notasocket");
+    daemon::Server s2(io, h);
+    auto r2 = s2.listen(dir + "/notasocket");
+    ASSERT_FALSE(r2.ok());
+    EXPECT_EQ(r2.error().message(), "bind " + dir + "/notasocket: exists and is not a socket");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(ApiClient, UnreachableDaemonIsNamed) {
+    api::Client c("/nonexistent/cnetd.sock");
+    auto r = c.request("GET", "/v1/ping");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_EQ(r.error().error_number(), ENOENT);
+    EXPECT_EQ(r.error().message(),
+              "cannot connect to cnetd at /nonexistent/cnetd.sock: No such file or directory (is "
+              "cnetd running?)");
+}
+
+}  // namespace
+}  // namespace cnetd
+
+int main(int argc, char** argv) {
+    ::signal(SIGPIPE, SIG_IGN);  // a test writing to a socket the server closed must not die
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}

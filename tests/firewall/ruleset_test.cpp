@@ -1,0 +1,374 @@
+// Unit tests (no privileges, no kernel): decode the netlink batches the firewall builds with
+// libnftnl's own parsers and check every message's object names and element keys.
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "firewall/firewall.hpp"
+#include "firewall/ruleset.hpp"
+
+namespace cnetd::firewall {
+namespace {
+
+struct Elem {
+    std::vector<uint8_t> key, key_end, data;
+    uint32_t flags = 0;
+};
+struct Msg {
+    int type = 0;  // NFT_MSG_*, or NFNL_MSG_BATCH_BEGIN/END
+    uint16_t flags = 0;
+    uint32_t seq = 0;
+    int family = 0;
+    std::string table, name, chain;  // name: table/chain/set name
+    std::vector<Elem> elems;
+    uint32_t set_flags = 0, key_len = 0;
+    std::string comment;
+};
+
+// mnl_attr_for_each* are C macros (void* does not convert implicitly in C++).
+template <class F>
+void each_attr(const void* start, const void* end, F f) {
+    for (auto* a = static_cast<const nlattr*>(start); mnl_attr_ok(
+             a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)));
+         a = mnl_attr_next(a))
+        f(a);
+}
+template <class F>
+void each_nested(const nlattr* nest, F f) {
+    const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
+    each_attr(p, p + mnl_attr_get_payload_len(nest), f);
+}
+
+std::vector<Msg> decode(const std::vector<uint8_t>& bytes) {
+    std::vector<Msg> out;
+    size_t off = 0;
+    while (off + sizeof(nlmsghdr) <= bytes.size()) {
+        auto* nlh = reinterpret_cast<const nlmsghdr*>(bytes.data() + off);
+        EXPECT_GE(nlh->nlmsg_len, sizeof(nlmsghdr));
+        EXPECT_LE(off + nlh->nlmsg_len, bytes.size());
+        Msg m;
+        m.flags = nlh->nlmsg_flags;
+        m.seq = nlh->nlmsg_seq;
+        if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END) {
+            m.type = nlh->nlmsg_type;
+        } else {
+            EXPECT_EQ(NFNL_SUBSYS_ID(nlh->nlmsg_type), NFNL_SUBSYS_NFTABLES);
+            m.type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+            m.family = static_cast<const nfgenmsg*>(NLMSG_DATA(nlh))->nfgen_family;
+            switch (m.type) {
+                case NFT_MSG_NEWTABLE:
+                case NFT_MSG_DELTABLE: {
+                    nftnl_table* t = nftnl_table_alloc();
+                    EXPECT_EQ(nftnl_table_nlmsg_parse(nlh, t), 0);
+                    m.name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
+                    nftnl_table_free(t);
+                    break;
+                }
+                case NFT_MSG_NEWCHAIN: {
+                    nftnl_chain* c = nftnl_chain_alloc();
+                    EXPECT_EQ(nftnl_chain_nlmsg_parse(nlh, c), 0);
+                    m.table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
+                    m.name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+                    nftnl_chain_free(c);
+                    break;
+                }
+                case NFT_MSG_NEWRULE: {
+                    nftnl_rule* r = nftnl_rule_alloc();
+                    EXPECT_EQ(nftnl_rule_nlmsg_parse(nlh, r), 0);
+                    m.table = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
+                    m.chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+                    uint32_t len = 0;
+                    auto* ud =
+                        static_cast<const char*>(nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len));
+                    // TLV: type(1) len(1) "comment\0"
+                    if (ud && len > 2) m.comment.assign(ud + 2, strnlen(ud + 2, len - 2));
+                    nftnl_rule_free(r);
+                    break;
+                }
+                case NFT_MSG_NEWSET: {
+                    nftnl_set* s = nftnl_set_alloc();
+                    EXPECT_EQ(nftnl_set_nlmsg_parse(nlh, s), 0);
+                    m.table = nftnl_set_get_str(s, NFTNL_SET_TABLE);
+                    m.name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+                    m.set_flags = nftnl_set_get_u32(s, NFTNL_SET_FLAGS);
+                    m.key_len = nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN);
+                    nftnl_set_free(s);
+                    break;
+                }
+                case NFT_MSG_NEWSETELEM:
+                case NFT_MSG_DELSETELEM: {
+                    // libnftnl 1.2.4's element parser rejects interval-end elements (flags
+                    // without data), so the element list is walked with libmnl here.
+                    auto elem = [&](const nlattr* le) {
+                        Elem el;
+                        each_nested(le, [&](const nlattr* f) {
+                            auto ft = mnl_attr_get_type(f);
+                            if (ft == NFTA_SET_ELEM_FLAGS) el.flags = ntohl(mnl_attr_get_u32(f));
+                            std::vector<uint8_t>* dst = ft == NFTA_SET_ELEM_KEY       ? &el.key
+                                                        : ft == NFTA_SET_ELEM_KEY_END ? &el.key_end
+                                                        : ft == NFTA_SET_ELEM_DATA    ? &el.data
+                                                                                      : nullptr;
+                            if (!dst) return;
+                            each_nested(f, [&](const nlattr* v) {
+                                auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(v));
+                                dst->assign(p, p + mnl_attr_get_payload_len(v));
+                            });
+                        });
+                        m.elems.push_back(el);
+                    };
+                    each_attr(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)),
+                              mnl_nlmsg_get_payload_tail(nlh), [&](const nlattr* a) {
+                                  auto t = mnl_attr_get_type(a);
+                                  if (t == NFTA_SET_ELEM_LIST_TABLE) m.table = mnl_attr_get_str(a);
+                                  if (t == NFTA_SET_ELEM_LIST_SET) m.name = mnl_attr_get_str(a);
+                                  if (t == NFTA_SET_ELEM_LIST_ELEMENTS) each_nested(a, elem);
+                              });
+                    break;
+                }
+                default:
+                    ADD_FAILURE() << "unexpected message type " << m.type;
+            }
+        }
+        out.push_back(m);
+        off += NLMSG_ALIGN(nlh->nlmsg_len);
+    }
+    EXPECT_EQ(off, bytes.size());
+    return out;
+}
+
+std::vector<uint8_t> ip(const char* a) {
+    in_addr x{};
+    inet_pton(AF_INET, a, &x);
+    auto* p = reinterpret_cast<const uint8_t*>(&x);
+    return {p, p + 4};
+}
+std::vector<uint8_t> ifn(const std::string& n) {
+    std::vector<uint8_t> v(16, 0);
+    std::memcpy(v.data(), n.data(), n.size());
+    return v;
+}
+std::vector<uint8_t> operator+(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+NetworkRules net(std::string id, std::string br, const char* cidr) {
+    NetworkRules n;
+    n.id = std::move(id);
+    n.bridge = std::move(br);
+    n.subnet = Ipv4Cidr::parse(cidr).value();
+    return n;
+}
+
+const Msg* find_elems(const std::vector<Msg>& ms, const std::string& set) {
+    for (const auto& m : ms)
+        if ((m.type == NFT_MSG_NEWSETELEM || m.type == NFT_MSG_DELSETELEM) && m.name == set)
+            return &m;
+    return nullptr;
+}
+
+TEST(FirewallBatch, DefaultNetworkElements) {
+    auto b = build_network("cnetd", net("n1", "docker0", "172.17.0.0/16"), true);
+    auto ms = decode(b.bytes(100));
+    ASSERT_GE(ms.size(), 3u);
+    EXPECT_EQ(ms.front().type, NFNL_MSG_BATCH_BEGIN);
+    EXPECT_EQ(ms.front().seq, 100u);
+    EXPECT_EQ(ms.back().type, NFNL_MSG_BATCH_END);
+    // bridges, subnets, nets, icc_bridges (icc on), masq_nets (masquerade on): one message each.
+    ASSERT_EQ(ms.size(), 2u + 5u);
+    for (size_t i = 1; i + 1 < ms.size(); ++i) {
+        EXPECT_EQ(ms[i].type, NFT_MSG_NEWSETELEM);
+        EXPECT_EQ(ms[i].family, NFPROTO_INET);
+        EXPECT_EQ(ms[i].table, "cnetd");
+        EXPECT_EQ(ms[i].seq, 100u + i);
+        EXPECT_TRUE(ms[i].flags & NLM_F_ACK);
+    }
+    const Msg* br = find_elems(ms, "bridges");
+    ASSERT_TRUE(br);
+    ASSERT_EQ(br->elems.size(), 1u);
+    EXPECT_EQ(br->elems[0].key, ifn("docker0"));
+
+    const Msg* sn = find_elems(ms, "subnets");
+    ASSERT_TRUE(sn);
+    ASSERT_EQ(sn->elems.size(), 2u);  // interval start, and the end (first address after)
+    EXPECT_EQ(sn->elems[0].key, ip("172.17.0.0"));
+    EXPECT_EQ(sn->elems[0].flags, 0u);
+    EXPECT_EQ(sn->elems[1].key, ip("172.18.0.0"));
+    EXPECT_EQ(sn->elems[1].flags, uint32_t{NFT_SET_ELEM_INTERVAL_END});
+
+    const Msg* nets = find_elems(ms, "nets");
+    ASSERT_TRUE(nets);
+    ASSERT_EQ(nets->elems.size(), 1u);
+    EXPECT_EQ(nets->elems[0].key, ip("172.17.0.0") + ifn("docker0"));
+    EXPECT_EQ(nets->elems[0].key_end, ip("172.17.255.255") + ifn("docker0"));
+
+    const Msg* icc = find_elems(ms, "icc_bridges");
+    ASSERT_TRUE(icc);
+    EXPECT_EQ(icc->elems.at(0).key, ifn("docker0") + ifn("docker0"));
+    EXPECT_TRUE(find_elems(ms, "masq_nets"));
+    EXPECT_FALSE(find_elems(ms, "snat_nets"));
+    EXPECT_FALSE(find_elems(ms, "internal_bridges"));
+
+    // The journal maps sequence numbers back to the exact object.
+    EXPECT_EQ(b.describe(100, 100 + 3),
+              "add element inet cnetd nets { 172.17.0.0/16 . \"docker0\" }");
+    EXPECT_EQ(b.describe(100, 100 + 2), "add element inet cnetd subnets { 172.17.0.0/16 }");
+}
+
+TEST(FirewallBatch, SnatIccOffInternal) {
+    auto n = net("n2", "br-x", "10.9.0.0/24");
+    n.icc = false;
+    n.snat_source = Ipv4::parse("192.0.2.7").value();
+    auto ms = decode(build_network("t", n, true).bytes());
+    EXPECT_FALSE(find_elems(ms, "icc_bridges"));
+    EXPECT_FALSE(find_elems(ms, "masq_nets"));
+    const Msg* sn = find_elems(ms, "snat_nets");
+    ASSERT_TRUE(sn);
+    ASSERT_EQ(sn->elems.size(), 2u);
+    EXPECT_EQ(sn->elems[0].key, ip("10.9.0.0"));
+    EXPECT_EQ(sn->elems[0].data, ip("192.0.2.7"));
+    EXPECT_EQ(sn->elems[1].key, ip("10.9.1.0"));
+
+    auto in = net("n3", "br-in", "10.8.0.0/24");
+    in.internal = true;
+    ms = decode(build_network("t", in, true).bytes());
+    EXPECT_FALSE(find_elems(ms, "masq_nets"));
+    EXPECT_FALSE(find_elems(ms, "snat_nets"));
+    ASSERT_TRUE(find_elems(ms, "internal_bridges"));
+    EXPECT_EQ(find_elems(ms, "internal_bridges")->elems.at(0).key, ifn("br-in"));
+}
+
+TEST(FirewallBatch, RemoveDeletesTheSameElements) {
+    auto n = net("n1", "docker0", "172.17.0.0/16");
+    auto add = decode(build_network("cnetd", n, true).bytes());
+    auto del = decode(build_network("cnetd", n, false).bytes());
+    ASSERT_EQ(add.size(), del.size());
+    for (size_t i = 1; i + 1 < del.size(); ++i) {
+        EXPECT_EQ(del[i].type, NFT_MSG_DELSETELEM);
+        EXPECT_EQ(del[i].name, add[i].name);
+        ASSERT_EQ(del[i].elems.size(), add[i].elems.size());
+        for (size_t j = 0; j < del[i].elems.size(); ++j)
+            EXPECT_EQ(del[i].elems[j].key, add[i].elems[j].key);
+    }
+}
+
+TEST(FirewallBatch, RebuildLayoutIsIndependentOfNetworkCount) {
+    auto count = [](const std::vector<Msg>& ms, int type) {
+        return std::count_if(ms.begin(), ms.end(), [&](const Msg& m) { return m.type == type; });
+    };
+    std::vector<NetworkRules> many;
+    for (int i = 0; i < 50; ++i)
+        many.push_back(net(fmt::format("n{}", i), fmt::format("br{}", i),
+                           fmt::format("10.{}.0.0/16", i).c_str()));
+    auto one = decode(build_rebuild("cnetd", {many[0]}).bytes());
+    auto fifty = decode(build_rebuild("cnetd", many).bytes());
+    EXPECT_EQ(count(one, NFT_MSG_NEWRULE), count(fifty, NFT_MSG_NEWRULE));
+    EXPECT_EQ(count(one, NFT_MSG_NEWCHAIN), count(fifty, NFT_MSG_NEWCHAIN));
+    EXPECT_EQ(count(one, NFT_MSG_NEWSET), count(fifty, NFT_MSG_NEWSET));
+    EXPECT_EQ(count(one, NFT_MSG_NEWCHAIN), 5);
+    EXPECT_EQ(count(one, NFT_MSG_NEWRULE), 13);
+    EXPECT_EQ(count(fifty, NFT_MSG_NEWSETELEM), 50 * 5);
+
+    // add table; delete table; add table — then sets, chains, rules, elements.
+    ASSERT_GE(one.size(), 4u);
+    EXPECT_EQ(one[1].type, NFT_MSG_NEWTABLE);
+    EXPECT_EQ(one[2].type, NFT_MSG_DELTABLE);
+    EXPECT_EQ(one[3].type, NFT_MSG_NEWTABLE);
+    EXPECT_TRUE(one[3].flags & NLM_F_EXCL);
+    for (const auto& m : one) {
+        if (m.type == NFT_MSG_NEWTABLE) {
+            EXPECT_EQ(m.name, "cnetd");
+        }
+        if (m.type == NFT_MSG_NEWRULE) {
+            EXPECT_EQ(m.table, "cnetd");
+            EXPECT_FALSE(m.comment.empty()) << m.chain;
+        }
+        if (m.type == NFT_MSG_NEWSET && m.name == "nets") {
+            EXPECT_EQ(m.key_len, 20u);  // ipv4_addr . ifname
+            EXPECT_EQ(m.set_flags, uint32_t{NFT_SET_INTERVAL | NFT_SET_CONCAT});
+        }
+    }
+    // Rules come after every set and chain they use.
+    size_t last_def = 0, first_rule = one.size();
+    for (size_t i = 0; i < one.size(); ++i) {
+        if (one[i].type == NFT_MSG_NEWSET || one[i].type == NFT_MSG_NEWCHAIN) last_def = i;
+        if (one[i].type == NFT_MSG_NEWRULE) first_rule = std::min(first_rule, i);
+    }
+    EXPECT_LT(last_def, first_rule);
+
+    Expected e = expected_state("cnetd", many);
+    size_t rules = 0;
+    for (const auto& c : e.chains) rules += c.rule_comments.size();
+    EXPECT_EQ(rules, 13u);
+    for (const auto& s : e.sets) {
+        if (s.name == "bridges") {
+            EXPECT_EQ(s.elements, 50u);
+        }
+    }
+}
+
+TEST(FirewallBatch, SplitKeepsDescriptions) {
+    auto b = build_network("cnetd", net("n1", "docker0", "172.17.0.0/16"), false);
+    auto parts = b.split();
+    ASSERT_EQ(parts.size(), b.size());
+    EXPECT_EQ(parts[0].describe(7, 8), b.describe(1, 2));
+    EXPECT_EQ(decode(parts[1].bytes()).size(), 3u);
+}
+
+TEST(FirewallValidate, RejectsBadIntent) {
+    EXPECT_TRUE(validate(net("a", "docker0", "172.17.0.0/16")).ok());
+    auto bad = validate(net("a", "this-name-is-too-long", "172.17.0.0/16"));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("network a"), std::string::npos);
+    auto overlap = validate(std::vector<NetworkRules>{net("a", "br-a", "10.0.0.0/16"),
+                                                      net("b", "br-b", "10.0.1.0/24")});
+    ASSERT_FALSE(overlap.ok());
+    EXPECT_NE(overlap.error().message().find("overlaps"), std::string::npos);
+    auto dup = validate(std::vector<NetworkRules>{net("a", "br-a", "10.0.0.0/16"),
+                                                  net("b", "br-a", "10.1.0.0/16")});
+    EXPECT_FALSE(dup.ok());
+}
+
+TEST(FirewallRender, ShowsElementsAndRules) {
+    auto n = net("n1", "docker0", "172.17.0.0/16");
+    std::string t = render("cnetd", {n});
+    EXPECT_NE(t.find("table inet cnetd {"), std::string::npos);
+    EXPECT_NE(t.find("elements = { 172.17.0.0/16 . \"docker0\" }"), std::string::npos);
+    EXPECT_NE(t.find("ip saddr @masq_nets masquerade"), std::string::npos);
+}
+
+TEST(FirewallNone, DoesNothingSuccessfully) {
+    auto b = make_none_backend();
+    EXPECT_EQ(b->name(), "none");
+    EXPECT_TRUE(b->ensure_base().ok());
+    EXPECT_TRUE(b->add_network(net("a", "docker0", "172.17.0.0/16")).ok());
+    EXPECT_EQ(b->monitor_fd(), -1);
+    EXPECT_FALSE(b->handle_events().value());
+}
+
+TEST(FirewallNone, ValidatesInput) {
+    auto b = make_none_backend();
+    EXPECT_FALSE(b->add_network(net("", "docker0", "172.17.0.0/16")).ok());
+}
+
+}  // namespace
+}  // namespace cnetd::firewall
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}

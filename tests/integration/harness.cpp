@@ -1,0 +1,384 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace cnetd::it {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string env_or(const char* name, const char* dflt) {
+    const char* v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+int exit_code(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+// In a forked child: enter the network namespace at `path` ("" = stay).
+void enter_netns_or_die(const std::string& path) {
+    if (path.empty()) return;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(90);
+    close(fd);
+}
+
+int connect_with_timeout(const std::string& addr, int port, std::chrono::milliseconds timeout) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+    int r = ::connect(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (r != 0 && errno != EINPROGRESS) {
+        close(s);
+        return -1;
+    }
+    pollfd p{s, POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+        close(s);
+        return -1;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+        close(s);
+        return -1;
+    }
+    fcntl(s, F_SETFL, 0);  // blocking again; reads use poll for their timeout
+    return s;
+}
+
+// Sends msg and reads exactly msg.size() bytes back within timeout.
+bool echo_once(int s, const std::string& msg, std::chrono::milliseconds timeout) {
+    if (send(s, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) return false;
+    std::string got;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (got.size() < msg.size()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) return false;
+        pollfd p{s, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+        char buf[256];
+        ssize_t n = recv(s, buf, sizeof buf, 0);
+        if (n <= 0) return false;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    return got == msg;
+}
+
+}  // namespace
+
+CmdResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return {};
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    CmdResult r;
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (open_fds > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) {
+            kill(pid, SIGKILL);
+            r.err += "\n[harness: timed out]";
+            break;
+        }
+        if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP))) {
+                char buf[4096];
+                ssize_t n = read(fds[i].fd, buf, sizeof buf);
+                if (n <= 0) {
+                    close(fds[i].fd);
+                    fds[i].fd = -1;
+                    --open_fds;
+                } else {
+                    (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+                }
+            }
+        }
+    }
+    for (auto& f : fds)
+        if (f.fd >= 0) close(f.fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.status = exit_code(status);
+    return r;
+}
+
+nlohmann::json ip_json(const std::vector<std::string>& args, const std::string& netns) {
+    std::vector<std::string> argv;
+    if (!netns.empty()) argv = {"nsenter", "--net=" + netns};
+    argv.push_back("ip");
+    argv.push_back("-j");
+    argv.insert(argv.end(), args.begin(), args.end());
+    CmdResult r = run(argv);
+    if (r.status != 0) return nlohmann::json{{"error", r.err}};
+    if (r.out.empty()) return nlohmann::json::array();
+    return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+// --- traffic -----------------------------------------------------------------------------------
+
+EchoServer::EchoServer(const std::string& netns_path, const std::string& addr, int port) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(ready[0]);
+        enter_netns_or_die(netns_path);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<uint16_t>(port));
+        inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0) _exit(91);
+        char ok = 1;
+        if (write(ready[1], &ok, 1) != 1) _exit(92);
+        signal(SIGCHLD, SIG_IGN);  // no zombies from the per-connection children
+        for (;;) {
+            int c = accept(s, nullptr, nullptr);
+            if (c < 0) continue;
+            if (fork() == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                char buf[4096];
+                ssize_t n;
+                while ((n = read(c, buf, sizeof buf)) > 0) {
+                    if (write(c, buf, static_cast<size_t>(n)) != n) break;
+                }
+                _exit(0);
+            }
+            close(c);
+        }
+    }
+    close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    char ok = 0;
+    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
+    close(ready[0]);
+}
+
+EchoServer::~EchoServer() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+}
+
+bool tcp_echo(const std::string& netns_path, const std::string& addr, int port,
+              std::chrono::milliseconds timeout) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        enter_netns_or_die(netns_path);
+        int s = connect_with_timeout(addr, port, timeout);
+        if (s < 0) _exit(1);
+        _exit(echo_once(s, "hello cnetd\n", timeout) ? 0 : 2);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+namespace {
+volatile sig_atomic_t g_stream_stop = 0;
+void on_stream_term(int) { g_stream_stop = 1; }
+}  // namespace
+
+Stream::Stream(const std::string& netns_path, const std::string& addr, int port) {
+    int res[2];
+    if (pipe2(res, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(res[0]);
+        signal(SIGTERM, on_stream_term);
+        enter_netns_or_die(netns_path);
+        int okc = 0, fails = 0;
+        int s = connect_with_timeout(addr, port, 3s);
+        if (s < 0) fails = 1;
+        for (int i = 0; s >= 0 && !g_stream_stop; ++i) {
+            if (echo_once(s, "seq " + std::to_string(i) + "\n", 2s)) {
+                ++okc;
+            } else {
+                ++fails;
+                break;  // a broken connection stays broken
+            }
+            usleep(50 * 1000);
+        }
+        int out[2] = {okc, fails};
+        ssize_t w = write(res[1], out, sizeof out);
+        _exit(w == sizeof out ? 0 : 1);
+    }
+    close(res[1]);
+    result_fd_ = res[0];
+}
+
+std::pair<int, int> Stream::finish() {
+    if (pid_ <= 0) return {0, 1};
+    kill(pid_, SIGTERM);
+    int out[2] = {0, 1};
+    pollfd p{result_fd_, POLLIN, 0};
+    if (poll(&p, 1, 5000) != 1 || read(result_fd_, out, sizeof out) != sizeof out) out[1] = 1;
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    close(result_fd_);
+    return {out[0], out[1]};
+}
+
+Stream::~Stream() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        close(result_fd_);
+    }
+}
+
+// --- daemon --------------------------------------------------------------------------------------
+
+Daemon::Daemon() {
+    char tmpl[] = "/tmp/cnetd-it-XXXXXX";
+    if (mkdtemp(tmpl)) dir_ = tmpl;
+    setenv("CNETD_SOCKET", socket().c_str(), 1);
+}
+
+Daemon::~Daemon() {
+    if (pid_ > 0) kill(SIGKILL);
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(netns_dir(), ec)) {
+        umount2(e.path().c_str(), MNT_DETACH);
+    }
+    fs::remove_all(dir_, ec);
+}
+
+void Daemon::write_config(const std::string& yaml) { std::ofstream(config()) << yaml; }
+
+std::string Daemon::log() const {
+    std::ifstream in(dir_ + "/cnetd.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+bool Daemon::start(std::string* log_out) {
+    if (!fs::exists(config())) write_config("");
+    pid_ = fork();
+    if (pid_ == 0) {
+        int logfd = open((dir_ + "/cnetd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        std::string bin = env_or("CNETD_BIN", "cnetd");
+        execl(bin.c_str(), bin.c_str(), "--config", config().c_str(), "--socket", socket().c_str(),
+              "--state-dir", state_dir().c_str(), "--netns-dir", netns_dir().c_str(), "--log-level",
+              "debug", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {  // up to 10 s
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            if (log_out) *log_out = log();
+            return false;
+        }
+        if (fs::exists(socket()) && netctl({"info"}).status == 0) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    if (log_out) *log_out = log() + "\n[harness: no answer on the socket within 10 s]";
+    return false;
+}
+
+CmdResult Daemon::start_failing() {
+    if (!fs::exists(config())) write_config("");
+    return run({env_or("CNETD_BIN", "cnetd"), "--config", config(), "--socket", socket(),
+                "--state-dir", state_dir(), "--netns-dir", netns_dir()},
+               10s);
+}
+
+void Daemon::kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+}
+
+CmdResult Daemon::netctl(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{env_or("NETCTL_BIN", "netctl")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+}
+
+nlohmann::json Daemon::netctl_json(const std::vector<std::string>& args) const {
+    std::vector<std::string> a = args;
+    a.push_back("--json");
+    CmdResult r = netctl(a);
+    if (r.status != 0) return nlohmann::json{{"netctl_error", r.err}, {"status", r.status}};
+    return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+std::string kernel_snapshot(const Daemon& d) {
+    auto strip = [](nlohmann::json j) {
+        // operstate settles asynchronously after a link goes up; it is not ours to compare.
+        for (auto& l : j)
+            if (l.is_object()) l.erase("operstate");
+        return j;
+    };
+    nlohmann::json s;
+    s["links"] = strip(ip_json({"link", "show"}));
+    s["addrs"] = strip(ip_json({"addr", "show"}));
+    s["routes"] = ip_json({"route", "show", "table", "all"});
+    std::error_code ec;
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(d.netns_dir(), ec)) files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+        s["netns"][f]["addrs"] = strip(ip_json({"addr", "show"}, f));
+        s["netns"][f]["routes"] = ip_json({"route", "show", "table", "all"}, f);
+    }
+    std::ifstream st(d.state_dir() + "/state.json");
+    std::stringstream ss;
+    ss << st.rdbuf();
+    s["state"] = ss.str();
+    return s.dump(1);
+}
+
+}  // namespace cnetd::it

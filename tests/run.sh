@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds cnetd twice (release-ish and ASan+UBSan) and runs every test
+# suite in both builds: unit, kernel and integration. Kernel and integration tests need root; they
+# run inside private namespaces (the whole run is wrapped in `unshare --net --mount --pid`), so the
+# machine's own network is never touched.
+#
+#   sudo tests/run.sh            # everything
+#   sudo tests/run.sh --quick    # one build (no sanitizers)
+#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+tools/install-deps.sh
+
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+suites=${SUITES:-"unit kernel integration"}
+suite_args=()
+for s in $suites; do suite_args+=(--suite "$s"); done
+
+builds=("build")
+[[ $quick -eq 1 ]] || builds+=("build-asan")
+
+setup() {  # dir, extra meson args...
+  local dir=$1; shift
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+setup build
+[[ $quick -eq 1 ]] || setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+status=0
+for b in "${builds[@]}"; do
+  echo "=== build: $b"
+  ninja -C "$b"
+  echo "=== test: $b (${suites})"
+  # ASan: fail on leaks too; UBSan: any report is fatal.
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  if ! unshare --net --mount --pid --fork --propagation private -- \
+       sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
+       meson test -C "$b" --print-errorlogs --num-processes 1 "${suite_args[@]}"; then
+    status=1
+  fi
+done
+
+# One closing line over every gtest case of every build: "N passed, N failed".
+python3 - "${builds[@]}" <<'PY'
+import sys, xml.etree.ElementTree as ET, os
+passed = failed = skipped = 0
+for b in sys.argv[1:]:
+    path = os.path.join(b, "meson-logs", "testlog.junit.xml")
+    if not os.path.exists(path):
+        continue
+    for case in ET.parse(path).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif case.find("skipped") is not None:
+            skipped += 1
+        else:
+            passed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cnetd needs to build and test, if any are missing.
+# Sourced or run by tools/demo.sh and tests/run.sh. Needs root (apt-get).
+set -euo pipefail
+
+CNETD_PACKAGES=(
+  g++ meson ninja-build pkg-config        # toolchain
+  libnl-3-dev libnl-route-3-dev           # links, addresses, routes (netlink)
+  libmnl-dev libnftnl-dev                 # nftables batches (firewall)
+  libboost-dev                            # Asio + Beast: the control socket (header-only)
+  libyaml-cpp-dev                         # the config file
+  nlohmann-json3-dev                      # API bodies, state file
+  libcli11-dev                            # command lines of cnetd and netctl
+  libfmt-dev                              # formatting (no <format> in g++ 12)
+  libsystemd-dev                          # sd_notify
+  libgtest-dev libgmock-dev               # tests
+  iproute2 nftables util-linux curl python3  # tests and demo: ip -j, nft -j, unshare, nsenter
+)
+
+missing=()
+for p in "${CNETD_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,44 @@
+// netctl's shared pieces: the command context, exit codes, error reporting and table output.
+// netctl talks only to cnetd's control socket through api::Client (docs/netctl.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "api/client.hpp"
+#include "base/error.hpp"
+
+namespace cnetd::netctl {
+
+using json = api::json;
+
+// Exit codes (documented in docs/netctl.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRequest = 1;      // the daemon refused or failed the request
+inline constexpr int kExitUsage = 2;        // bad command line
+inline constexpr int kExitUnreachable = 3;  // cannot talk to the daemon
+
+struct Context {
+    std::string socket;
+    bool json = false;
+    api::Client client() const { return api::Client(socket); }
+};
+
+// Prints "netctl: <message>" on stderr and returns the exit code for `e`.
+int fail(const Error& e);
+// A usage error found after parsing (e.g. `-o foo`): "netctl: <message>", exit 2.
+int usage(const std::string& message);
+
+// Prints rows as aligned columns (3 spaces between columns, like docker).
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
+void print_json(const json& j);
+
+// Each registers its subcommands on `app`; the callbacks store the exit code in `rc`.
+void add_network_commands(CLI::App& app, Context& ctx, int& rc);
+void add_netns_commands(CLI::App& app, Context& ctx, int& rc);
+void add_info_command(CLI::App& app, Context& ctx, int& rc);
+
+}  // namespace cnetd::netctl

@@ -1,0 +1,192 @@
+// netctl network ls|inspect|create|rm|connect|disconnect
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "netctl.hpp"
+
+namespace cnetd::netctl {
+namespace {
+
+std::string net_path(const std::string& name) {
+    return "/v1/networks/" + api::encode_segment(name);
+}
+
+std::string str_at(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int cmd_ls(const Context& ctx) {
+    auto r = ctx.client().request("GET", "/v1/networks");
+    if (!r) return fail(r.error());
+    if (ctx.json) {
+        print_json(*r);
+        return kExitOk;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : *r) {
+        std::string subnet;
+        if (auto ipam = n.find("IPAM"); ipam != n.end() && ipam->contains("Config")) {
+            for (const auto& c : (*ipam)["Config"]) {
+                if (!subnet.empty()) subnet += ",";
+                subnet += str_at(c, "Subnet");
+            }
+        }
+        std::string bridge;
+        if (auto o = n.find("Options"); o != n.end()) bridge = str_at(*o, "com.docker.network.bridge.name");
+        size_t containers = n.contains("Containers") ? n["Containers"].size() : 0;
+        rows.push_back({str_at(n, "Id").substr(0, 12), str_at(n, "Name"), str_at(n, "Driver"),
+                        subnet, bridge, std::to_string(containers)});
+    }
+    print_table({"NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE", "CONTAINERS"}, rows);
+    return kExitOk;
+}
+
+// Like docker: print what was found, fail (one line naming every miss) if anything was missing.
+int cmd_inspect(const Context& ctx, const std::vector<std::string>& names) {
+    json out = json::array();
+    ErrorList errs;
+    auto client = ctx.client();
+    for (const auto& name : names) {
+        auto r = client.request("GET", net_path(name));
+        if (!r) {
+            if (r.error().kind() == ErrorKind::Unavailable && r.error().error_number() != 0)
+                return fail(r.error());
+            errs.add(r.error());
+            continue;
+        }
+        out.push_back(std::move(r).value());
+    }
+    print_json(out);
+    return errs.empty() ? kExitOk : fail(errs.combined(""));
+}
+
+struct CreateArgs {
+    std::string name, subnet, gateway, ip_range;
+    std::vector<std::string> opts;
+};
+
+int cmd_create(const Context& ctx, const CreateArgs& a) {
+    json body = {{"Name", a.name}, {"Subnet", a.subnet}};
+    if (!a.gateway.empty()) body["Gateway"] = a.gateway;
+    if (!a.ip_range.empty()) body["IPRange"] = a.ip_range;
+    if (!a.opts.empty()) {
+        json o = json::object();
+        for (const auto& kv : a.opts) {
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0)
+                return usage(fmt::format("-o {}: expected key=value", kv));
+            o[kv.substr(0, eq)] = kv.substr(eq + 1);
+        }
+        body["Options"] = o;
+    }
+    auto r = ctx.client().request("POST", "/v1/networks", body);
+    if (!r) return fail(r.error());
+    if (ctx.json)
+        print_json(*r);
+    else
+        std::cout << str_at(*r, "Id") << '\n';
+    return kExitOk;
+}
+
+// Removes each; keeps going after a failure and reports every failure in one line.
+int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
+    ErrorList errs;
+    json removed = json::array();
+    auto client = ctx.client();
+    for (const auto& name : names) {
+        auto r = client.request("DELETE", net_path(name));
+        if (!r) {
+            if (r.error().kind() == ErrorKind::Unavailable && r.error().error_number() != 0)
+                return fail(r.error());
+            errs.add(r.error());
+            continue;
+        }
+        removed.push_back(name);
+        if (!ctx.json) std::cout << name << '\n';
+    }
+    if (ctx.json) print_json(removed);
+    return errs.empty() ? kExitOk : fail(errs.combined(""));
+}
+
+struct ConnectArgs {
+    std::string network, target, name, ip;
+};
+
+int cmd_connect(const Context& ctx, const ConnectArgs& a) {
+    json body = {{"Target", a.target}};
+    if (!a.name.empty()) body["Name"] = a.name;
+    if (!a.ip.empty()) body["IPv4Address"] = a.ip;
+    auto r = ctx.client().request("POST", net_path(a.network) + "/connect", body);
+    if (!r) return fail(r.error());
+    if (ctx.json) print_json(*r);
+    return kExitOk;
+}
+
+int cmd_disconnect(const Context& ctx, const std::string& network, const std::string& target) {
+    auto r = ctx.client().request("POST", net_path(network) + "/disconnect",
+                                  json{{"Target", target}});
+    if (!r) return fail(r.error());
+    if (ctx.json) print_json({{"Network", network}, {"Target", target}});
+    return kExitOk;
+}
+
+}  // namespace
+
+void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
+    auto* net = app.add_subcommand("network", "Manage networks");
+    net->require_subcommand(1);
+    net->fallthrough();
+
+    auto* ls = net->add_subcommand("ls", "List networks");
+    ls->alias("list");
+    ls->fallthrough();
+    ls->callback([&] { rc = cmd_ls(ctx); });
+
+    auto names = std::make_shared<std::vector<std::string>>();
+    auto* inspect = net->add_subcommand(
+        "inspect", "Show networks as JSON (an array, like `docker network inspect`)");
+    inspect->add_option("NETWORK", *names, "network name, id or unique id prefix")->required();
+    inspect->fallthrough();
+    inspect->callback([&, names] { rc = cmd_inspect(ctx, *names); });
+
+    auto ca = std::make_shared<CreateArgs>();
+    auto* create = net->add_subcommand("create", "Create a bridge network; prints its id");
+    create->add_option("NAME", ca->name, "network name")->required();
+    create->add_option("--subnet", ca->subnet, "subnet in CIDR form, e.g. 172.18.0.0/16")->required();
+    create->add_option("--gateway", ca->gateway, "gateway address (default: first host of the subnet)");
+    create->add_option("--ip-range", ca->ip_range, "allocate container addresses from this sub-range (CIDR)");
+    create->add_option("-o,--opt", ca->opts,
+                       "driver option key=value, e.g. com.docker.network.bridge.name=br-web "
+                       "(repeatable)");
+    create->fallthrough();
+    create->callback([&, ca] { rc = cmd_create(ctx, *ca); });
+
+    auto rm_names = std::make_shared<std::vector<std::string>>();
+    auto* rm = net->add_subcommand("rm", "Remove networks (must have no endpoints)");
+    rm->alias("remove");
+    rm->add_option("NETWORK", *rm_names, "network name, id or unique id prefix")->required();
+    rm->fallthrough();
+    rm->callback([&, rm_names] { rc = cmd_rm(ctx, *rm_names); });
+
+    auto co = std::make_shared<ConnectArgs>();
+    auto* connect = net->add_subcommand("connect", "Connect a network namespace to a network");
+    connect->add_option("NETWORK", co->network, "network name or id")->required();
+    connect->add_option("TARGET", co->target,
+                        "netns name in the netns dir, or an absolute path to a netns file")
+        ->required();
+    connect->add_option("--name", co->name, "endpoint (container) name (default: the netns name)");
+    connect->add_option("--ip", co->ip, "static IPv4 address, without prefix");
+    connect->fallthrough();
+    connect->callback([&, co] { rc = cmd_connect(ctx, *co); });
+
+    auto dc = std::make_shared<ConnectArgs>();
+    auto* disconnect = net->add_subcommand("disconnect", "Disconnect a network namespace from a network");
+    disconnect->add_option("NETWORK", dc->network, "network name or id")->required();
+    disconnect->add_option("TARGET", dc->target, "netns name or path, as given to connect")->required();
+    disconnect->fallthrough();
+    disconnect->callback([&, dc] { rc = cmd_disconnect(ctx, dc->network, dc->target); });
+}
+
+}  // namespace cnetd::netctl
