@@ -22,7 +22,8 @@ public:
         auto it = obj_.find(key);
         if (it == obj_.end() || it->is_null()) return std::string();
         if (!it->is_string())
-            return Error::invalid(fmt::format("\"{}\": expected a string, got {}", key, it->type_name()));
+            return Error::invalid(
+                fmt::format("\"{}\": expected a string, got {}", key, it->type_name()));
         return it->get<std::string>();
     }
 
@@ -36,8 +37,8 @@ public:
                 fmt::format("\"{}\": expected an object of strings, got {}", key, it->type_name()));
         for (const auto& [k, v] : it->items()) {
             if (!v.is_string())
-                return Error::invalid(fmt::format("\"{}\".\"{}\": expected a string, got {}", key,
-                                                  k, v.type_name()));
+                return Error::invalid(
+                    fmt::format("\"{}\".\"{}\": expected a string, got {}", key, k, v.type_name()));
             out.emplace(k, v.get<std::string>());
         }
         return out;
@@ -103,8 +104,8 @@ json network_to_json(const core::Network& n) {
         {"Scope", "local"},
         {"Driver", "bridge"},
         {"EnableIPv6", false},
-        {"IPAM", {{"Driver", "default"}, {"Options", json::object()},
-                  {"Config", json::array({ipam_cfg})}}},
+        {"IPAM",
+         {{"Driver", "default"}, {"Options", json::object()}, {"Config", json::array({ipam_cfg})}}},
         {"Internal", false},
         {"Options", options},
         {"Containers", containers},
@@ -125,7 +126,8 @@ Result<json> parse_object(std::string_view body) {
         return Error::invalid(fmt::format("invalid JSON body: {}", what));
     }
     if (!j.is_object())
-        return Error::invalid(fmt::format("request body: expected a JSON object, got {}", j.type_name()));
+        return Error::invalid(
+            fmt::format("request body: expected a JSON object, got {}", j.type_name()));
     return j;
 }
 

@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "api/client.hpp"
 #include "base/log.hpp"
 #include "config/config.hpp"
 #include "daemon/engine_backend.hpp"
@@ -62,7 +63,7 @@ Result<void> make_dirs(const std::string& path, mode_t mode) {
             continue;
         }
         if (errno != EEXIST) return Error::sys(errno, fmt::format("create directory {}", part));
-        struct stat st{};
+        struct stat st {};
         if (::stat(part.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
             return Error(ErrorKind::InvalidArgument,
                          fmt::format("create directory {}: exists and is not a directory", part),
@@ -84,8 +85,8 @@ int run(int argc, char** argv) {
     CLI::App app{"cnetd: container networking daemon (Docker's bridge networking)", "cnetd"};
     std::string config_path = kDefaultConfig;
     std::string socket, state_dir, netns_dir, log_level;
-    auto* config_opt = app.add_option("--config", config_path, "YAML config file")
-                           ->capture_default_str();
+    auto* config_opt =
+        app.add_option("--config", config_path, "YAML config file")->capture_default_str();
     app.add_option("--socket", socket, "control socket path (overrides config `socket`)");
     app.add_option("--state-dir", state_dir, "state directory (overrides config `state-dir`)");
     app.add_option("--netns-dir", netns_dir,
@@ -121,12 +122,20 @@ int run(int argc, char** argv) {
     log::set_level(*level);
     for (const auto& w : cfg.warnings) log::warn("config {}: {}", config_path, w);
 
-    for (auto [dir, mode] : {std::pair{cfg.state_dir, mode_t{0700}}, std::pair{cfg.netns_dir, mode_t{0755}},
-                             std::pair{parent_dir(cfg.socket), mode_t{0755}}}) {
+    for (auto [dir, mode] :
+         {std::pair{cfg.state_dir, mode_t{0700}}, std::pair{cfg.netns_dir, mode_t{0755}},
+          std::pair{parent_dir(cfg.socket), mode_t{0755}}}) {
         if (auto r = make_dirs(dir, mode); !r) {
             log::error("start-up failed: {}", r.error().message());
             return 1;
         }
+    }
+
+    // Checked before the engine touches the kernel (Server::listen checks again, race-free enough
+    // for a second instance started by hand): two daemons must never drive the same bridges.
+    if (api::Client(cfg.socket).request("GET", "/v1/ping").ok()) {
+        log::error("start-up failed: another cnetd is already running on {}", cfg.socket);
+        return 1;
     }
 
     Worker worker;
@@ -136,8 +145,8 @@ int run(int argc, char** argv) {
     }
 
     boost::asio::io_context io(1);
-    Handlers handlers(worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket,
-                                         now_rfc3339()});
+    Handlers handlers(
+        worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()});
     Server server(io, handlers);
     if (auto r = server.listen(cfg.socket); !r) {
         log::error("start-up failed: {}", r.error().message());

@@ -13,7 +13,8 @@ class EngineBackend final : public Backend {
 public:
     EngineBackend(std::unique_ptr<platform::LinuxKernel> kernel, std::string state_dir,
                   core::EngineOptions opts)
-        : kernel_(std::move(kernel)), store_(std::move(state_dir)),
+        : kernel_(std::move(kernel)),
+          store_(std::move(state_dir)),
           engine_(*kernel_, store_, std::move(opts)) {}
 
     Result<void> init(const config::Config& cfg) {

@@ -1,10 +1,10 @@
 // The production Backend: owns the LinuxKernel, the FileStateStore and the core::Engine built on
 // them, and starts the engine (default network, ip_forward).
 //
-// Threading: create_engine_backend() must run on the kernel worker thread, because LinuxKernel binds
-// its netlink socket in, and switches namespaces on, the thread that uses it.
-// Errors: any start-up failure comes back framed ("start engine: ...") and nothing is left half
-// built in memory (the kernel state the engine created is left in place, as on shutdown).
+// Threading: create_engine_backend() must run on the kernel worker thread, because LinuxKernel
+// binds its netlink socket in, and switches namespaces on, the thread that uses it. Errors: any
+// start-up failure comes back framed ("start engine: ...") and nothing is left half built in memory
+// (the kernel state the engine created is left in place, as on shutdown).
 #pragma once
 
 #include <memory>

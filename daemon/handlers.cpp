@@ -50,9 +50,9 @@ bool split_path(std::string_view target, std::vector<std::string>& out) {
 }
 
 ApiResponse method_not_allowed(const ApiRequest& req, std::string allow) {
-    ApiResponse r = error_response(
-        405, Error::invalid(fmt::format("method {} not allowed on {} (allowed: {})", req.method,
-                                        req.target, allow)));
+    ApiResponse r =
+        error_response(405, Error::invalid(fmt::format("method {} not allowed on {} (allowed: {})",
+                                                       req.method, req.target, allow)));
     r.allow = std::move(allow);
     return r;
 }
@@ -66,7 +66,8 @@ const core::Network* find_in(const std::vector<core::Network>& nets, const std::
         for (const auto& n : nets) {
             if (n.id.compare(0, key.size(), key) != 0) continue;
             if (found) {
-                err = Error::invalid(fmt::format("network {} is ambiguous: several ids start with it", key));
+                err = Error::invalid(
+                    fmt::format("network {} is ambiguous: several ids start with it", key));
                 return nullptr;
             }
             found = &n;
@@ -78,7 +79,9 @@ const core::Network* find_in(const std::vector<core::Network>& nets, const std::
 
 }  // namespace
 
-ApiResponse error_response(const Error& e) { return error_response(api::http_status(e.kind()), e); }
+ApiResponse error_response(const Error& e) {
+    return error_response(api::http_status(e.kind()), e);
+}
 
 ApiResponse error_response(int status, const Error& e) {
     ApiResponse r;
@@ -134,7 +137,7 @@ ApiResponse Handlers::list_netns() const {
         while (dirent* e = ::readdir(d)) {
             std::string name = e->d_name;
             if (name == "." || name == "..") continue;
-            struct stat st{};
+            struct stat st {};
             std::string path = info_.netns_dir + "/" + name;
             if (::lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
             names.push_back(std::move(name));
@@ -166,14 +169,14 @@ ApiResponse Handlers::info() const {
 void Handlers::handle(const ApiRequest& req, Reply reply) {
     std::vector<std::string> p;
     if (!split_path(req.target, p) || p.empty() || p[0] != "v1") {
-        reply(error_response(Error::not_found(
-            fmt::format("no such API endpoint: {} {}", req.method, req.target))));
+        reply(error_response(
+            Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
         return;
     }
     const std::string& m = req.method;
     auto not_found = [&] {
-        reply(error_response(Error::not_found(
-            fmt::format("no such API endpoint: {} {}", req.method, req.target))));
+        reply(error_response(
+            Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
     };
     try {
         if (p.size() == 2 && p[1] == "ping") {
@@ -199,7 +202,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                         auto n = b.create_network(r);
                         if (!n) return error_response(n.error());
                         log::debug("api: created network {} ({}) on {}", n->name, n->subnet.str(),
-                                  n->bridge);
+                                   n->bridge);
                         return ApiResponse{201, network_to_json(*n), {}};
                     });
                 }
@@ -229,8 +232,8 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                     std::string net_name = r.network;
                     for (const auto& n : b.networks())
                         if (n.endpoints.count(ep->id)) net_name = n.name;
-                    log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
-                              ep->address.str());
+                    log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path,
+                               net_name, ep->address.str());
                     return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
                 });
             }
@@ -254,12 +257,13 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
                 if (m == "POST") {
                     auto parsed = parse_create_netns(req.body);
                     if (!parsed) return reply(error_response(parsed.error()));
-                    return post_job(std::move(reply), [name = std::move(parsed).value()](Backend& b) {
-                        auto path = b.create_netns(name);
-                        if (!path) return error_response(path.error());
-                        log::debug("api: created netns {}", *path);
-                        return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
-                    });
+                    return post_job(
+                        std::move(reply), [name = std::move(parsed).value()](Backend& b) {
+                            auto path = b.create_netns(name);
+                            if (!path) return error_response(path.error());
+                            log::debug("api: created netns {}", *path);
+                            return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
+                        });
                 }
                 return reply(method_not_allowed(req, "GET, POST"));
             }

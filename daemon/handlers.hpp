@@ -3,11 +3,11 @@
 //
 // Threading: handle() runs on the io thread. Reads (ping, info, networks, netns) are answered
 // synchronously and never wait for the worker. Mutations are validated on the io thread (a bad body
-// never reaches the worker), then posted to the worker; their reply comes from the worker thread, so
-// the Reply callback must hop to its own executor (the server's session does).
-// Errors: each answer is either a success body or {"message","kind"} with the status from the
-// ErrorKind (api::http_status); 404 for unknown paths, 405 (with Allow) for a wrong method, 503 when
-// the worker no longer accepts jobs (shutting down). No exception escapes handle().
+// never reaches the worker), then posted to the worker; their reply comes from the worker thread,
+// so the Reply callback must hop to its own executor (the server's session does). Errors: each
+// answer is either a success body or {"message","kind"} with the status from the ErrorKind
+// (api::http_status); 404 for unknown paths, 405 (with Allow) for a wrong method, 503 when the
+// worker no longer accepts jobs (shutting down). No exception escapes handle().
 #pragma once
 
 #include <functional>

@@ -27,8 +27,7 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(local::socket sock, Handlers& handlers)
-        : sock_(std::move(sock)), handlers_(handlers) {}
+    Session(local::socket sock, Handlers& handlers) : sock_(std::move(sock)), handlers_(handlers) {}
 
     void start() { read(); }
 
@@ -37,10 +36,9 @@ private:
         parser_.emplace();
         parser_->body_limit(api::kMaxBodyBytes);
         parser_->header_limit(static_cast<std::uint32_t>(api::kMaxHeaderBytes));
-        http::async_read(sock_, buf_, *parser_,
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                             self->on_read(ec);
-                         });
+        http::async_read(
+            sock_, buf_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -48,12 +46,13 @@ private:
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
             return;  // the client went away between requests: nothing to answer
         if (ec == http::error::body_limit)
-            return answer_and_close(413, fmt::format("request body larger than {} bytes",
-                                                     api::kMaxBodyBytes));
+            return answer_and_close(
+                413, fmt::format("request body larger than {} bytes", api::kMaxBodyBytes));
         if (ec == http::error::header_limit)
-            return answer_and_close(431, fmt::format("request headers larger than {} bytes",
-                                                     api::kMaxHeaderBytes));
-        if (ec) return answer_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
+            return answer_and_close(
+                431, fmt::format("request headers larger than {} bytes", api::kMaxHeaderBytes));
+        if (ec)
+            return answer_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
 
         auto& msg = parser_->get();
         keep_alive_ = msg.keep_alive();
@@ -62,9 +61,8 @@ private:
         log::debug("api: {} {}", req.method, req.target);
         // The reply may come from the worker thread: hop back to this session's executor.
         handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) {
-            asio::post(self->sock_.get_executor(), [self, resp = std::move(resp)]() mutable {
-                self->write(std::move(resp));
-            });
+            asio::post(self->sock_.get_executor(),
+                       [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
         });
     }
 
@@ -116,13 +114,15 @@ bool socket_answers(const std::string& path) {
 Server::Server(asio::io_context& io, Handlers& handlers)
     : io_(io), handlers_(handlers), acceptor_(io) {}
 
-Server::~Server() { close(); }
+Server::~Server() {
+    close();
+}
 
 Result<void> Server::listen(const std::string& path) {
     if (path.size() >= sizeof(sockaddr_un::sun_path))
         return Error::invalid(fmt::format("socket path {} is longer than {} bytes", path,
                                           sizeof(sockaddr_un::sun_path) - 1));
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             return Error::conflict(fmt::format("bind {}: exists and is not a socket", path));
@@ -136,14 +136,16 @@ Result<void> Server::listen(const std::string& path) {
 
     boost::system::error_code ec;
     acceptor_.open(local(), ec);
-    if (ec) return Error(ErrorKind::Internal, fmt::format("open socket: {}", ec.message()), ec.value());
+    if (ec)
+        return Error(ErrorKind::Internal, fmt::format("open socket: {}", ec.message()), ec.value());
     // umask is process-wide; done before bind so the socket is born 0660 (no chmod window).
     mode_t old = ::umask(0117);
     acceptor_.bind(local::endpoint(path), ec);
     ::umask(old);
     if (ec) {
         acceptor_.close();
-        return Error(ErrorKind::Internal, fmt::format("bind {}: {}", path, ec.message()), ec.value());
+        return Error(ErrorKind::Internal, fmt::format("bind {}: {}", path, ec.message()),
+                     ec.value());
     }
     path_ = path;
     acceptor_.listen(asio::socket_base::max_listen_connections, ec);

@@ -8,7 +8,9 @@ namespace cnetd::daemon {
 
 Worker::Worker() : snapshot_(std::make_shared<const Snapshot>()) {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+    stop();
+}
 
 Result<void> Worker::start(Factory factory) {
     {

@@ -2,14 +2,15 @@
 // interface, whose setns() calls are per thread).
 //
 // Mutations are posted as jobs and run one at a time, in order. After start-up and after every job
-// the worker publishes an immutable Snapshot of the networks; readers (GET handlers on the io thread)
-// take it with snapshot() and never wait for the worker, even while a job is blocked in the kernel.
+// the worker publishes an immutable Snapshot of the networks; readers (GET handlers on the io
+// thread) take it with snapshot() and never wait for the worker, even while a job is blocked in the
+// kernel.
 //
 // Threading: start(), stop() and the destructor from one controlling thread; post() and snapshot()
 // from any thread. Jobs run on the worker thread and must not throw (an escaping exception is
 // caught, logged, and the job's caller is left without a reply, so jobs catch their own).
-// Shutdown: stop() refuses new jobs, lets the job in flight finish, drops the queued ones and joins;
-// the Backend is destroyed on the worker thread. Kernel state is never torn down here.
+// Shutdown: stop() refuses new jobs, lets the job in flight finish, drops the queued ones and
+// joins; the Backend is destroyed on the worker thread. Kernel state is never torn down here.
 #pragma once
 
 #include <condition_variable>

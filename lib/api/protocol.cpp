@@ -6,22 +6,31 @@ namespace cnetd::api {
 
 int http_status(ErrorKind kind) noexcept {
     switch (kind) {
-        case ErrorKind::InvalidArgument: return 400;
-        case ErrorKind::NotFound: return 404;
-        case ErrorKind::Conflict: return 409;
-        case ErrorKind::Unavailable: return 503;
+        case ErrorKind::InvalidArgument:
+            return 400;
+        case ErrorKind::NotFound:
+            return 404;
+        case ErrorKind::Conflict:
+            return 409;
+        case ErrorKind::Unavailable:
+            return 503;
         case ErrorKind::Kernel:
-        case ErrorKind::Internal: return 500;
+        case ErrorKind::Internal:
+            return 500;
     }
     return 500;
 }
 
 ErrorKind kind_from_status(int status) noexcept {
     switch (status) {
-        case 404: return ErrorKind::NotFound;
-        case 409: return ErrorKind::Conflict;
-        case 503: return ErrorKind::Unavailable;
-        default: break;
+        case 404:
+            return ErrorKind::NotFound;
+        case 409:
+            return ErrorKind::Conflict;
+        case 503:
+            return ErrorKind::Unavailable;
+        default:
+            break;
     }
     if (status >= 400 && status < 500) return ErrorKind::InvalidArgument;
     return ErrorKind::Internal;

@@ -33,17 +33,21 @@ TEST(Codec, MalformedJsonNamesThePosition) {
     EXPECT_EQ(create_error(R"({"Name": "web",)"),
               "create network: invalid JSON body: parse error at line 1, column 16: syntax error "
               "while parsing object key - unexpected end of input; expected string literal");
-    EXPECT_NE(create_error("{\n  \"Name\": x}").find("parse error at line 2, column 12"),
-              std::string::npos);
+    EXPECT_EQ(create_error("{\n  \"Name\": x}"),
+              "create network: invalid JSON body: parse error at line 2, column 11: syntax error "
+              "while parsing value - invalid literal; last read: '\"Name\": x'");
 }
 
 TEST(Codec, BodyMustBeAnObject) {
-    EXPECT_EQ(create_error("[1,2]"), "create network: request body: expected a JSON object, got array");
-    EXPECT_EQ(create_error(""), "create network: request body: expected a JSON object, got nothing");
+    EXPECT_EQ(create_error("[1,2]"),
+              "create network: request body: expected a JSON object, got array");
+    EXPECT_EQ(create_error(""),
+              "create network: request body: expected a JSON object, got nothing");
 }
 
 TEST(Codec, WrongTypeNamesTheField) {
-    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":24})"), "\"Subnet\": expected a string, got number");
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":24})"),
+              "\"Subnet\": expected a string, got number");
     EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Options":{"a":1}})"),
               "\"Options\".\"a\": expected a string, got number");
     EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Options":[]})"),
@@ -71,8 +75,8 @@ TEST(Codec, MissingRequiredFieldIsNamed) {
 }
 
 TEST(Codec, ConnectTakesNetworkFromPath) {
-    auto r = daemon::parse_connect(R"({"Target":"/proc/1/ns/net","Name":"c1","IPv4Address":"172.17.0.9"})",
-                                   "bridge");
+    auto r = daemon::parse_connect(
+        R"({"Target":"/proc/1/ns/net","Name":"c1","IPv4Address":"172.17.0.9"})", "bridge");
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->network, "bridge");
     EXPECT_EQ(r->target, "/proc/1/ns/net");
@@ -107,8 +111,10 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
     EXPECT_EQ(j["EnableIPv6"], false);
     EXPECT_EQ(j["Internal"], false);
     EXPECT_EQ(j["IPAM"]["Driver"], "default");
-    EXPECT_EQ(j["IPAM"]["Config"],
-              json::parse(R"([{"Subnet":"172.17.0.0/16","Gateway":"172.17.0.1","IPRange":"172.17.128.0/17"}])"));
+    EXPECT_EQ(
+        j["IPAM"]["Config"],
+        json::parse(
+            R"([{"Subnet":"172.17.0.0/16","Gateway":"172.17.0.1","IPRange":"172.17.128.0/17"}])"));
     EXPECT_EQ(j["Options"]["com.docker.network.bridge.name"], "docker0");
     EXPECT_EQ(j["Options"]["com.docker.network.bridge.default_bridge"], "true");
     EXPECT_EQ(j["Labels"], json::object());
@@ -118,7 +124,8 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
                           "IPv6Address":"","SandboxKey":"/var/run/docker/netns/c1",
                           "Interface":"eth0","HostInterface":"veth1234567"})"));
     n.is_default = false;
-    EXPECT_FALSE(daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
+    EXPECT_FALSE(
+        daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
 }
 
 TEST(Protocol, StatusFollowsErrorKind) {

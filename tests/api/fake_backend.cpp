@@ -49,6 +49,8 @@ void FakeBackend::gate() {
 core::Network* FakeBackend::find(const std::string& key) {
     for (auto& n : nets_)
         if (n.name == key || n.id == key) return &n;
+    for (auto& n : nets_)  // unique id prefix, as the engine allows (ambiguity ignored here)
+        if (!key.empty() && n.id.rfind(key, 0) == 0) return &n;
     return nullptr;
 }
 
@@ -80,7 +82,8 @@ Result<void> FakeBackend::remove_network(const std::string& key) {
     gate();
     auto* n = find(key);
     if (!n) return Error::not_found(fmt::format("network {} not found", key));
-    if (n->is_default) return Error::invalid("bridge is a pre-defined network and cannot be removed");
+    if (n->is_default)
+        return Error::invalid("bridge is a pre-defined network and cannot be removed");
     nets_.erase(nets_.begin() + (n - nets_.data()));
     return ok();
 }
@@ -139,6 +142,8 @@ Result<void> FakeBackend::remove_netns(const std::string& name) {
     return ok();
 }
 
-std::vector<core::Network> FakeBackend::networks() const { return nets_; }
+std::vector<core::Network> FakeBackend::networks() const {
+    return nets_;
+}
 
 }  // namespace cnetd::testing

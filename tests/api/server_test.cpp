@@ -12,12 +12,12 @@
 #include <optional>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
 
 #include "api/client.hpp"
 #include "daemon/handlers.hpp"
@@ -105,7 +105,7 @@ TEST_F(ApiServer, PingAndInfo) {
 }
 
 TEST_F(ApiServer, SocketIsMode0660) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::lstat(sock_.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_mode & 07777, 0660u);
@@ -171,7 +171,8 @@ TEST_F(ApiServer, NetworkLifecycle) {
 }
 
 TEST_F(ApiServer, EngineErrorsKeepKindAndMessage) {
-    auto bad = client().request("POST", "/v1/networks", json{{"Name", "x"}, {"Subnet", "10.0.0.1/8"}});
+    auto bad =
+        client().request("POST", "/v1/networks", json{{"Name", "x"}, {"Subnet", "10.0.0.1/8"}});
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.error().kind(), ErrorKind::InvalidArgument);
     EXPECT_EQ(bad.error().message().rfind("subnet: ", 0), 0u) << bad.error().message();
@@ -190,7 +191,8 @@ TEST_F(ApiServer, NetnsLifecycleReadsTheDirectory) {
     auto ls = c.request("GET", "/v1/netns");
     ASSERT_TRUE(ls.ok());
     EXPECT_EQ(*ls, json::parse(R"([{"Name":"a","Path":")" + netns_dir_ + R"(/a"},
-                                   {"Name":"b","Path":")" + netns_dir_ + R"(/b"}])"));
+                                   {"Name":"b","Path":")" +
+                               netns_dir_ + R"(/b"}])"));
     ASSERT_TRUE(c.request("DELETE", "/v1/netns/a").ok());
     EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/a"));
     EXPECT_EQ(c.request("GET", "/v1/netns")->size(), 1u);
@@ -205,7 +207,8 @@ TEST_F(ApiServer, MalformedAndWrongBodiesGet400WithPreciseMessages) {
     EXPECT_EQ(r->status, 400);
     auto body = json::parse(r->body);
     EXPECT_EQ(body["kind"], "invalid-argument");
-    EXPECT_NE(body["message"].get<std::string>().find("invalid JSON body: parse error at line 1, column 15"),
+    EXPECT_NE(body["message"].get<std::string>().find(
+                  "invalid JSON body: parse error at line 1, column 15"),
               std::string::npos)
         << body;
 
@@ -219,16 +222,21 @@ TEST_F(ApiServer, MalformedAndWrongBodiesGet400WithPreciseMessages) {
 }
 
 TEST_F(ApiServer, RoutingGives404And405) {
-    for (auto [method, target] : {std::pair{"GET", "/v2/networks"}, {"GET", "/v1/nope"},
-                                  {"GET", "/"}, {"POST", "/v1/networks/web/attach"},
-                                  {"GET", "/v1/netns/a/b"}, {"GET", "/v1/networks/%zz"}}) {
+    for (auto [method, target] : {std::pair{"GET", "/v2/networks"},
+                                  {"GET", "/v1/nope"},
+                                  {"GET", "/"},
+                                  {"POST", "/v1/networks/web/attach"},
+                                  {"GET", "/v1/netns/a/b"},
+                                  {"GET", "/v1/networks/%zz"}}) {
         auto r = client().raw(method, target, "");
         ASSERT_TRUE(r.ok());
         EXPECT_EQ(r->status, 404) << method << " " << target;
         EXPECT_EQ(json::parse(r->body)["kind"], "not-found");
     }
-    for (auto [method, target] : {std::pair{"PUT", "/v1/networks"}, {"POST", "/v1/ping"},
-                                  {"GET", "/v1/networks/bridge/connect"}, {"GET", "/v1/netns/a"},
+    for (auto [method, target] : {std::pair{"PUT", "/v1/networks"},
+                                  {"POST", "/v1/ping"},
+                                  {"GET", "/v1/networks/bridge/connect"},
+                                  {"GET", "/v1/netns/a"},
                                   {"PATCH", "/v1/networks/bridge"}}) {
         auto r = client().raw(method, target, "");
         ASSERT_TRUE(r.ok());
@@ -238,7 +246,8 @@ TEST_F(ApiServer, RoutingGives404And405) {
     req.set(http::field::host, "localhost");
     auto [status, body] = beast_request(req);
     EXPECT_EQ(status, 405);
-    EXPECT_EQ(json::parse(body)["message"], "method PUT not allowed on /v1/networks (allowed: GET, POST)");
+    EXPECT_EQ(json::parse(body)["message"],
+              "method PUT not allowed on /v1/networks (allowed: GET, POST)");
     // %-encoded names are decoded: "bri%64ge" is "bridge".
     EXPECT_TRUE(client().request("GET", "/v1/networks/bri%64ge").ok());
 }
@@ -279,7 +288,8 @@ TEST_F(ApiServer, KeepAliveServesSeveralRequestsOnOneConnection) {
 TEST_F(ApiServer, ReadsAreAnsweredWhileTheWorkerIsBlocked) {
     fake_->hold_next();
     auto mutation = std::async(std::launch::async, [this] {
-        return client().request("POST", "/v1/networks", json{{"Name", "web"}, {"Subnet", "10.88.0.0/24"}});
+        return client().request("POST", "/v1/networks",
+                                json{{"Name", "web"}, {"Subnet", "10.88.0.0/24"}});
     });
     ASSERT_TRUE(fake_->wait_entered());  // the create is now stuck inside the worker
 

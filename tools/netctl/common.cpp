@@ -37,6 +37,8 @@ void print_table(const std::vector<std::string>& header,
     for (const auto& r : rows) line(r);
 }
 
-void print_json(const json& j) { std::cout << j.dump(4) << '\n'; }
+void print_json(const json& j) {
+    std::cout << j.dump(4) << '\n';
+}
 
 }  // namespace cnetd::netctl

@@ -17,8 +17,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--json", ctx.json, "print JSON instead of tables/text");
     app.set_version_flag("--version", "netctl 0.1.0");
-    app.footer(
-        "Exit status: 0 success, 1 the request failed, 2 usage error, 3 cnetd unreachable.");
+    app.footer("Exit status: 0 success, 1 the request failed, 2 usage error, 3 cnetd unreachable.");
 
     int rc = kExitOk;
     add_network_commands(app, ctx, rc);

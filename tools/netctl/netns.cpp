@@ -56,8 +56,8 @@ int cmd_info(const Context& ctx) {
         print_json(*r);
         return kExitOk;
     }
-    for (const char* k : {"Version", "Socket", "StateDir", "NetnsDir", "Networks", "Endpoints",
-                          "StartedAt"}) {
+    for (const char* k :
+         {"Version", "Socket", "StateDir", "NetnsDir", "Networks", "Endpoints", "StartedAt"}) {
         if (!r->contains(k)) continue;
         const json& v = (*r)[k];
         std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
@@ -68,12 +68,14 @@ int cmd_info(const Context& ctx) {
 }  // namespace
 
 void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* ns = app.add_subcommand("netns", "Manage network namespace files in the daemon's netns dir");
+    auto* ns =
+        app.add_subcommand("netns", "Manage network namespace files in the daemon's netns dir");
     ns->require_subcommand(1);
     ns->fallthrough();
 
     auto name = std::make_shared<std::string>();
-    auto* create = ns->add_subcommand("create", "Create a named network namespace; prints its path");
+    auto* create =
+        ns->add_subcommand("create", "Create a named network namespace; prints its path");
     create->add_option("NAME", *name, "namespace name (a file name in the netns dir)")->required();
     create->fallthrough();
     create->callback([&, name] { rc = cmd_create(ctx, *name); });
@@ -84,8 +86,8 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
     ls->callback([&] { rc = cmd_ls(ctx); });
 
     auto names = std::make_shared<std::vector<std::string>>();
-    auto* rm = ns->add_subcommand(
-        "rm", "Remove network namespaces (disconnecting their endpoints first)");
+    auto* rm =
+        ns->add_subcommand("rm", "Remove network namespaces (disconnecting their endpoints first)");
     rm->add_option("NAME", *names, "namespace name")->required();
     rm->fallthrough();
     rm->callback([&, names] { rc = cmd_rm(ctx, *names); });

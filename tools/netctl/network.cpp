@@ -34,7 +34,8 @@ int cmd_ls(const Context& ctx) {
             }
         }
         std::string bridge;
-        if (auto o = n.find("Options"); o != n.end()) bridge = str_at(*o, "com.docker.network.bridge.name");
+        if (auto o = n.find("Options"); o != n.end())
+            bridge = str_at(*o, "com.docker.network.bridge.name");
         size_t containers = n.contains("Containers") ? n["Containers"].size() : 0;
         rows.push_back({str_at(n, "Id").substr(0, 12), str_at(n, "Name"), str_at(n, "Driver"),
                         subnet, bridge, std::to_string(containers)});
@@ -125,8 +126,8 @@ int cmd_connect(const Context& ctx, const ConnectArgs& a) {
 }
 
 int cmd_disconnect(const Context& ctx, const std::string& network, const std::string& target) {
-    auto r = ctx.client().request("POST", net_path(network) + "/disconnect",
-                                  json{{"Target", target}});
+    auto r =
+        ctx.client().request("POST", net_path(network) + "/disconnect", json{{"Target", target}});
     if (!r) return fail(r.error());
     if (ctx.json) print_json({{"Network", network}, {"Target", target}});
     return kExitOk;
@@ -154,9 +155,12 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     auto ca = std::make_shared<CreateArgs>();
     auto* create = net->add_subcommand("create", "Create a bridge network; prints its id");
     create->add_option("NAME", ca->name, "network name")->required();
-    create->add_option("--subnet", ca->subnet, "subnet in CIDR form, e.g. 172.18.0.0/16")->required();
-    create->add_option("--gateway", ca->gateway, "gateway address (default: first host of the subnet)");
-    create->add_option("--ip-range", ca->ip_range, "allocate container addresses from this sub-range (CIDR)");
+    create->add_option("--subnet", ca->subnet, "subnet in CIDR form, e.g. 172.18.0.0/16")
+        ->required();
+    create->add_option("--gateway", ca->gateway,
+                       "gateway address (default: first host of the subnet)");
+    create->add_option("--ip-range", ca->ip_range,
+                       "allocate container addresses from this sub-range (CIDR)");
     create->add_option("-o,--opt", ca->opts,
                        "driver option key=value, e.g. com.docker.network.bridge.name=br-web "
                        "(repeatable)");
@@ -173,8 +177,9 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     auto co = std::make_shared<ConnectArgs>();
     auto* connect = net->add_subcommand("connect", "Connect a network namespace to a network");
     connect->add_option("NETWORK", co->network, "network name or id")->required();
-    connect->add_option("TARGET", co->target,
-                        "netns name in the netns dir, or an absolute path to a netns file")
+    connect
+        ->add_option("TARGET", co->target,
+                     "netns name in the netns dir, or an absolute path to a netns file")
         ->required();
     connect->add_option("--name", co->name, "endpoint (container) name (default: the netns name)");
     connect->add_option("--ip", co->ip, "static IPv4 address, without prefix");
@@ -182,9 +187,11 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     connect->callback([&, co] { rc = cmd_connect(ctx, *co); });
 
     auto dc = std::make_shared<ConnectArgs>();
-    auto* disconnect = net->add_subcommand("disconnect", "Disconnect a network namespace from a network");
+    auto* disconnect =
+        net->add_subcommand("disconnect", "Disconnect a network namespace from a network");
     disconnect->add_option("NETWORK", dc->network, "network name or id")->required();
-    disconnect->add_option("TARGET", dc->target, "netns name or path, as given to connect")->required();
+    disconnect->add_option("TARGET", dc->target, "netns name or path, as given to connect")
+        ->required();
     disconnect->fallthrough();
     disconnect->callback([&, dc] { rc = cmd_disconnect(ctx, dc->network, dc->target); });
 }
