@@ -11,17 +11,23 @@ namespace {
 
 class EngineBackend final : public Backend {
 public:
-    EngineBackend(std::unique_ptr<platform::LinuxKernel> kernel, std::string state_dir,
+    EngineBackend(std::unique_ptr<platform::LinuxKernel> kernel,
+                  std::unique_ptr<firewall::Backend> fw, std::string state_dir,
                   core::EngineOptions opts)
         : kernel_(std::move(kernel)),
+          fw_(std::move(fw)),
           store_(std::move(state_dir)),
-          engine_(*kernel_, store_, std::move(opts)) {}
+          engine_(*kernel_, *fw_, store_, std::move(opts)) {}
 
     Result<void> init(const config::Config& cfg) {
         CNETD_TRY(store_.init().context("create state dir"));
         // `bridge: none` in the config: no default network (Engine::start takes nullopt).
         std::optional<core::DefaultNetworkSpec> spec;
-        if (cfg.default_network) spec = cfg.default_net;
+        if (cfg.default_network) {
+            spec = cfg.default_net;
+            spec->icc = cfg.icc;
+            spec->masquerade = cfg.ip_masq;
+        }
         return engine_.start(spec, cfg.ip_forward).context("start engine");
     }
 
@@ -48,6 +54,7 @@ public:
 private:
     // Declaration order matters: the engine borrows the kernel and the store.
     std::unique_ptr<platform::LinuxKernel> kernel_;
+    std::unique_ptr<firewall::Backend> fw_;
     store::FileStateStore store_;
     core::Engine engine_;
 };
@@ -60,8 +67,10 @@ Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg
     core::EngineOptions opts;
     opts.netns_dir = cfg.netns_dir;
     opts.mtu = cfg.mtu;
-    auto backend =
-        std::make_unique<EngineBackend>(std::move(kernel).value(), cfg.state_dir, std::move(opts));
+    auto fw = cfg.firewall == "none" ? firewall::make_none_backend()
+                                     : firewall::make_nftables_backend();
+    auto backend = std::make_unique<EngineBackend>(std::move(kernel).value(), std::move(fw),
+                                                   cfg.state_dir, std::move(opts));
     CNETD_TRY(backend->init(cfg));
     return std::unique_ptr<Backend>(std::move(backend));
 }

@@ -16,7 +16,7 @@ const std::set<std::string> kIgnoredDockerKeys = {
     "authorization-plugins", "builder", "cgroup-parent", "containerd", "data-root", "debug",
     "default-cgroupns-mode", "default-runtime", "default-ulimits", "dns", "dns-opts", "dns-search",
     "exec-opts", "experimental", "features", "group", "hosts", "insecure-registries", "init",
-    "iptables", "ip6tables", "ipv6", "fixed-cidr-v6", "ip", "labels", "live-restore", "log-driver",
+    "ip6tables", "ipv6", "fixed-cidr-v6", "ip", "labels", "live-restore", "log-driver",
     "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "metrics-addr",
     "registry-mirrors", "runtimes", "selinux-enabled", "storage-driver", "storage-opts", "tls",
     "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userns-remap",
@@ -24,7 +24,7 @@ const std::set<std::string> kIgnoredDockerKeys = {
 
 const std::set<std::string> kKnownKeys = {"bip",       "fixed-cidr", "mtu",       "icc",
                                           "ip-masq",   "ip-forward", "bridge",    "socket",
-                                          "state-dir", "netns-dir",  "log-level"};
+                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables"};
 
 std::string describe(const YAML::Node& n) {
     if (n.IsScalar()) return fmt::format("\"{}\"", n.Scalar());
@@ -123,6 +123,16 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
                     if (!r) return field_error(source, key, r.error().message());
                     cfg.default_net.bridge = s;
                 }
+            } else if (key == "firewall") {
+                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
+                if (s != "nftables" && s != "none") {
+                    return field_error(source, key,
+                                       fmt::format("\"{}\" is not one of nftables, none", s));
+                }
+                cfg.firewall = s;
+            } else if (key == "iptables") {
+                CNETD_TRY_ASSIGN(bool b, get_bool(source, key, v));
+                if (!b) cfg.firewall = "none";
             } else if (key == "log-level") {
                 CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
                 if (s != "debug" && s != "info" && s != "warning" && s != "error") {

@@ -3,7 +3,8 @@
 //
 // Keys (see etc/cnetd/cnetd.yaml for the annotated reference):
 //   bip, fixed-cidr, mtu, icc, ip-masq, ip-forward, bridge   (Docker's meaning)
-//   socket, state-dir, netns-dir, log-level                   (cnetd's own)
+//   socket, state-dir, netns-dir, log-level, firewall         (cnetd's own)
+//   iptables: false                                           (Docker's; same as firewall: none)
 // Docker daemon.json keys that do not concern networking are accepted and ignored with a warning;
 // any other key is an error naming it. Errors are path-qualified: `bip: "10.0.0.1/33": prefix
 // length 33 > 32`. This is the only file that includes yaml-cpp; its exceptions never escape.
@@ -30,6 +31,8 @@ struct Config {
     bool icc = true;         // used by the firewall (issue 3)
     bool ip_masq = true;     // used by the firewall (issue 3)
     bool ip_forward = true;  // net.ipv4.ip_forward=1 at start
+    // "nftables": cnetd's private table; "none": another tool owns the firewall.
+    std::string firewall = "nftables";
     std::vector<std::string> warnings;  // e.g. ignored Docker keys; the daemon logs them
 };
 

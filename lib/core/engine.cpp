@@ -66,10 +66,31 @@ void log_undo_failure(const Result<void>& r, std::string_view what) {
     if (!r.ok()) log::error("rollback: {}: {}", what, r.error().message());
 }
 
+// Go's strconv.ParseBool, which Docker uses for driver options.
+std::optional<bool> parse_bool(const std::string& s) {
+    if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
+    if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" || s == "False") return false;
+    return std::nullopt;
+}
+
+const char* bool_str(bool b) { return b ? "true" : "false"; }
+
 }  // namespace
 
-Engine::Engine(Kernel& kernel, StateStore& store, EngineOptions opts)
-    : kernel_(kernel), store_(store), opts_(std::move(opts)) {}
+Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts)
+    : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)) {}
+
+firewall::NetworkRules Engine::rules_of(const Network& n) {
+    firewall::NetworkRules r;
+    r.id = n.id;
+    r.bridge = n.bridge;
+    r.subnet = n.subnet;
+    r.masquerade = n.masquerade && !n.internal;
+    r.snat_source = n.host_ipv4;
+    r.icc = n.icc;
+    r.internal = n.internal;
+    return r;
+}
 
 std::vector<Network> Engine::networks() const {
     std::vector<Network> out;
@@ -175,7 +196,8 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             spec->fixed_cidr ? std::optional(spec->fixed_cidr->masked()) : std::nullopt;
         bool same = def && def->net.subnet == subnet && def->net.gateway == spec->bip.addr() &&
                     def->net.bridge == spec->bridge && def->net.ip_range == range &&
-                    def->net.mtu == spec->mtu;
+                    def->net.mtu == spec->mtu && def->net.icc == spec->icc &&
+                    def->net.masquerade == spec->masquerade;
         if (def && !same) {
             bool moved = def->net.subnet != subnet || def->net.gateway != spec->bip.addr() ||
                          def->net.bridge != spec->bridge;
@@ -201,7 +223,11 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                 n.bridge_adopted = kind == LinkKind::Bridge;
             }
             n.bridge = spec->bridge;
+            n.icc = spec->icc;
+            n.masquerade = spec->masquerade;
             n.options[kOptBridgeName] = spec->bridge;
+            n.options[kOptEnableIcc] = bool_str(spec->icc);
+            n.options[kOptEnableMasquerade] = bool_str(spec->masquerade);
             Ipam ipam(n.subnet, n.gateway, n.ip_range);
             for (const auto& [eid, ep] : n.endpoints) (void)ipam.allocate(ep.address.addr());
             std::string id = n.id;
@@ -218,8 +244,12 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.gateway = spec->bip.addr();
             n.ip_range = range;
             n.mtu = spec->mtu;
+            n.icc = spec->icc;
+            n.masquerade = spec->masquerade;
             n.created = now_rfc3339();
             n.options[kOptBridgeName] = spec->bridge;
+            n.options[kOptEnableIcc] = bool_str(spec->icc);
+            n.options[kOptEnableMasquerade] = bool_str(spec->masquerade);
             n.options["com.docker.network.bridge.default_bridge"] = "true";
             // A docker0 that predates our state (Docker's, or an admin's) is adopted, not owned.
             CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.bridge));
@@ -246,6 +276,11 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                   *r ? "created" : "ready", n.net.gateway_cidr().str());
     }
     if (changed) CNETD_TRY(persist().context("save state"));
+    // The whole table from state, in one transaction: a restart never opens a window without
+    // NAT or filtering, and leftovers of a crashed run are replaced.
+    std::vector<firewall::NetworkRules> rules;
+    for (const auto& [id, n] : nets_) rules.push_back(rules_of(n.net));
+    CNETD_TRY(fw_.sync(rules).context(fmt::format("firewall ({})", fw_.name())));
     return ok();
 }
 
@@ -297,14 +332,28 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     }
     std::string id = random_hex(64);
     std::string bridge = "br-" + id.substr(0, 12);
+    bool icc = true, masquerade = true;
+    std::optional<Ipv4> host_ipv4;
     for (const auto& [key, value] : req.options) {
         if (key == kOptBridgeName) {
             auto v = validate_ifname(value);
             if (!v) return std::move(v).error().wrap(fmt::format("option {}", key));
             bridge = value;
+        } else if (key == kOptEnableIcc || key == kOptEnableMasquerade) {
+            auto b = parse_bool(value);
+            if (!b) {
+                return Error::invalid(
+                    fmt::format("option {}: \"{}\" is not a boolean (true or false)", key, value));
+            }
+            (key == kOptEnableIcc ? icc : masquerade) = *b;
+        } else if (key == kOptHostIpv4) {
+            auto a = Ipv4::parse(value);
+            if (!a) return std::move(a).error().wrap(fmt::format("option {}", key));
+            host_ipv4 = *a;
         } else {
-            return Error::invalid(fmt::format("option {}: unknown option (supported: {})", key,
-                                              kOptBridgeName));
+            return Error::invalid(fmt::format("option {}: unknown option (supported: {}, {}, {}, {})",
+                                              key, kOptBridgeName, kOptEnableIcc,
+                                              kOptEnableMasquerade, kOptHostIpv4));
         }
     }
     for (const auto& [nid, n] : nets_) {
@@ -334,6 +383,11 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     n.mtu = opts_.mtu;
     n.bridge_adopted = kind == LinkKind::Bridge;
     n.created = now_rfc3339();
+    n.internal = req.internal;
+    n.icc = icc;
+    n.masquerade = masquerade;
+    n.host_ipv4 = host_ipv4;
+    n.options = req.options;
     n.options[kOptBridgeName] = bridge;
 
     Rollback undo;
@@ -350,6 +404,14 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
             log_undo_failure(kernel_.delete_link(bridge), "delete bridge " + bridge);
         });
     }
+    const firewall::NetworkRules rules = rules_of(n);
+    auto fw = fw_.add_network(rules);
+    if (!fw.ok()) {
+        return std::move(fw).error().wrap(fmt::format("create network {}: firewall", req.name));
+    }
+    undo.add([this, rules] {
+        log_undo_failure(fw_.remove_network(rules), "remove firewall elements of " + rules.bridge);
+    });
     Ipam ipam(n.subnet, n.gateway, n.ip_range);
     nets_.emplace(id, Net{n, std::move(ipam)});
     auto saved = persist();
@@ -377,8 +439,19 @@ Result<void> Engine::remove_network(const std::string& key) {
             fmt::format("network {} has active endpoints ({})", n->net.name, names));
     }
     Network copy = n->net;
+    // The network's firewall elements go first: nothing may filter or NAT for a bridge that is
+    // gone. A failure here is logged, not fatal: the backend forgets the network anyway and the
+    // next full sync (restart, drift repair) drops any leftover element.
+    if (auto fw = fw_.remove_network(rules_of(copy)); !fw.ok()) {
+        log::warn("remove network {}: firewall: {}", copy.name, fw.error().message());
+    }
     if (!copy.bridge_adopted) {
-        CNETD_TRY(kernel_.delete_link(copy.bridge).context(fmt::format("remove network {}", copy.name)));
+        auto del = kernel_.delete_link(copy.bridge);
+        if (!del.ok()) {
+            // The network stays: give it its firewall elements back.
+            log_undo_failure(fw_.add_network(rules_of(copy)), "restore firewall of " + copy.bridge);
+            return std::move(del).error().wrap(fmt::format("remove network {}", copy.name));
+        }
     }
     auto node = nets_.extract(copy.id);
     auto saved = persist();
@@ -478,7 +551,8 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     CNETD_TRY(ns->add_address(ep.ifname, ep.address));
     CNETD_TRY(ns->set_up(ep.ifname));
     CNETD_TRY(kernel_.set_up(ep.host_ifname));
-    CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
+    // Internal networks get no default route: nothing beyond the subnet is reachable anyway.
+    if (!n.net.internal) CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
 
     // 3. Record and persist; a failed save undoes the kernel work too.
     n.net.endpoints.emplace(ep.id, ep);

@@ -22,6 +22,7 @@
 #include "core/ipam.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
+#include "firewall/firewall.hpp"
 
 namespace cnetd::core {
 
@@ -39,6 +40,8 @@ struct DefaultNetworkSpec {
     Ipv4Cidr bip{Ipv4(0xAC110001), 16};   // 172.17.0.1/16: gateway address with prefix
     std::optional<Ipv4Cidr> fixed_cidr;   // sub-range for container addresses
     unsigned mtu = 1500;
+    bool icc = true;         // config `icc`
+    bool masquerade = true;  // config `ip-masq`
 };
 
 struct EngineOptions {
@@ -52,7 +55,9 @@ struct CreateNetworkRequest {
     std::string subnet;   // required, CIDR with host bits zero
     std::string gateway;  // optional; default: first host address of the subnet
     std::string ip_range; // optional, CIDR inside the subnet
-    std::map<std::string, std::string> options;  // only kOptBridgeName is known so far
+    // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4.
+    std::map<std::string, std::string> options;
+    bool internal = false;  // --internal
 };
 
 struct ConnectRequest {
@@ -64,12 +69,15 @@ struct ConnectRequest {
 
 class Engine {
 public:
-    Engine(Kernel& kernel, StateStore& store, EngineOptions opts);
+    // `fw` receives every network's intent (make_none_backend() for `firewall: none`).
+    Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts);
 
     // Loads persisted networks, re-ensures their bridges, and creates or updates the default
     // network from `spec` (nullopt: config `bridge: none`, no default network). Refuses
     // (InvalidArgument) when the default network has endpoints and the config moved it to another
-    // subnet or bridge. Writes net.ipv4.ip_forward=1 when `ip_forward`. Nothing is torn down.
+    // subnet or bridge. Writes net.ipv4.ip_forward=1 when `ip_forward`. Then replaces the firewall
+    // table with the one derived from all networks, in one transaction (no window without NAT or
+    // filtering for running containers). Nothing is torn down.
     Result<void> start(const std::optional<DefaultNetworkSpec>& spec, bool ip_forward);
 
     Result<Network> create_network(const CreateNetworkRequest& req);
@@ -92,6 +100,10 @@ public:
     // Looks a network up by exact name, exact id, or unique id prefix.
     Result<const Network*> find_network(const std::string& name_or_id) const;
     const EngineOptions& options() const noexcept { return opts_; }
+    // The firewall backend, for the daemon's drift monitor and `netctl firewall show`.
+    firewall::Backend& firewall() noexcept { return fw_; }
+    // The firewall intent of one network (kernel words only).
+    static firewall::NetworkRules rules_of(const Network& n);
 
 private:
     struct Net {
@@ -104,6 +116,7 @@ private:
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
 
     Kernel& kernel_;
+    firewall::Backend& fw_;
     StateStore& store_;
     EngineOptions opts_;
     std::map<std::string, Net> nets_;  // by network id

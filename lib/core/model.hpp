@@ -14,6 +14,9 @@ namespace cnetd::core {
 
 // Docker's option names that cnetd understands on a network (others are rejected by name).
 inline constexpr const char* kOptBridgeName = "com.docker.network.bridge.name";
+inline constexpr const char* kOptEnableIcc = "com.docker.network.bridge.enable_icc";
+inline constexpr const char* kOptEnableMasquerade = "com.docker.network.bridge.enable_ip_masquerade";
+inline constexpr const char* kOptHostIpv4 = "com.docker.network.host_ipv4";
 
 struct Endpoint {
     std::string id;           // 64 hex characters
@@ -35,6 +38,10 @@ struct Network {
     std::optional<Ipv4Cidr> ip_range;  // addresses for endpoints come from here (fixed-cidr)
     unsigned mtu = 1500;
     bool is_default = false;
+    bool internal = false;    // --internal: no traffic beyond the subnet, no default route
+    bool icc = true;          // inter-container communication on this bridge
+    bool masquerade = true;   // NAT traffic leaving through other interfaces
+    std::optional<Ipv4> host_ipv4;  // SNAT to this address instead of MASQUERADE
     bool bridge_adopted = false;  // the bridge existed before us: left in place on removal
     std::string created;          // RFC 3339, UTC
     std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows

@@ -42,11 +42,15 @@ json to_json(const core::Network& n) {
               {"gateway", n.gateway.str()},
               {"mtu", n.mtu},
               {"is_default", n.is_default},
+              {"internal", n.internal},
+              {"icc", n.icc},
+              {"masquerade", n.masquerade},
               {"bridge_adopted", n.bridge_adopted},
               {"created", n.created},
               {"options", n.options},
               {"endpoints", eps}};
     if (n.ip_range) j["ip_range"] = n.ip_range->str();
+    if (n.host_ipv4) j["host_ipv4"] = n.host_ipv4->str();
     return j;
 }
 
@@ -83,6 +87,12 @@ core::Network network_from(const json& j) {
     }
     n.mtu = j.at("mtu").get<unsigned>();
     n.is_default = j.at("is_default").get<bool>();
+    n.internal = j.value("internal", false);
+    n.icc = j.value("icc", true);
+    n.masquerade = j.value("masquerade", true);
+    if (j.contains("host_ipv4")) {
+        n.host_ipv4 = parsed(Ipv4::parse(j.at("host_ipv4").get<std::string>()), "host_ipv4");
+    }
     n.bridge_adopted = j.at("bridge_adopted").get<bool>();
     n.created = j.at("created").get<std::string>();
     n.options = j.at("options").get<std::map<std::string, std::string>>();

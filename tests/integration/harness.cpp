@@ -25,6 +25,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+std::string fmt_line(const std::string& s) { return s + "\n"; }
+
 std::string env_or(const char* name, const char* dflt) {
     const char* v = getenv(name);
     return v && *v ? v : dflt;
@@ -357,28 +359,61 @@ nlohmann::json Daemon::netctl_json(const std::vector<std::string>& args) const {
 
 std::string kernel_snapshot(const Daemon& d) {
     auto strip = [](nlohmann::json j) {
-        // operstate settles asynchronously after a link goes up; it is not ours to compare.
-        for (auto& l : j)
-            if (l.is_object()) l.erase("operstate");
+        // Fields the kernel changes by itself: operstate settles after a link goes up, and IPv6
+        // link-local addresses appear and pass DAD ("tentative") on their own timer.
+        for (auto& l : j) {
+            if (!l.is_object()) continue;
+            l.erase("operstate");
+            if (!l.contains("addr_info")) continue;
+            nlohmann::json kept = nlohmann::json::array();
+            for (auto& a : l["addr_info"])
+                if (!(a.value("family", "") == "inet6" && a.value("scope", "") == "link")) kept.push_back(a);
+            l["addr_info"] = kept;
+        }
         return j;
+    };
+    auto strip_routes = [](nlohmann::json j) {
+        nlohmann::json kept = nlohmann::json::array();
+        for (auto& r : j) {
+            std::string dst = r.value("dst", "");
+            if (dst.rfind("fe80:", 0) == 0 || dst == "ff00::/8") continue;  // follow link-locals
+            kept.push_back(r);
+        }
+        return kept;
     };
     nlohmann::json s;
     s["links"] = strip(ip_json({"link", "show"}));
     s["addrs"] = strip(ip_json({"addr", "show"}));
-    s["routes"] = ip_json({"route", "show", "table", "all"});
+    s["routes"] = strip_routes(ip_json({"route", "show", "table", "all"}));
     std::error_code ec;
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(d.netns_dir(), ec)) files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
         s["netns"][f]["addrs"] = strip(ip_json({"addr", "show"}, f));
-        s["netns"][f]["routes"] = ip_json({"route", "show", "table", "all"}, f);
+        s["netns"][f]["routes"] = strip_routes(ip_json({"route", "show", "table", "all"}, f));
     }
     std::ifstream st(d.state_dir() + "/state.json");
     std::stringstream ss;
     ss << st.rdbuf();
     s["state"] = ss.str();
     return s.dump(1);
+}
+
+std::string snapshot_diff(const std::string& a, const std::string& b) {
+    std::istringstream sa(a), sb(b);
+    std::vector<std::string> la, lb;
+    for (std::string l; std::getline(sa, l);) la.push_back(l);
+    for (std::string l; std::getline(sb, l);) lb.push_back(l);
+    size_t i = 0;
+    while (i < la.size() && i < lb.size() && la[i] == lb[i]) ++i;
+    if (i == la.size() && i == lb.size()) return "";
+    std::string out = fmt_line("first difference at line " + std::to_string(i + 1));
+    for (size_t k = (i > 6 ? i - 6 : 0); k < i + 4; ++k) {
+        out += "  before: " + (k < la.size() ? la[k] : "<end>") + "\n";
+        out += "  after:  " + (k < lb.size() ? lb[k] : "<end>") + "\n";
+    }
+    return out;
 }
 
 }  // namespace cnetd::it

@@ -91,5 +91,7 @@ private:
 // Everything of the kernel that a failed request must not change: links, addresses, routes,
 // netns files. Compared as JSON text.
 std::string kernel_snapshot(const Daemon& d);
+// "" when equal, else the first differing lines of two snapshots, for a readable failure.
+std::string snapshot_diff(const std::string& before, const std::string& after);
 
 }  // namespace cnetd::it

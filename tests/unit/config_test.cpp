@@ -51,6 +51,11 @@ TEST(Config, CnetdKeysAndBridgeNone) {
     EXPECT_FALSE(c->default_network);
     EXPECT_EQ(c->log_level, "debug");
     EXPECT_EQ(config::parse("bridge: br0\n", "x")->default_net.bridge, "br0");
+    EXPECT_EQ(config::parse("", "x")->firewall, "nftables");
+    EXPECT_EQ(config::parse("firewall: none\n", "x")->firewall, "none");
+    EXPECT_EQ(config::parse("{\"iptables\": false}", "x")->firewall, "none");  // Docker's switch
+    EXPECT_EQ(config::parse("{\"iptables\": true}", "x")->firewall, "nftables");
+    EXPECT_EQ(err("firewall: iptables\n"), "cnetd.yaml: firewall: \"iptables\" is not one of nftables, none");
 }
 
 TEST(Config, PreciseErrors) {

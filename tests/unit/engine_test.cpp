@@ -14,6 +14,7 @@ using namespace cnetd::core;
 using cnetd::test::FakeKernel;
 using cnetd::test::FakeStore;
 using cnetd::test::FakeState;
+using cnetd::test::FakeFirewall;
 
 namespace {
 
@@ -22,7 +23,7 @@ constexpr const char* kNetnsDir = "/run/test/netns";
 class EngineTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        engine = std::make_unique<Engine>(kernel, store, EngineOptions{kNetnsDir, 1500});
+        engine = std::make_unique<Engine>(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
         ASSERT_TRUE(engine->start(DefaultNetworkSpec{}, true).ok());
         kernel.state.netns.insert(ns("a"));
         kernel.state.netns.insert(ns("b"));
@@ -39,6 +40,7 @@ protected:
     }
 
     FakeKernel kernel;
+    FakeFirewall fw;
     FakeStore store;
     std::unique_ptr<Engine> engine;
 };
@@ -273,8 +275,9 @@ TEST(EngineNetns, RemoveNetnsDisconnectsItsEndpointsFirst) {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     std::string dir = tmpl;
     FakeKernel kernel;
+    FakeFirewall fw;
     FakeStore store;
-    Engine e(kernel, store, EngineOptions{dir, 1500});
+    Engine e(kernel, fw, store, EngineOptions{dir, 1500});
     ASSERT_TRUE(e.start(DefaultNetworkSpec{}, true).ok());
     ASSERT_TRUE(e.create_network({"web", "10.10.0.0/24", "", "", {}}).ok());
     auto path = e.create_netns("a");
@@ -303,7 +306,7 @@ TEST_F(EngineTest, RestartKeepsEndpointsAndAllocations) {
     Endpoint a = connect("a");
     const FakeState before = kernel.state.normalized();
     // A second engine on the same store and kernel: like a daemon restart.
-    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    Engine again(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
     ASSERT_TRUE(again.start(DefaultNetworkSpec{}, true).ok());
     EXPECT_EQ(kernel.state.normalized().links, before.links);  // nothing torn down
     auto nets = again.networks();
@@ -315,7 +318,7 @@ TEST_F(EngineTest, RestartKeepsEndpointsAndAllocations) {
 
 TEST_F(EngineTest, ConfigMovingTheDefaultNetworkWithEndpointsIsRefused) {
     connect("a");
-    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    Engine again(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
     DefaultNetworkSpec moved;
     moved.bip = *Ipv4Cidr::parse("10.200.0.1/24");
     auto r = again.start(moved, true);
@@ -324,7 +327,7 @@ TEST_F(EngineTest, ConfigMovingTheDefaultNetworkWithEndpointsIsRefused) {
 }
 
 TEST_F(EngineTest, ConfigMovesAnEmptyDefaultNetwork) {
-    Engine again(kernel, store, EngineOptions{kNetnsDir, 1500});
+    Engine again(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
     DefaultNetworkSpec moved;
     moved.bip = *Ipv4Cidr::parse("10.200.0.1/24");
     ASSERT_TRUE(again.start(moved, true).ok());
@@ -335,8 +338,9 @@ TEST_F(EngineTest, ConfigMovesAnEmptyDefaultNetwork) {
 
 TEST(EngineStart, BridgeNoneMeansNoDefaultNetwork) {
     FakeKernel kernel;
+    FakeFirewall fw;
     FakeStore store;
-    Engine e(kernel, store, EngineOptions{kNetnsDir, 1500});
+    Engine e(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
     ASSERT_TRUE(e.start(std::nullopt, false).ok());
     EXPECT_TRUE(e.networks().empty());
     EXPECT_FALSE(kernel.state.links.count("docker0"));
@@ -345,12 +349,91 @@ TEST(EngineStart, BridgeNoneMeansNoDefaultNetwork) {
 
 TEST(EngineStart, DefaultBridgeNameTakenByANonBridgeIsAnError) {
     FakeKernel kernel;
+    FakeFirewall fw;
     FakeStore store;
     kernel.state.links["docker0"] = test::FakeLink{"dummy", "", "", true, 1500, {}};
-    Engine e(kernel, store, EngineOptions{kNetnsDir, 1500});
+    Engine e(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
     auto r = e.start(DefaultNetworkSpec{}, true);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message().find("not a bridge"), std::string::npos) << r.error().message();
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(EngineTest, FirewallGetsEveryNetworksIntent) {
+    ASSERT_EQ(fw.syncs, 1);  // start: one full replace
+    ASSERT_EQ(fw.nets.size(), 1u);
+    const auto& def = fw.nets.begin()->second;
+    EXPECT_EQ(def.bridge, "docker0");
+    EXPECT_EQ(def.subnet.str(), "172.17.0.0/16");
+    EXPECT_TRUE(def.icc && def.masquerade && !def.internal);
+
+    auto web = engine->create_network({"web", "10.10.0.0/24", "", "",
+                                       {{kOptEnableIcc, "false"}, {kOptHostIpv4, "192.0.2.10"}}});
+    ASSERT_TRUE(web.ok()) << web.error().message();
+    const auto& r = fw.nets.at(web->id);
+    EXPECT_FALSE(r.icc);
+    EXPECT_TRUE(r.masquerade);
+    EXPECT_EQ(r.snat_source->str(), "192.0.2.10");
+    EXPECT_EQ(web->options.at(kOptEnableIcc), "false");
+
+    auto internal = engine->create_network({"int", "10.11.0.0/24", "", "", {}, true});
+    ASSERT_TRUE(internal.ok());
+    EXPECT_TRUE(fw.nets.at(internal->id).internal);
+    EXPECT_FALSE(fw.nets.at(internal->id).masquerade);  // internal networks are never NATed
+    // An internal network's containers get no default route.
+    ASSERT_TRUE(engine->connect({"int", "a", "", ""}).ok());
+    EXPECT_TRUE(kernel.state.ns_links.at(ns("a")).at("eth0").routes.empty());
+
+    ASSERT_TRUE(engine->remove_network("web").ok());
+    EXPECT_FALSE(fw.nets.count(web->id));
+    EXPECT_EQ(fw.nets.size(), 2u);
+}
+
+TEST_F(EngineTest, FirewallFailureRollsTheNetworkBack) {
+    const FakeState before = kernel.state.normalized();
+    fw.fail_add = true;
+    auto r = engine->create_network({"web", "10.10.0.0/24", "", "", {}});
+    fw.fail_add = false;
+    ASSERT_FALSE(r.ok());
+    const std::string& m = r.error().message();
+    EXPECT_EQ(m.rfind("create network web: firewall: add element inet cnetd nets { br-", 0), 0u) << m;
+    EXPECT_NE(m.find(": Operation not permitted"), std::string::npos) << m;
+    EXPECT_EQ(kernel.state.normalized(), before);  // the new bridge is gone again
+    EXPECT_EQ(engine->networks().size(), 1u);
+    EXPECT_EQ(fw.nets.size(), 1u);
+}
+
+TEST_F(EngineTest, BadDriverOptionValues) {
+    const FakeState before = kernel.state.normalized();
+    auto err = [&](std::map<std::string, std::string> o) {
+        auto x = engine->create_network({"web", "10.10.0.0/24", "", "", o});
+        EXPECT_FALSE(x.ok());
+        return x.ok() ? std::string() : x.error().message();
+    };
+    EXPECT_EQ(err({{kOptEnableIcc, "maybe"}}),
+              "option com.docker.network.bridge.enable_icc: \"maybe\" is not a boolean (true or false)");
+    EXPECT_EQ(err({{kOptEnableMasquerade, "yes please"}}),
+              "option com.docker.network.bridge.enable_ip_masquerade: \"yes please\" is not a boolean "
+              "(true or false)");
+    EXPECT_EQ(err({{kOptHostIpv4, "300.1.1.1"}}),
+              "option com.docker.network.host_ipv4: \"300.1.1.1\" is not an IPv4 address");
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_EQ(fw.nets.size(), 1u);
+}
+
+TEST_F(EngineTest, ConfigIccChangeUpdatesTheDefaultNetworkInPlace) {
+    connect("a");
+    Engine again(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
+    DefaultNetworkSpec spec;
+    spec.icc = false;
+    ASSERT_TRUE(again.start(spec, true).ok());  // allowed with endpoints: nothing moves
+    EXPECT_FALSE(again.networks()[0].icc);
+    EXPECT_EQ(again.networks()[0].endpoints.size(), 1u);
+    EXPECT_FALSE(fw.nets.begin()->second.icc);
+    EXPECT_EQ(again.networks()[0].options.at(kOptEnableIcc), "false");
 }
 
 }  // namespace

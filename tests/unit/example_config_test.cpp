@@ -21,4 +21,5 @@ TEST(ExampleConfig, LoadsAndEqualsTheDefaults) {
     EXPECT_EQ(c->state_dir, d.state_dir);
     EXPECT_EQ(c->netns_dir, d.netns_dir);
     EXPECT_EQ(c->log_level, d.log_level);
+    EXPECT_EQ(c->firewall, d.firewall);
 }

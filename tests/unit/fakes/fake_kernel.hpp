@@ -92,3 +92,38 @@ public:
 };
 
 }  // namespace cnetd::test
+
+#include "firewall/firewall.hpp"
+
+namespace cnetd::test {
+
+// Remembers the firewall intent the engine hands it; can be told to fail.
+class FakeFirewall : public firewall::Backend {
+public:
+    std::map<std::string, firewall::NetworkRules> nets;  // by network id
+    bool fail_add = false;
+    int syncs = 0;
+    Result<void> ensure_base() override { return ok(); }
+    Result<void> add_network(const firewall::NetworkRules& n) override {
+        if (fail_add) return Error::sys(EPERM, "add element inet cnetd nets { " + n.bridge + " }");
+        nets[n.id] = n;
+        return ok();
+    }
+    Result<void> remove_network(const firewall::NetworkRules& n) override {
+        nets.erase(n.id);
+        return ok();
+    }
+    Result<void> sync(const std::vector<firewall::NetworkRules>& all) override {
+        ++syncs;
+        nets.clear();
+        for (const auto& n : all) nets[n.id] = n;
+        return ok();
+    }
+    Result<std::string> show() override { return std::string("fake"); }
+    int monitor_fd() override { return -1; }
+    Result<bool> handle_events() override { return false; }
+    uint64_t repairs() const override { return 0; }
+    std::string name() const override { return "fake"; }
+};
+
+}  // namespace cnetd::test
