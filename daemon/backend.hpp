@@ -5,6 +5,8 @@
 // implementation (EngineBackend, engine_backend.hpp) forwards to core::Engine.
 // Threading: a Backend is used only on the kernel worker thread (created, called and destroyed
 // there); see worker.hpp.
+// Firewall: the Backend exposes the firewall::Backend the engine drives (the drift monitor and
+// GET /v1/firewall use it, on the worker thread too) and the coexistence check for its bridges.
 #pragma once
 
 #include <string>
@@ -13,6 +15,7 @@
 #include "base/error.hpp"
 #include "core/engine.hpp"
 #include "core/model.hpp"
+#include "firewall/firewall.hpp"
 
 namespace cnetd::daemon {
 
@@ -27,6 +30,14 @@ public:
     virtual Result<void> remove_netns(const std::string& name) = 0;
     // A copy of the current networks, sorted by name (the worker publishes it as a snapshot).
     virtual std::vector<core::Network> networks() const = 0;
+
+    // The firewall backend the engine drives (owned by the Backend, lives as long as it).
+    virtual firewall::Backend& firewall() = 0;
+    // What `nft list` calls our table: "inet cnetd"; "" when the firewall is "none".
+    virtual std::string firewall_table() const = 0;
+    // firewall::check_coexistence for the current bridges and the configured ip-forward: one
+    // warning per problem found. Reads the kernel; never changes anything.
+    virtual Result<std::vector<std::string>> check_coexistence() = 0;
 };
 
 }  // namespace cnetd::daemon

@@ -27,6 +27,16 @@ public:
         return it->get<std::string>();
     }
 
+    Result<bool> optional_bool(const char* key) {
+        seen_.push_back(key);
+        auto it = obj_.find(key);
+        if (it == obj_.end() || it->is_null()) return false;
+        if (!it->is_boolean())
+            return Error::invalid(
+                fmt::format("\"{}\": expected a boolean, got {}", key, it->type_name()));
+        return it->get<bool>();
+    }
+
     Result<std::map<std::string, std::string>> optional_string_map(const char* key) {
         seen_.push_back(key);
         std::map<std::string, std::string> out;
@@ -106,7 +116,7 @@ json network_to_json(const core::Network& n) {
         {"EnableIPv6", false},
         {"IPAM",
          {{"Driver", "default"}, {"Options", json::object()}, {"Config", json::array({ipam_cfg})}}},
-        {"Internal", false},
+        {"Internal", n.internal},
         {"Options", options},
         {"Containers", containers},
         {"Labels", json::object()},
@@ -140,6 +150,7 @@ Result<core::CreateNetworkRequest> parse_create_network(std::string_view body) {
     CNETD_TRY_ASSIGN(req.gateway, f.optional_string("Gateway"));
     CNETD_TRY_ASSIGN(req.ip_range, f.optional_string("IPRange"));
     CNETD_TRY_ASSIGN(req.options, f.optional_string_map("Options"));
+    CNETD_TRY_ASSIGN(req.internal, f.optional_bool("Internal"));
     CNETD_TRY(f.no_others());
     if (req.name.empty()) return Error::invalid("\"Name\": must not be empty");
     if (req.subnet.empty()) return Error::invalid("\"Subnet\": must not be empty");

@@ -28,7 +28,8 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network = {});
 // The request body as a JSON object: "invalid JSON body: parse error at line 1, column 9: ...".
 Result<json> parse_object(std::string_view body);
 
-// {"Name","Subnet","Gateway"?,"IPRange"?,"Options"?}
+// {"Name","Subnet","Gateway"?,"IPRange"?,"Options"?,"Internal"?}. Options are passed through as
+// given; the engine knows which keys exist and validates their values.
 Result<core::CreateNetworkRequest> parse_create_network(std::string_view body);
 // {"Target","Name"?,"IPv4Address"?}; `network` comes from the path.
 Result<core::ConnectRequest> parse_connect(std::string_view body, const std::string& network);

@@ -19,6 +19,7 @@
 #include "base/log.hpp"
 #include "config/config.hpp"
 #include "daemon/engine_backend.hpp"
+#include "daemon/firewall_monitor.hpp"
 #include "daemon/handlers.hpp"
 #include "daemon/server.hpp"
 #include "daemon/worker.hpp"
@@ -143,6 +144,13 @@ int run(int argc, char** argv) {
         log::error("start-up failed: {}", r.error().message());
         return 1;
     }
+    // Declared after the worker so it is destroyed first: its thread polls a socket the worker's
+    // backend owns.
+    FirewallMonitor fw_monitor(worker);
+    if (auto r = fw_monitor.start(); !r) {
+        log::error("start-up failed: {}", r.error().message());
+        return 1;
+    }
 
     boost::asio::io_context io(1);
     Handlers handlers(
@@ -150,6 +158,7 @@ int run(int argc, char** argv) {
     Server server(io, handlers);
     if (auto r = server.listen(cfg.socket); !r) {
         log::error("start-up failed: {}", r.error().message());
+        fw_monitor.stop();
         worker.stop();
         return 1;
     }
@@ -160,8 +169,9 @@ int run(int argc, char** argv) {
         log::info("received {}, shutting down (networks stay in place)",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
         notify("STOPPING=1");
-        server.close();  // stop accepting, remove the socket file
-        worker.stop();   // the job in flight finishes; queued ones are dropped
+        server.close();     // stop accepting, remove the socket file
+        fw_monitor.stop();  // before the worker: it polls the worker's backend's socket
+        worker.stop();      // the job in flight finishes; queued ones are dropped
         io.stop();
     });
 

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "core/engine.hpp"
+#include "firewall/coexist.hpp"
 #include "platform/linux_kernel.hpp"
 #include "store/file_store.hpp"
 
@@ -20,6 +21,7 @@ public:
           engine_(*kernel_, *fw_, store_, std::move(opts)) {}
 
     Result<void> init(const config::Config& cfg) {
+        ip_forward_ = cfg.ip_forward;
         CNETD_TRY(store_.init().context("create state dir"));
         // `bridge: none` in the config: no default network (Engine::start takes nullopt).
         std::optional<core::DefaultNetworkSpec> spec;
@@ -51,12 +53,28 @@ public:
     }
     std::vector<core::Network> networks() const override { return engine_.networks(); }
 
+    firewall::Backend& firewall() override { return engine_.firewall(); }
+    std::string firewall_table() const override {
+        return fw_->name() == "none" ? std::string() : "inet " + std::string(kTable);
+    }
+    Result<std::vector<std::string>> check_coexistence() override {
+        firewall::CoexistenceInput in;
+        in.ip_forward_configured = ip_forward_;
+        in.own_table = kTable;
+        for (const auto& n : engine_.networks()) in.bridges.push_back(n.bridge);
+        return firewall::check_coexistence(in);
+    }
+
+    // The table of the nftables backend (NftablesOptions::table).
+    static constexpr const char* kTable = "cnetd";
+
 private:
     // Declaration order matters: the engine borrows the kernel and the store.
     std::unique_ptr<platform::LinuxKernel> kernel_;
     std::unique_ptr<firewall::Backend> fw_;
     store::FileStateStore store_;
     core::Engine engine_;
+    bool ip_forward_ = true;  // config ip-forward, for the coexistence check
 };
 
 }  // namespace
@@ -67,8 +85,10 @@ Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg
     core::EngineOptions opts;
     opts.netns_dir = cfg.netns_dir;
     opts.mtu = cfg.mtu;
+    firewall::NftablesOptions fw_opts;
+    fw_opts.table = EngineBackend::kTable;
     auto fw = cfg.firewall == "none" ? firewall::make_none_backend()
-                                     : firewall::make_nftables_backend();
+                                     : firewall::make_nftables_backend(fw_opts);
     auto backend = std::make_unique<EngineBackend>(std::move(kernel).value(), std::move(fw),
                                                    cfg.state_dir, std::move(opts));
     CNETD_TRY(backend->init(cfg));

@@ -162,8 +162,39 @@ ApiResponse Handlers::info() const {
              {"Socket", info_.socket},
              {"Networks", snap->networks.size()},
              {"Endpoints", endpoints},
-             {"StartedAt", info_.started_at}},
+             {"StartedAt", info_.started_at},
+             {"Firewall",
+              {{"Backend", snap->firewall.backend},
+               {"Repairs", snap->firewall.repairs},
+               {"LastRepair", snap->firewall.last_repair},
+               {"Warnings", snap->firewall.warnings}}}},
             {}};
+}
+
+void Handlers::get_firewall(Reply reply) {
+    // show() dumps the kernel's table, so it runs on the worker like a mutation (and may wait for
+    // one). LastRepair and Warnings come from the snapshot: every job before this one, repairs
+    // included, has published by the time it runs.
+    Worker* w = &worker_;
+    post_job(std::move(reply), [w](Backend& b) {
+        firewall::Backend& fw = b.firewall();
+        auto text = fw.show();
+        if (!text) return error_response(std::move(text).error().wrap("show firewall"));
+        auto snap = w->snapshot();
+        const bool none = fw.name() == "none";
+        // show() ends with "# kernel: matches" or "# kernel: differs: <why>" (firewall.hpp);
+        // "none" has nothing to be out of sync with.
+        const bool in_sync = none || text->find("# kernel: matches") != std::string::npos;
+        return ApiResponse{200,
+                           {{"Backend", fw.name()},
+                            {"Table", b.firewall_table()},
+                            {"InSync", in_sync},
+                            {"Repairs", fw.repairs()},
+                            {"LastRepair", snap->firewall.last_repair},
+                            {"Warnings", snap->firewall.warnings},
+                            {"Text", *text}},
+                           {}};
+    });
 }
 
 void Handlers::handle(const ApiRequest& req, Reply reply) {
@@ -186,6 +217,10 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
         if (p.size() == 2 && p[1] == "info") {
             if (m != "GET") return reply(method_not_allowed(req, "GET"));
             return reply(info());
+        }
+        if (p.size() == 2 && p[1] == "firewall") {
+            if (m != "GET") return reply(method_not_allowed(req, "GET"));
+            return get_firewall(std::move(reply));
         }
         if (p.size() >= 2 && p[1] == "networks") {
             if (p.size() == 2) {

@@ -2,12 +2,14 @@
 // snapshot, or a job for the kernel worker.
 //
 // Threading: handle() runs on the io thread. Reads (ping, info, networks, netns) are answered
-// synchronously and never wait for the worker. Mutations are validated on the io thread (a bad body
-// never reaches the worker), then posted to the worker; their reply comes from the worker thread,
-// so the Reply callback must hop to its own executor (the server's session does). Errors: each
-// answer is either a success body or {"message","kind"} with the status from the ErrorKind
-// (api::http_status); 404 for unknown paths, 405 (with Allow) for a wrong method, 503 when the
-// worker no longer accepts jobs (shutting down). No exception escapes handle().
+// synchronously and never wait for the worker. The one exception is GET /v1/firewall: the
+// backend's show() reads the kernel's table, so it is a worker job and waits behind mutations.
+// Mutations are validated on the io thread (a bad body never reaches the worker), then posted to
+// the worker; their reply comes from the worker thread, so the Reply callback must hop to its own
+// executor (the server's session does). Errors: each answer is either a success body or
+// {"message","kind"} with the status from the ErrorKind (api::http_status); 404 for unknown paths,
+// 405 (with Allow) for a wrong method, 503 when the worker no longer accepts jobs (shutting down).
+// No exception escapes handle().
 #pragma once
 
 #include <functional>
@@ -62,6 +64,7 @@ private:
     ApiResponse get_network(const std::string& name_or_id) const;
     ApiResponse list_netns() const;
     ApiResponse info() const;
+    void get_firewall(Reply reply);
 
     Worker& worker_;
     DaemonInfo info_;

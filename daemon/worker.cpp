@@ -55,9 +55,21 @@ std::shared_ptr<const Snapshot> Worker::snapshot() const {
     return snapshot_;
 }
 
-void Worker::publish(const Backend& backend) {
+void Worker::note_firewall_repair(std::string when) {
+    fw_notes_.last_repair = std::move(when);
+}
+
+void Worker::note_firewall_warnings(std::vector<std::string> warnings) {
+    fw_notes_.warnings = std::move(warnings);
+}
+
+void Worker::publish(Backend& backend) {
     auto next = std::make_shared<Snapshot>();
     next->networks = backend.networks();  // copied outside the lock: readers never wait for it
+    next->firewall = fw_notes_;
+    next->firewall.backend = backend.firewall().name();
+    next->firewall.table = backend.firewall_table();
+    next->firewall.repairs = backend.firewall().repairs();
     std::lock_guard lk(mu_);
     next->generation = snapshot_->generation + 1;
     snapshot_ = std::move(next);

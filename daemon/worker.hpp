@@ -9,6 +9,9 @@
 // Threading: start(), stop() and the destructor from one controlling thread; post() and snapshot()
 // from any thread. Jobs run on the worker thread and must not throw (an escaping exception is
 // caught, logged, and the job's caller is left without a reply, so jobs catch their own).
+// Firewall facts the firewall::Backend does not keep itself (time of the last drift repair, the
+// latest coexistence warnings) are noted by jobs through note_firewall_*() and published with the
+// next snapshot, so GET /v1/info reads them without waiting either.
 // Shutdown: stop() refuses new jobs, lets the job in flight finish, drops the queued ones and
 // joins; the Backend is destroyed on the worker thread. Kernel state is never torn down here.
 #pragma once
@@ -19,6 +22,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,10 +33,20 @@
 
 namespace cnetd::daemon {
 
+// The firewall as readers see it (GET /v1/info).
+struct FirewallStatus {
+    std::string backend;                // "nftables" / "none" (firewall::Backend::name())
+    std::string table;                  // "inet cnetd", "" for none
+    uint64_t repairs = 0;               // drift repairs since start (firewall::Backend::repairs())
+    std::string last_repair;            // RFC 3339 UTC of the last repair, "" if none yet
+    std::vector<std::string> warnings;  // latest coexistence check (start-up, after each repair)
+};
+
 // What readers see: the state after the last completed mutation.
 struct Snapshot {
     std::vector<core::Network> networks;  // sorted by name
-    uint64_t generation = 0;              // bumps with every publication
+    FirewallStatus firewall;
+    uint64_t generation = 0;  // bumps with every publication
 };
 
 class Worker {
@@ -55,9 +70,14 @@ public:
 
     std::shared_ptr<const Snapshot> snapshot() const;
 
+    // For jobs only (they run on the worker thread, which alone touches these notes): published
+    // with the snapshot that follows the job.
+    void note_firewall_repair(std::string when);
+    void note_firewall_warnings(std::vector<std::string> warnings);
+
 private:
     void run(Factory factory);
-    void publish(const Backend& backend);
+    void publish(Backend& backend);
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
@@ -66,6 +86,7 @@ private:
     bool start_done_ = false;
     std::optional<Error> start_error_;
     std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_; the pointee is immutable
+    FirewallStatus fw_notes_;                   // worker thread only: last_repair, warnings
     std::thread thread_;
 };
 

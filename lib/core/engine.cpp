@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <set>
 
 #include "base/log.hpp"
 
@@ -75,10 +77,104 @@ std::optional<bool> parse_bool(const std::string& s) {
 
 const char* bool_str(bool b) { return b ? "true" : "false"; }
 
+int proto_number(Proto p) {
+    switch (p) {
+        case Proto::Tcp: return 6;
+        case Proto::Udp: return 17;
+        case Proto::Sctp: return 132;
+    }
+    return 6;
+}
+
+// "32768\t60999" -> {32768, 60999}; anything odd falls back to the kernel's default range.
+PortRange parse_port_range_sysctl(const std::string& s) {
+    unsigned a = 0, b = 0;
+    if (std::sscanf(s.c_str(), "%u %u", &a, &b) == 2 && a > 0 && a <= b && b <= 65535) {
+        return {static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
+    }
+    return {32768, 60999};
+}
+
+// "8080,9000-9010" -> {8080, 9000, ..., 9010}
+std::set<uint16_t> parse_reserved_ports(const std::string& s) {
+    std::set<uint16_t> out;
+    size_t pos = 0;
+    while (pos < s.size()) {
+        size_t comma = s.find(',', pos);
+        std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        unsigned a = 0, b = 0;
+        if (std::sscanf(item.c_str(), "%u-%u", &a, &b) == 2) {
+            for (unsigned p = a; p <= b && p <= 65535; ++p) out.insert(static_cast<uint16_t>(p));
+        } else if (std::sscanf(item.c_str(), "%u", &a) == 1 && a <= 65535) {
+            out.insert(static_cast<uint16_t>(a));
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+    }
+    return out;
+}
+
 }  // namespace
 
 Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts)
     : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)) {}
+
+std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const Endpoint& ep) {
+    std::vector<firewall::PortForward> out;
+    for (const auto& b : ep.ports) {
+        firewall::PortForward f;
+        f.proto = static_cast<firewall::L4>(proto_number(b.proto));
+        f.host_ip = b.host_ip;
+        f.host_first = b.host.first;
+        f.host_last = b.host.last;
+        f.container_ip = ep.address.addr();
+        f.container_first = b.container.first;
+        f.bridge = n.bridge;
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs) {
+    if (reqs.empty()) return ok();
+    // Undo what this call did if any step fails: allocations, held sockets.
+    std::vector<PortBinding> done;
+    std::vector<std::unique_ptr<PortHold>> holds;
+    auto undo = [&] {
+        for (const auto& b : done) ports_.release(b);
+    };
+    for (const auto& req : reqs) {
+        auto b = ports_.allocate(req);
+        if (!b.ok()) {
+            undo();
+            return std::move(b).error();
+        }
+        done.push_back(*b);
+        auto h = kernel_.hold_ports(proto_number(b->proto), b->host_ip, b->host.first, b->host.last);
+        if (!h.ok()) {
+            undo();
+            return std::move(h).error();
+        }
+        holds.push_back(std::move(h).value());
+    }
+    ep.ports = done;
+    if (auto fw = fw_.add_ports(forwards_of(net, ep)); !fw.ok()) {
+        ep.ports.clear();
+        undo();
+        return std::move(fw).error().wrap("publish ports");
+    }
+    holds_[ep.id] = std::move(holds);
+    return ok();
+}
+
+void Engine::unpublish(const Network& net, const Endpoint& ep) {
+    if (ep.ports.empty()) return;
+    if (auto fw = fw_.remove_ports(forwards_of(net, ep)); !fw.ok()) {
+        log::warn("endpoint {}: unpublish: {}", ep.name, fw.error().message());
+    }
+    holds_.erase(ep.id);
+    for (const auto& b : ep.ports) ports_.release(b);
+}
 
 firewall::NetworkRules Engine::rules_of(const Network& n) {
     firewall::NetworkRules r;
@@ -133,6 +229,13 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
         CNETD_TRY(kernel_.write_sysctl("net/ipv4/ip_forward", "1").context("enable ip_forward"));
     }
     CNETD_TRY_ASSIGN(std::vector<Network> saved, store_.load().context("load state"));
+    {
+        // Ephemeral host ports come from the kernel's own range, minus its reserved ports.
+        auto range = kernel_.read_sysctl("net/ipv4/ip_local_port_range");
+        auto reserved = kernel_.read_sysctl("net/ipv4/ip_local_reserved_ports");
+        ports_ = PortAllocator(parse_port_range_sysctl(range.ok() ? *range : ""),
+                               parse_reserved_ports(reserved.ok() ? *reserved : ""));
+    }
     for (auto& n : saved) {
         Ipam ipam(n.subnet, n.gateway, n.ip_range);
         for (const auto& [eid, ep] : n.endpoints) {
@@ -140,6 +243,22 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             if (!r.ok()) {
                 return Error::internal(fmt::format("load state: network {} endpoint {}: {}", n.name,
                                                    ep.name, r.error().message()));
+            }
+            for (const auto& b : ep.ports) {
+                auto c = ports_.claim(b);
+                if (!c.ok()) {
+                    return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
+                                                       n.name, ep.name, c.error().message()));
+                }
+                // Hold the host port again; if another process took it meanwhile the DNAT still
+                // works (it happens before socket lookup), so this is a warning, not a failure.
+                auto h = kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
+                                            b.host.last);
+                if (h.ok()) {
+                    holds_[ep.id].push_back(std::move(h).value());
+                } else {
+                    log::warn("endpoint {}: {}", ep.name, h.error().message());
+                }
             }
         }
         std::string id = n.id;
@@ -279,8 +398,15 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     // The whole table from state, in one transaction: a restart never opens a window without
     // NAT or filtering, and leftovers of a crashed run are replaced.
     std::vector<firewall::NetworkRules> rules;
-    for (const auto& [id, n] : nets_) rules.push_back(rules_of(n.net));
-    CNETD_TRY(fw_.sync(rules).context(fmt::format("firewall ({})", fw_.name())));
+    std::vector<firewall::PortForward> forwards;
+    for (const auto& [id, n] : nets_) {
+        rules.push_back(rules_of(n.net));
+        for (const auto& [eid, ep] : n.net.endpoints) {
+            auto f = forwards_of(n.net, ep);
+            forwards.insert(forwards.end(), f.begin(), f.end());
+        }
+    }
+    CNETD_TRY(fw_.sync(rules, forwards).context(fmt::format("firewall ({})", fw_.name())));
     return ok();
 }
 
@@ -498,6 +624,25 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         if (!a) return std::move(a).error().wrap("ip");
         wanted = *a;
     }
+    std::vector<PortRequest> port_reqs = req.ports;
+    for (size_t i = 0; i < req.publish.size(); ++i) {
+        auto parsed = parse_port_spec(req.publish[i]);
+        if (!parsed) return std::move(parsed).error().wrap(fmt::format("publish[{}]", i));
+        port_reqs.insert(port_reqs.end(), parsed->begin(), parsed->end());
+    }
+    for (const auto& pr : port_reqs) {
+        if (pr.container.first == 0 || pr.container.last < pr.container.first ||
+            (pr.host.first != 0 && pr.host.last < pr.host.first) ||
+            (pr.container.size() > 1 && pr.host.first != 0 && pr.host.size() != pr.container.size())) {
+            return Error::invalid(fmt::format("ports: invalid mapping {}-{} -> {}-{}", pr.host.first,
+                                              pr.host.last, pr.container.first, pr.container.last));
+        }
+    }
+    if (!port_reqs.empty() && n.net.internal) {
+        return Error::invalid(fmt::format(
+            "publish: network {} is internal: nothing outside it can reach published ports",
+            n.net.name));
+    }
     std::string name = req.name;
     if (name.empty()) {
         name = path.rfind(opts_.netns_dir + "/", 0) == 0 ? path.substr(opts_.netns_dir.size() + 1)
@@ -516,6 +661,7 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         }
     }
 
+    Endpoint ep;  // declared before the undo log: its undo actions refer to it
     Rollback undo;
     Ipv4 addr;
     if (wanted) {
@@ -528,7 +674,6 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     undo.add([&n, addr] { n.ipam.release(addr); });
 
     // 2. Kernel steps, each undone on a later failure.
-    Endpoint ep;
     ep.id = random_hex(64);
     ep.name = name;
     ep.netns_path = path;
@@ -553,6 +698,8 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     CNETD_TRY(kernel_.set_up(ep.host_ifname));
     // Internal networks get no default route: nothing beyond the subnet is reachable anyway.
     if (!n.net.internal) CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
+    CNETD_TRY(publish(n.net, ep, port_reqs));
+    undo.add([this, &n, &ep] { unpublish(n.net, ep); });
 
     // 3. Record and persist; a failed save undoes the kernel work too.
     n.net.endpoints.emplace(ep.id, ep);
@@ -585,6 +732,7 @@ Result<void> Engine::disconnect(const std::string& network, const std::string& t
     Endpoint ep = it->second;
     // Deleting the host side deletes the pair; the container side's address and route go with it.
     CNETD_TRY(kernel_.delete_link(ep.host_ifname).context(frame));
+    unpublish(n->net, ep);
     n->ipam.release(ep.address.addr());
     n->net.endpoints.erase(it);
     CNETD_TRY(persist().context(frame + ": save state"));

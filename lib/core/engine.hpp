@@ -65,6 +65,8 @@ struct ConnectRequest {
     std::string target;   // netns name in the netns dir, or an absolute path to a netns file
     std::string name;     // optional endpoint/container name
     std::string ipv4;     // optional static address (no prefix)
+    std::vector<std::string> publish = {};  // Docker -p specs: "8080:80", "127.0.0.1::80/udp", ...
+    std::vector<PortRequest> ports = {};    // the same, structured (CNI portMappings)
 };
 
 class Engine {
@@ -83,6 +85,8 @@ public:
     Result<Network> create_network(const CreateNetworkRequest& req);
     // Refuses the default network and networks with endpoints. Deletes the bridge unless adopted.
     Result<void> remove_network(const std::string& name_or_id);
+    // Publishes req.publish/req.ports too: host ports chosen and held, DNAT map elements added, all
+    // in the same all-or-nothing operation.
     Result<Endpoint> connect(const ConnectRequest& req);
     // target as in ConnectRequest. Kernel errors while tearing down are reported, but the endpoint
     // is forgotten and its address released only when the veth is really gone.
@@ -115,11 +119,18 @@ private:
     Result<void> persist();
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
 
+    Result<void> publish(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs);
+    void unpublish(const Network& net, const Endpoint& ep);
+    static std::vector<firewall::PortForward> forwards_of(const Network& n, const Endpoint& ep);
+
     Kernel& kernel_;
     firewall::Backend& fw_;
     StateStore& store_;
     EngineOptions opts_;
     std::map<std::string, Net> nets_;  // by network id
+    PortAllocator ports_;
+    // Host ports held open for each endpoint (by endpoint id), so nobody else binds them.
+    std::map<std::string, std::vector<std::unique_ptr<PortHold>>> holds_;
 };
 
 }  // namespace cnetd::core

@@ -63,6 +63,14 @@ public:
     virtual Result<void> delete_link(const std::string& ifname) = 0;
 };
 
+// A held host port: sockets bound (never listening) so no other process can take the port while
+// it is published; DNAT happens before socket lookup, so traffic never reaches them. Closing the
+// object releases the port.
+class PortHold {
+public:
+    virtual ~PortHold() = default;
+};
+
 class Kernel {
 public:
     virtual ~Kernel() = default;
@@ -90,6 +98,14 @@ public:
     virtual Result<void> delete_link(const std::string& ifname) = 0;
     // Writes a sysctl of our namespace, key relative to /proc/sys ("net/ipv4/ip_forward").
     virtual Result<void> write_sysctl(const std::string& key, const std::string& value) = 0;
+    // Reads one (trailing newline removed).
+    virtual Result<std::string> read_sysctl(const std::string& key) = 0;
+
+    // Binds every port of [first, last] for `proto` (6 tcp, 17 udp, 132 sctp) on `addr` (nullopt:
+    // 0.0.0.0) and holds them. A port another process uses fails with EADDRINUSE and the error names
+    // it ("Bind for 0.0.0.0:8080 failed: address already in use"); nothing stays bound then.
+    virtual Result<std::unique_ptr<PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
+                                                         uint16_t first, uint16_t last) = 0;
 };
 
 }  // namespace cnetd::core

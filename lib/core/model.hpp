@@ -9,6 +9,7 @@
 
 #include "base/net.hpp"
 #include "core/kernel.hpp"
+#include "core/ports.hpp"
 
 namespace cnetd::core {
 
@@ -27,6 +28,7 @@ struct Endpoint {
     std::string ifname;       // inside the namespace: "eth0"
     Mac mac;
     Ipv4Cidr address;         // container address with the network's prefix (172.17.0.2/16)
+    std::vector<PortBinding> ports;  // published ports, host side chosen
 };
 
 struct Network {

@@ -35,6 +35,20 @@ struct NetworkRules {
     bool operator==(const NetworkRules&) const = default;
 };
 
+// One published port mapping (Docker's -p), in kernel words. A host port range maps 1:1 onto the
+// container's ports starting at container_first, and is ONE map element whatever its size.
+enum class L4 : uint8_t { Tcp = 6, Udp = 17, Sctp = 132 };
+struct PortForward {
+    L4 proto = L4::Tcp;
+    std::optional<Ipv4> host_ip;  // nullopt: every local address of the host (0.0.0.0)
+    uint16_t host_first = 0;
+    uint16_t host_last = 0;       // == host_first for a single port
+    Ipv4 container_ip;
+    uint16_t container_first = 0;
+    std::string bridge;           // the container's bridge
+    bool operator==(const PortForward&) const = default;
+};
+
 // Checks one network's fields (bridge name, prefix length); errors name the network.
 Result<void> validate(const NetworkRules& n);
 // Checks a whole intent: each network valid, ids and bridges unique, subnets disjoint.
@@ -54,9 +68,15 @@ public:
     // element is retried alone and every failure is reported (joined by "; "). Forgets the network
     // in any case.
     virtual Result<void> remove_network(const NetworkRules& n) = 0;
-    // Replaces our whole table with the one derived from `nets`, in one transaction (no window in
-    // which traffic is unfiltered or un-NATed), and makes `nets` the remembered intent.
-    virtual Result<void> sync(const std::vector<NetworkRules>& nets) = 0;
+    // Replaces our whole table with the one derived from `nets` and `ports`, in one transaction (no
+    // window in which traffic is unfiltered or un-NATed), and makes them the remembered intent.
+    virtual Result<void> sync(const std::vector<NetworkRules>& nets,
+                              const std::vector<PortForward>& ports = {}) = 0;
+    // Published ports: map elements only, one transaction per call (never rules). add_ports is
+    // all or nothing; remove_ports is best effort and reports every failure. Both are remembered
+    // as intent, so sync()/drift repair restore them.
+    virtual Result<void> add_ports(const std::vector<PortForward>& ports) = 0;
+    virtual Result<void> remove_ports(const std::vector<PortForward>& ports) = 0;
     // The intended table as nft-like text, followed by a line saying whether the kernel matches.
     virtual Result<std::string> show() = 0;
     // Drift: a non-blocking netlink socket subscribed to NFNLGRP_NFTABLES (-1 for "none"). When it

@@ -4,13 +4,16 @@
 #include <linux/netfilter.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "base/log.hpp"
 #include "firewall/firewall.hpp"
 #include "firewall/ruleset.hpp"
+#include "nft/conntrack.hpp"
 #include "nft/nft.hpp"
 
 namespace cnetd::firewall {
@@ -42,6 +45,64 @@ Result<void> ensure_bridge_nf(const std::vector<NetworkRules>& nets, bool manage
     return ok();
 }
 
+// Host -> 127.0.0.1:port -> container: after the nat output DNAT the packet leaves through the
+// bridge with source 127.0.0.1, which the kernel routes only if route_localnet=1 on that bridge
+// (then "localhost to container" masquerades it). Docker sets it on the bridge as well. Remote
+// access to 127/8 stays impossible: raw prerouting drops 127/8 not arriving on lo. Left at 1
+// when the last port goes (harmless with that drop; another port may come back).
+Result<void> ensure_route_localnet(const std::string& bridge) {
+    const std::string path = fmt::format("/proc/sys/net/ipv4/conf/{}/route_localnet", bridge);
+    const std::string what = fmt::format("published ports on {} via 127.0.0.1", bridge);
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) return Error::sys(errno, fmt::format("{}: open {}", what, path));
+    char c = 0;
+    if (::pread(fd.get(), &c, 1, 0) != 1)
+        return Error::sys(errno, fmt::format("{}: read {}", what, path));
+    if (c == '1') return ok();
+    if (::pwrite(fd.get(), "1\n", 2, 0) != 2)
+        return Error::sys(errno, fmt::format("{}: write 1 to {}", what, path));
+    return ok();
+}
+
+// Only mappings that cover 127.0.0.1 need it (every address, or a loopback host address).
+bool covers_localhost(const PortForward& p) {
+    return !p.host_ip || p.host_ip->value() == 0 || (p.host_ip->value() >> 24) == 127;
+}
+
+// Stale UDP flows: conntrack entries created before a change keep their old NAT decision (or
+// their lack of one) for as long as datagrams flow. Delete those whose original destination is
+// this mapping's host port range (and host address), as Docker does.
+Result<void> flush_udp(const PortForward& p) {
+    if (p.proto != L4::Udp) return ok();
+    nft::ConntrackMatch m;
+    m.l4proto = static_cast<uint8_t>(p.proto);
+    m.port_first = p.host_first;
+    m.port_last = p.host_last;
+    if (p.host_ip && p.host_ip->value() != 0) m.dst = p.host_ip;
+    CNETD_TRY_ASSIGN(size_t n, nft::conntrack_delete(m));
+    if (n) log::info("firewall: deleted {} conntrack entries of {}", n, describe(p));
+    return ok();
+}
+
+// The identity of a mapping (what same_key() compares), for an ordered index of the port intent.
+using PortKey = std::tuple<uint8_t, uint32_t, uint16_t, uint16_t>;
+PortKey key_of(const PortForward& p) {
+    return {static_cast<uint8_t>(p.proto), p.host_ip ? p.host_ip->value() : 0, p.host_first,
+            p.host_last};
+}
+using PortMap = std::map<PortKey, PortForward>;
+
+// Validates a list of mappings and indexes it; a key given twice is an error.
+Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::string& frame) {
+    PortMap m;
+    for (const auto& p : ports) {
+        CNETD_TRY(validate(p).context(frame));
+        if (!m.emplace(key_of(p), p).second)
+            return Error::invalid(fmt::format("{}: {} given twice", frame, describe(p)));
+    }
+    return m;
+}
+
 class NftablesBackend final : public Backend {
 public:
     explicit NftablesBackend(NftablesOptions opts) : opts_(std::move(opts)) {
@@ -62,10 +123,11 @@ public:
     Result<void> ensure_base() override {
         CNETD_TRY(ready());
         CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
-        if (matches(have, expected_state(opts_.table, intent()), /*elements=*/false)) return ok();
+        if (matches(have, expected_state(opts_.table, intent(), list(ports_)), /*elements=*/false))
+            return ok();
         if (have.exists)
             log::warn("firewall: table inet {} differs from our layout, rebuilding", opts_.table);
-        return rebuild(intent()).context("ensure firewall base");
+        return rebuild(intent(), list(ports_)).context("ensure firewall base");
     }
 
     Result<void> add_network(const NetworkRules& n) override {
@@ -82,13 +144,13 @@ public:
         if (it != intent_.end() && !(it->second == n)) {
             // Changed options: the old elements must go in the same transaction; the simplest
             // atomic form of "replace some elements" is a rebuild.
-            CNETD_TRY(rebuild(next).context(frame));
+            CNETD_TRY(rebuild(next, list(ports_)).context(frame));
         } else if (auto r = sock_->commit(build_network(opts_.table, n, true)); !r.ok()) {
             if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
             // Our table or a set vanished (e.g. `nft flush ruleset`): rebuild and retry once.
             log::warn("firewall: {} ({}); rebuilding table inet {}", frame, r.error().message(),
                       opts_.table);
-            CNETD_TRY(rebuild(next).context(frame));
+            CNETD_TRY(rebuild(next, list(ports_)).context(frame));
             ++repairs_;
         }
         intent_[n.id] = n;
@@ -112,20 +174,99 @@ public:
         return ok();
     }
 
-    Result<void> sync(const std::vector<NetworkRules>& nets) override {
+    Result<void> add_ports(const std::vector<PortForward>& ports) override {
         CNETD_TRY(ready());
-        CNETD_TRY(validate(nets).context("sync firewall"));
-        CNETD_TRY(ensure_bridge_nf(nets, opts_.manage_br_netfilter).context("sync firewall"));
-        CNETD_TRY(rebuild(nets).context("sync firewall"));
+        if (ports.empty()) return ok();
+        const std::string frame = ports.size() == 1
+                                      ? fmt::format("publish port {}", describe(ports[0]))
+                                      : fmt::format("publish {} ports", ports.size());
+        CNETD_TRY(index_ports(ports, frame));
+        for (const auto& p : ports)
+            if (covers_localhost(p)) CNETD_TRY(ensure_route_localnet(p.bridge).context(frame));
+
+        // One transaction: first delete the elements these mappings replace (same key, other
+        // target), then add. A conflicting mapping (e.g. 0.0.0.0 vs one address on the same port)
+        // is refused by the kernel as an overlapping element and nothing changes.
+        std::vector<PortForward> replaced;
+        for (const auto& p : ports)
+            if (auto it = ports_.find(key_of(p)); it != ports_.end() && !(it->second == p))
+                replaced.push_back(it->second);
+        nft::Batch b = build_ports(opts_.table, replaced, false);
+        b.append(build_ports(opts_.table, ports, true));
+        if (auto r = sock_->commit(b); !r.ok()) {
+            if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
+            // Our table or map vanished: rebuild from intent with these ports, once.
+            log::warn("firewall: {} ({}); rebuilding table inet {}", frame, r.error().message(),
+                      opts_.table);
+            PortMap next = ports_;
+            for (const auto& p : ports) next[key_of(p)] = p;
+            CNETD_TRY(rebuild(intent(), list(next)).context(frame));
+            ++repairs_;
+        }
+        for (const auto& p : ports) ports_[key_of(p)] = p;
+        // New mappings apply to new flows only: flush UDP flows to these host ports (including
+        // flows that hit the host, or an old target, before). Best effort: the mapping is in.
+        for (const auto& p : ports)
+            if (auto r = flush_udp(p); !r.ok())
+                log::warn("firewall: {}: {}", frame, r.error().message());
+        return ok();
+    }
+
+    Result<void> remove_ports(const std::vector<PortForward>& given) override {
+        CNETD_TRY(ready());
+        if (given.empty()) return ok();
+        const std::string frame = given.size() == 1
+                                      ? fmt::format("unpublish port {}", describe(given[0]))
+                                      : fmt::format("unpublish {} ports", given.size());
+        // Delete what we actually put in (the remembered value), and forget it in any case.
+        std::vector<PortForward> gone;
+        for (const auto& p : given) {
+            auto it = ports_.find(key_of(p));
+            if (it != ports_.end()) {
+                gone.push_back(it->second);
+                ports_.erase(it);
+            } else {
+                gone.push_back(p);
+            }
+        }
+        ErrorList errors;
+        nft::Batch b = build_ports(opts_.table, gone, false);
+        if (!sock_->commit(b).ok()) {
+            // Best effort: each mapping alone, so one missing element does not keep the others.
+            for (const auto& one : b.split())
+                if (auto r = sock_->commit(one); !r.ok()) errors.add(std::move(r).error());
+        }
+        for (const auto& p : gone)
+            if (auto r = flush_udp(p); !r.ok()) errors.add(std::move(r).error());
+        if (!errors.empty()) return errors.combined(frame);
+        return ok();
+    }
+
+    Result<void> sync(const std::vector<NetworkRules>& nets,
+                      const std::vector<PortForward>& ports) override {
+        CNETD_TRY(ready());
+        const std::string frame = "sync firewall";
+        CNETD_TRY(validate(nets).context(frame));
+        CNETD_TRY_ASSIGN(PortMap wanted, index_ports(ports, frame));
+        CNETD_TRY(ensure_bridge_nf(nets, opts_.manage_br_netfilter).context(frame));
+        for (const auto& p : ports)
+            if (covers_localhost(p)) CNETD_TRY(ensure_route_localnet(p.bridge).context(frame));
+        const PortMap before = ports_;
+        CNETD_TRY(rebuild(nets, ports).context(frame));
+        // UDP mappings that went away or changed: their flows must not keep the old target.
+        for (const auto& [key, old] : before)
+            if (auto it = wanted.find(key); it == wanted.end() || !(it->second == old))
+                if (auto r = flush_udp(old); !r.ok())
+                    log::warn("firewall: {}: {}", frame, r.error().message());
         return ok();
     }
 
     Result<std::string> show() override {
         CNETD_TRY(ready());
         const auto nets = intent();
-        std::string out = render(opts_.table, nets);
+        std::string out = render(opts_.table, nets, list(ports_));
         CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
-        const Expected want = expected_state(opts_.table, nets);
+        const Expected want = expected_state(opts_.table, nets, list(ports_));
         const std::string why = mismatch(have, want, /*elements=*/true);
         if (why.empty())
             out += "# kernel: matches\n";
@@ -143,7 +284,7 @@ public:
         // Someone else touched our table: we do not try to understand the edit, we restore the
         // whole table from intent in one transaction (cheap, and correct for any edit).
         log::warn("firewall: table inet {} was changed by someone else, restoring it", opts_.table);
-        CNETD_TRY(rebuild(intent()).context("repair firewall table"));
+        CNETD_TRY(rebuild(intent(), list(ports_)).context("repair firewall table"));
         ++repairs_;
         return true;
     }
@@ -161,11 +302,21 @@ private:
         for (const auto& [id, n] : intent_) v.push_back(n);
         return v;
     }
-    Result<void> rebuild(const std::vector<NetworkRules>& nets) {
-        CNETD_TRY(sock_->commit(build_rebuild(opts_.table, nets)));
+    // Replaces the table and, on success, the remembered intent (networks and ports).
+    Result<void> rebuild(const std::vector<NetworkRules>& nets,
+                         const std::vector<PortForward>& ports) {
+        CNETD_TRY(sock_->commit(build_rebuild(opts_.table, nets, ports)));
         intent_.clear();
         for (const auto& n : nets) intent_[n.id] = n;
+        ports_.clear();
+        for (const auto& p : ports) ports_[key_of(p)] = p;
         return ok();
+    }
+    static std::vector<PortForward> list(const PortMap& m) {
+        std::vector<PortForward> v;
+        v.reserve(m.size());
+        for (const auto& [k, p] : m) v.push_back(p);
+        return v;
     }
 
     NftablesOptions opts_;
@@ -173,6 +324,7 @@ private:
     std::optional<nft::Monitor> mon_;
     std::optional<Error> open_error_;
     std::map<std::string, NetworkRules> intent_;  // by id: a stable order for rebuilds
+    PortMap ports_;  // published ports by key (proto, host address, host range)
     uint64_t repairs_ = 0;
 };
 
@@ -181,7 +333,12 @@ public:
     Result<void> ensure_base() override { return ok(); }
     Result<void> add_network(const NetworkRules& n) override { return validate(n); }
     Result<void> remove_network(const NetworkRules&) override { return ok(); }
-    Result<void> sync(const std::vector<NetworkRules>& nets) override { return validate(nets); }
+    Result<void> sync(const std::vector<NetworkRules>& nets,
+                      const std::vector<PortForward>&) override {
+        return validate(nets);
+    }
+    Result<void> add_ports(const std::vector<PortForward>&) override { return ok(); }
+    Result<void> remove_ports(const std::vector<PortForward>&) override { return ok(); }
     Result<std::string> show() override {
         return std::string("# firewall: none (cnetd manages no firewall rules)\n");
     }

@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -77,14 +79,16 @@ const std::vector<SetDef>& set_defs() {
          kTypeIpv4,
          4,
          "type ipv4_addr : ipv4_addr; flags interval"},
-        // Reserved for published ports: (host address, protocol, port) -> (container, port).
+        // Published ports: (host address, protocol, host port range) -> (container address,
+        // port_min, port_max); see port_map_values() for why a range needs both bounds.
         {"published",
          NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT,
          concat_type({kTypeIpv4, kTypeInetProto, kTypeInetService}),
          {4, 1, 2},
-         concat_type({kTypeIpv4, kTypeInetService}),
-         8,
-         "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval"},
+         concat_type({kTypeIpv4, kTypeInetService, kTypeInetService}),
+         12,
+         "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service . inet_service; "
+         "flags interval"},
     };
     return defs;
 }
@@ -134,7 +138,42 @@ void ct_state_any(nftnl_rule* r, uint32_t bits) {
     uint32_t zero = 0;
     nft::expr::cmp(r, NFT_REG_1, NFT_CMP_NEQ, &zero, sizeof zero);
 }
+// `ct status dnat`: the connection's destination was rewritten (by us or anyone else).
+void ct_dnat(nftnl_rule* r) {
+    nft::expr::ct(r, NFT_CT_STATUS, NFT_REG_1);
+    nft::expr::bitwise_mask(r, NFT_REG_1, IPS_DST_NAT);
+    uint32_t zero = 0;
+    nft::expr::cmp(r, NFT_REG_1, NFT_CMP_NEQ, &zero, sizeof zero);
+}
 constexpr uint32_t kIpSaddr = 12, kIpDaddr = 16;  // offsets in the IPv4 header
+constexpr uint32_t kThDport = 2;                  // offset of the destination port (tcp/udp/sctp)
+
+// `ip saddr|daddr 127.0.0.0/8` (the address is already in NFT_REG_1 as loaded from the header).
+void is_loopback_net(nftnl_rule* r, uint32_t offset) {
+    nft::expr::payload(r, NFT_PAYLOAD_NETWORK_HEADER, offset, 4, NFT_REG_1);
+    nft::expr::bitwise_mask(r, NFT_REG_1, htonl(0xff000000u));  // mask bytes ff 00 00 00
+    nft::expr::cmp_u32(r, NFT_REG_1, NFT_CMP_EQ, htonl(0x7f000000u));
+}
+
+// The published-port DNAT, the same in nat prerouting and nat output:
+//   fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published
+// with NF_NAT_RANGE_PROTO_OFFSET (nft has no syntax for the flag; see port_map_values()).
+// Key registers: daddr (reg32 0), l4proto (reg32 1, one byte, zero-padded as the key is),
+// dport (reg32 2); the lookup writes (address, port_min, port_max) over the same registers.
+void published_dnat(nftnl_rule* r) {
+    using namespace nft::expr;
+    ipv4_only(r);
+    fib(r, NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1);
+    cmp_u32(r, NFT_REG_1, NFT_CMP_EQ, RTN_LOCAL);
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpDaddr, 4, NFT_REG32_00);
+    meta(r, NFT_META_L4PROTO, NFT_REG32_01);
+    payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, kThDport, 2, NFT_REG32_02);
+    lookup(r, NFT_REG32_00, "published", false, NFT_REG32_00);
+    dnat(r, NFPROTO_IPV4, NFT_REG32_00, NFT_REG32_01, NFT_REG32_02, NF_NAT_RANGE_PROTO_OFFSET);
+}
+constexpr const char* kPublishedNft =
+    "fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published "
+    "/* port offset */";
 
 struct RuleDef {
     const char* chain;
@@ -160,6 +199,19 @@ const std::vector<RuleDef>& rule_defs() {
              lookup(r, NFT_REG_1, "nets", /*invert=*/true);
              fib(r, NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1);
              cmp_u32(r, NFT_REG_1, NFT_CMP_NEQ, RTN_LOCAL);
+             verdict(r, NF_DROP);
+         }},
+        // Docker 28's `-d 127.0.0.1 ! -i lo -j DROP` (CVE-2025-54388), for all of 127/8 at once:
+        // route_localnet=1 on a bridge (needed for host -> 127.0.0.1 -> container) must not make
+        // loopback-bound ports reachable from the bridge or, with a crafted route, from outside.
+        // Before conntrack and NAT, so it cannot be undone by a DNAT.
+        {"raw_prerouting", "cnetd: loopback only from lo", "ip daddr 127.0.0.0/8 iifname != \"lo\" drop",
+         [](nftnl_rule* r) {
+             ipv4_only(r);
+             is_loopback_net(r, kIpDaddr);
+             meta(r, NFT_META_IIFNAME, NFT_REG_1);
+             char lo[kIfnameLen] = "lo";
+             cmp(r, NFT_REG_1, NFT_CMP_NEQ, lo, sizeof lo);
              verdict(r, NF_DROP);
          }},
         {"forward", "cnetd: established", "ct state established,related accept",
@@ -197,6 +249,15 @@ const std::vector<RuleDef>& rule_defs() {
              ifname_in(r, NFT_META_OIFNAME, "internal_bridges");
              verdict(r, NF_DROP);
          }},
+        // Published ports: a DNAT'd connection to a container is let in, from outside, from
+        // another network and with ICC off (Docker accepts published container ports before its
+        // isolation and ICC drops). Un-DNAT'd traffic still falls through to the drops below.
+        {"forward", "cnetd: published ports", "oifname @bridges ct status dnat accept",
+         [](nftnl_rule* r) {
+             ifname_in(r, NFT_META_OIFNAME, "bridges");
+             ct_dnat(r);
+             verdict(r, NF_ACCEPT);
+         }},
         // Between two managed bridges (isolation) or within one with ICC off.
         {"forward", "cnetd: isolation", "iifname @bridges oifname @bridges drop",
          [](nftnl_rule* r) {
@@ -214,6 +275,32 @@ const std::vector<RuleDef>& rule_defs() {
          [](nftnl_rule* r) {
              ifname_in(r, NFT_META_IIFNAME, "bridges");
              verdict(r, NF_ACCEPT);
+         }},
+        {"nat_prerouting", "cnetd: published ports", kPublishedNft, published_dnat},
+        {"nat_output", "cnetd: published ports from the host", kPublishedNft, published_dnat},
+        // Hairpin: a container reaching a published port (its own or a neighbour's) through a
+        // host address is DNAT'd back out of its own bridge. Without SNAT the target would answer
+        // the source directly (not through the host), bypassing the un-DNAT, so masquerade it.
+        // Before "no nat on own bridge", which would otherwise return first.
+        {"nat_postrouting", "cnetd: hairpin", "ct status dnat ip saddr . oifname @nets masquerade",
+         [](nftnl_rule* r) {
+             ct_dnat(r);
+             ipv4_only(r);
+             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpSaddr, 4, NFT_REG_1);
+             meta(r, NFT_META_OIFNAME, NFT_REG32_01);
+             lookup(r, NFT_REG_1, "nets");
+             masquerade(r);
+         }},
+        // Host -> 127.0.0.1:port DNAT'd to a container keeps source 127.0.0.1, which the
+        // container cannot answer (and the kernel routes out of a bridge only with
+        // route_localnet=1 on it): masquerade to the bridge address.
+        {"nat_postrouting", "cnetd: localhost to container",
+         "ip saddr 127.0.0.0/8 oifname @bridges masquerade",
+         [](nftnl_rule* r) {
+             ipv4_only(r);
+             is_loopback_net(r, kIpSaddr);
+             ifname_in(r, NFT_META_OIFNAME, "bridges");
+             masquerade(r);
          }},
         {"nat_postrouting", "cnetd: no nat on own bridge", "ip saddr . oifname @nets return",
          [](nftnl_rule* r) {
@@ -308,6 +395,54 @@ std::vector<SetElems> network_elements(const NetworkRules& n) {
     return out;
 }
 
+std::vector<uint8_t> be16_padded(uint16_t host) {
+    // inet_service in a concatenation: 2 bytes big endian, padded to a 4-byte register.
+    return {static_cast<uint8_t>(host >> 8), static_cast<uint8_t>(host & 0xff), 0, 0};
+}
+std::vector<uint8_t> proto_padded(L4 p) {
+    return {static_cast<uint8_t>(p), 0, 0, 0};  // inet_proto: 1 byte, padded
+}
+const char* proto_name(L4 p) {
+    switch (p) {
+        case L4::Tcp: return "tcp";
+        case L4::Udp: return "udp";
+        case L4::Sctp: return "sctp";
+    }
+    return "?";
+}
+std::string port_text(uint16_t first, uint16_t last) {
+    return first == last ? fmt::format("{}", first) : fmt::format("{}-{}", first, last);
+}
+// 0.0.0.0 means "every address" too, as with Docker.
+std::optional<Ipv4> host_addr(const PortForward& p) {
+    if (p.host_ip && p.host_ip->value() != 0) return p.host_ip;
+    return std::nullopt;
+}
+
+// The `published` elements of one mapping (normally exactly one; see port_map_values()).
+SetElems port_elements(const PortForward& p) {
+    const auto addr = host_addr(p);
+    const uint32_t lo = addr ? addr->value() : 0, hi = addr ? addr->value() : 0xffffffffu;
+    SetElems se{"published", {}, {}};
+    std::vector<std::string> texts;
+    for (const auto& v : port_map_values(p)) {
+        Elem e;
+        e.key = cat(cat(be32(lo), proto_padded(p.proto)), be16_padded(v.host_first));
+        e.key_end = cat(cat(be32(hi), proto_padded(p.proto)), be16_padded(v.host_last));
+        e.data = cat(cat(be32(p.container_ip.value()), be16_padded(v.port_min)),
+                     be16_padded(v.port_max));
+        se.elems.push_back(std::move(e));
+        // As `nft list` prints it.
+        texts.push_back(fmt::format("{} . {} . {} : {} . {} . {}", addr ? addr->str() : "0.0.0.0/0",
+                                    proto_name(p.proto), port_text(v.host_first, v.host_last),
+                                    p.container_ip.str(), v.port_min, v.port_max));
+    }
+    std::string joined;
+    for (size_t i = 0; i < texts.size(); ++i) joined += (i ? ", " : "") + texts[i];
+    se.text = "{ " + joined + " }";
+    return se;
+}
+
 void add_elements(nft::Batch& b, std::string_view table, const SetElems& se, bool add) {
     SetPtr s(nftnl_set_alloc());
     const std::string t(table);
@@ -338,7 +473,14 @@ nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add
     return b;
 }
 
-nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets) {
+nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add) {
+    nft::Batch b;
+    for (const auto& p : ports) add_elements(b, table, port_elements(p), add);
+    return b;
+}
+
+nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets,
+                         const std::vector<PortForward>& ports) {
     nft::Batch b;
     const std::string t(table);
     {
@@ -414,10 +556,12 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
                    fmt::format("add rule inet {} {} {}", t, d.chain, d.nft));
     }
     for (const auto& n : nets) b.append(build_network(table, n, true));
+    b.append(build_ports(table, ports, true));
     return b;
 }
 
-Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets) {
+Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets,
+                        const std::vector<PortForward>& ports) {
     Expected e;
     for (const auto& c : chain_defs()) {
         ExpectedChain ec{c.name, {}};
@@ -430,6 +574,9 @@ Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets)
         for (const auto& se : network_elements(n))
             for (auto& es : e.sets)
                 if (es.name == se.set) es.elements += se.elems.size();
+    for (auto& es : e.sets)
+        if (es.name == "published")
+            for (const auto& p : ports) es.elements += port_elements(p).elems.size();
     return e;
 }
 
@@ -459,7 +606,8 @@ bool matches(const nft::TableInfo& have, const Expected& want, bool elements) {
     return mismatch(have, want, elements).empty();
 }
 
-std::string render(std::string_view table, const std::vector<NetworkRules>& nets) {
+std::string render(std::string_view table, const std::vector<NetworkRules>& nets,
+                   const std::vector<PortForward>& ports) {
     std::string out = fmt::format("table inet {} {{\n", table);
     for (const auto& d : set_defs()) {
         out += fmt::format("\t{} {} {{\n", d.flags & NFT_SET_MAP ? "map" : "set", d.name);
@@ -469,6 +617,11 @@ std::string render(std::string_view table, const std::vector<NetworkRules>& nets
             for (const auto& se : network_elements(n))
                 if (std::string_view(se.set) == d.name)
                     elems.push_back(se.text.substr(2, se.text.size() - 4));  // strip "{ " " }"
+        if (std::string_view(d.name) == "published")
+            for (const auto& p : ports) {
+                const std::string t = port_elements(p).text;
+                elems.push_back(t.substr(2, t.size() - 4));
+            }
         if (!elems.empty()) {
             out += "\t\telements = { ";
             for (size_t i = 0; i < elems.size(); ++i) out += (i ? ", " : "") + elems[i];
@@ -495,6 +648,56 @@ Result<void> validate(const NetworkRules& n) {
     if (n.subnet.prefix() < 1 || n.subnet.prefix() > 32)
         return Error::invalid(
             fmt::format("{}: subnet {}: prefix must be 1..32", frame(), n.subnet.str()));
+    return ok();
+}
+
+std::vector<PortMapValue> port_map_values(const PortForward& p) {
+    const uint32_t h = p.host_first, c = p.container_first;
+    const uint32_t n = uint32_t(p.host_last) - p.host_first + 1;
+    // Smallest modulus S >= n with r = h mod S: r <= c (port_min = c - r >= 0), r + n <= S (no
+    // wrap inside the range) and port_max = c - r + S - 1 <= 65535. Small S first, so a single
+    // port gives S = 1; at most 65536 cheap iterations, once per mapping.
+    for (uint32_t S = n; S <= 65536; ++S) {
+        const uint32_t r = h % S;
+        if (r > c || r + n > S || c - r + S - 1 > 65535) continue;
+        return {PortMapValue{p.host_first, p.host_last, static_cast<uint16_t>(c - r),
+                             static_cast<uint16_t>(c - r + S - 1)}};
+    }
+    // n > h > c: no single modulus works; one element per port (S = 1 each).
+    std::vector<PortMapValue> out;
+    for (uint32_t i = 0; i < n; ++i)
+        out.push_back(PortMapValue{static_cast<uint16_t>(h + i), static_cast<uint16_t>(h + i),
+                                   static_cast<uint16_t>(c + i), static_cast<uint16_t>(c + i)});
+    return out;
+}
+
+std::string describe(const PortForward& p) {
+    const auto addr = host_addr(p);
+    const uint16_t clast =
+        static_cast<uint16_t>(p.container_first + (p.host_last - p.host_first));
+    return fmt::format("{} {}:{} -> {}:{} ({})", proto_name(p.proto),
+                       addr ? addr->str() : "0.0.0.0", port_text(p.host_first, p.host_last),
+                       p.container_ip.str(), port_text(p.container_first, clast), p.bridge);
+}
+
+bool same_key(const PortForward& a, const PortForward& b) {
+    return a.proto == b.proto && host_addr(a) == host_addr(b) && a.host_first == b.host_first &&
+           a.host_last == b.host_last;
+}
+
+Result<void> validate(const PortForward& p) {
+    auto bad = [&](std::string_view why) {
+        return Error::invalid(fmt::format("published port {}: {}", describe(p), why));
+    };
+    if (p.proto != L4::Tcp && p.proto != L4::Udp && p.proto != L4::Sctp)
+        return bad("protocol must be tcp, udp or sctp");
+    if (p.host_first == 0 || p.container_first == 0) return bad("port 0");
+    if (p.host_last < p.host_first) return bad("host port range ends before it starts");
+    if (uint32_t(p.container_first) + (p.host_last - p.host_first) > 65535)
+        return bad("container port range goes beyond 65535");
+    if (p.container_ip.value() == 0) return bad("no container address");
+    if (auto r = validate_ifname(p.bridge); !r.ok())
+        return Error(r.error()).wrap(fmt::format("published port {}: bridge", describe(p)));
     return ok();
 }
 

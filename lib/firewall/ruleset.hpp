@@ -6,12 +6,14 @@
 //     sets:   bridges, internal_bridges, icc_bridges (ifname . ifname), subnets (interval),
 //             nets (ipv4_addr . ifname, interval), masq_nets (interval),
 //     maps:   snat_nets (ipv4_addr : ipv4_addr, interval),
-//             published (ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service) —
-//             reserved
+//             published (ipv4_addr . inet_proto . inet_service :
+//                        ipv4_addr . inet_service . inet_service, interval) — one element per
+//                        published port mapping (a host port RANGE is one element too)
 //     chains: raw_prerouting (filter, prerouting, -300), forward (filter, forward, 0),
-//             nat_prerouting (nat, prerouting, -100), nat_output (nat, output, -100) — reserved for
-//             published ports, nat_postrouting (nat, postrouting, 100)
+//             nat_prerouting (nat, prerouting, -100), nat_output (nat, output, -100),
+//             nat_postrouting (nat, postrouting, 100)
 // Every rule carries a comment naming it; the comments identify our rules in a dump.
+// The rules are fixed: 0 and 10,000 networks or published ports give the same chains and rules.
 #pragma once
 
 #include <string>
@@ -38,17 +40,47 @@ struct Expected {
 };
 
 // Full atomic rebuild: "add table; delete table" (so it works whether or not the table exists),
-// then the table, sets, chains, rules and every network's elements.
-nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets);
+// then the table, sets, chains, rules and every network's and port's elements.
+nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets,
+                         const std::vector<PortForward>& ports = {});
 // One network's elements: add (NEWSETELEM) or delete (DELSETELEM), one message per set.
 nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add);
-Expected expected_state(std::string_view table, const std::vector<NetworkRules>& nets);
+// Published ports' elements in map `published`: one message per mapping (so a best-effort delete
+// can retry them one by one), each normally holding ONE element (see port_map_value()).
+nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add);
+Expected expected_state(std::string_view table, const std::vector<NetworkRules>& nets,
+                        const std::vector<PortForward>& ports = {});
 // True if the dump has our chains with our rules (by comment, in order) and our sets; with
 // `elements` also the element counts.
 bool matches(const nft::TableInfo& have, const Expected& want, bool elements);
 // Why they do not match ("set nets has 3 elements, not 2"), or "" when they do.
 std::string mismatch(const nft::TableInfo& have, const Expected& want, bool elements);
 // nft-like text of the intended table.
-std::string render(std::string_view table, const std::vector<NetworkRules>& nets);
+std::string render(std::string_view table, const std::vector<NetworkRules>& nets,
+                   const std::vector<PortForward>& ports = {});
+
+// ---- published ports ------------------------------------------------------------------------
+//
+// A mapping host ports [h, h+n-1] -> container ports [c, c+n-1] is ONE interval element whose
+// value is (container address, port_min, port_max). The DNAT rule sets NF_NAT_RANGE_PROTO_OFFSET,
+// for which the kernel (nf_nat_l4proto_unique_tuple; nft cannot pass a base port, so base = 0)
+// picks   new_port = port_min + (dport % (port_max - port_min + 1)).
+// port_map_value() chooses port_min/port_max so that this is c + (dport - h) for every dport of the
+// range: a modulus S = port_max - port_min + 1 with (h mod S) + n <= S, port_min = c - (h mod S).
+// For a single port S = 1 and port_min = port_max = c. Such an S exists unless n > h > c (e.g.
+// 100-300 -> 50-250); then the mapping is split into n single-port elements (still no rules).
+struct PortMapValue {
+    uint16_t host_first, host_last;  // the part of the host range this element covers
+    uint16_t port_min, port_max;
+};
+std::vector<PortMapValue> port_map_values(const PortForward& p);
+
+// Checks one mapping: ports non-zero, host_first <= host_last, the container range fits below
+// 65536, a valid bridge name, a container address. Errors name the mapping.
+Result<void> validate(const PortForward& p);
+// "tcp 0.0.0.0:8000-8002 -> 172.17.0.2:80-82 (docker0)", for errors and logs.
+std::string describe(const PortForward& p);
+// The identity of a mapping in the map: same proto, host address and host range is the same key.
+bool same_key(const PortForward& a, const PortForward& b);
 
 }  // namespace cnetd::firewall

@@ -109,6 +109,18 @@ void snat(nftnl_rule* r, uint32_t nfproto, uint32_t addr_reg) {
     nftnl_rule_add_expr(r, e);
 }
 
+void dnat(nftnl_rule* r, uint32_t nfproto, uint32_t addr_reg, uint32_t proto_min_reg,
+          uint32_t proto_max_reg, uint32_t flags) {
+    nftnl_expr* e = make("nat");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, nfproto);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, addr_reg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, proto_min_reg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, proto_max_reg);
+    if (flags) nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, flags);
+    nftnl_rule_add_expr(r, e);
+}
+
 void comment(nftnl_rule* r, std::string_view text) {
     nftnl_udata_buf* buf = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
     if (!buf) std::abort();

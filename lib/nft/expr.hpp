@@ -28,6 +28,10 @@ void fib(nftnl_rule* r, uint32_t flags, uint32_t result, uint32_t dreg);
 void verdict(nftnl_rule* r, int code);  // NF_ACCEPT / NF_DROP / NFT_RETURN ...
 void masquerade(nftnl_rule* r);
 void snat(nftnl_rule* r, uint32_t nfproto, uint32_t addr_reg);
+// dnat <nfproto> addr_min <addr_reg> proto_min <proto_min_reg> proto_max <proto_max_reg>
+// flags <flags> (NF_NAT_RANGE_*; the kernel adds MAP_IPS and PROTO_SPECIFIED itself).
+void dnat(nftnl_rule* r, uint32_t nfproto, uint32_t addr_reg, uint32_t proto_min_reg,
+          uint32_t proto_max_reg, uint32_t flags);
 // A rule comment (nft shows it as `comment "..."`); at most 127 bytes.
 void comment(nftnl_rule* r, std::string_view text);
 

@@ -369,6 +369,46 @@ Result<TableInfo> Socket::dump_table(int family, const std::string& table) {
     return info;
 }
 
+Result<std::vector<ChainSummary>> Socket::dump_all_chains() {
+    std::vector<ChainSummary> out;
+    std::vector<char> buf(kMsgBuf);
+    // No table attribute and family NFPROTO_UNSPEC: the kernel dumps the chains of all tables.
+    nlmsghdr* nlh =
+        nftnl_nlmsg_build_hdr(buf.data(), NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP, ++seq_);
+    auto cb = [](const nlmsghdr* m, void* data) noexcept -> int {
+        auto* v = static_cast<std::vector<ChainSummary>*>(data);
+        ChainPtr c(nftnl_chain_alloc());
+        if (!c || nftnl_chain_nlmsg_parse(m, c.get()) < 0) return MNL_CB_OK;
+        auto str = [&](uint16_t attr) {
+            const char* p = nftnl_chain_get_str(c.get(), attr);
+            return std::string(p ? p : "");
+        };
+        // std::string and push_back may throw bad_alloc: never let it cross libmnl's C frames.
+        try {
+            ChainSummary cs;
+            cs.family = static_cast<int>(nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_FAMILY));
+            cs.table = str(NFTNL_CHAIN_TABLE);
+            cs.name = str(NFTNL_CHAIN_NAME);
+            if (nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM)) {
+                cs.base = true;
+                cs.hooknum = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM);
+                cs.priority = nftnl_chain_get_s32(c.get(), NFTNL_CHAIN_PRIO);
+                cs.type = str(NFTNL_CHAIN_TYPE);
+                if (nftnl_chain_is_set(c.get(), NFTNL_CHAIN_POLICY)) {
+                    cs.has_policy = true;
+                    cs.policy = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_POLICY);
+                }
+            }
+            v->push_back(std::move(cs));
+        } catch (...) {
+            return MNL_CB_ERROR;
+        }
+        return MNL_CB_OK;
+    };
+    CNETD_TRY(run_request(nl_, portid_, nlh, cb, &out, "list nftables chains of all tables"));
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Monitor
 

@@ -85,6 +85,20 @@ struct TableInfo {
     size_t rule_count() const;
 };
 
+// One chain of any table of any family, as a ruleset-wide chain dump reports it (coexistence
+// checks look at other software's base chains; our own TableInfo does not carry policies).
+struct ChainSummary {
+    int family = 0;  // NFPROTO_* of its table
+    std::string table;
+    std::string name;
+    bool base = false;  // has a hook
+    std::string type;   // "filter" / "nat" / "route" for base chains
+    uint32_t hooknum = 0;
+    int32_t priority = 0;
+    bool has_policy = false;
+    uint32_t policy = 0;  // NF_DROP (0) / NF_ACCEPT (1), base chains only
+};
+
 // A NETLINK_NETFILTER socket (RAII) with a sequence allocator.
 class Socket {
 public:
@@ -104,6 +118,8 @@ public:
     // Dumps one table's chains (with their rules' comments) and sets (with element counts).
     // A missing table is not an error: exists == false.
     Result<TableInfo> dump_table(int family, const std::string& table);
+    // Dumps every chain of every table of every family (NFPROTO_UNSPEC dump); read-only.
+    Result<std::vector<ChainSummary>> dump_all_chains();
 
 private:
     Socket() = default;

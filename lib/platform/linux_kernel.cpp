@@ -1,5 +1,11 @@
 #include "platform/linux_kernel.hpp"
 
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <vector>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -147,6 +153,51 @@ Result<void> LinuxKernel::delete_link(const std::string& ifname) {
 
 Result<void> LinuxKernel::write_sysctl(const std::string& key, const std::string& value) {
     return netlink::write_sysctl(key, value);
+}
+
+Result<std::string> LinuxKernel::read_sysctl(const std::string& key) {
+    return netlink::read_sysctl(key);
+}
+
+namespace {
+
+class SocketHold final : public core::PortHold {
+public:
+    std::vector<UniqueFd> fds;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports(int proto, std::optional<Ipv4> addr,
+                                                                uint16_t first, uint16_t last) {
+    auto hold = std::make_unique<SocketHold>();
+    const int type = proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    for (uint32_t port = first; port <= last; ++port) {
+        const std::string where = fmt::format("{}:{}", addr ? addr->str() : "0.0.0.0", port);
+        UniqueFd fd(::socket(AF_INET, type | SOCK_CLOEXEC, proto));
+        if (!fd.valid()) {
+            // No SCTP in this kernel: nothing can bind the port either, so there is nothing to hold.
+            if (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT) continue;
+            return Error::sys(errno, fmt::format("Bind for {} failed: socket", where));
+        }
+        if (proto == IPPROTO_UDP) {
+            // Never queue a datagram on the holder: a one-instruction filter that drops everything.
+            static sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
+            sock_fprog prog{1, drop_all};
+            if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
+                return Error::sys(errno, fmt::format("Bind for {} failed: attach filter", where));
+            }
+        }
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<uint16_t>(port));
+        sa.sin_addr.s_addr = addr ? addr->network_order() : htonl(INADDR_ANY);
+        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+            return Error::sys(errno, fmt::format("Bind for {} failed", where));
+        }
+        hold->fds.push_back(std::move(fd));
+    }
+    return std::unique_ptr<core::PortHold>(std::move(hold));
 }
 
 }  // namespace cnetd::platform

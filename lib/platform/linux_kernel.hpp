@@ -29,6 +29,9 @@ public:
     Result<void> set_up(const std::string& ifname) override;
     Result<void> delete_link(const std::string& ifname) override;
     Result<void> write_sysctl(const std::string& key, const std::string& value) override;
+    Result<std::string> read_sysctl(const std::string& key) override;
+    Result<std::unique_ptr<core::PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
+                                                       uint16_t first, uint16_t last) override;
 
 private:
     struct Impl;

@@ -20,8 +20,21 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 
+json ports_json(const std::vector<core::PortBinding>& ports) {
+    json out = json::array();
+    for (const auto& b : ports) {
+        json j = {{"proto", core::to_string(b.proto)},
+                  {"host", {b.host.first, b.host.last}},
+                  {"container", {b.container.first, b.container.last}}};
+        if (b.host_ip) j["host_ip"] = b.host_ip->str();
+        out.push_back(j);
+    }
+    return out;
+}
+
 json to_json(const core::Endpoint& e) {
     return {{"id", e.id},
+            {"ports", ports_json(e.ports)},
             {"name", e.name},
             {"netns_path", e.netns_path},
             {"netns_dev", e.netns_id.dev},
@@ -72,6 +85,18 @@ core::Endpoint endpoint_from(const json& j) {
     e.ifname = j.at("ifname").get<std::string>();
     e.mac = parsed(Mac::parse(j.at("mac").get<std::string>()), "mac");
     e.address = parsed(Ipv4Cidr::parse(j.at("address").get<std::string>()), "address");
+    for (const auto& pj : j.value("ports", json::array())) {
+        core::PortBinding b;
+        b.proto = parsed(core::parse_proto(pj.at("proto").get<std::string>()), "proto");
+        if (pj.contains("host_ip")) b.host_ip = parsed(Ipv4::parse(pj.at("host_ip").get<std::string>()), "host_ip");
+        b.host = {pj.at("host").at(0).get<uint16_t>(), pj.at("host").at(1).get<uint16_t>()};
+        b.container = {pj.at("container").at(0).get<uint16_t>(), pj.at("container").at(1).get<uint16_t>()};
+        if (b.host.first == 0 || b.host.last < b.host.first || b.container.first == 0 ||
+            b.container.size() != b.host.size()) {
+            throw std::runtime_error("ports: inconsistent mapping " + pj.dump());
+        }
+        e.ports.push_back(b);
+    }
     return e;
 }
 

@@ -27,6 +27,25 @@ TEST(Codec, CreateNetworkParsesEveryField) {
     EXPECT_EQ(r->gateway, "10.88.0.254");
     EXPECT_EQ(r->ip_range, "10.88.0.128/25");
     EXPECT_EQ(r->options.at("com.docker.network.bridge.name"), "br-web");
+    EXPECT_FALSE(r->internal);  // absent means false
+}
+
+TEST(Codec, CreateNetworkInternalIsABoolean) {
+    auto r = daemon::parse_create_network(
+        R"({"Name":"back","Subnet":"10.90.0.0/24","Internal":true,
+            "Options":{"com.docker.network.bridge.enable_icc":"false"}})");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_TRUE(r->internal);
+    // Option keys and values are the engine's to judge; the codec passes them through.
+    EXPECT_EQ(r->options.at("com.docker.network.bridge.enable_icc"), "false");
+    auto off =
+        daemon::parse_create_network(R"({"Name":"a","Subnet":"10.0.0.0/8","Internal":null})");
+    ASSERT_TRUE(off.ok()) << off.error().message();
+    EXPECT_FALSE(off->internal);
+    EXPECT_EQ(create_error(R"({"Name":"a","Subnet":"10.0.0.0/8","Internal":"true"})"),
+              "\"Internal\": expected a boolean, got string");
+    EXPECT_EQ(create_error(R"({"Name":"a","Subnet":"10.0.0.0/8","Internal":1})"),
+              "\"Internal\": expected a boolean, got number");
 }
 
 TEST(Codec, MalformedJsonNamesThePosition) {
@@ -126,6 +145,12 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
     n.is_default = false;
     EXPECT_FALSE(
         daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
+    // Internal and the engine's stored options come from the network.
+    n.internal = true;
+    n.options[core::kOptEnableIcc] = "false";
+    json internal = daemon::network_to_json(n);
+    EXPECT_EQ(internal["Internal"], true);
+    EXPECT_EQ(internal["Options"]["com.docker.network.bridge.enable_icc"], "false");
 }
 
 TEST(Protocol, StatusFollowsErrorKind) {

@@ -1,6 +1,7 @@
 #include "fake_backend.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,7 +9,42 @@
 
 namespace cnetd::testing {
 
-FakeBackend::FakeBackend(std::string netns_dir) : netns_dir_(std::move(netns_dir)) {
+FakeFirewall::FakeFirewall(bool with_monitor) {
+    if (!with_monitor) return;
+    // A socket pair rather than a pipe: handle_events() needs recv(MSG_PEEK).
+    int p[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p) == 0) {
+        sock_r_.reset(p[0]);
+        sock_w_.reset(p[1]);
+    }
+}
+
+std::thread::id FakeFirewall::handled_on() const {
+    std::lock_guard lk(mu_);
+    return handled_on_;
+}
+
+Result<bool> FakeFirewall::handle_events() {
+    {
+        std::lock_guard lk(mu_);
+        handled_on_ = std::this_thread::get_id();
+    }
+    ++handled_;
+    // 'x' first in the socket: fail and leave everything unread, as a broken socket would.
+    char c = 0;
+    if (::recv(sock_r_.get(), &c, 1, MSG_PEEK) == 1 && c == 'x')
+        return Error::sys(ENOBUFS, "read nftables events");
+    bool repaired = false;
+    char buf[64];
+    ssize_t n;
+    while ((n = ::read(sock_r_.get(), buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; ++i) repaired = repaired || buf[i] == 'r';
+    if (repaired) ++repairs_;
+    return repaired;
+}
+
+FakeBackend::FakeBackend(std::string netns_dir, bool firewall_monitor)
+    : netns_dir_(std::move(netns_dir)), fw_(firewall_monitor) {
     core::Network def;
     def.id = random_hex(64);
     def.name = "bridge";
@@ -72,6 +108,7 @@ Result<core::Network> FakeBackend::create_network(const core::CreateNetworkReque
     auto it = req.options.find(core::kOptBridgeName);
     n.bridge = it != req.options.end() ? it->second : "br-" + n.id.substr(0, 12);
     n.options = req.options;
+    n.internal = req.internal;
     n.created = "2024-01-02T00:00:00Z";
     nets_.push_back(n);
     std::sort(nets_.begin(), nets_.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -144,6 +181,17 @@ Result<void> FakeBackend::remove_netns(const std::string& name) {
 
 std::vector<core::Network> FakeBackend::networks() const {
     return nets_;
+}
+
+void FakeBackend::set_coexistence(std::vector<std::string> warnings) {
+    std::lock_guard lk(mu_);
+    coexist_ = std::move(warnings);
+}
+
+Result<std::vector<std::string>> FakeBackend::check_coexistence() {
+    ++coexist_checks_;
+    std::lock_guard lk(mu_);
+    return coexist_;
 }
 
 }  // namespace cnetd::testing

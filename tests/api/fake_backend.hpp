@@ -2,20 +2,63 @@
 // "namespaces" as plain files in a directory (so GET /v1/netns, which reads the directory, sees
 // them), and a gate that can hold a mutation inside the worker to prove readers never wait.
 // Threading: mutations run on the worker thread; the gate is driven from the test thread.
+// FakeFirewall stands in for the nftables backend: its monitor fd is a socket pair the test writes
+// to
+// ('r' = a foreign change that gets repaired, 'n' = our own notification, 'x' = handle_events()
+// fails without draining it), and it records on which thread handle_events() ran.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "base/fd.hpp"
 
 #include "daemon/backend.hpp"
 
 namespace cnetd::testing {
 
+class FakeFirewall final : public firewall::Backend {
+public:
+    // `with_monitor`: a socket pair's end as monitor fd; otherwise -1, like the "none" backend.
+    explicit FakeFirewall(bool with_monitor);
+
+    int write_end() const { return sock_w_.get(); }  // the test writes event bytes here
+    int events_handled() const { return handled_.load(); }
+    std::thread::id handled_on() const;  // thread of the last handle_events()
+
+    std::string show_text = "table inet cnetd {\n}\n# kernel: matches\n";
+    std::string backend_name = "nftables";
+
+    Result<void> ensure_base() override { return ok(); }
+    Result<void> add_network(const firewall::NetworkRules&) override { return ok(); }
+    Result<void> remove_network(const firewall::NetworkRules&) override { return ok(); }
+    Result<void> sync(const std::vector<firewall::NetworkRules>&,
+                      const std::vector<firewall::PortForward>&) override {
+        return ok();
+    }
+    Result<void> add_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
+    Result<void> remove_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
+    Result<std::string> show() override { return show_text; }
+    int monitor_fd() override { return sock_r_.get(); }
+    Result<bool> handle_events() override;
+    uint64_t repairs() const override { return repairs_; }
+    std::string name() const override { return backend_name; }
+
+private:
+    UniqueFd sock_r_, sock_w_;
+    uint64_t repairs_ = 0;  // worker thread only
+    std::atomic<int> handled_{0};
+    mutable std::mutex mu_;
+    std::thread::id handled_on_;
+};
+
 class FakeBackend final : public daemon::Backend {
 public:
-    explicit FakeBackend(std::string netns_dir);
+    explicit FakeBackend(std::string netns_dir, bool firewall_monitor = false);
 
     // The next mutation, once inside the backend, signals entered() and waits for release().
     void hold_next();
@@ -31,6 +74,17 @@ public:
     Result<void> remove_netns(const std::string& name) override;
     std::vector<core::Network> networks() const override;
 
+    firewall::Backend& firewall() override { return fw_; }
+    std::string firewall_table() const override {
+        return fw_.backend_name == "none" ? "" : "inet cnetd";
+    }
+    Result<std::vector<std::string>> check_coexistence() override;
+
+    FakeFirewall& fake_firewall() { return fw_; }
+    // What check_coexistence() returns next (set before the check runs, e.g. before start()).
+    void set_coexistence(std::vector<std::string> warnings);
+    int coexistence_checks() const { return coexist_checks_.load(); }
+
 private:
     void gate();
     core::Network* find(const std::string& name_or_id);
@@ -42,6 +96,10 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool hold_ = false, entered_ = false, released_ = false;
+
+    FakeFirewall fw_;
+    std::vector<std::string> coexist_;  // guarded by mu_
+    std::atomic<int> coexist_checks_{0};
 };
 
 }  // namespace cnetd::testing

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <future>
 #include <optional>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -20,6 +21,7 @@
 #include <boost/beast/http.hpp>
 
 #include "api/client.hpp"
+#include "daemon/firewall_monitor.hpp"
 #include "daemon/handlers.hpp"
 #include "daemon/server.hpp"
 #include "daemon/worker.hpp"
@@ -43,8 +45,10 @@ protected:
         ASSERT_EQ(::mkdir(netns_dir_.c_str(), 0755), 0);
         sock_ = dir_ + "/cnetd.sock";
         auto started = worker_.start([this]() -> Result<std::unique_ptr<daemon::Backend>> {
-            auto b = std::make_unique<testing::FakeBackend>(netns_dir_);
+            auto b = std::make_unique<testing::FakeBackend>(netns_dir_, with_monitor_fd_);
+            b->set_coexistence(initial_warnings_);
             fake_ = b.get();
+            worker_thread_ = std::this_thread::get_id();
             return std::unique_ptr<daemon::Backend>(std::move(b));
         });
         ASSERT_TRUE(started.ok()) << started.error().message();
@@ -58,6 +62,7 @@ protected:
 
     void TearDown() override {
         if (fake_) fake_->release();
+        if (monitor_) monitor_->stop();  // before the worker, as in the daemon
         worker_.stop();
         io_.stop();
         if (io_thread_.joinable()) io_thread_.join();
@@ -89,6 +94,10 @@ protected:
     std::optional<daemon::Server> server_;
     std::thread io_thread_;
     testing::FakeBackend* fake_ = nullptr;  // owned by the worker
+    std::thread::id worker_thread_;         // the thread the factory (and every job) runs on
+    bool with_monitor_fd_ = false;          // FakeFirewall gets a monitor fd (socket pair)
+    std::vector<std::string> initial_warnings_;
+    std::optional<daemon::FirewallMonitor> monitor_;
 };
 
 TEST_F(ApiServer, PingAndInfo) {
@@ -312,6 +321,7 @@ TEST_F(ApiServer, ReadsAreAnsweredWhileTheWorkerIsBlocked) {
 
 TEST_F(ApiServer, MutationsAfterWorkerStopGet503) {
     worker_.stop();
+    fake_ = nullptr;  // destroyed with the worker's backend
     auto r = client().request("POST", "/v1/netns", json{{"Name", "a"}});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
@@ -327,6 +337,206 @@ TEST_F(ApiServer, SecondServerOnALiveSocketIsRefused) {
     EXPECT_EQ(r.error().kind(), ErrorKind::Conflict);
     EXPECT_EQ(r.error().message(), "bind " + sock_ + ": another cnetd is already running there");
     EXPECT_TRUE(client().request("GET", "/v1/ping").ok());  // the live socket was left alone
+}
+
+TEST_F(ApiServer, InternalInCreateIsStoredAndShown) {
+    auto c = client();
+    auto internal =
+        c.request("POST", "/v1/networks",
+                  json{{"Name", "back"}, {"Subnet", "10.90.0.0/24"}, {"Internal", true}});
+    ASSERT_TRUE(internal.ok()) << internal.error().message();
+    EXPECT_EQ((*internal)["Internal"], true);
+    EXPECT_EQ((*c.request("GET", "/v1/networks/back"))["Internal"], true);
+
+    auto plain = c.request("POST", "/v1/networks",
+                           json{{"Name", "front"},
+                                {"Subnet", "10.91.0.0/24"},
+                                {"Options", {{"com.docker.network.bridge.enable_icc", "false"}}}});
+    ASSERT_TRUE(plain.ok()) << plain.error().message();
+    EXPECT_EQ((*plain)["Internal"], false);  // absent means false
+    // Options are passed through to the engine and shown as it stored them.
+    EXPECT_EQ((*plain)["Options"]["com.docker.network.bridge.enable_icc"], "false");
+
+    auto bad = c.request("POST", "/v1/networks",
+                         json{{"Name", "x"}, {"Subnet", "10.92.0.0/24"}, {"Internal", "yes"}});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(bad.error().message(), "\"Internal\": expected a boolean, got string");
+    EXPECT_FALSE(c.request("GET", "/v1/networks/x").ok());  // never reached the backend
+}
+
+TEST_F(ApiServer, InfoShowsTheFirewallFromTheSnapshot) {
+    auto info = client().request("GET", "/v1/info");
+    ASSERT_TRUE(info.ok()) << info.error().message();
+    EXPECT_EQ((*info)["Firewall"], json({{"Backend", "nftables"},
+                                         {"Repairs", 0},
+                                         {"LastRepair", ""},
+                                         {"Warnings", json::array()}}));
+
+    // Like every read, it does not wait for a blocked worker.
+    fake_->hold_next();
+    auto mutation = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/netns", json{{"Name", "a"}});
+    });
+    ASSERT_TRUE(fake_->wait_entered());
+    auto during =
+        std::async(std::launch::async, [this] { return client().request("GET", "/v1/info"); });
+    bool answered = during.wait_for(3s) == std::future_status::ready;
+    fake_->release();
+    EXPECT_TRUE(answered) << "GET /v1/info waited for the blocked worker";
+    EXPECT_TRUE(mutation.get().ok());
+}
+
+TEST_F(ApiServer, FirewallRouteShowsTheBackendFromTheWorker) {
+    auto fw = client().request("GET", "/v1/firewall");
+    ASSERT_TRUE(fw.ok()) << fw.error().message();
+    EXPECT_EQ((*fw)["Backend"], "nftables");
+    EXPECT_EQ((*fw)["Table"], "inet cnetd");
+    EXPECT_EQ((*fw)["InSync"], true);
+    EXPECT_EQ((*fw)["Repairs"], 0);
+    EXPECT_EQ((*fw)["LastRepair"], "");
+    EXPECT_EQ((*fw)["Warnings"], json::array());
+    EXPECT_EQ((*fw)["Text"], "table inet cnetd {\n}\n# kernel: matches\n");
+
+    // InSync follows the kernel line of show(). The text is changed by a job, i.e. on the worker.
+    std::promise<void> changed;
+    ASSERT_TRUE(worker_.post([&](daemon::Backend&) {
+        fake_->fake_firewall().show_text = "table inet cnetd {\n}\n# kernel: differs: no table\n";
+        changed.set_value();
+    }));
+    changed.get_future().wait();
+    fw = client().request("GET", "/v1/firewall");
+    ASSERT_TRUE(fw.ok()) << fw.error().message();
+    EXPECT_EQ((*fw)["InSync"], false);
+
+    auto wrong = client().raw("DELETE", "/v1/firewall", "");
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_EQ(wrong->status, 405);
+}
+
+TEST_F(ApiServer, FirewallRouteWaitsForTheWorker) {
+    // Documented: show() reads the kernel, so GET /v1/firewall queues behind a running mutation.
+    fake_->hold_next();
+    auto mutation = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/netns", json{{"Name", "a"}});
+    });
+    ASSERT_TRUE(fake_->wait_entered());
+    auto fw =
+        std::async(std::launch::async, [this] { return client().request("GET", "/v1/firewall"); });
+    bool early = fw.wait_for(300ms) == std::future_status::ready;
+    fake_->release();
+    EXPECT_FALSE(early) << "GET /v1/firewall was answered while the worker was busy";
+    auto r = fw.get();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ((*r)["Backend"], "nftables");
+    EXPECT_TRUE(mutation.get().ok());
+}
+
+// The drift monitor on the fake firewall, whose monitor fd is a socket pair the test writes to.
+class FirewallMonitorTest : public ApiServer {
+protected:
+    FirewallMonitorTest() {
+        with_monitor_fd_ = true;
+        initial_warnings_ = {"table ip filter chain FORWARD (hook forward, policy drop) drops it"};
+    }
+    void SetUp() override {
+        ApiServer::SetUp();
+        if (HasFatalFailure()) return;
+        monitor_.emplace(worker_, 100ms);
+        auto r = monitor_->start();
+        ASSERT_TRUE(r.ok()) << r.error().message();
+        ASSERT_TRUE(monitor_->watching());
+    }
+    void send(char c) { ASSERT_EQ(::write(fake_->fake_firewall().write_end(), &c, 1), 1); }
+    json firewall_info() { return (*client().request("GET", "/v1/info"))["Firewall"]; }
+    // Polls `pred` every 10 ms for up to `limit`; returns the time it took, or nullopt.
+    template <class Pred>
+    std::optional<std::chrono::milliseconds> wait_until(Pred pred,
+                                                        std::chrono::milliseconds limit) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (;;) {
+            auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - t0);
+            if (pred()) return took;
+            if (took > limit) return std::nullopt;
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+};
+
+TEST_F(FirewallMonitorTest, StartupWarningsAreInInfo) {
+    EXPECT_EQ(fake_->coexistence_checks(), 1);
+    EXPECT_EQ(firewall_info()["Warnings"], json(initial_warnings_));
+    EXPECT_EQ((*client().request("GET", "/v1/firewall"))["Warnings"], json(initial_warnings_));
+    EXPECT_EQ(fake_->fake_firewall().events_handled(), 0);  // nothing readable, no job
+}
+
+TEST_F(FirewallMonitorTest, RepairRunsOnTheWorkerAndIsCountedInInfo) {
+    fake_->set_coexistence({"net.ipv4.ip_forward is 0"});
+    send('r');
+    auto took = wait_until([&] { return firewall_info()["Repairs"] == 1; }, 2000ms);
+    ASSERT_TRUE(took) << "no repair within 2 s: " << firewall_info();
+    EXPECT_LT(*took, 1000ms);
+    json fw = firewall_info();
+    EXPECT_TRUE(std::regex_match(fw["LastRepair"].get<std::string>(),
+                                 std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z)")))
+        << fw;
+    EXPECT_EQ(fake_->fake_firewall().handled_on(), worker_thread_);
+    EXPECT_EQ(fake_->fake_firewall().events_handled(), 1);
+    // The coexistence check ran again after the repair and its new list replaced the old one.
+    EXPECT_EQ(fake_->coexistence_checks(), 2);
+    EXPECT_EQ(fw["Warnings"], json::array({"net.ipv4.ip_forward is 0"}));
+
+    // Our own notifications: handled, not a repair, no new coexistence check.
+    send('n');
+    ASSERT_TRUE(wait_until([&] { return fake_->fake_firewall().events_handled() == 2; }, 2000ms));
+    std::this_thread::sleep_for(50ms);  // let the job's publication land
+    EXPECT_EQ(firewall_info()["Repairs"], 1);
+    EXPECT_EQ(fake_->coexistence_checks(), 2);
+
+    send('r');
+    ASSERT_TRUE(wait_until([&] { return firewall_info()["Repairs"] == 2; }, 2000ms));
+    EXPECT_EQ(fake_->fake_firewall().events_handled(), 3);  // exactly one job per readable event
+}
+
+TEST_F(FirewallMonitorTest, AFailingCheckBacksOffInsteadOfSpinning) {
+    send('x');  // handle_events() fails and leaves the socket readable
+    std::this_thread::sleep_for(1000ms);
+    int calls = fake_->fake_firewall().events_handled();
+    // Backoff 100, 200, 400 ms...: 4 or 5 calls in a second; a busy loop would make thousands.
+    EXPECT_GE(calls, 2) << "a failed check must be retried";
+    EXPECT_LE(calls, 6);
+    EXPECT_EQ(firewall_info()["Repairs"], 0);
+}
+
+TEST_F(FirewallMonitorTest, StopIsPromptAndFinal) {
+    auto t0 = std::chrono::steady_clock::now();
+    monitor_->stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+    EXPECT_FALSE(monitor_->watching());
+    send('r');
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(fake_->fake_firewall().events_handled(), 0);
+    monitor_->stop();  // idempotent
+}
+
+TEST_F(ApiServer, MonitorWithoutAnEventFdOnlyChecksCoexistence) {
+    daemon::FirewallMonitor m(worker_);
+    auto r = m.start();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_FALSE(m.watching());
+    EXPECT_EQ(fake_->coexistence_checks(), 1);
+    m.stop();
+}
+
+TEST_F(ApiServer, MonitorNeedsARunningWorker) {
+    worker_.stop();
+    fake_ = nullptr;  // destroyed with the worker's backend
+    daemon::FirewallMonitor m(worker_);
+    auto r = m.start();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_EQ(r.error().message(), "start firewall monitor: the kernel worker is not running");
 }
 
 TEST(ApiServerStandalone, StaleSocketIsReplaced) {

@@ -280,7 +280,7 @@ TEST(FirewallBatch, RebuildLayoutIsIndependentOfNetworkCount) {
     EXPECT_EQ(count(one, NFT_MSG_NEWCHAIN), count(fifty, NFT_MSG_NEWCHAIN));
     EXPECT_EQ(count(one, NFT_MSG_NEWSET), count(fifty, NFT_MSG_NEWSET));
     EXPECT_EQ(count(one, NFT_MSG_NEWCHAIN), 5);
-    EXPECT_EQ(count(one, NFT_MSG_NEWRULE), 13);
+    EXPECT_EQ(count(one, NFT_MSG_NEWRULE), 19);
     EXPECT_EQ(count(fifty, NFT_MSG_NEWSETELEM), 50 * 5);
 
     // add table; delete table; add table — then sets, chains, rules, elements.
@@ -313,12 +313,196 @@ TEST(FirewallBatch, RebuildLayoutIsIndependentOfNetworkCount) {
     Expected e = expected_state("cnetd", many);
     size_t rules = 0;
     for (const auto& c : e.chains) rules += c.rule_comments.size();
-    EXPECT_EQ(rules, 13u);
+    EXPECT_EQ(rules, 19u);
     for (const auto& s : e.sets) {
         if (s.name == "bridges") {
             EXPECT_EQ(s.elements, 50u);
         }
     }
+}
+
+// ---- published ports ---------------------------------------------------------------------
+
+PortForward pf(L4 proto, const char* host_ip, uint16_t h1, uint16_t h2, const char* cip,
+               uint16_t c1, std::string br = "docker0") {
+    PortForward p;
+    p.proto = proto;
+    if (host_ip) p.host_ip = Ipv4::parse(host_ip).value();
+    p.host_first = h1;
+    p.host_last = h2;
+    p.container_ip = Ipv4::parse(cip).value();
+    p.container_first = c1;
+    p.bridge = std::move(br);
+    return p;
+}
+std::vector<uint8_t> port(uint16_t p) {  // inet_service padded to a register
+    return {static_cast<uint8_t>(p >> 8), static_cast<uint8_t>(p & 0xff), 0, 0};
+}
+std::vector<uint8_t> proto(uint8_t p) {
+    return {p, 0, 0, 0};
+}
+
+TEST(FirewallPorts, SinglePortOnEveryAddressIsOneElement) {
+    auto b = build_ports("cnetd", {pf(L4::Tcp, nullptr, 8080, 8080, "172.17.0.2", 80)}, true);
+    auto ms = decode(b.bytes());
+    ASSERT_EQ(ms.size(), 3u);  // begin, one NEWSETELEM, end
+    EXPECT_EQ(ms[1].type, NFT_MSG_NEWSETELEM);
+    EXPECT_EQ(ms[1].name, "published");
+    EXPECT_EQ(ms[1].table, "cnetd");
+    ASSERT_EQ(ms[1].elems.size(), 1u);
+    const Elem& e = ms[1].elems[0];
+    // Every address: the key is the interval 0.0.0.0 . tcp . 8080 - 255.255.255.255 . tcp . 8080.
+    EXPECT_EQ(e.key, ip("0.0.0.0") + proto(6) + port(8080));
+    EXPECT_EQ(e.key_end, ip("255.255.255.255") + proto(6) + port(8080));
+    // Value: container address, port_min, port_max (a single port: both 80).
+    EXPECT_EQ(e.data, ip("172.17.0.2") + port(80) + port(80));
+    EXPECT_EQ(b.describe(1, 2),
+              "add element inet cnetd published { 0.0.0.0/0 . tcp . 8080 : 172.17.0.2 . 80 . 80 }");
+}
+
+TEST(FirewallPorts, RangeIsOneElementWithAnOffsetWindow) {
+    auto ms = decode(
+        build_ports("cnetd", {pf(L4::Udp, nullptr, 8000, 8002, "172.17.0.2", 80)}, true).bytes());
+    ASSERT_EQ(ms.size(), 3u);
+    ASSERT_EQ(ms[1].elems.size(), 1u);
+    const Elem& e = ms[1].elems[0];
+    EXPECT_EQ(e.key, ip("0.0.0.0") + proto(17) + port(8000));
+    EXPECT_EQ(e.key_end, ip("255.255.255.255") + proto(17) + port(8002));
+    // The kernel maps dport to 80 + dport % 4: 8000 -> 80, 8001 -> 81, 8002 -> 82.
+    EXPECT_EQ(e.data, ip("172.17.0.2") + port(80) + port(83));
+}
+
+TEST(FirewallPorts, SpecificHostAddressIsTheWholeKey) {
+    auto p = pf(L4::Sctp, "198.51.100.7", 9000, 9000, "10.1.0.5", 9000, "br-x");
+    auto ms = decode(build_ports("t", {p}, true).bytes());
+    ASSERT_EQ(ms[1].elems.size(), 1u);
+    EXPECT_EQ(ms[1].elems[0].key, ip("198.51.100.7") + proto(132) + port(9000));
+    EXPECT_EQ(ms[1].elems[0].key_end, ip("198.51.100.7") + proto(132) + port(9000));
+    EXPECT_EQ(ms[1].elems[0].data, ip("10.1.0.5") + port(9000) + port(9000));
+    // 0.0.0.0 given explicitly means every address, as with Docker.
+    auto any = decode(
+        build_ports("t", {pf(L4::Tcp, "0.0.0.0", 80, 80, "10.1.0.5", 80)}, true).bytes());
+    EXPECT_EQ(any[1].elems.at(0).key_end, ip("255.255.255.255") + proto(6) + port(80));
+
+    // Removal deletes exactly the same keys, one message per mapping (best-effort retries).
+    auto del = decode(build_ports("t", {p, pf(L4::Tcp, nullptr, 1, 1, "10.1.0.5", 1)}, false)
+                          .bytes());
+    ASSERT_EQ(del.size(), 4u);
+    EXPECT_EQ(del[1].type, NFT_MSG_DELSETELEM);
+    EXPECT_EQ(del[1].elems.at(0).key, ms[1].elems[0].key);
+    EXPECT_EQ(del[1].elems.at(0).key_end, ms[1].elems[0].key_end);
+}
+
+// The kernel's choice under NF_NAT_RANGE_PROTO_OFFSET with base 0 (nf_nat_l4proto_unique_tuple):
+// port_min + dport % (port_max - port_min + 1). Every port of every range must land on
+// container_first + (dport - host_first).
+uint16_t kernel_pick(const PortMapValue& v, uint16_t dport) {
+    const uint32_t size = uint32_t(v.port_max) - v.port_min + 1;
+    return static_cast<uint16_t>(v.port_min + dport % size);
+}
+void expect_maps_1to1(const PortForward& p) {
+    auto vs = port_map_values(p);
+    ASSERT_FALSE(vs.empty());
+    for (uint32_t d = p.host_first; d <= p.host_last; ++d) {
+        const PortMapValue* v = nullptr;
+        for (const auto& x : vs)
+            if (d >= x.host_first && d <= x.host_last) v = &x;
+        ASSERT_TRUE(v) << describe(p) << " dport " << d;
+        ASSERT_EQ(kernel_pick(*v, static_cast<uint16_t>(d)), p.container_first + (d - p.host_first))
+            << describe(p) << " dport " << d;
+    }
+}
+
+TEST(FirewallPorts, OffsetWindowMapsEveryPortOfEveryRange) {
+    EXPECT_EQ(port_map_values(pf(L4::Tcp, nullptr, 8000, 8010, "10.0.0.2", 80)).size(), 1u);
+    uint32_t seed = 12345, checked = 0;
+    auto rnd = [&](uint32_t mod) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 8) % mod;
+    };
+    for (int i = 0; i < 3000; ++i) {
+        const uint16_t n = static_cast<uint16_t>(1 + rnd(i % 10 == 0 ? 2000 : 20));
+        const uint16_t h = static_cast<uint16_t>(1 + rnd(65536 - n));
+        const uint16_t c = static_cast<uint16_t>(1 + rnd(65536 - n));
+        auto p = pf(L4::Tcp, nullptr, h, static_cast<uint16_t>(h + n - 1), "10.0.0.2", c);
+        expect_maps_1to1(p);
+        if (HasFatalFailure()) return;
+        // One element unless n > h > c (then one per port).
+        if (!(n > h && h > c)) {
+            EXPECT_EQ(port_map_values(p).size(), 1u) << describe(p);
+        }
+        ++checked;
+    }
+    EXPECT_EQ(checked, 3000u);
+    // Edges: top of the port space, h <= c, and the n > h > c fallback.
+    expect_maps_1to1(pf(L4::Tcp, nullptr, 65530, 65535, "10.0.0.2", 65530));
+    expect_maps_1to1(pf(L4::Tcp, nullptr, 1, 1024, "10.0.0.2", 64000));
+    expect_maps_1to1(pf(L4::Tcp, nullptr, 40009, 40013, "10.0.0.2", 30000));
+    auto fallback = pf(L4::Tcp, nullptr, 100, 300, "10.0.0.2", 50);
+    expect_maps_1to1(fallback);
+    EXPECT_EQ(port_map_values(fallback).size(), 201u);
+}
+
+TEST(FirewallPorts, RuleAndChainCountDoNotDependOnPorts) {
+    auto count = [](const std::vector<Msg>& ms, int type) {
+        return std::count_if(ms.begin(), ms.end(), [&](const Msg& m) { return m.type == type; });
+    };
+    std::vector<NetworkRules> nets{net("n1", "docker0", "172.17.0.0/16")};
+    std::vector<PortForward> many;
+    for (int i = 0; i < 10000; ++i)
+        many.push_back(pf(i % 2 ? L4::Udp : L4::Tcp, nullptr, static_cast<uint16_t>(10000 + i),
+                          static_cast<uint16_t>(10000 + i), "172.17.0.2", 80));
+    auto zero = decode(build_rebuild("cnetd", nets, {}).bytes());
+    auto one = decode(build_rebuild("cnetd", nets, {many[0]}).bytes());
+    auto lots = decode(build_rebuild("cnetd", nets, many).bytes());
+    for (int type : {NFT_MSG_NEWRULE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWSET}) {
+        EXPECT_EQ(count(zero, type), count(one, type)) << type;
+        EXPECT_EQ(count(zero, type), count(lots, type)) << type;
+    }
+    EXPECT_EQ(count(lots, NFT_MSG_NEWRULE), 19);
+    EXPECT_EQ(count(lots, NFT_MSG_NEWSETELEM) - count(zero, NFT_MSG_NEWSETELEM), 10000);
+    size_t published = 0;
+    for (const auto& m : lots)
+        if (m.type == NFT_MSG_NEWSETELEM && m.name == "published") published += m.elems.size();
+    EXPECT_EQ(published, 10000u);
+    for (const auto& s : expected_state("cnetd", nets, many).sets)
+        if (s.name == "published") {
+            EXPECT_EQ(s.elements, 10000u);
+        }
+    // The DNAT lookups sit in the nat chains, the hairpin/localhost masquerades first in
+    // postrouting (before "no nat on own bridge" returns), the loopback drop in raw.
+    std::vector<std::string> post, pre, out, raw;
+    for (const auto& m : one) {
+        if (m.type != NFT_MSG_NEWRULE) continue;
+        if (m.chain == "nat_postrouting") post.push_back(m.comment);
+        if (m.chain == "nat_prerouting") pre.push_back(m.comment);
+        if (m.chain == "nat_output") out.push_back(m.comment);
+        if (m.chain == "raw_prerouting") raw.push_back(m.comment);
+    }
+    EXPECT_EQ(pre, std::vector<std::string>{"cnetd: published ports"});
+    EXPECT_EQ(out, std::vector<std::string>{"cnetd: published ports from the host"});
+    ASSERT_GE(post.size(), 3u);
+    EXPECT_EQ(post[0], "cnetd: hairpin");
+    EXPECT_EQ(post[1], "cnetd: localhost to container");
+    EXPECT_EQ(post[2], "cnetd: no nat on own bridge");
+    EXPECT_EQ(raw.back(), "cnetd: loopback only from lo");
+}
+
+TEST(FirewallPorts, ValidateAndDescribe) {
+    auto good = pf(L4::Tcp, "127.0.0.1", 8000, 8002, "172.17.0.2", 80);
+    EXPECT_TRUE(validate(good).ok());
+    EXPECT_EQ(describe(good), "tcp 127.0.0.1:8000-8002 -> 172.17.0.2:80-82 (docker0)");
+    auto r = validate(pf(L4::Tcp, nullptr, 9, 8, "172.17.0.2", 80));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("range ends before it starts"), std::string::npos);
+    EXPECT_FALSE(validate(pf(L4::Tcp, nullptr, 0, 0, "172.17.0.2", 80)).ok());
+    EXPECT_FALSE(validate(pf(L4::Tcp, nullptr, 1000, 1010, "172.17.0.2", 65530)).ok());
+    EXPECT_FALSE(validate(pf(L4::Tcp, nullptr, 80, 80, "0.0.0.0", 80)).ok());
+    EXPECT_FALSE(validate(pf(L4::Tcp, nullptr, 80, 80, "172.17.0.2", 80, "")).ok());
+    std::string t = render("cnetd", {}, {good});
+    EXPECT_NE(t.find("127.0.0.1 . tcp . 8000-8002 : 172.17.0.2 . 80 . 83"), std::string::npos) << t;
+    EXPECT_NE(t.find("dnat ip to ip daddr . meta l4proto . th dport map @published"),
+              std::string::npos);
 }
 
 TEST(FirewallBatch, SplitKeepsDescriptions) {

@@ -222,6 +222,88 @@ bool tcp_echo(const std::string& netns_path, const std::string& addr, int port,
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+WhoAmIServer::WhoAmIServer(const std::string& netns_path, const std::string& addr, int port) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(ready[0]);
+        enter_netns_or_die(netns_path);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<uint16_t>(port));
+        inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0)
+            _exit(91);
+        char ok = 1;
+        if (write(ready[1], &ok, 1) != 1) _exit(92);
+        for (;;) {  // one short answer per connection: no per-connection children needed
+            sockaddr_in peer{};
+            socklen_t len = sizeof peer;
+            int c = accept(s, reinterpret_cast<sockaddr*>(&peer), &len);
+            if (c < 0) continue;
+            char b[INET_ADDRSTRLEN] = {};
+            inet_ntop(AF_INET, &peer.sin_addr, b, sizeof b);
+            std::string line = std::string(b) + "\n";
+            (void)!send(c, line.data(), line.size(), MSG_NOSIGNAL);
+            close(c);
+        }
+    }
+    close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    char ok = 0;
+    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
+    close(ready[0]);
+}
+
+WhoAmIServer::~WhoAmIServer() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+}
+
+std::string tcp_whoami(const std::string& netns_path, const std::string& addr, int port,
+                       std::chrono::milliseconds timeout) {
+    int res[2];
+    if (pipe2(res, O_CLOEXEC) != 0) return "";
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    pid_t pid = fork();
+    if (pid == 0) {  // a child, because setns() would move the whole test thread
+        close(res[0]);
+        enter_netns_or_die(netns_path);
+        int s = connect_with_timeout(addr, port, timeout);
+        if (s < 0) _exit(1);
+        std::string got;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd p{s, POLLIN, 0};
+            if (left <= 0ms || poll(&p, 1, static_cast<int>(left.count())) != 1) _exit(2);
+            char buf[64];
+            ssize_t n = recv(s, buf, sizeof buf, 0);
+            if (n < 0) _exit(3);
+            if (n == 0) break;
+            got.append(buf, static_cast<size_t>(n));
+        }
+        if (!got.empty() && got.back() == '\n') got.pop_back();
+        _exit(write(res[1], got.data(), got.size()) == static_cast<ssize_t>(got.size()) ? 0 : 4);
+    }
+    close(res[1]);
+    std::string out;
+    char buf[64];
+    ssize_t n;
+    while ((n = read(res[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    close(res[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
+}
+
 namespace {
 volatile sig_atomic_t g_stream_stop = 0;
 void on_stream_term(int) { g_stream_stop = 1; }

@@ -46,6 +46,24 @@ private:
 bool tcp_echo(const std::string& netns_path, const std::string& addr, int port,
               std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
+// A "who are you" TCP server in a namespace, in a forked child: it answers every connection with
+// the peer address it sees ("198.51.100.1\n") and closes it. Shows NAT at work. stop = destructor.
+class WhoAmIServer {
+public:
+    WhoAmIServer(const std::string& netns_path, const std::string& addr, int port);
+    ~WhoAmIServer();
+    bool ready() const { return ready_; }
+
+private:
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+// Connects from `netns_path` ("" = the test's own namespace) to a WhoAmIServer and returns the
+// address it reported, or "" when no answer came within `timeout` (connect and read together).
+std::string tcp_whoami(const std::string& netns_path, const std::string& addr, int port,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
 // A long-lived TCP connection from a netns to an echo server, kept open by a forked child that
 // echoes a numbered message every `period`. check() asks whether every round trip so far worked
 // (and the connection was never reset).

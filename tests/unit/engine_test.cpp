@@ -437,3 +437,118 @@ TEST_F(EngineTest, ConfigIccChangeUpdatesTheDefaultNetworkInPlace) {
 }
 
 }  // namespace
+
+namespace {
+
+ConnectRequest with_ports(std::string net, std::string target, std::vector<std::string> p) {
+    ConnectRequest r{std::move(net), std::move(target), "", ""};
+    r.publish = std::move(p);
+    return r;
+}
+
+TEST_F(EngineTest, PublishedPortsAreHeldAndForwarded) {
+    auto a = engine->connect(with_ports("bridge", "a", {"8080:80", "127.0.0.1::53/udp", "9000-9002:80-82"}));
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    ASSERT_EQ(a->ports.size(), 3u);
+    EXPECT_EQ(a->ports[0].str(), "0.0.0.0:8080->80/tcp");
+    EXPECT_EQ(a->ports[1].host_ip->str(), "127.0.0.1");
+    EXPECT_GE(a->ports[1].host.first, 32768);  // ephemeral
+    EXPECT_EQ(a->ports[2].str(), "0.0.0.0:9000-9002->80-82/tcp");
+    EXPECT_EQ(kernel.held.count("tcp/0.0.0.0:8080"), 1u);
+    EXPECT_EQ(kernel.held.count("tcp/0.0.0.0:9001"), 1u);
+    EXPECT_EQ(kernel.held.size(), 5u);
+    ASSERT_EQ(fw.ports.size(), 3u);
+    EXPECT_EQ(fw.ports[0].container_ip.str(), "172.17.0.2");
+    EXPECT_EQ(fw.ports[0].host_first, 8080);
+    EXPECT_EQ(fw.ports[0].container_first, 80);
+    EXPECT_EQ(fw.ports[0].bridge, "docker0");
+    EXPECT_EQ(fw.ports[2].host_last, 9002);
+    EXPECT_EQ(store.saved[0].endpoints.begin()->second.ports.size(), 3u);  // persisted
+
+    ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
+    EXPECT_TRUE(kernel.held.empty());
+    EXPECT_TRUE(fw.ports.empty());
+    EXPECT_TRUE(engine->connect(with_ports("bridge", "b", {"8080:80"})).ok());  // free again
+}
+
+TEST_F(EngineTest, PortConflictsChangeNothing) {
+    ASSERT_TRUE(engine->connect(with_ports("bridge", "a", {"8080:80"})).ok());
+    const FakeState before = kernel.state.normalized();
+    const auto held = kernel.held;
+    const auto fwports = fw.ports;
+    auto check_unchanged = [&](const char* what) {
+        EXPECT_EQ(kernel.state.normalized(), before) << what;
+        EXPECT_EQ(kernel.held, held) << what;
+        EXPECT_EQ(fw.ports, fwports) << what;
+        EXPECT_EQ(engine->networks()[0].endpoints.size(), 1u) << what;
+    };
+    auto dup = engine->connect(with_ports("bridge", "b", {"127.0.0.1:8080:80"}));
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().message(),
+              "connect b to bridge: Bind for 127.0.0.1:8080 failed: port is already allocated");
+    check_unchanged("dup");
+
+    kernel.taken.insert("tcp/0.0.0.0:9090");  // another process listens there
+    auto foreign = engine->connect(with_ports("bridge", "b", {"7070:70", "9090:90"}));
+    ASSERT_FALSE(foreign.ok());
+    EXPECT_EQ(foreign.error().message(),
+              "connect b to bridge: Bind for 0.0.0.0:9090 failed: Address already in use");
+    check_unchanged("foreign");
+    EXPECT_TRUE(engine->connect(with_ports("bridge", "b", {"7070:70"})).ok());  // 7070 was released
+}
+
+TEST_F(EngineTest, PortForwardFailureRollsBackTheWholeAttach) {
+    const FakeState before = kernel.state.normalized();
+    fw.fail_ports = true;
+    auto r = engine->connect(with_ports("bridge", "a", {"8080:80"}));
+    fw.fail_ports = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("publish ports: add element inet cnetd published"),
+              std::string::npos)
+        << r.error().message();
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_TRUE(kernel.held.empty());
+    EXPECT_EQ(connect("a").address.str(), "172.17.0.2/16");
+    EXPECT_TRUE(engine->connect(with_ports("bridge", "b", {"8080:80"})).ok());
+}
+
+TEST_F(EngineTest, PublishValidation) {
+    auto bad = engine->connect(with_ports("bridge", "a", {"8080:80", "99999:80"}));
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().message(),
+              "connect a to bridge: publish[1]: port spec \"99999:80\": \"99999\" is not a port (1-65535)");
+    ASSERT_TRUE(engine->create_network({"int", "10.11.0.0/24", "", "", {}, true}).ok());
+    auto internal = engine->connect(with_ports("int", "a", {"8080:80"}));
+    ASSERT_FALSE(internal.ok());
+    EXPECT_NE(internal.error().message().find("network int is internal"), std::string::npos);
+    EXPECT_TRUE(kernel.held.empty());
+}
+
+TEST_F(EngineTest, RestartReclaimsAndReholdsPorts) {
+    ASSERT_TRUE(engine->connect(with_ports("bridge", "a", {"8080:80", "5353:53/udp"})).ok());
+    auto saved = kernel.held;
+    engine.reset();  // the daemon dies: its sockets close
+    EXPECT_TRUE(kernel.held.empty());
+    FakeFirewall fw2;
+    Engine again(kernel, fw2, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(again.start(DefaultNetworkSpec{}, true).ok());
+    EXPECT_EQ(kernel.held, saved);
+    EXPECT_EQ(fw2.ports.size(), 2u);  // restored in the one full sync
+    auto dup = again.connect(with_ports("bridge", "b", {"8080:80"}));
+    ASSERT_FALSE(dup.ok());
+    EXPECT_NE(dup.error().message().find("port is already allocated"), std::string::npos);
+}
+
+TEST_F(EngineTest, EphemeralRangeComesFromTheKernel) {
+    kernel.state.sysctls["net/ipv4/ip_local_port_range"] = "40000\t40010";
+    kernel.state.sysctls["net/ipv4/ip_local_reserved_ports"] = "40000-40002,40004";
+    engine.reset();
+    Engine again(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(again.start(DefaultNetworkSpec{}, true).ok());
+    auto a = again.connect(with_ports("bridge", "a", {"80", "81"}));
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_EQ(a->ports[0].host.first, 40003);
+    EXPECT_EQ(a->ports[1].host.first, 40005);
+}
+
+}  // namespace

@@ -42,6 +42,8 @@ core::Network sample() {
     e.ifname = "eth0";
     e.mac = *Mac::parse("02:11:22:33:44:55");
     e.address = *Ipv4Cidr::parse("10.10.0.130/24");
+    e.ports = {{core::Proto::Tcp, std::nullopt, {8080, 8080}, {80, 80}},
+               {core::Proto::Udp, *Ipv4::parse("127.0.0.1"), {9000, 9002}, {53, 55}}};
     n.endpoints[e.id] = e;
     return n;
 }
@@ -68,6 +70,7 @@ TEST_F(StoreTest, RoundTripAndPermissions) {
     EXPECT_EQ(e.address.str(), "10.10.0.130/24");
     EXPECT_EQ(e.mac.str(), "02:11:22:33:44:55");
     EXPECT_EQ(e.netns_id.ino, 4026532000u);
+    EXPECT_EQ(e.ports, sample().endpoints.begin()->second.ports);
 }
 
 TEST_F(StoreTest, CorruptFileIsReportedNotDropped) {

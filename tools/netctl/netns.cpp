@@ -62,6 +62,15 @@ int cmd_info(const Context& ctx) {
         const json& v = (*r)[k];
         std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
     }
+    if (auto fw = r->find("Firewall"); fw != r->end() && fw->is_object()) {
+        std::cout << "Firewall: " << fw->value("Backend", "") << '\n';
+        std::cout << "Firewall repairs: " << fw->value("Repairs", uint64_t{0}) << '\n';
+        if (std::string last = fw->value("LastRepair", ""); !last.empty())
+            std::cout << "Firewall last repair: " << last << '\n';
+        if (auto w = fw->find("Warnings"); w != fw->end() && w->is_array())
+            for (const auto& line : *w)
+                if (line.is_string()) std::cout << "warning: " << line.get<std::string>() << '\n';
+    }
     return kExitOk;
 }
 
@@ -94,7 +103,10 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
 }
 
 void add_info_command(CLI::App& app, Context& ctx, int& rc) {
-    auto* info = app.add_subcommand("info", "Show the daemon's version, paths and counts");
+    auto* info = app.add_subcommand(
+        "info",
+        "Show the daemon's version, paths, counts and firewall state (backend, drift repairs, "
+        "coexistence warnings)");
     info->fallthrough();
     info->callback([&] { rc = cmd_info(ctx); });
 }

@@ -66,12 +66,14 @@ int cmd_inspect(const Context& ctx, const std::vector<std::string>& names) {
 struct CreateArgs {
     std::string name, subnet, gateway, ip_range;
     std::vector<std::string> opts;
+    bool internal = false;
 };
 
 int cmd_create(const Context& ctx, const CreateArgs& a) {
     json body = {{"Name", a.name}, {"Subnet", a.subnet}};
     if (!a.gateway.empty()) body["Gateway"] = a.gateway;
     if (!a.ip_range.empty()) body["IPRange"] = a.ip_range;
+    if (a.internal) body["Internal"] = true;
     if (!a.opts.empty()) {
         json o = json::object();
         for (const auto& kv : a.opts) {
@@ -162,8 +164,12 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     create->add_option("--ip-range", ca->ip_range,
                        "allocate container addresses from this sub-range (CIDR)");
     create->add_option("-o,--opt", ca->opts,
-                       "driver option key=value, e.g. com.docker.network.bridge.name=br-web "
-                       "(repeatable)");
+                       "driver option key=value (repeatable): com.docker.network.bridge.name=NAME, "
+                       "com.docker.network.bridge.enable_icc=true|false, "
+                       "com.docker.network.bridge.enable_ip_masquerade=true|false, "
+                       "com.docker.network.host_ipv4=IP (SNAT source)");
+    create->add_flag("--internal", ca->internal,
+                     "restrict external access: no traffic to or from outside the subnet, no NAT");
     create->fallthrough();
     create->callback([&, ca] { rc = cmd_create(ctx, *ca); });
 

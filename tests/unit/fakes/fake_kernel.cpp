@@ -160,6 +160,41 @@ Result<void> FakeKernel::delete_link(const std::string& ifname) {
     return ok();
 }
 
+Result<std::string> FakeKernel::read_sysctl(const std::string& key) {
+    auto it = state.sysctls.find(key);
+    if (it == state.sysctls.end()) return Error::sys(ENOENT, "read sysctl " + key);
+    return it->second;
+}
+
+namespace {
+class FakeHold : public core::PortHold {
+public:
+    FakeHold(std::multiset<std::string>& held, std::vector<std::string> keys)
+        : held_(held), keys_(std::move(keys)) {
+        for (const auto& k : keys_) held_.insert(k);
+    }
+    ~FakeHold() override {
+        for (const auto& k : keys_) held_.erase(held_.find(k));
+    }
+
+private:
+    std::multiset<std::string>& held_;
+    std::vector<std::string> keys_;
+};
+}  // namespace
+
+Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports(int proto, std::optional<Ipv4> addr,
+                                                               uint16_t first, uint16_t last) {
+    std::vector<std::string> keys;
+    for (uint32_t p = first; p <= last; ++p) {
+        std::string where = fmt::format("{}:{}", addr ? addr->str() : "0.0.0.0", p);
+        std::string key = fmt::format("{}/{}", proto == 17 ? "udp" : proto == 132 ? "sctp" : "tcp", where);
+        if (taken.count(key)) return Error::sys(EADDRINUSE, "Bind for " + where + " failed");
+        keys.push_back(key);
+    }
+    return std::unique_ptr<core::PortHold>(new FakeHold(held, keys));
+}
+
 Result<void> FakeKernel::write_sysctl(const std::string& key, const std::string& value) {
     CNETD_TRY(step("write_sysctl " + key));
     state.sysctls[key] = value;

@@ -73,6 +73,12 @@ public:
     Result<void> set_up(const std::string& ifname) override;
     Result<void> delete_link(const std::string& ifname) override;
     Result<void> write_sysctl(const std::string& key, const std::string& value) override;
+    Result<std::string> read_sysctl(const std::string& key) override;
+    // Held host ports, as "tcp/0.0.0.0:8080"; `taken` ones fail like a foreign listener.
+    std::multiset<std::string> held;
+    std::set<std::string> taken;
+    Result<std::unique_ptr<core::PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
+                                                       uint16_t first, uint16_t last) override;
 };
 
 class FakeStore : public core::StateStore {
@@ -113,10 +119,23 @@ public:
         nets.erase(n.id);
         return ok();
     }
-    Result<void> sync(const std::vector<firewall::NetworkRules>& all) override {
+    std::vector<firewall::PortForward> ports;
+    bool fail_ports = false;
+    Result<void> sync(const std::vector<firewall::NetworkRules>& all,
+                      const std::vector<firewall::PortForward>& p) override {
         ++syncs;
         nets.clear();
         for (const auto& n : all) nets[n.id] = n;
+        ports = p;
+        return ok();
+    }
+    Result<void> add_ports(const std::vector<firewall::PortForward>& p) override {
+        if (fail_ports) return Error::sys(EEXIST, "add element inet cnetd published");
+        ports.insert(ports.end(), p.begin(), p.end());
+        return ok();
+    }
+    Result<void> remove_ports(const std::vector<firewall::PortForward>& p) override {
+        for (const auto& x : p) std::erase(ports, x);
         return ok();
     }
     Result<std::string> show() override { return std::string("fake"); }

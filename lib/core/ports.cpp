@@ -1,0 +1,205 @@
+#include "core/ports.hpp"
+
+#include <charconv>
+
+namespace cnetd::core {
+
+namespace {
+
+Result<uint16_t> parse_port(std::string_view spec, std::string_view s, bool allow_zero = false) {
+    uint32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > 65535 ||
+        (v == 0 && !allow_zero) || (s.size() > 1 && s[0] == '0')) {
+        return Error::invalid(fmt::format("port spec \"{}\": \"{}\" is not a port (1-65535)", spec, s));
+    }
+    return static_cast<uint16_t>(v);
+}
+
+Result<PortRange> parse_range(std::string_view spec, std::string_view s) {
+    size_t dash = s.find('-');
+    if (dash == std::string_view::npos) {
+        CNETD_TRY_ASSIGN(uint16_t p, parse_port(spec, s));
+        return PortRange{p, p};
+    }
+    CNETD_TRY_ASSIGN(uint16_t a, parse_port(spec, s.substr(0, dash)));
+    CNETD_TRY_ASSIGN(uint16_t b, parse_port(spec, s.substr(dash + 1)));
+    if (b < a) {
+        return Error::invalid(fmt::format("port spec \"{}\": range {} ends before it starts", spec, s));
+    }
+    return PortRange{a, b};
+}
+
+std::string host_text(const std::optional<Ipv4>& ip) { return ip ? ip->str() : "0.0.0.0"; }
+
+}  // namespace
+
+const char* to_string(Proto p) noexcept {
+    switch (p) {
+        case Proto::Tcp: return "tcp";
+        case Proto::Udp: return "udp";
+        case Proto::Sctp: return "sctp";
+    }
+    return "tcp";
+}
+
+Result<Proto> parse_proto(std::string_view s) {
+    if (s == "tcp") return Proto::Tcp;
+    if (s == "udp") return Proto::Udp;
+    if (s == "sctp") return Proto::Sctp;
+    return Error::invalid(fmt::format("protocol \"{}\" is not one of tcp, udp, sctp", s));
+}
+
+std::string PortBinding::str() const {
+    auto range = [](const PortRange& r) {
+        return r.first == r.last ? std::to_string(r.first) : fmt::format("{}-{}", r.first, r.last);
+    };
+    return fmt::format("{}:{}->{}/{}", host_text(host_ip), range(host), range(container),
+                       to_string(proto));
+}
+
+Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
+    if (spec.empty()) return Error::invalid("port spec is empty");
+    std::string_view rest = spec;
+    Proto proto = Proto::Tcp;
+    if (size_t slash = rest.rfind('/'); slash != std::string_view::npos) {
+        auto p = parse_proto(rest.substr(slash + 1));
+        if (!p) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, p.error().message()));
+        proto = *p;
+        rest = rest.substr(0, slash);
+    }
+    std::optional<Ipv4> host_ip;
+    std::string_view host_part, cont_part;
+    if (!rest.empty() && rest[0] == '[') {
+        return Error::invalid(fmt::format(
+            "port spec \"{}\": IPv6 host addresses are not supported yet (no IPv6 networks)", spec));
+    }
+    // Split on ':' from the right: [ip:][host:]container
+    size_t c2 = rest.rfind(':');
+    if (c2 == std::string_view::npos) {
+        cont_part = rest;
+    } else {
+        cont_part = rest.substr(c2 + 1);
+        std::string_view left = rest.substr(0, c2);
+        size_t c1 = left.rfind(':');
+        if (c1 == std::string_view::npos) {
+            host_part = left;
+        } else {
+            host_part = left.substr(c1 + 1);
+            std::string_view ip = left.substr(0, c1);
+            if (ip.find(':') != std::string_view::npos) {
+                return Error::invalid(fmt::format(
+                    "port spec \"{}\": too many ':' (IPv6 addresses go in brackets)", spec));
+            }
+            auto a = Ipv4::parse(ip);
+            if (!a) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, a.error().message()));
+            if (a->value() != 0) host_ip = *a;  // 0.0.0.0 means every address
+        }
+        if (host_part.empty() && c1 == std::string_view::npos) {
+            return Error::invalid(fmt::format("port spec \"{}\": empty host port", spec));
+        }
+    }
+    CNETD_TRY_ASSIGN(PortRange cont, parse_range(spec, cont_part));
+    std::vector<PortRequest> out;
+    if (host_part.empty()) {
+        // "80" or "IP::80": ephemeral host port per container port.
+        for (uint32_t p = cont.first; p <= cont.last; ++p) {
+            auto port = static_cast<uint16_t>(p);
+            out.push_back({proto, host_ip, {0, 0}, {port, port}});
+        }
+        return out;
+    }
+    CNETD_TRY_ASSIGN(PortRange host, parse_range(spec, host_part));
+    if (cont.size() > 1 && host.size() != cont.size()) {
+        return Error::invalid(fmt::format(
+            "port spec \"{}\": host range has {} ports but container range has {}", spec,
+            host.size(), cont.size()));
+    }
+    out.push_back({proto, host_ip, host, cont});
+    return out;
+}
+
+PortAllocator::PortAllocator(PortRange ephemeral, std::set<uint16_t> reserved)
+    : ephemeral_(ephemeral), reserved_(std::move(reserved)), next_ephemeral_(ephemeral.first) {}
+
+bool PortAllocator::in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const {
+    auto it = used_.find({p, port});
+    if (it == used_.end() || it->second.empty()) return false;
+    if (!ip) return true;  // 0.0.0.0 collides with anything
+    return it->second.count(std::nullopt) || it->second.count(ip);
+}
+
+bool PortAllocator::range_free(Proto p, std::optional<Ipv4> ip, uint16_t first, uint16_t last) const {
+    for (uint32_t port = first; port <= last; ++port)
+        if (in_use(p, ip, static_cast<uint16_t>(port))) return false;
+    return true;
+}
+
+void PortAllocator::mark(const PortBinding& b, bool used) {
+    for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
+        auto key = std::make_pair(b.proto, static_cast<uint16_t>(port));
+        if (used) {
+            used_[key].insert(b.host_ip);
+        } else if (auto it = used_.find(key); it != used_.end()) {
+            if (auto e = it->second.find(b.host_ip); e != it->second.end()) it->second.erase(e);
+            if (it->second.empty()) used_.erase(it);
+        }
+    }
+}
+
+Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
+    PortBinding b{req.proto, req.host_ip, req.host, req.container};
+    const uint32_t n = req.container.size();
+    if (req.host.first == 0) {
+        // Ephemeral: round-robin through the range, skipping reserved and used ports.
+        const uint32_t span = uint32_t(ephemeral_.last) - ephemeral_.first + 1;
+        uint32_t start = next_ephemeral_;
+        for (uint32_t i = 0; i < span; ++i) {
+            uint32_t p = ephemeral_.first + (start - ephemeral_.first + i) % span;
+            if (p + n - 1 > ephemeral_.last) continue;
+            bool ok = true;
+            for (uint32_t q = p; q < p + n && ok; ++q) ok = !reserved_.count(static_cast<uint16_t>(q));
+            if (!ok || !range_free(req.proto, req.host_ip, static_cast<uint16_t>(p),
+                                   static_cast<uint16_t>(p + n - 1))) {
+                continue;
+            }
+            b.host = {static_cast<uint16_t>(p), static_cast<uint16_t>(p + n - 1)};
+            next_ephemeral_ = static_cast<uint16_t>(
+                p + n > ephemeral_.last ? ephemeral_.first : p + n);
+            mark(b, true);
+            return b;
+        }
+        return Error::conflict(fmt::format("no free host port left in {}-{} for {}", ephemeral_.first,
+                                           ephemeral_.last, to_string(req.proto)));
+    }
+    if (req.host.size() > n) {
+        // "8000-8010:80": the first free port (or block) out of the host range.
+        for (uint32_t p = req.host.first; p + n - 1 <= req.host.last; ++p) {
+            if (range_free(req.proto, req.host_ip, static_cast<uint16_t>(p),
+                           static_cast<uint16_t>(p + n - 1))) {
+                b.host = {static_cast<uint16_t>(p), static_cast<uint16_t>(p + n - 1)};
+                mark(b, true);
+                return b;
+            }
+        }
+        return Error::conflict(fmt::format("Bind for {}:{}-{} failed: all ports are already allocated",
+                                           host_text(req.host_ip), req.host.first, req.host.last));
+    }
+    CNETD_TRY(claim(b));
+    return b;
+}
+
+Result<void> PortAllocator::claim(const PortBinding& b) {
+    for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
+        if (in_use(b.proto, b.host_ip, static_cast<uint16_t>(port))) {
+            return Error::conflict(fmt::format("Bind for {}:{} failed: port is already allocated",
+                                               host_text(b.host_ip), port));
+        }
+    }
+    mark(b, true);
+    return ok();
+}
+
+void PortAllocator::release(const PortBinding& b) { mark(b, false); }
+
+}  // namespace cnetd::core

@@ -1,0 +1,197 @@
+#include "nft/conntrack.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netlink.h>
+
+#include <cerrno>
+#include <ctime>
+#include <cstring>
+#include <vector>
+
+#include <libmnl/libmnl.h>
+
+#include "base/fd.hpp"
+
+namespace cnetd::nft {
+namespace {
+
+constexpr int kTimeoutMs = 5000;
+using SocketPtr = CHandle<mnl_socket, mnl_socket_close>;
+
+const char* proto_name(uint8_t p) {
+    switch (p) {
+        case IPPROTO_TCP: return "tcp";
+        case IPPROTO_UDP: return "udp";
+        case IPPROTO_SCTP: return "sctp";
+        default: return "proto";
+    }
+}
+
+// mnl_attr_for_each_nested is a C macro (void* does not convert implicitly in C++).
+template <class F>
+void each_nested(const nlattr* nest, F f) {
+    const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
+    const char* end = p + mnl_attr_get_payload_len(nest);
+    for (auto* a = reinterpret_cast<const nlattr*>(p);
+         mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
+         a = mnl_attr_next(a))
+        f(a);
+}
+
+// One matching entry, kept as the raw attributes the delete request needs.
+struct Victim {
+    std::vector<uint8_t> tuple;  // the whole CTA_TUPLE_ORIG attribute, header included
+    std::optional<uint16_t> zone;
+};
+
+struct DumpCtx {
+    const ConntrackMatch* m;
+    std::vector<Victim>* out;
+    bool failed = false;
+};
+
+bool tuple_matches(const nlattr* tuple, const ConntrackMatch& m) {
+    bool proto_ok = false, port_ok = false, dst_ok = !m.dst.has_value();
+    each_nested(tuple, [&](const nlattr* a) {
+        switch (mnl_attr_get_type(a)) {
+            case CTA_TUPLE_IP:
+                each_nested(a, [&](const nlattr* ip) {
+                    if (mnl_attr_get_type(ip) == CTA_IP_V4_DST && m.dst &&
+                        mnl_attr_get_payload_len(ip) == 4)
+                        dst_ok = ntohl(mnl_attr_get_u32(ip)) == m.dst->value();
+                });
+                break;
+            case CTA_TUPLE_PROTO:
+                each_nested(a, [&](const nlattr* p) {
+                    if (mnl_attr_get_type(p) == CTA_PROTO_NUM && mnl_attr_get_payload_len(p) >= 1)
+                        proto_ok = mnl_attr_get_u8(p) == m.l4proto;
+                    if (mnl_attr_get_type(p) == CTA_PROTO_DST_PORT &&
+                        mnl_attr_get_payload_len(p) >= 2) {
+                        const uint16_t port = ntohs(mnl_attr_get_u16(p));
+                        port_ok = port >= m.port_first && port <= m.port_last;
+                    }
+                });
+                break;
+            default:
+                break;
+        }
+    });
+    return proto_ok && port_ok && dst_ok;
+}
+
+int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
+    auto* ctx = static_cast<DumpCtx*>(data);
+    const nlattr* orig = nullptr;
+    std::optional<uint16_t> zone;
+    for (auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)));
+         mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
+                                         reinterpret_cast<const char*>(a)));
+         a = mnl_attr_next(a)) {
+        if (mnl_attr_get_type(a) == CTA_TUPLE_ORIG) orig = a;
+        if (mnl_attr_get_type(a) == CTA_ZONE && mnl_attr_get_payload_len(a) >= 2)
+            zone = ntohs(mnl_attr_get_u16(a));
+    }
+    if (!orig || !tuple_matches(orig, *ctx->m)) return MNL_CB_OK;
+    // Allocation may throw; never let it cross libmnl's C frames.
+    try {
+        const auto* p = reinterpret_cast<const uint8_t*>(orig);
+        ctx->out->push_back(Victim{{p, p + orig->nla_len}, zone});
+    } catch (...) {
+        ctx->failed = true;
+        return MNL_CB_ERROR;
+    }
+    return MNL_CB_OK;
+}
+
+Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::string& what) {
+    pollfd p{mnl_socket_get_fd(nl), POLLIN, 0};
+    int rc;
+    do rc = poll(&p, 1, kTimeoutMs);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) return Error::sys(errno, what);
+    if (rc == 0) return Error::sys(ETIMEDOUT, what);
+    ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
+    if (n < 0) return Error::sys(errno, what);
+    return static_cast<size_t>(n);
+}
+
+// Sends one request and runs the callback over the answer until the kernel says done (or acks).
+Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* data,
+                     const std::string& what) {
+    if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0) return Error::sys(errno, what);
+    const uint32_t portid = mnl_socket_get_portid(nl);
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
+    for (;;) {
+        CNETD_TRY_ASSIGN(size_t n, recv_some(nl, buf, what));
+        int rc = mnl_cb_run(buf.data(), n, req->nlmsg_seq, portid, cb, data);
+        if (rc < 0) return Error::sys(errno, what);
+        if (rc == MNL_CB_STOP) return ok();
+    }
+}
+
+nlmsghdr* put_header(char* buf, uint8_t msg, uint16_t flags, uint32_t seq) {
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+    nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg;
+    nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+    nlh->nlmsg_seq = seq;
+    auto* g = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
+    g->nfgen_family = AF_INET;
+    g->version = NFNETLINK_V0;
+    g->res_id = 0;
+    return nlh;
+}
+
+}  // namespace
+
+std::string ConntrackMatch::str() const {
+    std::string s = fmt::format("{} dport {}", proto_name(l4proto), port_first);
+    if (port_last != port_first) s += fmt::format("-{}", port_last);
+    if (dst) s += " dst " + dst->str();
+    return s;
+}
+
+Result<size_t> conntrack_delete(const ConntrackMatch& m) {
+    const std::string frame = fmt::format("delete conntrack entries ({})", m.str());
+    SocketPtr nl(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
+    if (!nl) return Error::sys(errno, "open ctnetlink socket").wrap(frame);
+    if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
+        return Error::sys(errno, "bind ctnetlink socket").wrap(frame);
+    uint32_t seq = static_cast<uint32_t>(time(nullptr));
+
+    // 1. Collect. Deleting while dumping would disturb the dump's hash-table walk.
+    std::vector<Victim> victims;
+    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+    {
+        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq);
+        DumpCtx ctx{&m, &victims};
+        auto r = request(nl.get(), nlh, dump_cb, &ctx, "dump conntrack table");
+        if (ctx.failed) return Error::sys(ENOMEM, "dump conntrack table").wrap(frame);
+        if (!r.ok()) return std::move(r).context(frame).error();
+    }
+
+    // 2. Delete each by its original tuple (the kernel finds the entry by hash).
+    ErrorList errors;
+    size_t deleted = 0;
+    for (const auto& v : victims) {
+        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq);
+        std::memcpy(mnl_nlmsg_get_payload_tail(nlh), v.tuple.data(), v.tuple.size());
+        nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(v.tuple.size()));
+        if (v.zone) mnl_attr_put_u16(nlh, CTA_ZONE, htons(*v.zone));
+        auto r = request(nl.get(), nlh, nullptr, nullptr, "delete conntrack entry");
+        if (r.ok()) {
+            ++deleted;
+        } else if (r.error().error_number() != ENOENT) {  // gone meanwhile: fine
+            errors.add(std::move(r).error());
+        }
+    }
+    if (!errors.empty()) return errors.combined(frame);
+    return deleted;
+}
+
+}  // namespace cnetd::nft
