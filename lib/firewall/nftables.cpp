@@ -92,14 +92,28 @@ PortKey key_of(const PortForward& p) {
 }
 using PortMap = std::map<PortKey, PortForward>;
 
-// Validates a list of mappings and indexes it; a key given twice is an error.
-Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::string& frame) {
+Error conflict(const std::string& frame, const PortForward& p, const PortForward& other) {
+    return Error::conflict(
+        fmt::format("{}: {} conflicts with {}", frame, describe(p), describe(other)));
+}
+
+// Validates a list of mappings and indexes it; a key given twice or two overlapping mappings are
+// an error. `existing` (may be null): mappings kept alongside, except those with a key in `ports`
+// (which `ports` replaces). O(|ports| x |existing|) comparisons: ~10 ms for 1,000 x 10,000.
+Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::string& frame,
+                            const PortMap* existing = nullptr) {
     PortMap m;
     for (const auto& p : ports) {
         CNETD_TRY(validate(p).context(frame));
-        if (!m.emplace(key_of(p), p).second)
-            return Error::invalid(fmt::format("{}: {} given twice", frame, describe(p)));
+        for (const auto& [k, q] : m)
+            if (overlaps(p, q)) return conflict(frame, p, q);
+        m.emplace(key_of(p), p);
     }
+    if (existing)
+        for (const auto& [k, q] : *existing)
+            if (!m.count(k))
+                for (const auto& p : ports)
+                    if (overlaps(p, q)) return conflict(frame, p, q);
     return m;
 }
 
@@ -180,7 +194,7 @@ public:
         const std::string frame = ports.size() == 1
                                       ? fmt::format("publish port {}", describe(ports[0]))
                                       : fmt::format("publish {} ports", ports.size());
-        CNETD_TRY(index_ports(ports, frame));
+        CNETD_TRY(index_ports(ports, frame, &ports_));
         for (const auto& p : ports)
             if (covers_localhost(p)) CNETD_TRY(ensure_route_localnet(p.bridge).context(frame));
 
@@ -279,7 +293,19 @@ public:
 
     Result<bool> handle_events() override {
         CNETD_TRY(ready());
-        CNETD_TRY_ASSIGN(bool changed, mon_->drain(sock_->portid()));
+        bool lost = false;
+        CNETD_TRY_ASSIGN(bool changed, mon_->drain(sock_->portid(), &lost));
+        if (!changed && lost) {
+            // Notifications were lost: typically our own big transaction (one notification per
+            // element). Verify rules and element counts instead of rebuilding blindly, which would
+            // overflow the monitor again and repeat forever.
+            CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
+            const std::string why = mismatch(
+                have, expected_state(opts_.table, intent(), list(ports_)), /*elements=*/true);
+            if (why.empty()) return false;
+            log::warn("firewall: table inet {} differs ({})", opts_.table, why);
+            changed = true;
+        }
         if (!changed) return false;
         // Someone else touched our table: we do not try to understand the edit, we restore the
         // whole table from intent in one transaction (cheap, and correct for any edit).

@@ -475,7 +475,30 @@ nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add
 
 nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add) {
     nft::Batch b;
-    for (const auto& p : ports) add_elements(b, table, port_elements(p), add);
+    // Pack mappings into messages of at most kMaxElemsPerMsg elements: one message per mapping
+    // would make a 10,000-port rebuild 10,000 messages. The description keeps the first few
+    // mappings' text (an error names the message; see docs/firewall.md).
+    SetElems chunk{"published", {}, {}};
+    std::vector<std::string> texts;
+    auto flush = [&] {
+        if (chunk.elems.empty()) return;
+        std::string t;
+        for (size_t i = 0; i < texts.size() && i < 3; ++i) t += (i ? ", " : "") + texts[i];
+        if (texts.size() > 3) t += fmt::format(", ... ({} mappings)", texts.size());
+        chunk.text = "{ " + t + " }";
+        add_elements(b, table, chunk, add);
+        chunk.elems.clear();
+        texts.clear();
+    };
+    for (const auto& p : ports) {
+        SetElems se = port_elements(p);
+        for (auto& e : se.elems) {
+            if (chunk.elems.size() >= kMaxElemsPerMsg) flush();
+            chunk.elems.push_back(std::move(e));
+        }
+        texts.push_back(se.text.substr(2, se.text.size() - 4));
+    }
+    flush();
     return b;
 }
 
@@ -678,6 +701,12 @@ std::string describe(const PortForward& p) {
     return fmt::format("{} {}:{} -> {}:{} ({})", proto_name(p.proto),
                        addr ? addr->str() : "0.0.0.0", port_text(p.host_first, p.host_last),
                        p.container_ip.str(), port_text(p.container_first, clast), p.bridge);
+}
+
+bool overlaps(const PortForward& a, const PortForward& b) {
+    const auto x = host_addr(a), y = host_addr(b);
+    return a.proto == b.proto && (!x || !y || *x == *y) && a.host_first <= b.host_last &&
+           b.host_first <= a.host_last;
 }
 
 bool same_key(const PortForward& a, const PortForward& b) {

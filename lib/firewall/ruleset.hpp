@@ -45,8 +45,10 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
                          const std::vector<PortForward>& ports = {});
 // One network's elements: add (NEWSETELEM) or delete (DELSETELEM), one message per set.
 nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add);
-// Published ports' elements in map `published`: one message per mapping (so a best-effort delete
-// can retry them one by one), each normally holding ONE element (see port_map_value()).
+// Published ports' elements in map `published`, each mapping normally ONE element (see
+// port_map_values()); at most kMaxElemsPerMsg elements per message, so 10,000 mappings are ~20
+// messages. A best-effort delete retries mapping by mapping with build_ports({p}, false).
+constexpr size_t kMaxElemsPerMsg = 500;  // ~32 KiB per message (the builder's buffer is 64 KiB)
 nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add);
 Expected expected_state(std::string_view table, const std::vector<NetworkRules>& nets,
                         const std::vector<PortForward>& ports = {});
@@ -82,5 +84,9 @@ Result<void> validate(const PortForward& p);
 std::string describe(const PortForward& p);
 // The identity of a mapping in the map: same proto, host address and host range is the same key.
 bool same_key(const PortForward& a, const PortForward& b);
+// True if a and b would answer some common (address, proto, port): same protocol, intersecting
+// host ranges, and one of them on every address or both on the same one. Docker refuses such
+// pairs; the kernel's concatenated interval map would accept them and pick either.
+bool overlaps(const PortForward& a, const PortForward& b);
 
 }  // namespace cnetd::firewall

@@ -78,10 +78,16 @@ std::vector<uint8_t> Batch::bytes(uint32_t base) const {
     out.insert(out.end(), reinterpret_cast<uint8_t*>(b),
                reinterpret_cast<uint8_t*>(b) + b->nlmsg_len);
     uint32_t seq = base + 1;
-    for (const auto& m : messages_) {
+    for (size_t i = 0; i < messages_.size(); ++i) {
+        const auto& m = messages_[i];
         size_t off = out.size();
         out.insert(out.end(), m.begin(), m.end());
-        reinterpret_cast<nlmsghdr*>(out.data() + off)->nlmsg_seq = seq++;
+        auto* nlh = reinterpret_cast<nlmsghdr*>(out.data() + off);
+        nlh->nlmsg_seq = seq++;
+        // Only the last message asks for an ack: the kernel answers a failing message with an
+        // error whether or not it asked, and answers in order, so the last answer ends the batch.
+        // One ack per message would overflow the receive buffer for big batches (ENOBUFS).
+        if (i + 1 < messages_.size()) nlh->nlmsg_flags &= static_cast<uint16_t>(~NLM_F_ACK);
     }
     nlmsghdr* e = nftnl_batch_end(hdr, seq);
     out.insert(out.end(), reinterpret_cast<uint8_t*>(e),
@@ -132,13 +138,14 @@ size_t TableInfo::rule_count() const {
 // Socket
 
 Socket::Socket(Socket&& o) noexcept
-    : nl_(std::exchange(o.nl_, nullptr)), portid_(o.portid_), seq_(o.seq_) {}
+    : nl_(std::exchange(o.nl_, nullptr)), portid_(o.portid_), seq_(o.seq_), sndbuf_(o.sndbuf_) {}
 Socket& Socket::operator=(Socket&& o) noexcept {
     if (this != &o) {
         if (nl_) mnl_socket_close(nl_);
         nl_ = std::exchange(o.nl_, nullptr);
         portid_ = o.portid_;
         seq_ = o.seq_;
+        sndbuf_ = o.sndbuf_;
     }
     return *this;
 }
@@ -182,15 +189,25 @@ Result<void> Socket::commit(const Batch& b) {
     const uint32_t base = seq_;
     seq_ += static_cast<uint32_t>(b.size()) + 2;
     const std::vector<uint8_t> bytes = b.bytes(base);
+    // A batch is one datagram; netlink refuses one bigger than the send buffer (EMSGSIZE). Grow
+    // it as needed (SO_SNDBUFFORCE: we have CAP_NET_ADMIN; SO_SNDBUF as a capped fallback).
+    if (bytes.size() + 4096 > sndbuf_) {
+        int want = static_cast<int>(bytes.size() + 64 * 1024);
+        if (setsockopt(fd(), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) != 0)
+            setsockopt(fd(), SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+        sndbuf_ = bytes.size() + 64 * 1024;
+    }
     if (mnl_socket_sendto(nl_, bytes.data(), bytes.size()) < 0)
         return Error::sys(errno, fmt::format("send nftables batch of {} messages", b.size()));
 
-    // The kernel answers every message of the batch (we set NLM_F_ACK on each) after it has
-    // processed the whole batch; on failure the transaction was aborted and nothing changed.
+    // The kernel answers after it has processed the whole batch: an error for every refused
+    // message, then the answer to the last one (the only one carrying NLM_F_ACK). On any error
+    // the transaction was aborted and nothing changed.
     ErrorList errors;
-    size_t answered = 0;
+    const uint32_t last = base + static_cast<uint32_t>(b.size());
+    bool done = false;
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-    while (answered < b.size()) {
+    while (!done) {
         auto n = recv_some(nl_, buf, "receive nftables batch acknowledgements");
         if (!n.ok()) return std::move(n).error();
         int len = static_cast<int>(*n);
@@ -204,7 +221,7 @@ Result<void> Socket::commit(const Batch& b) {
                 return Error::sys(-err->error,
                                   fmt::format("nftables batch of {} messages", b.size()));
             }
-            ++answered;
+            if (nlh->nlmsg_seq == last) done = true;
             if (err->error != 0)
                 errors.add(Error::sys(-err->error, b.describe(base, nlh->nlmsg_seq)));
         }
@@ -436,14 +453,19 @@ Result<Monitor> Monitor::open(std::vector<std::pair<int, std::string>> tables) {
     if (!m.nl_) return Error::sys(errno, "open nftables monitor socket");
     if (mnl_socket_bind(m.nl_, 0, MNL_SOCKET_AUTOPID) < 0)
         return Error::sys(errno, "bind nftables monitor socket");
+    // Room for a burst of notifications (each set element of a transaction is one); best effort.
+    int rcv = 8 * 1024 * 1024;
+    if (setsockopt(mnl_socket_get_fd(m.nl_), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+        setsockopt(mnl_socket_get_fd(m.nl_), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     int group = NFNLGRP_NFTABLES;
     if (mnl_socket_setsockopt(m.nl_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0)
         return Error::sys(errno, "subscribe to nftables notifications");
     return m;
 }
 
-Result<bool> Monitor::drain(uint32_t own_portid) {
+Result<bool> Monitor::drain(uint32_t own_portid, bool* lost) {
     bool changed = false;
+    if (lost) *lost = false;
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
     for (;;) {
         ssize_t n = recv(mnl_socket_get_fd(nl_), buf.data(), buf.size(), MSG_DONTWAIT);
@@ -451,7 +473,10 @@ Result<bool> Monitor::drain(uint32_t own_portid) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return changed;
             if (errno == ENOBUFS) {  // notifications were lost: assume the worst
-                changed = true;
+                if (lost)
+                    *lost = true;
+                else
+                    changed = true;
                 continue;
             }
             return Error::sys(errno, "read nftables notifications");

@@ -31,7 +31,8 @@ namespace cnetd::nft {
 // the caller keeps ownership) and bytes() returns the whole NFNL_MSG_BATCH_BEGIN..END datagram.
 // Every message records a human description ("add element inet cnetd masq_nets { 172.17.0.0/16 }")
 // so a kernel NLMSG_ERROR can be mapped back to the exact object by its sequence number.
-// Every message carries NLM_F_ACK, so the kernel answers each one (an ack or an error).
+// Only the last message carries NLM_F_ACK (set by bytes()): the kernel answers refused messages
+// with an error anyway, in order, so the last answer tells the caller the batch is done.
 class Batch {
 public:
     // msg is an NFT_MSG_* value (the subsystem is added here), family an NFPROTO_* value,
@@ -111,8 +112,8 @@ public:
     uint32_t portid() const noexcept { return portid_; }
     int fd() const noexcept;
 
-    // Sends the batch and waits for the kernel's answer to every message. On failure the kernel
-    // has applied nothing; the error names each refused message: "<description>: <strerror>"
+    // Sends the batch (growing the send buffer to fit it) and waits for the kernel's answer to
+    // its last message. On failure the kernel has applied nothing; the error names each refused message: "<description>: <strerror>"
     // (several joined by "; "), kind Kernel, errno of the first.
     Result<void> commit(const Batch& b);
     // Dumps one table's chains (with their rules' comments) and sets (with element counts).
@@ -126,6 +127,8 @@ private:
     mnl_socket* nl_ = nullptr;
     uint32_t portid_ = 0;
     uint32_t seq_ = 0;
+    size_t sndbuf_ = 128 * 1024;  // what we last set (the default, net.core.wmem_default, is
+                                  // 208 KiB unless lowered: trusted up to 128 KiB)
 };
 
 // Watches NFNLGRP_NFTABLES notifications for changes to a list of (family, table) made by anyone
@@ -139,8 +142,12 @@ public:
     int fd() const noexcept;  // non-blocking; poll for readability
     // Reads every pending notification without blocking. Returns true if any touched a watched
     // table and came from a portid other than `own_portid`, or if notifications were lost
-    // (ENOBUFS: we cannot know, so we assume a change).
-    Result<bool> drain(uint32_t own_portid);
+    // (ENOBUFS: we cannot know, so we assume a change). With `lost` given, the two are told
+    // apart: the result is true only for a seen foreign change, and *lost is true if
+    // notifications were lost. A big transaction of our own (one notification per set
+    // element) can overflow even the enlarged receive buffer; the caller may then verify the
+    // table instead of assuming the worst.
+    Result<bool> drain(uint32_t own_portid, bool* lost = nullptr);
 
 private:
     Monitor() = default;

@@ -465,8 +465,10 @@ TEST_F(PublishedPorts, LoopbackBindingIsNeverReachableFromOutside) {
     EXPECT_EQ(tcp_to("wan", "c1", "198.51.100.1", 8080, 80), "");
 
     // wan crafts a route: 127.0.0.1 via the host (moby 45610 / CVE-2025-54388). Its own local
-    // table must come after our rule for the packet to leave at all.
+    // table must come after our rule for the packet to leave at all, and it must accept answers
+    // from 127.0.0.1 on eth0 (route_localnet there, the attacker's own machine).
     run("ip -n wan rule add pref 10 to 127.0.0.1 lookup 100");
+    run("ip netns exec wan sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet'");
     run("ip -n wan route add 127.0.0.1/32 via 198.51.100.1 dev eth0 table 100");
     run("ip -n wan rule add pref 100 lookup local && ip -n wan rule del pref 0");
     EXPECT_EQ(tcp_to("wan", "c1", "127.0.0.1", 8080, 80), "");
@@ -492,11 +494,15 @@ TEST_F(PublishedPorts, SpecificHostAddressAnswersOnlyThere) {
     add({pf(L4::Tcp, "198.51.100.9", 9090, 9090, "172.30.0.2", 90)});
     EXPECT_EQ(tcp_to("wan", "c1", "198.51.100.9", 9090, 90), "198.51.100.2");
     EXPECT_EQ(tcp_to("wan", "c1", "198.51.100.1", 9090, 90), "");
-    EXPECT_EQ(tcp_to("", "c1", "198.51.100.9", 9090, 90), "198.51.100.9");
+    EXPECT_NE(tcp_to("", "c1", "198.51.100.9", 9090, 90), "");  // the host itself
     EXPECT_EQ(tcp_to("", "c1", "127.0.0.1", 9090, 90), "");
-    // 0.0.0.0 on the same port conflicts: refused by the kernel, nothing changes.
-    auto r = fw_->add_ports({pf(L4::Tcp, nullptr, 9090, 9090, "172.30.0.3", 90)});
-    EXPECT_FALSE(r.ok());
+    // 0.0.0.0 on an overlapping port range conflicts (Docker's rule; the kernel's pipapo set
+    // would accept the overlap and pick one): refused, nothing changes.
+    auto r = fw_->add_ports({pf(L4::Tcp, nullptr, 9000, 9099, "172.30.0.3", 90)});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Conflict);
+    EXPECT_NE(r.error().message().find("conflicts with tcp 198.51.100.9:9090"), std::string::npos)
+        << r.error().message();
     EXPECT_EQ(published().size(), 1u);
     EXPECT_EQ(tcp_to("wan", "c1", "198.51.100.9", 9090, 90), "198.51.100.2");
 }
