@@ -1,8 +1,11 @@
 #include "daemon/codec.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 #include <map>
 #include <vector>
+
+#include "core/ports.hpp"
 
 namespace cnetd::daemon {
 namespace {
@@ -10,10 +13,14 @@ namespace {
 // Reads fields of one request object, remembering which were consumed so leftovers can be named.
 class Fields {
 public:
-    explicit Fields(const json& obj) : obj_(obj) {}
+    // `where` prefixes field names in messages: `"PortBindings"[0].` gives
+    // `"PortBindings"[0]."HostPort": expected a string, got number`.
+    explicit Fields(const json& obj, std::string where = {})
+        : obj_(obj), where_(std::move(where)) {}
 
     Result<std::string> required_string(const char* key) {
-        if (!obj_.contains(key)) return Error::invalid(fmt::format("\"{}\": required", key));
+        if (!obj_.contains(key))
+            return Error::invalid(fmt::format("{}\"{}\": required", where_, key));
         return optional_string(key);
     }
 
@@ -23,7 +30,7 @@ public:
         if (it == obj_.end() || it->is_null()) return std::string();
         if (!it->is_string())
             return Error::invalid(
-                fmt::format("\"{}\": expected a string, got {}", key, it->type_name()));
+                fmt::format("{}\"{}\": expected a string, got {}", where_, key, it->type_name()));
         return it->get<std::string>();
     }
 
@@ -54,6 +61,35 @@ public:
         return out;
     }
 
+    Result<std::vector<std::string>> optional_string_array(const char* key) {
+        seen_.push_back(key);
+        std::vector<std::string> out;
+        auto it = obj_.find(key);
+        if (it == obj_.end() || it->is_null()) return out;
+        if (!it->is_array())
+            return Error::invalid(
+                fmt::format("\"{}\": expected an array of strings, got {}", key, it->type_name()));
+        for (size_t i = 0; i < it->size(); ++i) {
+            const json& v = (*it)[i];
+            if (!v.is_string())
+                return Error::invalid(
+                    fmt::format("\"{}\"[{}]: expected a string, got {}", key, i, v.type_name()));
+            out.push_back(v.get<std::string>());
+        }
+        return out;
+    }
+
+    // The array at `key` (null/absent: an empty array); each element is the caller's to check.
+    Result<json> optional_array(const char* key) {
+        seen_.push_back(key);
+        auto it = obj_.find(key);
+        if (it == obj_.end() || it->is_null()) return json::array();
+        if (!it->is_array())
+            return Error::invalid(
+                fmt::format("\"{}\": expected an array, got {}", key, it->type_name()));
+        return *it;
+    }
+
     // Every field not read so far, in one message: `unknown fields "Foo", "bar"`.
     Result<void> no_others() const {
         std::vector<std::string> unknown;
@@ -71,6 +107,7 @@ public:
 
 private:
     const json& obj_;
+    std::string where_;
     std::vector<const char*> seen_;
 };
 
@@ -78,6 +115,82 @@ Result<json> parse_fields(std::string_view body, std::string_view what) {
     auto r = parse_object(body);
     if (!r) return std::move(r).error().wrap(what);
     return r;
+}
+
+// "80" or "80-90" (ports 1-65535); "" is ephemeral ({0,0}) when `allow_empty`.
+Result<core::PortRange> parse_range_field(const std::string& where, const std::string& text,
+                                          bool allow_empty) {
+    if (text.empty()) {
+        if (allow_empty) return core::PortRange{};
+        return Error::invalid(fmt::format("{}: must not be empty", where));
+    }
+    auto number = [&](std::string_view s, uint16_t& out) {
+        if (s.empty() || s.size() > 5) return false;
+        uint32_t v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            v = v * 10 + uint32_t(c - '0');
+        }
+        if (v < 1 || v > 65535) return false;
+        out = static_cast<uint16_t>(v);
+        return true;
+    };
+    std::string_view t = text;
+    const size_t dash = t.find('-');
+    core::PortRange r;
+    bool good = dash == std::string_view::npos
+                    ? number(t, r.first)
+                    : number(t.substr(0, dash), r.first) && number(t.substr(dash + 1), r.last);
+    if (!good)
+        return Error::invalid(fmt::format(
+            "{}: \"{}\" is not a port (1-65535) or a port range like 8000-8010", where, text));
+    if (dash == std::string_view::npos) r.last = r.first;
+    if (r.last < r.first)
+        return Error::invalid(fmt::format("{}: range \"{}\" ends before it starts", where, text));
+    return r;
+}
+
+// One "PortBindings" element, `where` being `"PortBindings"[i]`.
+Result<core::PortRequest> parse_binding(const std::string& where, const json& j) {
+    if (!j.is_object())
+        return Error::invalid(fmt::format("{}: expected an object, got {}", where, j.type_name()));
+    Fields f(j, where + ".");
+    auto field = [&](const char* key) { return fmt::format("{}.\"{}\"", where, key); };
+    core::PortRequest req;
+    CNETD_TRY_ASSIGN(std::string proto, f.optional_string("Proto"));
+    if (!proto.empty()) {
+        auto p = core::parse_proto(proto);
+        if (!p) return Error::invalid(fmt::format("{}: {}", field("Proto"), p.error().message()));
+        req.proto = *p;
+    }
+    CNETD_TRY_ASSIGN(std::string host_ip, f.optional_string("HostIp"));
+    if (!host_ip.empty() && host_ip != "0.0.0.0") {
+        auto ip = Ipv4::parse(host_ip);
+        if (!ip)
+            return Error::invalid(
+                fmt::format("{}: \"{}\" is not an IPv4 address", field("HostIp"), host_ip));
+        req.host_ip = *ip;
+    }
+    CNETD_TRY_ASSIGN(std::string host_port, f.optional_string("HostPort"));
+    CNETD_TRY_ASSIGN(req.host, parse_range_field(field("HostPort"), host_port, true));
+    CNETD_TRY_ASSIGN(std::string cont_port, f.required_string("ContainerPort"));
+    CNETD_TRY_ASSIGN(req.container, parse_range_field(field("ContainerPort"), cont_port, false));
+    if (auto others = f.no_others(); !others) return std::move(others).error().wrap(where);
+    // Docker's rule: a container range maps 1:1; only a single container port may take one free
+    // host port out of a bigger host range.
+    if (req.container.size() > 1 && req.host.first != 0 && req.host.size() != req.container.size())
+        return Error::invalid(fmt::format(
+            "{}: host ports \"{}\" and container ports \"{}\" are ranges of different sizes", where,
+            host_port, cont_port));
+    return req;
+}
+
+std::string range_text(const core::PortRange& r) {
+    return r.first == r.last ? std::to_string(r.first) : fmt::format("{}-{}", r.first, r.last);
+}
+
+std::string host_ip_text(const std::optional<Ipv4>& ip) {
+    return ip ? ip->str() : "0.0.0.0";
 }
 
 }  // namespace
@@ -93,8 +206,42 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network) {
         {"Interface", e.ifname},
         {"HostInterface", e.host_ifname},
     };
+    json ports = json::object();
+    for (const auto& b : e.ports) {
+        // After allocation host.size() == container.size(): container port i ↔ host port i.
+        for (uint32_t i = 0; i < b.container.size(); ++i) {
+            const std::string key =
+                fmt::format("{}/{}", b.container.first + i, core::to_string(b.proto));
+            ports[key].push_back({{"HostIp", host_ip_text(b.host_ip)},
+                                  {"HostPort", std::to_string(b.host.first + i)}});
+        }
+    }
+    j["Ports"] = std::move(ports);
     if (!network.empty()) j["Network"] = network;
     return j;
+}
+
+json ports_to_json(const std::vector<core::Network>& networks) {
+    json out = json::array();
+    for (const auto& n : networks) {
+        std::vector<const core::Endpoint*> eps;
+        for (const auto& [id, ep] : n.endpoints) eps.push_back(&ep);
+        std::sort(eps.begin(), eps.end(),
+                  [](const auto* a, const auto* b) { return a->name < b->name; });
+        for (const auto* ep : eps) {
+            for (const auto& b : ep->ports) {
+                out.push_back({{"Network", n.name},
+                               {"Endpoint", ep->name},
+                               {"EndpointID", ep->id},
+                               {"Container", ep->address.addr().str()},
+                               {"Proto", core::to_string(b.proto)},
+                               {"HostIp", host_ip_text(b.host_ip)},
+                               {"HostPort", range_text(b.host)},
+                               {"ContainerPort", range_text(b.container)}});
+            }
+        }
+    }
+    return out;
 }
 
 json network_to_json(const core::Network& n) {
@@ -165,6 +312,13 @@ Result<core::ConnectRequest> parse_connect(std::string_view body, const std::str
     CNETD_TRY_ASSIGN(req.target, f.required_string("Target"));
     CNETD_TRY_ASSIGN(req.name, f.optional_string("Name"));
     CNETD_TRY_ASSIGN(req.ipv4, f.optional_string("IPv4Address"));
+    CNETD_TRY_ASSIGN(req.publish, f.optional_string_array("Publish"));
+    CNETD_TRY_ASSIGN(json bindings, f.optional_array("PortBindings"));
+    for (size_t i = 0; i < bindings.size(); ++i) {
+        CNETD_TRY_ASSIGN(core::PortRequest pr,
+                         parse_binding(fmt::format("\"PortBindings\"[{}]", i), bindings[i]));
+        req.ports.push_back(pr);
+    }
     CNETD_TRY(f.no_others());
     if (req.target.empty()) return Error::invalid("\"Target\": must not be empty");
     return req;

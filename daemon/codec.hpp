@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +24,13 @@ using json = nlohmann::json;
 
 json network_to_json(const core::Network& n);
 // The Containers entry for an endpoint; with `network` non-empty also "Network": network.
+// "Ports" is Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort":
+// "8080"}]}; a 1:1 range gives one key per container port; {} when nothing is published.
 json endpoint_to_json(const core::Endpoint& e, const std::string& network = {});
+// GET /v1/ports: one row per binding, networks in the given order, endpoints by name:
+// {"Network","Endpoint","EndpointID","Container": "<ip>","Proto","HostIp","HostPort",
+//  "ContainerPort"}, ports as "8080" or "8000-8010", HostIp "0.0.0.0" for every address.
+json ports_to_json(const std::vector<core::Network>& networks);
 
 // The request body as a JSON object: "invalid JSON body: parse error at line 1, column 9: ...".
 Result<json> parse_object(std::string_view body);
@@ -31,7 +38,13 @@ Result<json> parse_object(std::string_view body);
 // {"Name","Subnet","Gateway"?,"IPRange"?,"Options"?,"Internal"?}. Options are passed through as
 // given; the engine knows which keys exist and validates their values.
 Result<core::CreateNetworkRequest> parse_create_network(std::string_view body);
-// {"Target","Name"?,"IPv4Address"?}; `network` comes from the path.
+// {"Target","Name"?,"IPv4Address"?,"Publish"?,"PortBindings"?}; `network` comes from the path.
+// "Publish" is an array of Docker -p strings, passed through (the engine parses them and names
+// `publish[i]` in its errors). "PortBindings" is an array of {"Proto"? ("tcp"|"udp"|"sctp",
+// default tcp), "HostIp"? ("" or "0.0.0.0": every address), "HostPort"? ("" ephemeral, "8080",
+// "8000-8010"), "ContainerPort" ("80" or "80-90")}, checked here, field by field
+// (`"PortBindings"[0]."HostPort": "80x" is not a port (1-65535) or a port range like
+// 8000-8010`), into core::PortRequest.
 Result<core::ConnectRequest> parse_connect(std::string_view body, const std::string& network);
 // {"Target"}: returns the target.
 Result<std::string> parse_disconnect(std::string_view body);

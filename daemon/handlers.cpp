@@ -222,6 +222,10 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
             if (m != "GET") return reply(method_not_allowed(req, "GET"));
             return get_firewall(std::move(reply));
         }
+        if (p.size() == 2 && p[1] == "ports") {
+            if (m != "GET") return reply(method_not_allowed(req, "GET"));
+            return reply({200, ports_to_json(worker_.snapshot()->networks), {}});
+        }
         if (p.size() >= 2 && p[1] == "networks") {
             if (p.size() == 2) {
                 if (m == "GET") {

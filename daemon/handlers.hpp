@@ -1,8 +1,8 @@
 // Routing and handling of API requests (docs/api.md): path + method → a read from the published
 // snapshot, or a job for the kernel worker.
 //
-// Threading: handle() runs on the io thread. Reads (ping, info, networks, netns) are answered
-// synchronously and never wait for the worker. The one exception is GET /v1/firewall: the
+// Threading: handle() runs on the io thread. Reads (ping, info, networks, ports, netns) are
+// answered synchronously and never wait for the worker. The one exception is GET /v1/firewall: the
 // backend's show() reads the kernel's table, so it is a worker job and waits behind mutations.
 // Mutations are validated on the io thread (a bad body never reaches the worker), then posted to
 // the worker; their reply comes from the worker thread, so the Reply callback must hop to its own

@@ -205,7 +205,8 @@ const std::vector<RuleDef>& rule_defs() {
         // route_localnet=1 on a bridge (needed for host -> 127.0.0.1 -> container) must not make
         // loopback-bound ports reachable from the bridge or, with a crafted route, from outside.
         // Before conntrack and NAT, so it cannot be undone by a DNAT.
-        {"raw_prerouting", "cnetd: loopback only from lo", "ip daddr 127.0.0.0/8 iifname != \"lo\" drop",
+        {"raw_prerouting", "cnetd: loopback only from lo",
+         "ip daddr 127.0.0.0/8 iifname != \"lo\" drop",
          [](nftnl_rule* r) {
              ipv4_only(r);
              is_loopback_net(r, kIpDaddr);
@@ -404,9 +405,12 @@ std::vector<uint8_t> proto_padded(L4 p) {
 }
 const char* proto_name(L4 p) {
     switch (p) {
-        case L4::Tcp: return "tcp";
-        case L4::Udp: return "udp";
-        case L4::Sctp: return "sctp";
+        case L4::Tcp:
+            return "tcp";
+        case L4::Udp:
+            return "udp";
+        case L4::Sctp:
+            return "sctp";
     }
     return "?";
 }
@@ -696,8 +700,7 @@ std::vector<PortMapValue> port_map_values(const PortForward& p) {
 
 std::string describe(const PortForward& p) {
     const auto addr = host_addr(p);
-    const uint16_t clast =
-        static_cast<uint16_t>(p.container_first + (p.host_last - p.host_first));
+    const uint16_t clast = static_cast<uint16_t>(p.container_first + (p.host_last - p.host_first));
     return fmt::format("{} {}:{} -> {}:{} ({})", proto_name(p.proto),
                        addr ? addr->str() : "0.0.0.0", port_text(p.host_first, p.host_last),
                        p.container_ip.str(), port_text(p.container_first, clast), p.bridge);

@@ -67,7 +67,7 @@ std::string render(std::string_view table, const std::vector<NetworkRules>& nets
 // value is (container address, port_min, port_max). The DNAT rule sets NF_NAT_RANGE_PROTO_OFFSET,
 // for which the kernel (nf_nat_l4proto_unique_tuple; nft cannot pass a base port, so base = 0)
 // picks   new_port = port_min + (dport % (port_max - port_min + 1)).
-// port_map_value() chooses port_min/port_max so that this is c + (dport - h) for every dport of the
+// port_map_values() chooses port_min/port_max so that this is c + (dport - h) for every dport of the
 // range: a modulus S = port_max - port_min + 1 with (h mod S) + n <= S, port_min = c - (h mod S).
 // For a single port S = 1 and port_min = port_max = c. Such an S exists unless n > h > c (e.g.
 // 100-300 -> 50-250); then the mapping is split into n single-port elements (still no rules).

@@ -6,6 +6,10 @@
 #include <cstring>
 #include <set>
 
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
 #include "netlink/detail.hpp"
 
 namespace cnetd::netlink {
@@ -72,6 +76,25 @@ Result<void> set_mtu(RouteSocket& s, const std::string& name, unsigned mtu) {
     if (!ch) return Error::sys(ENOMEM, "set mtu");
     rtnl_link_set_mtu(ch.get(), mtu);
     return change_by_name(s, name, ch.get(), fmt::format("set mtu {} on", mtu));
+}
+
+Result<void> set_hairpin(RouteSocket& s, int ifindex, const std::string& name) {
+    const std::string what = fmt::format("set hairpin mode on bridge port {}{}", name, s.where());
+    NlMsg msg(nlmsg_alloc_simple(RTM_SETLINK, 0));
+    if (!msg) return Error::sys(ENOMEM, what);
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_BRIDGE;
+    ifi.ifi_index = ifindex;
+    nlattr* pi = nullptr;
+    if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        !(pi = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED)) ||
+        nla_put_u8(msg.get(), IFLA_BRPORT_MODE, 1) < 0) {
+        return Error::sys(ENOBUFS, what);
+    }
+    nla_nest_end(msg.get(), pi);
+    s.clear_error();
+    if (int rc = s.send_sync(std::move(msg)); rc < 0) return s.error(rc, what);
+    return ok();
 }
 
 Result<void> delete_link(RouteSocket& s, const std::string& name) {

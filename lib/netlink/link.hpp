@@ -36,6 +36,11 @@ Result<void> set_mtu(RouteSocket& s, const std::string& name, unsigned mtu);
 // Deletes `name` (a veth takes its peer with it). An absent link is success.
 Result<void> delete_link(RouteSocket& s, const std::string& name);
 
+// Turns hairpin mode on for the bridge port `ifindex` (RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO >
+// IFLA_BRPORT_MODE): a container can then reach its own published port through a host address
+// when br_netfilter hands bridged frames to the DNAT hook. `name` labels errors.
+Result<void> set_hairpin(RouteSocket& s, int ifindex, const std::string& name);
+
 // Lowest "<prefix>N" (N = 0, 1, ...) that no link in the socket's namespace uses (one dump).
 Result<std::string> free_ifname(RouteSocket& s, const std::string& prefix);
 

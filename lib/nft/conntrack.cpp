@@ -10,8 +10,8 @@
 #include <linux/netlink.h>
 
 #include <cerrno>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include <libmnl/libmnl.h>
@@ -26,10 +26,14 @@ using SocketPtr = CHandle<mnl_socket, mnl_socket_close>;
 
 const char* proto_name(uint8_t p) {
     switch (p) {
-        case IPPROTO_TCP: return "tcp";
-        case IPPROTO_UDP: return "udp";
-        case IPPROTO_SCTP: return "sctp";
-        default: return "proto";
+        case IPPROTO_TCP:
+            return "tcp";
+        case IPPROTO_UDP:
+            return "udp";
+        case IPPROTO_SCTP:
+            return "sctp";
+        default:
+            return "proto";
     }
 }
 

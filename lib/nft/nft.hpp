@@ -113,8 +113,9 @@ public:
     int fd() const noexcept;
 
     // Sends the batch (growing the send buffer to fit it) and waits for the kernel's answer to
-    // its last message. On failure the kernel has applied nothing; the error names each refused message: "<description>: <strerror>"
-    // (several joined by "; "), kind Kernel, errno of the first.
+    // its last message. On failure the kernel has applied nothing; the error names each refused
+    // message: "<description>: <strerror>" (several joined by "; "), kind Kernel, errno of the
+    // first.
     Result<void> commit(const Batch& b);
     // Dumps one table's chains (with their rules' comments) and sets (with element counts).
     // A missing table is not an error: exists == false.

@@ -140,7 +140,17 @@ Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& n
                                            spec.bridge, br->kind.empty() ? "device" : br->kind));
     netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name,
                           spec.peer_mac,  spec.mtu,    lns->fd()};
-    return netlink::create_veth(impl_->host, p, ns.path());
+    CNETD_TRY(netlink::create_veth(impl_->host, p, ns.path()));
+    // Hairpin on the host port (Docker does this when it serves ports without its proxy): a
+    // container reaching its own published port comes back in through the port it left by.
+    auto port = netlink::get_link(impl_->host, spec.host_name);
+    Result<void> hp = port.ok() && *port ? netlink::set_hairpin(impl_->host, (*port)->ifindex, spec.host_name)
+                                         : Result<void>(Error::sys(ENODEV, "find " + spec.host_name));
+    if (!hp.ok()) {
+        (void)netlink::delete_link(impl_->host, spec.host_name);  // nothing half-made stays
+        return std::move(hp).error().wrap(what);
+    }
+    return ok();
 }
 
 Result<void> LinuxKernel::set_up(const std::string& ifname) {

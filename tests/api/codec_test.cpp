@@ -141,7 +141,7 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
               json::parse(R"({"Name":"c1","EndpointID":")" + ep.id +
                           R"(","MacAddress":"02:42:ac:11:00:02","IPv4Address":"172.17.0.2/16",
                           "IPv6Address":"","SandboxKey":"/var/run/docker/netns/c1",
-                          "Interface":"eth0","HostInterface":"veth1234567"})"));
+                          "Interface":"eth0","HostInterface":"veth1234567","Ports":{}})"));
     n.is_default = false;
     EXPECT_FALSE(
         daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
@@ -151,6 +151,150 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
     json internal = daemon::network_to_json(n);
     EXPECT_EQ(internal["Internal"], true);
     EXPECT_EQ(internal["Options"]["com.docker.network.bridge.enable_icc"], "false");
+}
+
+std::string connect_error(std::string_view body) {
+    auto r = daemon::parse_connect(body, "bridge");
+    EXPECT_FALSE(r.ok()) << body;
+    if (r) return "";
+    EXPECT_EQ(r.error().kind(), ErrorKind::InvalidArgument);
+    return r.error().message();
+}
+
+TEST(Codec, ConnectPassesPublishStringsThrough) {
+    auto r = daemon::parse_connect(
+        R"({"Target":"a","Publish":["8080:80","127.0.0.1::53/udp","not a spec"]})", "bridge");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    // Spec syntax is the engine's to judge (its errors name publish[i]); the codec keeps order.
+    EXPECT_EQ(r->publish, (std::vector<std::string>{"8080:80", "127.0.0.1::53/udp", "not a spec"}));
+    EXPECT_TRUE(r->ports.empty());
+    auto none = daemon::parse_connect(R"({"Target":"a","Publish":null})", "bridge");
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->publish.empty());
+    EXPECT_EQ(connect_error(R"({"Target":"a","Publish":"8080:80"})"),
+              "\"Publish\": expected an array of strings, got string");
+    EXPECT_EQ(connect_error(R"({"Target":"a","Publish":["8080:80",8080]})"),
+              "\"Publish\"[1]: expected a string, got number");
+}
+
+TEST(Codec, ConnectParsesPortBindings) {
+    auto r = daemon::parse_connect(
+        R"({"Target":"a","PortBindings":[
+              {"ContainerPort":"80"},
+              {"Proto":"udp","HostIp":"127.0.0.1","HostPort":"5353","ContainerPort":"53"},
+              {"Proto":"tcp","HostIp":"0.0.0.0","HostPort":"8000-8002","ContainerPort":"80-82"},
+              {"HostIp":"","HostPort":"9000-9010","ContainerPort":"443"}]})",
+        "bridge");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_EQ(r->ports.size(), 4u);
+    using core::PortRange;
+    using core::Proto;
+    EXPECT_EQ(r->ports[0],
+              (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{0, 0}, PortRange{80, 80}}));
+    EXPECT_EQ(r->ports[1], (core::PortRequest{Proto::Udp, Ipv4(0x7F000001), PortRange{5353, 5353},
+                                              PortRange{53, 53}}));
+    // "0.0.0.0" and "" both mean every host address.
+    EXPECT_EQ(r->ports[2], (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{8000, 8002},
+                                              PortRange{80, 82}}));
+    EXPECT_EQ(r->ports[3], (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{9000, 9010},
+                                              PortRange{443, 443}}));
+    EXPECT_TRUE(r->publish.empty());
+}
+
+TEST(Codec, PortBindingErrorsNameElementAndField) {
+    auto bad = [](std::string_view binding) {
+        return connect_error(fmt::format(
+            R"({{"Target":"a","PortBindings":[{{"ContainerPort":"1"}},{}]}})", binding));
+    };
+    EXPECT_EQ(connect_error(R"({"Target":"a","PortBindings":{"ContainerPort":"80"}})"),
+              "\"PortBindings\": expected an array, got object");
+    EXPECT_EQ(bad(R"("80")"), "\"PortBindings\"[1]: expected an object, got string");
+    EXPECT_EQ(bad(R"({})"), "\"PortBindings\"[1].\"ContainerPort\": required");
+    EXPECT_EQ(bad(R"({"ContainerPort":80})"),
+              "\"PortBindings\"[1].\"ContainerPort\": expected a string, got number");
+    EXPECT_EQ(bad(R"({"ContainerPort":""})"),
+              "\"PortBindings\"[1].\"ContainerPort\": must not be empty");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80/tcp"})"),
+              "\"PortBindings\"[1].\"ContainerPort\": \"80/tcp\" is not a port (1-65535) or a "
+              "port range like 8000-8010");
+    EXPECT_EQ(bad(R"({"ContainerPort":"0"})"),
+              "\"PortBindings\"[1].\"ContainerPort\": \"0\" is not a port (1-65535) or a port "
+              "range like 8000-8010");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80","HostPort":"65536"})"),
+              "\"PortBindings\"[1].\"HostPort\": \"65536\" is not a port (1-65535) or a port "
+              "range like 8000-8010");
+    EXPECT_EQ(bad(R"({"ContainerPort":"90-80"})"),
+              "\"PortBindings\"[1].\"ContainerPort\": range \"90-80\" ends before it starts");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80","HostPort":8080})"),
+              "\"PortBindings\"[1].\"HostPort\": expected a string, got number");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80","Proto":"icmp"})"),
+              "\"PortBindings\"[1].\"Proto\": protocol \"icmp\" is not one of tcp, udp, sctp");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80","HostIp":"localhost"})"),
+              "\"PortBindings\"[1].\"HostIp\": \"localhost\" is not an IPv4 address");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80","HostPort":"8080","Host":"x","Type":1})"),
+              "\"PortBindings\"[1]: unknown fields \"Host\", \"Type\"");
+    EXPECT_EQ(bad(R"({"ContainerPort":"80-82","HostPort":"8000-8001"})"),
+              "\"PortBindings\"[1]: host ports \"8000-8001\" and container ports \"80-82\" are "
+              "ranges of different sizes");
+}
+
+core::Endpoint endpoint_with_ports() {
+    core::Endpoint ep;
+    ep.id = std::string(64, 'c');
+    ep.name = "web";
+    ep.netns_path = "/var/run/docker/netns/web";
+    ep.host_ifname = "veth7654321";
+    ep.ifname = "eth0";
+    ep.mac = Mac({0x02, 0x42, 0xac, 0x11, 0, 3});
+    ep.address = Ipv4Cidr(Ipv4(0xAC110003), 16);
+    using core::PortRange;
+    using core::Proto;
+    ep.ports = {
+        {Proto::Tcp, std::nullopt, PortRange{8080, 8080}, PortRange{80, 80}},
+        {Proto::Udp, Ipv4(0x7F000001), PortRange{5353, 5353}, PortRange{53, 53}},
+        {Proto::Tcp, std::nullopt, PortRange{8000, 8002}, PortRange{90, 92}},
+        {Proto::Tcp, Ipv4(0x7F000001), PortRange{9090, 9090}, PortRange{80, 80}},
+    };
+    return ep;
+}
+
+TEST(Codec, EndpointPortsAreShapedLikeDockerNetworkSettings) {
+    json j = daemon::endpoint_to_json(endpoint_with_ports(), "bridge");
+    EXPECT_EQ(j["Network"], "bridge");
+    // One key per container port; a container port published twice lists both bindings.
+    EXPECT_EQ(j["Ports"], json::parse(R"({
+        "80/tcp": [{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"127.0.0.1","HostPort":"9090"}],
+        "53/udp": [{"HostIp":"127.0.0.1","HostPort":"5353"}],
+        "90/tcp": [{"HostIp":"0.0.0.0","HostPort":"8000"}],
+        "91/tcp": [{"HostIp":"0.0.0.0","HostPort":"8001"}],
+        "92/tcp": [{"HostIp":"0.0.0.0","HostPort":"8002"}]})"));
+}
+
+TEST(Codec, PortsListHasOneRowPerBinding) {
+    core::Network n;
+    n.name = "bridge";
+    core::Endpoint ep = endpoint_with_ports();
+    core::Endpoint quiet = ep;  // no ports: no rows
+    quiet.id = std::string(64, 'd');
+    quiet.name = "quiet";
+    quiet.ports.clear();
+    n.endpoints[ep.id] = ep;
+    n.endpoints[quiet.id] = quiet;
+    json rows = daemon::ports_to_json({n});
+    ASSERT_EQ(rows.size(), 4u) << rows.dump();
+    EXPECT_EQ(rows[0], json({{"Network", "bridge"},
+                             {"Endpoint", "web"},
+                             {"EndpointID", ep.id},
+                             {"Container", "172.17.0.3"},
+                             {"Proto", "tcp"},
+                             {"HostIp", "0.0.0.0"},
+                             {"HostPort", "8080"},
+                             {"ContainerPort", "80"}}));
+    EXPECT_EQ(rows[1]["Proto"], "udp");
+    EXPECT_EQ(rows[1]["HostIp"], "127.0.0.1");
+    EXPECT_EQ(rows[2]["HostPort"], "8000-8002");  // ranges stay ranges
+    EXPECT_EQ(rows[2]["ContainerPort"], "90-92");
+    EXPECT_EQ(daemon::ports_to_json({}), json::array());
 }
 
 TEST(Protocol, StatusFollowsErrorKind) {

@@ -143,6 +143,22 @@ Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
     } else {
         ep.address = Ipv4Cidr(Ipv4(n->subnet.network().value() + next_host_++), n->subnet.prefix());
     }
+    // Ports as the engine does them (minus the kernel): publish specs parsed with `publish[i]` in
+    // errors, host ports from a real PortAllocator, all or nothing.
+    std::vector<core::PortRequest> reqs = req.ports;
+    for (size_t i = 0; i < req.publish.size(); ++i) {
+        auto parsed = core::parse_port_spec(req.publish[i]);
+        if (!parsed) return std::move(parsed).error().wrap(fmt::format("publish[{}]", i));
+        reqs.insert(reqs.end(), parsed->begin(), parsed->end());
+    }
+    for (const auto& r : reqs) {
+        auto b = ports_.allocate(r);
+        if (!b) {
+            for (const auto& done : ep.ports) ports_.release(done);
+            return std::move(b).error();
+        }
+        ep.ports.push_back(*b);
+    }
     n->endpoints[ep.id] = ep;
     return ep;
 }
@@ -153,6 +169,7 @@ Result<void> FakeBackend::disconnect(const std::string& network, const std::stri
     if (!n) return Error::not_found(fmt::format("network {} not found", network));
     for (auto it = n->endpoints.begin(); it != n->endpoints.end(); ++it) {
         if (it->second.name == target || it->second.netns_path == target) {
+            for (const auto& b : it->second.ports) ports_.release(b);
             n->endpoints.erase(it);
             return ok();
         }

@@ -17,6 +17,7 @@
 
 #include "base/fd.hpp"
 
+#include "core/ports.hpp"
 #include "daemon/backend.hpp"
 
 namespace cnetd::testing {
@@ -92,6 +93,7 @@ private:
     std::string netns_dir_;
     std::vector<core::Network> nets_;  // sorted by name
     unsigned next_host_ = 2;
+    core::PortAllocator ports_;  // worker thread only
 
     std::mutex mu_;
     std::condition_variable cv_;

@@ -230,6 +230,98 @@ TEST_F(ApiServer, MalformedAndWrongBodiesGet400WithPreciseMessages) {
     EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/a"));  // nothing reached the backend
 }
 
+TEST_F(ApiServer, PublishedPortsShowInConnectInspectAndPortsList) {
+    auto c = client();
+    auto empty = c.request("GET", "/v1/ports");
+    ASSERT_TRUE(empty.ok()) << empty.error().message();
+    EXPECT_EQ(*empty, json::array());
+
+    auto a = c.request(
+        "POST", "/v1/networks/bridge/connect",
+        json{{"Target", "a"},
+             {"Publish", {"8080:80", "127.0.0.1:5353:53/udp"}},
+             {"PortBindings",
+              {{{"HostPort", "8000-8002"}, {"ContainerPort", "90-92"}, {"Proto", "tcp"}}}}});
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_EQ((*a)["Ports"], json::parse(R"({
+        "80/tcp": [{"HostIp":"0.0.0.0","HostPort":"8080"}],
+        "53/udp": [{"HostIp":"127.0.0.1","HostPort":"5353"}],
+        "90/tcp": [{"HostIp":"0.0.0.0","HostPort":"8000"}],
+        "91/tcp": [{"HostIp":"0.0.0.0","HostPort":"8001"}],
+        "92/tcp": [{"HostIp":"0.0.0.0","HostPort":"8002"}]})"))
+        << a->dump();
+    const std::string id = (*a)["EndpointID"];
+    auto bridge = c.request("GET", "/v1/networks/bridge");
+    ASSERT_TRUE(bridge.ok());
+    EXPECT_EQ((*bridge)["Containers"][id]["Ports"], (*a)["Ports"]);
+
+    auto ports = c.request("GET", "/v1/ports");
+    ASSERT_TRUE(ports.ok()) << ports.error().message();
+    ASSERT_EQ(ports->size(), 3u) << ports->dump();
+    // PortBindings first, then Publish, as the engine (core::Engine::connect) orders them.
+    EXPECT_EQ((*ports)[0]["HostPort"], "8000-8002");  // ranges stay ranges
+    EXPECT_EQ((*ports)[0]["ContainerPort"], "90-92");
+    EXPECT_EQ((*ports)[1], json({{"Network", "bridge"},
+                                 {"Endpoint", "a"},
+                                 {"EndpointID", id},
+                                 {"Container", "172.17.0.2"},
+                                 {"Proto", "tcp"},
+                                 {"HostIp", "0.0.0.0"},
+                                 {"HostPort", "8080"},
+                                 {"ContainerPort", "80"}}));
+    EXPECT_EQ((*ports)[2]["HostIp"], "127.0.0.1");
+    EXPECT_EQ((*ports)[2]["Proto"], "udp");
+
+    // A taken host port: the backend's Conflict comes back as 409 with Docker's words.
+    auto dup = c.raw("POST", "/v1/networks/bridge/connect",
+                     json{{"Target", "b"}, {"Publish", {"8080:80"}}}.dump());
+    ASSERT_TRUE(dup.ok());
+    EXPECT_EQ(dup->status, 409) << dup->body;
+    EXPECT_EQ(json::parse(dup->body)["message"],
+              "Bind for 0.0.0.0:8080 failed: port is already allocated");
+    // A bad spec: the backend names publish[i].
+    auto spec = c.request("POST", "/v1/networks/bridge/connect",
+                          json{{"Target", "b"}, {"Publish", {"81", "80:x"}}});
+    ASSERT_FALSE(spec.ok());
+    EXPECT_EQ(spec.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_EQ(spec.error().message().rfind("publish[1]: ", 0), 0u) << spec.error().message();
+    EXPECT_EQ(c.request("GET", "/v1/ports")->size(), 3u);  // nothing changed
+
+    // Disconnect releases them: the list is empty and the port can be published again.
+    ASSERT_TRUE(c.request("POST", "/v1/networks/bridge/disconnect", json{{"Target", "a"}}).ok());
+    EXPECT_EQ(*c.request("GET", "/v1/ports"), json::array());
+    auto again = c.request("POST", "/v1/networks/bridge/connect",
+                           json{{"Target", "b"}, {"Publish", {"8080:80"}}});
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    auto post = c.raw("POST", "/v1/ports", "");
+    ASSERT_TRUE(post.ok());
+    EXPECT_EQ(post->status, 405);
+}
+
+TEST_F(ApiServer, BadPortFieldsGet400AndNeverReachTheBackend) {
+    auto c = client();
+    for (auto [body, message] : {
+             std::pair{R"({"Target":"a","Publish":"8080:80"})",
+                       "\"Publish\": expected an array of strings, got string"},
+             {R"({"Target":"a","Publish":[80]})", "\"Publish\"[0]: expected a string, got number"},
+             {R"({"Target":"a","PortBindings":[{"ContainerPort":"80","HostPort":"x"}]})",
+              "\"PortBindings\"[0].\"HostPort\": \"x\" is not a port (1-65535) or a port range "
+              "like 8000-8010"},
+             {R"({"Target":"a","PortBindings":[{"HostPort":"80"}]})",
+              "\"PortBindings\"[0].\"ContainerPort\": required"},
+             {R"({"Target":"a","PortBindings":[{"ContainerPort":"80","Ip":"1.2.3.4"}]})",
+              "\"PortBindings\"[0]: unknown field \"Ip\""},
+         }) {
+        auto r = c.raw("POST", "/v1/networks/bridge/connect", body);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->status, 400) << body;
+        EXPECT_EQ(json::parse(r->body)["message"], message) << body;
+    }
+    auto bridge = c.request("GET", "/v1/networks/bridge");
+    ASSERT_TRUE(bridge.ok());
+    EXPECT_EQ((*bridge)["Containers"].size(), 0u);  // no endpoint was made
+}
+
 TEST_F(ApiServer, RoutingGives404And405) {
     for (auto [method, target] : {std::pair{"GET", "/v2/networks"},
                                   {"GET", "/v1/nope"},

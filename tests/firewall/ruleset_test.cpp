@@ -381,13 +381,13 @@ TEST(FirewallPorts, SpecificHostAddressIsTheWholeKey) {
     EXPECT_EQ(ms[1].elems[0].key_end, ip("198.51.100.7") + proto(132) + port(9000));
     EXPECT_EQ(ms[1].elems[0].data, ip("10.1.0.5") + port(9000) + port(9000));
     // 0.0.0.0 given explicitly means every address, as with Docker.
-    auto any = decode(
-        build_ports("t", {pf(L4::Tcp, "0.0.0.0", 80, 80, "10.1.0.5", 80)}, true).bytes());
+    auto any =
+        decode(build_ports("t", {pf(L4::Tcp, "0.0.0.0", 80, 80, "10.1.0.5", 80)}, true).bytes());
     EXPECT_EQ(any[1].elems.at(0).key_end, ip("255.255.255.255") + proto(6) + port(80));
 
     // Removal deletes exactly the same keys; mappings share a message.
-    auto del = decode(build_ports("t", {p, pf(L4::Tcp, nullptr, 1, 1, "10.1.0.5", 1)}, false)
-                          .bytes());
+    auto del =
+        decode(build_ports("t", {p, pf(L4::Tcp, nullptr, 1, 1, "10.1.0.5", 1)}, false).bytes());
     ASSERT_EQ(del.size(), 3u);
     EXPECT_EQ(del[1].type, NFT_MSG_DELSETELEM);
     ASSERT_EQ(del[1].elems.size(), 2u);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -496,6 +497,204 @@ std::string snapshot_diff(const std::string& a, const std::string& b) {
         out += "  after:  " + (k < lb.size() ? lb[k] : "<end>") + "\n";
     }
     return out;
+}
+
+// --- tagged servers and UDP clients --------------------------------------------------------------
+
+namespace {
+
+sockaddr_in make_addr(const std::string& addr, int port) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+    return sa;
+}
+
+// Sends "ping" on `s` to addr:port and waits for one datagram; "" on timeout.
+std::string udp_roundtrip(int s, const std::string& addr, int port,
+                          std::chrono::milliseconds timeout) {
+    sockaddr_in sa = make_addr(addr, port);
+    if (sendto(s, "ping", 4, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 4) return "";
+    pollfd p{s, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return "";
+    char buf[256];
+    ssize_t n = recv(s, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+}  // namespace
+
+TagServer::TagServer(const std::string& netns_path, Proto proto, const std::string& addr, int port,
+                     const std::string& tag) {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(ready[0]);
+        enter_netns_or_die(netns_path);
+        const bool tcp = proto == Proto::Tcp;
+        int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sa = make_addr(addr, port);
+        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) _exit(91);
+        if (tcp && listen(s, 64) != 0) _exit(91);
+        char ok = 1;
+        if (write(ready[1], &ok, 1) != 1) _exit(92);
+        for (;;) {
+            if (tcp) {
+                int c = accept(s, nullptr, nullptr);
+                if (c < 0) continue;
+                std::string line = tag + "\n";
+                (void)!send(c, line.data(), line.size(), MSG_NOSIGNAL);
+                close(c);
+            } else {
+                char buf[512];
+                sockaddr_in peer{};
+                socklen_t len = sizeof peer;
+                ssize_t n =
+                    recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+                if (n < 0) continue;
+                (void)!sendto(s, tag.data(), tag.size(), 0, reinterpret_cast<sockaddr*>(&peer),
+                              len);
+            }
+        }
+    }
+    close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    char ok = 0;
+    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
+    close(ready[0]);
+}
+
+TagServer::~TagServer() {
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+}
+
+std::string udp_ask(const std::string& netns_path, const std::string& addr, int port,
+                    std::chrono::milliseconds timeout) {
+    int res[2];
+    if (pipe2(res, O_CLOEXEC) != 0) return "";
+    pid_t pid = fork();
+    if (pid == 0) {  // a child, because setns() would move the whole test thread
+        close(res[0]);
+        enter_netns_or_die(netns_path);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        std::string got = udp_roundtrip(s, addr, port, timeout);
+        _exit(write(res[1], got.data(), got.size()) == static_cast<ssize_t>(got.size()) ? 0 : 4);
+    }
+    close(res[1]);
+    std::string out;
+    char buf[256];
+    ssize_t n;
+    while ((n = read(res[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    close(res[0]);
+    waitpid(pid, nullptr, 0);
+    return out;
+}
+
+namespace {
+// UdpClient's pipe protocol: the test writes a Request, the child answers with a length and bytes.
+struct UdpRequest {
+    char addr[INET_ADDRSTRLEN];
+    int port;
+    int timeout_ms;
+};
+}  // namespace
+
+UdpClient::UdpClient(const std::string& netns_path) {
+    int cmd[2], res[2];
+    if (pipe2(cmd, O_CLOEXEC) != 0) return;
+    if (pipe2(res, O_CLOEXEC) != 0) {
+        close(cmd[0]);
+        close(cmd[1]);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(cmd[1]);
+        close(res[0]);
+        enter_netns_or_die(netns_path);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in any = make_addr("0.0.0.0", 0);
+        if (bind(s, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) _exit(91);
+        socklen_t len = sizeof any;
+        getsockname(s, reinterpret_cast<sockaddr*>(&any), &len);
+        int local = ntohs(any.sin_port);
+        if (write(res[1], &local, sizeof local) != sizeof local) _exit(92);
+        UdpRequest rq{};
+        while (read(cmd[0], &rq, sizeof rq) == sizeof rq) {
+            rq.addr[INET_ADDRSTRLEN - 1] = 0;
+            // Drop late answers to an earlier question, so they cannot pass for this one.
+            char junk[256];
+            while (recv(s, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+            }
+            std::string got =
+                udp_roundtrip(s, rq.addr, rq.port, std::chrono::milliseconds(rq.timeout_ms));
+            uint32_t n = static_cast<uint32_t>(got.size());
+            if (write(res[1], &n, sizeof n) != sizeof n) _exit(93);
+            if (n && write(res[1], got.data(), n) != static_cast<ssize_t>(n)) _exit(94);
+        }
+        _exit(0);
+    }
+    close(cmd[0]);
+    close(res[1]);
+    cmd_fd_ = cmd[1];
+    res_fd_ = res[0];
+    pollfd p{res_fd_, POLLIN, 0};
+    if (poll(&p, 1, 5000) == 1 &&
+        read(res_fd_, &local_port_, sizeof local_port_) == sizeof local_port_) {
+        pid_ = pid;
+    } else {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+    }
+}
+
+UdpClient::~UdpClient() {
+    if (cmd_fd_ >= 0) close(cmd_fd_);
+    if (res_fd_ >= 0) close(res_fd_);
+    if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+}
+
+std::string UdpClient::ask(const std::string& addr, int port, std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return "";
+    UdpRequest rq{};
+    std::snprintf(rq.addr, sizeof rq.addr, "%s", addr.c_str());
+    rq.port = port;
+    rq.timeout_ms = static_cast<int>(timeout.count());
+    if (write(cmd_fd_, &rq, sizeof rq) != sizeof rq) return "";
+    uint32_t n = 0;
+    pollfd p{res_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count()) + 5000) != 1 ||
+        read(res_fd_, &n, sizeof n) != sizeof n)
+        return "";
+    std::string out(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(res_fd_, out.data() + got, n - got);
+        if (r <= 0) return "";
+        got += static_cast<size_t>(r);
+    }
+    return out;
+}
+
+int try_bind(bool tcp, const std::string& addr, int port) {
+    int s = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    sockaddr_in sa = make_addr(addr, port);
+    int rc = bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 ? 0 : errno;
+    close(s);
+    return rc;
 }
 
 }  // namespace cnetd::it

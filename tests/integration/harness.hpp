@@ -112,4 +112,48 @@ std::string kernel_snapshot(const Daemon& d);
 // "" when equal, else the first differing lines of two snapshots, for a readable failure.
 std::string snapshot_diff(const std::string& before, const std::string& after);
 
+// A server in a namespace that answers with a fixed tag, in a forked child: over TCP every
+// connection gets "<tag>\n" and is closed (read it with tcp_whoami); over UDP every datagram is
+// answered with "<tag>" (read it with udp_ask or UdpClient). Tells which container a published
+// port led to. stop = destructor.
+class TagServer {
+public:
+    enum class Proto { Tcp, Udp };
+    TagServer(const std::string& netns_path, Proto proto, const std::string& addr, int port,
+              const std::string& tag);
+    ~TagServer();
+    bool ready() const { return ready_; }
+
+private:
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
+
+// Sends one UDP datagram from a fresh socket in `netns_path` ("" = the test's own namespace) to
+// addr:port and returns the first answer, or "" when none came within `timeout`.
+std::string udp_ask(const std::string& netns_path, const std::string& addr, int port,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(1));
+
+// One UDP socket kept open in `netns_path` by a forked child, so that several datagrams share a
+// source address and port (the same conntrack flow), as a real long-lived client would.
+class UdpClient {
+public:
+    explicit UdpClient(const std::string& netns_path);
+    ~UdpClient();
+    bool ready() const { return pid_ > 0; }
+    // Sends a datagram to addr:port from the kept socket; the answer, or "" after `timeout`.
+    std::string ask(const std::string& addr, int port,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(1));
+    int local_port() const { return local_port_; }
+
+private:
+    pid_t pid_ = -1;
+    int cmd_fd_ = -1, res_fd_ = -1;
+    int local_port_ = 0;
+};
+
+// Tries to bind addr:port (TCP when `tcp`, else UDP) in the test's own namespace and closes the
+// socket again; returns 0 on success, else errno (EADDRINUSE when someone holds the port).
+int try_bind(bool tcp, const std::string& addr, int port);
+
 }  // namespace cnetd::it

@@ -159,6 +159,9 @@ TEST_F(VethTest, PeerIsBornInsideNetnsWithNameMacMtu) {
     EXPECT_EQ(host["linkinfo"]["info_kind"], "veth");
     EXPECT_EQ(host["master"], "br0");
     EXPECT_EQ(host["mtu"], 1400);
+    // Hairpin on the bridge port: a container can reach its own published port via the host.
+    EXPECT_EQ(host["linkinfo"]["info_slave_kind"], "bridge");
+    EXPECT_EQ(host["linkinfo"]["info_slave_data"]["hairpin"], true) << host.dump();
 
     auto peer = link("eth0", "c1");
     ASSERT_FALSE(peer.is_null());

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     add_network_commands(app, ctx, rc);
     add_netns_commands(app, ctx, rc);
     add_firewall_commands(app, ctx, rc);
+    add_port_commands(app, ctx, rc);
     add_info_command(app, ctx, rc);
     try {
         app.parse(argc, argv);

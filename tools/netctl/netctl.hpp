@@ -41,5 +41,6 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc);
 void add_netns_commands(CLI::App& app, Context& ctx, int& rc);
 void add_info_command(CLI::App& app, Context& ctx, int& rc);
 void add_firewall_commands(CLI::App& app, Context& ctx, int& rc);
+void add_port_commands(CLI::App& app, Context& ctx, int& rc);
 
 }  // namespace cnetd::netctl

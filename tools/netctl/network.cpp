@@ -115,12 +115,14 @@ int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
 
 struct ConnectArgs {
     std::string network, target, name, ip;
+    std::vector<std::string> publish;  // -p specs, passed through (the daemon parses them)
 };
 
 int cmd_connect(const Context& ctx, const ConnectArgs& a) {
     json body = {{"Target", a.target}};
     if (!a.name.empty()) body["Name"] = a.name;
     if (!a.ip.empty()) body["IPv4Address"] = a.ip;
+    if (!a.publish.empty()) body["Publish"] = a.publish;
     auto r = ctx.client().request("POST", net_path(a.network) + "/connect", body);
     if (!r) return fail(r.error());
     if (ctx.json) print_json(*r);
@@ -189,6 +191,11 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
         ->required();
     connect->add_option("--name", co->name, "endpoint (container) name (default: the netns name)");
     connect->add_option("--ip", co->ip, "static IPv4 address, without prefix");
+    connect->add_option(
+        "-p,--publish", co->publish,
+        "publish container ports on the host (repeatable), Docker's -p forms: 8080:80, "
+        "8080:80/udp, 127.0.0.1:8080:80, 127.0.0.1::80 (ephemeral host port), 80, "
+        "8000-8010:80 (a free port of the range), 8000-8002:80-82 (1:1)");
     connect->fallthrough();
     connect->callback([&, co] { rc = cmd_connect(ctx, *co); });
 
