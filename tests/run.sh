@@ -39,7 +39,7 @@ for b in "${builds[@]}"; do
   # ASan: fail on leaks too; UBSan: any report is fatal.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  if ! unshare --net --mount --pid --fork --propagation private -- \
+  if ! unshare --net --mount --pid --fork --propagation private --mount-proc -- \
        sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
        meson test -C "$b" --print-errorlogs --num-processes 1 "${suite_args[@]}"; then
     status=1

@@ -15,7 +15,7 @@ sizes="1,100,1000"
 [[ "${1:-}" == "--quick" ]] && sizes="1,100"
 out=${BENCH_OUT:-bench-results.md}
 
-exec unshare --net --mount --pid --fork --propagation private -- bash -euo pipefail -c '
+exec unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c '
 sizes=$1; out=$2
 mount -t tmpfs tmpfs /run
 ip link set lo up

@@ -12,7 +12,7 @@ echo "built: build/daemon/cnetd, build/tools/netctl/netctl"
 
 if [[ $(id -u) -ne 0 ]]; then echo "demo: run as root (it creates namespaces)" >&2; exit 1; fi
 
-exec unshare --net --mount --pid --fork --propagation private -- bash -euo pipefail -c '
+exec unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c '
 bin=$PWD/build
 mount -t tmpfs tmpfs /run                     # private /run: the socket and netns dir live here
 mkdir -p /run/cnetd /var/run/docker/netns
