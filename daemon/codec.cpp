@@ -164,7 +164,8 @@ Result<core::PortRequest> parse_binding(const std::string& where, const json& j)
         req.proto = *p;
     }
     CNETD_TRY_ASSIGN(std::string host_ip, f.optional_string("HostIp"));
-    if (!host_ip.empty() && host_ip != "0.0.0.0") {
+    // "" leaves the address to the network's/daemon's default; "0.0.0.0" asks for every address.
+    if (!host_ip.empty()) {
         auto ip = Ipv4::parse(host_ip);
         if (!ip)
             return Error::invalid(

@@ -1,10 +1,12 @@
 #include "daemon/daemon.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -122,6 +124,15 @@ int run(int argc, char** argv) {
     }
     log::set_level(*level);
     for (const auto& w : cfg.warnings) log::warn("config {}: {}", config_path, w);
+
+    // Every published host port is held by a socket (so no other process can take it): allow as
+    // many descriptors as the hard limit permits (systemd's LimitNOFILE sets that).
+    if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log::warn("raise RLIMIT_NOFILE to {}: {}", rl.rlim_max, std::strerror(errno));
+        }
+    }
 
     for (auto [dir, mode] :
          {std::pair{cfg.state_dir, mode_t{0700}}, std::pair{cfg.netns_dir, mode_t{0755}},

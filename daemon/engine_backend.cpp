@@ -29,6 +29,7 @@ public:
             spec = cfg.default_net;
             spec->icc = cfg.icc;
             spec->masquerade = cfg.ip_masq;
+            spec->host_binding = cfg.default_host_ip;
         }
         return engine_.start(spec, cfg.ip_forward).context("start engine");
     }
@@ -85,6 +86,7 @@ Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg
     core::EngineOptions opts;
     opts.netns_dir = cfg.netns_dir;
     opts.mtu = cfg.mtu;
+    opts.host_binding = cfg.default_host_ip;
     firewall::NftablesOptions fw_opts;
     fw_opts.table = EngineBackend::kTable;
     auto fw = cfg.firewall == "none" ? firewall::make_none_backend()

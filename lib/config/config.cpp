@@ -16,7 +16,7 @@ const std::set<std::string> kIgnoredDockerKeys = {
     "authorization-plugins", "builder", "cgroup-parent", "containerd", "data-root", "debug",
     "default-cgroupns-mode", "default-runtime", "default-ulimits", "dns", "dns-opts", "dns-search",
     "exec-opts", "experimental", "features", "group", "hosts", "insecure-registries", "init",
-    "ip6tables", "ipv6", "fixed-cidr-v6", "ip", "labels", "live-restore", "log-driver",
+    "ip6tables", "ipv6", "fixed-cidr-v6", "labels", "live-restore", "log-driver",
     "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "metrics-addr",
     "registry-mirrors", "runtimes", "selinux-enabled", "storage-driver", "storage-opts", "tls",
     "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userns-remap",
@@ -24,7 +24,7 @@ const std::set<std::string> kIgnoredDockerKeys = {
 
 const std::set<std::string> kKnownKeys = {"bip",       "fixed-cidr", "mtu",       "icc",
                                           "ip-masq",   "ip-forward", "bridge",    "socket",
-                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables"};
+                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables", "ip"};
 
 std::string describe(const YAML::Node& n) {
     if (n.IsScalar()) return fmt::format("\"{}\"", n.Scalar());
@@ -130,6 +130,15 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
                                        fmt::format("\"{}\" is not one of nftables, none", s));
                 }
                 cfg.firewall = s;
+            } else if (key == "ip") {
+                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
+                if (s.find(':') != std::string::npos) {
+                    return field_error(source, key,
+                                       fmt::format("\"{}\": IPv6 host addresses are not supported yet", s));
+                }
+                auto a = Ipv4::parse(s);
+                if (!a) return field_error(source, key, a.error().message());
+                if (a->value() != 0) cfg.default_host_ip = *a;
             } else if (key == "iptables") {
                 CNETD_TRY_ASSIGN(bool b, get_bool(source, key, v));
                 if (!b) cfg.firewall = "none";

@@ -2,7 +2,7 @@
 // daemon.json parses as a config (JSON is YAML). A missing file means defaults.
 //
 // Keys (see etc/cnetd/cnetd.yaml for the annotated reference):
-//   bip, fixed-cidr, mtu, icc, ip-masq, ip-forward, bridge   (Docker's meaning)
+//   bip, fixed-cidr, mtu, icc, ip-masq, ip-forward, bridge, ip   (Docker's meaning)
 //   socket, state-dir, netns-dir, log-level, firewall         (cnetd's own)
 //   iptables: false                                           (Docker's; same as firewall: none)
 // Docker daemon.json keys that do not concern networking are accepted and ignored with a warning;
@@ -31,6 +31,8 @@ struct Config {
     bool icc = true;         // used by the firewall (issue 3)
     bool ip_masq = true;     // used by the firewall (issue 3)
     bool ip_forward = true;  // net.ipv4.ip_forward=1 at start
+    // `ip`: default host address of published ports (nullopt: 0.0.0.0, every address).
+    std::optional<Ipv4> default_host_ip;
     // "nftables": cnetd's private table; "none": another tool owns the firewall.
     std::string firewall = "nftables";
     std::vector<std::string> warnings;  // e.g. ignored Docker keys; the daemon logs them

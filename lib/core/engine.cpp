@@ -143,7 +143,8 @@ Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector
     auto undo = [&] {
         for (const auto& b : done) ports_.release(b);
     };
-    for (const auto& req : reqs) {
+    for (PortRequest req : reqs) {
+        if (!req.host_ip) req.host_ip = net.host_binding;  // Docker's host_binding_ipv4 / `ip`
         auto b = ports_.allocate(req);
         if (!b.ok()) {
             undo();
@@ -316,7 +317,8 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
         bool same = def && def->net.subnet == subnet && def->net.gateway == spec->bip.addr() &&
                     def->net.bridge == spec->bridge && def->net.ip_range == range &&
                     def->net.mtu == spec->mtu && def->net.icc == spec->icc &&
-                    def->net.masquerade == spec->masquerade;
+                    def->net.masquerade == spec->masquerade &&
+                    def->net.host_binding == spec->host_binding;
         if (def && !same) {
             bool moved = def->net.subnet != subnet || def->net.gateway != spec->bip.addr() ||
                          def->net.bridge != spec->bridge;
@@ -344,9 +346,11 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.bridge = spec->bridge;
             n.icc = spec->icc;
             n.masquerade = spec->masquerade;
+            n.host_binding = spec->host_binding;
             n.options[kOptBridgeName] = spec->bridge;
             n.options[kOptEnableIcc] = bool_str(spec->icc);
             n.options[kOptEnableMasquerade] = bool_str(spec->masquerade);
+            n.options[kOptHostBinding] = spec->host_binding ? spec->host_binding->str() : "0.0.0.0";
             Ipam ipam(n.subnet, n.gateway, n.ip_range);
             for (const auto& [eid, ep] : n.endpoints) (void)ipam.allocate(ep.address.addr());
             std::string id = n.id;
@@ -365,10 +369,12 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.mtu = spec->mtu;
             n.icc = spec->icc;
             n.masquerade = spec->masquerade;
+            n.host_binding = spec->host_binding;
             n.created = now_rfc3339();
             n.options[kOptBridgeName] = spec->bridge;
             n.options[kOptEnableIcc] = bool_str(spec->icc);
             n.options[kOptEnableMasquerade] = bool_str(spec->masquerade);
+            n.options[kOptHostBinding] = spec->host_binding ? spec->host_binding->str() : "0.0.0.0";
             n.options["com.docker.network.bridge.default_bridge"] = "true";
             // A docker0 that predates our state (Docker's, or an admin's) is adopted, not owned.
             CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.bridge));
@@ -459,7 +465,7 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     std::string id = random_hex(64);
     std::string bridge = "br-" + id.substr(0, 12);
     bool icc = true, masquerade = true;
-    std::optional<Ipv4> host_ipv4;
+    std::optional<Ipv4> host_ipv4, host_binding;
     for (const auto& [key, value] : req.options) {
         if (key == kOptBridgeName) {
             auto v = validate_ifname(value);
@@ -472,14 +478,18 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
                     fmt::format("option {}: \"{}\" is not a boolean (true or false)", key, value));
             }
             (key == kOptEnableIcc ? icc : masquerade) = *b;
-        } else if (key == kOptHostIpv4) {
+        } else if (key == kOptHostIpv4 || key == kOptHostBinding) {
             auto a = Ipv4::parse(value);
             if (!a) return std::move(a).error().wrap(fmt::format("option {}", key));
-            host_ipv4 = *a;
+            if (key == kOptHostIpv4) {
+                host_ipv4 = *a;
+            } else if (a->value() != 0) {  // 0.0.0.0: every address, the default
+                host_binding = *a;
+            }
         } else {
-            return Error::invalid(fmt::format("option {}: unknown option (supported: {}, {}, {}, {})",
-                                              key, kOptBridgeName, kOptEnableIcc,
-                                              kOptEnableMasquerade, kOptHostIpv4));
+            return Error::invalid(fmt::format(
+                "option {}: unknown option (supported: {}, {}, {}, {}, {})", key, kOptBridgeName,
+                kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4, kOptHostBinding));
         }
     }
     for (const auto& [nid, n] : nets_) {
@@ -513,6 +523,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     n.icc = icc;
     n.masquerade = masquerade;
     n.host_ipv4 = host_ipv4;
+    // Published ports without an address bind where the network says, else where the daemon says.
+    n.host_binding = req.options.count(kOptHostBinding) ? host_binding : opts_.host_binding;
     n.options = req.options;
     n.options[kOptBridgeName] = bridge;
 

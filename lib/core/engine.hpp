@@ -42,11 +42,15 @@ struct DefaultNetworkSpec {
     unsigned mtu = 1500;
     bool icc = true;         // config `icc`
     bool masquerade = true;  // config `ip-masq`
+    std::optional<Ipv4> host_binding;  // config `ip`: default host address of published ports
 };
 
 struct EngineOptions {
     std::string netns_dir = "/var/run/docker/netns";
     unsigned mtu = 1500;  // for user-defined networks without their own
+    // Config `ip`: default host address of published ports for user-defined networks without
+    // com.docker.network.bridge.host_binding_ipv4 (nullopt: every address).
+    std::optional<Ipv4> host_binding = std::nullopt;
 };
 
 // Requests carry user text; the engine parses and validates it so every error names the field.
@@ -55,7 +59,8 @@ struct CreateNetworkRequest {
     std::string subnet;   // required, CIDR with host bits zero
     std::string gateway;  // optional; default: first host address of the subnet
     std::string ip_range; // optional, CIDR inside the subnet
-    // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4.
+    // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
+    // kOptHostBinding.
     std::map<std::string, std::string> options;
     bool internal = false;  // --internal
 };

@@ -18,6 +18,7 @@ inline constexpr const char* kOptBridgeName = "com.docker.network.bridge.name";
 inline constexpr const char* kOptEnableIcc = "com.docker.network.bridge.enable_icc";
 inline constexpr const char* kOptEnableMasquerade = "com.docker.network.bridge.enable_ip_masquerade";
 inline constexpr const char* kOptHostIpv4 = "com.docker.network.host_ipv4";
+inline constexpr const char* kOptHostBinding = "com.docker.network.bridge.host_binding_ipv4";
 
 struct Endpoint {
     std::string id;           // 64 hex characters
@@ -44,6 +45,7 @@ struct Network {
     bool icc = true;          // inter-container communication on this bridge
     bool masquerade = true;   // NAT traffic leaving through other interfaces
     std::optional<Ipv4> host_ipv4;  // SNAT to this address instead of MASQUERADE
+    std::optional<Ipv4> host_binding;  // default host address of published ports (nullopt: all)
     bool bridge_adopted = false;  // the bridge existed before us: left in place on removal
     std::string created;          // RFC 3339, UTC
     std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows

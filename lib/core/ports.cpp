@@ -93,7 +93,7 @@ Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
             }
             auto a = Ipv4::parse(ip);
             if (!a) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, a.error().message()));
-            if (a->value() != 0) host_ip = *a;  // 0.0.0.0 means every address
+            host_ip = *a;  // an explicit 0.0.0.0 (every address) overrides a default host IP
         }
         if (host_part.empty() && c1 == std::string_view::npos) {
             return Error::invalid(fmt::format("port spec \"{}\": empty host port", spec));
@@ -148,7 +148,9 @@ void PortAllocator::mark(const PortBinding& b, bool used) {
 }
 
 Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
-    PortBinding b{req.proto, req.host_ip, req.host, req.container};
+    // 0.0.0.0 given explicitly and no address at all both mean every address here.
+    std::optional<Ipv4> ip = req.host_ip && req.host_ip->value() == 0 ? std::nullopt : req.host_ip;
+    PortBinding b{req.proto, ip, req.host, req.container};
     const uint32_t n = req.container.size();
     if (req.host.first == 0) {
         // Ephemeral: round-robin through the range, skipping reserved and used ports.
@@ -159,7 +161,7 @@ Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
             if (p + n - 1 > ephemeral_.last) continue;
             bool ok = true;
             for (uint32_t q = p; q < p + n && ok; ++q) ok = !reserved_.count(static_cast<uint16_t>(q));
-            if (!ok || !range_free(req.proto, req.host_ip, static_cast<uint16_t>(p),
+            if (!ok || !range_free(req.proto, b.host_ip, static_cast<uint16_t>(p),
                                    static_cast<uint16_t>(p + n - 1))) {
                 continue;
             }
@@ -175,7 +177,7 @@ Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
     if (req.host.size() > n) {
         // "8000-8010:80": the first free port (or block) out of the host range.
         for (uint32_t p = req.host.first; p + n - 1 <= req.host.last; ++p) {
-            if (range_free(req.proto, req.host_ip, static_cast<uint16_t>(p),
+            if (range_free(req.proto, b.host_ip, static_cast<uint16_t>(p),
                            static_cast<uint16_t>(p + n - 1))) {
                 b.host = {static_cast<uint16_t>(p), static_cast<uint16_t>(p + n - 1)};
                 mark(b, true);
@@ -183,7 +185,7 @@ Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
             }
         }
         return Error::conflict(fmt::format("Bind for {}:{}-{} failed: all ports are already allocated",
-                                           host_text(req.host_ip), req.host.first, req.host.last));
+                                           host_text(b.host_ip), req.host.first, req.host.last));
     }
     CNETD_TRY(claim(b));
     return b;

@@ -33,7 +33,9 @@ struct PortRange {
 // One requested mapping, as the user wrote it (host side possibly not chosen yet).
 struct PortRequest {
     Proto proto = Proto::Tcp;
-    std::optional<Ipv4> host_ip;  // nullopt: every host address (0.0.0.0)
+    // nullopt: not given (the network's or daemon's default host address applies); 0.0.0.0 given
+    // explicitly: every host address.
+    std::optional<Ipv4> host_ip;
     PortRange host;               // {0,0}: ephemeral; a range bigger than `container`: pick one
     PortRange container;
     bool operator==(const PortRequest&) const = default;

@@ -64,6 +64,7 @@ json to_json(const core::Network& n) {
               {"endpoints", eps}};
     if (n.ip_range) j["ip_range"] = n.ip_range->str();
     if (n.host_ipv4) j["host_ipv4"] = n.host_ipv4->str();
+    if (n.host_binding) j["host_binding"] = n.host_binding->str();
     return j;
 }
 
@@ -115,6 +116,9 @@ core::Network network_from(const json& j) {
     n.internal = j.value("internal", false);
     n.icc = j.value("icc", true);
     n.masquerade = j.value("masquerade", true);
+    if (j.contains("host_binding")) {
+        n.host_binding = parsed(Ipv4::parse(j.at("host_binding").get<std::string>()), "host_binding");
+    }
     if (j.contains("host_ipv4")) {
         n.host_ipv4 = parsed(Ipv4::parse(j.at("host_ipv4").get<std::string>()), "host_ipv4");
     }

@@ -193,8 +193,8 @@ TEST(Codec, ConnectParsesPortBindings) {
               (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{0, 0}, PortRange{80, 80}}));
     EXPECT_EQ(r->ports[1], (core::PortRequest{Proto::Udp, Ipv4(0x7F000001), PortRange{5353, 5353},
                                               PortRange{53, 53}}));
-    // "0.0.0.0" and "" both mean every host address.
-    EXPECT_EQ(r->ports[2], (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{8000, 8002},
+    // "0.0.0.0" asks for every host address explicitly; "" leaves it to the network's default.
+    EXPECT_EQ(r->ports[2], (core::PortRequest{Proto::Tcp, Ipv4(0), PortRange{8000, 8002},
                                               PortRange{80, 82}}));
     EXPECT_EQ(r->ports[3], (core::PortRequest{Proto::Tcp, std::nullopt, PortRange{9000, 9010},
                                               PortRange{443, 443}}));

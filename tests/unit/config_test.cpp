@@ -53,6 +53,10 @@ TEST(Config, CnetdKeysAndBridgeNone) {
     EXPECT_EQ(config::parse("bridge: br0\n", "x")->default_net.bridge, "br0");
     EXPECT_EQ(config::parse("", "x")->firewall, "nftables");
     EXPECT_EQ(config::parse("firewall: none\n", "x")->firewall, "none");
+    EXPECT_EQ(config::parse("ip: 127.0.0.1\n", "x")->default_host_ip->str(), "127.0.0.1");
+    EXPECT_FALSE(config::parse("ip: 0.0.0.0\n", "x")->default_host_ip.has_value());
+    EXPECT_EQ(err("ip: \"::1\"\n"), "cnetd.yaml: ip: \"::1\": IPv6 host addresses are not supported yet");
+    EXPECT_EQ(err("ip: 1.2.3\n"), "cnetd.yaml: ip: \"1.2.3\" is not an IPv4 address");
     EXPECT_EQ(config::parse("{\"iptables\": false}", "x")->firewall, "none");  // Docker's switch
     EXPECT_EQ(config::parse("{\"iptables\": true}", "x")->firewall, "nftables");
     EXPECT_EQ(err("firewall: iptables\n"), "cnetd.yaml: firewall: \"iptables\" is not one of nftables, none");

@@ -552,3 +552,45 @@ TEST_F(EngineTest, EphemeralRangeComesFromTheKernel) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(EnginePorts, DefaultHostAddressFromNetworkOptionOrConfig) {
+    FakeKernel kernel;
+    FakeFirewall fw;
+    FakeStore store;
+    EngineOptions opts{kNetnsDir, 1500};
+    opts.host_binding = *Ipv4::parse("192.0.2.10");  // config `ip`
+    Engine e(kernel, fw, store, opts);
+    DefaultNetworkSpec spec;
+    spec.host_binding = opts.host_binding;
+    ASSERT_TRUE(e.start(spec, true).ok());
+    kernel.state.netns = {std::string(kNetnsDir) + "/a", std::string(kNetnsDir) + "/b",
+                          std::string(kNetnsDir) + "/c"};
+    EXPECT_EQ(e.networks()[0].options.at(kOptHostBinding), "192.0.2.10");
+
+    auto a = e.connect(with_ports("bridge", "a", {"8080:80", "0.0.0.0:8081:81"}));
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    EXPECT_EQ(a->ports[0].str(), "192.0.2.10:8080->80/tcp");  // the config's default
+    EXPECT_EQ(a->ports[1].str(), "0.0.0.0:8081->81/tcp");     // an explicit address wins
+
+    auto lo = e.create_network({"lo", "10.20.0.0/24", "", "", {{kOptHostBinding, "127.0.0.1"}}});
+    ASSERT_TRUE(lo.ok()) << lo.error().message();
+    auto b = e.connect(with_ports("lo", "b", {"9090:90"}));
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->ports[0].str(), "127.0.0.1:9090->90/tcp");  // the network's option wins
+    EXPECT_EQ(fw.ports.back().host_ip->str(), "127.0.0.1");
+
+    auto plain = e.create_network({"plain", "10.21.0.0/24", "", "", {}});
+    ASSERT_TRUE(plain.ok());
+    auto c = e.connect(with_ports("plain", "c", {"7070:70"}));
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->ports[0].str(), "192.0.2.10:7070->70/tcp");
+
+    auto bad = e.create_network({"x", "10.22.0.0/24", "", "", {{kOptHostBinding, "nope"}}});
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().message(),
+              "option com.docker.network.bridge.host_binding_ipv4: \"nope\" is not an IPv4 address");
+}
+
+}  // namespace

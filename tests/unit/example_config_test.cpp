@@ -22,4 +22,5 @@ TEST(ExampleConfig, LoadsAndEqualsTheDefaults) {
     EXPECT_EQ(c->netns_dir, d.netns_dir);
     EXPECT_EQ(c->log_level, d.log_level);
     EXPECT_EQ(c->firewall, d.firewall);
+    EXPECT_EQ(c->default_host_ip, d.default_host_ip);
 }

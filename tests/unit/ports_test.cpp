@@ -27,7 +27,12 @@ TEST(PortSpec, DockerForms) {
     EXPECT_EQ(one("8080:80/sctp").proto, Proto::Sctp);
     EXPECT_EQ(one("127.0.0.1:8080:80"), (PortRequest{Proto::Tcp, ip("127.0.0.1"), {8080, 8080}, {80, 80}}));
     EXPECT_EQ(one("192.0.2.1::80"), (PortRequest{Proto::Tcp, ip("192.0.2.1"), {0, 0}, {80, 80}}));
-    EXPECT_EQ(one("0.0.0.0:8080:80").host_ip, std::nullopt);
+    EXPECT_EQ(one("0.0.0.0:8080:80").host_ip, ip("0.0.0.0"));  // explicit: overrides defaults
+    PortAllocator a;
+    auto any = a.allocate(one("0.0.0.0:8080:80"));
+    ASSERT_TRUE(any.ok());
+    EXPECT_EQ(any->host_ip, std::nullopt);  // bound as "every address"
+    EXPECT_EQ(any->str(), "0.0.0.0:8080->80/tcp");
     EXPECT_EQ(one("8000-8010:80"), (PortRequest{Proto::Tcp, std::nullopt, {8000, 8010}, {80, 80}}));
     EXPECT_EQ(one("8000-8010:80-90"), (PortRequest{Proto::Tcp, std::nullopt, {8000, 8010}, {80, 90}}));
     auto many = parse_port_spec("80-82/udp");
