@@ -28,6 +28,23 @@ namespace {
 
 std::string fmt_line(const std::string& s) { return s + "\n"; }
 
+// The forked servers report readiness with one byte on a pipe: closes our write end, waits up to
+// 5 s for the byte, closes the read end.
+bool wait_ready(int ready[2]) {
+    close(ready[1]);
+    pollfd p{ready[0], POLLIN, 0};
+    char ok = 0;
+    bool r = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
+    close(ready[0]);
+    return r;
+}
+
+void kill_child(pid_t pid) {
+    if (pid <= 0) return;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+}
+
 std::string env_or(const char* name, const char* dflt) {
     const char* v = getenv(name);
     return v && *v ? v : dflt;
@@ -195,19 +212,10 @@ EchoServer::EchoServer(const std::string& netns_path, const std::string& addr, i
             close(c);
         }
     }
-    close(ready[1]);
-    pollfd p{ready[0], POLLIN, 0};
-    char ok = 0;
-    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
-    close(ready[0]);
+    ready_ = wait_ready(ready);
 }
 
-EchoServer::~EchoServer() {
-    if (pid_ > 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
-}
+EchoServer::~EchoServer() { kill_child(pid_); }
 
 bool tcp_echo(const std::string& netns_path, const std::string& addr, int port,
               std::chrono::milliseconds timeout) {
@@ -254,19 +262,10 @@ WhoAmIServer::WhoAmIServer(const std::string& netns_path, const std::string& add
             close(c);
         }
     }
-    close(ready[1]);
-    pollfd p{ready[0], POLLIN, 0};
-    char ok = 0;
-    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
-    close(ready[0]);
+    ready_ = wait_ready(ready);
 }
 
-WhoAmIServer::~WhoAmIServer() {
-    if (pid_ > 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
-}
+WhoAmIServer::~WhoAmIServer() { kill_child(pid_); }
 
 std::string tcp_whoami(const std::string& netns_path, const std::string& addr, int port,
                        std::chrono::milliseconds timeout) {
@@ -562,19 +561,10 @@ TagServer::TagServer(const std::string& netns_path, Proto proto, const std::stri
             }
         }
     }
-    close(ready[1]);
-    pollfd p{ready[0], POLLIN, 0};
-    char ok = 0;
-    ready_ = poll(&p, 1, 5000) == 1 && read(ready[0], &ok, 1) == 1 && ok == 1;
-    close(ready[0]);
+    ready_ = wait_ready(ready);
 }
 
-TagServer::~TagServer() {
-    if (pid_ > 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-    }
-}
+TagServer::~TagServer() { kill_child(pid_); }
 
 std::string udp_ask(const std::string& netns_path, const std::string& addr, int port,
                     std::chrono::milliseconds timeout) {

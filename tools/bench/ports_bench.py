@@ -2,7 +2,7 @@
 """cnetd published-ports benchmark (run by `tools/bench.sh --ports`).
 
 With N published host ports already present (N single-port `Publish` entries spread over
-ceil(N/100) endpoints, at most 100 per endpoint), measures:
+ceil(N/100) endpoints, 100 per endpoint; --per-endpoint changes that), measures:
 
 1. the API round trip of connecting one more endpoint with ONE `-p` next to the same connect
    without `-p` (alternating, so drift hits both alike); their difference is what publishing a port
@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the import below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cnetd_bench import Api, pct, timed  # noqa: E402  (the shared HTTP-over-unix-socket client)
 
