@@ -1,4 +1,5 @@
 #include "nft/conntrack.hpp"
+#include "nft/nft.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -113,17 +114,6 @@ int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
     return MNL_CB_OK;
 }
 
-Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::string& what) {
-    pollfd p{mnl_socket_get_fd(nl), POLLIN, 0};
-    int rc;
-    do rc = poll(&p, 1, kTimeoutMs);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0) return Error::sys(errno, what);
-    if (rc == 0) return Error::sys(ETIMEDOUT, what);
-    ssize_t n = mnl_socket_recvfrom(nl, buf.data(), buf.size());
-    if (n < 0) return Error::sys(errno, what);
-    return static_cast<size_t>(n);
-}
 
 // Sends one request and runs the callback over the answer until the kernel says done (or acks).
 Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* data,
@@ -132,7 +122,7 @@ Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* dat
     const uint32_t portid = mnl_socket_get_portid(nl);
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
     for (;;) {
-        CNETD_TRY_ASSIGN(size_t n, recv_some(nl, buf, what));
+        CNETD_TRY_ASSIGN(size_t n, recv_some(nl, buf, what, kTimeoutMs));
         int rc = mnl_cb_run(buf.data(), n, req->nlmsg_seq, portid, cb, data);
         if (rc < 0) return Error::sys(errno, what);
         if (rc == MNL_CB_STOP) return ok();

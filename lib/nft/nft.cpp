@@ -167,13 +167,11 @@ Result<Socket> Socket::open() {
     return s;
 }
 
-namespace {
-
-// Waits for readability so a kernel that never answers cannot hang the caller forever.
-Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::string& what) {
+Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::string& what,
+                         int timeout_ms) {
     pollfd p{mnl_socket_get_fd(nl), POLLIN, 0};
     int rc;
-    do rc = poll(&p, 1, kAckTimeoutMs);
+    do rc = poll(&p, 1, timeout_ms);
     while (rc < 0 && errno == EINTR);
     if (rc < 0) return Error::sys(errno, what);
     if (rc == 0) return Error::sys(ETIMEDOUT, what);
@@ -181,8 +179,6 @@ Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::stri
     if (n < 0) return Error::sys(errno, what);
     return static_cast<size_t>(n);
 }
-
-}  // namespace
 
 Result<void> Socket::commit(const Batch& b) {
     if (b.empty()) return ok();
@@ -208,7 +204,7 @@ Result<void> Socket::commit(const Batch& b) {
     bool done = false;
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
     while (!done) {
-        auto n = recv_some(nl_, buf, "receive nftables batch acknowledgements");
+        auto n = recv_some(nl_, buf, "receive nftables batch acknowledgements", kAckTimeoutMs);
         if (!n.ok()) return std::move(n).error();
         int len = static_cast<int>(*n);
         for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, len);
@@ -320,7 +316,7 @@ Result<void> run_request(mnl_socket* nl, uint32_t portid, const nlmsghdr* req, m
     if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0) return Error::sys(errno, what);
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
     for (;;) {
-        auto n = recv_some(nl, buf, what);
+        auto n = recv_some(nl, buf, what, kAckTimeoutMs);
         if (!n.ok()) return std::move(n).error();
         int rc = mnl_cb_run(buf.data(), *n, req->nlmsg_seq, portid, cb, data);
         if (rc < 0) return Error::sys(errno, what);

@@ -26,6 +26,11 @@ struct nftnl_set;
 
 namespace cnetd::nft {
 
+// One recvfrom on a netlink socket after waiting at most `timeout_ms` for it to become readable,
+// so a kernel that never answers cannot hang the caller (ETIMEDOUT). Returns the bytes read.
+Result<size_t> recv_some(mnl_socket* nl, std::vector<char>& buf, const std::string& what,
+                         int timeout_ms);
+
 // A batch of nf_tables messages that the kernel applies as ONE transaction (all or nothing).
 // Building is pure: add_*() serialise each object immediately (the nftnl object is not retained,
 // the caller keeps ownership) and bytes() returns the whole NFNL_MSG_BATCH_BEGIN..END datagram.

@@ -41,4 +41,24 @@ void print_json(const json& j) {
     std::cout << j.dump(4) << '\n';
 }
 
+int remove_each(const Context& ctx, const std::vector<std::string>& names,
+                const std::function<std::string(const std::string&)>& path_of) {
+    ErrorList errs;
+    json removed = json::array();
+    auto client = ctx.client();
+    for (const auto& name : names) {
+        auto r = client.request("DELETE", path_of(name));
+        if (!r) {
+            if (r.error().kind() == ErrorKind::Unavailable && r.error().error_number() != 0)
+                return fail(r.error());
+            errs.add(r.error());
+            continue;
+        }
+        removed.push_back(name);
+        if (!ctx.json) std::cout << name << '\n';
+    }
+    if (ctx.json) print_json(removed);
+    return errs.empty() ? kExitOk : fail(errs.combined(""));
+}
+
 }  // namespace cnetd::netctl

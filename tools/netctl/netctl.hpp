@@ -2,6 +2,7 @@
 // netctl talks only to cnetd's control socket through api::Client (docs/netctl.md).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ int usage(const std::string& message);
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
 void print_json(const json& j);
+// DELETEs path_of(name) for each name, printing each removed name (or a JSON list); keeps going
+// after a failure and reports every failure in one line. An unreachable daemon stops at once.
+int remove_each(const Context& ctx, const std::vector<std::string>& names,
+                const std::function<std::string(const std::string&)>& path_of);
 
 // Each registers its subcommands on `app`; the callbacks store the exit code in `rc`.
 void add_network_commands(CLI::App& app, Context& ctx, int& rc);

@@ -31,22 +31,8 @@ int cmd_ls(const Context& ctx) {
 }
 
 int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
-    ErrorList errs;
-    json removed = json::array();
-    auto client = ctx.client();
-    for (const auto& name : names) {
-        auto r = client.request("DELETE", "/v1/netns/" + api::encode_segment(name));
-        if (!r) {
-            if (r.error().kind() == ErrorKind::Unavailable && r.error().error_number() != 0)
-                return fail(r.error());
-            errs.add(r.error());
-            continue;
-        }
-        removed.push_back(name);
-        if (!ctx.json) std::cout << name << '\n';
-    }
-    if (ctx.json) print_json(removed);
-    return errs.empty() ? kExitOk : fail(errs.combined(""));
+    return remove_each(ctx, names,
+                       [](const std::string& n) { return "/v1/netns/" + api::encode_segment(n); });
 }
 
 int cmd_info(const Context& ctx) {

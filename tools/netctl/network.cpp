@@ -95,22 +95,7 @@ int cmd_create(const Context& ctx, const CreateArgs& a) {
 
 // Removes each; keeps going after a failure and reports every failure in one line.
 int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
-    ErrorList errs;
-    json removed = json::array();
-    auto client = ctx.client();
-    for (const auto& name : names) {
-        auto r = client.request("DELETE", net_path(name));
-        if (!r) {
-            if (r.error().kind() == ErrorKind::Unavailable && r.error().error_number() != 0)
-                return fail(r.error());
-            errs.add(r.error());
-            continue;
-        }
-        removed.push_back(name);
-        if (!ctx.json) std::cout << name << '\n';
-    }
-    if (ctx.json) print_json(removed);
-    return errs.empty() ? kExitOk : fail(errs.combined(""));
+    return remove_each(ctx, names, [](const std::string& n) { return net_path(n); });
 }
 
 struct ConnectArgs {
