@@ -39,6 +39,22 @@ bool wait_ready(int ready[2]) {
     return r;
 }
 
+// In a forked server child: a TCP listener on addr:port, then one byte on `ready_fd` to say so.
+// Exits the child (91, 92) if either fails.
+int listen_tcp_or_die(const std::string& addr, int port, int ready_fd) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+    if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0) _exit(91);
+    char ok = 1;
+    if (write(ready_fd, &ok, 1) != 1) _exit(92);
+    return s;
+}
+
 void kill_child(pid_t pid) {
     if (pid <= 0) return;
     kill(pid, SIGKILL);
@@ -186,16 +202,7 @@ EchoServer::EchoServer(const std::string& netns_path, const std::string& addr, i
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(ready[0]);
         enter_netns_or_die(netns_path);
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(static_cast<uint16_t>(port));
-        inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0) _exit(91);
-        char ok = 1;
-        if (write(ready[1], &ok, 1) != 1) _exit(92);
+        int s = listen_tcp_or_die(addr, port, ready[1]);
         signal(SIGCHLD, SIG_IGN);  // no zombies from the per-connection children
         for (;;) {
             int c = accept(s, nullptr, nullptr);
@@ -239,17 +246,7 @@ WhoAmIServer::WhoAmIServer(const std::string& netns_path, const std::string& add
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(ready[0]);
         enter_netns_or_die(netns_path);
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(static_cast<uint16_t>(port));
-        inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0)
-            _exit(91);
-        char ok = 1;
-        if (write(ready[1], &ok, 1) != 1) _exit(92);
+        int s = listen_tcp_or_die(addr, port, ready[1]);
         for (;;) {  // one short answer per connection: no per-connection children needed
             sockaddr_in peer{};
             socklen_t len = sizeof peer;
