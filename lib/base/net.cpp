@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <mutex>
 #include <random>
@@ -92,6 +93,100 @@ bool Ipv4Cidr::overlaps(const Ipv4Cidr& o) const noexcept {
 }
 
 std::string Ipv4Cidr::str() const { return fmt::format("{}/{}", addr_.str(), prefix_); }
+
+Result<Ipv6> Ipv6::parse(std::string_view text) {
+    std::string t(text);
+    std::array<uint8_t, 16> b{};
+    if (t.empty() || t.size() > 45 || inet_pton(AF_INET6, t.c_str(), b.data()) != 1) {
+        return Error::invalid(fmt::format("\"{}\" is not an IPv6 address", text));
+    }
+    return Ipv6(b);
+}
+
+bool Ipv6::is_unspecified() const noexcept {
+    for (auto x : b_) {
+        if (x != 0) return false;
+    }
+    return true;
+}
+
+bool Ipv6::is_loopback() const noexcept {
+    for (size_t i = 0; i < 15; ++i) {
+        if (b_[i] != 0) return false;
+    }
+    return b_[15] == 1;
+}
+
+bool Ipv6::is_link_local() const noexcept { return b_[0] == 0xfe && (b_[1] & 0xc0) == 0x80; }
+
+std::string Ipv6::str() const {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, b_.data(), buf, sizeof buf);
+    return buf;
+}
+
+Result<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR (expected addr/n)", text));
+    }
+    auto addr = Ipv6::parse(text.substr(0, slash));
+    if (!addr) {
+        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR: {}", text, addr.error().message()));
+    }
+    uint32_t prefix;
+    std::string_view ptext = text.substr(slash + 1);
+    if (!parse_uint(ptext, 1000, prefix)) {
+        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR: bad prefix length \"{}\"", text, ptext));
+    }
+    if (prefix > 128) {
+        return Error::invalid(fmt::format("\"{}\": prefix length {} > 128", text, prefix));
+    }
+    return Ipv6Cidr(*addr, static_cast<int>(prefix));
+}
+
+Result<Ipv6Cidr> Ipv6Cidr::parse_network(std::string_view text) {
+    auto c = parse(text);
+    if (!c) return c;
+    if (c->network() != c->addr()) {
+        return Error::invalid(fmt::format("\"{}\" has host bits set (did you mean {}?)", text,
+                                          c->masked().str()));
+    }
+    return c;
+}
+
+Ipv6 Ipv6Cidr::network() const noexcept {
+    auto b = addr_.bytes();
+    for (int i = 0; i < 16; ++i) {
+        int bits = prefix_ - i * 8;
+        if (bits >= 8) continue;
+        b[static_cast<size_t>(i)] &= bits <= 0 ? 0 : static_cast<uint8_t>(0xff << (8 - bits));
+    }
+    return Ipv6(b);
+}
+
+bool Ipv6Cidr::contains(const Ipv6& a) const noexcept {
+    return Ipv6Cidr(a, prefix_).network() == network();
+}
+
+bool Ipv6Cidr::overlaps(const Ipv6Cidr& o) const noexcept {
+    int p = std::min(prefix_, o.prefix_);
+    return Ipv6Cidr(addr_, p).network() == Ipv6Cidr(o.addr_, p).network();
+}
+
+Ipv6 Ipv6Cidr::at(uint64_t offset) const noexcept {
+    auto b = network().bytes();
+    uint64_t low = 0;
+    for (size_t i = 8; i < 16; ++i) low = (low << 8) | b[i];
+    low += offset;
+    for (size_t i = 16; i-- > 8;) {
+        b[i] = static_cast<uint8_t>(low & 0xff);
+        low >>= 8;
+    }
+    return Ipv6(b);
+}
+
+std::string Ipv6Cidr::str() const { return fmt::format("{}/{}", addr_.str(), prefix_); }
 
 Result<Mac> Mac::parse(std::string_view text) {
     std::array<uint8_t, 6> b{};

@@ -58,6 +58,53 @@ private:
     int prefix_ = 0;
 };
 
+// An IPv6 address, 16 bytes in network order (the kernel's in6_addr layout).
+class Ipv6 {
+public:
+    constexpr Ipv6() = default;
+    constexpr explicit Ipv6(std::array<uint8_t, 16> b) : b_(b) {}
+    // RFC 4291 text forms ("fd00::1", "::ffff:1.2.3.4"); no zone ("%eth0"), no brackets.
+    static Result<Ipv6> parse(std::string_view text);
+
+    const std::array<uint8_t, 16>& bytes() const noexcept { return b_; }
+    bool is_unspecified() const noexcept;  // ::
+    bool is_loopback() const noexcept;     // ::1
+    bool is_link_local() const noexcept;   // fe80::/10
+    bool is_multicast() const noexcept { return b_[0] == 0xff; }
+    std::string str() const;  // RFC 5952 canonical text (inet_ntop)
+    auto operator<=>(const Ipv6&) const = default;
+
+private:
+    std::array<uint8_t, 16> b_{};
+};
+
+// An IPv6 address with a prefix length (network or interface address, as with Ipv4Cidr).
+class Ipv6Cidr {
+public:
+    constexpr Ipv6Cidr() = default;
+    constexpr Ipv6Cidr(Ipv6 addr, int prefix) : addr_(addr), prefix_(prefix) {}
+    // "fd00:1::/64" with 0 <= n <= 128; host bits may be set.
+    static Result<Ipv6Cidr> parse(std::string_view text);
+    // Also requires host bits to be zero; the error names the network meant.
+    static Result<Ipv6Cidr> parse_network(std::string_view text);
+
+    Ipv6 addr() const noexcept { return addr_; }
+    int prefix() const noexcept { return prefix_; }
+    Ipv6 network() const noexcept;
+    Ipv6Cidr masked() const noexcept { return {network(), prefix_}; }
+    bool contains(const Ipv6& a) const noexcept;
+    bool overlaps(const Ipv6Cidr& o) const noexcept;
+    // The address `offset` after the network address (offset counts from the low 64 bits; the
+    // caller keeps it inside the prefix).
+    Ipv6 at(uint64_t offset) const noexcept;
+    std::string str() const;
+    auto operator<=>(const Ipv6Cidr&) const = default;
+
+private:
+    Ipv6 addr_;
+    int prefix_ = 0;
+};
+
 class Mac {
 public:
     constexpr Mac() = default;

@@ -56,13 +56,21 @@ struct EngineOptions {
 // Requests carry user text; the engine parses and validates it so every error names the field.
 struct CreateNetworkRequest {
     std::string name;
-    std::string subnet;   // required, CIDR with host bits zero
+    // --subnet/--gateway/--ip-range may be given once per family (Docker's repeatable flags):
+    // IPv4 text goes to subnet/gateway/ip_range, IPv6 text to the *6 fields.
+    std::string subnet;   // optional: default address pools when empty; CIDR with host bits zero
     std::string gateway;  // optional; default: first host address of the subnet
     std::string ip_range; // optional, CIDR inside the subnet
     // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
-    // kOptHostBinding.
+    // kOptHostBinding, mtu, iface prefix, gateway modes, inhibit_ipv4.
     std::map<std::string, std::string> options;
     bool internal = false;  // --internal
+    bool ipv6 = false;      // --ipv6: dual stack (a /64 from the daemon's ULA /48 unless subnet6)
+    std::string subnet6 = {};
+    std::string gateway6 = {};
+    std::string ip_range6 = {};
+    std::map<std::string, std::string> aux_addresses = {};  // --aux-address name=IP
+    std::map<std::string, std::string> labels = {};         // --label k=v
 };
 
 struct ConnectRequest {
@@ -72,6 +80,10 @@ struct ConnectRequest {
     std::string ipv4;     // optional static address (no prefix)
     std::vector<std::string> publish = {};  // Docker -p specs: "8080:80", "127.0.0.1::80/udp", ...
     std::vector<PortRequest> ports = {};    // the same, structured (CNI portMappings)
+    std::string ipv6 = {};          // optional static IPv6 address (dual-stack networks)
+    std::string mac = {};           // optional static MAC (else random locally administered)
+    std::string ifname = {};        // optional interface name in the netns (CNI_IFNAME)
+    std::string container_id = {};  // optional CNI_CONTAINERID, recorded on the endpoint
 };
 
 class Engine {
@@ -113,6 +125,10 @@ public:
     firewall::Backend& firewall() noexcept { return fw_; }
     // The firewall intent of one network (kernel words only).
     static firewall::NetworkRules rules_of(const Network& n);
+
+    // --- CNI attachments (defined in lib/core/engine_cni.cpp) ---
+
+    // --- reconciliation and garbage collection (defined in lib/core/engine_reconcile.cpp) ---
 
 private:
     struct Net {

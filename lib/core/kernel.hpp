@@ -35,6 +35,12 @@ struct BridgeSpec {
     std::string name;      // e.g. "docker0"
     Ipv4Cidr address;      // gateway address with the network's prefix, e.g. 172.17.0.1/16
     unsigned mtu = 1500;
+    // Dual stack: the IPv6 gateway address with the network's prefix (fd12:3456:789a:1::1/64),
+    // added with IFA_F_NODAD after disable_ipv6=0, accept_dad=0, accept_ra=0 on the bridge.
+    // nullopt: IPv4 only (the bridge keeps disable_ipv6 as it is; existing v6 globals are left).
+    std::optional<Ipv6Cidr> address6 = std::nullopt;
+    // inhibit_ipv4: the bridge gets no IPv4 address at all (`address` is then ignored).
+    bool no_ipv4_address = false;
 };
 
 struct VethSpec {
@@ -59,6 +65,17 @@ public:
     virtual Result<void> add_address(const std::string& ifname, const Ipv4Cidr& addr) = 0;
     virtual Result<void> set_up(const std::string& ifname) = 0;
     virtual Result<void> add_default_route(const std::string& ifname, Ipv4 gateway) = 0;
+    // Dual stack, container side: disable_ipv6=0, accept_dad=0 and accept_ra=0 on `ifname`
+    // (called instead of disable_ipv6()).
+    virtual Result<void> enable_ipv6(const std::string& ifname) = 0;
+    // Adds a global IPv6 address with IFA_F_NODAD (usable at once: no ~2 s of DAD).
+    virtual Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& addr) = 0;
+    virtual Result<void> add_default_route6(const std::string& ifname, Ipv6 gateway) = 0;
+    // After the link is up: 3 gratuitous ARPs for `v4` (and 3 unsolicited neighbour advertisements
+    // for `v6`) from `mac`, so neighbours that cached a previous owner of a reused address update
+    // at once. Best effort for the caller: an error is logged, never rolls the attach back.
+    virtual Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
+                                  std::optional<Ipv6> v6) = 0;
     // Deletes a link in this namespace (its veth peer goes with it). Absent is not an error.
     virtual Result<void> delete_link(const std::string& ifname) = 0;
 };
@@ -106,6 +123,20 @@ public:
     // it ("Bind for 0.0.0.0:8080 failed: address already in use"); nothing stays bound then.
     virtual Result<std::unique_ptr<PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
                                                          uint16_t first, uint16_t last) = 0;
+    // The same for IPv6 (nullopt: [::]), sockets with IPV6_V6ONLY so they never touch IPv4.
+    virtual Result<std::unique_ptr<PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
+                                                          uint16_t first, uint16_t last) = 0;
+
+    // --- host facts (for defaults) ---
+    // MTU of the interface that carries our namespace's IPv4 default route (nullopt: no default
+    // route), so bridges follow 1400/1450 uplinks instead of Docker's fixed 1500.
+    virtual Result<std::optional<unsigned>> default_route_mtu() = 0;
+    // Destinations of our namespace's IPv4 routes that are on-link (scope link, e.g. the LAN's
+    // 192.168.1.0/24 on eth0), for default address pool selection. Excludes our own bridges' routes
+    // only if the caller filters them.
+    virtual Result<std::vector<Ipv4Cidr>> onlink_routes4() = 0;
+    // Number of ports enslaved to `bridge` (Linux refuses the 1025th with "exchange full").
+    virtual Result<unsigned> bridge_port_count(const std::string& bridge) = 0;
 };
 
 }  // namespace cnetd::core

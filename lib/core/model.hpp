@@ -10,6 +10,7 @@
 #include "base/net.hpp"
 #include "core/kernel.hpp"
 #include "core/ports.hpp"
+#include "firewall/firewall.hpp"
 
 namespace cnetd::core {
 
@@ -30,6 +31,8 @@ struct Endpoint {
     Mac mac;
     Ipv4Cidr address;         // container address with the network's prefix (172.17.0.2/16)
     std::vector<PortBinding> ports;  // published ports, host side chosen
+    std::optional<Ipv6Cidr> address6;  // dual-stack networks: fd..::2/64
+    std::string container_id;  // CNI_CONTAINERID (CNI attachments are container_id + ifname)
 };
 
 struct Network {
@@ -51,7 +54,22 @@ struct Network {
     std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows
     std::map<std::string, Endpoint> endpoints;   // by endpoint id
 
+    // Dual stack (--ipv6): subnet6 set means every endpoint gets an IPv6 address too.
+    std::optional<Ipv6Cidr> subnet6;
+    Ipv6 gateway6;
+    std::optional<Ipv6Cidr> ip_range6;
+    std::map<std::string, std::string> labels;        // --label k=v
+    std::map<std::string, std::string> aux_addresses; // --aux-address name=IP (never handed out)
+    firewall::GatewayMode mode4 = firewall::GatewayMode::Nat;
+    firewall::GatewayMode mode6 = firewall::GatewayMode::Nat;
+    bool inhibit_ipv4 = false;         // com.docker.network.bridge.inhibit_ipv4
+    std::string iface_prefix = "eth";  // com.docker.network.container_iface_prefix
+
     Ipv4Cidr gateway_cidr() const { return {gateway, subnet.prefix()}; }
+    std::optional<Ipv6Cidr> gateway6_cidr() const {
+        if (!subnet6) return std::nullopt;
+        return Ipv6Cidr{gateway6, subnet6->prefix()};
+    }
 };
 
 }  // namespace cnetd::core

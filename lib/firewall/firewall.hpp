@@ -23,6 +23,13 @@
 
 namespace cnetd::firewall {
 
+// Docker's com.docker.network.bridge.gateway_mode_ipv4 / _ipv6 (docker-bridge.md):
+//   Nat            masquerade out, DNAT in; direct routed access to container ports is dropped
+//   NatUnprotected masquerade out, DNAT in; direct routed access to any container port allowed
+//   Routed         no masquerade; direct routed access allowed only to published ports
+//   Isolated       no traffic between the bridge and anything but the bridge itself and the host
+enum class GatewayMode : uint8_t { Nat, NatUnprotected, Routed, Isolated };
+
 // One bridge network, in kernel words.
 struct NetworkRules {
     std::string id;                   // network id (stable key of the intent)
@@ -32,12 +39,18 @@ struct NetworkRules {
     std::optional<Ipv4> snat_source;  // host_ipv4: SNAT to this address instead of MASQUERADE
     bool icc = true;                  // inter-container communication on this bridge
     bool internal = false;            // no traffic to/from outside the subnet, no NAT
+    // Dual stack: the IPv6 subnet (fd12:3456:789a:1::/64). masquerade/icc/internal apply to it
+    // the same way (masquerade with an IPv6 subnet masquerades IPv6 too, as Docker does).
+    std::optional<Ipv6Cidr> subnet6 = std::nullopt;
+    GatewayMode mode4 = GatewayMode::Nat;
+    GatewayMode mode6 = GatewayMode::Nat;
     bool operator==(const NetworkRules&) const = default;
 };
 
 // One published port mapping (Docker's -p), in kernel words. A host port range maps 1:1 onto the
 // container's ports starting at container_first, and is ONE map element whatever its size.
 enum class L4 : uint8_t { Tcp = 6, Udp = 17, Sctp = 132 };
+enum class Family : uint8_t { V4, V6 };
 struct PortForward {
     L4 proto = L4::Tcp;
     std::optional<Ipv4> host_ip;  // nullopt: every local address of the host (0.0.0.0)
@@ -46,6 +59,12 @@ struct PortForward {
     Ipv4 container_ip;
     uint16_t container_first = 0;
     std::string bridge;           // the container's bridge
+    // family == V6: an IPv6 mapping; host_ip6 (nullopt: every local IPv6 address, [::]) and
+    // container_ip6 are used instead of host_ip and container_ip. A host_ip6 of ::1 is reachable
+    // from the host only (as 127.0.0.1 is for IPv4).
+    Family family = Family::V4;
+    std::optional<Ipv6> host_ip6 = std::nullopt;
+    Ipv6 container_ip6 = {};
     bool operator==(const PortForward&) const = default;
 };
 

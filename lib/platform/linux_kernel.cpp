@@ -73,6 +73,22 @@ public:
         return netlink::delete_link(sock_, ifname);
     }
 
+    // PLACEHOLDER(kernel-v6 helper): replaced by the real implementations.
+    Result<void> enable_ipv6(const std::string& ifname) override {
+        return Error::internal("enable ipv6 on " + ifname + ": not implemented yet");
+    }
+    Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& a) override {
+        return Error::internal("add address " + a.str() + " to " + ifname + ": not implemented yet");
+    }
+    Result<void> add_default_route6(const std::string& ifname, Ipv6 gw) override {
+        return Error::internal("add default route via " + gw.str() + " dev " + ifname +
+                                  ": not implemented yet");
+    }
+    Result<void> announce(const std::string& ifname, const Mac&, std::optional<Ipv4>,
+                          std::optional<Ipv6>) override {
+        return Error::internal("announce on " + ifname + ": not implemented yet");
+    }
+
 private:
     Result<int> ifindex_of(const std::string& ifname, std::string_view op) {
         CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
@@ -208,6 +224,21 @@ Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports(int proto, std::
         hold->fds.push_back(std::move(fd));
     }
     return std::unique_ptr<core::PortHold>(std::move(hold));
+}
+
+// PLACEHOLDER(kernel-v6 helper): replaced by the real implementations.
+Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports6(int, std::optional<Ipv6>, uint16_t,
+                                                                 uint16_t) {
+    return Error::internal("hold IPv6 ports: not implemented yet");
+}
+Result<std::optional<unsigned>> LinuxKernel::default_route_mtu() {
+    return Error::internal("default route mtu: not implemented yet");
+}
+Result<std::vector<Ipv4Cidr>> LinuxKernel::onlink_routes4() {
+    return Error::internal("on-link routes: not implemented yet");
+}
+Result<unsigned> LinuxKernel::bridge_port_count(const std::string& bridge) {
+    return Error::internal("port count of " + bridge + ": not implemented yet");
 }
 
 }  // namespace cnetd::platform

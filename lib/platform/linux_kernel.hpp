@@ -32,6 +32,11 @@ public:
     Result<std::string> read_sysctl(const std::string& key) override;
     Result<std::unique_ptr<core::PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
                                                        uint16_t first, uint16_t last) override;
+    Result<std::unique_ptr<core::PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
+                                                        uint16_t first, uint16_t last) override;
+    Result<std::optional<unsigned>> default_route_mtu() override;
+    Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
+    Result<unsigned> bridge_port_count(const std::string& bridge) override;
 
 private:
     struct Impl;

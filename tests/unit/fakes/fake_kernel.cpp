@@ -46,6 +46,34 @@ public:
         l->routes.push_back("default via " + gw.str());
         return ok();
     }
+    Result<void> enable_ipv6(const std::string& ifname) override {
+        CNETD_TRY(k_.step("enable_ipv6 " + ifname));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        l->ipv6_disabled = false;
+        l->ipv6_enabled = true;
+        return ok();
+    }
+    Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& a) override {
+        CNETD_TRY(k_.step("add_address6 " + ifname + " " + a.str()));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        if (!l->ipv6_enabled) return Error::sys(EACCES, "add address " + a.str() + " to " + ifname);
+        l->addresses.push_back(a.str());
+        return ok();
+    }
+    Result<void> add_default_route6(const std::string& ifname, Ipv6 gw) override {
+        CNETD_TRY(k_.step("add_default_route6 " + ifname + " via " + gw.str()));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        if (!l->up) return Error::sys(ENETUNREACH, "add default route via " + gw.str());
+        l->routes.push_back("default via " + gw.str());
+        return ok();
+    }
+    Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
+                          std::optional<Ipv6> v6) override {
+        k_.announcements.push_back(fmt::format("{} {} {} {}", ifname, mac.str(), v4 ? v4->str() : "-",
+                                               v6 ? v6->str() : "-"));
+        if (k_.fail_announce) return Error::sys(ENETDOWN, "announce on " + ifname);
+        return ok();
+    }
     Result<void> delete_link(const std::string& ifname) override {
         CNETD_TRY(k_.step("ns_delete_link " + ifname));
         auto& links = k_.state.ns_links[path_];
@@ -118,7 +146,9 @@ Result<bool> FakeKernel::ensure_bridge(const core::BridgeSpec& spec) {
     FakeLink& l = state.links[spec.name];
     l.kind = "bridge";
     l.mtu = spec.mtu;
-    l.addresses = {spec.address.str()};
+    l.addresses.clear();
+    if (!spec.no_ipv4_address) l.addresses.push_back(spec.address.str());
+    if (spec.address6) l.addresses.push_back(spec.address6->str());
     l.up = true;
     return created;
 }
@@ -136,7 +166,7 @@ Result<void> FakeKernel::create_veth(const core::VethSpec& spec, core::Netns& ns
     if (m == state.links.end()) return Error::sys(ENODEV, "bridge " + spec.bridge);
     state.links[spec.host_name] =
         FakeLink{"veth", spec.bridge, ns.path() + ":" + spec.peer_name, false, spec.mtu, {}};
-    nsl[spec.peer_name] = FakeNsLink{spec.host_name, spec.peer_mac.str(), false, false, {}, {}};
+    nsl[spec.peer_name] = FakeNsLink{spec.host_name, spec.peer_mac.str(), false, false, false, {}, {}};
     return ok();
 }
 
@@ -193,6 +223,30 @@ Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports(int proto, std::o
         keys.push_back(key);
     }
     return std::unique_ptr<core::PortHold>(new FakeHold(held, keys));
+}
+
+Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports6(int proto, std::optional<Ipv6> addr,
+                                                                uint16_t first, uint16_t last) {
+    std::vector<std::string> keys;
+    for (uint32_t p = first; p <= last; ++p) {
+        std::string where = fmt::format("[{}]:{}", addr ? addr->str() : "::", p);
+        std::string key = fmt::format("{}/{}", proto == 17 ? "udp" : proto == 132 ? "sctp" : "tcp", where);
+        if (taken.count(key)) return Error::sys(EADDRINUSE, "Bind for " + where + " failed");
+        keys.push_back(key);
+    }
+    return std::unique_ptr<core::PortHold>(new FakeHold(held, keys));
+}
+
+Result<std::optional<unsigned>> FakeKernel::default_route_mtu() { return uplink_mtu; }
+
+Result<std::vector<Ipv4Cidr>> FakeKernel::onlink_routes4() { return onlink; }
+
+Result<unsigned> FakeKernel::bridge_port_count(const std::string& bridge) {
+    unsigned n = extra_ports[bridge];
+    for (const auto& [name, l] : state.links) {
+        if (l.master == bridge) ++n;
+    }
+    return n;
 }
 
 Result<void> FakeKernel::write_sysctl(const std::string& key, const std::string& value) {

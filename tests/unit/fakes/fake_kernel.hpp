@@ -33,6 +33,7 @@ struct FakeNsLink {
     std::string mac;
     bool up = false;
     bool ipv6_disabled = false;
+    bool ipv6_enabled = false;
     std::vector<std::string> addresses;
     std::vector<std::string> routes;
     auto operator<=>(const FakeNsLink&) const = default;
@@ -79,6 +80,18 @@ public:
     std::set<std::string> taken;
     Result<std::unique_ptr<core::PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
                                                        uint16_t first, uint16_t last) override;
+    Result<std::unique_ptr<core::PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
+                                                        uint16_t first, uint16_t last) override;
+    // Host facts the tests set.
+    std::optional<unsigned> uplink_mtu;          // default_route_mtu()
+    std::vector<Ipv4Cidr> onlink;                // onlink_routes4()
+    std::map<std::string, unsigned> extra_ports; // bridge -> ports beyond the fake's own veths
+    Result<std::optional<unsigned>> default_route_mtu() override;
+    Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
+    Result<unsigned> bridge_port_count(const std::string& bridge) override;
+    // announce() calls ("eth0 02:.. 172.17.0.2 -"); not a step (best effort, never rolled back).
+    std::vector<std::string> announcements;
+    bool fail_announce = false;
 };
 
 class FakeStore : public core::StateStore {
