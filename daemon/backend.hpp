@@ -38,6 +38,10 @@ public:
     // firewall::check_coexistence for the current bridges and the configured ip-forward: one
     // warning per problem found. Reads the kernel; never changes anything.
     virtual Result<std::vector<std::string>> check_coexistence() = 0;
+    // The engine itself, for calls without a Backend method of their own (the CNI routes,
+    // daemon/handlers_cni.cpp); nullptr for backends without one (the tests' fakes): those routes
+    // then answer 503.
+    virtual core::Engine* engine() { return nullptr; }
 };
 
 }  // namespace cnetd::daemon

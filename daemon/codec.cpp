@@ -164,13 +164,23 @@ Result<core::PortRequest> parse_binding(const std::string& where, const json& j)
         req.proto = *p;
     }
     CNETD_TRY_ASSIGN(std::string host_ip, f.optional_string("HostIp"));
-    // "" leaves the address to the network's/daemon's default; "0.0.0.0" asks for every address.
+    // "" leaves the address to the network's/daemon's default; "0.0.0.0" asks for every IPv4
+    // address, "::" for every IPv6 address.
     if (!host_ip.empty()) {
-        auto ip = Ipv4::parse(host_ip);
-        if (!ip)
-            return Error::invalid(
-                fmt::format("{}: \"{}\" is not an IPv4 address", field("HostIp"), host_ip));
-        req.host_ip = *ip;
+        if (host_ip.find(':') != std::string::npos) {
+            auto ip6 = Ipv6::parse(host_ip);
+            if (!ip6)
+                return Error::invalid(
+                    fmt::format("{}: \"{}\" is not an IP address", field("HostIp"), host_ip));
+            req.ipv6 = true;
+            if (!ip6->is_unspecified()) req.host_ip6 = *ip6;
+        } else {
+            auto ip = Ipv4::parse(host_ip);
+            if (!ip)
+                return Error::invalid(
+                    fmt::format("{}: \"{}\" is not an IP address", field("HostIp"), host_ip));
+            req.host_ip = *ip;
+        }
     }
     CNETD_TRY_ASSIGN(std::string host_port, f.optional_string("HostPort"));
     CNETD_TRY_ASSIGN(req.host, parse_range_field(field("HostPort"), host_port, true));
@@ -190,8 +200,14 @@ std::string range_text(const core::PortRange& r) {
     return r.first == r.last ? std::to_string(r.first) : fmt::format("{}-{}", r.first, r.last);
 }
 
-std::string host_ip_text(const std::optional<Ipv4>& ip) {
-    return ip ? ip->str() : "0.0.0.0";
+const char* mode_text(firewall::GatewayMode m) {
+    switch (m) {
+        case firewall::GatewayMode::Nat: return "nat";
+        case firewall::GatewayMode::NatUnprotected: return "nat-unprotected";
+        case firewall::GatewayMode::Routed: return "routed";
+        case firewall::GatewayMode::Isolated: return "isolated";
+    }
+    return "nat";
 }
 
 }  // namespace
@@ -202,7 +218,7 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network) {
         {"EndpointID", e.id},
         {"MacAddress", e.mac.str()},
         {"IPv4Address", e.address.str()},
-        {"IPv6Address", ""},
+        {"IPv6Address", e.address6 ? e.address6->str() : ""},
         {"SandboxKey", e.netns_path},
         {"Interface", e.ifname},
         {"HostInterface", e.host_ifname},
@@ -213,7 +229,7 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network) {
         for (uint32_t i = 0; i < b.container.size(); ++i) {
             const std::string key =
                 fmt::format("{}/{}", b.container.first + i, core::to_string(b.proto));
-            ports[key].push_back({{"HostIp", host_ip_text(b.host_ip)},
+            ports[key].push_back({{"HostIp", b.host_ip_text()},
                                   {"HostPort", std::to_string(b.host.first + i)}});
         }
     }
@@ -236,7 +252,7 @@ json ports_to_json(const std::vector<core::Network>& networks) {
                                {"EndpointID", ep->id},
                                {"Container", ep->address.addr().str()},
                                {"Proto", core::to_string(b.proto)},
-                               {"HostIp", host_ip_text(b.host_ip)},
+                               {"HostIp", b.host_ip_text()},
                                {"HostPort", range_text(b.host)},
                                {"ContainerPort", range_text(b.container)}});
             }
@@ -248,26 +264,42 @@ json ports_to_json(const std::vector<core::Network>& networks) {
 json network_to_json(const core::Network& n) {
     json ipam_cfg = {{"Subnet", n.subnet.str()}, {"Gateway", n.gateway.str()}};
     if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
+    json config = json::array({ipam_cfg});
+    if (n.subnet6) {
+        json v6 = {{"Subnet", n.subnet6->str()}, {"Gateway", n.gateway6.str()}};
+        if (n.ip_range6) v6["IPRange"] = n.ip_range6->str();
+        config.push_back(std::move(v6));
+    }
+    // Docker lists auxiliary addresses with the config of their family.
+    for (const auto& [name, ip] : n.aux_addresses) {
+        json& c = config[ip.find(':') != std::string::npos && config.size() > 1 ? 1 : 0];
+        c["AuxiliaryAddresses"][name] = ip;
+    }
     json options = json::object();
     for (const auto& [k, v] : n.options) options[k] = v;
     // Inspect always names the bridge, as Docker does, whatever the engine stored.
     options[core::kOptBridgeName] = n.bridge;
     if (n.is_default) options["com.docker.network.bridge.default_bridge"] = "true";
+    options["com.docker.network.driver.mtu"] = std::to_string(n.mtu);
+    options["com.docker.network.bridge.gateway_mode_ipv4"] = mode_text(n.mode4);
+    if (n.subnet6) options["com.docker.network.bridge.gateway_mode_ipv6"] = mode_text(n.mode6);
     json containers = json::object();
     for (const auto& [id, ep] : n.endpoints) containers[id] = endpoint_to_json(ep);
+    json labels = json::object();
+    for (const auto& [k, v] : n.labels) labels[k] = v;
     return {
         {"Name", n.name},
         {"Id", n.id},
         {"Created", n.created},
         {"Scope", "local"},
         {"Driver", "bridge"},
-        {"EnableIPv6", false},
-        {"IPAM",
-         {{"Driver", "default"}, {"Options", json::object()}, {"Config", json::array({ipam_cfg})}}},
+        {"EnableIPv4", true},
+        {"EnableIPv6", n.subnet6.has_value()},
+        {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", config}}},
         {"Internal", n.internal},
         {"Options", options},
         {"Containers", containers},
-        {"Labels", json::object()},
+        {"Labels", labels},
     };
 }
 
@@ -294,14 +326,19 @@ Result<core::CreateNetworkRequest> parse_create_network(std::string_view body) {
     Fields f(j);
     core::CreateNetworkRequest req;
     CNETD_TRY_ASSIGN(req.name, f.required_string("Name"));
-    CNETD_TRY_ASSIGN(req.subnet, f.required_string("Subnet"));
+    CNETD_TRY_ASSIGN(req.subnet, f.optional_string("Subnet"));
     CNETD_TRY_ASSIGN(req.gateway, f.optional_string("Gateway"));
     CNETD_TRY_ASSIGN(req.ip_range, f.optional_string("IPRange"));
+    CNETD_TRY_ASSIGN(req.ipv6, f.optional_bool("EnableIPv6"));
+    CNETD_TRY_ASSIGN(req.subnet6, f.optional_string("Subnet6"));
+    CNETD_TRY_ASSIGN(req.gateway6, f.optional_string("Gateway6"));
+    CNETD_TRY_ASSIGN(req.ip_range6, f.optional_string("IPRange6"));
+    CNETD_TRY_ASSIGN(req.aux_addresses, f.optional_string_map("AuxAddresses"));
+    CNETD_TRY_ASSIGN(req.labels, f.optional_string_map("Labels"));
     CNETD_TRY_ASSIGN(req.options, f.optional_string_map("Options"));
     CNETD_TRY_ASSIGN(req.internal, f.optional_bool("Internal"));
     CNETD_TRY(f.no_others());
     if (req.name.empty()) return Error::invalid("\"Name\": must not be empty");
-    if (req.subnet.empty()) return Error::invalid("\"Subnet\": must not be empty");
     return req;
 }
 
@@ -313,6 +350,8 @@ Result<core::ConnectRequest> parse_connect(std::string_view body, const std::str
     CNETD_TRY_ASSIGN(req.target, f.required_string("Target"));
     CNETD_TRY_ASSIGN(req.name, f.optional_string("Name"));
     CNETD_TRY_ASSIGN(req.ipv4, f.optional_string("IPv4Address"));
+    CNETD_TRY_ASSIGN(req.ipv6, f.optional_string("IPv6Address"));
+    CNETD_TRY_ASSIGN(req.mac, f.optional_string("MacAddress"));
     CNETD_TRY_ASSIGN(req.publish, f.optional_string_array("Publish"));
     CNETD_TRY_ASSIGN(json bindings, f.optional_array("PortBindings"));
     for (size_t i = 0; i < bindings.size(); ++i) {

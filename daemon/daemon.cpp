@@ -11,19 +11,21 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
+#include <functional>
 
 #include "api/client.hpp"
 #include "base/log.hpp"
 #include "config/config.hpp"
+#include "config/reload.hpp"
 #include "daemon/engine_backend.hpp"
 #include "daemon/firewall_monitor.hpp"
+#include "daemon/gc_watch.hpp"
 #include "daemon/handlers.hpp"
 #include "daemon/server.hpp"
+#include "daemon/systemd.hpp"
 #include "daemon/worker.hpp"
 
 #ifndef CNETD_VERSION
@@ -35,12 +37,8 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/cnetd/cnetd.yaml";
 
-void notify(const char* state) {
-#ifdef HAVE_SYSTEMD
-    sd_notify(0, state);
-#else
-    (void)state;
-#endif
+void notify(const std::string& state) {
+    systemd::notify(state);  // daemon/systemd.hpp: no-op outside systemd
 }
 
 Result<log::Level> parse_level(const std::string& s) {
@@ -113,10 +111,14 @@ int run(int argc, char** argv) {
         return 1;
     }
     config::Config cfg = std::move(loaded).value();
-    if (!socket.empty()) cfg.socket = socket;
-    if (!state_dir.empty()) cfg.state_dir = state_dir;
-    if (!netns_dir.empty()) cfg.netns_dir = netns_dir;
-    if (!log_level.empty()) cfg.log_level = log_level;
+    // Command-line flags win over the file, at start and at every reload.
+    auto overrides = [&](config::Config& c) {
+        if (!socket.empty()) c.socket = socket;
+        if (!state_dir.empty()) c.state_dir = state_dir;
+        if (!netns_dir.empty()) c.netns_dir = netns_dir;
+        if (!log_level.empty()) c.log_level = log_level;
+    };
+    overrides(cfg);
     auto level = parse_level(cfg.log_level);
     if (!level) {
         std::fprintf(stderr, "cnetd: %s\n", level.error().message().c_str());
@@ -124,6 +126,15 @@ int run(int argc, char** argv) {
     }
     log::set_level(*level);
     for (const auto& w : cfg.warnings) log::warn("config {}: {}", config_path, w);
+
+    // Socket activation (etc/systemd/cnetd.socket): serve on the socket systemd holds.
+    auto activated = systemd::take_listen_socket();
+    if (!activated) {
+        log::error("start-up failed: {}", activated.error().message());
+        return 1;
+    }
+    if (activated->fd >= 0 && !activated->path.empty()) cfg.socket = activated->path;
+    notify("STATUS=starting: loading state and reconciling with the kernel");
 
     // Every published host port is held by a socket (so no other process can take it): allow as
     // many descriptors as the hard limit permits (systemd's LimitNOFILE sets that).
@@ -145,7 +156,8 @@ int run(int argc, char** argv) {
 
     // Checked before the engine touches the kernel (Server::listen checks again, race-free enough
     // for a second instance started by hand): two daemons must never drive the same bridges.
-    if (api::Client(cfg.socket).request("GET", "/v1/ping").ok()) {
+    // (Not when socket-activated: systemd holds the socket, and our own ping would wait forever.)
+    if (activated->fd < 0 && api::Client(cfg.socket).request("GET", "/v1/ping").ok()) {
         log::error("start-up failed: another cnetd is already running on {}", cfg.socket);
         return 1;
     }
@@ -162,14 +174,27 @@ int run(int argc, char** argv) {
         log::error("start-up failed: {}", r.error().message());
         return 1;
     }
+    // Endpoints whose namespace dies are detached promptly (daemon/gc_watch.hpp).
+    GcWatch gc_watch(worker, cfg.netns_dir);
+    if (auto r = gc_watch.start(); !r) {
+        log::error("start-up failed: {}", r.error().message());
+        return 1;
+    }
 
     boost::asio::io_context io(1);
     Handlers handlers(
         worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()});
-    Server server(io, handlers);
-    if (auto r = server.listen(cfg.socket); !r) {
+    ServerOptions server_opts;  // who may use the socket, and its limits (docs/security.md)
+    server_opts.group = cfg.group;
+    server_opts.read_group = cfg.read_group;
+    server_opts.max_connections = cfg.max_connections;
+    Server server(io, handlers, server_opts);
+    if (auto r = activated->fd >= 0 ? server.adopt(activated->fd, cfg.socket)
+                                    : server.listen(cfg.socket);
+        !r) {
         log::error("start-up failed: {}", r.error().message());
         fw_monitor.stop();
+        gc_watch.stop();
         worker.stop();
         return 1;
     }
@@ -179,15 +204,70 @@ int run(int argc, char** argv) {
         if (ec) return;
         log::info("received {}, shutting down (networks stay in place)",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        notify("STOPPING=1");
+        notify("STOPPING=1\nSTATUS=stopping: finishing the operation in flight");
         server.close();     // stop accepting, remove the socket file
         fw_monitor.stop();  // before the worker: it polls the worker's backend's socket
+        gc_watch.stop();    // before the worker: it waits for its jobs
         worker.stop();      // the job in flight finishes; queued ones are dropped
         io.stop();
     });
 
-    log::info("cnetd {} listening on {}", CNETD_VERSION, cfg.socket);
-    notify("READY=1");
+    // SIGHUP (systemctl reload): re-read the config; apply what can change live in one step on
+    // the worker, report the rest as pending a restart (log and GET /v1/info). A config that does
+    // not parse changes nothing.
+    boost::asio::signal_set hup(io, SIGHUP);
+    std::function<void()> arm_reload = [&] {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            arm_reload();
+            auto next = config::load(config_path, config_opt->count() > 0);
+            if (!next) {
+                log::error("reload: {}; keeping the running config", next.error().message());
+                notify("STATUS=reload failed: " + next.error().message());
+                return;
+            }
+            overrides(*next);
+            auto level = parse_level(next->log_level);
+            if (!level) {
+                log::error("reload: {}; keeping the running config", level.error().message());
+                return;
+            }
+            for (const auto& w : next->warnings) log::warn("config {}: {}", config_path, w);
+            const config::ReloadPlan plan = config::diff(cfg, *next);
+            const config::Config applied = config::apply_live(cfg, *next);
+            std::vector<std::string> pending;
+            for (const auto& k : plan.restart) pending.push_back(k.str());
+            handlers.set_reload_status(pending, now_rfc3339());
+            log::info("reload: {}", plan.summary());
+            if (plan.live.empty()) return;
+            log::set_level(*level);
+            const auto spec = default_spec_of(applied);
+            const core::EngineOptions live = engine_options_of(applied);
+            const bool forward = applied.ip_forward;
+            cfg = applied;
+            worker.post([spec, live, forward](Backend& b) {
+                core::Engine* e = b.engine();
+                if (!e) return;
+                if (auto r = e->reconfigure(spec, live, forward); !r.ok()) {
+                    log::error("reload: {}", r.error().message());
+                }
+            });
+        });
+    };
+    arm_reload();
+
+    log::info("cnetd {} listening on {}{}", CNETD_VERSION, cfg.socket,
+              activated->fd >= 0 ? " (socket-activated)" : "");
+    // READY=1 from inside the loop, so it is sent only once requests are being served.
+    boost::asio::post(io, [&worker] {
+        size_t networks = 0, endpoints = 0;
+        if (auto snap = worker.snapshot()) {
+            networks = snap->networks.size();
+            for (const auto& n : snap->networks) endpoints += n.endpoints.size();
+        }
+        notify(fmt::format("READY=1\nSTATUS=ready: {} networks, {} endpoints", networks,
+                           endpoints));
+    });
     io.run();
     server.close();
     log::info("cnetd stopped");

@@ -3,6 +3,8 @@
 #include <optional>
 
 #include "core/engine.hpp"
+#include "core/failpoint_wrappers.hpp"
+#include "core/ula.hpp"
 #include "firewall/coexist.hpp"
 #include "platform/linux_kernel.hpp"
 #include "store/file_store.hpp"
@@ -17,21 +19,15 @@ public:
                   core::EngineOptions opts)
         : kernel_(std::move(kernel)),
           fw_(std::move(fw)),
+          fp_kernel_(*kernel_),
+          fp_fw_(*fw_),
           store_(std::move(state_dir)),
-          engine_(*kernel_, *fw_, store_, std::move(opts)) {}
+          engine_(fp_kernel_, fp_fw_, store_, std::move(opts)) {}
 
     Result<void> init(const config::Config& cfg) {
         ip_forward_ = cfg.ip_forward;
         CNETD_TRY(store_.init().context("create state dir"));
-        // `bridge: none` in the config: no default network (Engine::start takes nullopt).
-        std::optional<core::DefaultNetworkSpec> spec;
-        if (cfg.default_network) {
-            spec = cfg.default_net;
-            spec->icc = cfg.icc;
-            spec->masquerade = cfg.ip_masq;
-            spec->host_binding = cfg.default_host_ip;
-        }
-        return engine_.start(spec, cfg.ip_forward).context("start engine");
+        return engine_.start(default_spec_of(cfg), cfg.ip_forward).context("start engine");
     }
 
     Result<core::Network> create_network(const core::CreateNetworkRequest& req) override {
@@ -55,6 +51,7 @@ public:
     std::vector<core::Network> networks() const override { return engine_.networks(); }
 
     firewall::Backend& firewall() override { return engine_.firewall(); }
+    core::Engine* engine() override { return &engine_; }
     std::string firewall_table() const override {
         return fw_->name() == "none" ? std::string() : "inet " + std::string(kTable);
     }
@@ -73,6 +70,10 @@ private:
     // Declaration order matters: the engine borrows the kernel and the store.
     std::unique_ptr<platform::LinuxKernel> kernel_;
     std::unique_ptr<firewall::Backend> fw_;
+    // Crash-test failpoints around every kernel and firewall step (core/failpoint_wrappers.hpp):
+    // one flag load per call when CNETD_FAILPOINTS is unset.
+    core::FailpointKernel fp_kernel_;
+    core::FailpointFirewall fp_fw_;
     store::FileStateStore store_;
     core::Engine engine_;
     bool ip_forward_ = true;  // config ip-forward, for the coexistence check
@@ -80,13 +81,39 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg) {
-    auto kernel = platform::LinuxKernel::create();
-    if (!kernel) return std::move(kernel).error().wrap("open kernel interface");
+core::EngineOptions engine_options_of(const config::Config& cfg) {
     core::EngineOptions opts;
     opts.netns_dir = cfg.netns_dir;
     opts.mtu = cfg.mtu;
     opts.host_binding = cfg.default_host_ip;
+    opts.pools = cfg.address_pools;
+    opts.pools6 = cfg.address_pools6;
+    return opts;
+}
+
+std::optional<core::DefaultNetworkSpec> default_spec_of(const config::Config& cfg) {
+    // `bridge: none` in the config: no default network (Engine::start takes nullopt).
+    if (!cfg.default_network) return std::nullopt;
+    core::DefaultNetworkSpec spec = cfg.default_net;
+    spec.icc = cfg.icc;
+    spec.masquerade = cfg.ip_masq;
+    spec.host_binding = cfg.default_host_ip;
+    spec.ipv6 = cfg.ipv6;
+    spec.fixed_cidr_v6 = cfg.ipv6 ? cfg.fixed_cidr_v6 : std::nullopt;
+    return spec;
+}
+
+Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg) {
+    auto kernel = platform::LinuxKernel::create();
+    if (!kernel) return std::move(kernel).error().wrap("open kernel interface");
+    core::EngineOptions opts = engine_options_of(cfg);
+    {
+        // The persistent daemon ID names the IPv6 ULA /48 (stable across restarts and upgrades).
+        store::FileStateStore ids(cfg.state_dir);
+        CNETD_TRY(ids.init().context("create state dir"));
+        CNETD_TRY_ASSIGN(std::string id, ids.daemon_id().context("daemon id"));
+        opts.ula48 = core::ula48_from_id(id);
+    }
     firewall::NftablesOptions fw_opts;
     fw_opts.table = EngineBackend::kTable;
     auto fw = cfg.firewall == "none" ? firewall::make_none_backend()

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "base/error.hpp"
 #include "config/config.hpp"
@@ -16,5 +17,11 @@
 namespace cnetd::daemon {
 
 Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg);
+
+// The engine options `cfg` gives (without the ULA prefix, which comes from the state dir).
+core::EngineOptions engine_options_of(const config::Config& cfg);
+
+// The default network as `cfg` describes it; nullopt for `bridge: none`.
+std::optional<core::DefaultNetworkSpec> default_spec_of(const config::Config& cfg);
 
 }  // namespace cnetd::daemon

@@ -151,6 +151,11 @@ ApiResponse Handlers::list_netns() const {
     return {200, out, {}};
 }
 
+void Handlers::set_reload_status(std::vector<std::string> pending_restart, std::string reloaded_at) {
+    pending_restart_ = std::move(pending_restart);
+    reloaded_at_ = std::move(reloaded_at);
+}
+
 ApiResponse Handlers::info() const {
     auto snap = worker_.snapshot();
     size_t endpoints = 0;
@@ -163,6 +168,8 @@ ApiResponse Handlers::info() const {
              {"Networks", snap->networks.size()},
              {"Endpoints", endpoints},
              {"StartedAt", info_.started_at},
+             {"LastReload", reloaded_at_},
+             {"PendingRestart", pending_restart_},
              {"Firewall",
               {{"Backend", snap->firewall.backend},
                {"Repairs", snap->firewall.repairs},
@@ -210,6 +217,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
             Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
     };
     try {
+        if (handle_cni(req, p, reply)) return;
         if (p.size() == 2 && p[1] == "ping") {
             if (m != "GET") return reply(method_not_allowed(req, "GET"));
             return reply({200, {{"ok", true}}, {}});

@@ -58,6 +58,9 @@ public:
     // Calls `reply` exactly once (unless the worker is stopped with the job still queued: then the
     // job and its reply are dropped, which only happens at shutdown).
     void handle(const ApiRequest& req, Reply reply);
+    // After a config reload (SIGHUP): changed keys that wait for a restart ("bip: a -> b"), shown
+    // by GET /v1/info as PendingRestart. Called on the io thread, like handle().
+    void set_reload_status(std::vector<std::string> pending_restart, std::string reloaded_at);
 
 private:
     void post_job(Reply reply, std::function<ApiResponse(Backend&)> job);
@@ -65,9 +68,13 @@ private:
     ApiResponse list_netns() const;
     ApiResponse info() const;
     void get_firewall(Reply reply);
+    // /v1/cni/... (daemon/handlers_cni.cpp): false when `path` is not a CNI route (reply untouched).
+    bool handle_cni(const ApiRequest& req, const std::vector<std::string>& path, Reply& reply);
 
     Worker& worker_;
     DaemonInfo info_;
+    std::vector<std::string> pending_restart_;
+    std::string reloaded_at_;
 };
 
 // Current time as RFC 3339 UTC with nanoseconds, like Docker's "Created".

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -23,16 +24,85 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using local = asio::local::stream_protocol;
 
+// Shared by the server and its sessions through shared_ptr: sessions may outlive the Server (they
+// are destroyed with the io_context), and they count themselves in `stats.active`.
+struct Server::Shared {
+    ServerOptions opts;
+    AuthPolicy policy;
+    ServerStats stats;
+};
+
 namespace {
+
+std::string seconds_text(std::chrono::milliseconds d) {
+    if (d.count() % 1000 == 0) return fmt::format("{} s", d.count() / 1000);
+    return fmt::format("{} ms", d.count());
+}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(local::socket sock, Handlers& handlers) : sock_(std::move(sock)), handlers_(handlers) {}
+    Session(local::socket sock, Handlers& handlers, std::shared_ptr<Server::Shared> shared,
+            PeerCred peer, Access access)
+        : sock_(std::move(sock)),
+          timer_(sock_.get_executor()),
+          handlers_(handlers),
+          shared_(std::move(shared)),
+          peer_(std::move(peer)),
+          access_(access) {
+        ++shared_->stats.active;
+    }
+    ~Session() { --shared_->stats.active; }
 
-    void start() { read(); }
+    void start() { wait_request(); }
 
 private:
+    enum class Phase { Idle, Reading, Writing };
+
+    // Arms the one timer for `phase`; a previous arming is cancelled (its handler sees a stale
+    // generation and does nothing).
+    void arm(Phase phase, std::chrono::milliseconds after) {
+        phase_ = phase;
+        const unsigned gen = ++gen_;
+        timer_.expires_after(after);
+        timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+            if (ec || gen != self->gen_) return;
+            self->on_timeout();
+        });
+    }
+    void disarm() {
+        ++gen_;
+        timer_.cancel();
+    }
+
+    void on_timeout() {
+        ++shared_->stats.timed_out;
+        beast::error_code ignored;
+        if (phase_ == Phase::Reading) {
+            // A slow writer (slowloris): stop reading and tell it why, then close. The answer's
+            // write has its own timeout, so a client that does not read it cannot hold us either.
+            timed_out_reading_ = true;
+            sock_.cancel(ignored);
+            return;
+        }
+        // Idle keep-alive connection, or a client that does not read its answer: just drop it.
+        sock_.shutdown(local::socket::shutdown_both, ignored);
+        sock_.close(ignored);
+    }
+
+    // Waits for the first byte of the next request without a parser: until then the connection is
+    // idle (idle_timeout); from the first byte the whole request must arrive within read_timeout.
+    void wait_request() {
+        if (buf_.size() > 0) return read();  // a pipelined request is already here
+        arm(Phase::Idle, shared_->opts.idle_timeout);
+        sock_.async_wait(
+            local::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+                if (ec) return self->disarm();  // closed by the idle timer, or shutting down
+                self->read();
+            });
+    }
+
     void read() {
+        arm(Phase::Reading, shared_->opts.read_timeout);
         parser_.emplace();
         parser_->body_limit(api::kMaxBodyBytes);
         parser_->header_limit(static_cast<std::uint32_t>(api::kMaxHeaderBytes));
@@ -42,8 +112,14 @@ private:
     }
 
     void on_read(beast::error_code ec) {
+        disarm();
+        if (timed_out_reading_)
+            return answer_and_close(408,
+                                    fmt::format("request not complete within {} of its first byte",
+                                                seconds_text(shared_->opts.read_timeout)));
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-            ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+            ec == asio::error::bad_descriptor)
             return;  // the client went away between requests: nothing to answer
         if (ec == http::error::body_limit)
             return answer_and_close(
@@ -58,7 +134,17 @@ private:
         keep_alive_ = msg.keep_alive();
         ApiRequest req{std::string(msg.method_string()), std::string(msg.target()),
                        std::move(msg.body())};
-        log::debug("api: {} {}", req.method, req.target);
+        if (required_for(req.method) == Access::Write ? access_ != Access::Write
+                                                      : access_ == Access::None) {
+            ++shared_->stats.denied;
+            std::string why = denial_message(peer_, shared_->policy, req.method, req.target);
+            log::info("api: {} (pid {})", why, peer_.pid);
+            ApiResponse resp;
+            resp.status = 403;
+            resp.body = json{{"message", why}, {"kind", "permission-denied"}};
+            return write(std::move(resp));
+        }
+        log::debug("api: {} {} (uid {})", req.method, req.target, peer_.uid);
         // The reply may come from the worker thread: hop back to this session's executor.
         handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) {
             asio::post(self->sock_.get_executor(),
@@ -83,20 +169,29 @@ private:
         }
         res->keep_alive(keep_alive_);
         res->prepare_payload();
+        arm(Phase::Writing, shared_->opts.read_timeout);
         http::async_write(sock_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                              self->disarm();
                               if (ec) return;
-                              if (self->keep_alive_) return self->read();
+                              if (self->keep_alive_) return self->wait_request();
                               beast::error_code ignored;
                               self->sock_.shutdown(local::socket::shutdown_send, ignored);
                           });
     }
 
     local::socket sock_;
+    asio::steady_timer timer_;
     Handlers& handlers_;
+    std::shared_ptr<Server::Shared> shared_;
+    PeerCred peer_;
+    Access access_;
     beast::flat_buffer buf_;
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = true;
+    bool timed_out_reading_ = false;
+    Phase phase_ = Phase::Idle;
+    unsigned gen_ = 0;
 };
 
 // True when something accepts connections at `path` (another daemon is serving it).
@@ -109,19 +204,69 @@ bool socket_answers(const std::string& path) {
     return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
+std::string parent_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+// Removes the private bind directory (and the socket in it, if it is still there) on every exit.
+struct TempDir {
+    std::string dir, sock;
+    ~TempDir() {
+        if (!sock.empty()) ::unlink(sock.c_str());
+        if (!dir.empty()) ::rmdir(dir.c_str());
+    }
+};
+
 }  // namespace
 
-Server::Server(asio::io_context& io, Handlers& handlers)
-    : io_(io), handlers_(handlers), acceptor_(io) {}
+Server::Server(asio::io_context& io, Handlers& handlers, ServerOptions options)
+    : io_(io), handlers_(handlers), acceptor_(io), shared_(std::make_shared<Shared>()) {
+    shared_->opts = std::move(options);
+    shared_->policy.owner_uid = ::geteuid();
+}
 
 Server::~Server() {
     close();
 }
 
+const AuthPolicy& Server::policy() const {
+    return shared_->policy;
+}
+
+ServerStats Server::stats() const {
+    return shared_->stats;
+}
+
+Result<void> Server::resolve_policy() {
+    const auto& o = shared_->opts;
+    CNETD_TRY_ASSIGN(shared_->policy.write_group,
+                     resolve_group("group", o.group, /*missing_ok=*/o.group == "cnetd"));
+    CNETD_TRY_ASSIGN(shared_->policy.read_group,
+                     resolve_group("read-group", o.read_group, /*missing_ok=*/false));
+    if (!o.group.empty() && !shared_->policy.write_group.gid)
+        log::warn(
+            "group {} does not exist: only root may use the control socket (create the "
+            "group, or set `group` in the config)",
+            o.group);
+    return ok();
+}
+
 Result<void> Server::listen(const std::string& path) {
-    if (path.size() >= sizeof(sockaddr_un::sun_path))
-        return Error::invalid(fmt::format("socket path {} is longer than {} bytes", path,
-                                          sizeof(sockaddr_un::sun_path) - 1));
+    CNETD_TRY(resolve_policy());
+    const std::string parent = parent_of(path);
+    TempDir tmp;
+    tmp.dir = parent + "/.cnetd-bind-XXXXXX";
+    const std::string tmp_sock_name = tmp.dir + "/s";
+    for (const std::string* p : {&path, &tmp_sock_name}) {
+        if (p->size() >= sizeof(sockaddr_un::sun_path))
+            return Error::invalid(
+                fmt::format("socket path {} is too long: {} and its temporary bind path {} must "
+                            "fit in {} bytes",
+                            path, path, tmp_sock_name, sizeof(sockaddr_un::sun_path) - 1));
+    }
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
@@ -129,32 +274,60 @@ Result<void> Server::listen(const std::string& path) {
         if (socket_answers(path))
             return Error::conflict(
                 fmt::format("bind {}: another cnetd is already running there", path));
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-            return Error::sys(errno, fmt::format("remove stale socket {}", path));
-        log::info("removed stale socket {}", path);
+        log::info("replacing stale socket {}", path);  // rename() below replaces it atomically
     }
+
+    // A private directory (mkdtemp: 0700, ours) next to the final path, so that rename() stays on
+    // one filesystem. Nobody but us can connect to a socket inside it, whatever its mode.
+    if (!::mkdtemp(tmp.dir.data())) {
+        int err = errno;
+        tmp.dir.clear();
+        return Error::sys(err,
+                          fmt::format("bind {}: create a private directory in {}", path, parent));
+    }
+    tmp.sock = tmp.dir + "/s";
 
     boost::system::error_code ec;
     acceptor_.open(local(), ec);
     if (ec)
         return Error(ErrorKind::Internal, fmt::format("open socket: {}", ec.message()), ec.value());
-    // umask is process-wide; done before bind so the socket is born 0660 (no chmod window).
-    mode_t old = ::umask(0117);
-    acceptor_.bind(local::endpoint(path), ec);
-    ::umask(old);
-    if (ec) {
+    auto fail = [&](std::string what, int err) {
         acceptor_.close();
-        return Error(ErrorKind::Internal, fmt::format("bind {}: {}", path, ec.message()),
-                     ec.value());
-    }
-    path_ = path;
+        return Error::sys(err, fmt::format("bind {}: {}", path, what));
+    };
+    acceptor_.bind(local::endpoint(tmp.sock), ec);
+    if (ec) return fail("bind", ec.value());
+    // Final group and mode while still private; then one rename() publishes it.
+    const auto& pol = shared_->policy;
+    if (pol.write_group.gid &&
+        ::chown(tmp.sock.c_str(), static_cast<uid_t>(-1), *pol.write_group.gid) != 0)
+        return fail(fmt::format("chown to group {}", *pol.write_group.gid), errno);
+    const mode_t mode = pol.read_group.spec.empty() ? 0660 : 0666;
+    if (::chmod(tmp.sock.c_str(), mode) != 0) return fail(fmt::format("chmod {:o}", mode), errno);
     acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen", ec.value());
+    if (::rename(tmp.sock.c_str(), path.c_str()) != 0)
+        return fail(fmt::format("move into place from {}", tmp.sock), errno);
+    tmp.sock.clear();  // it is `path` now
+    path_ = path;
+    accept();
+    return ok();
+}
+
+Result<void> Server::adopt(int fd, const std::string& path) {
+    if (auto r = resolve_policy(); !r) {
+        ::close(fd);
+        return r;
+    }
+    boost::system::error_code ec;
+    acceptor_.assign(local(), fd, ec);
     if (ec) {
-        close();
-        return Error(ErrorKind::Internal, fmt::format("listen on {}: {}", path, ec.message()),
+        ::close(fd);
+        return Error(ErrorKind::Internal,
+                     fmt::format("serve on activated socket {}: {}", path, ec.message()),
                      ec.value());
     }
-    accept();
+    accept();  // path_ stays empty: close() must not unlink a file the service manager owns
     return ok();
 }
 
@@ -171,13 +344,47 @@ void Server::accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, local::socket sock) {
         if (ec == asio::error::operation_aborted) return;  // close()
         if (ec) {
-            // EMFILE and friends: log and keep accepting rather than going deaf.
+            // EMFILE and friends: log, and retry a little later rather than spinning or going deaf.
             log::warn("accept on {}: {}", path_, ec.message());
-        } else {
-            std::make_shared<Session>(std::move(sock), handlers_)->start();
+            auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+            t->async_wait([this, t](boost::system::error_code e) {
+                if (!e && acceptor_.is_open()) accept();
+            });
+            return;
         }
+        on_accepted(std::move(sock));
         if (acceptor_.is_open()) accept();
     });
+}
+
+void Server::on_accepted(local::socket sock) {
+    Shared& sh = *shared_;
+    if (sh.stats.active >= sh.opts.max_connections) {
+        // Full: a short canned answer without blocking (the socket buffer of a fresh connection
+        // has room), then close. Reading the request first would let the flood cost us more.
+        ++sh.stats.refused;
+        std::string body = fmt::format(
+            "{{\"message\":\"too many connections: cnetd serves at most {} at a time; retry "
+            "later\",\"kind\":\"unavailable\"}}\n",
+            sh.opts.max_connections);
+        std::string resp = fmt::format(
+            "HTTP/1.1 503 Service Unavailable\r\nServer: cnetd\r\nContent-Type: "
+            "application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            body.size(), body);
+        [[maybe_unused]] auto n =
+            ::send(sock.native_handle(), resp.data(), resp.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        boost::system::error_code ignored;
+        sock.shutdown(local::socket::shutdown_send, ignored);
+        return;  // closed when `sock` goes out of scope
+    }
+    auto peer = peer_of(sock.native_handle());
+    if (!peer) {
+        log::warn("api: {}: connection dropped", peer.error().message());
+        return;
+    }
+    Access access = access_of(*peer, sh.policy);
+    std::make_shared<Session>(std::move(sock), handlers_, shared_, std::move(peer).value(), access)
+        ->start();
 }
 
 }  // namespace cnetd::daemon

@@ -2,12 +2,21 @@
 //
 // Threading: all of it runs on the one thread running the io_context; Handlers' replies that come
 // from the kernel worker are posted back to the session's executor before touching the socket.
-// Limits: headers over api::kMaxHeaderBytes → 431, bodies over api::kMaxBodyBytes → 413, an
-// unparsable request → 400; each of these closes the connection after the answer.
+// Authorization (daemon/auth.hpp): every accepted connection's SO_PEERCRED decides what it may
+// do; a request it may not make gets 403 {"message": "permission denied: uid ... requires ...",
+// "kind": "permission-denied"} and never reaches the handlers.
+// Limits (ServerOptions): headers over api::kMaxHeaderBytes → 431, bodies over api::kMaxBodyBytes
+// → 413, an unparsable request → 400, a request not complete within read_timeout of its first
+// byte → 408; each of these closes the connection after the answer. A connection with no request
+// for idle_timeout is closed; an answer the client does not read within read_timeout is dropped
+// with the connection. Beyond max_connections open connections a new one gets 503 and is closed.
+// None of these waits blocks the thread, so a slow or stuck client delays nobody else.
 // Ownership: borrows the io_context and the Handlers (both must outlive the server and every
 // session; sessions keep themselves alive with shared_ptr while I/O is pending).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -15,33 +24,73 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include "base/error.hpp"
+#include "daemon/auth.hpp"
 #include "daemon/handlers.hpp"
 
 namespace cnetd::daemon {
 
+struct ServerOptions {
+    // Config `group` / `read-group`: a group name or a numeric gid. `group` also becomes the
+    // socket file's group. The default "cnetd" may be missing (then only root, and the daemon's
+    // own uid, get in, with a warning); any other group that does not exist is a start-up error
+    // (Docker's rule for its `group`).
+    std::string group = "cnetd";
+    std::string read_group;
+    std::size_t max_connections = 1024;
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // and write timeout
+};
+
+// Live counters, for tests and GET /v1/info.
+struct ServerStats {
+    std::size_t active = 0;     // open connections
+    std::size_t refused = 0;    // connections turned away at max_connections
+    std::size_t denied = 0;     // requests answered 403
+    std::size_t timed_out = 0;  // connections closed by idle/read/write timeouts
+};
+
 class Server {
 public:
-    Server(boost::asio::io_context& io, Handlers& handlers);
+    Server(boost::asio::io_context& io, Handlers& handlers, ServerOptions options = {});
     ~Server();
 
-    // Binds and listens on `path` with mode 0660 (set by the umask around bind(), so the socket is
-    // never reachable with wider permissions). A leftover socket file is probed: if something
-    // answers there, another cnetd is running → Conflict, and the file is left alone; otherwise
-    // it is unlinked. A non-socket file at `path` is refused. Errors name the path.
-    // Call before running the io_context (changes the process umask briefly; call while no other
-    // thread creates files).
+    // Binds and listens on `path`. A leftover socket file is probed: if something answers there,
+    // another cnetd is running → Conflict, and the file is left alone; otherwise it is replaced.
+    // A non-socket file at `path` is refused. Errors name the path. Call before running the
+    // io_context.
+    // The socket file appears atomically with its final owner, group and mode: it is bound inside
+    // a fresh 0700 directory next to `path` (nobody else can even reach it there), chown'ed to
+    // `group` and chmod'ed (0660, or 0666 when a read-group is set: then SO_PEERCRED is the only
+    // gate), and rename()d into place, which also replaces a stale socket in one step. No umask
+    // games, so other threads creating files meanwhile are unaffected.
+    // The groups are resolved here: an unknown group is an error naming the key.
     Result<void> listen(const std::string& path);
+    // Serves on an already bound, listening unix stream socket (socket activation: systemd's
+    // cnetd.socket owns the socket file). Takes ownership of `fd`; close() closes it but never
+    // unlinks the file (the service manager keeps it across restarts). `path` is for logs only.
+    // The socket's mode and group are the unit's (SocketMode=0660, SocketGroup=); SO_PEERCRED
+    // authorization applies the same way.
+    Result<void> adopt(int fd, const std::string& path);
     // Stops accepting and unlinks the socket file (if we created it). Sessions in progress are not
     // interrupted; the io_context's owner stops them. Idempotent.
     void close();
 
+    // The policy the groups resolved to (valid after listen() or adopt()).
+    const AuthPolicy& policy() const;
+    ServerStats stats() const;  // io thread only (or while the io_context is not running)
+
+    struct Shared;  // state the sessions share with the server (outlives either)
+
 private:
+    Result<void> resolve_policy();
     void accept();
+    void on_accepted(boost::asio::local::stream_protocol::socket sock);
 
     boost::asio::io_context& io_;
     Handlers& handlers_;
     boost::asio::local::stream_protocol::acceptor acceptor_;
     std::string path_;
+    std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace cnetd::daemon

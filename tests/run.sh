@@ -6,7 +6,7 @@
 #
 #   sudo tests/run.sh            # everything
 #   sudo tests/run.sh --quick    # one build (no sanitizers)
-#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration)
+#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,7 +15,7 @@ tools/install-deps.sh
 
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
-suites=${SUITES:-"unit kernel integration"}
+suites=${SUITES:-"unit kernel integration cni"}
 suite_args=()
 for s in $suites; do suite_args+=(--suite "$s"); done
 
@@ -45,6 +45,13 @@ for b in "${builds[@]}"; do
     status=1
   fi
 done
+
+# Fuzzing (not with --quick): every libFuzzer target for FUZZ_SECONDS (default 20) each, in a clang
+# build (build-fuzz). Parsers only, no kernel. Any crash, leak or UB fails the run.
+if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
+  echo "=== fuzz: tests/fuzz/run.sh ${FUZZ_SECONDS:-20}"
+  tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || status=1
+fi
 
 # One closing line over every gtest case of every build: "N passed, N failed".
 python3 - "${builds[@]}" <<'PY'

@@ -1,57 +1,150 @@
 #!/usr/bin/env bash
 # cnetd benchmark. Runs entirely inside throwaway `unshare --net --mount --pid` namespaces.
 #
-# Attach section (default): attach/detach latency (p50/p95) with N endpoints already on docker0,
-# and network create latency, with the nftables firewall and with `firewall: none` side by side —
-# the difference is what the firewall costs per attach (cnetd adds no rule and no element per
-# endpoint).
+# Side by side (default): cnetd, Debian's containernetworking-plugins (bridge + host-local +
+# portmap in one conflist, driven through libcni like containerd/CRI-O do), Debian's netavark (the
+# CLI with the network JSON on stdin, like podman) and the kernel floor (the same attach with raw
+# netlink: tools/bench/floor.cpp), each in its own fresh sandbox on the same kernel, one after the
+# other: attach/detach latency p50/p95 with N endpoints present, attach with one published port,
+# bring-up and tear-down of N endpoints, nftables rules, concurrent attach with 50 clients, port
+# mappings (setup, attach with one more mapping, TCP connections/s through one port with 1, 100 and
+# 10,000 mappings) and cnetd's RSS. Driver: tools/bench/compare.py.
 #
-# Ports section (--ports): with N published host ports present, the latency of connecting one more
-# endpoint with one `-p` next to the same connect without it, and new TCP connections per second
-# from a "wan" namespace (198.51.100.2) through one published port of the host (198.51.100.1) —
-# the DNAT map lookup must not slow down as N grows (tools/bench/ports_bench.py).
+#   sudo tools/bench.sh --quick              # ~2 min: N = 0, 10, 50; fewer samples
+#   sudo tools/bench.sh                      # ~15 min: N = 0, 10, 100, 500; 10,000 mappings
+#   sudo tools/bench.sh --engines cnetd,floor [--quick]   # a subset (cnetd, cni, netavark, floor)
 #
-#   sudo tools/bench.sh                    # attach: N = 1, 100, 1000 endpoints
-#   sudo tools/bench.sh --quick            # attach: N = 1, 100
-#   sudo tools/bench.sh --ports            # ports:  N = 1, 100, 10000 mappings
-#   sudo tools/bench.sh --ports --quick    # ports:  N = 1, 100
-#   sudo tools/bench.sh --all [--quick]    # both sections, one after the other
+# Older cnetd-only sections, appended to the same file:
+#   sudo tools/bench.sh --firewall [--quick] # attach with the nftables firewall vs `firewall: none`
+#   sudo tools/bench.sh --ports [--quick]    # published ports: ports_bench.py (with a no-DNAT control)
+#   sudo tools/bench.sh --all [--quick]      # side by side, then both of the above
 #
-# Results are printed as markdown tables and written to bench-results.md (BENCH_OUT): the attach
-# section starts the file, the ports section appends to it (so --all leaves both).
+# Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
+# raw results (JSON) go to <build>/bench/. BENCH_BUILD picks the meson build dir (default: build).
+# BENCH_NO_BUILD=1 skips the ninja step (measures what is already built).
+# BENCH_PERF=1 also records a perf profile of cnetd over its run: <build>/bench/cnetd.perf.data
+# (`perf report -i <build>/bench/cnetd.perf.data --no-children`).
+# Installs what it needs if missing: the project's packages (tools/install-deps.sh) and the
+# comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables.
+# netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 attach=1 ports=0
-for arg in "$@"; do
-  case $arg in
+quick=0 compare=1 firewall=0 ports=0 engines=cnetd,cni,netavark,floor
+while (($#)); do
+  case $1 in
     --quick) quick=1 ;;
-    --ports) attach=0 ports=1 ;;
-    --all) attach=1 ports=1 ;;
-    *) echo "usage: $0 [--quick] [--ports|--all]" >&2; exit 2 ;;
+    --ports) compare=0 ports=1 ;;
+    --firewall) compare=0 firewall=1 ;;
+    --all) compare=1 firewall=1 ports=1 ;;
+    --engines) engines=${2:?--engines needs a list}; shift ;;
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--all]" >&2
+       exit 2 ;;
   esac
+  shift
 done
 tools/install-deps.sh
-if [[ ! -f build/build.ninja ]]; then meson setup build >/dev/null; fi
-ninja -C build daemon/cnetd >/dev/null
+build=${BENCH_BUILD:-build}
+if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
+targets=()
+if ((firewall || ports)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((compare)) && [[ ,$engines, == *,floor,* ]]; then targets+=(tools/bench/cnetd-bench-floor); fi
+# BENCH_NO_BUILD=1: measure the binaries already in the build dir (e.g. while the tree is mid-edit).
+if ((${#targets[@]})) && [[ -z ${BENCH_NO_BUILD:-} ]]; then ninja -C "$build" "${targets[@]}" >/dev/null; fi
 out=${BENCH_OUT:-bench-results.md}
+mode=full
+((quick)) && mode=quick
+((compare)) || : > "$out"  # the cnetd-only sections append
+# Every sandbox: its own net+mount+PID namespace, tmpfs /run, lo up.
+sandbox() {
+  unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c \
+    'mount -t tmpfs tmpfs /run; ip link set lo up; script=$1; shift; eval "$script"' bash "$@"
+}
 
-if ((attach)); then
+if ((compare)); then
+  bench_pkgs=(golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables)
+  missing=()
+  for p in "${bench_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "bench: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  bdir=$(realpath "$build")/bench
+  mkdir -p "$bdir"
+  cni_client=$bdir/cnetd-bench-cni
+  # The libcni client: GOPATH mode against Debian's source package, no module proxy, no network.
+  if [[ ! -x $cni_client || tools/bench/cniclient/main.go -nt $cni_client ]]; then
+    GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= GOCACHE=$bdir/gocache \
+      go build -o "$cni_client" ./tools/bench/cniclient
+  fi
+  results=()
+  for engine in ${engines//,/ }; do
+    rm -f "$bdir/$engine.json"
+    results+=("$bdir/$engine.json")
+    echo "bench: $engine ($mode)" >&2
+    sandbox '
+      engine=$1 mode=$2 bdir=$3 cni_client=$4 floor=$5 cnetd=$6
+      # cnetd holds one socket per published host port: 10,000 mappings need 10,000+ descriptors.
+      if (( $(ulimit -Hn) < 16384 )); then ulimit -Hn 16384 || true; fi
+      ulimit -Sn "$(ulimit -Hn)"
+      # The outside world: namespace "wan" (198.51.100.2) behind this "host" (198.51.100.1).
+      ip netns add wan
+      ip link add wan0 type veth peer name wan1 netns wan
+      ip addr add 198.51.100.1/24 dev wan0
+      ip link set wan0 up
+      ip -n wan link set lo up
+      ip -n wan addr add 198.51.100.2/24 dev wan1
+      ip -n wan link set wan1 up
+      ip -n wan route add default via 198.51.100.1
+      w=/run/bench; mkdir -p $w
+      extra=()
+      if [[ $engine == cnetd ]]; then
+        echo "firewall: nftables" > $w/cnetd.yaml
+        $cnetd --config $w/cnetd.yaml --socket $w/s.sock --state-dir $w/state \
+          --netns-dir $w/netns --log-level warning & pid=$!
+        for i in $(seq 200); do [[ -S $w/s.sock ]] && break; sleep 0.05; done
+        extra=(--socket $w/s.sock --pid $pid)
+        if [[ -n ${BENCH_PERF:-} ]]; then  # a call-graph profile of cnetd over the whole run
+          perf record -q -F 499 -g -p $pid -o $bdir/cnetd.perf.data 2>/dev/null & perf=$!
+        fi
+      fi
+      rc=0
+      python3 tools/bench/compare.py run --engine $engine --mode $mode --out $bdir/$engine.json \
+        --work $w --cni-client $cni_client --floor $floor "${extra[@]}" || rc=$?
+      if [[ -n ${perf:-} ]]; then kill -INT $perf; wait $perf || true; fi
+      if [[ $engine == cnetd ]]; then kill -TERM $pid; wait $pid || true; fi
+      exit $rc
+    ' "$engine" "$mode" "$bdir" "$cni_client" "$(realpath "$build")/tools/bench/cnetd-bench-floor" \
+      "$(realpath "$build")/daemon/cnetd" || echo "bench: $engine failed (see above)" >&2
+    # Give the kernel a moment to finish destroying the last sandbox's namespaces (cleanup_net
+    # runs asynchronously and would otherwise slow down the next engine).
+    sleep 3
+  done
+  # One table of the engines of this run (`compare.py table <build>/bench/*.json` merges others).
+  present=()
+  for f in "${results[@]}"; do [[ -f $f ]] && present+=("$f"); done
+  ((${#present[@]})) && python3 tools/bench/compare.py table "${present[@]}" --out "$out"
+fi
+
+if ((firewall)); then
 sizes="1,100,1000"
 ((quick)) && sizes="1,100"
-unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c '
-sizes=$1; out=$2
-mount -t tmpfs tmpfs /run
-ip link set lo up
+sandbox '
+sizes=$1; out=$2; cnetd=$3
 {
-echo "# cnetd benchmark ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r))"
+echo
+echo "## cnetd: nftables firewall vs none ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r))"
 echo
 echo "| firewall | endpoints present | attach p50 ms | attach p95 ms | detach p50 ms | detach p95 ms | network create p50 ms |"
 echo "|---|---|---|---|---|---|---|"
-} | tee "$out"
+} | tee -a "$out"
 for fw in nftables none; do
   d=$(mktemp -d)
   echo "firewall: $fw" > $d/cnetd.yaml
-  build/daemon/cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
+  $cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
       --netns-dir $d/netns --log-level warning & pid=$!
   for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
   python3 tools/bench/cnetd_bench.py $d/s.sock $fw $sizes | tee -a "$out"
@@ -62,16 +155,14 @@ for fw in nftables none; do
   nft delete table inet cnetd 2>/dev/null || true
   ip -o link show | awk -F": " "{print \$2}" | cut -d@ -f1 | grep -E "^(veth|br-|docker0)" | xargs -r -n1 ip link del 2>/dev/null || true
 done
-' bash "$sizes" "$out"
+' "$sizes" "$out" "$(realpath "$build")/daemon/cnetd"
 fi
 
 if ((ports)); then
 sizes="1,100,10000"
 ((quick)) && sizes="1,100"
-unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c '
-sizes=$1; out=$2
-mount -t tmpfs tmpfs /run
-ip link set lo up
+sandbox '
+sizes=$1; out=$2; cnetd=$3
 # cnetd holds one socket per published host port: 10,000 mappings need 10,000+ descriptors. cnetd
 # raises its soft limit to the hard limit; make sure the hard limit is high enough (as root).
 if (( $(ulimit -Hn) < 16384 )); then ulimit -Hn 16384 || echo "warning: RLIMIT_NOFILE hard limit stays $(ulimit -Hn)" >&2; fi
@@ -92,7 +183,7 @@ echo
 } | tee -a "$out"
 d=$(mktemp -d)
 echo "firewall: nftables" > $d/cnetd.yaml
-build/daemon/cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
+$cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
     --netns-dir $d/netns --log-level warning & pid=$!
 for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
 rc=0
@@ -102,6 +193,6 @@ kill -TERM $pid; wait $pid || true
 for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
 rm -rf $d
 exit $rc
-' bash "$sizes" "$out"
+' "$sizes" "$out" "$(realpath "$build")/daemon/cnetd"
 fi
 echo "results: $out"

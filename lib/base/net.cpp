@@ -97,7 +97,9 @@ std::string Ipv4Cidr::str() const { return fmt::format("{}/{}", addr_.str(), pre
 Result<Ipv6> Ipv6::parse(std::string_view text) {
     std::string t(text);
     std::array<uint8_t, 16> b{};
-    if (t.empty() || t.size() > 45 || inet_pton(AF_INET6, t.c_str(), b.data()) != 1) {
+    // An embedded NUL would end the text for inet_pton and let trailing junk through.
+    if (t.empty() || t.size() > 45 || t.find('\0') != std::string::npos ||
+        inet_pton(AF_INET6, t.c_str(), b.data()) != 1) {
         return Error::invalid(fmt::format("\"{}\" is not an IPv6 address", text));
     }
     return Ipv6(b);

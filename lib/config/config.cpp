@@ -15,16 +15,18 @@ namespace {
 const std::set<std::string> kIgnoredDockerKeys = {
     "authorization-plugins", "builder", "cgroup-parent", "containerd", "data-root", "debug",
     "default-cgroupns-mode", "default-runtime", "default-ulimits", "dns", "dns-opts", "dns-search",
-    "exec-opts", "experimental", "features", "group", "hosts", "insecure-registries", "init",
-    "ip6tables", "ipv6", "fixed-cidr-v6", "labels", "live-restore", "log-driver",
+    "exec-opts", "experimental", "features", "hosts", "insecure-registries", "init",
+    "ip6tables", "labels", "live-restore", "log-driver",
     "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "metrics-addr",
     "registry-mirrors", "runtimes", "selinux-enabled", "storage-driver", "storage-opts", "tls",
     "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userns-remap",
-    "default-address-pools", "shutdown-timeout", "no-new-privileges", "seccomp-profile"};
+    "shutdown-timeout", "no-new-privileges", "seccomp-profile"};
 
 const std::set<std::string> kKnownKeys = {"bip",       "fixed-cidr", "mtu",       "icc",
                                           "ip-masq",   "ip-forward", "bridge",    "socket",
-                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables", "ip"};
+                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables", "ip",
+                                          "group", "read-group", "max-connections",
+                                          "default-address-pools", "ipv6", "fixed-cidr-v6"};
 
 std::string describe(const YAML::Node& n) {
     if (n.IsScalar()) return fmt::format("\"{}\"", n.Scalar());
@@ -67,6 +69,69 @@ Result<unsigned> get_mtu(const std::string& src, const std::string& key, const Y
         }
     }
     return field_error(src, key, "expected a whole number, got " + describe(n));
+}
+
+// `default-address-pools`: Docker's daemon.json list of {base: CIDR, size: N}; IPv4 and IPv6
+// entries may be mixed. Errors name the entry: `default-address-pools[1]: size 33 ...`.
+Result<void> get_pools(const std::string& src, const YAML::Node& n, Config& cfg) {
+    const std::string key = "default-address-pools";
+    if (!n.IsSequence()) {
+        return field_error(src, key, "expected a list of {base: CIDR, size: N}, got " + describe(n));
+    }
+    if (n.size() == 0) {
+        return field_error(src, key, "the list is empty (remove the key to use Docker's default pools)");
+    }
+    std::vector<core::AddressPool> v4;
+    std::vector<core::AddressPool6> v6;
+    size_t i = 0;
+    for (const auto& e : n) {
+        const std::string at = fmt::format("{}[{}]", key, i++);
+        if (!e.IsMap()) return field_error(src, at, "expected {base: CIDR, size: N}, got " + describe(e));
+        std::optional<std::string> base;
+        std::optional<int> size;
+        for (const auto& kv : e) {
+            const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+            if (k == "base") {
+                CNETD_TRY_ASSIGN(base, get_string(src, at + ".base", kv.second));
+            } else if (k == "size") {
+                const std::string t = kv.second.IsScalar() ? kv.second.Scalar() : std::string();
+                bool digits = !t.empty() && t.size() <= 3 && t.find_first_not_of("0123456789") == std::string::npos;
+                if (!digits || std::stoi(t) > 128) {
+                    return field_error(src, at + ".size",
+                                       "expected a prefix length (a whole number up to 128), got " +
+                                           describe(kv.second));
+                }
+                size = std::stoi(t);
+            } else {
+                return field_error(src, at, fmt::format("unknown key \"{}\" (an entry has base and size)", k));
+            }
+        }
+        if (!base) return field_error(src, at, "base is missing (expected {base: CIDR, size: N})");
+        if (!size) return field_error(src, at, fmt::format("size is missing for base {}", *base));
+        if (base->find(':') != std::string::npos) {
+            auto c = Ipv6Cidr::parse(*base);
+            if (!c) return field_error(src, at + ".base", c.error().message());
+            core::AddressPool6 p{*c, *size};
+            auto ok6 = core::validate_pool(p);
+            if (!ok6) return field_error(src, at, ok6.error().message());
+            v6.push_back(p);
+        } else {
+            auto c = Ipv4Cidr::parse(*base);
+            if (!c) return field_error(src, at + ".base", c.error().message());
+            core::AddressPool p{*c, *size};
+            auto ok4 = core::validate_pool(p);
+            if (!ok4) return field_error(src, at, ok4.error().message());
+            v4.push_back(p);
+        }
+    }
+    if (v4.empty()) {
+        cfg.warnings.push_back(fmt::format("{}: {}: no IPv4 pool given: networks created without an "
+                                           "IPv4 subnet will fail",
+                                           src, key));
+    }
+    cfg.address_pools = std::move(v4);
+    cfg.address_pools6 = std::move(v6);
+    return ok();
 }
 
 }  // namespace
@@ -139,6 +204,40 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
                 auto a = Ipv4::parse(s);
                 if (!a) return field_error(source, key, a.error().message());
                 if (a->value() != 0) cfg.default_host_ip = *a;
+            } else if (key == "group" || key == "read-group") {
+                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
+                if (s.size() > 256 || s.find_first_of(" \t\r\n:/,") != std::string::npos) {
+                    return field_error(source, key,
+                                       fmt::format("\"{}\" is not a group name or numeric gid", s));
+                }
+                (key == "group" ? cfg.group : cfg.read_group) = s;
+            } else if (key == "max-connections") {
+                const std::string s = v.IsScalar() ? v.Scalar() : std::string();
+                bool digits = !s.empty() && s.size() <= 6 &&
+                              s.find_first_not_of("0123456789") == std::string::npos;
+                unsigned long n = digits ? std::stoul(s) : 0;
+                if (!digits || n < 1 || n > 65536) {
+                    return field_error(source, key,
+                                       "expected a whole number from 1 to 65536, got " + describe(v));
+                }
+                cfg.max_connections = static_cast<unsigned>(n);
+            } else if (key == "default-address-pools") {
+                CNETD_TRY(get_pools(source, v, cfg));
+            } else if (key == "ipv6") {
+                CNETD_TRY_ASSIGN(cfg.ipv6, get_bool(source, key, v));
+            } else if (key == "fixed-cidr-v6") {
+                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
+                auto c = Ipv6Cidr::parse_network(s);
+                if (!c) return field_error(source, key, c.error().message());
+                const Ipv6 a = c->addr();
+                if (a.is_multicast() || a.is_link_local() || a.is_loopback() || a.is_unspecified() ||
+                    c->prefix() > 126) {
+                    return field_error(source, key,
+                                       fmt::format("\"{}\" is not a unicast subnet with room for a "
+                                                   "gateway and containers (e.g. fd00:1::/64)",
+                                                   s));
+                }
+                cfg.fixed_cidr_v6 = *c;
             } else if (key == "iptables") {
                 CNETD_TRY_ASSIGN(bool b, get_bool(source, key, v));
                 if (!b) cfg.firewall = "none";
@@ -178,6 +277,12 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
             cfg.default_net.fixed_cidr = *fixed;
         }
         cfg.default_net.mtu = cfg.mtu;
+        if (cfg.fixed_cidr_v6 && !cfg.ipv6) {
+            cfg.warnings.push_back(fmt::format(
+                "{}: fixed-cidr-v6: ignored while ipv6 is false (set ipv6: true for a dual-stack "
+                "default network)",
+                source));
+        }
     } catch (const YAML::Exception& e) {
         return Error::invalid(fmt::format("{}: {}", source, e.what()));
     }

@@ -4,7 +4,9 @@
 // Keys (see etc/cnetd/cnetd.yaml for the annotated reference):
 //   bip, fixed-cidr, mtu, icc, ip-masq, ip-forward, bridge, ip   (Docker's meaning)
 //   socket, state-dir, netns-dir, log-level, firewall         (cnetd's own)
+//   group (Docker's: the socket's group), read-group, max-connections   (socket access, limits)
 //   iptables: false                                           (Docker's; same as firewall: none)
+//   default-address-pools, ipv6, fixed-cidr-v6                (Docker's; address pools, dual stack)
 // Docker daemon.json keys that do not concern networking are accepted and ignored with a warning;
 // any other key is an error naming it. Errors are path-qualified: `bip: "10.0.0.1/33": prefix
 // length 33 > 32`. This is the only file that includes yaml-cpp; its exceptions never escape.
@@ -16,6 +18,7 @@
 
 #include "base/error.hpp"
 #include "core/engine.hpp"
+#include "core/pools.hpp"
 
 namespace cnetd::config {
 
@@ -27,7 +30,9 @@ struct Config {
     // bridge: "none" turns the default network off.
     bool default_network = true;
     core::DefaultNetworkSpec default_net;  // bridge, bip, fixed-cidr, mtu
-    unsigned mtu = 1500;
+    // 0: `mtu` not set: bridges and veths take the MTU of the interface carrying the host's
+    // default route (1500 without one), so 1400/1450 uplinks work without configuration.
+    unsigned mtu = 0;
     bool icc = true;         // used by the firewall (issue 3)
     bool ip_masq = true;     // used by the firewall (issue 3)
     bool ip_forward = true;  // net.ipv4.ip_forward=1 at start
@@ -35,6 +40,22 @@ struct Config {
     std::optional<Ipv4> default_host_ip;
     // "nftables": cnetd's private table; "none": another tool owns the firewall.
     std::string firewall = "nftables";
+    // Control socket access (docs/security.md): members of `group` (Docker's key: the socket's
+    // group) may change state, members of `read-group` may only read; root always may. A group
+    // name or a numeric gid; "" for none. `max-connections`: open control connections at a time.
+    std::string group = "cnetd";
+    std::string read_group;
+    unsigned max_connections = 1024;
+    // `default-address-pools` (Docker's daemon.json shape, [{base: CIDR, size: N}]): subnets for
+    // networks created without one. Given, it replaces Docker's defaults for both families (as
+    // Docker does): IPv4 entries go to address_pools (empty if only IPv6 entries were given),
+    // IPv6 entries to address_pools6 (empty: a /64 from the ULA /48 of the daemon ID, core/ula.hpp).
+    std::vector<core::AddressPool> address_pools = core::default_address_pools();
+    std::vector<core::AddressPool6> address_pools6;
+    // `ipv6`: dual stack for the default network. `fixed-cidr-v6`: its IPv6 subnet (gateway: the
+    // first address after the network address); unset with ipv6 on: a /64 from the ULA (Docker 27+).
+    bool ipv6 = false;
+    std::optional<Ipv6Cidr> fixed_cidr_v6;
     std::vector<std::string> warnings;  // e.g. ignored Docker keys; the daemon logs them
 };
 

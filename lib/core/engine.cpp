@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <set>
 
 #include "base/log.hpp"
+#include "core/ula.hpp"
 
 namespace cnetd::core {
 
@@ -20,6 +22,42 @@ namespace {
 constexpr int kMinPrefix = 8;   // a /8 is 16M addresses: the IPAM bitmap stays at 2 MiB
 constexpr int kMaxPrefix = 30;  // gateway + at least one container
 constexpr int kVethNameTries = 4;
+constexpr int kMinPrefix6 = 48;   // Docker's ULA /48 is the widest v6 subnet we hand addresses in
+constexpr int kMaxPrefix6 = 124;
+// Linux numbers bridge ports 1..1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses the 1024th
+// with EXFULL ("exchange full"): say why before it does.
+constexpr unsigned kMaxBridgePorts = 1023;
+// Below this many endpoints on a network the kernel's port count is not asked (it is a link dump,
+// O(links) per attach); an adopted bridge with foreign ports still gets the clear error from
+// EXFULL at veth creation.
+constexpr unsigned kAskPortsFrom = kMaxBridgePorts - 64;
+
+constexpr const char* kOptMtu = "com.docker.network.driver.mtu";
+constexpr const char* kOptIfacePrefix = "com.docker.network.container_iface_prefix";
+constexpr const char* kOptGatewayMode4 = "com.docker.network.bridge.gateway_mode_ipv4";
+constexpr const char* kOptGatewayMode6 = "com.docker.network.bridge.gateway_mode_ipv6";
+constexpr const char* kOptInhibitIpv4 = "com.docker.network.bridge.inhibit_ipv4";
+
+Result<firewall::GatewayMode> parse_gateway_mode(const std::string& key, const std::string& v) {
+    if (v == "nat") return firewall::GatewayMode::Nat;
+    if (v == "nat-unprotected") return firewall::GatewayMode::NatUnprotected;
+    if (v == "routed") return firewall::GatewayMode::Routed;
+    if (v == "isolated") return firewall::GatewayMode::Isolated;
+    return Error::invalid(fmt::format(
+        "option {}: \"{}\" is not a gateway mode (nat, nat-unprotected, routed, isolated)", key, v));
+}
+
+// Nameserver lines of resolv.conf that are IPv4 addresses.
+std::vector<Ipv4> nameservers_of(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "re");
+    if (!f) return {};
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+    std::fclose(f);
+    return read_nameservers(text);
+}
 
 std::string now_rfc3339() {
     auto now = std::chrono::system_clock::now();
@@ -124,12 +162,19 @@ std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const E
     for (const auto& b : ep.ports) {
         firewall::PortForward f;
         f.proto = static_cast<firewall::L4>(proto_number(b.proto));
-        f.host_ip = b.host_ip;
         f.host_first = b.host.first;
         f.host_last = b.host.last;
         f.container_ip = ep.address.addr();
         f.container_first = b.container.first;
         f.bridge = n.bridge;
+        if (b.ipv6) {
+            if (!ep.address6) continue;  // cannot happen: v6 bindings need a v6 endpoint
+            f.family = firewall::Family::V6;
+            f.host_ip6 = b.host_ip6;
+            f.container_ip6 = ep.address6->addr();
+        } else {
+            f.host_ip = b.host_ip;
+        }
         out.push_back(std::move(f));
     }
     return out;
@@ -143,20 +188,47 @@ Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector
     auto undo = [&] {
         for (const auto& b : done) ports_.release(b);
     };
-    for (PortRequest req : reqs) {
-        if (!req.host_ip) req.host_ip = net.host_binding;  // Docker's host_binding_ipv4 / `ip`
-        auto b = ports_.allocate(req);
-        if (!b.ok()) {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        PortRequest req = reqs[i];
+        if (req.ipv6 && !net.subnet6) {
             undo();
-            return std::move(b).error();
+            return Error::invalid(fmt::format(
+                "publish: IPv6 host address [{}] needs a dual-stack network; {} is IPv4 only",
+                req.host_ip6 ? req.host_ip6->str() : "::", net.name));
         }
-        done.push_back(*b);
-        auto h = kernel_.hold_ports(proto_number(b->proto), b->host_ip, b->host.first, b->host.last);
-        if (!h.ok()) {
+        if (req.ipv6 && req.host_ip6 && req.host_ip6->is_loopback()) {
+            // docs/firewall.md: IPv6 has no route_localnet; the kernel drops the container's
+            // answers to ::1 arriving on the bridge, so only a userland proxy could serve it.
             undo();
-            return std::move(h).error();
+            return Error::invalid(fmt::format(
+                "publish: [::1]:{}: IPv6 loopback cannot be forwarded in the kernel (no "
+                "route_localnet for IPv6); publish on [::] or a host IPv6 address, or on 127.0.0.1",
+                req.host.first));
         }
-        holds.push_back(std::move(h).value());
+        // No address given: the network's host_binding_ipv4 / config `ip`; without one every
+        // IPv4 address and, on dual-stack networks, every IPv6 address with the same port.
+        bool dual = false;
+        if (!req.ipv6 && !req.host_ip) {
+            req.host_ip = net.host_binding;
+            dual = !net.host_binding && net.subnet6.has_value();
+        }
+        auto bs = ports_.allocate(req, dual);
+        if (!bs.ok()) {
+            undo();
+            return std::move(bs).error();
+        }
+        done.insert(done.end(), bs->begin(), bs->end());
+        for (const auto& b : *bs) {
+            auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6, b.host.first,
+                                                  b.host.last)
+                            : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
+                                                 b.host.last);
+            if (!h.ok()) {
+                undo();
+                return std::move(h).error();
+            }
+            holds.push_back(std::move(h).value());
+        }
     }
     ep.ports = done;
     if (auto fw = fw_.add_ports(forwards_of(net, ep)); !fw.ok()) {
@@ -186,6 +258,9 @@ firewall::NetworkRules Engine::rules_of(const Network& n) {
     r.snat_source = n.host_ipv4;
     r.icc = n.icc;
     r.internal = n.internal;
+    r.subnet6 = n.subnet6;
+    r.mode4 = n.mode4;
+    r.mode6 = n.mode6;
     return r;
 }
 
@@ -222,10 +297,54 @@ Result<Engine::Net*> Engine::lookup(const std::string& key) {
 
 Result<void> Engine::persist() { return store_.save(networks()); }
 
+Result<Engine::Net> Engine::make_net(Network n) {
+    Ipam ipam(n.subnet, n.gateway, n.ip_range);
+    std::optional<Ipam6> ipam6;
+    if (n.subnet6) ipam6.emplace(*n.subnet6, n.gateway6, n.ip_range6);
+    const std::string frame = fmt::format("network {}", n.name);
+    for (const auto& [name, text] : n.aux_addresses) {
+        if (auto a4 = Ipv4::parse(text); a4.ok()) {
+            (void)ipam.allocate(*a4);
+        } else if (auto a6 = Ipv6::parse(text); a6.ok() && ipam6) {
+            (void)ipam6->allocate(*a6);
+        }
+    }
+    for (const auto& [eid, ep] : n.endpoints) {
+        if (auto r = ipam.allocate(ep.address.addr()); !r.ok()) {
+            return Error::internal(fmt::format("{} endpoint {}: {}", frame, ep.name, r.error().message()));
+        }
+        if (ep.address6) {
+            if (!ipam6) {
+                return Error::internal(fmt::format("{} endpoint {}: IPv6 address {} on an IPv4-only "
+                                                   "network", frame, ep.name, ep.address6->str()));
+            }
+            if (auto r = ipam6->allocate(ep.address6->addr()); !r.ok()) {
+                return Error::internal(
+                    fmt::format("{} endpoint {}: {}", frame, ep.name, r.error().message()));
+            }
+        }
+    }
+    return Net{std::move(n), std::move(ipam), std::move(ipam6)};
+}
+
+unsigned Engine::default_mtu() {
+    if (opts_.mtu != 0) return opts_.mtu;
+    auto m = kernel_.default_route_mtu();
+    if (m.ok() && m->has_value() && **m >= 68) return **m;
+    if (!m.ok()) log::warn("mtu: cannot read the default route's MTU, using 1500: {}", m.error().message());
+    return 1500;
+}
+
+Result<void> Engine::enable_ip6_forwarding() {
+    if (!ip_forward_) return ok();
+    return kernel_.write_sysctl("net/ipv6/conf/all/forwarding", "1").context("enable IPv6 forwarding");
+}
+
 // ---------------------------------------------------------------------------------------------
 // start-up
 
 Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool ip_forward) {
+    ip_forward_ = ip_forward;
     if (ip_forward) {
         CNETD_TRY(kernel_.write_sysctl("net/ipv4/ip_forward", "1").context("enable ip_forward"));
     }
@@ -238,23 +357,22 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                                parse_reserved_ports(reserved.ok() ? *reserved : ""));
     }
     for (auto& n : saved) {
-        Ipam ipam(n.subnet, n.gateway, n.ip_range);
-        for (const auto& [eid, ep] : n.endpoints) {
-            auto r = ipam.allocate(ep.address.addr());
-            if (!r.ok()) {
-                return Error::internal(fmt::format("load state: network {} endpoint {}: {}", n.name,
-                                                   ep.name, r.error().message()));
-            }
+        auto made = make_net(std::move(n));
+        if (!made.ok()) return std::move(made).error().wrap("load state");
+        Net net = std::move(made).value();
+        for (const auto& [eid, ep] : net.net.endpoints) {
             for (const auto& b : ep.ports) {
                 auto c = ports_.claim(b);
                 if (!c.ok()) {
                     return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
-                                                       n.name, ep.name, c.error().message()));
+                                                       net.net.name, ep.name, c.error().message()));
                 }
                 // Hold the host port again; if another process took it meanwhile the DNAT still
                 // works (it happens before socket lookup), so this is a warning, not a failure.
-                auto h = kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
-                                            b.host.last);
+                auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6,
+                                                      b.host.first, b.host.last)
+                                : kernel_.hold_ports(proto_number(b.proto), b.host_ip,
+                                                     b.host.first, b.host.last);
                 if (h.ok()) {
                     holds_[ep.id].push_back(std::move(h).value());
                 } else {
@@ -262,8 +380,8 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                 }
             }
         }
-        std::string id = n.id;
-        nets_.emplace(id, Net{std::move(n), std::move(ipam)});
+        std::string id = net.net.id;
+        nets_.emplace(id, std::move(net));
     }
 
     // The default network follows the config; a change that would strand endpoints is refused.
@@ -314,14 +432,43 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
         }
         std::optional<Ipv4Cidr> range =
             spec->fixed_cidr ? std::optional(spec->fixed_cidr->masked()) : std::nullopt;
+        const unsigned mtu = spec->mtu != 0 ? spec->mtu : default_mtu();
+        std::optional<Ipv6Cidr> subnet6;
+        if (spec->fixed_cidr_v6) {
+            if (spec->fixed_cidr_v6->prefix() < kMinPrefix6 || spec->fixed_cidr_v6->prefix() > kMaxPrefix6) {
+                return Error::invalid(fmt::format("fixed-cidr-v6: \"{}\": prefix length must be between {} and {}",
+                                                  spec->fixed_cidr_v6->str(), kMinPrefix6, kMaxPrefix6));
+            }
+            subnet6 = spec->fixed_cidr_v6->masked();
+        } else if (spec->ipv6) {
+            if (def && def->net.subnet6) {
+                subnet6 = def->net.subnet6;
+            } else {
+                if (!opts_.ula48) return Error::invalid("ipv6: no fixed-cidr-v6 and no daemon ULA prefix");
+                std::vector<Ipv6Cidr> used6;
+                for (const auto& [id, n] : nets_)
+                    if (n.net.subnet6 && &n != def) used6.push_back(*n.net.subnet6);
+                CNETD_TRY_ASSIGN(subnet6, choose_subnet6(*opts_.ula48, used6).context("ipv6"));
+            }
+        }
+        if (subnet6) {
+            for (const auto& [id, n] : nets_) {
+                if (&n != def && n.net.subnet6 && n.net.subnet6->overlaps(*subnet6)) {
+                    return Error::invalid(fmt::format("fixed-cidr-v6: {} overlaps network {} ({})",
+                                                      subnet6->str(), n.net.name, n.net.subnet6->str()));
+                }
+            }
+        }
+        const Ipv6 gateway6 = subnet6 ? subnet6->at(1) : Ipv6{};
         bool same = def && def->net.subnet == subnet && def->net.gateway == spec->bip.addr() &&
                     def->net.bridge == spec->bridge && def->net.ip_range == range &&
-                    def->net.mtu == spec->mtu && def->net.icc == spec->icc &&
+                    def->net.mtu == mtu && def->net.icc == spec->icc &&
                     def->net.masquerade == spec->masquerade &&
-                    def->net.host_binding == spec->host_binding;
+                    def->net.host_binding == spec->host_binding && def->net.subnet6 == subnet6 &&
+                    (!subnet6 || def->net.gateway6 == gateway6);
         if (def && !same) {
             bool moved = def->net.subnet != subnet || def->net.gateway != spec->bip.addr() ||
-                         def->net.bridge != spec->bridge;
+                         def->net.bridge != spec->bridge || def->net.subnet6 != subnet6;
             if (moved && !def->net.endpoints.empty()) {
                 return Error::invalid(fmt::format(
                     "the config moves the default network from {} on {} to {} on {}, but it has {} "
@@ -338,7 +485,9 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.subnet = subnet;
             n.gateway = spec->bip.addr();
             n.ip_range = range;
-            n.mtu = spec->mtu;
+            n.mtu = mtu;
+            n.subnet6 = subnet6;
+            n.gateway6 = gateway6;
             if (n.bridge != spec->bridge) {
                 CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(spec->bridge));
                 n.bridge_adopted = kind == LinkKind::Bridge;
@@ -351,10 +500,9 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.options[kOptEnableIcc] = bool_str(spec->icc);
             n.options[kOptEnableMasquerade] = bool_str(spec->masquerade);
             n.options[kOptHostBinding] = spec->host_binding ? spec->host_binding->str() : "0.0.0.0";
-            Ipam ipam(n.subnet, n.gateway, n.ip_range);
-            for (const auto& [eid, ep] : n.endpoints) (void)ipam.allocate(ep.address.addr());
             std::string id = n.id;
-            def = &nets_.emplace(id, Net{std::move(n), std::move(ipam)}).first->second;
+            CNETD_TRY_ASSIGN(Net net, make_net(std::move(n)));
+            def = &nets_.emplace(id, std::move(net)).first->second;
             changed = true;
         }
         if (!def) {
@@ -366,7 +514,9 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             n.subnet = subnet;
             n.gateway = spec->bip.addr();
             n.ip_range = range;
-            n.mtu = spec->mtu;
+            n.mtu = mtu;
+            n.subnet6 = subnet6;
+            n.gateway6 = gateway6;
             n.icc = spec->icc;
             n.masquerade = spec->masquerade;
             n.host_binding = spec->host_binding;
@@ -379,9 +529,9 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             // A docker0 that predates our state (Docker's, or an admin's) is adopted, not owned.
             CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.bridge));
             n.bridge_adopted = kind == LinkKind::Bridge;
-            Ipam ipam(n.subnet, n.gateway, n.ip_range);
             std::string id = n.id;
-            def = &nets_.emplace(id, Net{std::move(n), std::move(ipam)}).first->second;
+            CNETD_TRY_ASSIGN(Net net, make_net(std::move(n)));
+            def = &nets_.emplace(id, std::move(net)).first->second;
             changed = true;
         }
     }
@@ -395,11 +545,14 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                                               "that is not a bridge",
                                               n.net.name, n.net.bridge));
         }
-        auto r = kernel_.ensure_bridge({n.net.bridge, n.net.gateway_cidr(), n.net.mtu});
+        auto r = kernel_.ensure_bridge(
+            {n.net.bridge, n.net.gateway_cidr(), n.net.mtu, n.net.gateway6_cidr(), n.net.inhibit_ipv4});
         if (!r.ok()) return std::move(r).error().wrap(fmt::format("network {}", n.net.name));
+        if (n.net.subnet6) CNETD_TRY(enable_ip6_forwarding());
         log::info("network {}: bridge {} {} with {}", n.net.name, n.net.bridge,
                   *r ? "created" : "ready", n.net.gateway_cidr().str());
     }
+    if (reconcile_endpoints()) changed = true;  // engine_reconcile.cpp
     if (changed) CNETD_TRY(persist().context("save state"));
     // The whole table from state, in one transaction: a restart never opens a window without
     // NAT or filtering, and leftovers of a crashed run are replaced.
@@ -416,6 +569,72 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     return ok();
 }
 
+Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec_opt,
+                                 const EngineOptions& live, bool ip_forward) {
+    if (ip_forward && !ip_forward_) {
+        CNETD_TRY(kernel_.write_sysctl("net/ipv4/ip_forward", "1").context("reload: ip-forward"));
+        ip_forward_ = true;
+        for (const auto& [id, n] : nets_)
+            if (n.net.subnet6) CNETD_TRY(enable_ip6_forwarding().context("reload"));
+    }
+    const EngineOptions old_opts = opts_;
+    opts_.mtu = live.mtu;
+    opts_.host_binding = live.host_binding;
+    opts_.pools = live.pools;
+    opts_.pools6 = live.pools6;
+    Net* def = nullptr;
+    for (auto& [id, n] : nets_)
+        if (n.net.is_default) def = &n;
+    if (!def || !spec_opt) return ok();  // `bridge: none`: only the options for new networks
+    const DefaultNetworkSpec& spec = *spec_opt;
+    const Network before = def->net;
+    Network& n = def->net;
+    n.icc = spec.icc;
+    n.masquerade = spec.masquerade;
+    n.host_binding = spec.host_binding;
+    n.mtu = spec.mtu != 0 ? spec.mtu : default_mtu();
+    n.options[kOptEnableIcc] = bool_str(spec.icc);
+    n.options[kOptEnableMasquerade] = bool_str(spec.masquerade);
+    n.options[kOptHostBinding] = spec.host_binding ? spec.host_binding->str() : "0.0.0.0";
+    auto restore = [&] {
+        def->net = before;
+        opts_ = old_opts;
+    };
+    if (n.mtu != before.mtu) {
+        auto r = kernel_.ensure_bridge(
+            {n.bridge, n.gateway_cidr(), n.mtu, n.gateway6_cidr(), n.inhibit_ipv4});
+        if (!r.ok()) {
+            restore();
+            return std::move(r).error().wrap("reload: mtu");
+        }
+    }
+    std::vector<firewall::NetworkRules> rules;
+    std::vector<firewall::PortForward> forwards;
+    for (const auto& [id, x] : nets_) {
+        rules.push_back(rules_of(x.net));
+        for (const auto& [eid, ep] : x.net.endpoints) {
+            auto f = forwards_of(x.net, ep);
+            forwards.insert(forwards.end(), f.begin(), f.end());
+        }
+    }
+    if (auto r = fw_.sync(rules, forwards); !r.ok()) {
+        restore();
+        return std::move(r).error().wrap("reload: firewall");
+    }
+    if (auto r = persist(); !r.ok()) {
+        restore();
+        (void)fw_.sync([&] {
+            std::vector<firewall::NetworkRules> v;
+            for (const auto& [id, x] : nets_) v.push_back(rules_of(x.net));
+            return v;
+        }(), forwards);
+        return std::move(r).error().wrap("reload: save state");
+    }
+    log::info("reload: default network: icc={} ip-masq={} mtu={} ip={}", bool_str(n.icc),
+              bool_str(n.masquerade), n.mtu, n.host_binding ? n.host_binding->str() : "0.0.0.0");
+    return ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 // networks
 
@@ -427,15 +646,91 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
             return Error::conflict(fmt::format("network with name {} already exists", req.name));
         }
     }
-    if (req.subnet.empty()) {
-        return Error::invalid("subnet: required (automatic address pools are not supported yet)");
+    std::string id = random_hex(64);
+    std::string bridge = "br-" + id.substr(0, 12);
+    bool icc = true, masquerade = true, inhibit_ipv4 = false;
+    unsigned mtu = 0;
+    std::string iface_prefix = "eth";
+    auto mode4 = firewall::GatewayMode::Nat, mode6 = firewall::GatewayMode::Nat;
+    std::optional<Ipv4> host_ipv4, host_binding;
+    for (const auto& [key, value] : req.options) {
+        if (key == kOptBridgeName) {
+            auto v = validate_ifname(value);
+            if (!v) return std::move(v).error().wrap(fmt::format("option {}", key));
+            bridge = value;
+        } else if (key == kOptEnableIcc || key == kOptEnableMasquerade || key == kOptInhibitIpv4) {
+            auto b = parse_bool(value);
+            if (!b) {
+                return Error::invalid(
+                    fmt::format("option {}: \"{}\" is not a boolean (true or false)", key, value));
+            }
+            (key == kOptEnableIcc ? icc : key == kOptEnableMasquerade ? masquerade : inhibit_ipv4) = *b;
+        } else if (key == kOptHostIpv4 || key == kOptHostBinding) {
+            auto a = Ipv4::parse(value);
+            if (!a) return std::move(a).error().wrap(fmt::format("option {}", key));
+            if (key == kOptHostIpv4) {
+                host_ipv4 = *a;
+            } else if (a->value() != 0) {  // 0.0.0.0: every address, the default
+                host_binding = *a;
+            }
+        } else if (key == kOptMtu) {
+            unsigned v = 0;
+            auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+            if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < 68 ||
+                v > 65535) {
+                return Error::invalid(
+                    fmt::format("option {}: \"{}\" is not an MTU (68-65535)", key, value));
+            }
+            mtu = v;
+        } else if (key == kOptIfacePrefix) {
+            // The kernel name is prefix + a number: keep room for up to 4 digits.
+            auto v = validate_ifname(value + "0");
+            if (!v || value.size() > 11 || value.empty()) {
+                return Error::invalid(fmt::format(
+                    "option {}: \"{}\" is not a usable interface name prefix (1-11 characters, no "
+                    "'/', ':' or whitespace)",
+                    key, value));
+            }
+            iface_prefix = value;
+        } else if (key == kOptGatewayMode4 || key == kOptGatewayMode6) {
+            CNETD_TRY_ASSIGN(auto m, parse_gateway_mode(key, value));
+            (key == kOptGatewayMode4 ? mode4 : mode6) = m;
+        } else {
+            return Error::invalid(fmt::format(
+                "option {}: unknown option (supported: {}, {}, {}, {}, {}, {}, {}, {}, {}, {})", key,
+                kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4, kOptHostBinding,
+                kOptMtu, kOptIfacePrefix, kOptGatewayMode4, kOptGatewayMode6, kOptInhibitIpv4));
+        }
     }
-    auto subnet_r = Ipv4Cidr::parse_network(req.subnet);
-    if (!subnet_r) return std::move(subnet_r).error().wrap("subnet");
-    Ipv4Cidr subnet = *subnet_r;
-    if (subnet.prefix() < kMinPrefix || subnet.prefix() > kMaxPrefix) {
-        return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
-                                          req.subnet, kMinPrefix, kMaxPrefix));
+    for (const auto& [k, v] : req.labels) {
+        if (k.empty()) return Error::invalid(fmt::format("label: empty key (value \"{}\")", v));
+    }
+
+    // IPv4: the given subnet, else the first free one of the address pools.
+    Ipv4Cidr subnet;
+    if (!req.subnet.empty()) {
+        auto subnet_r = Ipv4Cidr::parse_network(req.subnet);
+        if (!subnet_r) return std::move(subnet_r).error().wrap("subnet");
+        subnet = *subnet_r;
+        if (subnet.prefix() < kMinPrefix || subnet.prefix() > kMaxPrefix) {
+            return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
+                                              req.subnet, kMinPrefix, kMaxPrefix));
+        }
+    } else {
+        if (!req.gateway.empty() || !req.ip_range.empty()) {
+            return Error::invalid(fmt::format("{}: given without subnet",
+                                              req.gateway.empty() ? "ip-range" : "gateway"));
+        }
+        PoolContext ctx;
+        for (const auto& [nid, n] : nets_) ctx.used.push_back(n.net.subnet);
+        auto routes = kernel_.onlink_routes4();
+        if (routes.ok()) {
+            ctx.onlink_routes = *routes;
+        } else {
+            log::warn("address pools: cannot list on-link routes: {}", routes.error().message());
+        }
+        ctx.nameservers = nameservers_of(opts_.resolv_conf);
+        CNETD_TRY_ASSIGN(subnet, choose_subnet(opts_.pools, ctx));
     }
     Ipv4 gateway(subnet.network().value() + 1);
     if (!req.gateway.empty()) {
@@ -462,40 +757,84 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         }
         range = *r;
     }
-    std::string id = random_hex(64);
-    std::string bridge = "br-" + id.substr(0, 12);
-    bool icc = true, masquerade = true;
-    std::optional<Ipv4> host_ipv4, host_binding;
-    for (const auto& [key, value] : req.options) {
-        if (key == kOptBridgeName) {
-            auto v = validate_ifname(value);
-            if (!v) return std::move(v).error().wrap(fmt::format("option {}", key));
-            bridge = value;
-        } else if (key == kOptEnableIcc || key == kOptEnableMasquerade) {
-            auto b = parse_bool(value);
-            if (!b) {
-                return Error::invalid(
-                    fmt::format("option {}: \"{}\" is not a boolean (true or false)", key, value));
+
+    // IPv6 (dual stack): the given /N, else the next free /64 of the daemon's ULA /48.
+    const bool ipv6 = req.ipv6 || !req.subnet6.empty();
+    std::optional<Ipv6Cidr> subnet6;
+    Ipv6 gateway6;
+    std::optional<Ipv6Cidr> range6;
+    if (!ipv6 && (!req.gateway6.empty() || !req.ip_range6.empty())) {
+        return Error::invalid(fmt::format("{}: IPv6 settings need --ipv6 and an IPv6 subnet",
+                                          req.gateway6.empty() ? "ip-range" : "gateway"));
+    }
+    if (ipv6) {
+        if (!req.subnet6.empty()) {
+            auto r = Ipv6Cidr::parse_network(req.subnet6);
+            if (!r) return std::move(r).error().wrap("subnet");
+            if (r->prefix() < kMinPrefix6 || r->prefix() > kMaxPrefix6) {
+                return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
+                                                  req.subnet6, kMinPrefix6, kMaxPrefix6));
             }
-            (key == kOptEnableIcc ? icc : masquerade) = *b;
-        } else if (key == kOptHostIpv4 || key == kOptHostBinding) {
-            auto a = Ipv4::parse(value);
-            if (!a) return std::move(a).error().wrap(fmt::format("option {}", key));
-            if (key == kOptHostIpv4) {
-                host_ipv4 = *a;
-            } else if (a->value() != 0) {  // 0.0.0.0: every address, the default
-                host_binding = *a;
+            subnet6 = *r;
+        } else {
+            std::vector<Ipv6Cidr> used6;
+            for (const auto& [nid, n] : nets_)
+                if (n.net.subnet6) used6.push_back(*n.net.subnet6);
+            if (!opts_.pools6.empty()) {
+                CNETD_TRY_ASSIGN(subnet6, choose_subnet6(opts_.pools6, used6).context("ipv6"));
+            } else {
+                if (!opts_.ula48) return Error::invalid("ipv6: no IPv6 subnet given and no ULA prefix");
+                CNETD_TRY_ASSIGN(subnet6, choose_subnet6(*opts_.ula48, used6).context("ipv6"));
+            }
+        }
+        gateway6 = subnet6->at(1);
+        if (!req.gateway6.empty()) {
+            auto g = Ipv6::parse(req.gateway6);
+            if (!g) return std::move(g).error().wrap("gateway");
+            if (!subnet6->contains(*g) || *g == subnet6->network()) {
+                return Error::invalid(fmt::format("gateway: {} is not a host address of subnet {}",
+                                                  req.gateway6, subnet6->str()));
+            }
+            gateway6 = *g;
+        }
+        if (!req.ip_range6.empty()) {
+            auto r = Ipv6Cidr::parse_network(req.ip_range6);
+            if (!r) return std::move(r).error().wrap("ip-range");
+            if (r->prefix() < subnet6->prefix() || !subnet6->contains(r->network())) {
+                return Error::invalid(fmt::format("ip-range: {} is not inside subnet {}",
+                                                  req.ip_range6, subnet6->str()));
+            }
+            range6 = *r;
+        }
+    }
+    // Auxiliary addresses: inside a subnet of the network, not the gateway, never handed out.
+    for (const auto& [name, text] : req.aux_addresses) {
+        if (name.empty()) return Error::invalid(fmt::format("aux-address: empty name for {}", text));
+        if (auto a4 = Ipv4::parse(text); a4.ok()) {
+            if (!subnet.contains(*a4) || *a4 == gateway || *a4 == subnet.network() ||
+                *a4 == subnet.broadcast()) {
+                return Error::invalid(fmt::format("aux-address: {}={} is not a free host address of "
+                                                  "subnet {}", name, text, subnet.str()));
+            }
+        } else if (auto a6 = Ipv6::parse(text); a6.ok()) {
+            if (!subnet6 || !subnet6->contains(*a6) || *a6 == gateway6 || *a6 == subnet6->network()) {
+                return Error::invalid(fmt::format(
+                    "aux-address: {}={} is not a free host address of the network's IPv6 subnet{}",
+                    name, text, subnet6 ? " " + subnet6->str() : " (IPv6 is not enabled)"));
             }
         } else {
-            return Error::invalid(fmt::format(
-                "option {}: unknown option (supported: {}, {}, {}, {}, {})", key, kOptBridgeName,
-                kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4, kOptHostBinding));
+            return Error::invalid(
+                fmt::format("aux-address: {}={}: \"{}\" is not an IP address", name, text, text));
         }
     }
     for (const auto& [nid, n] : nets_) {
         if (n.net.subnet.overlaps(subnet)) {
             return Error::conflict(fmt::format("subnet: {} overlaps network {} ({})", subnet.str(),
                                                n.net.name, n.net.subnet.str()));
+        }
+        if (subnet6 && n.net.subnet6 && n.net.subnet6->overlaps(*subnet6)) {
+            return Error::conflict(fmt::format("subnet: {} overlaps network {} ({})", subnet6->str(),
+                                               n.net.name, n.net.subnet6->str()));
         }
         if (n.net.bridge == bridge) {
             return Error::conflict(fmt::format("option {}: bridge {} is already used by network {}",
@@ -516,20 +855,30 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     n.subnet = subnet;
     n.gateway = gateway;
     n.ip_range = range;
-    n.mtu = opts_.mtu;
+    n.subnet6 = subnet6;
+    n.gateway6 = gateway6;
+    n.ip_range6 = range6;
+    n.mtu = mtu != 0 ? mtu : default_mtu();
     n.bridge_adopted = kind == LinkKind::Bridge;
     n.created = now_rfc3339();
     n.internal = req.internal;
     n.icc = icc;
     n.masquerade = masquerade;
     n.host_ipv4 = host_ipv4;
+    n.mode4 = mode4;
+    n.mode6 = mode6;
+    n.inhibit_ipv4 = inhibit_ipv4;
+    n.iface_prefix = iface_prefix;
+    n.labels = req.labels;
+    n.aux_addresses = req.aux_addresses;
     // Published ports without an address bind where the network says, else where the daemon says.
     n.host_binding = req.options.count(kOptHostBinding) ? host_binding : opts_.host_binding;
     n.options = req.options;
     n.options[kOptBridgeName] = bridge;
 
     Rollback undo;
-    auto created = kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu});
+    if (subnet6) CNETD_TRY(enable_ip6_forwarding());
+    auto created = kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu, n.gateway6_cidr(), inhibit_ipv4});
     if (!created.ok()) {
         // ensure_bridge may have failed after creating the link: remove what we made.
         if (kind == LinkKind::Absent) {
@@ -550,16 +899,17 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     undo.add([this, rules] {
         log_undo_failure(fw_.remove_network(rules), "remove firewall elements of " + rules.bridge);
     });
-    Ipam ipam(n.subnet, n.gateway, n.ip_range);
-    nets_.emplace(id, Net{n, std::move(ipam)});
+    CNETD_TRY_ASSIGN(Net net, make_net(n));
+    nets_.emplace(id, std::move(net));
     auto saved = persist();
     if (!saved.ok()) {
         nets_.erase(id);
         return std::move(saved).error().wrap(fmt::format("create network {}: save state", req.name));
     }
     undo.commit();
-    log::info("network {} created: bridge {}, subnet {}, gateway {}", n.name, n.bridge,
-              n.subnet.str(), n.gateway.str());
+    log::info("network {} created: bridge {}, subnet {}, gateway {}{}", n.name, n.bridge,
+              n.subnet.str(), n.gateway.str(),
+              subnet6 ? fmt::format(", subnet {}, gateway {}", subnet6->str(), gateway6.str()) : "");
     return n;
 }
 
@@ -636,6 +986,29 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         if (!a) return std::move(a).error().wrap("ip");
         wanted = *a;
     }
+    std::optional<Ipv6> wanted6;
+    if (!req.ipv6.empty()) {
+        auto a = Ipv6::parse(req.ipv6);
+        if (!a) return std::move(a).error().wrap("ip6");
+        if (!n.ipam6) {
+            return Error::invalid(fmt::format("ip6: {} given, but network {} is IPv4 only", req.ipv6,
+                                              n.net.name));
+        }
+        wanted6 = *a;
+    }
+    std::optional<Mac> mac;
+    if (!req.mac.empty()) {
+        auto m = Mac::parse(req.mac);
+        if (!m) return std::move(m).error().wrap("mac");
+        if (m->is_multicast() || m->is_zero()) {
+            return Error::invalid(fmt::format("mac: {} is not a unicast address", req.mac));
+        }
+        mac = *m;
+    }
+    if (!req.ifname.empty()) {
+        auto v = validate_ifname(req.ifname);
+        if (!v) return std::move(v).error().wrap("ifname");
+    }
     std::vector<PortRequest> port_reqs = req.ports;
     for (size_t i = 0; i < req.publish.size(); ++i) {
         auto parsed = parse_port_spec(req.publish[i]);
@@ -673,6 +1046,17 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         }
     }
 
+    // Linux refuses the 1025th port of a bridge with "exchange full"; say it plainly first.
+    auto bridge_full = [&](unsigned ports) {
+        return Error::conflict(fmt::format(
+            "bridge {} already has {} ports, the Linux limit per bridge; use another network",
+            n.net.bridge, ports));
+    };
+    if (n.net.endpoints.size() >= kAskPortsFrom) {
+        CNETD_TRY_ASSIGN(unsigned ports, kernel_.bridge_port_count(n.net.bridge));
+        if (ports >= kMaxBridgePorts) return bridge_full(ports);
+    }
+
     Endpoint ep;  // declared before the undo log: its undo actions refer to it
     Rollback undo;
     Ipv4 addr;
@@ -684,15 +1068,32 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         CNETD_TRY_ASSIGN(addr, n.ipam.allocate());
     }
     undo.add([&n, addr] { n.ipam.release(addr); });
+    if (n.ipam6) {
+        Ipv6 addr6;
+        if (wanted6) {
+            auto a = n.ipam6->allocate(*wanted6);
+            if (!a) return std::move(a).error().wrap("ip6");
+            addr6 = *a;
+        } else {
+            CNETD_TRY_ASSIGN(addr6, n.ipam6->allocate());
+        }
+        undo.add([&n, addr6] { n.ipam6->release(addr6); });
+        ep.address6 = Ipv6Cidr(addr6, n.net.subnet6->prefix());
+    }
 
     // 2. Kernel steps, each undone on a later failure.
     ep.id = random_hex(64);
     ep.name = name;
     ep.netns_path = path;
     ep.netns_id = ns->id();
-    ep.mac = Mac::random_local();
+    ep.mac = mac ? *mac : Mac::random_local();
     ep.address = Ipv4Cidr(addr, n.net.subnet.prefix());
-    CNETD_TRY_ASSIGN(ep.ifname, ns->free_ifname("eth"));
+    ep.container_id = req.container_id;
+    if (!req.ifname.empty()) {
+        ep.ifname = req.ifname;
+    } else {
+        CNETD_TRY_ASSIGN(ep.ifname, ns->free_ifname(n.net.iface_prefix));
+    }
 
     Result<void> made = Error::internal("no attempt");
     for (int i = 0; i < kVethNameTries; ++i) {
@@ -700,16 +1101,36 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         made = kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, *ns);
         if (made.ok() || made.error().error_number() != EEXIST) break;
     }
+    if (!made.ok() && made.error().error_number() == EXFULL) {
+        auto ports = kernel_.bridge_port_count(n.net.bridge);
+        return bridge_full(ports.ok() ? *ports : kMaxBridgePorts);
+    }
     CNETD_TRY(std::move(made));
     undo.add([this, host = ep.host_ifname] {
         log_undo_failure(kernel_.delete_link(host), "delete veth " + host);
     });
-    CNETD_TRY(ns->disable_ipv6(ep.ifname));
+    // IPv6 stays off on IPv4-only endpoints (no link-local chatter, no SLAAC from rogue RAs).
+    if (ep.address6) {
+        CNETD_TRY(ns->enable_ipv6(ep.ifname));
+    } else {
+        CNETD_TRY(ns->disable_ipv6(ep.ifname));
+    }
     CNETD_TRY(ns->add_address(ep.ifname, ep.address));
+    if (ep.address6) CNETD_TRY(ns->add_address6(ep.ifname, *ep.address6));
     CNETD_TRY(ns->set_up(ep.ifname));
     CNETD_TRY(kernel_.set_up(ep.host_ifname));
     // Internal networks get no default route: nothing beyond the subnet is reachable anyway.
-    if (!n.net.internal) CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
+    // inhibit_ipv4: the bridge has no IPv4 gateway address to route through.
+    if (!n.net.internal && !n.net.inhibit_ipv4) {
+        CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
+    }
+    if (!n.net.internal && ep.address6) CNETD_TRY(ns->add_default_route6(ep.ifname, n.net.gateway6));
+    // A reused address may still sit in a neighbour's cache with the previous owner's MAC.
+    if (auto a = ns->announce(ep.ifname, ep.mac, ep.address.addr(),
+                              ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt);
+        !a.ok()) {
+        log::warn("endpoint {}: gratuitous ARP/NA: {}", name, a.error().message());
+    }
     CNETD_TRY(publish(n.net, ep, port_reqs));
     undo.add([this, &n, &ep] { unpublish(n.net, ep); });
 
@@ -721,8 +1142,9 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         return std::move(saved).error().wrap("save state");
     }
     undo.commit();
-    log::info("endpoint {} connected to {}: {} {} ({} in {})", ep.name, n.net.name,
-              ep.address.str(), ep.mac.str(), ep.ifname, ep.netns_path);
+    log::info("endpoint {} connected to {}: {}{} {} ({} in {})", ep.name, n.net.name,
+              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "", ep.mac.str(),
+              ep.ifname, ep.netns_path);
     return ep;
 }
 
@@ -746,6 +1168,7 @@ Result<void> Engine::disconnect(const std::string& network, const std::string& t
     CNETD_TRY(kernel_.delete_link(ep.host_ifname).context(frame));
     unpublish(n->net, ep);
     n->ipam.release(ep.address.addr());
+    if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());
     n->net.endpoints.erase(it);
     CNETD_TRY(persist().context(frame + ": save state"));
     log::info("endpoint {} disconnected from {}", ep.name, n->net.name);

@@ -20,6 +20,8 @@
 
 #include "base/error.hpp"
 #include "core/ipam.hpp"
+#include "core/ipam6.hpp"
+#include "core/pools.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
 #include "firewall/firewall.hpp"
@@ -39,15 +41,28 @@ struct DefaultNetworkSpec {
     std::string bridge = "docker0";
     Ipv4Cidr bip{Ipv4(0xAC110001), 16};   // 172.17.0.1/16: gateway address with prefix
     std::optional<Ipv4Cidr> fixed_cidr;   // sub-range for container addresses
-    unsigned mtu = 1500;
+    unsigned mtu = 0;        // 0: config `mtu` not set: the MTU of the default-route interface
     bool icc = true;         // config `icc`
     bool masquerade = true;  // config `ip-masq`
     std::optional<Ipv4> host_binding;  // config `ip`: default host address of published ports
+    bool ipv6 = false;                     // config `ipv6`: dual stack
+    std::optional<Ipv6Cidr> fixed_cidr_v6; // config `fixed-cidr-v6` (else a /64 of the ULA /48)
 };
 
 struct EngineOptions {
     std::string netns_dir = "/var/run/docker/netns";
-    unsigned mtu = 1500;  // for user-defined networks without their own
+    // For networks without their own com.docker.network.driver.mtu. 0 (config `mtu` not set): the
+    // MTU of the interface carrying the host's default route, 1500 without one.
+    unsigned mtu = 0;
+    // Config `default-address-pools`: where networks created without a subnet get one.
+    std::vector<AddressPool> pools = default_address_pools();
+    // Nameservers listed here are never covered by a pool subnet (Docker's rule).
+    std::string resolv_conf = "/etc/resolv.conf";
+    // The daemon's IPv6 ULA /48 (derived from its persistent ID): --ipv6 networks without a v6
+    // subnet get the next free /64 of it. nullopt: such requests are refused.
+    std::optional<Ipv6Cidr> ula48 = std::nullopt;
+    // IPv6 entries of `default-address-pools`: used instead of the ULA when given.
+    std::vector<AddressPool6> pools6 = {};
     // Config `ip`: default host address of published ports for user-defined networks without
     // com.docker.network.bridge.host_binding_ipv4 (nullopt: every address).
     std::optional<Ipv4> host_binding = std::nullopt;
@@ -55,15 +70,15 @@ struct EngineOptions {
 
 // Requests carry user text; the engine parses and validates it so every error names the field.
 struct CreateNetworkRequest {
-    std::string name;
+    std::string name = {};
     // --subnet/--gateway/--ip-range may be given once per family (Docker's repeatable flags):
     // IPv4 text goes to subnet/gateway/ip_range, IPv6 text to the *6 fields.
-    std::string subnet;   // optional: default address pools when empty; CIDR with host bits zero
-    std::string gateway;  // optional; default: first host address of the subnet
-    std::string ip_range; // optional, CIDR inside the subnet
+    std::string subnet = {};    // optional: default address pools when empty; CIDR with host bits zero
+    std::string gateway = {};   // optional; default: first host address of the subnet
+    std::string ip_range = {};  // optional, CIDR inside the subnet
     // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
     // kOptHostBinding, mtu, iface prefix, gateway modes, inhibit_ipv4.
-    std::map<std::string, std::string> options;
+    std::map<std::string, std::string> options = {};
     bool internal = false;  // --internal
     bool ipv6 = false;      // --ipv6: dual stack (a /64 from the daemon's ULA /48 unless subnet6)
     std::string subnet6 = {};
@@ -98,6 +113,14 @@ public:
     // table with the one derived from all networks, in one transaction (no window without NAT or
     // filtering for running containers). Nothing is torn down.
     Result<void> start(const std::optional<DefaultNetworkSpec>& spec, bool ip_forward);
+    // Config reload (SIGHUP): applies what can change live. `live` replaces the options for
+    // networks created from now on (mtu, host_binding, pools; netns_dir and ula48 are kept);
+    // `ip_forward` true writes the forwarding sysctls now. On the default network (when `spec`):
+    // icc, masquerade, host binding of new mappings, MTU of new endpoints, with the firewall
+    // table replaced in one transaction. Fields that cannot change live (bridge, bip, fixed-cidr,
+    // ipv6) are left alone: the caller reports them as pending a restart. All or nothing.
+    Result<void> reconfigure(const std::optional<DefaultNetworkSpec>& spec, const EngineOptions& live,
+                             bool ip_forward);
 
     Result<Network> create_network(const CreateNetworkRequest& req);
     // Refuses the default network and networks with endpoints. Deletes the bridge unless adopted.
@@ -127,14 +150,71 @@ public:
     static firewall::NetworkRules rules_of(const Network& n);
 
     // --- CNI attachments (defined in lib/core/engine_cni.cpp) ---
+    // An attachment is the endpoint of network `net.name` whose container_id and ifname are
+    // CNI_CONTAINERID and CNI_IFNAME (att.container_id, att.ifname: both required).
+    // cni_add creates the network from `net` when none has that name (and removes it again if the
+    // attach fails: nothing half-done); an existing one must have net's subnet, and its gateway,
+    // bridge and ip range when `net` gives them, else Conflict naming both values. An attachment
+    // that exists already is a Conflict. att.network is ignored (net.name is used).
+    Result<Endpoint> cni_add(const CreateNetworkRequest& net, const ConnectRequest& att);
+    // Idempotent: an unknown network or attachment, a vanished netns are all success. Returns
+    // whether something was removed (veth, address, published ports, state).
+    Result<bool> cni_del(const std::string& network, const std::string& container_id,
+                         const std::string& ifname);
+    // NotFound when the attachment is unknown; Kernel-kind errors when its bridge or host veth is
+    // gone, its netns cannot be opened or is another one than `netns`, or its address is not
+    // reserved. Changes nothing.
+    Result<Endpoint> cni_check(const std::string& network, const std::string& container_id,
+                               const std::string& ifname, const std::string& netns);
+    // Removes every attachment (endpoint with a container id) of `network` whose
+    // (container id, ifname) is not in `keep`; returns "<container id>/<ifname>" of each removed.
+    // Endpoints made through connect (no container id) are never touched.
+    Result<std::vector<std::string>> cni_gc(
+        const std::string& network, const std::vector<std::pair<std::string, std::string>>& keep);
+    // What is broken for `network`'s existing attachments (its bridge is missing); empty
+    // when healthy or when the network does not exist yet.
+    std::vector<std::string> cni_status(const std::string& network);
 
     // --- reconciliation and garbage collection (defined in lib/core/engine_reconcile.cpp) ---
+    // Start-up, called by start() after the bridges are ensured and before the firewall sync:
+    // every persisted endpoint against the kernel. Netns gone (or the path now names another
+    // namespace): its IPs and ports are released, its host veth deleted, the endpoint dropped.
+    // Netns alive: the host veth is re-enslaved / set up, the container side gets its addresses,
+    // link state and default routes back; a vanished veth pair is recreated with the same names,
+    // MAC and addresses. Veths on our bridges that no endpoint owns ("veth" + 7 hex: leftovers of
+    // an interrupted connect) are deleted. Each action is logged; a failed repair is logged and
+    // the endpoint kept. Returns true when the state changed (the caller persists it).
+    bool reconcile_endpoints();
+    // While running (the daemon's GC watcher, on the kernel worker): every endpoint whose netns is
+    // gone is detached like above, its published ports leave the firewall, the state is saved.
+    // Returns "network/endpoint" of each endpoint removed. Idempotent and cheap when nothing died
+    // (one open() per endpoint).
+    Result<std::vector<std::string>> collect_garbage();
+
+private:
+    enum class NetnsFate { Alive, Gone, Unknown };
+    // Opens the endpoint's netns and checks its identity; `ns` receives it when alive.
+    NetnsFate netns_fate(const Endpoint& ep, std::unique_ptr<Netns>* ns);
+    // Releases an endpoint's addresses, ports and holds, deletes its host veth, forgets it.
+    // `firewall`: also remove its map elements (not at start-up: the full sync follows).
+    void forget_endpoint(const std::string& net_id, const std::string& ep_id, std::string_view why,
+                         bool firewall);
+    // Repairs one live endpoint's veth pair; error when it could not.
+    Result<void> repair_endpoint(const std::string& net_id, const std::string& ep_id, Netns& ns);
+
+public:
 
 private:
     struct Net {
         Network net;
         Ipam ipam;
+        std::optional<Ipam6> ipam6;  // dual-stack networks
     };
+    // Builds the address allocators of a network from its fields and endpoints (state load).
+    static Result<Net> make_net(Network n);
+    unsigned default_mtu();  // opts_.mtu, else the uplink's MTU, else 1500
+    Result<void> enable_ip6_forwarding();
+    bool ip_forward_ = false;
     Result<Net*> lookup(const std::string& name_or_id);
     Result<std::string> resolve_target(const std::string& target) const;
     Result<void> persist();

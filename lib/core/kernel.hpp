@@ -31,6 +31,21 @@ struct NetnsId {
 
 enum class LinkKind { Absent, Bridge, Other };
 
+// Inspection results (reconciliation; see the end of Kernel).
+struct LinkStatus {
+    std::string kind;    // "veth", "bridge", "" for plain devices
+    std::string master;  // name of the master link, "" when none
+    bool up = false;     // IFF_UP
+};
+struct PeerStatus {
+    bool up = false;
+    Mac mac;
+    std::vector<Ipv4Cidr> addresses4;
+    std::vector<Ipv6Cidr> addresses6;       // global scope only
+    std::optional<Ipv4> default_gateway4;   // main table default route out of this link
+    std::optional<Ipv6> default_gateway6;
+};
+
 struct BridgeSpec {
     std::string name;      // e.g. "docker0"
     Ipv4Cidr address;      // gateway address with the network's prefix, e.g. 172.17.0.1/16
@@ -103,7 +118,9 @@ public:
     // --- links in the daemon's own namespace ---
     virtual Result<LinkKind> link_kind(const std::string& name) = 0;
     // Creates the bridge (random locally administered MAC, MTU, accept_ra=0), or adopts an existing
-    // bridge of that name; then makes `address` its only IPv4 address (with broadcast) and sets it up.
+    // bridge of that name; then makes `address` its only IPv4 address (with broadcast; with
+    // no_ipv4_address every IPv4 address is removed), with address6 makes it the only global IPv6
+    // address (link-local kept), and sets it up. Idempotent.
     // Returns true when it created the bridge. Errors if `name` exists and is not a bridge.
     virtual Result<bool> ensure_bridge(const BridgeSpec& spec) = 0;
     // Creates a veth pair: host side in our namespace, enslaved to spec.bridge; the peer is born
@@ -137,6 +154,18 @@ public:
     virtual Result<std::vector<Ipv4Cidr>> onlink_routes4() = 0;
     // Number of ports enslaved to `bridge` (Linux refuses the 1025th with "exchange full").
     virtual Result<unsigned> bridge_port_count(const std::string& bridge) = 0;
+
+    // --- inspection and repair, for reconciliation at start and netns GC (owner: persist;
+    // implemented in lib/platform/inspect.cpp, tests/unit/fakes). Read-only unless named set_.
+    // A link of our namespace: absent (nullopt) or its kind, master and state.
+    virtual Result<std::optional<LinkStatus>> link_status(const std::string& name) = 0;
+    // The container side `ifname` inside `ns`: absent (nullopt) or its state, IPv4/IPv6 global
+    // addresses and the gateway of its default routes.
+    virtual Result<std::optional<PeerStatus>> peer_status(Netns& ns, const std::string& ifname) = 0;
+    // Enslaves `ifname` to `bridge` (idempotent).
+    virtual Result<void> set_master(const std::string& ifname, const std::string& bridge) = 0;
+    // Names of the veth links enslaved to `bridge` (one dump of our namespace's links).
+    virtual Result<std::vector<std::string>> bridge_veths(const std::string& bridge) = 0;
 };
 
 }  // namespace cnetd::core

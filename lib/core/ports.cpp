@@ -32,6 +32,11 @@ Result<PortRange> parse_range(std::string_view spec, std::string_view s) {
 
 std::string host_text(const std::optional<Ipv4>& ip) { return ip ? ip->str() : "0.0.0.0"; }
 
+// Docker's error text puts IPv6 addresses in brackets: "Bind for [::1]:8080 failed".
+std::string bind_text(const PortBinding& b) {
+    return b.ipv6 ? "[" + b.host_ip_text() + "]" : b.host_ip_text();
+}
+
 }  // namespace
 
 const char* to_string(Proto p) noexcept {
@@ -50,11 +55,16 @@ Result<Proto> parse_proto(std::string_view s) {
     return Error::invalid(fmt::format("protocol \"{}\" is not one of tcp, udp, sctp", s));
 }
 
+std::string PortBinding::host_ip_text() const {
+    if (ipv6) return host_ip6 ? host_ip6->str() : "::";
+    return host_text(host_ip);
+}
+
 std::string PortBinding::str() const {
     auto range = [](const PortRange& r) {
         return r.first == r.last ? std::to_string(r.first) : fmt::format("{}-{}", r.first, r.last);
     };
-    return fmt::format("{}:{}->{}/{}", host_text(host_ip), range(host), range(container),
+    return fmt::format("{}:{}->{}/{}", bind_text(*this), range(host), range(container),
                        to_string(proto));
 }
 
@@ -69,10 +79,43 @@ Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
         rest = rest.substr(0, slash);
     }
     std::optional<Ipv4> host_ip;
+    std::optional<Ipv6> host_ip6;
     std::string_view host_part, cont_part;
     if (!rest.empty() && rest[0] == '[') {
-        return Error::invalid(fmt::format(
-            "port spec \"{}\": IPv6 host addresses are not supported yet (no IPv6 networks)", spec));
+        // "[v6]:host:container" or "[v6]::container"
+        size_t close = rest.find(']');
+        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+            return Error::invalid(fmt::format(
+                "port spec \"{}\": expected [IPv6]:HOSTPORT:CONTAINERPORT", spec));
+        }
+        auto a = Ipv6::parse(rest.substr(1, close - 1));
+        if (!a) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, a.error().message()));
+        if (!a->is_unspecified()) host_ip6 = *a;
+        std::string_view ports = rest.substr(close + 2);
+        size_t c = ports.find(':');
+        if (c == std::string_view::npos || ports.find(':', c + 1) != std::string_view::npos) {
+            return Error::invalid(fmt::format(
+                "port spec \"{}\": expected [IPv6]:HOSTPORT:CONTAINERPORT", spec));
+        }
+        host_part = ports.substr(0, c);
+        cont_part = ports.substr(c + 1);
+        CNETD_TRY_ASSIGN(PortRange cont6, parse_range(spec, cont_part));
+        std::vector<PortRequest> out6;
+        if (host_part.empty()) {
+            for (uint32_t p = cont6.first; p <= cont6.last; ++p) {
+                auto port = static_cast<uint16_t>(p);
+                out6.push_back({proto, std::nullopt, {0, 0}, {port, port}, true, host_ip6});
+            }
+            return out6;
+        }
+        CNETD_TRY_ASSIGN(PortRange host6, parse_range(spec, host_part));
+        if (cont6.size() > 1 && host6.size() != cont6.size()) {
+            return Error::invalid(fmt::format(
+                "port spec \"{}\": host range has {} ports but container range has {}", spec,
+                host6.size(), cont6.size()));
+        }
+        out6.push_back({proto, std::nullopt, host6, cont6, true, host_ip6});
+        return out6;
     }
     // Split on ':' from the right: [ip:][host:]container
     size_t c2 = rest.rfind(':');
@@ -122,35 +165,70 @@ Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
 PortAllocator::PortAllocator(PortRange ephemeral, std::set<uint16_t> reserved)
     : ephemeral_(ephemeral), reserved_(std::move(reserved)), next_ephemeral_(ephemeral.first) {}
 
-bool PortAllocator::in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const {
-    auto it = used_.find({p, port});
-    if (it == used_.end() || it->second.empty()) return false;
-    if (!ip) return true;  // 0.0.0.0 collides with anything
-    return it->second.count(std::nullopt) || it->second.count(ip);
+PortAllocator::Addr PortAllocator::key_of(const PortBinding& b) {
+    if (b.ipv6) return b.host_ip6 ? "6:" + b.host_ip6->str() : "6:";
+    return b.host_ip && b.host_ip->value() != 0 ? "4:" + b.host_ip->str() : "4:";
 }
 
-bool PortAllocator::range_free(Proto p, std::optional<Ipv4> ip, uint16_t first, uint16_t last) const {
+bool PortAllocator::addr_in_use(Proto p, const Addr& a, uint16_t port) const {
+    auto it = used_.find({p, port});
+    if (it == used_.end() || it->second.empty()) return false;
+    const std::string family = a.substr(0, 2);  // "4:" or "6:"
+    const bool any = a.size() == 2;
+    for (const Addr& u : it->second) {
+        if (u.compare(0, 2, family) != 0) continue;
+        if (any || u.size() == 2 || u == a) return true;
+    }
+    return false;
+}
+
+bool PortAllocator::in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const {
+    return addr_in_use(p, ip && ip->value() != 0 ? "4:" + ip->str() : "4:", port);
+}
+
+bool PortAllocator::range_free(Proto p, const std::vector<Addr>& addrs, uint16_t first,
+                               uint16_t last) const {
     for (uint32_t port = first; port <= last; ++port)
-        if (in_use(p, ip, static_cast<uint16_t>(port))) return false;
+        for (const auto& a : addrs)
+            if (addr_in_use(p, a, static_cast<uint16_t>(port))) return false;
     return true;
 }
 
 void PortAllocator::mark(const PortBinding& b, bool used) {
+    const Addr a = key_of(b);
     for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
         auto key = std::make_pair(b.proto, static_cast<uint16_t>(port));
         if (used) {
-            used_[key].insert(b.host_ip);
+            used_[key].insert(a);
         } else if (auto it = used_.find(key); it != used_.end()) {
-            if (auto e = it->second.find(b.host_ip); e != it->second.end()) it->second.erase(e);
+            if (auto e = it->second.find(a); e != it->second.end()) it->second.erase(e);
             if (it->second.empty()) used_.erase(it);
         }
     }
 }
 
-Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
-    // 0.0.0.0 given explicitly and no address at all both mean every address here.
+Result<std::vector<PortBinding>> PortAllocator::allocate(const PortRequest& req, bool dual) {
+    // 0.0.0.0 given explicitly and no address at all both mean every IPv4 address here.
     std::optional<Ipv4> ip = req.host_ip && req.host_ip->value() == 0 ? std::nullopt : req.host_ip;
-    PortBinding b{req.proto, ip, req.host, req.container};
+    PortBinding b{req.proto, req.ipv6 ? std::nullopt : ip, req.host, req.container, req.ipv6,
+                  req.ipv6 ? req.host_ip6 : std::nullopt};
+    std::vector<PortBinding> out{b};
+    if (dual && !req.ipv6) {
+        PortBinding b6 = b;
+        b6.host_ip = std::nullopt;
+        b6.ipv6 = true;
+        b6.host_ip6 = std::nullopt;
+        out.push_back(b6);
+    }
+    std::vector<Addr> addrs;
+    for (const auto& x : out) addrs.push_back(key_of(x));
+    auto take = [&](uint32_t first, uint32_t last) {
+        for (auto& x : out) {
+            x.host = {static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
+            mark(x, true);
+        }
+        return out;
+    };
     const uint32_t n = req.container.size();
     if (req.host.first == 0) {
         // Ephemeral: round-robin through the range, skipping reserved and used ports.
@@ -161,15 +239,13 @@ Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
             if (p + n - 1 > ephemeral_.last) continue;
             bool ok = true;
             for (uint32_t q = p; q < p + n && ok; ++q) ok = !reserved_.count(static_cast<uint16_t>(q));
-            if (!ok || !range_free(req.proto, b.host_ip, static_cast<uint16_t>(p),
+            if (!ok || !range_free(req.proto, addrs, static_cast<uint16_t>(p),
                                    static_cast<uint16_t>(p + n - 1))) {
                 continue;
             }
-            b.host = {static_cast<uint16_t>(p), static_cast<uint16_t>(p + n - 1)};
             next_ephemeral_ = static_cast<uint16_t>(
                 p + n > ephemeral_.last ? ephemeral_.first : p + n);
-            mark(b, true);
-            return b;
+            return take(p, p + n - 1);
         }
         return Error::conflict(fmt::format("no free host port left in {}-{} for {}", ephemeral_.first,
                                            ephemeral_.last, to_string(req.proto)));
@@ -177,25 +253,30 @@ Result<PortBinding> PortAllocator::allocate(const PortRequest& req) {
     if (req.host.size() > n) {
         // "8000-8010:80": the first free port (or block) out of the host range.
         for (uint32_t p = req.host.first; p + n - 1 <= req.host.last; ++p) {
-            if (range_free(req.proto, b.host_ip, static_cast<uint16_t>(p),
+            if (range_free(req.proto, addrs, static_cast<uint16_t>(p),
                            static_cast<uint16_t>(p + n - 1))) {
-                b.host = {static_cast<uint16_t>(p), static_cast<uint16_t>(p + n - 1)};
-                mark(b, true);
-                return b;
+                return take(p, p + n - 1);
             }
         }
         return Error::conflict(fmt::format("Bind for {}:{}-{} failed: all ports are already allocated",
-                                           host_text(b.host_ip), req.host.first, req.host.last));
+                                           bind_text(b), req.host.first, req.host.last));
     }
-    CNETD_TRY(claim(b));
-    return b;
+    for (const auto& x : out) {
+        for (uint32_t port = x.host.first; port <= x.host.last; ++port) {
+            if (addr_in_use(x.proto, key_of(x), static_cast<uint16_t>(port))) {
+                return Error::conflict(fmt::format("Bind for {}:{} failed: port is already allocated",
+                                                   bind_text(x), port));
+            }
+        }
+    }
+    return take(req.host.first, req.host.last);
 }
 
 Result<void> PortAllocator::claim(const PortBinding& b) {
     for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
-        if (in_use(b.proto, b.host_ip, static_cast<uint16_t>(port))) {
+        if (addr_in_use(b.proto, key_of(b), static_cast<uint16_t>(port))) {
             return Error::conflict(fmt::format("Bind for {}:{} failed: port is already allocated",
-                                               host_text(b.host_ip), port));
+                                               bind_text(b), port));
         }
     }
     mark(b, true);

@@ -2,7 +2,7 @@
 // kernel, no sockets (reserving a port on the host is the Kernel's job).
 //
 // Forms (docker run -p): "80" (ephemeral host port), "8080:80", "8080:80/udp", "8080:80/sctp",
-// "IP:8080:80", "IP::80", "[::1]:8080:80" (IPv6 host address: refused until IPv6 networks exist),
+// "IP:8080:80", "IP::80", "[::1]:8080:80" (IPv6 host address), "[::]:8080:80" (every IPv6 address),
 // "8000-8010:80" (one free host port out of the range), "8000-8010:80-90" (1:1 ranges),
 // "80-90" (each container port to its own ephemeral host port).
 #pragma once
@@ -38,6 +38,11 @@ struct PortRequest {
     std::optional<Ipv4> host_ip;
     PortRange host;               // {0,0}: ephemeral; a range bigger than `container`: pick one
     PortRange container;
+    // An IPv6 host address was given ("[::1]:8080:80"): the mapping is IPv6 only, on host_ip6
+    // (nullopt: "[::]", every IPv6 address). Without any host address the mapping covers IPv4
+    // and, on dual-stack networks, IPv6 with the same host port (two bindings).
+    bool ipv6 = false;
+    std::optional<Ipv6> host_ip6 = std::nullopt;
     bool operator==(const PortRequest&) const = default;
 };
 
@@ -47,9 +52,12 @@ struct PortBinding {
     std::optional<Ipv4> host_ip;
     PortRange host;
     PortRange container;
+    bool ipv6 = false;                          // an IPv6 binding: host_ip6 (nullopt: [::])
+    std::optional<Ipv6> host_ip6 = std::nullopt;
     bool operator==(const PortBinding&) const = default;
-    // Docker's text: "0.0.0.0:8080->80/tcp"
+    // Docker's text: "0.0.0.0:8080->80/tcp", "[::1]:8080->80/tcp"
     std::string str() const;
+    std::string host_ip_text() const;  // "0.0.0.0", "127.0.0.1", "::", "::1"
 };
 
 // Parses one -p spec into one or more requests ("80-90" gives eleven). Errors name the spec.
@@ -64,20 +72,27 @@ public:
 
     // Chooses host ports for `req` and marks them used. Errors are Docker's:
     // "Bind for 0.0.0.0:8080 failed: port is already allocated" (Conflict).
-    Result<PortBinding> allocate(const PortRequest& req);
+    // With `dual` (a request without host address on a dual-stack network) the same host ports
+    // are taken for 0.0.0.0 and [::] and two bindings come back (IPv4 first); otherwise one.
+    Result<std::vector<PortBinding>> allocate(const PortRequest& req, bool dual = false);
     // Marks an existing binding as used (state load). Conflict error if it collides.
     Result<void> claim(const PortBinding& b);
     void release(const PortBinding& b);
     bool in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const;
 
 private:
-    bool range_free(Proto p, std::optional<Ipv4> ip, uint16_t first, uint16_t last) const;
+    // "4:" (0.0.0.0), "4:10.0.0.1", "6:" ([::]), "6:::1": the unspecified address of a family
+    // conflicts with every address of that family; IPv4 and IPv6 never conflict (IPV6_V6ONLY).
+    using Addr = std::string;
+    static Addr key_of(const PortBinding& b);
+    bool addr_in_use(Proto p, const Addr& a, uint16_t port) const;
+    bool range_free(Proto p, const std::vector<Addr>& addrs, uint16_t first, uint16_t last) const;
     void mark(const PortBinding& b, bool used);
 
     PortRange ephemeral_;
     std::set<uint16_t> reserved_;
-    // (proto, port) -> addresses using it; nullopt = 0.0.0.0
-    std::map<std::pair<Proto, uint16_t>, std::multiset<std::optional<Ipv4>>> used_;
+    // (proto, port) -> addresses using it
+    std::map<std::pair<Proto, uint16_t>, std::multiset<Addr>> used_;
     uint16_t next_ephemeral_ = 0;  // Docker hands out ephemeral ports round-robin
 };
 

@@ -60,17 +60,20 @@ struct PortForward {
     uint16_t container_first = 0;
     std::string bridge;           // the container's bridge
     // family == V6: an IPv6 mapping; host_ip6 (nullopt: every local IPv6 address, [::]) and
-    // container_ip6 are used instead of host_ip and container_ip. A host_ip6 of ::1 is reachable
-    // from the host only (as 127.0.0.1 is for IPv4).
+    // container_ip6 are used instead of host_ip and container_ip. A host_ip6 of ::1 is refused
+    // (InvalidArgument): the kernel cannot serve it without a userland proxy (IPv6 has no
+    // route_localnet; see docs/firewall.md). Every-address IPv6 mappings are not DNAT'd for the
+    // host's own connections to ::1 either.
     Family family = Family::V4;
     std::optional<Ipv6> host_ip6 = std::nullopt;
     Ipv6 container_ip6 = {};
     bool operator==(const PortForward&) const = default;
 };
 
-// Checks one network's fields (bridge name, prefix length); errors name the network.
+// Checks one network's fields (bridge name, prefix lengths); errors name the network.
 Result<void> validate(const NetworkRules& n);
-// Checks a whole intent: each network valid, ids and bridges unique, subnets disjoint.
+// Checks a whole intent: each network valid, ids and bridges unique, subnets (and subnet6s)
+// disjoint.
 Result<void> validate(const std::vector<NetworkRules>& nets);
 
 class Backend {

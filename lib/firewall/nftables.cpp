@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <map>
 #include <optional>
@@ -20,28 +21,36 @@ namespace cnetd::firewall {
 namespace {
 
 constexpr const char* kBrNfCallIptables = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+constexpr const char* kBrNfCallIp6tables = "/proc/sys/net/bridge/bridge-nf-call-ip6tables";
 
-// ICC off is enforced in the inet forward hook, which sees bridged (port-to-port) IPv4 traffic
-// only when br_netfilter's bridge-nf-call-iptables is 1 in this network namespace.
-Result<void> ensure_bridge_nf(const std::vector<NetworkRules>& nets, bool manage) {
-    const NetworkRules* off = nullptr;
-    for (const auto& n : nets)
-        if (!n.icc) off = &n;
-    if (!off) return ok();
-    const std::string what = fmt::format("icc off on bridge {} needs br_netfilter", off->bridge);
-    UniqueFd fd(::open(kBrNfCallIptables, O_RDWR | O_CLOEXEC));
-    if (!fd.valid()) return Error::sys(errno, fmt::format("{}: open {}", what, kBrNfCallIptables));
+Result<void> ensure_one_bridge_nf(const char* path, const std::string& bridge, bool manage) {
+    const std::string what = fmt::format("icc off on bridge {} needs br_netfilter", bridge);
+    UniqueFd fd(::open(path, O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) return Error::sys(errno, fmt::format("{}: open {}", what, path));
     char c = 0;
     if (::pread(fd.get(), &c, 1, 0) != 1)
-        return Error::sys(errno, fmt::format("{}: read {}", what, kBrNfCallIptables));
+        return Error::sys(errno, fmt::format("{}: read {}", what, path));
     if (c == '1') return ok();
     if (!manage)
-        return Error(ErrorKind::Unavailable,
-                     fmt::format("{}: {} is 0 (set it to 1)", what, kBrNfCallIptables));
+        return Error(ErrorKind::Unavailable, fmt::format("{}: {} is 0 (set it to 1)", what, path));
     if (::pwrite(fd.get(), "1\n", 2, 0) != 2)
-        return Error::sys(errno, fmt::format("{}: write 1 to {}", what, kBrNfCallIptables));
-    log::info("firewall: set {}=1 so bridged traffic of {} passes the forward hook",
-              kBrNfCallIptables, off->bridge);
+        return Error::sys(errno, fmt::format("{}: write 1 to {}", what, path));
+    log::info("firewall: set {}=1 so bridged traffic of {} passes the forward hook", path, bridge);
+    return ok();
+}
+
+// ICC off is enforced in the inet forward hook, which sees bridged (port-to-port) traffic only
+// when br_netfilter's bridge-nf-call-iptables (IPv4) / bridge-nf-call-ip6tables (IPv6) is 1 in
+// this network namespace.
+Result<void> ensure_bridge_nf(const std::vector<NetworkRules>& nets, bool manage) {
+    const NetworkRules *off = nullptr, *off6 = nullptr;
+    for (const auto& n : nets)
+        if (!n.icc) {
+            off = &n;
+            if (n.subnet6) off6 = &n;
+        }
+    if (off) CNETD_TRY(ensure_one_bridge_nf(kBrNfCallIptables, off->bridge, manage));
+    if (off6) CNETD_TRY(ensure_one_bridge_nf(kBrNfCallIp6tables, off6->bridge, manage));
     return ok();
 }
 
@@ -66,6 +75,7 @@ Result<void> ensure_route_localnet(const std::string& bridge) {
 
 // Only mappings that cover 127.0.0.1 need it (every address, or a loopback host address).
 bool covers_localhost(const PortForward& p) {
+    if (p.family == Family::V6) return false;  // ::1 is never DNAT'd (see validate())
     return !p.host_ip || p.host_ip->value() == 0 || (p.host_ip->value() >> 24) == 127;
 }
 
@@ -78,16 +88,29 @@ Result<void> flush_udp(const PortForward& p) {
     m.l4proto = static_cast<uint8_t>(p.proto);
     m.port_first = p.host_first;
     m.port_last = p.host_last;
-    if (p.host_ip && p.host_ip->value() != 0) m.dst = p.host_ip;
+    if (p.family == Family::V6) {
+        m.family = nft::ConntrackMatch::V6;
+        if (p.host_ip6 && !p.host_ip6->is_unspecified()) m.dst6 = p.host_ip6;
+    } else if (p.host_ip && p.host_ip->value() != 0) {
+        m.dst = p.host_ip;
+    }
     CNETD_TRY_ASSIGN(size_t n, nft::conntrack_delete(m));
     if (n) log::info("firewall: deleted {} conntrack entries of {}", n, describe(p));
     return ok();
 }
 
 // The identity of a mapping (what same_key() compares), for an ordered index of the port intent.
-using PortKey = std::tuple<uint8_t, uint32_t, uint16_t, uint16_t>;
+// (family, proto, host address (IPv4 in the first 4 bytes; all zero = every address), range).
+using PortKey = std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>, uint16_t, uint16_t>;
 PortKey key_of(const PortForward& p) {
-    return {static_cast<uint8_t>(p.proto), p.host_ip ? p.host_ip->value() : 0, p.host_first,
+    std::array<uint8_t, 16> a{};
+    if (p.family == Family::V6) {
+        if (p.host_ip6) a = p.host_ip6->bytes();
+    } else if (p.host_ip) {
+        const uint32_t v = p.host_ip->value();
+        a = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+    }
+    return {static_cast<uint8_t>(p.family), static_cast<uint8_t>(p.proto), a, p.host_first,
             p.host_last};
 }
 using PortMap = std::map<PortKey, PortForward>;
@@ -99,7 +122,7 @@ Error conflict(const std::string& frame, const PortForward& p, const PortForward
 
 // Validates a list of mappings and indexes it; a key given twice or two overlapping mappings are
 // an error. `existing` (may be null): mappings kept alongside, except those with a key in `ports`
-// (which `ports` replaces). O(|ports| x |existing|) comparisons: ~10 ms for 1,000 x 10,000.
+// (which `ports` replaces). O(|ports| x |existing of the same family and protocol|).
 Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::string& frame,
                             const PortMap* existing = nullptr) {
     PortMap m;
@@ -109,11 +132,19 @@ Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::st
             if (overlaps(p, q)) return conflict(frame, p, q);
         m.emplace(key_of(p), p);
     }
+    // Only mappings of the same family and protocol can overlap, and the index is ordered by
+    // (family, proto, ...): scan just that slice (adding one TCP port next to 10,000 UDP ones
+    // looks at the TCP ones only).
     if (existing)
-        for (const auto& [k, q] : *existing)
-            if (!m.count(k))
-                for (const auto& p : ports)
-                    if (overlaps(p, q)) return conflict(frame, p, q);
+        for (const auto& p : ports) {
+            const auto fam = static_cast<uint8_t>(p.family), proto = static_cast<uint8_t>(p.proto);
+            for (auto it = existing->lower_bound(PortKey{fam, proto, {}, 0, 0});
+                 it != existing->end() && std::get<0>(it->first) == fam &&
+                 std::get<1>(it->first) == proto;
+                 ++it)
+                if (!m.count(it->first) && overlaps(p, it->second))
+                    return conflict(frame, p, it->second);
+        }
     return m;
 }
 
@@ -155,9 +186,11 @@ public:
         CNETD_TRY(ensure_bridge_nf({n}, opts_.manage_br_netfilter).context(frame));
 
         auto it = intent_.find(n.id);
-        if (it != intent_.end() && !(it->second == n)) {
-            // Changed options: the old elements must go in the same transaction; the simplest
-            // atomic form of "replace some elements" is a rebuild.
+        if ((it != intent_.end() && !(it->second == n)) ||
+            (it == intent_.end() && has_routed_ports(n))) {
+            // Changed options (the old elements must go in the same transaction), or a new routed
+            // network whose mappings are already known (their routed_ports elements come with
+            // it): the simplest atomic form of "replace some elements" is a rebuild.
             CNETD_TRY(rebuild(next, list(ports_)).context(frame));
         } else if (auto r = sock_->commit(build_network(opts_.table, n, true)); !r.ok()) {
             if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
@@ -177,6 +210,12 @@ public:
         const NetworkRules n = it != intent_.end() ? it->second : given;
         if (it != intent_.end()) intent_.erase(it);
         const std::string frame = fmt::format("remove firewall rules for network {}", n.id);
+        if (has_routed_ports(n)) {
+            // Its mappings' routed_ports elements go with it: rebuild from the remaining intent.
+            if (auto r = rebuild(intent(), list(ports_)); !r.ok())
+                return std::move(r).context(frame);
+            return ok();
+        }
         nft::Batch b = build_network(opts_.table, n, false);
         if (sock_->commit(b).ok()) return ok();
         // Best effort: retry each set's delete alone so one missing element does not keep the
@@ -205,8 +244,9 @@ public:
         for (const auto& p : ports)
             if (auto it = ports_.find(key_of(p)); it != ports_.end() && !(it->second == p))
                 replaced.push_back(it->second);
-        nft::Batch b = build_ports(opts_.table, replaced, false);
-        b.append(build_ports(opts_.table, ports, true));
+        const auto nets = intent();
+        nft::Batch b = build_ports(opts_.table, replaced, false, nets);
+        b.append(build_ports(opts_.table, ports, true, nets));
         if (auto r = sock_->commit(b); !r.ok()) {
             if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
             // Our table or map vanished: rebuild from intent with these ports, once.
@@ -244,7 +284,7 @@ public:
             }
         }
         ErrorList errors;
-        nft::Batch b = build_ports(opts_.table, gone, false);
+        nft::Batch b = build_ports(opts_.table, gone, false, intent());
         if (!sock_->commit(b).ok()) {
             // Best effort: each mapping alone, so one missing element does not keep the others.
             for (const auto& one : b.split())
@@ -322,6 +362,13 @@ private:
     Result<void> ready() const {
         if (open_error_) return Error(*open_error_).wrap("nftables firewall");
         return ok();
+    }
+    // True if `n` is routed for some family and a remembered mapping uses its bridge.
+    bool has_routed_ports(const NetworkRules& n) const {
+        if (n.mode4 != GatewayMode::Routed && n.mode6 != GatewayMode::Routed) return false;
+        for (const auto& [k, p] : ports_)
+            if (p.bridge == n.bridge) return true;
+        return false;
     }
     std::vector<NetworkRules> intent() const {
         std::vector<NetworkRules> v;

@@ -3,12 +3,18 @@
 //
 // Names in one place (see docs/firewall.md for the full nft text and the reasons):
 //   table inet <t>
-//     sets:   bridges, internal_bridges, icc_bridges (ifname . ifname), subnets (interval),
-//             nets (ipv4_addr . ifname, interval), masq_nets (interval),
+//     sets:   bridges, internal_bridges, icc_bridges (ifname . ifname),
+//             isolated_bridges, open_bridges (nf_proto . ifname: gateway modes per family),
+//             subnets (interval), nets (ipv4_addr . ifname, interval), masq_nets (interval),
+//             subnets6, nets6, masq_nets6 (the same for IPv6),
+//             routed_ports[6] (container addr . inet_proto . inet_service, interval)
 //     maps:   snat_nets (ipv4_addr : ipv4_addr, interval),
-//             published (ipv4_addr . inet_proto . inet_service :
-//                        ipv4_addr . inet_service . inet_service, interval) — one element per
-//                        published port mapping (a host port RANGE is one element too)
+//             published (inet_proto . inet_service : ipv4_addr . inet_service, HASH) — a single
+//                        host port on every address, the common case: constant-time lookup
+//             published_ranges (ipv4_addr . inet_proto . inet_service :
+//                        ipv4_addr . inet_service . inet_service, interval) — port ranges and
+//                        specific host addresses (a host port RANGE is one element too)
+//             published6, published6_ranges — the same for IPv6 mappings
 //     chains: raw_prerouting (filter, prerouting, -300), forward (filter, forward, 0),
 //             nat_prerouting (nat, prerouting, -100), nat_output (nat, output, -100),
 //             nat_postrouting (nat, postrouting, 100)
@@ -49,7 +55,10 @@ nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add
 // port_map_values()); at most kMaxElemsPerMsg elements per message, so 10,000 mappings are ~20
 // messages. A best-effort delete retries mapping by mapping with build_ports({p}, false).
 constexpr size_t kMaxElemsPerMsg = 500;  // ~32 KiB per message (the builder's buffer is 64 KiB)
-nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add);
+// `nets` (the current networks) decides which mappings also get a `routed_ports[6]` element
+// (their bridge's network is in gateway mode routed for their family).
+nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add,
+                       const std::vector<NetworkRules>& nets = {});
 Expected expected_state(std::string_view table, const std::vector<NetworkRules>& nets,
                         const std::vector<PortForward>& ports = {});
 // True if the dump has our chains with our rules (by comment, in order) and our sets; with
@@ -67,9 +76,9 @@ std::string render(std::string_view table, const std::vector<NetworkRules>& nets
 // value is (container address, port_min, port_max). The DNAT rule sets NF_NAT_RANGE_PROTO_OFFSET,
 // for which the kernel (nf_nat_l4proto_unique_tuple; nft cannot pass a base port, so base = 0)
 // picks   new_port = port_min + (dport % (port_max - port_min + 1)).
-// port_map_values() chooses port_min/port_max so that this is c + (dport - h) for every dport of the
-// range: a modulus S = port_max - port_min + 1 with (h mod S) + n <= S, port_min = c - (h mod S).
-// For a single port S = 1 and port_min = port_max = c. Such an S exists unless n > h > c (e.g.
+// port_map_values() chooses port_min/port_max so that this is c + (dport - h) for every dport of
+// the range: a modulus S = port_max - port_min + 1 with (h mod S) + n <= S, port_min = c - (h mod
+// S). For a single port S = 1 and port_min = port_max = c. Such an S exists unless n > h > c (e.g.
 // 100-300 -> 50-250); then the mapping is split into n single-port elements (still no rules).
 struct PortMapValue {
     uint16_t host_first, host_last;  // the part of the host range this element covers

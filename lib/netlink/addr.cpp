@@ -1,5 +1,6 @@
 #include "netlink/addr.hpp"
 
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
@@ -29,6 +30,18 @@ Result<AddrPtr> make_addr(int ifindex, const Ipv4Cidr& a, bool with_broadcast) {
         if (int rc = rtnl_addr_set_broadcast(addr.get(), brd.get()); rc < 0)
             return Error::sys(nle_to_errno(-rc), "set broadcast address");
     }
+    return addr;
+}
+
+Result<AddrPtr> make_addr6(int ifindex, const Ipv6Cidr& a) {
+    AddrPtr addr(rtnl_addr_alloc());
+    auto local = detail::ipv6_addr(a.addr(), a.prefix());
+    if (!addr || !local) return Error::sys(ENOMEM, "allocate address");
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), AF_INET6);
+    if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
+        return Error::sys(nle_to_errno(-rc), "set local address");
+    rtnl_addr_set_prefixlen(addr.get(), a.prefix());
     return addr;
 }
 
@@ -66,6 +79,48 @@ Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, co
 Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& a) {
     const std::string what = fmt::format("remove address {} from {}{}", a.str(), ifname, s.where());
     auto addr = make_addr(ifindex, a, false);
+    if (!addr.ok()) return std::move(addr).error().wrap(what);
+    s.clear_error();
+    if (int rc = rtnl_addr_delete(s.get(), addr->get(), 0); rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == EADDRNOTAVAIL || e == ENOENT) return ok();
+        return s.error(rc, what);
+    }
+    return ok();
+}
+
+Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
+    std::vector<Ipv6Addr> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* a = reinterpret_cast<rtnl_addr*>(o);
+        if (rtnl_addr_get_family(a) != AF_INET6 || rtnl_addr_get_ifindex(a) != ifindex) continue;
+        Ipv6 local;
+        if (!detail::to_ipv6(rtnl_addr_get_local(a), local)) continue;
+        out.push_back({Ipv6Cidr(local, rtnl_addr_get_prefixlen(a)), rtnl_addr_get_flags(a)});
+    }
+    return out;
+}
+
+Result<void> add_ipv6_nodad(RouteSocket& s, int ifindex, const std::string& ifname,
+                            const Ipv6Cidr& a) {
+    const std::string what = fmt::format("add address {} to {}{}", a.str(), ifname, s.where());
+    auto addr = make_addr6(ifindex, a);
+    if (!addr.ok()) return std::move(addr).error().wrap(what);
+    rtnl_addr_set_flags(addr->get(), IFA_F_NODAD);
+    s.clear_error();
+    if (int rc = rtnl_addr_add(s.get(), addr->get(), NLM_F_REPLACE); rc < 0)
+        return s.error(rc, what);
+    return ok();
+}
+
+Result<void> del_ipv6(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv6Cidr& a) {
+    const std::string what = fmt::format("remove address {} from {}{}", a.str(), ifname, s.where());
+    auto addr = make_addr6(ifindex, a);
     if (!addr.ok()) return std::move(addr).error().wrap(what);
     s.clear_error();
     if (int rc = rtnl_addr_delete(s.get(), addr->get(), 0); rc < 0) {

@@ -1,5 +1,5 @@
-// IPv4 interface addresses, in the socket's namespace.
-// Errors: Kernel kind, "<op> <cidr> on <ifname>[ in <netns>]: <strerror>".
+// IPv4 and IPv6 interface addresses, in the socket's namespace.
+// Errors: Kernel kind, "<op> <cidr> to/from <ifname>[ in <netns>]: <strerror>".
 #pragma once
 
 #include <string>
@@ -27,5 +27,23 @@ Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, co
 
 // Removes `addr` from `ifindex`. An absent address is success.
 Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& addr);
+
+struct Ipv6Addr {
+    Ipv6Cidr local;      // address with its prefix length
+    unsigned flags = 0;  // IFA_F_* (NODAD, TENTATIVE, DADFAILED, PERMANENT, ...)
+    auto operator<=>(const Ipv6Addr&) const = default;
+};
+
+// The IPv6 addresses on `ifindex`, link-local ones included (one dump: not for the hot path).
+Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex);
+
+// Adds (NLM_F_REPLACE: idempotent) `addr` to `ifindex` with IFA_F_NODAD, so it is usable at once
+// instead of staying "tentative" for the ~2 s of duplicate address detection. IPv6 must be enabled
+// on the link (disable_ipv6=0), else the kernel answers EACCES.
+Result<void> add_ipv6_nodad(RouteSocket& s, int ifindex, const std::string& ifname,
+                            const Ipv6Cidr& addr);
+
+// Removes `addr` from `ifindex`. An absent address is success.
+Result<void> del_ipv6(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv6Cidr& addr);
 
 }  // namespace cnetd::netlink

@@ -1,8 +1,12 @@
 #include "netlink/bridge.hpp"
 
+#include <linux/if_addr.h>
 #include <linux/netlink.h>
 
 #include <cerrno>
+#include <utility>
+
+#include <unistd.h>
 
 #include "netlink/addr.hpp"
 #include "netlink/detail.hpp"
@@ -30,6 +34,31 @@ Result<NlMsg> build_bridge_create(const std::string& name, const Mac& mac, unsig
 
 namespace {
 
+Result<void> configure_ipv6(RouteSocket& s, const BridgeParams& p, const LinkInfo& br) {
+    // accept_ra/accept_dad before disable_ipv6=0: enabling IPv6 on an up bridge creates its
+    // link-local address at once, and that one must not start DAD either. No ENOENT escape here:
+    // a dual-stack network cannot work on a kernel without IPv6, so that is an error.
+    for (const char* knob : {"accept_ra", "accept_dad", "disable_ipv6"}) {
+        auto r = write_sysctl(fmt::format("net/ipv6/conf/{}/{}", p.name, knob), "0");
+        if (!r.ok()) {
+            if (r.error().error_number() == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0)
+                return Error::sys(EAFNOSUPPORT, "enable IPv6: IPv6 is disabled in this kernel");
+            return std::move(r).error();
+        }
+    }
+    // Make address6 the only global address. A right one that is somehow tentative or failed DAD
+    // (added by someone else without NODAD) is re-added; a clean one is refreshed in place
+    // (NLM_F_REPLACE keeps the address and its routes).
+    CNETD_TRY_ASSIGN(auto addrs, list_ipv6(s, br.ifindex));
+    for (const auto& a : addrs) {
+        if (a.local.addr().is_link_local()) continue;
+        const bool bad_state = a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED);
+        if (a.local == *p.address6 && !bad_state) continue;
+        CNETD_TRY(del_ipv6(s, br.ifindex, p.name, a.local));
+    }
+    return add_ipv6_nodad(s, br.ifindex, p.name, *p.address6);
+}
+
 Result<void> configure(RouteSocket& s, const BridgeParams& p, const LinkInfo& br, bool created) {
     // Router advertisements must not configure the host's uplink-facing bridge. ENOENT: IPv6 is
     // disabled on this host, nothing to turn off.
@@ -38,18 +67,21 @@ Result<void> configure(RouteSocket& s, const BridgeParams& p, const LinkInfo& br
 
     if (!created && br.mtu != p.mtu) CNETD_TRY(set_mtu(s, p.name, p.mtu));
 
-    // Make p.address the only IPv4 address. Wrong ones go first: deleting a primary address also
-    // deletes the secondaries of its subnet, which would take a freshly added right one with it.
+    // Make p.address the only IPv4 address (none with no_ipv4_address). Wrong ones go first:
+    // deleting a primary address also deletes the secondaries of its subnet, which would take a
+    // freshly added right one with it.
     CNETD_TRY_ASSIGN(auto addrs, list_ipv4(s, br.ifindex));
     bool have_right = false;
     for (const auto& a : addrs) {
-        if (a.local == p.address && a.broadcast == p.address.broadcast()) {
+        if (!p.no_ipv4_address && a.local == p.address && a.broadcast == p.address.broadcast()) {
             have_right = true;  // leave it: re-adding would flap routes and neighbours
             continue;
         }
         CNETD_TRY(del_ipv4(s, br.ifindex, p.name, a.local));
     }
-    if (!have_right) CNETD_TRY(add_ipv4(s, br.ifindex, p.name, p.address, true));
+    if (!p.no_ipv4_address && !have_right)
+        CNETD_TRY(add_ipv4(s, br.ifindex, p.name, p.address, true));
+    if (p.address6) CNETD_TRY(configure_ipv6(s, p, br));
     return set_up(s, p.name);
 }
 

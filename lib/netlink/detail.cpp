@@ -14,6 +14,12 @@ NlAddrPtr ipv4_addr(Ipv4 a, int prefix) {
     return p;
 }
 
+NlAddrPtr ipv6_addr(const Ipv6& a, int prefix) {
+    NlAddrPtr p(nl_addr_build(AF_INET6, a.bytes().data(), a.bytes().size()));
+    if (p) nl_addr_set_prefixlen(p.get(), prefix);
+    return p;
+}
+
 NlAddrPtr mac_addr(const Mac& m) {
     return NlAddrPtr(nl_addr_build(AF_LLC, m.bytes().data(), m.bytes().size()));
 }
@@ -23,6 +29,14 @@ bool to_ipv4(const nl_addr* a, Ipv4& out) {
     uint32_t be;
     std::memcpy(&be, nl_addr_get_binary_addr(a), 4);
     out = Ipv4(ntohl(be));
+    return true;
+}
+
+bool to_ipv6(const nl_addr* a, Ipv6& out) {
+    if (!a || nl_addr_get_family(a) != AF_INET6 || nl_addr_get_len(a) != 16) return false;
+    std::array<uint8_t, 16> b{};
+    std::memcpy(b.data(), nl_addr_get_binary_addr(a), 16);
+    out = Ipv6(b);
     return true;
 }
 

@@ -22,9 +22,13 @@ using CachePtr = CHandle<nl_cache, nl_cache_free>;
 
 // An AF_INET nl_addr holding `a` with prefix length `prefix` (nullptr only on ENOMEM).
 NlAddrPtr ipv4_addr(Ipv4 a, int prefix = 32);
+// An AF_INET6 nl_addr holding `a` with prefix length `prefix` (nullptr only on ENOMEM).
+NlAddrPtr ipv6_addr(const Ipv6& a, int prefix = 128);
 // An AF_LLC nl_addr holding a MAC address.
 NlAddrPtr mac_addr(const Mac& m);
 // Reads an AF_INET nl_addr back (false if it is not a 4-byte address).
 bool to_ipv4(const nl_addr* a, Ipv4& out);
+// Reads an AF_INET6 nl_addr back (false if it is not a 16-byte address).
+bool to_ipv6(const nl_addr* a, Ipv6& out);
 
 }  // namespace cnetd::netlink::detail

@@ -10,6 +10,9 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <netlink/handlers.h>
+#include <netlink/netlink.h>
+
 #include "netlink/detail.hpp"
 
 namespace cnetd::netlink {
@@ -62,6 +65,48 @@ Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name
         return s.error(rc, fmt::format("get link {}{}", name, s.where()));
     }
     return std::optional<LinkInfo>(to_info(l.get()));
+}
+
+namespace {
+
+struct PortCount {
+    uint32_t master = 0;
+    unsigned n = 0;
+};
+
+// NL_CB_VALID for the filtered RTM_GETLINK dump. Kernels without dump filtering (< 4.1) send
+// every link, so the master is checked here as well.
+int count_port(nl_msg* msg, void* arg) noexcept {
+    auto* c = static_cast<PortCount*>(arg);
+    nlattr* tb[IFLA_MAX + 1] = {};
+    if (nlmsg_parse(nlmsg_hdr(msg), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return NL_SKIP;
+    if (tb[IFLA_MASTER] && nla_get_u32(tb[IFLA_MASTER]) == c->master) ++c->n;
+    return NL_OK;
+}
+
+}  // namespace
+
+Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::string& master_name) {
+    const std::string what = fmt::format("count ports of {}{}", master_name, s.where());
+    NlMsg msg(nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP));
+    if (!msg) return Error::sys(ENOMEM, what);
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+        nla_put_u32(msg.get(), IFLA_MASTER, static_cast<uint32_t>(master_ifindex)) < 0 ||
+        nla_put_u32(msg.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
+        return Error::sys(ENOBUFS, what);
+    s.clear_error();
+    if (int rc = nl_send_auto(s.get(), msg.get()); rc < 0) return s.error(rc, what);
+    // A private copy of the socket's callbacks (it keeps the error hook) with our VALID handler.
+    nl_cb* base = nl_socket_get_cb(s.get());
+    CHandle<nl_cb, nl_cb_put> cb(nl_cb_clone(base));
+    nl_cb_put(base);
+    if (!cb) return Error::sys(ENOMEM, what);
+    PortCount count{static_cast<uint32_t>(master_ifindex), 0};
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, count_port, &count);
+    if (int rc = nl_recvmsgs(s.get(), cb.get()); rc < 0) return s.error(rc, what);
+    return count.n;
 }
 
 Result<void> set_up(RouteSocket& s, const std::string& name) {

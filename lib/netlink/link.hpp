@@ -1,7 +1,8 @@
 // Generic link operations by interface name, in the socket's namespace.
 //
 // Each call is one netlink round trip except free_ifname (one dump of the namespace's links, meant
-// for container namespaces which hold a handful). Nothing here dumps the daemon's namespace.
+// for container namespaces which hold a handful) and count_ports (a dump the kernel filters by
+// master, so only the bridge's ports cross the socket; not for the hot path).
 // Errors: Kernel kind, "<op> <ifname>[ in <netns>]: <strerror>".
 #pragma once
 
@@ -26,6 +27,9 @@ struct LinkInfo {
 
 // One RTM_GETLINK by name. std::nullopt when no such link exists.
 Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name);
+
+// Number of links whose master is `master_ifindex` (a bridge's ports). `master_name` labels errors.
+Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::string& master_name);
 
 // Sets IFF_UP on `name` (one RTM_NEWLINK addressed by name, no lookup). Idempotent.
 Result<void> set_up(RouteSocket& s, const std::string& name);

@@ -38,4 +38,59 @@ Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& i
     return ok();
 }
 
+Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& ifname,
+                                const Ipv6& gateway) {
+    const std::string what =
+        fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where());
+    detail::RoutePtr route(rtnl_route_alloc());
+    auto dst = detail::ipv6_addr(Ipv6(), 0);
+    auto gw = detail::ipv6_addr(gateway);
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (!route || !dst || !gw || !nh) {
+        if (nh) rtnl_route_nh_free(nh);
+        return Error::sys(ENOMEM, what);
+    }
+    rtnl_route_set_family(route.get(), AF_INET6);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
+        return Error::sys(nle_to_errno(-rc), what);
+    rtnl_route_nh_set_ifindex(nh, ifindex);
+    rtnl_route_nh_set_gateway(nh, gw.get());
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
+    s.clear_error();
+    if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
+        return s.error(rc, what);
+    return ok();
+}
+
+Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_route_alloc_cache(s.get(), AF_INET, 0, &raw);
+    detail::CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list IPv4 routes{}", s.where()));
+    std::vector<Route4> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* r = reinterpret_cast<rtnl_route*>(o);
+        if (rtnl_route_get_family(r) != AF_INET || rtnl_route_get_table(r) != RT_TABLE_MAIN)
+            continue;
+        Route4 out_r;
+        nl_addr* d = rtnl_route_get_dst(r);
+        Ipv4 dst;
+        // A default route may come without RTA_DST: libnl then reports no (or an empty) address.
+        if (d && nl_addr_get_len(d) > 0 && !detail::to_ipv4(d, dst)) continue;
+        out_r.dst = Ipv4Cidr(dst, d ? static_cast<int>(nl_addr_get_prefixlen(d)) : 0);
+        out_r.scope = static_cast<unsigned>(rtnl_route_get_scope(r));
+        out_r.type = rtnl_route_get_type(r);
+        out_r.priority = rtnl_route_get_priority(r);
+        if (rtnl_route_get_nnexthops(r) > 0)
+            out_r.oif = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+        out.push_back(out_r);
+    }
+    return out;
+}
+
 }  // namespace cnetd::netlink

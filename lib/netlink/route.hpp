@@ -1,8 +1,10 @@
-// IPv4 routes, in the socket's namespace.
+// Routes, in the socket's namespace.
 // Errors: Kernel kind, "add default route via <gw> dev <ifname>[ in <netns>]: <strerror>".
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 #include "base/net.hpp"
@@ -14,5 +16,23 @@ namespace cnetd::netlink {
 // The gateway must be on-link (an address in its subnet is on the up interface).
 Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& ifname,
                                Ipv4 gateway);
+
+// Adds (or replaces) the main table's IPv6 default route ::/0 via `gateway` out of `ifindex`.
+// The link must be up (the kernel refuses IPv6 nexthops on a down device with ENETDOWN) and the
+// gateway on-link (in the prefix of an address on it).
+Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& ifname,
+                                const Ipv6& gateway);
+
+// One IPv4 route of the main table, as the kernel dumps it.
+struct Route4 {
+    Ipv4Cidr dst;           // 0.0.0.0/0 for a default route
+    unsigned scope = 0;     // RT_SCOPE_* (RT_SCOPE_LINK = 253 for on-link routes)
+    unsigned type = 0;      // RTN_* (RTN_UNICAST, ...)
+    uint32_t priority = 0;  // metric: lower wins among equal destinations
+    int oif = 0;            // ifindex of the first nexthop, 0 if none (blackhole, ...)
+};
+
+// Every IPv4 route of the main table (RT_TABLE_MAIN). One dump: not for the hot path.
+Result<std::vector<Route4>> list_main_routes4(RouteSocket& s);
 
 }  // namespace cnetd::netlink

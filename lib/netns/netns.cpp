@@ -75,7 +75,9 @@ Result<void> create(const std::string& path) {
 }
 
 Result<UniqueFd> open(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a FIFO (or a device) named as a netns must not block the kernel worker in open();
+    // check_netns() refuses anything that is not an nsfs network namespace right after.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) {
         int e = errno;
         Error err = Error::sys(e, fmt::format("open netns {}", path));

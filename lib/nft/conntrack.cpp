@@ -62,14 +62,19 @@ struct DumpCtx {
 };
 
 bool tuple_matches(const nlattr* tuple, const ConntrackMatch& m) {
-    bool proto_ok = false, port_ok = false, dst_ok = !m.dst.has_value();
+    const bool want_dst = m.family == ConntrackMatch::V6 ? m.dst6.has_value() : m.dst.has_value();
+    bool proto_ok = false, port_ok = false, dst_ok = !want_dst;
     each_nested(tuple, [&](const nlattr* a) {
         switch (mnl_attr_get_type(a)) {
             case CTA_TUPLE_IP:
                 each_nested(a, [&](const nlattr* ip) {
                     if (mnl_attr_get_type(ip) == CTA_IP_V4_DST && m.dst &&
-                        mnl_attr_get_payload_len(ip) == 4)
+                        m.family == ConntrackMatch::V4 && mnl_attr_get_payload_len(ip) == 4)
                         dst_ok = ntohl(mnl_attr_get_u32(ip)) == m.dst->value();
+                    if (mnl_attr_get_type(ip) == CTA_IP_V6_DST && m.dst6 &&
+                        m.family == ConntrackMatch::V6 && mnl_attr_get_payload_len(ip) == 16)
+                        dst_ok =
+                            std::memcmp(mnl_attr_get_payload(ip), m.dst6->bytes().data(), 16) == 0;
                 });
                 break;
             case CTA_TUPLE_PROTO:
@@ -114,7 +119,6 @@ int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
     return MNL_CB_OK;
 }
 
-
 // Sends one request and runs the callback over the answer until the kernel says done (or acks).
 Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* data,
                      const std::string& what) {
@@ -129,13 +133,13 @@ Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* dat
     }
 }
 
-nlmsghdr* put_header(char* buf, uint8_t msg, uint16_t flags, uint32_t seq) {
+nlmsghdr* put_header(char* buf, uint8_t msg, uint16_t flags, uint32_t seq, uint8_t family) {
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg;
     nlh->nlmsg_flags = NLM_F_REQUEST | flags;
     nlh->nlmsg_seq = seq;
     auto* g = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    g->nfgen_family = AF_INET;
+    g->nfgen_family = family;
     g->version = NFNETLINK_V0;
     g->res_id = 0;
     return nlh;
@@ -144,9 +148,11 @@ nlmsghdr* put_header(char* buf, uint8_t msg, uint16_t flags, uint32_t seq) {
 }  // namespace
 
 std::string ConntrackMatch::str() const {
-    std::string s = fmt::format("{} dport {}", proto_name(l4proto), port_first);
+    std::string s =
+        fmt::format("{}{} dport {}", family == V6 ? "ipv6 " : "", proto_name(l4proto), port_first);
     if (port_last != port_first) s += fmt::format("-{}", port_last);
-    if (dst) s += " dst " + dst->str();
+    if (family == V4 && dst) s += " dst " + dst->str();
+    if (family == V6 && dst6) s += " dst " + dst6->str();
     return s;
 }
 
@@ -157,12 +163,13 @@ Result<size_t> conntrack_delete(const ConntrackMatch& m) {
     if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return Error::sys(errno, "bind ctnetlink socket").wrap(frame);
     uint32_t seq = static_cast<uint32_t>(time(nullptr));
+    const uint8_t af = m.family == ConntrackMatch::V6 ? AF_INET6 : AF_INET;
 
     // 1. Collect. Deleting while dumping would disturb the dump's hash-table walk.
     std::vector<Victim> victims;
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     {
-        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq);
+        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq, af);
         DumpCtx ctx{&m, &victims};
         auto r = request(nl.get(), nlh, dump_cb, &ctx, "dump conntrack table");
         if (ctx.failed) return Error::sys(ENOMEM, "dump conntrack table").wrap(frame);
@@ -173,7 +180,7 @@ Result<size_t> conntrack_delete(const ConntrackMatch& m) {
     ErrorList errors;
     size_t deleted = 0;
     for (const auto& v : victims) {
-        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq);
+        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq, af);
         std::memcpy(mnl_nlmsg_get_payload_tail(nlh), v.tuple.data(), v.tuple.size());
         nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(v.tuple.size()));
         if (v.zone) mnl_attr_put_u16(nlh, CTA_ZONE, htons(*v.zone));

@@ -21,17 +21,21 @@
 
 namespace cnetd::nft {
 
-// Which IPv4 entries to delete: those whose ORIGINAL tuple has this IP protocol, a destination port
-// in [port_first, port_last] and, if given, this destination address.
+// Which entries to delete: those of `family` whose ORIGINAL tuple has this IP protocol, a
+// destination port in [port_first, port_last] and, if given, this destination address (dst for
+// V4, dst6 for V6).
 struct ConntrackMatch {
+    enum Family : uint8_t { V4, V6 };
+    Family family = V4;
     uint8_t l4proto = 17;  // IPPROTO_UDP
     uint16_t port_first = 0;
     uint16_t port_last = 0;
     std::optional<Ipv4> dst;
-    std::string str() const;  // "udp dport 5353-5354 dst 198.51.100.1"
+    std::optional<Ipv6> dst6 = std::nullopt;
+    std::string str() const;  // "udp dport 5353-5354 dst 198.51.100.1", "ipv6 udp dport 53"
 };
 
-// Dumps the IPv4 conntrack table, then deletes each matching entry by its original tuple (and
+// Dumps the family's conntrack table, then deletes each matching entry by its original tuple (and
 // zone). An entry that vanished in between (ENOENT) is not an error. Returns how many entries were
 // deleted. Errors name the operation, e.g. "delete conntrack entries (udp dport 5353): dump
 // conntrack table: Operation not permitted"; on a delete error the remaining entries are still

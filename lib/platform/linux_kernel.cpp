@@ -1,9 +1,12 @@
 #include "platform/linux_kernel.hpp"
 
 #include <linux/filter.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include <unistd.h>
@@ -11,7 +14,9 @@
 #include <cerrno>
 
 #include "netlink/addr.hpp"
+#include "netlink/announce.hpp"
 #include "netlink/bridge.hpp"
+#include "netlink/inspect.hpp"
 #include "netlink/link.hpp"
 #include "netlink/route.hpp"
 #include "netlink/socket.hpp"
@@ -73,20 +78,43 @@ public:
         return netlink::delete_link(sock_, ifname);
     }
 
-    // PLACEHOLDER(kernel-v6 helper): replaced by the real implementations.
     Result<void> enable_ipv6(const std::string& ifname) override {
-        return Error::internal("enable ipv6 on " + ifname + ": not implemented yet");
+        CNETD_TRY(validate_ifname(ifname).context("enable ipv6"));
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
+        // accept_ra/accept_dad first: disable_ipv6=0 on an up link creates the link-local address
+        // at once, and it must not start DAD or router solicitation either.
+        for (const char* knob : {"accept_ra", "accept_dad", "disable_ipv6"}) {
+            const std::string key = fmt::format("net/ipv6/conf/{}/{}", ifname, knob);
+            auto r = netlink::write_sysctl(key, "0");
+            if (r.ok()) continue;
+            const int e = r.error().error_number();
+            if (e == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0)
+                return Error::sys(EAFNOSUPPORT, fmt::format("enable ipv6 on {} in {}: IPv6 is off",
+                                                            ifname, path_));
+            if (e == ENOENT)  // the per-interface directory is missing: no such link
+                return Error::sys(ENODEV, fmt::format("enable ipv6 on {} in {}", ifname, path_));
+            return Error::sys(e, fmt::format("write sysctl {}=0 in {}", key, path_));
+        }
+        return ok();
     }
-    Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& a) override {
-        return Error::internal("add address " + a.str() + " to " + ifname + ": not implemented yet");
+
+    Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& addr) override {
+        CNETD_TRY_ASSIGN(int ifindex,
+                         ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
+        return netlink::add_ipv6_nodad(sock_, ifindex, ifname, addr);
     }
-    Result<void> add_default_route6(const std::string& ifname, Ipv6 gw) override {
-        return Error::internal("add default route via " + gw.str() + " dev " + ifname +
-                                  ": not implemented yet");
+
+    Result<void> add_default_route6(const std::string& ifname, Ipv6 gateway) override {
+        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(ifname, fmt::format("add default route via {} dev",
+                                                                     gateway.str())));
+        return netlink::add_default_route6(sock_, ifindex, ifname, gateway);
     }
-    Result<void> announce(const std::string& ifname, const Mac&, std::optional<Ipv4>,
-                          std::optional<Ipv6>) override {
-        return Error::internal("announce on " + ifname + ": not implemented yet");
+
+    Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
+                          std::optional<Ipv6> v6) override {
+        // The packet socket (and the name lookup) must be made inside the container's namespace.
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
+        return netlink::announce(ifname, mac, v4, v6, sock_.where());
     }
 
 private:
@@ -141,7 +169,8 @@ Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
 
 Result<bool> LinuxKernel::ensure_bridge(const core::BridgeSpec& spec) {
     CNETD_TRY(validate_ifname(spec.name).context("ensure bridge"));
-    return netlink::ensure_bridge(impl_->host, {spec.name, spec.address, spec.mtu});
+    return netlink::ensure_bridge(
+        impl_->host, {spec.name, spec.address, spec.mtu, spec.address6, spec.no_ipv4_address});
 }
 
 Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {
@@ -160,8 +189,9 @@ Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& n
     // Hairpin on the host port (Docker does this when it serves ports without its proxy): a
     // container reaching its own published port comes back in through the port it left by.
     auto port = netlink::get_link(impl_->host, spec.host_name);
-    Result<void> hp = port.ok() && *port ? netlink::set_hairpin(impl_->host, (*port)->ifindex, spec.host_name)
-                                         : Result<void>(Error::sys(ENODEV, "find " + spec.host_name));
+    Result<void> hp = port.ok() && *port
+                          ? netlink::set_hairpin(impl_->host, (*port)->ifindex, spec.host_name)
+                          : Result<void>(Error::sys(ENODEV, "find " + spec.host_name));
     if (!hp.ok()) {
         (void)netlink::delete_link(impl_->host, spec.host_name);  // nothing half-made stays
         return std::move(hp).error().wrap(what);
@@ -192,53 +222,123 @@ public:
     std::vector<UniqueFd> fds;
 };
 
-}  // namespace
+struct SockAddr {
+    int family = AF_INET;
+    union {
+        sockaddr_in in;
+        sockaddr_in6 in6;
+    } u{};
+    socklen_t len = 0;
+    std::string where;  // "0.0.0.0:8080", "[::]:8080": names the port in errors
+};
 
-Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports(int proto, std::optional<Ipv4> addr,
-                                                                uint16_t first, uint16_t last) {
+// Binds one never-listening socket per port of [first, last]; all or nothing (the sockets made so
+// far close when an error returns). `addr_of(port)` gives the address to bind.
+template <class AddrOf>
+Result<std::unique_ptr<core::PortHold>> hold_all(int proto, uint16_t first, uint16_t last,
+                                                 AddrOf addr_of) {
     auto hold = std::make_unique<SocketHold>();
     const int type = proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
     for (uint32_t port = first; port <= last; ++port) {
-        const std::string where = fmt::format("{}:{}", addr ? addr->str() : "0.0.0.0", port);
-        UniqueFd fd(::socket(AF_INET, type | SOCK_CLOEXEC, proto));
+        const SockAddr sa = addr_of(static_cast<uint16_t>(port));
+        UniqueFd fd(::socket(sa.family, type | SOCK_CLOEXEC, proto));
         if (!fd.valid()) {
-            // No SCTP in this kernel: nothing can bind the port either, so there is nothing to hold.
+            // No SCTP in this kernel: nothing can bind the port either, so there is nothing to
+            // hold.
             if (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT) continue;
-            return Error::sys(errno, fmt::format("Bind for {} failed: socket", where));
+            return Error::sys(errno, fmt::format("Bind for {} failed: socket", sa.where));
+        }
+        if (sa.family == AF_INET6) {
+            // Only the IPv6 port: an IPv4 hold (or another process's IPv4 socket) is separate.
+            int one = 1;
+            if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+                return Error::sys(errno, fmt::format("Bind for {} failed: IPV6_V6ONLY", sa.where));
         }
         if (proto == IPPROTO_UDP) {
             // Never queue a datagram on the holder: a one-instruction filter that drops everything.
             static sock_filter drop_all[] = {{BPF_RET | BPF_K, 0, 0, 0}};
             sock_fprog prog{1, drop_all};
             if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) {
-                return Error::sys(errno, fmt::format("Bind for {} failed: attach filter", where));
+                return Error::sys(errno,
+                                  fmt::format("Bind for {} failed: attach filter", sa.where));
             }
         }
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons(static_cast<uint16_t>(port));
-        sa.sin_addr.s_addr = addr ? addr->network_order() : htonl(INADDR_ANY);
-        if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-            return Error::sys(errno, fmt::format("Bind for {} failed", where));
+        if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa.u), sa.len) != 0) {
+            return Error::sys(errno, fmt::format("Bind for {} failed", sa.where));
         }
         hold->fds.push_back(std::move(fd));
     }
     return std::unique_ptr<core::PortHold>(std::move(hold));
 }
 
-// PLACEHOLDER(kernel-v6 helper): replaced by the real implementations.
-Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports6(int, std::optional<Ipv6>, uint16_t,
-                                                                 uint16_t) {
-    return Error::internal("hold IPv6 ports: not implemented yet");
+}  // namespace
+
+Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports(int proto, std::optional<Ipv4> addr,
+                                                                uint16_t first, uint16_t last) {
+    return hold_all(proto, first, last, [&](uint16_t port) {
+        SockAddr sa;
+        sa.where = fmt::format("{}:{}", addr ? addr->str() : "0.0.0.0", port);
+        sa.family = AF_INET;
+        sa.u.in.sin_family = AF_INET;
+        sa.u.in.sin_port = htons(port);
+        sa.u.in.sin_addr.s_addr = addr ? addr->network_order() : htonl(INADDR_ANY);
+        sa.len = sizeof sa.u.in;
+        return sa;
+    });
 }
+
+Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports6(int proto,
+                                                                 std::optional<Ipv6> addr,
+                                                                 uint16_t first, uint16_t last) {
+    return hold_all(proto, first, last, [&](uint16_t port) {
+        SockAddr sa;
+        sa.where = fmt::format("[{}]:{}", addr ? addr->str() : "::", port);
+        sa.family = AF_INET6;
+        auto& in6 = sa.u.in6;
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(port);
+        in6.sin6_addr = in6addr_any;
+        if (addr) std::memcpy(&in6.sin6_addr, addr->bytes().data(), 16);
+        sa.len = sizeof in6;
+        return sa;
+    });
+}
+
 Result<std::optional<unsigned>> LinuxKernel::default_route_mtu() {
-    return Error::internal("default route mtu: not implemented yet");
+    CNETD_TRY_ASSIGN(auto routes, netlink::list_main_routes4(impl_->host));
+    // The preferred default route: lowest metric among unicast 0.0.0.0/0 routes with a device.
+    const netlink::Route4* best = nullptr;
+    for (const auto& r : routes) {
+        if (r.dst.prefix() != 0 || r.type != RTN_UNICAST || r.oif <= 0) continue;
+        if (!best || r.priority < best->priority) best = &r;
+    }
+    if (!best) return std::optional<unsigned>{};
+    CNETD_TRY_ASSIGN(auto link, netlink::get_link_by_index(impl_->host, best->oif));
+    if (!link)  // the device went away between the two dumps: as if there were no default route
+        return std::optional<unsigned>{};
+    return std::optional<unsigned>(link->mtu);
 }
+
 Result<std::vector<Ipv4Cidr>> LinuxKernel::onlink_routes4() {
-    return Error::internal("on-link routes: not implemented yet");
+    CNETD_TRY_ASSIGN(auto routes, netlink::list_main_routes4(impl_->host));
+    std::vector<Ipv4Cidr> out;
+    for (const auto& r : routes) {
+        if (r.scope != RT_SCOPE_LINK || r.type != RTN_UNICAST) continue;
+        if (std::find(out.begin(), out.end(), r.dst.masked()) == out.end())
+            out.push_back(r.dst.masked());
+    }
+    return out;
 }
+
 Result<unsigned> LinuxKernel::bridge_port_count(const std::string& bridge) {
-    return Error::internal("port count of " + bridge + ": not implemented yet");
+    const std::string what = fmt::format("count ports of bridge {}", bridge);
+    CNETD_TRY(validate_ifname(bridge).context(what));
+    CNETD_TRY_ASSIGN(auto br, netlink::get_link(impl_->host, bridge));
+    if (!br) return Error::sys(ENODEV, what);
+    if (br->kind != "bridge")
+        return Error::conflict(fmt::format("{}: \"{}\" is a {} link, not a bridge", what, bridge,
+                                           br->kind.empty() ? "device" : br->kind));
+    return netlink::count_ports(impl_->host, br->ifindex, bridge);
 }
 
 }  // namespace cnetd::platform

@@ -37,6 +37,12 @@ public:
     Result<std::optional<unsigned>> default_route_mtu() override;
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
     Result<unsigned> bridge_port_count(const std::string& bridge) override;
+    // Inspection and repair for reconciliation (owner: persist; lib/platform/inspect.cpp).
+    Result<std::optional<core::LinkStatus>> link_status(const std::string& name) override;
+    Result<std::optional<core::PeerStatus>> peer_status(core::Netns& ns,
+                                                        const std::string& ifname) override;
+    Result<void> set_master(const std::string& ifname, const std::string& bridge) override;
+    Result<std::vector<std::string>> bridge_veths(const std::string& bridge) override;
 
 private:
     struct Impl;

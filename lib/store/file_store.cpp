@@ -4,13 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
-#include "base/fd.hpp"
+#include "base/failpoint.hpp"
+#include "base/log.hpp"
 
 namespace cnetd::store {
 
@@ -18,7 +21,41 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;  // 1: the whole state rewritten per save (read for migration)
+
+// CRC-32 (IEEE 802.3), table-driven: detects torn or bit-flipped journal records.
+uint32_t crc32(const std::string& s) {
+    static const std::array<uint32_t, 256> table = [] {
+        std::array<uint32_t, 256> t{};
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[i] = c;
+        }
+        return t;
+    }();
+    uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char ch : s) c = table[(c ^ ch) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+const char* mode_str(firewall::GatewayMode m) {
+    switch (m) {
+        case firewall::GatewayMode::Nat: return "nat";
+        case firewall::GatewayMode::NatUnprotected: return "nat-unprotected";
+        case firewall::GatewayMode::Routed: return "routed";
+        case firewall::GatewayMode::Isolated: return "isolated";
+    }
+    return "nat";
+}
+
+firewall::GatewayMode parse_mode(const std::string& s) {
+    if (s == "nat") return firewall::GatewayMode::Nat;
+    if (s == "nat-unprotected") return firewall::GatewayMode::NatUnprotected;
+    if (s == "routed") return firewall::GatewayMode::Routed;
+    if (s == "isolated") return firewall::GatewayMode::Isolated;
+    throw std::runtime_error("gateway mode: unknown value \"" + s + "\"");
+}
 
 json ports_json(const std::vector<core::PortBinding>& ports) {
     json out = json::array();
@@ -27,27 +64,31 @@ json ports_json(const std::vector<core::PortBinding>& ports) {
                   {"host", {b.host.first, b.host.last}},
                   {"container", {b.container.first, b.container.last}}};
         if (b.host_ip) j["host_ip"] = b.host_ip->str();
+        if (b.ipv6) j["ipv6"] = true;
+        if (b.host_ip6) j["host_ip6"] = b.host_ip6->str();
         out.push_back(j);
     }
     return out;
 }
 
 json to_json(const core::Endpoint& e) {
-    return {{"id", e.id},
-            {"ports", ports_json(e.ports)},
-            {"name", e.name},
-            {"netns_path", e.netns_path},
-            {"netns_dev", e.netns_id.dev},
-            {"netns_ino", e.netns_id.ino},
-            {"host_ifname", e.host_ifname},
-            {"ifname", e.ifname},
-            {"mac", e.mac.str()},
-            {"address", e.address.str()}};
+    json j = {{"id", e.id},
+              {"ports", ports_json(e.ports)},
+              {"name", e.name},
+              {"netns_path", e.netns_path},
+              {"netns_dev", e.netns_id.dev},
+              {"netns_ino", e.netns_id.ino},
+              {"host_ifname", e.host_ifname},
+              {"ifname", e.ifname},
+              {"mac", e.mac.str()},
+              {"address", e.address.str()},
+              {"container_id", e.container_id}};
+    if (e.address6) j["address6"] = e.address6->str();
+    return j;
 }
 
-json to_json(const core::Network& n) {
-    json eps = json::array();
-    for (const auto& [id, e] : n.endpoints) eps.push_back(to_json(e));
+// A network without its endpoints (journal put_net records, and the snapshot's base).
+json header_json(const core::Network& n) {
     json j = {{"id", n.id},
               {"name", n.name},
               {"bridge", n.bridge},
@@ -61,14 +102,32 @@ json to_json(const core::Network& n) {
               {"bridge_adopted", n.bridge_adopted},
               {"created", n.created},
               {"options", n.options},
-              {"endpoints", eps}};
+              {"labels", n.labels},
+              {"aux_addresses", n.aux_addresses},
+              {"mode4", mode_str(n.mode4)},
+              {"mode6", mode_str(n.mode6)},
+              {"inhibit_ipv4", n.inhibit_ipv4},
+              {"iface_prefix", n.iface_prefix}};
     if (n.ip_range) j["ip_range"] = n.ip_range->str();
     if (n.host_ipv4) j["host_ipv4"] = n.host_ipv4->str();
     if (n.host_binding) j["host_binding"] = n.host_binding->str();
+    if (n.subnet6) {
+        j["subnet6"] = n.subnet6->str();
+        j["gateway6"] = n.gateway6.str();
+    }
+    if (n.ip_range6) j["ip_range6"] = n.ip_range6->str();
     return j;
 }
 
-// Field readers throw json exceptions; load() turns them into one error naming the file.
+json to_json(const core::Network& n) {
+    json j = header_json(n);
+    json eps = json::array();
+    for (const auto& [id, e] : n.endpoints) eps.push_back(to_json(e));
+    j["endpoints"] = std::move(eps);
+    return j;
+}
+
+// Field readers throw; load() turns that into one error naming the file.
 template <class T>
 T parsed(Result<T> r, const char* field) {
     if (!r.ok()) throw std::runtime_error(fmt::format("{}: {}", field, r.error().message()));
@@ -86,10 +145,16 @@ core::Endpoint endpoint_from(const json& j) {
     e.ifname = j.at("ifname").get<std::string>();
     e.mac = parsed(Mac::parse(j.at("mac").get<std::string>()), "mac");
     e.address = parsed(Ipv4Cidr::parse(j.at("address").get<std::string>()), "address");
+    if (j.contains("address6")) {
+        e.address6 = parsed(Ipv6Cidr::parse(j.at("address6").get<std::string>()), "address6");
+    }
+    e.container_id = j.value("container_id", std::string());
     for (const auto& pj : j.value("ports", json::array())) {
         core::PortBinding b;
         b.proto = parsed(core::parse_proto(pj.at("proto").get<std::string>()), "proto");
         if (pj.contains("host_ip")) b.host_ip = parsed(Ipv4::parse(pj.at("host_ip").get<std::string>()), "host_ip");
+        b.ipv6 = pj.value("ipv6", false);
+        if (pj.contains("host_ip6")) b.host_ip6 = parsed(Ipv6::parse(pj.at("host_ip6").get<std::string>()), "host_ip6");
         b.host = {pj.at("host").at(0).get<uint16_t>(), pj.at("host").at(1).get<uint16_t>()};
         b.container = {pj.at("container").at(0).get<uint16_t>(), pj.at("container").at(1).get<uint16_t>()};
         if (b.host.first == 0 || b.host.last < b.host.first || b.container.first == 0 ||
@@ -101,7 +166,7 @@ core::Endpoint endpoint_from(const json& j) {
     return e;
 }
 
-core::Network network_from(const json& j) {
+core::Network header_from(const json& j) {
     core::Network n;
     n.id = j.at("id").get<std::string>();
     n.name = j.at("name").get<std::string>();
@@ -125,11 +190,37 @@ core::Network network_from(const json& j) {
     n.bridge_adopted = j.at("bridge_adopted").get<bool>();
     n.created = j.at("created").get<std::string>();
     n.options = j.at("options").get<std::map<std::string, std::string>>();
+    // Fields added with format 2 (dual stack, labels...): absent in v1 files, defaults then.
+    if (j.contains("subnet6")) {
+        n.subnet6 = parsed(Ipv6Cidr::parse_network(j.at("subnet6").get<std::string>()), "subnet6");
+        n.gateway6 = parsed(Ipv6::parse(j.at("gateway6").get<std::string>()), "gateway6");
+    }
+    if (j.contains("ip_range6")) {
+        n.ip_range6 = parsed(Ipv6Cidr::parse_network(j.at("ip_range6").get<std::string>()), "ip_range6");
+    }
+    n.labels = j.value("labels", std::map<std::string, std::string>());
+    n.aux_addresses = j.value("aux_addresses", std::map<std::string, std::string>());
+    n.mode4 = parse_mode(j.value("mode4", std::string("nat")));
+    n.mode6 = parse_mode(j.value("mode6", std::string("nat")));
+    n.inhibit_ipv4 = j.value("inhibit_ipv4", false);
+    n.iface_prefix = j.value("iface_prefix", std::string("eth"));
+    return n;
+}
+
+core::Network network_from(const json& j) {
+    core::Network n = header_from(j);
     for (const auto& ej : j.at("endpoints")) {
         core::Endpoint e = endpoint_from(ej);
         n.endpoints.emplace(e.id, std::move(e));
     }
     return n;
+}
+
+bool same_endpoint(const core::Endpoint& a, const core::Endpoint& b) {
+    return a.id == b.id && a.name == b.name && a.netns_path == b.netns_path &&
+           a.netns_id == b.netns_id && a.host_ifname == b.host_ifname && a.ifname == b.ifname &&
+           a.mac == b.mac && a.address == b.address && a.ports == b.ports &&
+           a.address6 == b.address6 && a.container_id == b.container_id;
 }
 
 Result<void> write_all(int fd, const std::string& data, const std::string& path) {
@@ -143,6 +234,66 @@ Result<void> write_all(int fd, const std::string& data, const std::string& path)
         off += static_cast<size_t>(w);
     }
     return ok();
+}
+
+Result<std::optional<std::string>> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return std::optional<std::string>{};
+        return Error::sys(errno, "read " + path);
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::optional<std::string>(ss.str());
+}
+
+// write-temp + fsync + rename + fsync of the directory: the file is either old or new.
+Result<void> replace_file(const std::string& dir, const std::string& path, const std::string& data,
+                          const char* fp_before_rename) {
+    const std::string tmp = path + ".tmp";
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Error::sys(errno, "create " + tmp);
+    CNETD_TRY(write_all(fd.get(), data, tmp));
+    if (::fsync(fd.get()) != 0) return Error::sys(errno, "fsync " + tmp);
+    fd.reset();
+    failpoint::hit(fp_before_rename);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return Error::sys(err, "rename " + tmp + " to " + path);
+    }
+    UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d.valid() || ::fsync(d.get()) != 0) return Error::sys(errno, "fsync directory " + dir);
+    return ok();
+}
+
+// One parsed journal record, or why it is not one.
+struct Record {
+    bool valid = false;
+    size_t end = 0;  // offset after its newline
+    json body;
+};
+
+Record parse_record(const std::string& data, size_t off) {
+    Record r;
+    size_t nl = data.find('\n', off);
+    if (nl == std::string::npos) return r;  // torn: no end
+    std::string line = data.substr(off, nl - off);
+    unsigned long len = 0;
+    unsigned int crc = 0;
+    int consumed = 0;
+    if (std::sscanf(line.c_str(), "J %lu %8x %n", &len, &crc, &consumed) != 2 || consumed <= 0)
+        return r;
+    std::string payload = line.substr(static_cast<size_t>(consumed));
+    if (payload.size() != len || crc32(payload) != crc) return r;
+    try {
+        r.body = json::parse(payload);
+    } catch (const std::exception&) {
+        return r;
+    }
+    r.valid = true;
+    r.end = nl + 1;
+    return r;
 }
 
 }  // namespace
@@ -162,49 +313,265 @@ Result<void> FileStateStore::init() {
 }
 
 Result<std::vector<core::Network>> FileStateStore::load() {
-    std::ifstream in(path());
-    if (!in) {
-        if (errno == ENOENT) return std::vector<core::Network>{};
-        return Error::sys(errno, "read " + path());
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::vector<core::Network> out;
-    try {
-        json j = json::parse(ss.str());
-        int version = j.at("version").get<int>();
-        if (version != kFormatVersion) {
-            return Error::invalid(fmt::format("{}: format version {} is not supported (expected {})",
-                                              path(), version, kFormatVersion));
+    loaded_ = false;
+    torn_tail_ = false;
+    journal_.reset();
+    std::map<std::string, core::Network> nets;
+    uint64_t snap_seq = 0;
+    need_compact_ = false;
+
+    CNETD_TRY_ASSIGN(auto snap, read_file(path()));
+    if (snap) {
+        try {
+            json j = json::parse(*snap);
+            int version = j.at("version").get<int>();
+            if (version != 1 && version != kFormatVersion) {
+                return Error::invalid(fmt::format("{}: format version {} is not supported (expected {})",
+                                                  path(), version, kFormatVersion));
+            }
+            if (version == 1) need_compact_ = true;  // migrate on the first save
+            snap_seq = j.value("seq", uint64_t{0});
+            for (const auto& nj : j.at("networks")) {
+                core::Network n = network_from(nj);
+                std::string id = n.id;
+                nets[id] = std::move(n);
+            }
+        } catch (const std::exception& e) {
+            // Never drop or overwrite a state file we cannot read: the daemon refuses to start.
+            return Error::invalid(fmt::format("{} is corrupt: {} (move it away to start from scratch)",
+                                              path(), e.what()));
         }
-        for (const auto& nj : j.at("networks")) out.push_back(network_from(nj));
-    } catch (const std::exception& e) {
-        // Never drop or overwrite a state file we cannot read: the daemon refuses to start.
-        return Error::invalid(fmt::format("{} is corrupt: {} (move it away to start from scratch)",
-                                          path(), e.what()));
+        snapshot_bytes_ = snap->size();
+    } else {
+        need_compact_ = true;  // no snapshot yet: the first save writes one
+        snapshot_bytes_ = 0;
     }
+
+    uint64_t seq = snap_seq;
+    CNETD_TRY_ASSIGN(auto jr, read_file(journal_path()));
+    uint64_t good_end = 0;
+    if (jr) {
+        const std::string& data = *jr;
+        size_t off = 0;
+        while (off < data.size()) {
+            Record r = parse_record(data, off);
+            if (!r.valid) break;
+            try {
+                uint64_t rseq = r.body.at("seq").get<uint64_t>();
+                if (rseq > snap_seq) {
+                    for (const auto& op : r.body.at("ops")) {
+                        const std::string kind = op.at("op").get<std::string>();
+                        if (kind == "put_net") {
+                            core::Network h = header_from(op.at("net"));
+                            auto it = nets.find(h.id);
+                            if (it != nets.end()) h.endpoints = std::move(it->second.endpoints);
+                            std::string id = h.id;
+                            nets[id] = std::move(h);
+                        } else if (kind == "del_net") {
+                            nets.erase(op.at("id").get<std::string>());
+                        } else if (kind == "put_ep") {
+                            auto it = nets.find(op.at("net").get<std::string>());
+                            if (it == nets.end()) throw std::runtime_error("put_ep for an unknown network");
+                            core::Endpoint e = endpoint_from(op.at("ep"));
+                            std::string id = e.id;
+                            it->second.endpoints[id] = std::move(e);
+                        } else if (kind == "del_ep") {
+                            auto it = nets.find(op.at("net").get<std::string>());
+                            if (it != nets.end()) it->second.endpoints.erase(op.at("id").get<std::string>());
+                        } else {
+                            throw std::runtime_error("unknown op \"" + kind + "\"");
+                        }
+                    }
+                    seq = rseq;
+                }
+            } catch (const std::exception& e) {
+                return Error::invalid(fmt::format(
+                    "{} is corrupt: record at offset {}: {} (move it away to start from the snapshot)",
+                    journal_path(), off, e.what()));
+            }
+            off = r.end;
+        }
+        good_end = off;
+        if (off < data.size()) {
+            // Is there a valid record after the bad one? Then this is not a torn final write.
+            for (size_t p = data.find("\nJ ", off); p != std::string::npos; p = data.find("\nJ ", p + 1)) {
+                if (parse_record(data, p + 1).valid) {
+                    return Error::invalid(fmt::format(
+                        "{} is corrupt: bad record at offset {} followed by valid records (move it "
+                        "away to start from the snapshot)",
+                        journal_path(), off));
+                }
+            }
+            // A torn final record: the save that wrote it never returned. Keep a copy, cut it off.
+            torn_tail_ = true;
+            const std::string keep = fmt::format("{}.torn-{}", journal_path(), std::time(nullptr));
+            std::ofstream(keep, std::ios::binary) << data.substr(off);
+            log::warn("state: {} ends with a torn record ({} bytes at offset {}, an interrupted "
+                      "save); cut off, copy kept in {}",
+                      journal_path(), data.size() - off, off, keep);
+            if (::truncate(journal_path().c_str(), static_cast<off_t>(off)) != 0) {
+                return Error::sys(errno, "truncate " + journal_path());
+            }
+        }
+    }
+    journal_bytes_ = good_end;
+    seq_ = seq;
+    last_ = nets;
+    loaded_ = true;
+    std::vector<core::Network> out;
+    out.reserve(nets.size());
+    for (auto& [id, n] : nets) out.push_back(std::move(n));
     return out;
 }
 
-Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
+Result<void> FileStateStore::open_journal() {
+    if (journal_.valid()) return ok();
+    journal_.reset(::open(journal_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!journal_.valid()) return Error::sys(errno, "open " + journal_path());
+    return ok();
+}
+
+Result<void> FileStateStore::append(const std::string& payload) {
+    CNETD_TRY(open_journal());
+    std::string rec = fmt::format("J {} {:08x} {}\n", payload.size(), crc32(payload), payload);
+    failpoint::hit("store.journal.append.before");
+    CNETD_TRY(failpoint::hit_error("store.journal.append.error"));
+    if (failpoint::enabled()) {
+        // A torn write for crash tests: half the record reaches the file, then the hit may kill.
+        if (auto half = failpoint::hit_error("store.journal.torn"); !half.ok()) {
+            (void)write_all(journal_.get(), rec.substr(0, rec.size() / 2), journal_path());
+            ::fsync(journal_.get());
+            failpoint::hit("store.journal.torn.kill");
+            return std::move(half).error();
+        }
+    }
+    CNETD_TRY(write_all(journal_.get(), rec, journal_path()));
+    failpoint::hit("store.journal.append.written");
+    if (::fdatasync(journal_.get()) != 0) return Error::sys(errno, "fsync " + journal_path());
+    failpoint::hit("store.journal.append.after");
+    journal_bytes_ += rec.size();
+    return ok();
+}
+
+Result<void> FileStateStore::compact(const std::vector<core::Network>& networks) {
+    failpoint::hit("store.compact.before");
     json nets = json::array();
     for (const auto& n : networks) nets.push_back(to_json(n));
-    std::string data = json{{"version", kFormatVersion}, {"networks", nets}}.dump(1) + "\n";
-
-    const std::string tmp = path() + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return Error::sys(errno, "create " + tmp);
-    CNETD_TRY(write_all(fd.get(), data, tmp));
-    if (::fsync(fd.get()) != 0) return Error::sys(errno, "fsync " + tmp);
-    fd.reset();
-    if (::rename(tmp.c_str(), path().c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return Error::sys(err, "rename " + tmp + " to " + path());
-    }
-    UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.valid()) ::fsync(dir.get());
+    std::string data =
+        json{{"version", kFormatVersion}, {"seq", seq_}, {"networks", nets}}.dump(1) + "\n";
+    CNETD_TRY(replace_file(dir_, path(), data, "store.compact.before_rename"));
+    failpoint::hit("store.compact.renamed");
+    // The snapshot covers every record so far: start the journal afresh.
+    CNETD_TRY(open_journal());
+    if (::ftruncate(journal_.get(), 0) != 0) return Error::sys(errno, "truncate " + journal_path());
+    if (::fsync(journal_.get()) != 0) return Error::sys(errno, "fsync " + journal_path());
+    failpoint::hit("store.compact.after");
+    snapshot_bytes_ = data.size();
+    journal_bytes_ = 0;
+    ++compactions_;
+    need_compact_ = false;
     return ok();
+}
+
+Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
+    if (!loaded_) {
+        // Never write over files we have not read (they may be corrupt, or hold other state).
+        auto r = load();
+        if (!r.ok()) return std::move(r).error().wrap("save state: refusing to overwrite");
+        need_compact_ = true;  // the caller's state replaces whatever was there
+    }
+    // The difference to the last saved state, as journal ops.
+    json ops = json::array();
+    std::map<std::string, const core::Network*> now;
+    for (const auto& n : networks) now[n.id] = &n;
+    for (const auto& [id, old] : last_) {
+        if (!now.count(id)) ops.push_back({{"op", "del_net"}, {"id", id}});
+    }
+    for (const auto& [id, n] : now) {
+        auto it = last_.find(id);
+        const core::Network* old = it == last_.end() ? nullptr : &it->second;
+        json h = header_json(*n);
+        if (!old || header_json(*old) != h) ops.push_back({{"op", "put_net"}, {"net", std::move(h)}});
+        if (old) {
+            for (const auto& [eid, e] : old->endpoints) {
+                if (!n->endpoints.count(eid)) ops.push_back({{"op", "del_ep"}, {"net", id}, {"id", eid}});
+            }
+        }
+        for (const auto& [eid, e] : n->endpoints) {
+            const core::Endpoint* oe = nullptr;
+            if (old) {
+                auto oit = old->endpoints.find(eid);
+                if (oit != old->endpoints.end()) oe = &oit->second;
+            }
+            if (!oe || !same_endpoint(*oe, e)) {
+                ops.push_back({{"op", "put_ep"}, {"net", id}, {"ep", to_json(e)}});
+            }
+        }
+    }
+    failpoint::hit("store.save.before");
+    bool compact_now = need_compact_ || journal_bytes_ > std::max(compact_floor_, snapshot_bytes_);
+    if (!ops.empty()) {
+        ++seq_;
+        auto r = append(json{{"seq", seq_}, {"ops", ops}}.dump());
+        if (!r.ok()) {
+            --seq_;
+            // A half-written record may be on disk: cut the journal back so the next append
+            // does not follow garbage (load() would cut it anyway).
+            if (journal_.valid()) (void)::ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_));
+            return r;
+        }
+        // Apply the same ops to last_ (only what changed is copied).
+        for (const auto& op : ops) {
+            const std::string kind = op.at("op").get<std::string>();
+            const std::string nid = kind == "del_net" ? op.at("id").get<std::string>()
+                                                      : (kind == "put_net" ? op.at("net").at("id").get<std::string>()
+                                                                           : op.at("net").get<std::string>());
+            if (kind == "del_net") {
+                last_.erase(nid);
+            } else if (kind == "put_net") {
+                core::Network h = *now.at(nid);
+                auto it = last_.find(nid);
+                h.endpoints = it == last_.end() ? std::map<std::string, core::Endpoint>{}
+                                                : std::move(it->second.endpoints);
+                last_[nid] = std::move(h);
+            } else if (kind == "put_ep") {
+                const std::string eid = op.at("ep").at("id").get<std::string>();
+                last_[nid].endpoints[eid] = now.at(nid)->endpoints.at(eid);
+            } else {
+                last_[nid].endpoints.erase(op.at("id").get<std::string>());
+            }
+        }
+    }
+    failpoint::hit("store.save.after");
+    if (compact_now) {
+        // The journal is already durable: a failed compaction is logged, retried next time.
+        if (auto c = compact(networks); !c.ok()) {
+            log::warn("state: compaction failed (the journal still holds everything): {}",
+                      c.error().message());
+        }
+    }
+    return ok();
+}
+
+Result<std::string> FileStateStore::daemon_id() {
+    const std::string p = dir_ + "/daemon-id";
+    CNETD_TRY_ASSIGN(auto existing, read_file(p));
+    if (existing) {
+        std::string id = *existing;
+        while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+        bool hex = id.size() == 64 &&
+                   id.find_first_not_of("0123456789abcdef") == std::string::npos;
+        if (!hex) {
+            return Error::invalid(fmt::format(
+                "{} is corrupt: expected 64 lower-case hex characters, got \"{}\" (the daemon ID "
+                "derives the IPv6 ULA prefix: restore it rather than deleting it)",
+                p, id.substr(0, 80)));
+        }
+        return id;
+    }
+    std::string id = random_hex(64);
+    CNETD_TRY(replace_file(dir_, p, id + "\n", "store.daemon_id.before_rename"));
+    return id;
 }
 
 }  // namespace cnetd::store

@@ -1,14 +1,36 @@
-// core::StateStore as one JSON file, <state-dir>/state.json.
+// core::StateStore as a snapshot plus an append-only journal under <state-dir>, and the daemon ID.
 //
-// Crash safety: save() writes state.json.tmp, fsyncs it, renames it over state.json and fsyncs the
-// directory, so a crash leaves either the old or the new file, never a torn one. load() reports a
-// file that does not parse (naming the file and the JSON error) instead of dropping it.
+// Files:
+//   state.json     the snapshot: {"version": 2, "seq": N, "networks": [...]} (every field of every
+//                  Network and Endpoint). A version 1 file (the previous format, whole state
+//                  rewritten on every save) is read as is and replaced by a v2 snapshot on the
+//                  first save (migration).
+//   state.journal  one line per save: "J <len> <crc32> <json>\n", json = {"seq": N, "ops": [...]}
+//                  with ops put_net (network without endpoints), del_net, put_ep, del_ep.
+//   daemon-id      64 hex characters, created once (write-temp + fsync + rename) and kept forever.
+//
+// Cost: save() diffs the new state against the last saved one in memory and appends ONE fsync'd
+// journal record with only what changed (a connect writes one endpoint, whatever the number of
+// networks, endpoints or published ports). When the journal outgrows max(256 KiB, the snapshot),
+// save() compacts: snapshot to state.json.tmp, fsync, rename, fsync of the directory, then the
+// journal is truncated (records with seq <= the snapshot's are ignored on load, so a crash between
+// the rename and the truncation is harmless). Amortised, a save costs O(size of the change).
+//
+// Crash safety and corruption: a record is valid only with its full length and checksum. A bad
+// record at the END of the journal is a torn write of a save that never returned: it is reported
+// (log warning and torn_tail()), copied to state.journal.torn-<unix time> and cut off. A bad record
+// followed by valid ones, or a snapshot that does not parse, is corruption: load() fails with an
+// error naming the file and the offset, the files are left untouched, and save() refuses to write
+// until a load() succeeds (so a corrupt file is never overwritten).
+//
 // Threading: not thread-safe; called from the daemon's kernel worker only.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "base/fd.hpp"
 #include "core/engine.hpp"
 
 namespace cnetd::store {
@@ -18,12 +40,39 @@ public:
     explicit FileStateStore(std::string dir);
     // Creates the directory (mode 0700) if missing.
     Result<void> init();
+    // Snapshot + journal replay (see above). Also (re)arms save() after a failure.
     Result<std::vector<core::Network>> load() override;
+    // Appends the difference to the last loaded/saved state (nothing when nothing changed).
     Result<void> save(const std::vector<core::Network>& networks) override;
+    // The persistent daemon ID (64 hex characters): read, or created on first use.
+    Result<std::string> daemon_id();
+
     std::string path() const { return dir_ + "/state.json"; }
+    std::string journal_path() const { return dir_ + "/state.journal"; }
+    // Bytes appended to the journal since the last compaction, and compactions so far.
+    uint64_t journal_bytes() const noexcept { return journal_bytes_; }
+    unsigned compactions() const noexcept { return compactions_; }
+    // The last load() found (and cut off) a torn record at the end of the journal.
+    bool torn_tail() const noexcept { return torn_tail_; }
+    // Compaction threshold floor (tests lower it).
+    void set_compact_floor(uint64_t bytes) noexcept { compact_floor_ = bytes; }
 
 private:
+    Result<void> compact(const std::vector<core::Network>& networks);
+    Result<void> append(const std::string& payload);
+    Result<void> open_journal();
+
     std::string dir_;
+    bool loaded_ = false;      // save() is allowed: last load() succeeded (or compact wrote)
+    bool need_compact_ = false;  // v1 file loaded, or state never saved in v2
+    std::map<std::string, core::Network> last_;  // last persisted state, by network id
+    uint64_t seq_ = 0;
+    uint64_t journal_bytes_ = 0;
+    uint64_t snapshot_bytes_ = 0;
+    uint64_t compact_floor_ = 256 * 1024;
+    unsigned compactions_ = 0;
+    bool torn_tail_ = false;
+    UniqueFd journal_;
 };
 
 }  // namespace cnetd::store

@@ -83,7 +83,7 @@ TEST(Codec, UnknownFieldsAreNamed) {
 
 TEST(Codec, MissingRequiredFieldIsNamed) {
     EXPECT_EQ(create_error(R"({"Subnet":"10.0.0.0/8"})"), "\"Name\": required");
-    EXPECT_EQ(create_error(R"({"Name":"web"})"), "\"Subnet\": required");
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":5})"), "\"Subnet\": expected a string, got number");
     EXPECT_EQ(create_error(R"({"Name":"","Subnet":"10.0.0.0/8"})"), "\"Name\": must not be empty");
     auto c = daemon::parse_connect(R"({"Name":"c1"})", "bridge");
     ASSERT_FALSE(c.ok());
@@ -230,7 +230,7 @@ TEST(Codec, PortBindingErrorsNameElementAndField) {
     EXPECT_EQ(bad(R"({"ContainerPort":"80","Proto":"icmp"})"),
               "\"PortBindings\"[1].\"Proto\": protocol \"icmp\" is not one of tcp, udp, sctp");
     EXPECT_EQ(bad(R"({"ContainerPort":"80","HostIp":"localhost"})"),
-              "\"PortBindings\"[1].\"HostIp\": \"localhost\" is not an IPv4 address");
+              "\"PortBindings\"[1].\"HostIp\": \"localhost\" is not an IP address");
     EXPECT_EQ(bad(R"({"ContainerPort":"80","HostPort":"8080","Host":"x","Type":1})"),
               "\"PortBindings\"[1]: unknown fields \"Host\", \"Type\"");
     EXPECT_EQ(bad(R"({"ContainerPort":"80-82","HostPort":"8000-8001"})"),

@@ -157,7 +157,7 @@ Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
             for (const auto& done : ep.ports) ports_.release(done);
             return std::move(b).error();
         }
-        ep.ports.push_back(*b);
+        ep.ports.insert(ep.ports.end(), b->begin(), b->end());
     }
     n->endpoints[ep.id] = ep;
     return ep;

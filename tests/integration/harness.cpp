@@ -39,17 +39,52 @@ bool wait_ready(int ready[2]) {
     return r;
 }
 
+// A socket address of either family: "fd00::1" (any text with ':') is IPv6, else IPv4.
+struct SockAddr {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family = AF_INET;
+    sockaddr* sa() { return reinterpret_cast<sockaddr*>(&ss); }
+};
+
+SockAddr make_addr(const std::string& addr, int port) {
+    SockAddr a;
+    if (addr.find(':') != std::string::npos) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(static_cast<uint16_t>(port));
+        inet_pton(AF_INET6, addr.c_str(), &s6->sin6_addr);
+        a.len = sizeof(sockaddr_in6);
+        a.family = AF_INET6;
+    } else {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(static_cast<uint16_t>(port));
+        inet_pton(AF_INET, addr.c_str(), &s4->sin_addr);
+        a.len = sizeof(sockaddr_in);
+    }
+    return a;
+}
+
+// The address text of a peer of either family ("198.51.100.2", "2001:db8::2").
+std::string peer_text(const sockaddr_storage& ss) {
+    char b[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, b, sizeof b);
+    } else {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, b, sizeof b);
+    }
+    return b;
+}
+
 // In a forked server child: a TCP listener on addr:port, then one byte on `ready_fd` to say so.
 // Exits the child (91, 92) if either fails.
 int listen_tcp_or_die(const std::string& addr, int port, int ready_fd) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
+    SockAddr sa = make_addr(addr, port);
+    int s = socket(sa.family, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-    if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(s, 64) != 0) _exit(91);
+    if (bind(s, sa.sa(), sa.len) != 0 || listen(s, 64) != 0) _exit(91);
     char ok = 1;
     if (write(ready_fd, &ok, 1) != 1) _exit(92);
     return s;
@@ -81,12 +116,9 @@ void enter_netns_or_die(const std::string& path) {
 }
 
 int connect_with_timeout(const std::string& addr, int port, std::chrono::milliseconds timeout) {
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-    int r = ::connect(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    SockAddr sa = make_addr(addr, port);
+    int s = socket(sa.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int r = ::connect(s, sa.sa(), sa.len);
     if (r != 0 && errno != EINPROGRESS) {
         close(s);
         return -1;
@@ -248,13 +280,11 @@ WhoAmIServer::WhoAmIServer(const std::string& netns_path, const std::string& add
         enter_netns_or_die(netns_path);
         int s = listen_tcp_or_die(addr, port, ready[1]);
         for (;;) {  // one short answer per connection: no per-connection children needed
-            sockaddr_in peer{};
+            sockaddr_storage peer{};
             socklen_t len = sizeof peer;
             int c = accept(s, reinterpret_cast<sockaddr*>(&peer), &len);
             if (c < 0) continue;
-            char b[INET_ADDRSTRLEN] = {};
-            inet_ntop(AF_INET, &peer.sin_addr, b, sizeof b);
-            std::string line = std::string(b) + "\n";
+            std::string line = peer_text(peer) + "\n";
             (void)!send(c, line.data(), line.size(), MSG_NOSIGNAL);
             close(c);
         }
@@ -443,6 +473,13 @@ std::string kernel_snapshot(const Daemon& d) {
         for (auto& l : j) {
             if (!l.is_object()) continue;
             l.erase("operstate");
+            // NO-CARRIER comes and goes with the first port of a bridge, on the kernel's timer.
+            if (l.contains("flags") && l["flags"].is_array()) {
+                nlohmann::json flags = nlohmann::json::array();
+                for (auto& f : l["flags"])
+                    if (f != "NO-CARRIER" && f != "LOWER_UP") flags.push_back(f);
+                l["flags"] = flags;
+            }
             if (!l.contains("addr_info")) continue;
             nlohmann::json kept = nlohmann::json::array();
             for (auto& a : l["addr_info"])
@@ -456,6 +493,7 @@ std::string kernel_snapshot(const Daemon& d) {
         for (auto& r : j) {
             std::string dst = r.value("dst", "");
             if (dst.rfind("fe80:", 0) == 0 || dst == "ff00::/8") continue;  // follow link-locals
+            r.erase("flags");  // "linkdown" follows the carrier of a bridge's first port
             kept.push_back(r);
         }
         return kept;
@@ -499,19 +537,11 @@ std::string snapshot_diff(const std::string& a, const std::string& b) {
 
 namespace {
 
-sockaddr_in make_addr(const std::string& addr, int port) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
-    return sa;
-}
-
 // Sends "ping" on `s` to addr:port and waits for one datagram; "" on timeout.
 std::string udp_roundtrip(int s, const std::string& addr, int port,
                           std::chrono::milliseconds timeout) {
-    sockaddr_in sa = make_addr(addr, port);
-    if (sendto(s, "ping", 4, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 4) return "";
+    SockAddr sa = make_addr(addr, port);
+    if (sendto(s, "ping", 4, 0, sa.sa(), sa.len) != 4) return "";
     pollfd p{s, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return "";
     char buf[256];
@@ -531,11 +561,11 @@ TagServer::TagServer(const std::string& netns_path, Proto proto, const std::stri
         close(ready[0]);
         enter_netns_or_die(netns_path);
         const bool tcp = proto == Proto::Tcp;
-        int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+        SockAddr sa = make_addr(addr, port);
+        int s = socket(sa.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
         int one = 1;
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in sa = make_addr(addr, port);
-        if (bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) _exit(91);
+        if (bind(s, sa.sa(), sa.len) != 0) _exit(91);
         if (tcp && listen(s, 64) != 0) _exit(91);
         char ok = 1;
         if (write(ready[1], &ok, 1) != 1) _exit(92);
@@ -548,7 +578,7 @@ TagServer::TagServer(const std::string& netns_path, Proto proto, const std::stri
                 close(c);
             } else {
                 char buf[512];
-                sockaddr_in peer{};
+                sockaddr_storage peer{};
                 socklen_t len = sizeof peer;
                 ssize_t n =
                     recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
@@ -571,7 +601,7 @@ std::string udp_ask(const std::string& netns_path, const std::string& addr, int 
     if (pid == 0) {  // a child, because setns() would move the whole test thread
         close(res[0]);
         enter_netns_or_die(netns_path);
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int s = socket(make_addr(addr, port).family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         std::string got = udp_roundtrip(s, addr, port, timeout);
         _exit(write(res[1], got.data(), got.size()) == static_cast<ssize_t>(got.size()) ? 0 : 4);
     }
@@ -608,8 +638,9 @@ UdpClient::UdpClient(const std::string& netns_path) {
         close(cmd[1]);
         close(res[0]);
         enter_netns_or_die(netns_path);
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in any = make_addr("0.0.0.0", 0);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // IPv4 only
+        sockaddr_in any{};
+        any.sin_family = AF_INET;
         if (bind(s, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0) _exit(91);
         socklen_t len = sizeof any;
         getsockname(s, reinterpret_cast<sockaddr*>(&any), &len);
@@ -676,10 +707,14 @@ std::string UdpClient::ask(const std::string& addr, int port, std::chrono::milli
 }
 
 int try_bind(bool tcp, const std::string& addr, int port) {
-    int s = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    SockAddr sa = make_addr(addr, port);
+    int s = socket(sa.family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
     if (s < 0) return errno;
-    sockaddr_in sa = make_addr(addr, port);
-    int rc = bind(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 ? 0 : errno;
+    if (sa.family == AF_INET6) {
+        int one = 1;  // like the daemon's IPv6 holds: never touch IPv4
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    int rc = bind(s, sa.sa(), sa.len) == 0 ? 0 : errno;
     close(s);
     return rc;
 }

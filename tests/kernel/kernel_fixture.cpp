@@ -77,11 +77,11 @@ std::unique_ptr<core::Netns> KernelTest::make_ns(const std::string& name) {
 namespace {
 
 // A socket is bound to the namespace of the thread that creates it.
-UniqueFd socket_in(int ns_fd) {
-    if (ns_fd < 0) return UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+UniqueFd socket_in(int ns_fd, int family) {
+    if (ns_fd < 0) return UniqueFd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     auto scope = netns::ScopedNetns::enter(ns_fd, "test netns");
     if (!scope.ok()) return UniqueFd();
-    return UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    return UniqueFd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
 }
 
 bool wait_fd(int fd, short events, int ms) {
@@ -93,26 +93,44 @@ bool wait_fd(int fd, short events, int ms) {
 
 std::string tcp_exchange(int client_ns, int server_ns, const std::string& ip, int port,
                          bool listen_any) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) return "bad ip " + ip;
-    auto* addr = reinterpret_cast<sockaddr*>(&sa);
+    // IPv4 or IPv6 by the address's text.
+    sockaddr_storage ss{};
+    socklen_t sl = 0;
+    sockaddr_storage bind_ss{};
+    const bool v6 = ip.find(':') != std::string::npos;
+    if (v6) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(port));
+        if (::inet_pton(AF_INET6, ip.c_str(), &sa->sin6_addr) != 1) return "bad ip " + ip;
+        sl = sizeof *sa;
+        bind_ss = ss;
+        if (listen_any) reinterpret_cast<sockaddr_in6*>(&bind_ss)->sin6_addr = in6addr_any;
+    } else {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(static_cast<uint16_t>(port));
+        if (::inet_pton(AF_INET, ip.c_str(), &sa->sin_addr) != 1) return "bad ip " + ip;
+        sl = sizeof *sa;
+        bind_ss = ss;
+        if (listen_any)
+            reinterpret_cast<sockaddr_in*>(&bind_ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+    }
+    auto* addr = reinterpret_cast<sockaddr*>(&ss);
+    const int family = v6 ? AF_INET6 : AF_INET;
 
-    UniqueFd lst = socket_in(server_ns);
+    UniqueFd lst = socket_in(server_ns, family);
     if (!lst.valid()) return "listener socket";
     int one = 1;
     ::setsockopt(lst.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in bind_sa = sa;
-    if (listen_any) bind_sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (::bind(lst.get(), reinterpret_cast<sockaddr*>(&bind_sa), sizeof bind_sa) != 0)
+    if (::bind(lst.get(), reinterpret_cast<sockaddr*>(&bind_ss), sl) != 0)
         return std::string("bind: ") + std::strerror(errno);
     if (::listen(lst.get(), 1) != 0) return "listen";
 
-    UniqueFd cli = socket_in(client_ns);
+    UniqueFd cli = socket_in(client_ns, family);
     if (!cli.valid()) return "client socket";
     ::fcntl(cli.get(), F_SETFL, O_NONBLOCK);
-    if (::connect(cli.get(), addr, sizeof sa) != 0 && errno != EINPROGRESS)
+    if (::connect(cli.get(), addr, sl) != 0 && errno != EINPROGRESS)
         return std::string("connect: ") + std::strerror(errno);
     if (!wait_fd(cli.get(), POLLOUT, 3000)) return "connect timed out";
     int err = 0;

@@ -40,8 +40,8 @@ protected:
 
 // A TCP exchange: a listener created inside `server_ns` (fd, or -1 for the current namespace) on
 // ip:port, a client created inside `client_ns`; connects, sends, receives, with bounded waits.
-// With listen_any the listener binds 0.0.0.0 (so it can exist where `ip` is not configured).
-// Returns "" on success, else what failed.
+// With listen_any the listener binds 0.0.0.0 / [::] (so it can exist where `ip` is not configured).
+// `ip` may be IPv4 or IPv6 text. Returns "" on success, else what failed.
 std::string tcp_exchange(int client_ns, int server_ns, const std::string& ip, int port,
                          bool listen_any = false);
 

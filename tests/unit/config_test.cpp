@@ -24,7 +24,7 @@ TEST(Config, DefaultsWhenEmpty) {
     EXPECT_EQ(c->socket, "/run/cnetd/cnetd.sock");
     EXPECT_EQ(c->state_dir, "/var/lib/cnetd");
     EXPECT_TRUE(c->ip_forward && c->icc && c->ip_masq && c->default_network);
-    EXPECT_EQ(c->mtu, 1500u);
+    EXPECT_EQ(c->mtu, 0u);  // not set: the default route interface's MTU
 }
 
 TEST(Config, DockerDaemonJsonParses) {

@@ -214,7 +214,7 @@ TEST_F(EngineTest, CreateNetworkDefaultsAndValidation) {
               std::string::npos);
     EXPECT_NE(err({"bad name", "10.20.0.0/24", "", "", {}}).find("name: \"bad name\" is invalid"),
               std::string::npos);
-    EXPECT_EQ(err({"web2", "", "", "", {}}).rfind("subnet: required", 0), 0u);
+    EXPECT_EQ(err({"web2", "", "10.20.0.1", "", {}}), "gateway: given without subnet");
     kernel.state.links["eth9"] = test::FakeLink{"dummy", "", "", true, 1500, {}};
     EXPECT_NE(err({"web2", "10.20.0.0/24", "", "", {{kOptBridgeName, "eth9"}}}).find("not a bridge"),
               std::string::npos);

@@ -23,4 +23,7 @@ TEST(ExampleConfig, LoadsAndEqualsTheDefaults) {
     EXPECT_EQ(c->log_level, d.log_level);
     EXPECT_EQ(c->firewall, d.firewall);
     EXPECT_EQ(c->default_host_ip, d.default_host_ip);
+    EXPECT_EQ(c->group, d.group);
+    EXPECT_EQ(c->read_group, d.read_group);
+    EXPECT_EQ(c->max_connections, d.max_connections);
 }

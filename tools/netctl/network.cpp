@@ -2,6 +2,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "netctl.hpp"
 
@@ -64,25 +65,54 @@ int cmd_inspect(const Context& ctx, const std::vector<std::string>& names) {
 }
 
 struct CreateArgs {
-    std::string name, subnet, gateway, ip_range;
-    std::vector<std::string> opts;
-    bool internal = false;
+    std::string name;
+    // Docker's repeatable flags: one IPv4 and one IPv6 value each, told apart by family.
+    std::vector<std::string> subnets, gateways, ip_ranges, aux, labels, opts;
+    bool internal = false, ipv6 = false;
 };
 
+// "k=v" pairs of a repeatable flag into a JSON object; a malformed one is a usage error.
+Result<json> pairs(const char* flag, const std::vector<std::string>& items) {
+    json o = json::object();
+    for (const auto& kv : items) {
+        auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0)
+            return Error::invalid(fmt::format("{} {}: expected key=value", flag, kv));
+        o[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return o;
+}
+
+// Puts each value of a repeatable family-typed flag (--subnet fd00::/64 --subnet 10.0.0.0/24)
+// into `v4_key` or `v6_key`; two of one family is a usage error naming the flag.
+Result<void> by_family(json& body, const char* flag, const std::vector<std::string>& values,
+                       const char* v4_key, const char* v6_key) {
+    for (const auto& v : values) {
+        const char* key = v.find(':') != std::string::npos ? v6_key : v4_key;
+        if (body.contains(key))
+            return Error::invalid(fmt::format("{} {}: only one IPv4 and one IPv6 value allowed", flag, v));
+        body[key] = v;
+    }
+    return ok();
+}
+
 int cmd_create(const Context& ctx, const CreateArgs& a) {
-    json body = {{"Name", a.name}, {"Subnet", a.subnet}};
-    if (!a.gateway.empty()) body["Gateway"] = a.gateway;
-    if (!a.ip_range.empty()) body["IPRange"] = a.ip_range;
+    json body = {{"Name", a.name}};
+    for (auto [flag, vals, k4, k6] :
+         {std::tuple{"--subnet", &a.subnets, "Subnet", "Subnet6"},
+          std::tuple{"--gateway", &a.gateways, "Gateway", "Gateway6"},
+          std::tuple{"--ip-range", &a.ip_ranges, "IPRange", "IPRange6"}}) {
+        if (auto r = by_family(body, flag, *vals, k4, k6); !r) return usage(r.error().message());
+    }
     if (a.internal) body["Internal"] = true;
-    if (!a.opts.empty()) {
-        json o = json::object();
-        for (const auto& kv : a.opts) {
-            auto eq = kv.find('=');
-            if (eq == std::string::npos || eq == 0)
-                return usage(fmt::format("-o {}: expected key=value", kv));
-            o[kv.substr(0, eq)] = kv.substr(eq + 1);
-        }
-        body["Options"] = o;
+    if (a.ipv6) body["EnableIPv6"] = true;
+    for (auto [flag, vals, key] : {std::tuple{"-o", &a.opts, "Options"},
+                                   std::tuple{"--aux-address", &a.aux, "AuxAddresses"},
+                                   std::tuple{"--label", &a.labels, "Labels"}}) {
+        if (vals->empty()) continue;
+        auto o = pairs(flag, *vals);
+        if (!o) return usage(o.error().message());
+        body[key] = *o;
     }
     auto r = ctx.client().request("POST", "/v1/networks", body);
     if (!r) return fail(r.error());
@@ -99,7 +129,7 @@ int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
 }
 
 struct ConnectArgs {
-    std::string network, target, name, ip;
+    std::string network, target, name, ip, ip6, mac;
     std::vector<std::string> publish;  // -p specs, passed through (the daemon parses them)
 };
 
@@ -107,6 +137,8 @@ int cmd_connect(const Context& ctx, const ConnectArgs& a) {
     json body = {{"Target", a.target}};
     if (!a.name.empty()) body["Name"] = a.name;
     if (!a.ip.empty()) body["IPv4Address"] = a.ip;
+    if (!a.ip6.empty()) body["IPv6Address"] = a.ip6;
+    if (!a.mac.empty()) body["MacAddress"] = a.mac;
     if (!a.publish.empty()) body["Publish"] = a.publish;
     auto r = ctx.client().request("POST", net_path(a.network) + "/connect", body);
     if (!r) return fail(r.error());
@@ -144,17 +176,30 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     auto ca = std::make_shared<CreateArgs>();
     auto* create = net->add_subcommand("create", "Create a bridge network; prints its id");
     create->add_option("NAME", ca->name, "network name")->required();
-    create->add_option("--subnet", ca->subnet, "subnet in CIDR form, e.g. 172.18.0.0/16")
-        ->required();
-    create->add_option("--gateway", ca->gateway,
-                       "gateway address (default: first host of the subnet)");
-    create->add_option("--ip-range", ca->ip_range,
-                       "allocate container addresses from this sub-range (CIDR)");
+    create->add_option("--subnet", ca->subnets,
+                       "subnet in CIDR form, e.g. 172.18.0.0/16; once more for IPv6 "
+                       "(fd00:1::/64). Default: the next free subnet of the address pools");
+    create->add_option("--gateway", ca->gateways,
+                       "gateway address per family (default: first host of the subnet)");
+    create->add_option("--ip-range", ca->ip_ranges,
+                       "allocate container addresses from this sub-range (CIDR), per family");
+    create->add_option("--aux-address", ca->aux,
+                       "name=IP: an address of the subnet never given to a container (repeatable)");
+    create->add_flag("--ipv6", ca->ipv6,
+                     "dual stack: IPv6 too (a /64 of the daemon's ULA prefix unless --subnet "
+                     "gives one)");
+    create->add_option("--label", ca->labels, "key=value metadata (repeatable)");
     create->add_option("-o,--opt", ca->opts,
                        "driver option key=value (repeatable): com.docker.network.bridge.name=NAME, "
                        "com.docker.network.bridge.enable_icc=true|false, "
                        "com.docker.network.bridge.enable_ip_masquerade=true|false, "
-                       "com.docker.network.host_ipv4=IP (SNAT source)");
+                       "com.docker.network.host_ipv4=IP (SNAT source), "
+                       "com.docker.network.bridge.host_binding_ipv4=IP (default -p address), "
+                       "com.docker.network.driver.mtu=N, "
+                       "com.docker.network.container_iface_prefix=PREFIX, "
+                       "com.docker.network.bridge.gateway_mode_ipv4|_ipv6="
+                       "nat|nat-unprotected|routed|isolated, "
+                       "com.docker.network.bridge.inhibit_ipv4=true|false");
     create->add_flag("--internal", ca->internal,
                      "restrict external access: no traffic to or from outside the subnet, no NAT");
     create->fallthrough();
@@ -176,11 +221,14 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
         ->required();
     connect->add_option("--name", co->name, "endpoint (container) name (default: the netns name)");
     connect->add_option("--ip", co->ip, "static IPv4 address, without prefix");
+    connect->add_option("--ip6", co->ip6, "static IPv6 address (dual-stack networks)");
+    connect->add_option("--mac", co->mac,
+                        "static MAC address (default: random, locally administered)");
     connect->add_option(
         "-p,--publish", co->publish,
         "publish container ports on the host (repeatable), Docker's -p forms: 8080:80, "
         "8080:80/udp, 127.0.0.1:8080:80, 127.0.0.1::80 (ephemeral host port), 80, "
-        "8000-8010:80 (a free port of the range), 8000-8002:80-82 (1:1)");
+        "8000-8010:80 (a free port of the range), 8000-8002:80-82 (1:1), [::1]:8080:80 (IPv6)");
     connect->fallthrough();
     connect->callback([&, co] { rc = cmd_connect(ctx, *co); });
 

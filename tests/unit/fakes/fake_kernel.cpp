@@ -256,3 +256,50 @@ Result<void> FakeKernel::write_sysctl(const std::string& key, const std::string&
 }
 
 }  // namespace cnetd::test
+
+// --- inspection and repair (persist: reconciliation and GC) ---
+namespace cnetd::test {
+
+Result<std::optional<core::LinkStatus>> FakeKernel::link_status(const std::string& name) {
+    auto it = state.links.find(name);
+    if (it == state.links.end()) return std::optional<core::LinkStatus>{};
+    return std::optional<core::LinkStatus>(core::LinkStatus{it->second.kind, it->second.master, it->second.up});
+}
+
+Result<std::optional<core::PeerStatus>> FakeKernel::peer_status(core::Netns& ns,
+                                                                const std::string& ifname) {
+    auto nit = state.ns_links.find(ns.path());
+    if (nit == state.ns_links.end() || !nit->second.count(ifname)) return std::optional<core::PeerStatus>{};
+    const FakeNsLink& l = nit->second.at(ifname);
+    core::PeerStatus st;
+    st.up = l.up;
+    st.mac = *Mac::parse(l.mac);
+    for (const auto& a : l.addresses) {
+        if (auto v4 = Ipv4Cidr::parse(a); v4.ok()) st.addresses4.push_back(*v4);
+        else if (auto v6 = Ipv6Cidr::parse(a); v6.ok()) st.addresses6.push_back(*v6);
+    }
+    for (const auto& r : l.routes) {
+        std::string gw = r.substr(std::string("default via ").size());
+        if (auto v4 = Ipv4::parse(gw); v4.ok()) st.default_gateway4 = *v4;
+        else if (auto v6 = Ipv6::parse(gw); v6.ok()) st.default_gateway6 = *v6;
+    }
+    return std::optional<core::PeerStatus>(std::move(st));
+}
+
+Result<void> FakeKernel::set_master(const std::string& ifname, const std::string& bridge) {
+    CNETD_TRY(step("set_master " + ifname + " " + bridge));
+    auto it = state.links.find(ifname);
+    if (it == state.links.end()) return Error::sys(ENODEV, "set master of " + ifname);
+    if (!state.links.count(bridge)) return Error::sys(ENODEV, "bridge " + bridge);
+    it->second.master = bridge;
+    return ok();
+}
+
+Result<std::vector<std::string>> FakeKernel::bridge_veths(const std::string& bridge) {
+    std::vector<std::string> out;
+    for (const auto& [name, l] : state.links)
+        if (l.master == bridge && l.kind == "veth") out.push_back(name);
+    return out;
+}
+
+}  // namespace cnetd::test

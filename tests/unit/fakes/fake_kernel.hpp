@@ -92,6 +92,13 @@ public:
     // announce() calls ("eth0 02:.. 172.17.0.2 -"); not a step (best effort, never rolled back).
     std::vector<std::string> announcements;
     bool fail_announce = false;
+
+    // --- inspection and repair (persist: reconciliation and GC) ---
+    Result<std::optional<core::LinkStatus>> link_status(const std::string& name) override;
+    Result<std::optional<core::PeerStatus>> peer_status(core::Netns& ns,
+                                                        const std::string& ifname) override;
+    Result<void> set_master(const std::string& ifname, const std::string& bridge) override;
+    Result<std::vector<std::string>> bridge_veths(const std::string& bridge) override;
 };
 
 class FakeStore : public core::StateStore {

@@ -1,0 +1,136 @@
+#include "netlink/inspect.hpp"
+
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <netlink/route/nexthop.h>
+
+#include "netlink/detail.hpp"
+
+namespace cnetd::netlink {
+
+using detail::CachePtr;
+using detail::LinkPtr;
+
+namespace {
+
+LinkInfo info_of(rtnl_link* l) {
+    LinkInfo info;
+    info.ifindex = rtnl_link_get_ifindex(l);
+    info.name = rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "";
+    const char* kind = rtnl_link_get_type(l);
+    info.kind = kind ? kind : "";
+    info.mtu = rtnl_link_get_mtu(l);
+    info.flags = rtnl_link_get_flags(l);
+    info.master = rtnl_link_get_master(l);
+    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
+        std::array<uint8_t, 6> b{};
+        std::memcpy(b.data(), nl_addr_get_binary_addr(a), 6);
+        info.mac = Mac(b);
+    }
+    return info;
+}
+
+bool to_ipv6(const nl_addr* a, Ipv6& out) {
+    if (!a || nl_addr_get_family(a) != AF_INET6 || nl_addr_get_len(a) != 16) return false;
+    std::array<uint8_t, 16> b{};
+    std::memcpy(b.data(), nl_addr_get_binary_addr(a), 16);
+    out = Ipv6(b);
+    return true;
+}
+
+// The default route's gateway out of `ifindex` in `family`, through `to` (address converter).
+template <class Addr, class Conv>
+Result<std::optional<Addr>> default_gateway(RouteSocket& s, int family, int ifindex, Conv to) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_route_alloc_cache(s.get(), family, 0, &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list routes{}", s.where()));
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* r = reinterpret_cast<rtnl_route*>(o);
+        if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
+        nl_addr* dst = rtnl_route_get_dst(r);
+        if (dst && nl_addr_get_prefixlen(dst) != 0) continue;
+        for (int i = 0; i < rtnl_route_get_nnexthops(r); ++i) {
+            rtnl_nexthop* nh = rtnl_route_nexthop_n(r, i);
+            if (!nh || rtnl_route_nh_get_ifindex(nh) != ifindex) continue;
+            Addr a;
+            if (to(rtnl_route_nh_get_gateway(nh), a)) return std::optional<Addr>(a);
+        }
+    }
+    return std::optional<Addr>{};
+}
+
+}  // namespace
+
+Result<std::optional<LinkInfo>> get_link_by_index(RouteSocket& s, int ifindex) {
+    rtnl_link* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_link_get_kernel(s.get(), ifindex, nullptr, &raw);
+    LinkPtr l(raw);
+    if (rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
+        return s.error(rc, fmt::format("get link #{}{}", ifindex, s.where()));
+    }
+    return std::optional<LinkInfo>(info_of(l.get()));
+}
+
+Result<std::vector<LinkInfo>> list_links(RouteSocket& s) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_link_alloc_cache(s.get(), AF_UNSPEC, &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list links{}", s.where()));
+    std::vector<LinkInfo> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        out.push_back(info_of(reinterpret_cast<rtnl_link*>(o)));
+    }
+    return out;
+}
+
+Result<void> set_master(RouteSocket& s, const std::string& name, int master_ifindex) {
+    LinkPtr orig(rtnl_link_alloc());
+    LinkPtr ch(rtnl_link_alloc());
+    if (!orig || !ch) return Error::sys(ENOMEM, "set master");
+    rtnl_link_set_master(ch.get(), master_ifindex);
+    rtnl_link_set_name(ch.get(), name.c_str());
+    s.clear_error();
+    if (int rc = rtnl_link_change(s.get(), orig.get(), ch.get(), 0); rc < 0)
+        return s.error(rc, fmt::format("set master of {}{}", name, s.where()));
+    return ok();
+}
+
+Result<std::vector<Ipv6Cidr>> list_ipv6_global(RouteSocket& s, int ifindex) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
+    std::vector<Ipv6Cidr> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* a = reinterpret_cast<rtnl_addr*>(o);
+        if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET6) continue;
+        if (rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) continue;
+        Ipv6 v;
+        if (to_ipv6(rtnl_addr_get_local(a), v)) out.emplace_back(v, rtnl_addr_get_prefixlen(a));
+    }
+    return out;
+}
+
+Result<std::optional<Ipv4>> default_gateway4(RouteSocket& s, int ifindex) {
+    return default_gateway<Ipv4>(s, AF_INET, ifindex,
+                                 [](const nl_addr* a, Ipv4& out) { return a && detail::to_ipv4(a, out); });
+}
+
+Result<std::optional<Ipv6>> default_gateway6(RouteSocket& s, int ifindex) {
+    return default_gateway<Ipv6>(s, AF_INET6, ifindex,
+                                 [](const nl_addr* a, Ipv6& out) { return to_ipv6(a, out); });
+}
+
+}  // namespace cnetd::netlink

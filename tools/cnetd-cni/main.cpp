@@ -1,0 +1,309 @@
+// cnetd-cni: the CNI 1.1 plugin runtimes exec (docs/cni.md). A thin front end: it parses the call
+// (lib/cni), forwards it to cnetd over the control socket (/v1/cni/..., docs/api.md) and prints
+// the result or a CNI error on stdout. All kernel work and all state stay in the daemon; the one
+// thing done here is CHECK's look into the container's namespace (interface, address, route).
+//
+// Exit status: 0 on success, 1 with a CNI error JSON on stdout otherwise.
+// Waiting: the daemon is given cnetdTimeout seconds (default 5) to accept the connection; ADD, DEL,
+// CHECK and GC then answer code 11 (try again later), STATUS code 50.
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <thread>
+
+#include "api/client.hpp"
+#include "base/net.hpp"
+#include "cni/cni.hpp"
+
+extern char** environ;
+
+namespace cni = cnetd::cni;
+using cnetd::Error;
+using cnetd::ErrorKind;
+using cnetd::Result;
+using json = nlohmann::json;
+
+namespace {
+
+std::string g_version = "1.1.0";  // the version errors are written in
+
+[[noreturn]] void fail(int code, const std::string& msg, const std::string& details = {}) {
+    std::cout << cni::encode_error(g_version, code, msg, details).dump() << std::endl;
+    std::exit(1);
+}
+
+[[noreturn]] void fail(const Error& e) {
+    fail(cni::cni_code(e), e.message());
+}
+
+struct Daemon {
+    cnetd::api::Client client;
+    unsigned timeout_ms;
+
+    // One request; connection failures are retried until the deadline. Unreachable: Unavailable
+    // with errno set. A daemon error: the body's message and CniCode (code in error_number()).
+    Result<json> call(std::string_view method, const std::string& target, const json& body,
+                      bool* lost = nullptr) const {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            auto r = client.raw(method, target, body.is_null() ? std::string() : body.dump());
+            if (!r) {
+                const Error& e = r.error();
+                bool not_connected = e.message().rfind("cannot connect", 0) == 0;
+                if (not_connected && std::chrono::steady_clock::now() < deadline) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                    continue;
+                }
+                if (lost) *lost = !not_connected;
+                return cni::cni_error(cni::kTryAgainLater,
+                                      fmt::format("cnetd is not reachable at {} (waited {} ms): {}",
+                                                  client.socket_path(), timeout_ms, e.message()),
+                                      ErrorKind::Unavailable);
+            }
+            json j = json::parse(r->body, nullptr, false);
+            if (r->status / 100 == 2) return j.is_discarded() ? json() : j;
+            if (r->status == 503) {
+                return cni::cni_error(
+                    cni::kTryAgainLater,
+                    j.is_object() && j.contains("message") && j["message"].is_string()
+                        ? j["message"].get<std::string>()
+                        : "cnetd is unavailable",
+                    ErrorKind::Unavailable);
+            }
+            Error e = cnetd::api::error_from_response(r->status, r->body);
+            int code = j.is_object() && j.contains("CniCode") && j["CniCode"].is_number_integer()
+                           ? j["CniCode"].get<int>()
+                           : cni::cni_code(e);
+            return cni::cni_error(code, e.message(), e.kind());
+        }
+    }
+};
+
+json add_body(const cni::CniRequest& r, const std::string& ip_range) {
+    json pm = json::array();
+    for (const auto& m : r.port_mappings) {
+        pm.push_back({{"HostPort", m.host_port},
+                      {"ContainerPort", m.container_port},
+                      {"Protocol", m.protocol},
+                      {"HostIP", m.host_ip}});
+    }
+    json net = {{"Name", r.conf.name},          {"Subnet", r.conf.subnet},
+                {"Gateway", r.conf.gateway},    {"IPRange", ip_range},
+                {"Bridge", r.conf.bridge},      {"IpMasq", r.conf.ip_masq},
+                {"Icc", !r.conf.port_isolation}};
+    if (r.conf.mtu) net["Mtu"] = r.conf.mtu;
+    return {{"Network", net},    {"ContainerID", r.container_id}, {"IfName", r.ifname},
+            {"Netns", r.netns},  {"IPv4Address", r.ip},           {"MacAddress", r.mac},
+            {"PortMappings", pm}};
+}
+
+std::string str(const json& j, const char* k) {
+    return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+}
+
+// Our part of the result: [bridge, host veth, container interface], the address on the container
+// interface, the default route via the gateway (none on internal networks).
+cni::CniResult our_result(const cni::CniRequest& r, const json& a) {
+    const json& ep = a.contains("Endpoint") ? a["Endpoint"] : json::object();
+    cni::CniResult res;
+    res.interfaces.push_back({str(a, "Bridge"), "", "", 0});
+    res.interfaces.push_back({str(ep, "HostInterface"), "", "", 0});
+    res.interfaces.push_back({str(ep, "Interface"), str(ep, "MacAddress"), r.netns, 0});
+    const std::string gw = str(a, "Gateway");
+    res.ips.push_back({str(ep, "IPv4Address"), gw, 2});
+    if (!str(ep, "IPv6Address").empty()) res.ips.push_back({str(ep, "IPv6Address"), "", 2});
+    if (!(a.contains("Internal") && a["Internal"].is_boolean() && a["Internal"].get<bool>()))
+        res.routes.push_back({"0.0.0.0/0", gw});
+    res.dns = r.conf.dns;
+    return res;
+}
+
+// CHECK inside the container: the interface is up and carries the address, and (unless internal)
+// a default route exists. Runs in this single-threaded process after setns().
+Result<void> check_in_netns(const cni::CniRequest& r, const std::string& cidr, bool want_route) {
+    int fd = ::open(r.netns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Error::sys(errno, fmt::format("open CNI_NETNS {}", r.netns));
+    int rc = ::setns(fd, CLONE_NEWNET);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return Error::sys(err, fmt::format("enter CNI_NETNS {}", r.netns));
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return Error::sys(errno, "socket");
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", r.ifname.c_str());
+    if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+        err = errno;
+        ::close(s);
+        return Error(ErrorKind::Kernel,
+                     fmt::format("interface {} in {}: {}", r.ifname, r.netns, std::strerror(err)));
+    }
+    bool up = ifr.ifr_flags & IFF_UP;
+    std::string have;
+    if (::ioctl(s, SIOCGIFADDR, &ifr) == 0) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
+        have = cnetd::Ipv4(ntohl(sin->sin_addr.s_addr)).str();
+    }
+    ::close(s);
+    if (!up)
+        return Error(ErrorKind::Kernel,
+                     fmt::format("interface {} in {} is down", r.ifname, r.netns));
+    std::string want = cidr.substr(0, cidr.find('/'));
+    if (have != want) {
+        return Error(ErrorKind::Kernel,
+                     fmt::format("interface {} in {} has address {}, expected {}", r.ifname,
+                                 r.netns, have.empty() ? "(none)" : have, want));
+    }
+    if (want_route) {
+        std::ifstream routes("/proc/self/net/route");
+        std::string line;
+        bool found = false;
+        while (std::getline(routes, line)) {
+            char ifn[64];
+            unsigned dst = 1;
+            if (std::sscanf(line.c_str(), "%63s %x", ifn, &dst) == 2 && dst == 0 && r.ifname == ifn)
+                found = true;
+        }
+        if (!found) {
+            return Error(ErrorKind::Kernel,
+                         fmt::format("no default route via {} in {}", r.ifname, r.netns));
+        }
+    }
+    return cnetd::ok();
+}
+
+}  // namespace
+
+int main() {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e; ++e) {
+        std::string kv = *e;
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    // Errors are written in the config's version when it can be read at all.
+    if (json j = json::parse(in, nullptr, false);
+        j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string() &&
+        cni::version_supported(j["cniVersion"].get<std::string>()))
+        g_version = j["cniVersion"].get<std::string>();
+
+    auto parsed = cni::parse_cni(env, in);
+    if (!parsed) fail(parsed.error());
+    const cni::CniRequest& r = *parsed;
+    if (r.command == cni::Command::Version) {
+        if (!cni::version_supported(r.conf.cni_version)) {
+            fail(cni::kIncompatibleVersion,
+                 fmt::format("cniVersion \"{}\" is not supported", r.conf.cni_version));
+        }
+        std::cout << cni::version_reply(r.conf.cni_version).dump() << std::endl;
+        return 0;
+    }
+    std::string socket = r.conf.socket;
+    if (socket.empty())
+        socket = env.count("CNETD_SOCKET") ? env["CNETD_SOCKET"] : cnetd::api::kDefaultSocket;
+    Daemon d{cnetd::api::Client(socket), r.conf.timeout_ms};
+    const std::string& v = r.conf.cni_version;
+
+    switch (r.command) {
+        case cni::Command::Add: {
+            auto range = cni::ip_range_of(r.conf);
+            if (!range) fail(range.error());
+            std::optional<cni::CniResult> prev;
+            if (r.prev_result) {
+                auto p = cni::decode_result(*r.prev_result, v);
+                if (!p) fail(p.error());
+                prev = *p;
+            }
+            bool lost = false;
+            auto a = d.call("POST", "/v1/cni/add", add_body(r, *range), &lost);
+            if (!a) {
+                if (lost) {
+                    // The answer was lost mid-exchange: the daemon may have made the attachment.
+                    // Undo it so nothing half-done is left, then let the runtime retry.
+                    (void)d.call("POST", "/v1/cni/del",
+                                 {{"Network", r.conf.name},
+                                  {"ContainerID", r.container_id},
+                                  {"IfName", r.ifname}});
+                }
+                fail(a.error());
+            }
+            cni::CniResult res = our_result(r, *a);
+            if (prev) res = cni::append_result(*prev, res);
+            std::cout << cni::encode_result(res, v).dump() << std::endl;
+            return 0;
+        }
+        case cni::Command::Del: {
+            auto a = d.call(
+                "POST", "/v1/cni/del",
+                {{"Network", r.conf.name}, {"ContainerID", r.container_id}, {"IfName", r.ifname}});
+            if (!a) fail(a.error());
+            return 0;
+        }
+        case cni::Command::Check: {
+            if (!r.prev_result) fail(cni::kInvalidConfig, "prevResult: required for CHECK");
+            auto prev = cni::decode_result(*r.prev_result, v);
+            if (!prev) fail(prev.error());
+            auto a = d.call("POST", "/v1/cni/check",
+                            {{"Network", r.conf.name},
+                             {"ContainerID", r.container_id},
+                             {"IfName", r.ifname},
+                             {"Netns", r.netns}});
+            if (!a) fail(a.error());
+            const json& ep = (*a)["Endpoint"];
+            const std::string addr = str(ep, "IPv4Address");
+            // The cached result must describe what the daemon has.
+            bool listed = false;
+            for (const auto& ip : prev->ips) listed = listed || ip.address == addr;
+            if (!listed) {
+                fail(cni::kInvalidConfig,
+                     fmt::format("prevResult does not list {}, the address of {} in {}", addr,
+                                 r.ifname, r.netns));
+            }
+            bool internal = (*a).value("Internal", false);
+            if (auto c = check_in_netns(r, addr, !internal); !c)
+                fail(cni::kDaemonFailure, c.error().message());
+            return 0;
+        }
+        case cni::Command::Gc: {
+            json valid = json::array();
+            for (const auto& at : r.valid_attachments)
+                valid.push_back({{"ContainerID", at.container_id}, {"IfName", at.ifname}});
+            auto a = d.call("POST", "/v1/cni/gc", {{"Network", r.conf.name}, {"Valid", valid}});
+            if (!a) fail(a.error());
+            return 0;
+        }
+        case cni::Command::Status: {
+            auto a =
+                d.call("GET", "/v1/cni/status/" + cnetd::api::encode_segment(r.conf.name), nullptr);
+            if (!a) {
+                if (a.error().kind() == ErrorKind::Unavailable)
+                    fail(cni::kPluginNotAvailable, a.error().message());
+                fail(a.error());
+            }
+            if ((*a).contains("Problems") && (*a)["Problems"].is_array() &&
+                !(*a)["Problems"].empty()) {
+                std::string msg;
+                for (const auto& p : (*a)["Problems"])
+                    msg += (msg.empty() ? "" : "; ") + p.get<std::string>();
+                fail(cni::kLimitedConnectivity, msg);
+            }
+            return 0;
+        }
+        case cni::Command::Version:
+            break;
+    }
+    return 0;
+}
