@@ -13,6 +13,7 @@
 #include <set>
 
 #include "base/log.hpp"
+#include "base/validate.hpp"
 #include "core/ula.hpp"
 
 namespace cnetd::core {
@@ -1009,10 +1010,17 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         auto v = validate_ifname(req.ifname);
         if (!v) return std::move(v).error().wrap("ifname");
     }
+    if (!req.container_id.empty()) CNETD_TRY(validate_container_id(req.container_id));
     std::vector<PortRequest> port_reqs = req.ports;
+    // "1-65535" expands to 65,535 mappings: bound what one request may ask for (docs/security.md).
+    constexpr size_t kMaxMappings = 65535;
     for (size_t i = 0; i < req.publish.size(); ++i) {
         auto parsed = parse_port_spec(req.publish[i]);
         if (!parsed) return std::move(parsed).error().wrap(fmt::format("publish[{}]", i));
+        if (port_reqs.size() + parsed->size() > kMaxMappings) {
+            return Error::invalid(fmt::format("publish[{}]: \"{}\": more than {} port mappings in "
+                                              "one request", i, req.publish[i], kMaxMappings));
+        }
         port_reqs.insert(port_reqs.end(), parsed->begin(), parsed->end());
     }
     for (const auto& pr : port_reqs) {
