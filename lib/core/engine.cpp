@@ -878,7 +878,6 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     n.options[kOptBridgeName] = bridge;
 
     Rollback undo;
-    if (subnet6) CNETD_TRY(enable_ip6_forwarding());
     auto created = kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu, n.gateway6_cidr(), inhibit_ipv4});
     if (!created.ok()) {
         // ensure_bridge may have failed after creating the link: remove what we made.
@@ -908,6 +907,11 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         return std::move(saved).error().wrap(fmt::format("create network {}: save state", req.name));
     }
     undo.commit();
+    // After the commit, so a refused request leaves the sysctl as it was; forwarding is never
+    // turned off again (other networks may need it), as at start.
+    if (subnet6) {
+        if (auto f = enable_ip6_forwarding(); !f.ok()) log::warn("network {}: {}", n.name, f.error().message());
+    }
     log::info("network {} created: bridge {}, subnet {}, gateway {}{}", n.name, n.bridge,
               n.subnet.str(), n.gateway.str(),
               subnet6 ? fmt::format(", subnet {}, gateway {}", subnet6->str(), gateway6.str()) : "");

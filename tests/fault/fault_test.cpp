@@ -97,8 +97,9 @@ protected:
         json net = d.netctl_json({"network", "inspect", "bridge"});
         EXPECT_TRUE(net.is_array()) << net.dump();
         if (!net.is_array()) return out;
-        for (const auto& [id, c] : net[0].value("Containers", json::object()).items())
-            out[c["SandboxKey"].get<std::string>()] = c;
+        // A named copy: iterating items() of the temporary value() returns would dangle.
+        const json containers = net[0].value("Containers", json::object());
+        for (const auto& [id, c] : containers.items()) out[c["SandboxKey"].get<std::string>()] = c;
         return out;
     }
     static size_t published_elems() {

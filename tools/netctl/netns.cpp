@@ -57,6 +57,11 @@ int cmd_info(const Context& ctx) {
             for (const auto& line : *w)
                 if (line.is_string()) std::cout << "warning: " << line.get<std::string>() << '\n';
     }
+    if (std::string at = r->value("LastReload", ""); !at.empty()) std::cout << "LastReload: " << at << '\n';
+    if (auto p = r->find("PendingRestart"); p != r->end() && p->is_array())
+        for (const auto& line : *p)
+            if (line.is_string())
+                std::cout << "pending restart: " << line.get<std::string>() << '\n';
     return kExitOk;
 }
 
