@@ -393,8 +393,11 @@ TEST_F(Cni, HundredParallelAddsGetDistinctAddresses) {
     for (int i = 0; i < n; ++i) netns(fmt::format("p{}", i));
     // 100 libcni clients at once, as a node starting 100 pods would.
     std::string script = fmt::format(
-        "for i in $(seq 0 {}); do \"$0\" add \"$1\" ctr-$i \"$2\"/p$i eth0 > \"$3\"/out.$i 2> "
-        "\"$3\"/err.$i & done; fail=0; for j in $(jobs -p); do wait $j || fail=1; done; exit $fail",
+        // The pids are collected as they start: `jobs -p` in a command substitution runs in a
+        // subshell that has no jobs, and the script would not wait at all.
+        "pids=; for i in $(seq 0 {}); do \"$0\" add \"$1\" ctr-$i \"$2\"/p$i eth0 > \"$3\"/out.$i "
+        "2> \"$3\"/err.$i & pids=\"$pids $!\"; done; fail=0; for j in $pids; do wait $j || fail=1; "
+        "done; exit $fail",
         n - 1);
     auto t0 = std::chrono::steady_clock::now();
     CmdResult r = run({"sh", "-c", script, env("CNI_LIBCNI_CLIENT"), list, d.netns_dir(), d.dir()},
