@@ -598,6 +598,11 @@ Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec_o
     n.options[kOptEnableMasquerade] = bool_str(spec.masquerade);
     n.options[kOptHostBinding] = spec.host_binding ? spec.host_binding->str() : "0.0.0.0";
     auto restore = [&] {
+        if (def->net.mtu != before.mtu) {
+            auto r = kernel_.ensure_bridge({before.bridge, before.gateway_cidr(), before.mtu,
+                                            before.gateway6_cidr(), before.inhibit_ipv4});
+            if (!r.ok()) log::error("rollback: restore MTU of {}: {}", before.bridge, r.error().message());
+        }
         def->net = before;
         opts_ = old_opts;
     };

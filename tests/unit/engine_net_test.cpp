@@ -302,6 +302,19 @@ TEST_F(NetTest, ReconfigureAppliesLiveKeysAtomically) {
     // New networks take the new MTU.
     Network u = create({.name = "after", .subnet = "10.50.0.0/24"});
     EXPECT_EQ(u.mtu, 1300u);
+    // A failing save undoes everything: options, the bridge MTU, the firewall intent.
+    store.fail_save = true;
+    spec.icc = true;
+    spec.mtu = 1200;
+    live.mtu = 1200;
+    EXPECT_FALSE(engine->reconfigure(spec, live, true).ok());
+    store.fail_save = false;
+    const Network back = **engine->find_network("bridge");
+    EXPECT_FALSE(back.icc);
+    EXPECT_EQ(back.mtu, 1300u);
+    EXPECT_EQ(kernel.state.links["docker0"].mtu, 1300u);
+    EXPECT_FALSE(fw.nets[back.id].icc);
+    EXPECT_EQ(create({.name = "after2", .subnet = "10.51.0.0/24"}).mtu, 1300u);
 }
 
 }  // namespace
