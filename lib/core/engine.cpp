@@ -298,6 +298,19 @@ Result<Engine::Net*> Engine::lookup(const std::string& key) {
 
 Result<void> Engine::persist() { return store_.save(networks()); }
 
+Result<void> Engine::sync_firewall() {
+    std::vector<firewall::NetworkRules> rules;
+    std::vector<firewall::PortForward> forwards;
+    for (const auto& [id, n] : nets_) {
+        rules.push_back(rules_of(n.net));
+        for (const auto& [eid, ep] : n.net.endpoints) {
+            auto f = forwards_of(n.net, ep);
+            forwards.insert(forwards.end(), f.begin(), f.end());
+        }
+    }
+    return fw_.sync(rules, forwards);
+}
+
 Result<Engine::Net> Engine::make_net(Network n) {
     Ipam ipam(n.subnet, n.gateway, n.ip_range);
     std::optional<Ipam6> ipam6;
@@ -557,16 +570,7 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     if (changed) CNETD_TRY(persist().context("save state"));
     // The whole table from state, in one transaction: a restart never opens a window without
     // NAT or filtering, and leftovers of a crashed run are replaced.
-    std::vector<firewall::NetworkRules> rules;
-    std::vector<firewall::PortForward> forwards;
-    for (const auto& [id, n] : nets_) {
-        rules.push_back(rules_of(n.net));
-        for (const auto& [eid, ep] : n.net.endpoints) {
-            auto f = forwards_of(n.net, ep);
-            forwards.insert(forwards.end(), f.begin(), f.end());
-        }
-    }
-    CNETD_TRY(fw_.sync(rules, forwards).context(fmt::format("firewall ({})", fw_.name())));
+    CNETD_TRY(sync_firewall().context(fmt::format("firewall ({})", fw_.name())));
     return ok();
 }
 
@@ -614,26 +618,13 @@ Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec_o
             return std::move(r).error().wrap("reload: mtu");
         }
     }
-    std::vector<firewall::NetworkRules> rules;
-    std::vector<firewall::PortForward> forwards;
-    for (const auto& [id, x] : nets_) {
-        rules.push_back(rules_of(x.net));
-        for (const auto& [eid, ep] : x.net.endpoints) {
-            auto f = forwards_of(x.net, ep);
-            forwards.insert(forwards.end(), f.begin(), f.end());
-        }
-    }
-    if (auto r = fw_.sync(rules, forwards); !r.ok()) {
+    if (auto r = sync_firewall(); !r.ok()) {
         restore();
         return std::move(r).error().wrap("reload: firewall");
     }
     if (auto r = persist(); !r.ok()) {
         restore();
-        (void)fw_.sync([&] {
-            std::vector<firewall::NetworkRules> v;
-            for (const auto& [id, x] : nets_) v.push_back(rules_of(x.net));
-            return v;
-        }(), forwards);
+        if (auto f = sync_firewall(); !f.ok()) log::error("rollback: firewall: {}", f.error().message());
         return std::move(r).error().wrap("reload: save state");
     }
     log::info("reload: default network: icc={} ip-masq={} mtu={} ip={}", bool_str(n.icc),

@@ -213,6 +213,8 @@ private:
     // Builds the address allocators of a network from its fields and endpoints (state load).
     static Result<Net> make_net(Network n);
     unsigned default_mtu();  // opts_.mtu, else the uplink's MTU, else 1500
+    // Replaces the firewall table with the intent of every network and mapping, in one transaction.
+    Result<void> sync_firewall();
     Result<void> enable_ip6_forwarding();
     bool ip_forward_ = false;
     Result<Net*> lookup(const std::string& name_or_id);
