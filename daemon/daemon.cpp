@@ -4,15 +4,19 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <functional>
 
@@ -24,6 +28,7 @@
 #include "daemon/firewall_monitor.hpp"
 #include "daemon/gc_watch.hpp"
 #include "daemon/handlers.hpp"
+#include "daemon/relay.hpp"
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/worker.hpp"
@@ -71,6 +76,13 @@ Result<void> make_dirs(const std::string& path, mode_t mode) {
                          ENOTDIR);
     }
     return ok();
+}
+
+// CLOCK_MONOTONIC in microseconds, for RELOADING=1 (sd_notify(3): MONOTONIC_USEC=).
+uint64_t monotonic_usec() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
 std::string parent_dir(const std::string& path) {
@@ -182,6 +194,8 @@ int run(int argc, char** argv) {
     }
 
     boost::asio::io_context io(1);
+    // Ports published on [::1] are relayed in userland, synced after every job (daemon/relay.hpp).
+    Relay relay(io, worker);
     Handlers handlers(
         worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()});
     ServerOptions server_opts;  // who may use the socket, and its limits (docs/security.md)
@@ -200,36 +214,58 @@ int run(int argc, char** argv) {
     }
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    boost::asio::signal_set hup(io, SIGHUP);
+    boost::asio::steady_timer drain_timer(io);
+    std::function<void(std::chrono::steady_clock::time_point)> wait_drained =
+        [&](std::chrono::steady_clock::time_point deadline) {
+            // Every answer written (sessions close after it) or the deadline: then stop.
+            if (server.stats().active == 0 || std::chrono::steady_clock::now() >= deadline) {
+                if (server.stats().active != 0)
+                    log::warn("shutdown: {} connection(s) still open after 5 s, closing them",
+                              server.stats().active);
+                io.stop();
+                return;
+            }
+            drain_timer.expires_after(std::chrono::milliseconds(10));
+            drain_timer.async_wait([&, deadline](const boost::system::error_code& ec) {
+                if (!ec) wait_drained(deadline);
+            });
+        };
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         log::info("received {}, shutting down (networks stay in place)",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
         notify("STOPPING=1\nSTATUS=stopping: finishing the operation in flight");
-        server.close();     // stop accepting, remove the socket file
+        server.drain();     // no new connections; idle ones closed, busy ones after their answer
         fw_monitor.stop();  // before the worker: it polls the worker's backend's socket
         gc_watch.stop();    // before the worker: it waits for its jobs
-        worker.stop();      // the job in flight finishes; queued ones are dropped
-        io.stop();
+        worker.stop();      // the job in flight finishes; queued ones are answered 503 (not run)
+        hup.cancel();
+        // The answers were posted to this io_context by the worker: let them be written.
+        wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5));
     });
 
     // SIGHUP (systemctl reload): re-read the config; apply what can change live in one step on
     // the worker, report the rest as pending a restart (log and GET /v1/info). A config that does
-    // not parse changes nothing.
-    boost::asio::signal_set hup(io, SIGHUP);
+    // not parse changes nothing. systemd hears RELOADING=1 first and READY=1 once the live part
+    // is applied (or refused), so `systemctl reload` returns when the reload is done.
     std::function<void()> arm_reload = [&] {
         hup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
             arm_reload();
+            notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading {}",
+                               monotonic_usec(), config_path));
             auto next = config::load(config_path, config_opt->count() > 0);
             if (!next) {
                 log::error("reload: {}; keeping the running config", next.error().message());
-                notify("STATUS=reload failed: " + next.error().message());
+                notify("READY=1\nSTATUS=reload failed: " + next.error().message());
                 return;
             }
             overrides(*next);
             auto level = parse_level(next->log_level);
             if (!level) {
                 log::error("reload: {}; keeping the running config", level.error().message());
+                notify("READY=1\nSTATUS=reload failed: " + level.error().message());
                 return;
             }
             for (const auto& w : next->warnings) log::warn("config {}: {}", config_path, w);
@@ -239,19 +275,27 @@ int run(int argc, char** argv) {
             for (const auto& k : plan.restart) pending.push_back(k.str());
             handlers.set_reload_status(pending, now_rfc3339());
             log::info("reload: {}", plan.summary());
-            if (plan.live.empty()) return;
+            if (plan.live.empty()) {
+                notify("READY=1\nSTATUS=ready: reloaded (nothing to apply live)");
+                return;
+            }
             log::set_level(*level);
             const auto spec = default_spec_of(applied);
             const core::EngineOptions live = engine_options_of(applied);
             const bool forward = applied.ip_forward;
             cfg = applied;
-            worker.post([spec, live, forward](Backend& b) {
+            const bool queued = worker.post([spec, live, forward](Backend& b) {
                 core::Engine* e = b.engine();
-                if (!e) return;
-                if (auto r = e->reconfigure(spec, live, forward); !r.ok()) {
+                std::string status = "ready: reloaded";
+                if (!e) {
+                    status = "ready: reloaded (no engine to apply it to)";
+                } else if (auto r = e->reconfigure(spec, live, forward); !r.ok()) {
                     log::error("reload: {}", r.error().message());
+                    status = "reload failed: " + r.error().message();
                 }
+                notify("READY=1\nSTATUS=" + status);
             });
+            if (!queued) notify("READY=1\nSTATUS=stopping: reload not applied");
         });
     };
     arm_reload();
@@ -265,8 +309,8 @@ int run(int argc, char** argv) {
             networks = snap->networks.size();
             for (const auto& n : snap->networks) endpoints += n.endpoints.size();
         }
-        notify(fmt::format("READY=1\nSTATUS=ready: {} networks, {} endpoints", networks,
-                           endpoints));
+        notify(
+            fmt::format("READY=1\nSTATUS=ready: {} networks, {} endpoints", networks, endpoints));
     });
     io.run();
     server.close();

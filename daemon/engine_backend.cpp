@@ -104,7 +104,7 @@ std::optional<core::DefaultNetworkSpec> default_spec_of(const config::Config& cf
 }
 
 Result<std::unique_ptr<Backend>> create_engine_backend(const config::Config& cfg) {
-    auto kernel = platform::LinuxKernel::create();
+    auto kernel = platform::LinuxKernel::create(cfg.netns_dir);
     if (!kernel) return std::move(kernel).error().wrap("open kernel interface");
     core::EngineOptions opts = engine_options_of(cfg);
     {

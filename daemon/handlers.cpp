@@ -107,15 +107,21 @@ Handlers::Handlers(Worker& worker, DaemonInfo info) : worker_(worker), info_(std
 void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
     // The reply is shared: the worker calls it, but if post() refuses, we call it here.
     auto shared_reply = std::make_shared<Reply>(std::move(reply));
-    bool queued = worker_.post([shared_reply, job = std::move(job)](Backend& b) {
-        ApiResponse resp;
-        try {
-            resp = job(b);
-        } catch (const std::exception& e) {
-            resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
-        }
-        (*shared_reply)(std::move(resp));
-    });
+    bool queued = worker_.post(
+        [shared_reply, job = std::move(job)](Backend& b) {
+            ApiResponse resp;
+            try {
+                resp = job(b);
+            } catch (const std::exception& e) {
+                resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+            }
+            (*shared_reply)(std::move(resp));
+        },
+        [shared_reply] {
+            (*shared_reply)(error_response(Error(ErrorKind::Unavailable,
+                                                 "cnetd is shutting down: request not started, "
+                                                 "nothing changed; retry once it is back")));
+        });
     if (!queued)
         (*shared_reply)(error_response(
             Error(ErrorKind::Unavailable, "cnetd is shutting down: request not accepted")));
@@ -151,7 +157,8 @@ ApiResponse Handlers::list_netns() const {
     return {200, out, {}};
 }
 
-void Handlers::set_reload_status(std::vector<std::string> pending_restart, std::string reloaded_at) {
+void Handlers::set_reload_status(std::vector<std::string> pending_restart,
+                                 std::string reloaded_at) {
     pending_restart_ = std::move(pending_restart);
     reloaded_at_ = std::move(reloaded_at);
 }

@@ -7,6 +7,8 @@
 
 #include <cstring>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,10 +28,20 @@ using local = asio::local::stream_protocol;
 
 // Shared by the server and its sessions through shared_ptr: sessions may outlive the Server (they
 // are destroyed with the io_context), and they count themselves in `stats.active`.
+// A session as drain() sees it.
+struct Drainable {
+    virtual void drain() = 0;
+
+protected:
+    ~Drainable() = default;
+};
+
 struct Server::Shared {
     ServerOptions opts;
     AuthPolicy policy;
     ServerStats stats;
+    bool draining = false;
+    std::set<Drainable*> live;  // io thread only; sessions add and remove themselves
 };
 
 namespace {
@@ -39,7 +51,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
     return fmt::format("{} ms", d.count());
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public std::enable_shared_from_this<Session>, public Drainable {
 public:
     Session(local::socket sock, Handlers& handlers, std::shared_ptr<Server::Shared> shared,
             PeerCred peer, Access access)
@@ -50,10 +62,26 @@ public:
           peer_(std::move(peer)),
           access_(access) {
         ++shared_->stats.active;
+        shared_->live.insert(this);
     }
-    ~Session() { --shared_->stats.active; }
+    ~Session() {
+        --shared_->stats.active;
+        shared_->live.erase(this);
+    }
 
     void start() { wait_request(); }
+
+    // Shutdown: a connection waiting for its next request is closed now; one with a request in
+    // progress gets its answer (the worker finishes or refuses the job) and is closed after it.
+    void drain() override {
+        keep_alive_ = false;
+        if (busy_ || phase_ != Phase::Idle) return;
+        beast::error_code ignored;
+        sock_.cancel(ignored);
+        sock_.shutdown(local::socket::shutdown_both, ignored);
+        sock_.close(ignored);
+        disarm();
+    }
 
 private:
     enum class Phase { Idle, Reading, Writing };
@@ -131,7 +159,7 @@ private:
             return answer_and_close(400, fmt::format("malformed HTTP request: {}", ec.message()));
 
         auto& msg = parser_->get();
-        keep_alive_ = msg.keep_alive();
+        keep_alive_ = msg.keep_alive() && !shared_->draining;
         ApiRequest req{std::string(msg.method_string()), std::string(msg.target()),
                        std::move(msg.body())};
         if (required_for(req.method) == Access::Write ? access_ != Access::Write
@@ -146,6 +174,7 @@ private:
         }
         log::debug("api: {} {} (uid {})", req.method, req.target, peer_.uid);
         // The reply may come from the worker thread: hop back to this session's executor.
+        busy_ = true;
         handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) {
             asio::post(self->sock_.get_executor(),
                        [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
@@ -158,6 +187,8 @@ private:
     }
 
     void write(ApiResponse resp) {
+        busy_ = false;
+        if (shared_->draining) keep_alive_ = false;
         auto res = std::make_shared<http::response<http::string_body>>();
         res->version(11);
         res->result(static_cast<unsigned>(resp.status));
@@ -190,6 +221,7 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = true;
     bool timed_out_reading_ = false;
+    bool busy_ = false;  // a request was handed to the handlers and its answer is not written yet
     Phase phase_ = Phase::Idle;
     unsigned gen_ = 0;
 };
@@ -338,6 +370,14 @@ void Server::close() {
         ::unlink(path_.c_str());
         path_.clear();
     }
+}
+
+void Server::drain() {
+    close();
+    shared_->draining = true;
+    // Copy: a session closed here may be destroyed (and erase itself) before the loop ends.
+    for (Drainable* d : std::vector<Drainable*>(shared_->live.begin(), shared_->live.end()))
+        if (shared_->live.count(d)) d->drain();
 }
 
 void Server::accept() {

@@ -74,6 +74,10 @@ public:
     // Stops accepting and unlinks the socket file (if we created it). Sessions in progress are not
     // interrupted; the io_context's owner stops them. Idempotent.
     void close();
+    // Shutdown (SIGTERM): close(), then every connection waiting for a request is closed at once
+    // and every other one after the answer to its request in progress (no keep-alive). The
+    // answers still need the io_context to run: its owner runs it until stats().active is 0.
+    void drain();
 
     // The policy the groups resolved to (valid after listen() or adopt()).
     const AuthPolicy& policy() const;

@@ -12,8 +12,9 @@
 // Firewall facts the firewall::Backend does not keep itself (time of the last drift repair, the
 // latest coexistence warnings) are noted by jobs through note_firewall_*() and published with the
 // next snapshot, so GET /v1/info reads them without waiting either.
-// Shutdown: stop() refuses new jobs, lets the job in flight finish, drops the queued ones and
-// joins; the Backend is destroyed on the worker thread. Kernel state is never torn down here.
+// Shutdown: stop() refuses new jobs, lets the job in flight finish, drops the queued ones (calling
+// each one's on_drop, so a client waiting for it is told it never ran) and joins; the Backend is
+// destroyed on the worker thread. Kernel state is never torn down here.
 #pragma once
 
 #include <condition_variable>
@@ -63,8 +64,9 @@ public:
     // joined and the factory's error returned; the worker cannot be started again.
     Result<void> start(Factory factory);
     // Queues a job. False when the worker is not running (never started, failed, or stopping): the
-    // job is dropped and the caller must answer "unavailable" itself.
-    bool post(Job job);
+    // job is dropped and the caller must answer "unavailable" itself. `on_drop` runs instead of the
+    // job if stop() discards it before it started (on stop()'s thread, never with `job`).
+    bool post(Job job, std::function<void()> on_drop = {});
     // Idempotent.
     void stop();
 
@@ -75,19 +77,30 @@ public:
     void note_firewall_repair(std::string when);
     void note_firewall_warnings(std::vector<std::string> warnings);
 
+    // Called on the worker thread after every publication (start-up's included once set), with
+    // the Backend, e.g. to sync the [::1] relay (daemon/relay.hpp). Set or clear it from any
+    // thread; clearing waits for a call in progress, so the hook's owner may then go away.
+    void set_publish_hook(std::function<void(Backend&)> hook);
+
 private:
     void run(Factory factory);
     void publish(Backend& backend);
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<Job> jobs_;
+    struct Queued {
+        Job job;
+        std::function<void()> on_drop;
+    };
+    std::deque<Queued> jobs_;
     enum class State { Idle, Starting, Running, Stopping, Stopped } state_ = State::Idle;
     bool start_done_ = false;
     std::optional<Error> start_error_;
     std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_; the pointee is immutable
     FirewallStatus fw_notes_;                   // worker thread only: last_repair, warnings
     std::thread thread_;
+    std::mutex hook_mu_;  // held while the hook runs
+    std::function<void(Backend&)> hook_;
 };
 
 }  // namespace cnetd::daemon

@@ -103,7 +103,9 @@ if ((compare)); then
       extra=()
       if [[ $engine == cnetd ]]; then
         echo "firewall: nftables" > $w/cnetd.yaml
-        $cnetd --config $w/cnetd.yaml --socket $w/s.sock --state-dir $w/state \
+        # BENCH_WRAP: a debugging wrapper for the daemon, e.g. "gdb -q -batch -ex run -ex bt --args"
+        # (the RSS figures then measure the wrapper).
+        ${BENCH_WRAP:-} $cnetd --config $w/cnetd.yaml --socket $w/s.sock --state-dir $w/state \
           --netns-dir $w/netns --log-level warning & pid=$!
         for i in $(seq 200); do [[ -S $w/s.sock ]] && break; sleep 0.05; done
         extra=(--socket $w/s.sock --pid $pid)

@@ -3,10 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -23,7 +23,7 @@ namespace {
 constexpr int kMinPrefix = 8;   // a /8 is 16M addresses: the IPAM bitmap stays at 2 MiB
 constexpr int kMaxPrefix = 30;  // gateway + at least one container
 constexpr int kVethNameTries = 4;
-constexpr int kMinPrefix6 = 48;   // Docker's ULA /48 is the widest v6 subnet we hand addresses in
+constexpr int kMinPrefix6 = 48;  // Docker's ULA /48 is the widest v6 subnet we hand addresses in
 constexpr int kMaxPrefix6 = 124;
 // Linux numbers bridge ports 1..1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses the 1024th
 // with EXFULL ("exchange full"): say why before it does.
@@ -45,7 +45,8 @@ Result<firewall::GatewayMode> parse_gateway_mode(const std::string& key, const s
     if (v == "routed") return firewall::GatewayMode::Routed;
     if (v == "isolated") return firewall::GatewayMode::Isolated;
     return Error::invalid(fmt::format(
-        "option {}: \"{}\" is not a gateway mode (nat, nat-unprotected, routed, isolated)", key, v));
+        "option {}: \"{}\" is not a gateway mode (nat, nat-unprotected, routed, isolated)", key,
+        v));
 }
 
 // Nameserver lines of resolv.conf that are IPv4 addresses.
@@ -55,7 +56,8 @@ std::vector<Ipv4> nameservers_of(const std::string& path) {
     std::string text;
     char buf[4096];
     size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20))
+        text.append(buf, n);
     std::fclose(f);
     return read_nameservers(text);
 }
@@ -110,17 +112,23 @@ void log_undo_failure(const Result<void>& r, std::string_view what) {
 // Go's strconv.ParseBool, which Docker uses for driver options.
 std::optional<bool> parse_bool(const std::string& s) {
     if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
-    if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" || s == "False") return false;
+    if (s == "0" || s == "f" || s == "F" || s == "false" || s == "FALSE" || s == "False")
+        return false;
     return std::nullopt;
 }
 
-const char* bool_str(bool b) { return b ? "true" : "false"; }
+const char* bool_str(bool b) {
+    return b ? "true" : "false";
+}
 
 int proto_number(Proto p) {
     switch (p) {
-        case Proto::Tcp: return 6;
-        case Proto::Udp: return 17;
-        case Proto::Sctp: return 132;
+        case Proto::Tcp:
+            return 6;
+        case Proto::Udp:
+            return 17;
+        case Proto::Sctp:
+            return 132;
     }
     return 6;
 }
@@ -140,7 +148,8 @@ std::set<uint16_t> parse_reserved_ports(const std::string& s) {
     size_t pos = 0;
     while (pos < s.size()) {
         size_t comma = s.find(',', pos);
-        std::string item = s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string item =
+            s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         unsigned a = 0, b = 0;
         if (std::sscanf(item.c_str(), "%u-%u", &a, &b) == 2) {
             for (unsigned p = a; p <= b && p <= 65535; ++p) out.insert(static_cast<uint16_t>(p));
@@ -170,6 +179,8 @@ std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const E
         f.bridge = n.bridge;
         if (b.ipv6) {
             if (!ep.address6) continue;  // cannot happen: v6 bindings need a v6 endpoint
+            // [::1] is relayed in userland by the daemon (loopback_relays()): no map element.
+            if (b.host_ip6 && b.host_ip6->is_loopback()) continue;
             f.family = firewall::Family::V6;
             f.host_ip6 = b.host_ip6;
             f.container_ip6 = ep.address6->addr();
@@ -181,7 +192,8 @@ std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const E
     return out;
 }
 
-Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs) {
+Result<void> Engine::publish(const Network& net, Endpoint& ep,
+                             const std::vector<PortRequest>& reqs) {
     if (reqs.empty()) return ok();
     // Undo what this call did if any step fails: allocations, held sockets.
     std::vector<PortBinding> done;
@@ -197,14 +209,16 @@ Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector
                 "publish: IPv6 host address [{}] needs a dual-stack network; {} is IPv4 only",
                 req.host_ip6 ? req.host_ip6->str() : "::", net.name));
         }
-        if (req.ipv6 && req.host_ip6 && req.host_ip6->is_loopback()) {
-            // docs/firewall.md: IPv6 has no route_localnet; the kernel drops the container's
-            // answers to ::1 arriving on the bridge, so only a userland proxy could serve it.
+        if (req.ipv6 && req.host_ip6 && req.host_ip6->is_loopback() && req.proto == Proto::Sctp) {
+            // docs/firewall.md: IPv6 has no route_localnet, so [::1] is served by the daemon's
+            // userland relay (daemon/relay.hpp), which speaks tcp and udp only.
             undo();
             return Error::invalid(fmt::format(
-                "publish: [::1]:{}: IPv6 loopback cannot be forwarded in the kernel (no "
-                "route_localnet for IPv6); publish on [::] or a host IPv6 address, or on 127.0.0.1",
-                req.host.first));
+                "publish: [::1]:{}->{}/sctp: proto sctp cannot be published on [::1] (IPv6 "
+                "loopback is relayed in userland, for tcp and udp only); publish sctp on [::], a "
+                "host IPv6 address or 127.0.0.1",
+                req.host.first == 0 ? std::string() : std::to_string(req.host.first),
+                req.container.first));
         }
         // No address given: the network's host_binding_ipv4 / config `ip`; without one every
         // IPv4 address and, on dual-stack networks, every IPv6 address with the same port.
@@ -239,6 +253,34 @@ Result<void> Engine::publish(const Network& net, Endpoint& ep, const std::vector
     }
     holds_[ep.id] = std::move(holds);
     return ok();
+}
+
+std::vector<LoopbackRelay> Engine::loopback_relays() const {
+    std::vector<LoopbackRelay> out;
+    for (const auto& [nid, n] : nets_) {
+        for (const auto& [eid, ep] : n.net.endpoints) {
+            if (!ep.address6) continue;
+            auto held = holds_.find(eid);
+            for (size_t i = 0; i < ep.ports.size(); ++i) {
+                const PortBinding& b = ep.ports[i];
+                if (!b.ipv6 || !b.host_ip6 || !b.host_ip6->is_loopback()) continue;
+                std::vector<int> fds;
+                if (held != holds_.end() && i < held->second.size() && held->second[i])
+                    fds = held->second[i]->fds();
+                for (uint32_t k = 0; k < b.host.size(); ++k) {
+                    LoopbackRelay r;
+                    r.endpoint = ep.name;
+                    r.proto = b.proto;
+                    r.host_port = static_cast<uint16_t>(b.host.first + k);
+                    r.container_ip = ep.address6->addr();
+                    r.container_port = static_cast<uint16_t>(b.container.first + k);
+                    r.fd = k < fds.size() ? fds[k] : -1;
+                    out.push_back(std::move(r));
+                }
+            }
+        }
+    }
+    return out;
 }
 
 void Engine::unpublish(const Network& net, const Endpoint& ep) {
@@ -296,7 +338,9 @@ Result<Engine::Net*> Engine::lookup(const std::string& key) {
     return &nets_.at(n->id);
 }
 
-Result<void> Engine::persist() { return store_.save(networks()); }
+Result<void> Engine::persist() {
+    return store_.save(networks());
+}
 
 Result<void> Engine::sync_firewall() {
     std::vector<firewall::NetworkRules> rules;
@@ -325,12 +369,15 @@ Result<Engine::Net> Engine::make_net(Network n) {
     }
     for (const auto& [eid, ep] : n.endpoints) {
         if (auto r = ipam.allocate(ep.address.addr()); !r.ok()) {
-            return Error::internal(fmt::format("{} endpoint {}: {}", frame, ep.name, r.error().message()));
+            return Error::internal(
+                fmt::format("{} endpoint {}: {}", frame, ep.name, r.error().message()));
         }
         if (ep.address6) {
             if (!ipam6) {
-                return Error::internal(fmt::format("{} endpoint {}: IPv6 address {} on an IPv4-only "
-                                                   "network", frame, ep.name, ep.address6->str()));
+                return Error::internal(
+                    fmt::format("{} endpoint {}: IPv6 address {} on an IPv4-only "
+                                "network",
+                                frame, ep.name, ep.address6->str()));
             }
             if (auto r = ipam6->allocate(ep.address6->addr()); !r.ok()) {
                 return Error::internal(
@@ -345,13 +392,15 @@ unsigned Engine::default_mtu() {
     if (opts_.mtu != 0) return opts_.mtu;
     auto m = kernel_.default_route_mtu();
     if (m.ok() && m->has_value() && **m >= 68) return **m;
-    if (!m.ok()) log::warn("mtu: cannot read the default route's MTU, using 1500: {}", m.error().message());
+    if (!m.ok())
+        log::warn("mtu: cannot read the default route's MTU, using 1500: {}", m.error().message());
     return 1500;
 }
 
 Result<void> Engine::enable_ip6_forwarding() {
     if (!ip_forward_) return ok();
-    return kernel_.write_sysctl("net/ipv6/conf/all/forwarding", "1").context("enable IPv6 forwarding");
+    return kernel_.write_sysctl("net/ipv6/conf/all/forwarding", "1")
+        .context("enable IPv6 forwarding");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,12 +434,13 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                 // works (it happens before socket lookup), so this is a warning, not a failure.
                 auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6,
                                                       b.host.first, b.host.last)
-                                : kernel_.hold_ports(proto_number(b.proto), b.host_ip,
-                                                     b.host.first, b.host.last);
+                                : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
+                                                     b.host.last);
                 if (h.ok()) {
                     holds_[ep.id].push_back(std::move(h).value());
                 } else {
                     log::warn("endpoint {}: {}", ep.name, h.error().message());
+                    holds_[ep.id].push_back(nullptr);  // keeps holds_ aligned with ep.ports
                 }
             }
         }
@@ -420,12 +470,14 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     if (spec) {
         Ipv4Cidr subnet = spec->bip.masked();
         if (spec->bip.prefix() < kMinPrefix || spec->bip.prefix() > kMaxPrefix) {
-            return Error::invalid(fmt::format("bip: \"{}\": prefix length must be between {} and {}",
-                                              spec->bip.str(), kMinPrefix, kMaxPrefix));
+            return Error::invalid(
+                fmt::format("bip: \"{}\": prefix length must be between {} and {}", spec->bip.str(),
+                            kMinPrefix, kMaxPrefix));
         }
         if (spec->bip.addr() == subnet.network() || spec->bip.addr() == subnet.broadcast()) {
             return Error::invalid(fmt::format(
-                "bip: \"{}\" is the network or broadcast address; give the gateway address, e.g. {}/{}",
+                "bip: \"{}\" is the network or broadcast address; give the gateway address, e.g. "
+                "{}/{}",
                 spec->bip.str(), Ipv4(subnet.network().value() + 1).str(), subnet.prefix()));
         }
         if (spec->fixed_cidr && !(spec->fixed_cidr->prefix() >= subnet.prefix() &&
@@ -449,16 +501,19 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
         const unsigned mtu = spec->mtu != 0 ? spec->mtu : default_mtu();
         std::optional<Ipv6Cidr> subnet6;
         if (spec->fixed_cidr_v6) {
-            if (spec->fixed_cidr_v6->prefix() < kMinPrefix6 || spec->fixed_cidr_v6->prefix() > kMaxPrefix6) {
-                return Error::invalid(fmt::format("fixed-cidr-v6: \"{}\": prefix length must be between {} and {}",
-                                                  spec->fixed_cidr_v6->str(), kMinPrefix6, kMaxPrefix6));
+            if (spec->fixed_cidr_v6->prefix() < kMinPrefix6 ||
+                spec->fixed_cidr_v6->prefix() > kMaxPrefix6) {
+                return Error::invalid(
+                    fmt::format("fixed-cidr-v6: \"{}\": prefix length must be between {} and {}",
+                                spec->fixed_cidr_v6->str(), kMinPrefix6, kMaxPrefix6));
             }
             subnet6 = spec->fixed_cidr_v6->masked();
         } else if (spec->ipv6) {
             if (def && def->net.subnet6) {
                 subnet6 = def->net.subnet6;
             } else {
-                if (!opts_.ula48) return Error::invalid("ipv6: no fixed-cidr-v6 and no daemon ULA prefix");
+                if (!opts_.ula48)
+                    return Error::invalid("ipv6: no fixed-cidr-v6 and no daemon ULA prefix");
                 std::vector<Ipv6Cidr> used6;
                 for (const auto& [id, n] : nets_)
                     if (n.net.subnet6 && &n != def) used6.push_back(*n.net.subnet6);
@@ -469,7 +524,8 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
             for (const auto& [id, n] : nets_) {
                 if (&n != def && n.net.subnet6 && n.net.subnet6->overlaps(*subnet6)) {
                     return Error::invalid(fmt::format("fixed-cidr-v6: {} overlaps network {} ({})",
-                                                      subnet6->str(), n.net.name, n.net.subnet6->str()));
+                                                      subnet6->str(), n.net.name,
+                                                      n.net.subnet6->str()));
                 }
             }
         }
@@ -491,7 +547,8 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                     def->net.endpoints.size()));
             }
             if (def->net.bridge != spec->bridge && !def->net.bridge_adopted) {
-                CNETD_TRY(kernel_.delete_link(def->net.bridge).context("remove old default bridge"));
+                CNETD_TRY(
+                    kernel_.delete_link(def->net.bridge).context("remove old default bridge"));
             }
             Network n = def->net;
             nets_.erase(n.id);
@@ -555,12 +612,13 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     for (auto& [id, n] : nets_) {
         CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.net.bridge));
         if (kind == LinkKind::Other) {
-            return Error::invalid(fmt::format("network {}: bridge name \"{}\" is taken by an interface "
-                                              "that is not a bridge",
-                                              n.net.name, n.net.bridge));
+            return Error::invalid(
+                fmt::format("network {}: bridge name \"{}\" is taken by an interface "
+                            "that is not a bridge",
+                            n.net.name, n.net.bridge));
         }
-        auto r = kernel_.ensure_bridge(
-            {n.net.bridge, n.net.gateway_cidr(), n.net.mtu, n.net.gateway6_cidr(), n.net.inhibit_ipv4});
+        auto r = kernel_.ensure_bridge({n.net.bridge, n.net.gateway_cidr(), n.net.mtu,
+                                        n.net.gateway6_cidr(), n.net.inhibit_ipv4});
         if (!r.ok()) return std::move(r).error().wrap(fmt::format("network {}", n.net.name));
         if (n.net.subnet6) CNETD_TRY(enable_ip6_forwarding());
         log::info("network {}: bridge {} {} with {}", n.net.name, n.net.bridge,
@@ -605,7 +663,8 @@ Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec_o
         if (def->net.mtu != before.mtu) {
             auto r = kernel_.ensure_bridge({before.bridge, before.gateway_cidr(), before.mtu,
                                             before.gateway6_cidr(), before.inhibit_ipv4});
-            if (!r.ok()) log::error("rollback: restore MTU of {}: {}", before.bridge, r.error().message());
+            if (!r.ok())
+                log::error("rollback: restore MTU of {}: {}", before.bridge, r.error().message());
         }
         def->net = before;
         opts_ = old_opts;
@@ -624,7 +683,8 @@ Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec_o
     }
     if (auto r = persist(); !r.ok()) {
         restore();
-        if (auto f = sync_firewall(); !f.ok()) log::error("rollback: firewall: {}", f.error().message());
+        if (auto f = sync_firewall(); !f.ok())
+            log::error("rollback: firewall: {}", f.error().message());
         return std::move(r).error().wrap("reload: save state");
     }
     log::info("reload: default network: icc={} ip-masq={} mtu={} ip={}", bool_str(n.icc),
@@ -661,7 +721,9 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
                 return Error::invalid(
                     fmt::format("option {}: \"{}\" is not a boolean (true or false)", key, value));
             }
-            (key == kOptEnableIcc ? icc : key == kOptEnableMasquerade ? masquerade : inhibit_ipv4) = *b;
+            (key == kOptEnableIcc          ? icc
+             : key == kOptEnableMasquerade ? masquerade
+                                           : inhibit_ipv4) = *b;
         } else if (key == kOptHostIpv4 || key == kOptHostBinding) {
             auto a = Ipv4::parse(value);
             if (!a) return std::move(a).error().wrap(fmt::format("option {}", key));
@@ -694,9 +756,10 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
             (key == kOptGatewayMode4 ? mode4 : mode6) = m;
         } else {
             return Error::invalid(fmt::format(
-                "option {}: unknown option (supported: {}, {}, {}, {}, {}, {}, {}, {}, {}, {})", key,
-                kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4, kOptHostBinding,
-                kOptMtu, kOptIfacePrefix, kOptGatewayMode4, kOptGatewayMode6, kOptInhibitIpv4));
+                "option {}: unknown option (supported: {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                key, kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
+                kOptHostBinding, kOptMtu, kOptIfacePrefix, kOptGatewayMode4, kOptGatewayMode6,
+                kOptInhibitIpv4));
         }
     }
     for (const auto& [k, v] : req.labels) {
@@ -710,8 +773,9 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         if (!subnet_r) return std::move(subnet_r).error().wrap("subnet");
         subnet = *subnet_r;
         if (subnet.prefix() < kMinPrefix || subnet.prefix() > kMaxPrefix) {
-            return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
-                                              req.subnet, kMinPrefix, kMaxPrefix));
+            return Error::invalid(
+                fmt::format("subnet: \"{}\": prefix length must be between {} and {}", req.subnet,
+                            kMinPrefix, kMaxPrefix));
         }
     } else {
         if (!req.gateway.empty() || !req.ip_range.empty()) {
@@ -734,8 +798,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         auto g = Ipv4::parse(req.gateway);
         if (!g) return std::move(g).error().wrap("gateway");
         if (!subnet.contains(*g)) {
-            return Error::invalid(fmt::format("gateway: {} is not in subnet {}", req.gateway,
-                                              subnet.str()));
+            return Error::invalid(
+                fmt::format("gateway: {} is not in subnet {}", req.gateway, subnet.str()));
         }
         if (*g == subnet.network() || *g == subnet.broadcast()) {
             return Error::invalid(fmt::format("gateway: {} is the {} address of {}", req.gateway,
@@ -749,8 +813,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         auto r = Ipv4Cidr::parse_network(req.ip_range);
         if (!r) return std::move(r).error().wrap("ip-range");
         if (r->prefix() < subnet.prefix() || !subnet.contains(r->network())) {
-            return Error::invalid(fmt::format("ip-range: {} is not inside subnet {}", req.ip_range,
-                                              subnet.str()));
+            return Error::invalid(
+                fmt::format("ip-range: {} is not inside subnet {}", req.ip_range, subnet.str()));
         }
         range = *r;
     }
@@ -769,8 +833,9 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
             auto r = Ipv6Cidr::parse_network(req.subnet6);
             if (!r) return std::move(r).error().wrap("subnet");
             if (r->prefix() < kMinPrefix6 || r->prefix() > kMaxPrefix6) {
-                return Error::invalid(fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
-                                                  req.subnet6, kMinPrefix6, kMaxPrefix6));
+                return Error::invalid(
+                    fmt::format("subnet: \"{}\": prefix length must be between {} and {}",
+                                req.subnet6, kMinPrefix6, kMaxPrefix6));
             }
             subnet6 = *r;
         } else {
@@ -780,7 +845,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
             if (!opts_.pools6.empty()) {
                 CNETD_TRY_ASSIGN(subnet6, choose_subnet6(opts_.pools6, used6).context("ipv6"));
             } else {
-                if (!opts_.ula48) return Error::invalid("ipv6: no IPv6 subnet given and no ULA prefix");
+                if (!opts_.ula48)
+                    return Error::invalid("ipv6: no IPv6 subnet given and no ULA prefix");
                 CNETD_TRY_ASSIGN(subnet6, choose_subnet6(*opts_.ula48, used6).context("ipv6"));
             }
         }
@@ -806,15 +872,19 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     }
     // Auxiliary addresses: inside a subnet of the network, not the gateway, never handed out.
     for (const auto& [name, text] : req.aux_addresses) {
-        if (name.empty()) return Error::invalid(fmt::format("aux-address: empty name for {}", text));
+        if (name.empty())
+            return Error::invalid(fmt::format("aux-address: empty name for {}", text));
         if (auto a4 = Ipv4::parse(text); a4.ok()) {
             if (!subnet.contains(*a4) || *a4 == gateway || *a4 == subnet.network() ||
                 *a4 == subnet.broadcast()) {
-                return Error::invalid(fmt::format("aux-address: {}={} is not a free host address of "
-                                                  "subnet {}", name, text, subnet.str()));
+                return Error::invalid(
+                    fmt::format("aux-address: {}={} is not a free host address of "
+                                "subnet {}",
+                                name, text, subnet.str()));
             }
         } else if (auto a6 = Ipv6::parse(text); a6.ok()) {
-            if (!subnet6 || !subnet6->contains(*a6) || *a6 == gateway6 || *a6 == subnet6->network()) {
+            if (!subnet6 || !subnet6->contains(*a6) || *a6 == gateway6 ||
+                *a6 == subnet6->network()) {
                 return Error::invalid(fmt::format(
                     "aux-address: {}={} is not a free host address of the network's IPv6 subnet{}",
                     name, text, subnet6 ? " " + subnet6->str() : " (IPv6 is not enabled)"));
@@ -830,8 +900,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
                                                n.net.name, n.net.subnet.str()));
         }
         if (subnet6 && n.net.subnet6 && n.net.subnet6->overlaps(*subnet6)) {
-            return Error::conflict(fmt::format("subnet: {} overlaps network {} ({})", subnet6->str(),
-                                               n.net.name, n.net.subnet6->str()));
+            return Error::conflict(fmt::format("subnet: {} overlaps network {} ({})",
+                                               subnet6->str(), n.net.name, n.net.subnet6->str()));
         }
         if (n.net.bridge == bridge) {
             return Error::conflict(fmt::format("option {}: bridge {} is already used by network {}",
@@ -840,8 +910,8 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     }
     CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(bridge));
     if (kind == LinkKind::Other) {
-        return Error::invalid(fmt::format(
-            "option {}: {} exists and is not a bridge", kOptBridgeName, bridge));
+        return Error::invalid(
+            fmt::format("option {}: {} exists and is not a bridge", kOptBridgeName, bridge));
     }
 
     // 2. Apply.
@@ -873,8 +943,24 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     n.options = req.options;
     n.options[kOptBridgeName] = bridge;
 
+    // Write-ahead: the network is saved before its bridge exists. A crash in between leaves a
+    // network whose bridge the next start creates (roll forward); the other order would leave a
+    // bridge no state owns, which a restart cannot tell from an admin's (and a retried create
+    // would then adopt it and never delete it).
+    CNETD_TRY_ASSIGN(Net net, make_net(n));
+    nets_.emplace(id, std::move(net));
+    if (auto saved = persist(); !saved.ok()) {
+        nets_.erase(id);
+        return std::move(saved).error().wrap(
+            fmt::format("create network {}: save state", req.name));
+    }
     Rollback undo;
-    auto created = kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu, n.gateway6_cidr(), inhibit_ipv4});
+    undo.add([this, id] {
+        nets_.erase(id);
+        log_undo_failure(persist(), "save state without network " + id);
+    });
+    auto created =
+        kernel_.ensure_bridge({bridge, n.gateway_cidr(), n.mtu, n.gateway6_cidr(), inhibit_ipv4});
     if (!created.ok()) {
         // ensure_bridge may have failed after creating the link: remove what we made.
         if (kind == LinkKind::Absent) {
@@ -895,22 +981,17 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
     undo.add([this, rules] {
         log_undo_failure(fw_.remove_network(rules), "remove firewall elements of " + rules.bridge);
     });
-    CNETD_TRY_ASSIGN(Net net, make_net(n));
-    nets_.emplace(id, std::move(net));
-    auto saved = persist();
-    if (!saved.ok()) {
-        nets_.erase(id);
-        return std::move(saved).error().wrap(fmt::format("create network {}: save state", req.name));
-    }
     undo.commit();
     // After the commit, so a refused request leaves the sysctl as it was; forwarding is never
     // turned off again (other networks may need it), as at start.
     if (subnet6) {
-        if (auto f = enable_ip6_forwarding(); !f.ok()) log::warn("network {}: {}", n.name, f.error().message());
+        if (auto f = enable_ip6_forwarding(); !f.ok())
+            log::warn("network {}: {}", n.name, f.error().message());
     }
-    log::info("network {} created: bridge {}, subnet {}, gateway {}{}", n.name, n.bridge,
-              n.subnet.str(), n.gateway.str(),
-              subnet6 ? fmt::format(", subnet {}, gateway {}", subnet6->str(), gateway6.str()) : "");
+    log::info(
+        "network {} created: bridge {}, subnet {}, gateway {}{}", n.name, n.bridge, n.subnet.str(),
+        n.gateway.str(),
+        subnet6 ? fmt::format(", subnet {}, gateway {}", subnet6->str(), gateway6.str()) : "");
     return n;
 }
 
@@ -923,7 +1004,8 @@ Result<void> Engine::remove_network(const std::string& key) {
     }
     if (!n->net.endpoints.empty()) {
         std::string names;
-        for (const auto& [id, ep] : n->net.endpoints) names += (names.empty() ? "" : ", ") + ep.name;
+        for (const auto& [id, ep] : n->net.endpoints)
+            names += (names.empty() ? "" : ", ") + ep.name;
         return Error::conflict(
             fmt::format("network {} has active endpoints ({})", n->net.name, names));
     }
@@ -948,7 +1030,8 @@ Result<void> Engine::remove_network(const std::string& key) {
         // The bridge is gone; keep the network in memory so the state and the next save agree
         // with what the user was told: the removal failed and can be retried.
         nets_.insert(std::move(node));
-        return std::move(saved).error().wrap(fmt::format("remove network {}: save state", copy.name));
+        return std::move(saved).error().wrap(
+            fmt::format("remove network {}: save state", copy.name));
     }
     log::info("network {} removed", copy.name);
     return ok();
@@ -961,8 +1044,8 @@ Result<std::string> Engine::resolve_target(const std::string& target) const {
     if (target.empty()) return Error::invalid("target: must not be empty");
     if (target[0] == '/') return target;
     if (target.find('/') != std::string::npos) {
-        return Error::invalid(fmt::format(
-            "target: \"{}\" is neither a netns name nor an absolute path", target));
+        return Error::invalid(
+            fmt::format("target: \"{}\" is neither a netns name nor an absolute path", target));
     }
     CNETD_TRY(validate_name("target", target));
     return opts_.netns_dir + "/" + target;
@@ -972,8 +1055,7 @@ Result<Endpoint> Engine::connect(const ConnectRequest& req) {
     CNETD_TRY_ASSIGN(Net * n, lookup(req.network));
     auto r = attach(*n, req);
     if (!r.ok()) {
-        return std::move(r).error().wrap(
-            fmt::format("connect {} to {}", req.target, n->net.name));
+        return std::move(r).error().wrap(fmt::format("connect {} to {}", req.target, n->net.name));
     }
     return r;
 }
@@ -992,8 +1074,8 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         auto a = Ipv6::parse(req.ipv6);
         if (!a) return std::move(a).error().wrap("ip6");
         if (!n.ipam6) {
-            return Error::invalid(fmt::format("ip6: {} given, but network {} is IPv4 only", req.ipv6,
-                                              n.net.name));
+            return Error::invalid(
+                fmt::format("ip6: {} given, but network {} is IPv4 only", req.ipv6, n.net.name));
         }
         wanted6 = *a;
     }
@@ -1018,17 +1100,21 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
         auto parsed = parse_port_spec(req.publish[i]);
         if (!parsed) return std::move(parsed).error().wrap(fmt::format("publish[{}]", i));
         if (port_reqs.size() + parsed->size() > kMaxMappings) {
-            return Error::invalid(fmt::format("publish[{}]: \"{}\": more than {} port mappings in "
-                                              "one request", i, req.publish[i], kMaxMappings));
+            return Error::invalid(
+                fmt::format("publish[{}]: \"{}\": more than {} port mappings in "
+                            "one request",
+                            i, req.publish[i], kMaxMappings));
         }
         port_reqs.insert(port_reqs.end(), parsed->begin(), parsed->end());
     }
     for (const auto& pr : port_reqs) {
         if (pr.container.first == 0 || pr.container.last < pr.container.first ||
             (pr.host.first != 0 && pr.host.last < pr.host.first) ||
-            (pr.container.size() > 1 && pr.host.first != 0 && pr.host.size() != pr.container.size())) {
-            return Error::invalid(fmt::format("ports: invalid mapping {}-{} -> {}-{}", pr.host.first,
-                                              pr.host.last, pr.container.first, pr.container.last));
+            (pr.container.size() > 1 && pr.host.first != 0 &&
+             pr.host.size() != pr.container.size())) {
+            return Error::invalid(fmt::format("ports: invalid mapping {}-{} -> {}-{}",
+                                              pr.host.first, pr.host.last, pr.container.first,
+                                              pr.container.last));
         }
     }
     if (!port_reqs.empty() && n.net.internal) {
@@ -1039,15 +1125,15 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     std::string name = req.name;
     if (name.empty()) {
         name = path.rfind(opts_.netns_dir + "/", 0) == 0 ? path.substr(opts_.netns_dir.size() + 1)
-                                                          : path;
+                                                         : path;
     } else {
         CNETD_TRY(validate_name("name", name));
     }
     CNETD_TRY_ASSIGN(std::unique_ptr<Netns> ns, kernel_.open_netns(path));
     for (const auto& [id, ep] : n.net.endpoints) {
         if (ep.netns_id == ns->id()) {
-            return Error::conflict(fmt::format("namespace {} is already connected as endpoint {}",
-                                               path, ep.name));
+            return Error::conflict(
+                fmt::format("namespace {} is already connected as endpoint {}", path, ep.name));
         }
         if (ep.name == name) {
             return Error::conflict(fmt::format("name: an endpoint named {} already exists", name));
@@ -1106,7 +1192,8 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     Result<void> made = Error::internal("no attempt");
     for (int i = 0; i < kVethNameTries; ++i) {
         ep.host_ifname = "veth" + random_hex(7);
-        made = kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, *ns);
+        made =
+            kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, *ns);
         if (made.ok() || made.error().error_number() != EEXIST) break;
     }
     if (!made.ok() && made.error().error_number() == EXFULL) {
@@ -1132,12 +1219,21 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     if (!n.net.internal && !n.net.inhibit_ipv4) {
         CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
     }
-    if (!n.net.internal && ep.address6) CNETD_TRY(ns->add_default_route6(ep.ifname, n.net.gateway6));
+    if (!n.net.internal && ep.address6)
+        CNETD_TRY(ns->add_default_route6(ep.ifname, n.net.gateway6));
     // A reused address may still sit in a neighbour's cache with the previous owner's MAC.
     if (auto a = ns->announce(ep.ifname, ep.mac, ep.address.addr(),
                               ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt);
         !a.ok()) {
         log::warn("endpoint {}: gratuitous ARP/NA: {}", name, a.error().message());
+    }
+    // Our own entry is fixed for sure: the announce goes out before the bridge forwards on the
+    // new port and is often dropped (netlink/neigh.hpp).
+    if (auto f = kernel_.forget_neighbours(
+            n.net.bridge, ep.address.addr(),
+            ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt);
+        !f.ok()) {
+        log::warn("endpoint {}: {}", name, f.error().message());
     }
     CNETD_TRY(publish(n.net, ep, port_reqs));
     undo.add([this, &n, &ep] { unpublish(n.net, ep); });
@@ -1163,17 +1259,28 @@ Result<void> Engine::disconnect(const std::string& network, const std::string& t
     if (!path) return std::move(path).error().wrap(frame);
     // Match by name, path, or namespace identity (another path to the same namespace).
     std::optional<NetnsId> id;
-    if (auto ns = kernel_.open_netns(*path); ns.ok()) id = (*ns)->id();
+    std::unique_ptr<Netns> ns;
+    if (auto o = kernel_.open_netns(*path); o.ok()) {
+        ns = std::move(o).value();
+        id = ns->id();
+    }
     auto it = std::find_if(n->net.endpoints.begin(), n->net.endpoints.end(), [&](const auto& kv) {
         const Endpoint& ep = kv.second;
         return ep.name == target || ep.netns_path == *path || (id && ep.netns_id == *id);
     });
     if (it == n->net.endpoints.end()) {
-        return Error::not_found(fmt::format("{}: no such endpoint on network {}", frame, n->net.name));
+        return Error::not_found(
+            fmt::format("{}: no such endpoint on network {}", frame, n->net.name));
     }
     Endpoint ep = it->second;
-    // Deleting the host side deletes the pair; the container side's address and route go with it.
-    CNETD_TRY(kernel_.delete_link(ep.host_ifname).context(frame));
+    if (!ns || ns->id() != ep.netns_id) {  // matched by name: the container side is elsewhere
+        ns.reset();
+        if (auto o = kernel_.open_netns(ep.netns_path); o.ok() && (*o)->id() == ep.netns_id)
+            ns = std::move(o).value();
+    }
+    // The pair leaves service now (the container loses the interface, with its address and
+    // route) and is deleted soon after in a batch with others (Kernel::retire_veth).
+    CNETD_TRY(kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname).context(frame));
     unpublish(n->net, ep);
     n->ipam.release(ep.address.addr());
     if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());
@@ -1212,7 +1319,8 @@ Result<void> Engine::remove_netns(const std::string& name) {
     std::vector<std::pair<std::string, std::string>> victims;  // (network id, endpoint name)
     for (const auto& [nid, n] : nets_) {
         for (const auto& [eid, ep] : n.net.endpoints) {
-            if (ep.netns_path == path || (id && ep.netns_id == *id)) victims.emplace_back(nid, ep.name);
+            if (ep.netns_path == path || (id && ep.netns_id == *id))
+                victims.emplace_back(nid, ep.name);
         }
     }
     for (const auto& [nid, epname] : victims) {

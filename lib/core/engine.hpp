@@ -3,8 +3,9 @@
 // Every mutating call validates its whole request first (errors name the field and the value and
 // change nothing), then applies kernel steps in order; if a step fails, the steps already done are
 // undone in reverse order, the allocation is released, and the error comes back with its context
-// ("connect a to bridge: add address 172.17.0.2/16 to eth0 in /run/netns/a: File exists"). The state
-// is persisted after the kernel work succeeds; if persisting fails the kernel work is rolled back too.
+// ("connect a to bridge: add address 172.17.0.2/16 to eth0 in /run/netns/a: File exists"). The
+// state is persisted after the kernel work succeeds; if persisting fails the kernel work is rolled
+// back too.
 //
 // Threading: not thread-safe. The daemon calls it only from its kernel worker thread (the Kernel
 // implementation switches that thread's netns). Readers use snapshots (networks()) copied by the
@@ -21,9 +22,9 @@
 #include "base/error.hpp"
 #include "core/ipam.hpp"
 #include "core/ipam6.hpp"
-#include "core/pools.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
+#include "core/pools.hpp"
 #include "firewall/firewall.hpp"
 
 namespace cnetd::core {
@@ -39,14 +40,14 @@ public:
 // The default network ("bridge" on docker0) as the config describes it.
 struct DefaultNetworkSpec {
     std::string bridge = "docker0";
-    Ipv4Cidr bip{Ipv4(0xAC110001), 16};   // 172.17.0.1/16: gateway address with prefix
-    std::optional<Ipv4Cidr> fixed_cidr;   // sub-range for container addresses
+    Ipv4Cidr bip{Ipv4(0xAC110001), 16};  // 172.17.0.1/16: gateway address with prefix
+    std::optional<Ipv4Cidr> fixed_cidr;  // sub-range for container addresses
     unsigned mtu = 0;        // 0: config `mtu` not set: the MTU of the default-route interface
     bool icc = true;         // config `icc`
     bool masquerade = true;  // config `ip-masq`
-    std::optional<Ipv4> host_binding;  // config `ip`: default host address of published ports
-    bool ipv6 = false;                     // config `ipv6`: dual stack
-    std::optional<Ipv6Cidr> fixed_cidr_v6; // config `fixed-cidr-v6` (else a /64 of the ULA /48)
+    std::optional<Ipv4> host_binding;       // config `ip`: default host address of published ports
+    bool ipv6 = false;                      // config `ipv6`: dual stack
+    std::optional<Ipv6Cidr> fixed_cidr_v6;  // config `fixed-cidr-v6` (else a /64 of the ULA /48)
 };
 
 struct EngineOptions {
@@ -73,7 +74,8 @@ struct CreateNetworkRequest {
     std::string name = {};
     // --subnet/--gateway/--ip-range may be given once per family (Docker's repeatable flags):
     // IPv4 text goes to subnet/gateway/ip_range, IPv6 text to the *6 fields.
-    std::string subnet = {};    // optional: default address pools when empty; CIDR with host bits zero
+    std::string subnet =
+        {};  // optional: default address pools when empty; CIDR with host bits zero
     std::string gateway = {};   // optional; default: first host address of the subnet
     std::string ip_range = {};  // optional, CIDR inside the subnet
     // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
@@ -95,10 +97,23 @@ struct ConnectRequest {
     std::string ipv4;     // optional static address (no prefix)
     std::vector<std::string> publish = {};  // Docker -p specs: "8080:80", "127.0.0.1::80/udp", ...
     std::vector<PortRequest> ports = {};    // the same, structured (CNI portMappings)
-    std::string ipv6 = {};          // optional static IPv6 address (dual-stack networks)
+    std::string ipv6 = {};                  // optional static IPv6 address (dual-stack networks)
     std::string mac = {};           // optional static MAC (else random locally administered)
     std::string ifname = {};        // optional interface name in the netns (CNI_IFNAME)
     std::string container_id = {};  // optional CNI_CONTAINERID, recorded on the endpoint
+};
+
+// A published port on [::1] (IPv6 loopback), which the kernel cannot forward (IPv6 has no
+// route_localnet): the daemon relays it in userland (daemon/relay.hpp). One per host port.
+struct LoopbackRelay {
+    std::string endpoint;      // endpoint name, for logs
+    Proto proto = Proto::Tcp;  // Tcp or Udp (sctp on [::1] is refused by publish)
+    uint16_t host_port = 0;
+    Ipv6 container_ip;
+    uint16_t container_port = 0;
+    // The socket holding [::1]:host_port (bound, not listening; udp with a drop-all filter),
+    // borrowed: valid until the next mutation. -1 when none is held (test fakes, a failed re-hold).
+    int fd = -1;
 };
 
 class Engine {
@@ -119,8 +134,8 @@ public:
     // icc, masquerade, host binding of new mappings, MTU of new endpoints, with the firewall
     // table replaced in one transaction. Fields that cannot change live (bridge, bip, fixed-cidr,
     // ipv6) are left alone: the caller reports them as pending a restart. All or nothing.
-    Result<void> reconfigure(const std::optional<DefaultNetworkSpec>& spec, const EngineOptions& live,
-                             bool ip_forward);
+    Result<void> reconfigure(const std::optional<DefaultNetworkSpec>& spec,
+                             const EngineOptions& live, bool ip_forward);
 
     Result<Network> create_network(const CreateNetworkRequest& req);
     // Refuses the default network and networks with endpoints. Deletes the bridge unless adopted.
@@ -138,6 +153,10 @@ public:
     Result<void> remove_netns(const std::string& name);
     // Names of the netns files in the netns dir (sorted).
     std::vector<std::string> list_netns() const;
+
+    // Every [::1] binding with the socket that holds its host port (see LoopbackRelay), for the
+    // daemon's relay; call on the kernel worker between mutations.
+    std::vector<LoopbackRelay> loopback_relays() const;
 
     // Current networks, sorted by name (a copy: a snapshot for readers).
     std::vector<Network> networks() const;
@@ -203,7 +222,6 @@ private:
     Result<void> repair_endpoint(const std::string& net_id, const std::string& ep_id, Netns& ns);
 
 public:
-
 private:
     struct Net {
         Network net;
@@ -232,7 +250,8 @@ private:
     EngineOptions opts_;
     std::map<std::string, Net> nets_;  // by network id
     PortAllocator ports_;
-    // Host ports held open for each endpoint (by endpoint id), so nobody else binds them.
+    // Host ports held open for each endpoint (by endpoint id), so nobody else binds them: one
+    // entry per ep.ports element, in the same order (nullptr when a re-hold at start failed).
     std::map<std::string, std::vector<std::unique_ptr<PortHold>>> holds_;
 };
 

@@ -85,8 +85,13 @@ Result<bool> Engine::cni_del(const std::string& network, const std::string& cont
     const Endpoint* found = find_attachment(n->net, container_id, ifname);
     if (!found) return false;
     Endpoint ep = *found;
-    // The host side goes with a vanished netns; delete_link treats an absent link as done.
-    CNETD_TRY(kernel_.delete_link(ep.host_ifname).context(frame));
+    // The host side goes with a vanished netns; an absent link counts as done. The pair leaves
+    // service now and is deleted in a batch soon after (Kernel::retire_veth), so an ADD of the
+    // same ifname may follow at once.
+    std::unique_ptr<Netns> ns;
+    if (auto o = kernel_.open_netns(ep.netns_path); o.ok() && (*o)->id() == ep.netns_id)
+        ns = std::move(o).value();
+    CNETD_TRY(kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname).context(frame));
     unpublish(n->net, ep);
     n->ipam.release(ep.address.addr());
     if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());

@@ -35,7 +35,8 @@ Engine::NetnsFate Engine::netns_fate(const Endpoint& ep, std::unique_ptr<Netns>*
             e.error_number() == ENOENT || e.error_number() == ESRCH) {
             return NetnsFate::Gone;
         }
-        log::warn("endpoint {}: cannot check namespace {}: {}", ep.name, ep.netns_path, e.message());
+        log::warn("endpoint {}: cannot check namespace {}: {}", ep.name, ep.netns_path,
+                  e.message());
         return NetnsFate::Unknown;
     }
     // The same path may now hold a new namespace (a container restarted under the same name).
@@ -98,7 +99,8 @@ Result<void> Engine::repair_endpoint(const std::string& net_id, const std::strin
         // veth and saving a disconnect, or someone deleted it by hand).
         log::warn("endpoint {}: veth {} is gone; recreating it ({} in {})", ep.name, ep.host_ifname,
                   ep.ifname, ep.netns_path);
-        CNETD_TRY(kernel_.create_veth({ep.host_ifname, net.bridge, ep.ifname, ep.mac, net.mtu}, ns));
+        CNETD_TRY(
+            kernel_.create_veth({ep.host_ifname, net.bridge, ep.ifname, ep.mac, net.mtu}, ns));
         auto steps = [&]() -> Result<void> {
             if (ep.address6) {
                 CNETD_TRY(ns.enable_ipv6(ep.ifname));
@@ -135,10 +137,12 @@ Result<void> Engine::repair_endpoint(const std::string& net_id, const std::strin
         CNETD_TRY(kernel_.set_up(ep.host_ifname));
     }
     auto has4 = [&](const Ipv4Cidr& a) {
-        return std::find(peer->addresses4.begin(), peer->addresses4.end(), a) != peer->addresses4.end();
+        return std::find(peer->addresses4.begin(), peer->addresses4.end(), a) !=
+               peer->addresses4.end();
     };
     auto has6 = [&](const Ipv6Cidr& a) {
-        return std::find(peer->addresses6.begin(), peer->addresses6.end(), a) != peer->addresses6.end();
+        return std::find(peer->addresses6.begin(), peer->addresses6.end(), a) !=
+               peer->addresses6.end();
     };
     if (!has4(ep.address)) {
         log::warn("endpoint {}: address {} missing on {}; re-adding it", ep.name, ep.address.str(),
@@ -152,7 +156,8 @@ Result<void> Engine::repair_endpoint(const std::string& net_id, const std::strin
         CNETD_TRY(ns.add_address6(ep.ifname, *ep.address6));
     }
     if (!peer->up) {
-        log::warn("endpoint {}: {} was down in {}; setting it up", ep.name, ep.ifname, ep.netns_path);
+        log::warn("endpoint {}: {} was down in {}; setting it up", ep.name, ep.ifname,
+                  ep.netns_path);
         CNETD_TRY(ns.set_up(ep.ifname));
     }
     // Routes go when the link goes down or the address is removed: check after the fixes above.
@@ -179,7 +184,8 @@ bool Engine::reconcile_endpoints() {
         std::unique_ptr<Netns> ns;
         switch (netns_fate(ep, &ns)) {
             case NetnsFate::Gone:
-                forget_endpoint(nid, eid, fmt::format("namespace {} is gone", ep.netns_path), false);
+                forget_endpoint(nid, eid, fmt::format("namespace {} is gone", ep.netns_path),
+                                false);
                 changed = true;
                 break;
             case NetnsFate::Unknown:
@@ -188,7 +194,15 @@ bool Engine::reconcile_endpoints() {
                 if (auto r = repair_endpoint(nid, eid, *ns); !r.ok()) {
                     log::error("endpoint {}: repair failed, left as is: {}", ep.name,
                                r.error().message());
+                    break;
                 }
+                // A crash may have come between a reuse of this address and the forgetting of
+                // the previous owner's MAC (or a repair recreated the pair, whose announce the
+                // bridge may drop): resolve every endpoint afresh.
+                log_failure(kernel_.forget_neighbours(
+                                nets_.at(nid).net.bridge, ep.address.addr(),
+                                ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt),
+                            "endpoint " + ep.name);
                 break;
         }
     }
@@ -205,9 +219,10 @@ bool Engine::reconcile_endpoints() {
         for (const auto& [eid, ep] : n.net.endpoints) owned.insert(ep.host_ifname);
         for (const auto& v : *veths) {
             if (owned.count(v) || !is_our_veth_name(v)) continue;
-            log::warn("network {}: veth {} on {} belongs to no endpoint (an interrupted connect); "
-                      "deleting it",
-                      n.net.name, v, n.net.bridge);
+            log::warn(
+                "network {}: veth {} on {} belongs to no endpoint (an interrupted connect); "
+                "deleting it",
+                n.net.name, v, n.net.bridge);
             log_failure(kernel_.delete_link(v), "delete veth " + v);
         }
     }

@@ -7,12 +7,12 @@ namespace cnetd::core {
 namespace {
 
 // before/after failpoints around one call; the names are string literals.
-#define CNETD_FP_AROUND(prefix, op, call)               \
-    do {                                                \
-        failpoint::hit(prefix "." op ".before");        \
-        auto fp_result_ = (call);                       \
-        failpoint::hit(prefix "." op ".after");         \
-        return fp_result_;                              \
+#define CNETD_FP_AROUND(prefix, op, call)        \
+    do {                                         \
+        failpoint::hit(prefix "." op ".before"); \
+        auto fp_result_ = (call);                \
+        failpoint::hit(prefix "." op ".after");  \
+        return fp_result_;                       \
     } while (0)
 
 class FailpointNetns final : public Netns {
@@ -85,6 +85,11 @@ Result<void> FailpointKernel::set_up(const std::string& ifname) {
 Result<void> FailpointKernel::delete_link(const std::string& ifname) {
     CNETD_FP_AROUND("kernel", "delete_link", k_.delete_link(ifname));
 }
+Result<void> FailpointKernel::retire_veth(const std::string& host_ifname, Netns* ns,
+                                          const std::string& peer_ifname) {
+    CNETD_FP_AROUND("kernel", "delete_link",
+                    k_.retire_veth(host_ifname, ns ? &unwrap(*ns) : nullptr, peer_ifname));
+}
 Result<void> FailpointKernel::write_sysctl(const std::string& key, const std::string& value) {
     CNETD_FP_AROUND("kernel", "write_sysctl", k_.write_sysctl(key, value));
 }
@@ -96,14 +101,22 @@ Result<std::unique_ptr<PortHold>> FailpointKernel::hold_ports6(int proto, std::o
                                                                uint16_t first, uint16_t last) {
     CNETD_FP_AROUND("kernel", "hold_ports6", k_.hold_ports6(proto, addr, first, last));
 }
-Result<std::optional<PeerStatus>> FailpointKernel::peer_status(Netns& ns, const std::string& ifname) {
+Result<std::optional<PeerStatus>> FailpointKernel::peer_status(Netns& ns,
+                                                               const std::string& ifname) {
     return k_.peer_status(unwrap(ns), ifname);
 }
 Result<void> FailpointKernel::set_master(const std::string& ifname, const std::string& bridge) {
     CNETD_FP_AROUND("kernel", "set_master", k_.set_master(ifname, bridge));
 }
 
-Result<void> FailpointFirewall::ensure_base() { CNETD_FP_AROUND("fw", "ensure_base", fw_.ensure_base()); }
+Result<void> FailpointKernel::forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                                std::optional<Ipv6> v6) {
+    CNETD_FP_AROUND("kernel", "forget_neighbours", k_.forget_neighbours(dev, v4, v6));
+}
+
+Result<void> FailpointFirewall::ensure_base() {
+    CNETD_FP_AROUND("fw", "ensure_base", fw_.ensure_base());
+}
 Result<void> FailpointFirewall::add_network(const firewall::NetworkRules& n) {
     CNETD_FP_AROUND("fw", "add_network", fw_.add_network(n));
 }

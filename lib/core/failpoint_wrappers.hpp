@@ -25,6 +25,10 @@ public:
     Result<void> create_veth(const VethSpec& spec, Netns& ns) override;
     Result<void> set_up(const std::string& ifname) override;
     Result<void> delete_link(const std::string& ifname) override;
+    // Failpoints "kernel.delete_link.*": a retirement is the detach's deletion.
+    Result<void> retire_veth(const std::string& host_ifname, Netns* ns,
+                             const std::string& peer_ifname) override;
+    Result<void> flush_retired() override { return k_.flush_retired(); }
     Result<void> write_sysctl(const std::string& key, const std::string& value) override;
     Result<std::string> read_sysctl(const std::string& key) override { return k_.read_sysctl(key); }
     Result<std::unique_ptr<PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
@@ -33,7 +37,9 @@ public:
                                                   uint16_t first, uint16_t last) override;
     Result<std::optional<unsigned>> default_route_mtu() override { return k_.default_route_mtu(); }
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override { return k_.onlink_routes4(); }
-    Result<unsigned> bridge_port_count(const std::string& b) override { return k_.bridge_port_count(b); }
+    Result<unsigned> bridge_port_count(const std::string& b) override {
+        return k_.bridge_port_count(b);
+    }
     Result<std::optional<LinkStatus>> link_status(const std::string& name) override {
         return k_.link_status(name);
     }
@@ -42,6 +48,8 @@ public:
     Result<std::vector<std::string>> bridge_veths(const std::string& b) override {
         return k_.bridge_veths(b);
     }
+    Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                   std::optional<Ipv6> v6) override;
 
 private:
     Kernel& k_;

@@ -1,5 +1,5 @@
-// The engine's only door to the kernel. Everything here speaks kernel words (interface names, CIDRs,
-// MACs, netns paths) and never sees a Network or an Endpoint.
+// The engine's only door to the kernel. Everything here speaks kernel words (interface names,
+// CIDRs, MACs, netns paths) and never sees a Network or an Endpoint.
 //
 // Implementations: platform::LinuxKernel (libnl + /proc/sys + nsfs, lib/platform) and the fakes in
 // tests/unit/fakes. Engine tests make a fake fail at each step to prove rollback.
@@ -41,14 +41,14 @@ struct PeerStatus {
     bool up = false;
     Mac mac;
     std::vector<Ipv4Cidr> addresses4;
-    std::vector<Ipv6Cidr> addresses6;       // global scope only
-    std::optional<Ipv4> default_gateway4;   // main table default route out of this link
+    std::vector<Ipv6Cidr> addresses6;      // global scope only
+    std::optional<Ipv4> default_gateway4;  // main table default route out of this link
     std::optional<Ipv6> default_gateway6;
 };
 
 struct BridgeSpec {
-    std::string name;      // e.g. "docker0"
-    Ipv4Cidr address;      // gateway address with the network's prefix, e.g. 172.17.0.1/16
+    std::string name;  // e.g. "docker0"
+    Ipv4Cidr address;  // gateway address with the network's prefix, e.g. 172.17.0.1/16
     unsigned mtu = 1500;
     // Dual stack: the IPv6 gateway address with the network's prefix (fd12:3456:789a:1::1/64),
     // added with IFA_F_NODAD after disable_ipv6=0, accept_dad=0, accept_ra=0 on the bridge.
@@ -59,15 +59,15 @@ struct BridgeSpec {
 };
 
 struct VethSpec {
-    std::string host_name;   // "veth" + 7 hex, in the daemon's namespace
-    std::string bridge;      // master of the host side
-    std::string peer_name;   // name of the container side, created inside the netns ("eth0")
+    std::string host_name;  // "veth" + 7 hex, in the daemon's namespace
+    std::string bridge;     // master of the host side
+    std::string peer_name;  // name of the container side, created inside the netns ("eth0")
     Mac peer_mac;
     unsigned mtu = 1500;
 };
 
-// An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so the
-// namespace cannot vanish under us while we configure it.
+// An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so
+// the namespace cannot vanish under us while we configure it.
 class Netns {
 public:
     virtual ~Netns() = default;
@@ -101,6 +101,9 @@ public:
 class PortHold {
 public:
     virtual ~PortHold() = default;
+    // The holding sockets, one per port from first to last (borrowed; empty for fakes). The daemon
+    // relays [::1] bindings through these very sockets (daemon/relay.hpp).
+    virtual std::vector<int> fds() const { return {}; }
 };
 
 class Kernel {
@@ -108,7 +111,8 @@ public:
     virtual ~Kernel() = default;
 
     // --- network namespace files ---
-    // Opens `path` and checks that it is a network namespace (nsfs, CLONE_NEWNET); error names path.
+    // Opens `path` and checks that it is a network namespace (nsfs, CLONE_NEWNET); error names
+    // path.
     virtual Result<std::unique_ptr<Netns>> open_netns(const std::string& path) = 0;
     // Creates a new network namespace and bind-mounts it at `path` (the directory must exist).
     virtual Result<void> create_netns(const std::string& path) = 0;
@@ -130,17 +134,33 @@ public:
     virtual Result<void> set_up(const std::string& ifname) = 0;
     // Deletes a link in our namespace. Absent is not an error (idempotent).
     virtual Result<void> delete_link(const std::string& ifname) = 0;
+    // Detach fast path: takes the veth pair `host_ifname` (ours) / `peer_ifname` (inside `ns`;
+    // nullptr when that namespace is gone) out of service at once (host end down and off its
+    // bridge; container end down and renamed, so `peer_ifname` is free again at once) and deletes
+    // the pair soon after, batched with others: one kernel RCU wait per batch instead of one per
+    // pair. Absent links are not an error. Default: delete_link(host_ifname) right away.
+    virtual Result<void> retire_veth(const std::string& host_ifname, Netns* ns,
+                                     const std::string& peer_ifname) {
+        (void)ns;
+        (void)peer_ifname;
+        return delete_link(host_ifname);
+    }
+    // Blocks until every pair retired so far is deleted. Default: nothing is ever pending.
+    virtual Result<void> flush_retired() { return ok(); }
     // Writes a sysctl of our namespace, key relative to /proc/sys ("net/ipv4/ip_forward").
     virtual Result<void> write_sysctl(const std::string& key, const std::string& value) = 0;
     // Reads one (trailing newline removed).
     virtual Result<std::string> read_sysctl(const std::string& key) = 0;
 
     // Binds every port of [first, last] for `proto` (6 tcp, 17 udp, 132 sctp) on `addr` (nullopt:
-    // 0.0.0.0) and holds them. A port another process uses fails with EADDRINUSE and the error names
-    // it ("Bind for 0.0.0.0:8080 failed: address already in use"); nothing stays bound then.
+    // 0.0.0.0) and holds them. A port another process uses fails with EADDRINUSE and the error
+    // names it ("Bind for 0.0.0.0:8080 failed: address already in use"); nothing stays bound then.
     virtual Result<std::unique_ptr<PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
                                                          uint16_t first, uint16_t last) = 0;
     // The same for IPv6 (nullopt: [::]), sockets with IPV6_V6ONLY so they never touch IPv4.
+    // On ::1 (no DNAT: the daemon's relay serves on these very sockets through dups) tcp sockets
+    // are SO_REUSEADDR and listening (exclusive all the same), and the hold shuts its sockets down
+    // before closing them, so a relay's dup stops accepting at once.
     virtual Result<std::unique_ptr<PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
                                                           uint16_t first, uint16_t last) = 0;
 
@@ -166,6 +186,17 @@ public:
     virtual Result<void> set_master(const std::string& ifname, const std::string& bridge) = 0;
     // Names of the veth links enslaved to `bridge` (one dump of our namespace's links).
     virtual Result<std::vector<std::string>> bridge_veths(const std::string& bridge) = 0;
+    // Deletes our namespace's neighbour (ARP/NDP) entries for `v4` / `v6` on `dev` (the bridge),
+    // so the next packet resolves the address afresh: a reused address may still map to the MAC
+    // of its previous owner (netlink/neigh.hpp says why the new owner's announce cannot be relied
+    // on). Absent entries are success. Default: nothing (fakes without a neighbour table).
+    virtual Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                           std::optional<Ipv6> v6) {
+        (void)dev;
+        (void)v4;
+        (void)v6;
+        return ok();
+    }
 };
 
 }  // namespace cnetd::core

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <functional>
 
 #include "netlink/detail.hpp"
 
@@ -47,21 +48,33 @@ Result<AddrPtr> make_addr6(int ifindex, const Ipv6Cidr& a) {
 
 }  // namespace
 
-Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex) {
+namespace {
+
+// One address dump; calls `fn` for each address of `family` on `ifindex`.
+Result<void> each_addr(RouteSocket& s, int family, int ifindex,
+                       const std::function<void(rtnl_addr*)>& fn) {
     nl_cache* raw = nullptr;
     s.clear_error();
     int rc = rtnl_addr_alloc_cache(s.get(), &raw);
     CachePtr cache(raw);
     if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
-    std::vector<Ipv4Addr> out;
     for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
         auto* a = reinterpret_cast<rtnl_addr*>(o);
-        if (rtnl_addr_get_family(a) != AF_INET || rtnl_addr_get_ifindex(a) != ifindex) continue;
+        if (rtnl_addr_get_family(a) == family && rtnl_addr_get_ifindex(a) == ifindex) fn(a);
+    }
+    return ok();
+}
+
+}  // namespace
+
+Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex) {
+    std::vector<Ipv4Addr> out;
+    CNETD_TRY(each_addr(s, AF_INET, ifindex, [&](rtnl_addr* a) {
         Ipv4 local, brd;
-        if (!detail::to_ipv4(rtnl_addr_get_local(a), local)) continue;
+        if (!detail::to_ipv4(rtnl_addr_get_local(a), local)) return;
         detail::to_ipv4(rtnl_addr_get_broadcast(a), brd);
         out.push_back({Ipv4Cidr(local, rtnl_addr_get_prefixlen(a)), brd});
-    }
+    }));
     return out;
 }
 
@@ -90,19 +103,12 @@ Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, co
 }
 
 Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex) {
-    nl_cache* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
-    CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
     std::vector<Ipv6Addr> out;
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* a = reinterpret_cast<rtnl_addr*>(o);
-        if (rtnl_addr_get_family(a) != AF_INET6 || rtnl_addr_get_ifindex(a) != ifindex) continue;
+    CNETD_TRY(each_addr(s, AF_INET6, ifindex, [&](rtnl_addr* a) {
         Ipv6 local;
-        if (!detail::to_ipv6(rtnl_addr_get_local(a), local)) continue;
+        if (!detail::to_ipv6(rtnl_addr_get_local(a), local)) return;
         out.push_back({Ipv6Cidr(local, rtnl_addr_get_prefixlen(a)), rtnl_addr_get_flags(a)});
-    }
+    }));
     return out;
 }
 

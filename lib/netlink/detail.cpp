@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstring>
 
 namespace cnetd::netlink::detail {
@@ -38,6 +39,23 @@ bool to_ipv6(const nl_addr* a, Ipv6& out) {
     std::memcpy(b.data(), nl_addr_get_binary_addr(a), 16);
     out = Ipv6(b);
     return true;
+}
+
+LinkInfo link_info(rtnl_link* l) {
+    LinkInfo info;
+    info.ifindex = rtnl_link_get_ifindex(l);
+    info.name = rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "";
+    const char* kind = rtnl_link_get_type(l);
+    info.kind = kind ? kind : "";
+    info.mtu = rtnl_link_get_mtu(l);
+    info.flags = rtnl_link_get_flags(l);
+    info.master = rtnl_link_get_master(l);
+    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
+        std::array<uint8_t, 6> b{};
+        std::memcpy(b.data(), nl_addr_get_binary_addr(a), 6);
+        info.mac = Mac(b);
+    }
+    return info;
 }
 
 }  // namespace cnetd::netlink::detail

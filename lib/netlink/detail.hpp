@@ -11,6 +11,7 @@
 
 #include "base/fd.hpp"
 #include "base/net.hpp"
+#include "netlink/link.hpp"
 
 namespace cnetd::netlink::detail {
 
@@ -30,5 +31,7 @@ NlAddrPtr mac_addr(const Mac& m);
 bool to_ipv4(const nl_addr* a, Ipv4& out);
 // Reads an AF_INET6 nl_addr back (false if it is not a 16-byte address).
 bool to_ipv6(const nl_addr* a, Ipv6& out);
+// The fields of a libnl link object cnetd uses.
+LinkInfo link_info(rtnl_link* l);
 
 }  // namespace cnetd::netlink::detail

@@ -18,31 +18,6 @@ using detail::LinkPtr;
 
 namespace {
 
-LinkInfo info_of(rtnl_link* l) {
-    LinkInfo info;
-    info.ifindex = rtnl_link_get_ifindex(l);
-    info.name = rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "";
-    const char* kind = rtnl_link_get_type(l);
-    info.kind = kind ? kind : "";
-    info.mtu = rtnl_link_get_mtu(l);
-    info.flags = rtnl_link_get_flags(l);
-    info.master = rtnl_link_get_master(l);
-    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
-        std::array<uint8_t, 6> b{};
-        std::memcpy(b.data(), nl_addr_get_binary_addr(a), 6);
-        info.mac = Mac(b);
-    }
-    return info;
-}
-
-bool to_ipv6(const nl_addr* a, Ipv6& out) {
-    if (!a || nl_addr_get_family(a) != AF_INET6 || nl_addr_get_len(a) != 16) return false;
-    std::array<uint8_t, 16> b{};
-    std::memcpy(b.data(), nl_addr_get_binary_addr(a), 16);
-    out = Ipv6(b);
-    return true;
-}
-
 // The default route's gateway out of `ifindex` in `family`, through `to` (address converter).
 template <class Addr, class Conv>
 Result<std::optional<Addr>> default_gateway(RouteSocket& s, int family, int ifindex, Conv to) {
@@ -78,7 +53,7 @@ Result<std::optional<LinkInfo>> get_link_by_index(RouteSocket& s, int ifindex) {
         if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
         return s.error(rc, fmt::format("get link #{}{}", ifindex, s.where()));
     }
-    return std::optional<LinkInfo>(info_of(l.get()));
+    return std::optional<LinkInfo>(detail::link_info(l.get()));
 }
 
 Result<std::vector<LinkInfo>> list_links(RouteSocket& s) {
@@ -89,7 +64,7 @@ Result<std::vector<LinkInfo>> list_links(RouteSocket& s) {
     if (rc < 0) return s.error(rc, fmt::format("list links{}", s.where()));
     std::vector<LinkInfo> out;
     for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        out.push_back(info_of(reinterpret_cast<rtnl_link*>(o)));
+        out.push_back(detail::link_info(reinterpret_cast<rtnl_link*>(o)));
     }
     return out;
 }
@@ -118,19 +93,21 @@ Result<std::vector<Ipv6Cidr>> list_ipv6_global(RouteSocket& s, int ifindex) {
         if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET6) continue;
         if (rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) continue;
         Ipv6 v;
-        if (to_ipv6(rtnl_addr_get_local(a), v)) out.emplace_back(v, rtnl_addr_get_prefixlen(a));
+        if (detail::to_ipv6(rtnl_addr_get_local(a), v))
+            out.emplace_back(v, rtnl_addr_get_prefixlen(a));
     }
     return out;
 }
 
 Result<std::optional<Ipv4>> default_gateway4(RouteSocket& s, int ifindex) {
-    return default_gateway<Ipv4>(s, AF_INET, ifindex,
-                                 [](const nl_addr* a, Ipv4& out) { return a && detail::to_ipv4(a, out); });
+    return default_gateway<Ipv4>(s, AF_INET, ifindex, [](const nl_addr* a, Ipv4& out) {
+        return a && detail::to_ipv4(a, out);
+    });
 }
 
 Result<std::optional<Ipv6>> default_gateway6(RouteSocket& s, int ifindex) {
-    return default_gateway<Ipv6>(s, AF_INET6, ifindex,
-                                 [](const nl_addr* a, Ipv6& out) { return to_ipv6(a, out); });
+    return default_gateway<Ipv6>(
+        s, AF_INET6, ifindex, [](const nl_addr* a, Ipv6& out) { return detail::to_ipv6(a, out); });
 }
 
 }  // namespace cnetd::netlink

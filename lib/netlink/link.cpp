@@ -22,23 +22,6 @@ using detail::LinkPtr;
 
 namespace {
 
-LinkInfo to_info(rtnl_link* l) {
-    LinkInfo info;
-    info.ifindex = rtnl_link_get_ifindex(l);
-    info.name = rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "";
-    const char* kind = rtnl_link_get_type(l);
-    info.kind = kind ? kind : "";
-    info.mtu = rtnl_link_get_mtu(l);
-    info.flags = rtnl_link_get_flags(l);
-    info.master = rtnl_link_get_master(l);
-    if (nl_addr* a = rtnl_link_get_addr(l); a && nl_addr_get_len(a) == 6) {
-        std::array<uint8_t, 6> b{};
-        std::memcpy(b.data(), nl_addr_get_binary_addr(a), 6);
-        info.mac = Mac(b);
-    }
-    return info;
-}
-
 // RTM_NEWLINK without NLM_F_CREATE, addressed by IFLA_IFNAME (ifindex 0): the kernel modifies the
 // named link or answers ENODEV. This saves the name → ifindex lookup round trip.
 Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
@@ -64,7 +47,7 @@ Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name
         if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
         return s.error(rc, fmt::format("get link {}{}", name, s.where()));
     }
-    return std::optional<LinkInfo>(to_info(l.get()));
+    return std::optional<LinkInfo>(detail::link_info(l.get()));
 }
 
 namespace {
@@ -88,16 +71,17 @@ int count_port(nl_msg* msg, void* arg) noexcept {
 
 Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::string& master_name) {
     const std::string what = fmt::format("count ports of {}{}", master_name, s.where());
-    NlMsg msg(nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP));
-    if (!msg) return Error::sys(ENOMEM, what);
-    ifinfomsg ifi{};
-    ifi.ifi_family = AF_UNSPEC;
-    if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
-        nla_put_u32(msg.get(), IFLA_MASTER, static_cast<uint32_t>(master_ifindex)) < 0 ||
-        nla_put_u32(msg.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
-        return Error::sys(ENOBUFS, what);
-    s.clear_error();
-    if (int rc = nl_send_auto(s.get(), msg.get()); rc < 0) return s.error(rc, what);
+    auto request = [&]() -> Result<NlMsg> {
+        NlMsg msg(nlmsg_alloc_simple(RTM_GETLINK, NLM_F_DUMP));
+        if (!msg) return Error::sys(ENOMEM, what);
+        ifinfomsg ifi{};
+        ifi.ifi_family = AF_UNSPEC;
+        if (nlmsg_append(msg.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0 ||
+            nla_put_u32(msg.get(), IFLA_MASTER, static_cast<uint32_t>(master_ifindex)) < 0 ||
+            nla_put_u32(msg.get(), IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS) < 0)
+            return Error::sys(ENOBUFS, what);
+        return msg;
+    };
     // A private copy of the socket's callbacks (it keeps the error hook) with our VALID handler.
     nl_cb* base = nl_socket_get_cb(s.get());
     CHandle<nl_cb, nl_cb_put> cb(nl_cb_clone(base));
@@ -105,8 +89,18 @@ Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::stri
     if (!cb) return Error::sys(ENOMEM, what);
     PortCount count{static_cast<uint32_t>(master_ifindex), 0};
     nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, count_port, &count);
-    if (int rc = nl_recvmsgs(s.get(), cb.get()); rc < 0) return s.error(rc, what);
-    return count.n;
+    // A link list that changes during the dump (e.g. the veth reaper deleting retired pairs)
+    // marks it NLM_F_DUMP_INTR: count again, as libnl's cache refill does.
+    for (int attempt = 0;; ++attempt) {
+        CNETD_TRY_ASSIGN(NlMsg msg, request());
+        s.clear_error();
+        count.n = 0;
+        if (int rc = nl_send_auto(s.get(), msg.get()); rc < 0) return s.error(rc, what);
+        int rc = nl_recvmsgs(s.get(), cb.get());
+        if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
+        if (rc < 0) return s.error(rc, what);
+        return count.n;
+    }
 }
 
 Result<void> set_up(RouteSocket& s, const std::string& name) {

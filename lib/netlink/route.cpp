@@ -10,25 +10,26 @@
 
 namespace cnetd::netlink {
 
-Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& ifname,
-                               Ipv4 gateway) {
-    const std::string what =
-        fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where());
+namespace {
+
+// One default route (dst 0/0 of `family`) via `gw` on `ifindex`, in the main table, replacing any.
+Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr dst,
+                         detail::NlAddrPtr gw, const std::string& what) {
     detail::RoutePtr route(rtnl_route_alloc());
-    auto dst = detail::ipv4_addr(Ipv4(0), 0);
-    auto gw = detail::ipv4_addr(gateway);
     rtnl_nexthop* nh = rtnl_route_nh_alloc();
     if (!route || !dst || !gw || !nh) {
         if (nh) rtnl_route_nh_free(nh);
         return Error::sys(ENOMEM, what);
     }
-    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_family(route.get(), static_cast<uint8_t>(family));
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
     rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
     rtnl_route_set_type(route.get(), RTN_UNICAST);
-    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
+    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0) {
+        rtnl_route_nh_free(nh);
         return Error::sys(nle_to_errno(-rc), what);
+    }
     rtnl_route_nh_set_ifindex(nh, ifindex);
     rtnl_route_nh_set_gateway(nh, gw.get());
     rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
@@ -38,32 +39,20 @@ Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& i
     return ok();
 }
 
+}  // namespace
+
+Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& ifname,
+                               Ipv4 gateway) {
+    return add_default(
+        s, AF_INET, ifindex, detail::ipv4_addr(Ipv4(0), 0), detail::ipv4_addr(gateway),
+        fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where()));
+}
+
 Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& ifname,
                                 const Ipv6& gateway) {
-    const std::string what =
-        fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where());
-    detail::RoutePtr route(rtnl_route_alloc());
-    auto dst = detail::ipv6_addr(Ipv6(), 0);
-    auto gw = detail::ipv6_addr(gateway);
-    rtnl_nexthop* nh = rtnl_route_nh_alloc();
-    if (!route || !dst || !gw || !nh) {
-        if (nh) rtnl_route_nh_free(nh);
-        return Error::sys(ENOMEM, what);
-    }
-    rtnl_route_set_family(route.get(), AF_INET6);
-    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
-    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
-    rtnl_route_set_type(route.get(), RTN_UNICAST);
-    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0)
-        return Error::sys(nle_to_errno(-rc), what);
-    rtnl_route_nh_set_ifindex(nh, ifindex);
-    rtnl_route_nh_set_gateway(nh, gw.get());
-    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
-    s.clear_error();
-    if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
-        return s.error(rc, what);
-    return ok();
+    return add_default(
+        s, AF_INET6, ifindex, detail::ipv6_addr(Ipv6(), 0), detail::ipv6_addr(gateway),
+        fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where()));
 }
 
 Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {

@@ -12,6 +12,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <thread>
 
 #include "base/log.hpp"
@@ -36,41 +39,103 @@ Result<void> check_netns(int fd, const std::string& path) {
     return ok();
 }
 
-}  // namespace
-
-Result<void> create(const std::string& path) {
-    const std::string what = fmt::format("create netns {}", path);
-    // O_EXCL: never bind over somebody else's file (or an existing namespace).
-    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-    if (fd < 0) return Error::sys(errno, what);
-    ::close(fd);
-
-    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the
-    // thread that calls it, and the caller (the kernel worker) must stay where it is. The thread
-    // bind-mounts its own nsfs inode before it exits, which keeps the namespace alive.
+// Runs `fn` on a throwaway thread, inside the mount namespace `mntns_fd` when it is valid (-1: the
+// caller's). A thread, because setns()/unshare() change only the calling thread and the caller (the
+// kernel worker) must stay where it is; unshare(CLONE_FS) first, because setns(CLONE_NEWNS) refuses
+// a thread that shares its filesystem context (root, cwd) with others. `fn` returns 0 or an errno
+// and names its failing step.
+int on_thread(int mntns_fd, const char*& step, const std::function<int(const char*&)>& fn) {
     int err = 0;
-    const char* step = "";
     try {
         std::thread t([&]() noexcept {
-            if (::unshare(CLONE_NEWNET) != 0) {
-                err = errno;
-                step = "unshare";
-                return;
+            if (mntns_fd >= 0) {
+                if (::unshare(CLONE_FS) != 0) {
+                    err = errno;
+                    step = "unshare filesystem context";
+                    return;
+                }
+                if (::setns(mntns_fd, CLONE_NEWNS) != 0) {
+                    err = errno;
+                    step = "enter the host's mount namespace";
+                    return;
+                }
             }
-            if (::mount(kThreadNs, path.c_str(), "none", MS_BIND, nullptr) != 0) {
-                err = errno;
-                step = "bind mount";
-            }
+            err = fn(step);
         });
         t.join();
     } catch (const std::system_error& e) {
         err = e.code().value();
         step = "start thread";
     }
-    if (err != 0) {
-        ::unlink(path.c_str());  // rollback: the file we created, nothing was mounted on it
-        return Error::sys(err, fmt::format("{}: {}", what, step));
+    return err;
+}
+
+}  // namespace
+
+Result<UniqueFd> host_mount_namespace(const std::string& dir, const std::string& host_path) {
+    UniqueFd host(::open(host_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!host.valid()) return Error::sys(errno, fmt::format("open {}", host_path));
+    struct stat a {
+    }, b{};
+    if (::fstat(host.get(), &a) != 0) return Error::sys(errno, fmt::format("stat {}", host_path));
+    if (::stat("/proc/thread-self/ns/mnt", &b) != 0)
+        return Error::sys(errno, "stat /proc/thread-self/ns/mnt");
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) return UniqueFd();
+
+    // The mount that holds `dir`: the longest mount point that is a prefix of its real path.
+    std::string real = dir;
+    if (char* r = ::realpath(dir.c_str(), nullptr)) {
+        real = r;
+        std::free(r);
     }
+    std::ifstream mi("/proc/thread-self/mountinfo");
+    if (!mi) return Error::sys(errno, "read /proc/thread-self/mountinfo");
+    std::string best;
+    bool slave = false;
+    for (std::string line; std::getline(mi, line);) {
+        // id parent major:minor root mount-point options [optional fields...] - fstype ...
+        std::istringstream in(line);
+        std::string id, parent, dev, root, point, opts, field;
+        in >> id >> parent >> dev >> root >> point >> opts;
+        // Mount points escape blanks as \040 etc.; the netns dir has none worth unescaping.
+        const bool covers = real == point || (real.rfind(point, 0) == 0 &&
+                                              (point == "/" || real[point.size()] == '/'));
+        if (!covers || point.size() < best.size()) continue;
+        best = point;
+        slave = false;
+        while (in >> field && field != "-")
+            if (field.rfind("master:", 0) == 0) slave = true;
+    }
+    if (!slave) return UniqueFd();
+    return host;
+}
+
+Result<void> create(const std::string& path, int mntns_fd) {
+    const std::string what = fmt::format("create netns {}", path);
+    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the
+    // thread that calls it. The thread bind-mounts its own nsfs inode before it exits, which keeps
+    // the namespace alive. File, namespace and mount are made in the same mount namespace.
+    const char* step = "";
+    int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
+        // O_EXCL: never bind over somebody else's file (or an existing namespace).
+        int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+        if (fd < 0) {
+            s = "";
+            return errno;
+        }
+        ::close(fd);
+        int e = 0;
+        if (::unshare(CLONE_NEWNET) != 0) {
+            e = errno;
+            s = "unshare";
+        } else if (::mount(kThreadNs, path.c_str(), "none", MS_BIND, nullptr) != 0) {
+            e = errno;
+            s = "bind mount";
+        }
+        if (e != 0) ::unlink(path.c_str());  // rollback: the file we created, nothing mounted
+        return e;
+    });
+    if (err != 0) return Error::sys(err, *step ? fmt::format("{}: {}", what, step) : what);
     return ok();
 }
 
@@ -94,21 +159,33 @@ Result<UniqueFd> open_current() {
     return fd;
 }
 
-Result<void> remove(const std::string& path) {
-    bool was_mounted = true;
-    if (::umount2(path.c_str(), MNT_DETACH) != 0) {
-        // EINVAL: not a mount point (a leftover plain file); ENOENT: already gone.
-        if (errno != EINVAL && errno != ENOENT)
-            return Error::sys(errno, fmt::format("unmount netns {}", path));
-        was_mounted = false;
-    }
-    if (::unlink(path.c_str()) != 0) {
-        // A missing file is success only if we did not just unmount something from it (then
-        // someone else is racing us on this path, which is worth reporting).
-        if (errno != ENOENT || was_mounted)
-            return Error::sys(errno, fmt::format("remove netns file {}", path));
-    }
-    return ok();
+Result<void> remove(const std::string& path, int mntns_fd) {
+    const char* step = "";
+    int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
+        bool was_mounted = true;
+        if (::umount2(path.c_str(), MNT_DETACH) != 0) {
+            // EINVAL: not a mount point (a leftover plain file); ENOENT: already gone.
+            if (errno != EINVAL && errno != ENOENT) {
+                s = "unmount netns";
+                return errno;
+            }
+            was_mounted = false;
+        }
+        if (::unlink(path.c_str()) != 0) {
+            // A missing file is success only if we did not just unmount something from it (then
+            // someone else is racing us on this path, which is worth reporting).
+            if (errno != ENOENT || was_mounted) {
+                s = "remove netns file";
+                return errno;
+            }
+        }
+        return 0;
+    });
+    if (err == 0) return ok();
+    const std::string_view st = step;
+    if (st.starts_with("unmount") || st.starts_with("remove"))
+        return Error::sys(err, fmt::format("{} {}", step, path));
+    return Error::sys(err, fmt::format("remove netns {}: {}", path, step));
 }
 
 Result<Id> identity(int fd) {

@@ -28,9 +28,31 @@ struct Id {
     auto operator<=>(const Id&) const = default;
 };
 
+// The mount namespace netns files must be mounted in, when it is not the caller's own.
+//
+// Why: under systemd with ProtectSystem=/ProtectHome=/PrivateTmp= (etc/systemd/cnetd.service) the
+// daemon runs in a private mount namespace that systemd made a *slave* of the host's: mounts made
+// there never propagate back. A netns file bind-mounted there would look like an empty file to
+// the runtime, `ip netns` and everyone else, and its namespace would die with the daemon. So the
+// bind mount (and its unmount) is done in the host's mount namespace — that of PID 1 — from a
+// short-lived thread that enters it; the mount then propagates *into* the daemon's namespace
+// (slave: host → daemon) like any other host mount.
+// Returns an fd of /proc/1/ns/mnt when (a) it differs from the caller's mount namespace and (b) the
+// mount holding `dir` (the netns dir) is, in the caller's namespace, a slave ("master:N" in
+// /proc/thread-self/mountinfo): exactly what systemd's namespacing makes. Otherwise an invalid fd:
+// the usual case outside systemd; and a namespace of our own with *private* mounts (a test
+// harness, `unshare --mount`) is where the caller's peers look, so mounts stay there.
+// Errors: /proc/1/ns/mnt or mountinfo cannot be read (the daemon then cannot tell where its mounts
+// land; the caller decides whether to go on).
+// `host`: the host's mount namespace file (a test passes its own process's).
+Result<UniqueFd> host_mount_namespace(const std::string& dir,
+                                      const std::string& host = "/proc/1/ns/mnt");
+
 // Creates a new network namespace (with only a down `lo`) and bind-mounts it on `path`, which must
 // not exist (its directory must). On failure nothing is left behind: no file, no mount.
-Result<void> create(const std::string& path);
+// `mntns_fd` (from host_mount_namespace(), or -1 for the caller's own): the mount namespace in
+// which the file is created and mounted; entering it needs CAP_SYS_ADMIN and CAP_SYS_CHROOT.
+Result<void> create(const std::string& path, int mntns_fd = -1);
 
 // Opens `path` (O_RDONLY|O_CLOEXEC) and checks it is a network namespace.
 Result<UniqueFd> open(const std::string& path);
@@ -39,8 +61,9 @@ Result<UniqueFd> open(const std::string& path);
 Result<UniqueFd> open_current();
 
 // Detach-unmounts `path` and unlinks it. Idempotent: a missing path is success. A path that is a
-// plain file (not mounted) is just unlinked.
-Result<void> remove(const std::string& path);
+// plain file (not mounted) is just unlinked. `mntns_fd` as for create(): the unmount must happen
+// where the mount was made (an unmount in a slave namespace does not reach the host).
+Result<void> remove(const std::string& path, int mntns_fd = -1);
 
 // Identity of the namespace behind an fd from open()/open_current().
 Result<Id> identity(int fd);

@@ -8,6 +8,7 @@
 #include "netlink/addr.hpp"
 #include "netlink/inspect.hpp"
 #include "netlink/link.hpp"
+#include "netlink/neigh.hpp"
 #include "netlink/socket.hpp"
 #include "netns/netns.hpp"
 #include "platform/linux_kernel.hpp"
@@ -34,7 +35,8 @@ Result<std::optional<core::PeerStatus>> LinuxKernel::peer_status(core::Netns& ns
     CNETD_TRY_ASSIGN(netns::Id id, netns::identity(fd.get()));
     if (core::NetnsId{id.dev, id.ino} != ns.id()) {
         return Error::sys(ESTALE, fmt::format("inspect {} in {}: the path now names another "
-                                              "namespace", ifname, ns.path()));
+                                              "namespace",
+                                              ifname, ns.path()));
     }
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_in(fd.get(), ns.path()));
     CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock, ifname));
@@ -53,7 +55,8 @@ Result<std::optional<core::PeerStatus>> LinuxKernel::peer_status(core::Netns& ns
 Result<void> LinuxKernel::set_master(const std::string& ifname, const std::string& bridge) {
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());
     CNETD_TRY_ASSIGN(auto br, netlink::get_link(sock, bridge));
-    if (!br) return Error::sys(ENODEV, fmt::format("set master of {} to {}: bridge", ifname, bridge));
+    if (!br)
+        return Error::sys(ENODEV, fmt::format("set master of {} to {}: bridge", ifname, bridge));
     return netlink::set_master(sock, ifname, br->ifindex);
 }
 
@@ -67,6 +70,16 @@ Result<std::vector<std::string>> LinuxKernel::bridge_veths(const std::string& br
         if (l.master == br->ifindex && l.kind == "veth") out.push_back(l.name);
     }
     return out;
+}
+
+Result<void> LinuxKernel::forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                            std::optional<Ipv6> v6) {
+    CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());
+    CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock, dev));
+    if (!link) return ok();  // no device: no neighbour table entries on it either
+    if (v4) CNETD_TRY(netlink::forget_neighbour(sock, link->ifindex, dev, *v4));
+    if (v6) CNETD_TRY(netlink::forget_neighbour6(sock, link->ifindex, dev, *v6));
+    return ok();
 }
 
 }  // namespace cnetd::platform

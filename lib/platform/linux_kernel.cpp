@@ -13,11 +13,13 @@
 
 #include <cerrno>
 
+#include "base/log.hpp"
 #include "netlink/addr.hpp"
 #include "netlink/announce.hpp"
 #include "netlink/bridge.hpp"
 #include "netlink/inspect.hpp"
 #include "netlink/link.hpp"
+#include "netlink/reap.hpp"
 #include "netlink/route.hpp"
 #include "netlink/socket.hpp"
 #include "netlink/sysctl.hpp"
@@ -78,6 +80,11 @@ public:
         return netlink::delete_link(sock_, ifname);
     }
 
+    // The container end of a retired pair: down and renamed (LinuxKernel::retire_veth).
+    Result<void> retire_peer(const std::string& ifname, const std::string& new_name) {
+        return netlink::retire_peer(sock_, ifname, new_name);
+    }
+
     Result<void> enable_ipv6(const std::string& ifname) override {
         CNETD_TRY(validate_ifname(ifname).context("enable ipv6"));
         CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
@@ -134,14 +141,34 @@ private:
 
 struct LinuxKernel::Impl {
     netlink::RouteSocket host;
+    // The host's mount namespace when ours is a private one (netns::host_mount_namespace()):
+    // netns files are mounted there. Invalid: our own.
+    UniqueFd host_mnt;
+    // Deletes retired veth pairs in batches on its own thread and socket (netlink/reap.hpp); its
+    // destructor deletes what is still queued, so a daemon stop leaves no retired pair behind.
+    std::unique_ptr<netlink::Reaper> reaper = nullptr;
 };
 
 LinuxKernel::LinuxKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LinuxKernel::~LinuxKernel() = default;
 
-Result<std::unique_ptr<LinuxKernel>> LinuxKernel::create() {
+Result<std::unique_ptr<LinuxKernel>> LinuxKernel::create(const std::string& netns_dir) {
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());
-    auto impl = std::make_unique<Impl>(Impl{std::move(sock)});
+    auto impl = std::make_unique<Impl>(Impl{std::move(sock), UniqueFd()});
+    if (auto mnt = netns::host_mount_namespace(netns_dir.empty() ? "/" : netns_dir); !mnt) {
+        log::warn("netns files: {}; mounting them in cnetd's own mount namespace",
+                  mnt.error().message());
+    } else if (mnt->valid()) {
+        log::info(
+            "netns files are mounted in the host's mount namespace (/proc/1/ns/mnt): cnetd runs "
+            "in a private one (systemd ProtectSystem= and friends)");
+        impl->host_mnt = std::move(mnt).value();
+    }
+    // Pairs a previous run retired but did not reap (it stopped in between) are doomed: delete
+    // them now, before reconciliation looks at links.
+    if (auto r = netlink::delete_group(impl->host, netlink::kReapGroup); !r.ok())
+        log::warn("delete retired veths left by a previous run: {}", r.error().message());
+    CNETD_TRY_ASSIGN(impl->reaper, netlink::Reaper::start());
     return std::unique_ptr<LinuxKernel>(new LinuxKernel(std::move(impl)));
 }
 
@@ -154,11 +181,11 @@ Result<std::unique_ptr<core::Netns>> LinuxKernel::open_netns(const std::string& 
 }
 
 Result<void> LinuxKernel::create_netns(const std::string& path) {
-    return netns::create(path);
+    return netns::create(path, impl_->host_mnt.get());
 }
 
 Result<void> LinuxKernel::delete_netns(const std::string& path) {
-    return netns::remove(path);
+    return netns::remove(path, impl_->host_mnt.get());
 }
 
 Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
@@ -185,7 +212,14 @@ Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& n
                                            spec.bridge, br->kind.empty() ? "device" : br->kind));
     netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name,
                           spec.peer_mac,  spec.mtu,    lns->fd()};
-    CNETD_TRY(netlink::create_veth(impl_->host, p, ns.path()));
+    auto made = netlink::create_veth(impl_->host, p, ns.path());
+    if (!made.ok() && made.error().error_number() == EEXIST && impl_->reaper->pending() > 0) {
+        // A retired pair not yet reaped may still hold a name (a peer that could not be
+        // renamed): reap now and try once more.
+        (void)impl_->reaper->flush();
+        made = netlink::create_veth(impl_->host, p, ns.path());
+    }
+    CNETD_TRY(std::move(made));
     // Hairpin on the host port (Docker does this when it serves ports without its proxy): a
     // container reaching its own published port comes back in through the port it left by.
     auto port = netlink::get_link(impl_->host, spec.host_name);
@@ -207,6 +241,32 @@ Result<void> LinuxKernel::delete_link(const std::string& ifname) {
     return netlink::delete_link(impl_->host, ifname);
 }
 
+Result<void> LinuxKernel::retire_veth(const std::string& host_ifname, core::Netns* ns,
+                                      const std::string& peer_ifname) {
+    // Host end first: once it is in the reap group the pair is doomed (a stop from here on is
+    // finished by the group deletion at the next start).
+    auto retired = netlink::retire_host(impl_->host, host_ifname);
+    if (!retired.ok()) {
+        log::warn("{}; deleting it at once", retired.error().message());
+        return netlink::delete_link(impl_->host, host_ifname);
+    }
+    if (!*retired) return ok();  // absent: nothing to delete
+    if (auto* lns = dynamic_cast<LinuxNetns*>(ns); lns && !peer_ifname.empty()) {
+        auto r = lns->retire_peer(peer_ifname, netlink::retired_peer_name(host_ifname));
+        if (!r.ok()) {
+            // The container would keep `peer_ifname` until the reaper runs: delete at once.
+            log::warn("{}; deleting the pair at once", r.error().message());
+            return netlink::delete_link(impl_->host, host_ifname);
+        }
+    }
+    impl_->reaper->queued();
+    return ok();
+}
+
+Result<void> LinuxKernel::flush_retired() {
+    return impl_->reaper->flush();
+}
+
 Result<void> LinuxKernel::write_sysctl(const std::string& key, const std::string& value) {
     return netlink::write_sysctl(key, value);
 }
@@ -219,7 +279,19 @@ namespace {
 
 class SocketHold final : public core::PortHold {
 public:
-    std::vector<UniqueFd> fds;
+    ~SocketHold() override {
+        // [::1]: the daemon's relay listens on dups of these sockets (daemon/relay.hpp). Shutting
+        // them down stops that listener now, before the reply to the unpublishing request.
+        if (shutdown_on_close)
+            for (auto& fd : socks) ::shutdown(fd.get(), SHUT_RDWR);
+    }
+    std::vector<int> fds() const override {
+        std::vector<int> out;
+        for (const auto& fd : socks) out.push_back(fd.get());
+        return out;
+    }
+    std::vector<UniqueFd> socks;
+    bool shutdown_on_close = false;
 };
 
 struct SockAddr {
@@ -230,6 +302,11 @@ struct SockAddr {
     } u{};
     socklen_t len = 0;
     std::string where;  // "0.0.0.0:8080", "[::]:8080": names the port in errors
+    // [::1] tcp, which the daemon's relay serves on this socket: SO_REUSEADDR (so the relay's own
+    // TIME_WAIT connections on [::1]:port do not block a re-hold after a restart) and listening
+    // (which keeps the hold exclusive despite SO_REUSEADDR; connections wait in the backlog until
+    // the relay accepts).
+    bool listen = false;
 };
 
 // Binds one never-listening socket per port of [first, last]; all or nothing (the sockets made so
@@ -263,10 +340,18 @@ Result<std::unique_ptr<core::PortHold>> hold_all(int proto, uint16_t first, uint
                                   fmt::format("Bind for {} failed: attach filter", sa.where));
             }
         }
+        if (sa.listen && type == SOCK_STREAM) {
+            int one = 1;
+            if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+                return Error::sys(errno, fmt::format("Bind for {} failed: SO_REUSEADDR", sa.where));
+        }
         if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa.u), sa.len) != 0) {
             return Error::sys(errno, fmt::format("Bind for {} failed", sa.where));
         }
-        hold->fds.push_back(std::move(fd));
+        if (sa.listen && type == SOCK_STREAM && ::listen(fd.get(), SOMAXCONN) != 0) {
+            return Error::sys(errno, fmt::format("Bind for {} failed: listen", sa.where));
+        }
+        hold->socks.push_back(std::move(fd));
     }
     return std::unique_ptr<core::PortHold>(std::move(hold));
 }
@@ -290,7 +375,7 @@ Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports(int proto, std::
 Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports6(int proto,
                                                                  std::optional<Ipv6> addr,
                                                                  uint16_t first, uint16_t last) {
-    return hold_all(proto, first, last, [&](uint16_t port) {
+    auto held = hold_all(proto, first, last, [&](uint16_t port) {
         SockAddr sa;
         sa.where = fmt::format("[{}]:{}", addr ? addr->str() : "::", port);
         sa.family = AF_INET6;
@@ -300,8 +385,12 @@ Result<std::unique_ptr<core::PortHold>> LinuxKernel::hold_ports6(int proto,
         in6.sin6_addr = in6addr_any;
         if (addr) std::memcpy(&in6.sin6_addr, addr->bytes().data(), 16);
         sa.len = sizeof in6;
+        sa.listen = addr && addr->is_loopback();
         return sa;
     });
+    if (held.ok() && addr && addr->is_loopback())
+        static_cast<SocketHold&>(**held).shutdown_on_close = true;
+    return held;
 }
 
 Result<std::optional<unsigned>> LinuxKernel::default_route_mtu() {

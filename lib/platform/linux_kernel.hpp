@@ -16,8 +16,9 @@ namespace cnetd::platform {
 
 class LinuxKernel final : public core::Kernel {
 public:
-    // Opens the route socket in the calling thread's current network namespace.
-    static Result<std::unique_ptr<LinuxKernel>> create();
+    // Opens the route socket in the calling thread's current network namespace. `netns_dir`: where
+    // netns files are made; decides in which mount namespace (netns::host_mount_namespace()).
+    static Result<std::unique_ptr<LinuxKernel>> create(const std::string& netns_dir = "");
     ~LinuxKernel() override;
 
     Result<std::unique_ptr<core::Netns>> open_netns(const std::string& path) override;
@@ -28,6 +29,11 @@ public:
     Result<void> create_veth(const core::VethSpec& spec, core::Netns& ns) override;
     Result<void> set_up(const std::string& ifname) override;
     Result<void> delete_link(const std::string& ifname) override;
+    // Retired pairs are deleted by a reaper thread with its own socket in this namespace
+    // (netlink/reap.hpp); the destructor deletes what is still queued.
+    Result<void> retire_veth(const std::string& host_ifname, core::Netns* ns,
+                             const std::string& peer_ifname) override;
+    Result<void> flush_retired() override;
     Result<void> write_sysctl(const std::string& key, const std::string& value) override;
     Result<std::string> read_sysctl(const std::string& key) override;
     Result<std::unique_ptr<core::PortHold>> hold_ports(int proto, std::optional<Ipv4> addr,
@@ -43,6 +49,8 @@ public:
                                                         const std::string& ifname) override;
     Result<void> set_master(const std::string& ifname, const std::string& bridge) override;
     Result<std::vector<std::string>> bridge_veths(const std::string& bridge) override;
+    Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                   std::optional<Ipv6> v6) override;
 
 private:
     struct Impl;

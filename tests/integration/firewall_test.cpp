@@ -17,6 +17,7 @@
 #include <fstream>
 #include <thread>
 
+#include "fixture.hpp"
 #include "harness.hpp"
 
 using namespace cnetd::it;
@@ -30,19 +31,12 @@ constexpr const char* kWanNs = "cnetd-it-wan";
 constexpr const char* kWanIp = "198.51.100.2";
 constexpr int kWhoPort = 8080;
 
-class Firewall : public ::testing::Test {
+class Firewall : public DaemonTest {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-        sh({"ip", "link", "set", "lo", "up"});
+        DaemonTest::SetUp();
         // /run is the test binary's private tmpfs (see main() in spine_test.cpp).
-        sh({"ip", "netns", "add", kWanNs});
-        sh({"ip", "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", kWanNs});
-        sh({"ip", "addr", "add", "198.51.100.1/24", "dev", "wan0"});
-        sh({"ip", "link", "set", "wan0", "up"});
-        wan({"ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"});
-        wan({"ip", "link", "set", "eth0", "up"});
-        wan({"ip", "link", "set", "lo", "up"});
+        add_outside(kWanNs, "wan0", "198.51.100", "", /*default_route=*/false);
         who_ = std::make_unique<WhoAmIServer>(wan_path(), "0.0.0.0", kWhoPort);
         ASSERT_TRUE(who_->ready());
     }
@@ -51,41 +45,13 @@ protected:
         run({"ip", "netns", "del", kWanNs});
     }
 
-    static std::string wan_path() { return std::string("/run/netns/") + kWanNs; }
-    std::string ns(const std::string& name) const { return d.netns_dir() + "/" + name; }
-
-    static void sh(const std::vector<std::string>& argv) {
-        CmdResult r = run(argv);
-        ASSERT_EQ(r.status, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": "
-                               << r.err;
-    }
-    static void wan(std::vector<std::string> argv) {
-        argv.insert(argv.begin(), {"nsenter", "--net=" + wan_path()});
-        sh(argv);
-    }
+    static std::string wan_path() { return netns_path(kWanNs); }
+    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
     // A command inside a container namespace (by its daemon name).
     void in(const std::string& name, std::vector<std::string> argv) {
-        argv.insert(argv.begin(), {"nsenter", "--net=" + ns(name)});
-        sh(argv);
+        in_ns(ns(name), std::move(argv));
     }
 
-    void start(const std::string& config = "") {
-        if (!config.empty()) d.write_config(config);
-        std::string log;
-        ASSERT_TRUE(d.start(&log)) << log;
-    }
-    std::string ok(const std::vector<std::string>& args) {
-        CmdResult r = d.netctl(args);
-        EXPECT_EQ(r.status, 0) << "netctl " << args[0] << " " << (args.size() > 1 ? args[1] : "")
-                               << ": " << r.err << "\n--- cnetd log ---\n"
-                               << d.log();
-        return r.out;
-    }
-    // netns create + network connect.
-    void container(const std::string& name, const std::string& network = "bridge") {
-        ok({"netns", "create", name});
-        ok({"network", "connect", network, name});
-    }
     std::string ip_of(const std::string& name, const std::string& ifname = "eth0") {
         json j = ip_json({"-4", "addr", "show", "dev", ifname}, ns(name));
         if (!j.is_array() || j.size() != 1 || j[0]["addr_info"].empty()) return "";
@@ -130,7 +96,6 @@ protected:
         }
     }
 
-    Daemon d;
     std::unique_ptr<WhoAmIServer> who_;
 };
 

@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+#include "fixture.hpp"
 #include "harness.hpp"
 
 using namespace cnetd::it;
@@ -27,45 +28,19 @@ namespace {
 constexpr const char* kWanNs = "cnetd-it-persist-wan";
 constexpr const char* kHostWan = "198.51.100.1";
 
-class Persist : public ::testing::Test {
+class Persist : public DaemonTest {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-        sh({"ip", "link", "set", "lo", "up"});
+        DaemonTest::SetUp();
         // "Outside": a namespace behind wan0 (host 198.51.100.1, outside .2).
-        sh({"ip", "netns", "add", kWanNs});
-        sh({"ip", "link", "add", "wan0", "type", "veth", "peer", "name", "eth0", "netns", kWanNs});
-        sh({"ip", "addr", "add", "198.51.100.1/24", "dev", "wan0"});
-        sh({"ip", "link", "set", "wan0", "up"});
-        wan({"ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"});
-        wan({"ip", "link", "set", "eth0", "up"});
-        wan({"ip", "link", "set", "lo", "up"});
-        wan({"ip", "route", "add", "default", "via", "198.51.100.1"});
+        add_outside(kWanNs, "wan0", "198.51.100");
     }
     void TearDown() override {
         unsetenv("CNETD_FAILPOINTS");
         run({"ip", "netns", "del", kWanNs});
     }
-    static std::string wan_path() { return std::string("/run/netns/") + kWanNs; }
-    static void sh(const std::vector<std::string>& argv) {
-        CmdResult r = run(argv);
-        ASSERT_EQ(r.status, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": " << r.err;
-    }
-    static void wan(std::vector<std::string> argv) {
-        argv.insert(argv.begin(), {"nsenter", "--net=" + wan_path()});
-        sh(argv);
-    }
-    void start() {
-        std::string log;
-        ASSERT_TRUE(d.start(&log)) << log;
-    }
-    std::string ok(const std::vector<std::string>& args) {
-        CmdResult r = d.netctl(args);
-        EXPECT_EQ(r.status, 0) << "netctl " << args[0] << " " << (args.size() > 1 ? args[1] : "")
-                               << ": " << r.err << "\n--- cnetd log ---\n" << d.log();
-        return r.out;
-    }
-    std::string ns(const std::string& name) const { return d.netns_dir() + "/" + name; }
+    static std::string wan_path() { return netns_path(kWanNs); }
+    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
     json containers() {
         json net = d.netctl_json({"network", "inspect", "bridge"});
         if (!net.is_array() || net.empty()) return json::object();
@@ -94,11 +69,10 @@ protected:
         if (!j.is_array()) return out;
         for (const auto& l : j)
             for (const auto& a : l["addr_info"])
-                out.push_back(a["local"].get<std::string>() + "/" + std::to_string(a["prefixlen"].get<int>()));
+                out.push_back(a["local"].get<std::string>() + "/" +
+                              std::to_string(a["prefixlen"].get<int>()));
         return out;
     }
-
-    Daemon d;
 };
 
 // A container's namespace disappears behind the daemon's back (its runtime unmounts and removes
@@ -125,10 +99,12 @@ TEST_F(Persist, EndpointOfADeadNamespaceIsCollectedPromptly) {
         }
         std::this_thread::sleep_for(50ms);
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
     ASSERT_TRUE(gone) << "after " << ms.count() << " ms: containers " << containers().dump()
                       << " veths " << veths().size() << " map " << published_elems().dump()
-                      << "\n--- cnetd log ---\n" << d.log();
+                      << "\n--- cnetd log ---\n"
+                      << d.log();
     std::printf("[ gc ] endpoint collected %lld ms after its namespace died\n",
                 static_cast<long long>(ms.count()));
     EXPECT_NE(d.log().find("namespace " + ns("a") + " disappeared"), std::string::npos);
@@ -180,6 +156,7 @@ TEST_F(Persist, SigtermDuringAConnectCompletesItThenExits) {
     start();
     unsetenv("CNETD_FAILPOINTS");
     ok({"netns", "create", "a"});
+    ok({"netns", "create", "b"});
     auto connect = std::async(std::launch::async, [&] {
         return d.netctl({"network", "connect", "bridge", "a"});
     });
@@ -187,14 +164,28 @@ TEST_F(Persist, SigtermDuringAConnectCompletesItThenExits) {
     for (int i = 0; i < 100 && veths().empty(); ++i) std::this_thread::sleep_for(20ms);
     ASSERT_EQ(veths().size(), 1u) << "the connect should be in flight\n" << d.log();
     ASSERT_EQ(containers().size(), 0u);  // not finished yet (readers see the last snapshot)
+    // A second connect queues behind it.
+    auto queued = std::async(std::launch::async, [&] {
+        return d.netctl({"network", "connect", "bridge", "b"});
+    });
+    std::this_thread::sleep_for(300ms);
     ::kill(d.pid(), SIGTERM);
     d.kill(0);  // waits for the exit
-    connect.wait();
+    // The connect in flight got its answer (success), the queued one a precise refusal.
+    CmdResult first = connect.get();
+    EXPECT_EQ(first.status, 0) << first.err << d.log();
+    CmdResult second = queued.get();
+    EXPECT_NE(second.status, 0);
+    EXPECT_NE(second.err.find("cnetd is shutting down: request not started, nothing changed"),
+              std::string::npos)
+        << second.err;
     // The worker finished the job before the process exited: logged, persisted, configured.
     EXPECT_NE(d.log().find("endpoint a connected"), std::string::npos) << d.log();
     EXPECT_NE(d.log().find("cnetd stopped"), std::string::npos) << d.log();
-    // Kernel: the attach is complete (address, up, route) even though nobody is serving now.
+    // Kernel: the attach is complete (address, up, route) even though nobody is serving now; the
+    // refused one left nothing.
     EXPECT_EQ(inet(ns("a"), "eth0"), std::vector<std::string>{"172.17.0.2/16"});
+    EXPECT_EQ(veths().size(), 1u);
     start();
     EXPECT_EQ(containers().size(), 1u);
     EXPECT_EQ(veths().size(), 1u);
@@ -237,8 +228,10 @@ TEST_F(Persist, StreamsSurviveTermAndKill9Restarts) {
     EXPECT_EQ(fail_pub, 0);
     EXPECT_GT(rt_direct, 20);
     EXPECT_GT(rt_pub, 20);
-    std::printf("[ streams ] direct %d round trips, published %d round trips, 0 dropped expected "
-                "(got %d/%d)\n", rt_direct, rt_pub, fail_direct, fail_pub);
+    std::printf(
+        "[ streams ] direct %d round trips, published %d round trips, 0 dropped expected "
+        "(got %d/%d)\n",
+        rt_direct, rt_pub, fail_direct, fail_pub);
     // New connections work too, through both paths.
     EXPECT_TRUE(tcp_echo(ns("a"), "172.17.0.3", 7002));
     EXPECT_TRUE(tcp_echo(wan_path(), kHostWan, 8090));
@@ -250,10 +243,12 @@ TEST_F(Persist, StreamsSurviveTermAndKill9Restarts) {
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     if (geteuid() != 0) {
-        fprintf(stderr, "integration tests need root (they run inside private namespaces): skipped\n");
+        fprintf(stderr,
+                "integration tests need root (they run inside private namespaces): skipped\n");
         return 77;
     }
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
         perror("persist: private mount namespace");
         return 1;

@@ -16,6 +16,7 @@
 #include <regex>
 #include <thread>
 
+#include "fixture.hpp"
 #include "harness.hpp"
 
 using namespace cnetd::it;
@@ -31,13 +32,12 @@ constexpr const char* kHostLan = "203.0.113.1";
 
 using P = TagServer::Proto;
 
-class Ports : public ::testing::Test {
+class Ports : public DaemonTest {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-        sh({"ip", "link", "set", "lo", "up"});
-        outside(kWanNs, "wan0", "198.51.100");
-        outside(kLanNs, "lan0", "203.0.113");
+        DaemonTest::SetUp();
+        add_outside(kWanNs, "wan0", "198.51.100");
+        add_outside(kLanNs, "lan0", "203.0.113");
     }
     void TearDown() override {
         servers_.clear();
@@ -45,57 +45,10 @@ protected:
         run({"ip", "netns", "del", kLanNs});
     }
 
-    // A namespace `name` behind host interface `ifname`: host .1, outside .2 (default via .1).
-    void outside(const char* name, const char* ifname, const std::string& net) {
-        sh({"ip", "netns", "add", name});
-        sh({"ip", "link", "add", ifname, "type", "veth", "peer", "name", "eth0", "netns", name});
-        sh({"ip", "addr", "add", net + ".1/24", "dev", ifname});
-        sh({"ip", "link", "set", ifname, "up"});
-        const std::string path = std::string("/run/netns/") + name;
-        sh({"nsenter", "--net=" + path, "ip", "addr", "add", net + ".2/24", "dev", "eth0"});
-        sh({"nsenter", "--net=" + path, "ip", "link", "set", "eth0", "up"});
-        sh({"nsenter", "--net=" + path, "ip", "link", "set", "lo", "up"});
-        sh({"nsenter", "--net=" + path, "ip", "route", "add", "default", "via", net + ".1"});
-    }
+    static std::string wan_path() { return netns_path(kWanNs); }
+    static std::string lan_path() { return netns_path(kLanNs); }
+    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
 
-    static std::string wan_path() { return std::string("/run/netns/") + kWanNs; }
-    static std::string lan_path() { return std::string("/run/netns/") + kLanNs; }
-    std::string ns(const std::string& name) const { return d.netns_dir() + "/" + name; }
-
-    static void sh(const std::vector<std::string>& argv) {
-        CmdResult r = run(argv);
-        ASSERT_EQ(r.status, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": "
-                               << r.err;
-    }
-    static void wan(std::vector<std::string> argv) {
-        argv.insert(argv.begin(), {"nsenter", "--net=" + wan_path()});
-        sh(argv);
-    }
-
-    void start() {
-        std::string log;
-        ASSERT_TRUE(d.start(&log)) << log;
-    }
-    std::string ok(const std::vector<std::string>& args) {
-        CmdResult r = d.netctl(args);
-        EXPECT_EQ(r.status, 0) << "netctl " << join(args) << ": " << r.err
-                               << "\n--- cnetd log ---\n"
-                               << d.log();
-        return r.out;
-    }
-    static std::string join(const std::vector<std::string>& v) {
-        std::string out;
-        for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
-        return out;
-    }
-    // netns create + network connect with extra connect arguments (-p ...).
-    void container(const std::string& name, const std::string& network = "bridge",
-                   std::vector<std::string> extra = {}) {
-        ok({"netns", "create", name});
-        std::vector<std::string> args{"network", "connect", network, name};
-        args.insert(args.end(), extra.begin(), extra.end());
-        ok(args);
-    }
     // TCP and UDP TagServers answering `tag` on `port` in container `name` (kept until TearDown).
     void serve(const std::string& name, int port, const std::string& tag) {
         for (P proto : {P::Tcp, P::Udp}) {
@@ -122,7 +75,6 @@ protected:
         return json::array();
     }
 
-    Daemon d;
     std::vector<std::unique_ptr<TagServer>> servers_;
 };
 

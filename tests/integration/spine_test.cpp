@@ -13,6 +13,7 @@
 #include <regex>
 #include <thread>
 
+#include "fixture.hpp"
 #include "harness.hpp"
 
 using namespace cnetd::it;
@@ -22,31 +23,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class Spine : public ::testing::Test {
+// DaemonTest: a fresh network namespace per test (only `lo`), the daemon, netctl helpers.
+class Spine : public DaemonTest {
 protected:
-    void SetUp() override {
-        // A fresh network namespace for this test: only `lo`, nothing of the previous test.
-        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-        ASSERT_EQ(run({"ip", "link", "set", "lo", "up"}).status, 0);
-    }
-    void start(const std::string& config = "") {
-        if (!config.empty()) d.write_config(config);
-        std::string log;
-        ASSERT_TRUE(d.start(&log)) << log;
-    }
-    // netctl must succeed; returns stdout.
-    std::string ok(const std::vector<std::string>& args) {
-        CmdResult r = d.netctl(args);
-        EXPECT_EQ(r.status, 0) << "netctl " << args[0] << " " << (args.size() > 1 ? args[1] : "")
-                               << ": " << r.err << "\n--- cnetd log ---\n" << d.log();
-        return r.out;
-    }
     // netctl must fail with one line on stderr; returns that line.
     std::string fails(const std::vector<std::string>& args) {
-        CmdResult r = d.netctl(args);
-        EXPECT_NE(r.status, 0) << r.out;
-        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-        return r.err;
+        std::string err = DaemonTest::fails(args);
+        EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+        return err;
     }
     json link(const std::string& name, const std::string& netns = "") {
         json j = ip_json({"-d", "addr", "show", "dev", name}, netns);
@@ -60,15 +44,12 @@ protected:
                                                      std::to_string(a["prefixlen"].get<int>()));
         return out;
     }
-    std::string ns(const std::string& name) { return d.netns_dir() + "/" + name; }
     // Host-side veths enslaved to `bridge`.
     std::vector<std::string> ports(const std::string& bridge) {
         std::vector<std::string> out;
         for (const auto& l : ip_json({"link", "show", "master", bridge})) out.push_back(l["ifname"]);
         return out;
     }
-
-    Daemon d;
 };
 
 TEST_F(Spine, DefaultBridgeExistsRightAfterStart) {

@@ -11,9 +11,11 @@
 //    tmpfiles.d entries create what they promise.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -135,10 +137,18 @@ protected:
     }
     // Starts cnetd like the harness does, with extra environment, and `listen_fd` (if >= 0) as
     // fd 3 with LISTEN_FDS=n_fds and LISTEN_PID set to cnetd's pid, as systemd does.
+    // `protect_system`: run cnetd the way ProtectSystem=strict + ReadWritePaths= do — in a mount
+    // namespace of its own that is a slave of ours, with / read-only (the temp dir, a mount of its
+    // own, stays writable).
     void spawn(const std::vector<std::pair<std::string, std::string>>& env, int listen_fd = -1,
-               int n_fds = 1) {
+               int n_fds = 1, bool protect_system = false) {
         pid_ = fork();
         if (pid_ == 0) {
+            if (protect_system &&
+                (unshare(CLONE_NEWNS) != 0 ||
+                 mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0 ||
+                 mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0))
+                _exit(125);
             int logfd = open((d.dir() + "/cnetd.log").c_str(),
                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             dup2(logfd, 1);
@@ -208,6 +218,108 @@ TEST_F(Systemd, NotifyStatusThenReadyWhenServingThenStopping) {
     EXPECT_EQ(exit_code(pid_), 0) << d.log();
     pid_ = -1;
     close(nfd);
+}
+
+// SIGHUP (systemctl reload): RELOADING=1 with MONOTONIC_USEC= first, READY=1 once applied.
+TEST_F(Systemd, ReloadSendsReloadingThenReady) {
+    const std::string notify_path = d.dir() + "/notify.sock";
+    int nfd = unix_socket(SOCK_DGRAM, notify_path, false);
+    ASSERT_GE(nfd, 0) << strerror(errno);
+    spawn({{"NOTIFY_SOCKET", notify_path}});
+    std::string msg;
+    for (int i = 0; i < 50 && !has_field(msg, "READY=1"); ++i) msg = next_datagram(nfd, 10s);
+    ASSERT_TRUE(has_field(msg, "READY=1")) << d.log();
+
+    d.write_config("icc: false\n");  // applies live
+    kill(pid_, SIGHUP);
+    std::string reloading = next_datagram(nfd, 10s);
+    EXPECT_TRUE(has_field(reloading, "RELOADING=1")) << reloading;
+    EXPECT_TRUE(has_field(reloading, "MONOTONIC_USEC=")) << reloading;
+    EXPECT_FALSE(has_field(reloading, "READY=1")) << reloading;
+    std::string ready = next_datagram(nfd, 10s);
+    EXPECT_TRUE(has_field(ready, "READY=1")) << ready;
+    EXPECT_TRUE(has_field(ready, "STATUS=ready: reloaded")) << ready;
+
+    // A config that does not parse: RELOADING=1, then READY=1 with the reason.
+    d.write_config("icc: [\n");
+    kill(pid_, SIGHUP);
+    EXPECT_TRUE(has_field(next_datagram(nfd, 10s), "RELOADING=1"));
+    std::string failed = next_datagram(nfd, 10s);
+    EXPECT_TRUE(has_field(failed, "READY=1")) << failed;
+    EXPECT_TRUE(has_field(failed, "STATUS=reload failed")) << failed;
+    EXPECT_EQ(stop(), 0) << d.log();
+    close(nfd);
+}
+
+// ProtectSystem=strict (etc/systemd/cnetd.service): cnetd in a private slave mount namespace with
+// a read-only root still makes netns files everyone sees, that outlive it, and removes them for
+// everyone.
+TEST_F(Systemd, ProtectSystemNetnsFilesAreMountedForTheHost) {
+    // cnetd mounts in PID 1's mount namespace: this test plays the host only as PID 1 (meson runs
+    // it so: `unshare --pid --fork ... systemd_it`).
+    if (getpid() != 1) GTEST_SKIP() << "run as PID 1 of a PID namespace (as meson runs it)";
+    // As on a systemd host (where / is shared), the temp dir is a shared mount of its own: the
+    // host's mounts there propagate into cnetd's slave namespace. ReadWritePaths= does the same.
+    ASSERT_EQ(mount(d.dir().c_str(), d.dir().c_str(), nullptr, MS_BIND, nullptr), 0);
+    ASSERT_EQ(mount(nullptr, d.dir().c_str(), nullptr, MS_SHARED, nullptr), 0);
+    struct Unbind {
+        std::string dir;
+        ~Unbind() { umount2(dir.c_str(), MNT_DETACH); }
+    } unbind{d.dir()};
+    auto is_netns = [](const std::string& path) {
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        bool yes = ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
+        close(fd);
+        return yes;
+    };
+    auto serving = [&] {
+        for (int i = 0; i < 200; ++i) {
+            if (d.netctl({"info"}).status == 0) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    };
+    spawn({}, -1, 1, /*protect_system=*/true);
+    ASSERT_TRUE(serving()) << d.log();
+    EXPECT_NE(d.log().find("netns files are mounted in the host's mount namespace"),
+              std::string::npos)
+        << d.log();
+    // The root really is read-only for it (so the test does emulate ProtectSystem=strict).
+    {
+        std::ifstream mi("/proc/" + std::to_string(pid_) + "/mountinfo");
+        bool root_ro = false;
+        for (std::string line; std::getline(mi, line);) {
+            std::istringstream ls(line);
+            std::string id, parent, devno, root, mnt, opts;
+            ls >> id >> parent >> devno >> root >> mnt >> opts;
+            if (mnt == "/") root_ro = opts.rfind("ro", 0) == 0;
+        }
+        EXPECT_TRUE(root_ro) << "cnetd's / should be read-only";
+    }
+    const std::string a = d.netns_dir() + "/a";
+    CmdResult c = d.netctl({"netns", "create", "a"});
+    ASSERT_EQ(c.status, 0) << c.err << d.log();
+    EXPECT_TRUE(is_netns(a)) << "the host (this test) must see the namespace, not an empty file";
+    c = d.netctl({"network", "connect", "bridge", "a"});
+    ASSERT_EQ(c.status, 0) << c.err << d.log();
+
+    // cnetd stops: the namespace, its eth0 and its address stay.
+    EXPECT_EQ(stop(), 0) << d.log();
+    ASSERT_TRUE(is_netns(a));
+    CmdResult addr = run({"nsenter", "--net=" + a, "ip", "-4", "-o", "addr", "show", "eth0"});
+    EXPECT_NE(addr.out.find("172.17.0.2/16"), std::string::npos) << addr.out << addr.err;
+
+    // Restarted the same way, it removes the namespace for everyone.
+    spawn({}, -1, 1, /*protect_system=*/true);
+    ASSERT_TRUE(serving()) << d.log();
+    c = d.netctl({"netns", "rm", "a"});
+    EXPECT_EQ(c.status, 0) << c.err << d.log();
+    EXPECT_FALSE(fs::exists(a));
+    std::ifstream mi("/proc/self/mountinfo");
+    std::string all((std::istreambuf_iterator<char>(mi)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(all.find(" " + a + " "), std::string::npos) << all;
+    EXPECT_EQ(stop(), 0) << d.log();
 }
 
 TEST_F(Systemd, NoNotifySocketStillStartsAndServes) {

@@ -1,6 +1,7 @@
 // IPv6 port holds and the host facts the engine derives defaults from (uplink MTU, on-link routes,
 // bridge port count), through LinuxKernel, against real sockets and `ip`-made links and routes.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -92,6 +93,32 @@ TEST_F(HoldPorts6Test, UdpAndSpecificAddress) {
     ASSERT_TRUE(lo.ok()) << lo.error().message();
     EXPECT_EQ(try_bind6(SOCK_STREAM, "::1", 18090, 1), EADDRINUSE);
     EXPECT_EQ(try_bind4(SOCK_STREAM, "127.0.0.1", 18090), 0);
+}
+
+// [::1] tcp (served by the daemon's relay on the hold's own socket, daemon/relay.hpp): the hold
+// listens, stays exclusive against SO_REUSEADDR binders, and on release shuts the socket down, so a
+// dup (the relay's) stops accepting at once although it is still open.
+TEST_F(HoldPorts6Test, LoopbackHoldListensAndReleaseStopsADup) {
+    auto hold = kernel->hold_ports6(IPPROTO_TCP, Ipv6::parse("::1").value(), 18095, 18095);
+    ASSERT_TRUE(hold.ok()) << hold.error().message();
+    ASSERT_EQ((*hold)->fds().size(), 1u);
+    UniqueFd dup(::fcntl((*hold)->fds()[0], F_DUPFD_CLOEXEC, 0));
+    ASSERT_TRUE(dup.valid());
+    UniqueFd other(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    ::setsockopt(other.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(18095);
+    sa.sin6_addr = in6addr_loopback;
+    EXPECT_NE(::bind(other.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(errno, EADDRINUSE);
+    UniqueFd c1(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(::connect(c1.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << "listening";
+    hold->reset();
+    UniqueFd c2(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_NE(::connect(c2.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(errno, ECONNREFUSED) << "the dup no longer accepts";
 }
 
 TEST_F(HoldPorts6Test, TakenPortFailsNamingItAndHoldsNothing) {

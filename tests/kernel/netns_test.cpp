@@ -1,9 +1,14 @@
 // lib/netns through LinuxKernel: namespace files, their identity and `ip netns` usability.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "kernel_fixture.hpp"
@@ -106,6 +111,99 @@ TEST_F(NetnsTest, ScopedNetnsSwitchesAndRestores) {
         EXPECT_EQ(*netns::identity(netns::open_current()->get()), *netns::identity(target->get()));
     }
     EXPECT_EQ(*netns::identity(netns::open_current()->get()), *before);
+}
+
+// cnetd under systemd's ProtectSystem= runs in a mount namespace that is a slave of the host's.
+// A netns file mounted there is invisible to the host (the negative control below shows it); made
+// through host_mount_namespace() it is mounted in the host's namespace (PID 1's; here: this test
+// process's) and visible everywhere, and remove() unmounts it there too.
+TEST_F(NetnsTest, FromAPrivateSlaveMountNamespaceTheMountLandsInTheHosts) {
+    // This process plays the host (cnetd uses /proc/1/ns/mnt; PID 1 here may be meson).
+    const std::string host_ns = "/proc/" + std::to_string(getpid()) + "/ns/mnt";
+    auto same = netns::host_mount_namespace(ns_path(""), host_ns);
+    ASSERT_TRUE(same.ok()) << same.error().message();
+    EXPECT_FALSE(same->valid()) << "the host itself must use its own mount namespace";
+    const std::string good = ns_path("hostmnt"), lost = ns_path("lostmnt");
+    // On a systemd host every mount is shared (systemd makes / shared at boot); this sandbox was
+    // made with --propagation private. Give the netns dir a shared mount of its own, as the host
+    // has, so mounts made here propagate into the slave child.
+    const std::string dir = ns_path("");
+    ASSERT_EQ(::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr), 0) << errno;
+    ASSERT_EQ(::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr), 0) << errno;
+    struct Unbind {
+        std::string d;
+        ~Unbind() { ::umount2(d.c_str(), MNT_DETACH); }
+    } unbind{dir};
+
+    // In a child like systemd's service namespace: 1 = wrong setup, 2 = create via host failed,
+    // 3 = the local create failed, 4 = the file made via host not visible in the child, 0 = ok.
+    auto in_slave_child = [](const std::function<int()>& fn) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (::unshare(CLONE_NEWNS) != 0 ||
+                ::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
+                _exit(1);
+            _exit(fn());
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+    };
+    int rc = in_slave_child([&] {
+        auto host = netns::host_mount_namespace(ns_path(""), host_ns);
+        if (!host.ok() || !host->valid()) return 1;
+        if (!netns::create(good, host->get()).ok()) return 2;
+        if (!netns::create(lost, -1).ok()) return 3;
+        return mounted(good) && mounted(lost) ? 0 : 4;
+    });
+    ASSERT_EQ(rc, 0);
+    EXPECT_TRUE(mounted(good)) << "made through the host's mount namespace: the host sees it";
+    EXPECT_FALSE(mounted(lost)) << "made in the slave namespace: the host sees an empty file";
+    auto ns = kernel->open_netns(good);
+    EXPECT_TRUE(ns.ok()) << ns.error().message();
+    ns = Error::internal("closed");
+    auto bad = kernel->open_netns(lost);
+    EXPECT_FALSE(bad.ok());
+
+    // Removing from the slave namespace through the host's unmounts it for everyone.
+    rc = in_slave_child([&] {
+        auto host = netns::host_mount_namespace(ns_path(""), host_ns);
+        if (!host.ok() || !host->valid()) return 1;
+        return netns::remove(good, host->get()).ok() ? 0 : 2;
+    });
+    ASSERT_EQ(rc, 0);
+    EXPECT_FALSE(mounted(good));
+    EXPECT_FALSE(std::filesystem::exists(good));
+    ASSERT_TRUE(netns::remove(lost).ok());
+
+    // A mount namespace of its own with *private* mounts (a harness, `unshare --mount`): its own
+    // peers look there, so netns files stay in it.
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_PRIVATE | MS_REC, nullptr) != 0)
+            _exit(1);
+        auto host = netns::host_mount_namespace(ns_path(""), host_ns);
+        _exit(!host.ok() ? 2 : host->valid() ? 3 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+    // Errors name the path and the step: the file already exists.
+    rc = in_slave_child([&] {
+        auto host = netns::host_mount_namespace(ns_path(""), host_ns);
+        if (!host.ok() || !host->valid()) return 1;
+        auto fd = ::open(good.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0) return 5;
+        ::close(fd);
+        auto r = netns::create(good, host->get());
+        if (r.ok()) return 2;
+        return r.error().message().find("create netns " + good) != std::string::npos ? 0 : 3;
+    });
+    EXPECT_EQ(rc, 0);
+    EXPECT_FALSE(mounted(good));
+    ::unlink(good.c_str());
 }
 
 }  // namespace

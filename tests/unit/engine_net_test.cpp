@@ -90,13 +90,12 @@ TEST_F(NetTest, DualStackEndpointGetsBothFamiliesAndAnnounces) {
     const auto& peer = kernel.state.ns_links.at(ns("a")).at("eth0");
     EXPECT_FALSE(peer.ipv6_disabled);
     EXPECT_TRUE(peer.ipv6_enabled);
-    EXPECT_EQ(peer.addresses,
-              (std::vector<std::string>{"172.17.0.2/16", r->address6->str()}));
+    EXPECT_EQ(peer.addresses, (std::vector<std::string>{"172.17.0.2/16", r->address6->str()}));
     EXPECT_EQ(peer.routes, (std::vector<std::string>{"default via 172.17.0.1",
                                                      "default via " + net.gateway6.str()}));
     ASSERT_EQ(kernel.announcements.size(), 1u);
-    EXPECT_EQ(kernel.announcements[0], fmt::format("eth0 {} 172.17.0.2 {}", r->mac.str(),
-                                                   r->address6->addr().str()));
+    EXPECT_EQ(kernel.announcements[0],
+              fmt::format("eth0 {} 172.17.0.2 {}", r->mac.str(), r->address6->addr().str()));
     // A failed announcement is logged, never fatal.
     kernel.fail_announce = true;
     EXPECT_TRUE(engine->connect({"bridge", "b", "", ""}).ok());
@@ -136,8 +135,9 @@ TEST_F(NetTest, Ipv6OnAnIpv4OnlyNetworkIsRefused) {
               "connect a to v4: ip6: fd00::5 given, but network v4 is IPv4 only");
     ConnectRequest pub{"v4", "a", "", ""};
     pub.publish = {"[::1]:8080:80"};
-    EXPECT_EQ(connect_error(pub), "connect a to v4: publish: IPv6 host address [::1] needs a "
-                                  "dual-stack network; v4 is IPv4 only");
+    EXPECT_EQ(connect_error(pub),
+              "connect a to v4: publish: IPv6 host address [::1] needs a "
+              "dual-stack network; v4 is IPv4 only");
 }
 
 TEST_F(NetTest, PublishWithoutAddressCoversBothFamiliesOnDualStack) {
@@ -157,12 +157,38 @@ TEST_F(NetTest, PublishWithoutAddressCoversBothFamiliesOnDualStack) {
     EXPECT_TRUE(kernel.held.count("tcp/0.0.0.0:8080"));
     EXPECT_TRUE(kernel.held.count("tcp/[::]:8080"));
     EXPECT_TRUE(kernel.held.count("udp/[fd00:99::1]:9090"));
+    // [::1]: sctp is refused by name (the userland relay has no SCTP) and changes nothing...
+    ConnectRequest sctp{"bridge", "b", "", ""};
+    sctp.publish = {"[::1]:7070:70/sctp"};
+    EXPECT_EQ(connect_error(sctp),
+              "connect b to bridge: publish: [::1]:7070->70/sctp: proto sctp cannot be published "
+              "on [::1] (IPv6 loopback is relayed in userland, for tcp and udp only); publish sctp "
+              "on [::], a host IPv6 address or 127.0.0.1");
+    EXPECT_EQ(kernel.held.size(), 3u);
+    // ...tcp and udp are held and handed to the daemon's relay, with no map element.
     ConnectRequest lo{"bridge", "b", "", ""};
-    lo.publish = {"[::1]:7070:70"};
-    EXPECT_EQ(connect_error(lo),
-              "connect b to bridge: publish: [::1]:7070: IPv6 loopback cannot be forwarded in the "
-              "kernel (no route_localnet for IPv6); publish on [::] or a host IPv6 address, or on "
-              "127.0.0.1");
+    lo.publish = {"[::1]:7070:70", "[::1]:7100-7101:100-101/udp"};
+    auto l = engine->connect(lo);
+    ASSERT_TRUE(l.ok()) << l.error().message();
+    EXPECT_EQ(l->ports[0].str(), "[::1]:7070->70/tcp");
+    EXPECT_TRUE(kernel.held.count("tcp/[::1]:7070"));
+    EXPECT_TRUE(kernel.held.count("udp/[::1]:7101"));
+    EXPECT_EQ(fw.ports.size(), 3u);
+    auto relays = engine->loopback_relays();
+    ASSERT_EQ(relays.size(), 3u);
+    EXPECT_EQ(relays[0].proto, Proto::Tcp);
+    EXPECT_EQ(relays[0].host_port, 7070);
+    EXPECT_EQ(relays[0].container_port, 70);
+    EXPECT_EQ(relays[0].container_ip, l->address6->addr());
+    EXPECT_EQ(relays[2].proto, Proto::Udp);
+    EXPECT_EQ(relays[2].host_port, 7101);
+    EXPECT_EQ(relays[2].container_port, 101);
+    ConnectRequest again{"bridge", "c", "", ""};
+    again.publish = {"[::]:7070:70"};
+    EXPECT_EQ(connect_error(again),
+              "connect c to bridge: Bind for [::]:7070 failed: port is already allocated");
+    ASSERT_TRUE(engine->disconnect("bridge", "b").ok());
+    EXPECT_TRUE(engine->loopback_relays().empty());
     ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
     EXPECT_TRUE(kernel.held.empty());
     EXPECT_TRUE(fw.ports.empty());
@@ -198,11 +224,12 @@ TEST_F(NetTest, CreateWithEveryOption) {
     EXPECT_EQ(r->address.str(), "10.20.0.128/24");  // the range's first address
     auto r2 = engine->connect({"full", "b", "", ""});
     ASSERT_TRUE(r2.ok()) << r2.error().message();
-    EXPECT_EQ(r2->address.str(), "10.20.0.130/24");  // .129 is an aux address
+    EXPECT_EQ(r2->address.str(), "10.20.0.130/24");   // .129 is an aux address
     EXPECT_EQ(r->address6->str(), "fd99:1::101/64");  // ::100 is an aux address
     EXPECT_EQ(r2->address6->str(), "fd99:1::102/64");
     const auto& peer = kernel.state.ns_links.at(ns("a")).at("cnet0");
-    EXPECT_EQ(peer.routes, (std::vector<std::string>{"default via 10.20.0.254", "default via fd99:1::fe"}));
+    EXPECT_EQ(peer.routes,
+              (std::vector<std::string>{"default via 10.20.0.254", "default via fd99:1::fe"}));
 }
 
 TEST_F(NetTest, InhibitIpv4LeavesTheBridgeWithoutIpv4) {
@@ -216,24 +243,30 @@ TEST_F(NetTest, InhibitIpv4LeavesTheBridgeWithoutIpv4) {
 }
 
 TEST_F(NetTest, BadOptionsNameTheOptionAndChangeNothing) {
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24", .options = {{"com.example.foo", "1"}}})
-                  .rfind("option com.example.foo: unknown option (supported: ", 0),
-              0u);
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24",
+    EXPECT_EQ(
+        create_error({.name = "x", .subnet = "10.40.0.0/24", .options = {{"com.example.foo", "1"}}})
+            .rfind("option com.example.foo: unknown option (supported: ", 0),
+        0u);
+    EXPECT_EQ(create_error({.name = "x",
+                            .subnet = "10.40.0.0/24",
                             .options = {{"com.docker.network.driver.mtu", "20"}}}),
               "option com.docker.network.driver.mtu: \"20\" is not an MTU (68-65535)");
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24",
+    EXPECT_EQ(create_error({.name = "x",
+                            .subnet = "10.40.0.0/24",
                             .options = {{"com.docker.network.bridge.gateway_mode_ipv4", "open"}}}),
               "option com.docker.network.bridge.gateway_mode_ipv4: \"open\" is not a gateway mode "
               "(nat, nat-unprotected, routed, isolated)");
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24",
+    EXPECT_EQ(create_error({.name = "x",
+                            .subnet = "10.40.0.0/24",
                             .options = {{"com.docker.network.container_iface_prefix", "a/b"}}})
                   .rfind("option com.docker.network.container_iface_prefix: \"a/b\"", 0),
               0u);
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24", .aux_addresses = {{"r", "10.41.0.1"}}}),
+    EXPECT_EQ(create_error(
+                  {.name = "x", .subnet = "10.40.0.0/24", .aux_addresses = {{"r", "10.41.0.1"}}}),
               "aux-address: r=10.41.0.1 is not a free host address of subnet 10.40.0.0/24");
-    EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24", .ipv6 = true, .subnet6 = "fd00::/40"}),
-              "subnet: \"fd00::/40\": prefix length must be between 48 and 124");
+    EXPECT_EQ(
+        create_error({.name = "x", .subnet = "10.40.0.0/24", .ipv6 = true, .subnet6 = "fd00::/40"}),
+        "subnet: \"fd00::/40\": prefix length must be between 48 and 124");
     EXPECT_EQ(create_error({.name = "x", .subnet = "10.40.0.0/24", .gateway6 = "fd00::1"}),
               "gateway: IPv6 settings need --ipv6 and an IPv6 subnet");
     const Network def = engine->networks()[0];

@@ -56,10 +56,10 @@ struct FakeState {
 class FakeKernel : public core::Kernel {
 public:
     FakeState state;
-    std::vector<std::string> ops;   // every mutating call, in order ("create_veth vethx" ...)
-    int fail_step = 0;              // 0: never fail; N: the N-th mutating call fails
+    std::vector<std::string> ops;  // every mutating call, in order ("create_veth vethx" ...)
+    int fail_step = 0;             // 0: never fail; N: the N-th mutating call fails
     int fail_errno = EIO;
-    int steps = 0;                  // mutating calls so far
+    int steps = 0;                        // mutating calls so far
     std::set<std::string> regular_files;  // paths that exist but are not namespaces
 
     // Returns an error when this call is the one chosen to fail.
@@ -83,9 +83,9 @@ public:
     Result<std::unique_ptr<core::PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
                                                         uint16_t first, uint16_t last) override;
     // Host facts the tests set.
-    std::optional<unsigned> uplink_mtu;          // default_route_mtu()
-    std::vector<Ipv4Cidr> onlink;                // onlink_routes4()
-    std::map<std::string, unsigned> extra_ports; // bridge -> ports beyond the fake's own veths
+    std::optional<unsigned> uplink_mtu;           // default_route_mtu()
+    std::vector<Ipv4Cidr> onlink;                 // onlink_routes4()
+    std::map<std::string, unsigned> extra_ports;  // bridge -> ports beyond the fake's own veths
     Result<std::optional<unsigned>> default_route_mtu() override;
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
     Result<unsigned> bridge_port_count(const std::string& bridge) override;
@@ -99,6 +99,15 @@ public:
                                                         const std::string& ifname) override;
     Result<void> set_master(const std::string& ifname, const std::string& bridge) override;
     Result<std::vector<std::string>> bridge_veths(const std::string& bridge) override;
+    // Our namespace's neighbour table, "<dev> <ip>" -> MAC (tests fill it as traffic would);
+    // forget_neighbours() erases entries and is not a step (best effort, never rolled back).
+    std::map<std::string, std::string> neighbours;
+    Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
+                                   std::optional<Ipv6> v6) override {
+        if (v4) neighbours.erase(dev + " " + v4->str());
+        if (v6) neighbours.erase(dev + " " + v6->str());
+        return ok();
+    }
 };
 
 class FakeStore : public core::StateStore {

@@ -1,0 +1,104 @@
+// The fixture most integration tests share: one daemon (paths in a temp dir), a fresh network
+// namespace per test, "outside" namespaces behind veths, and netctl helpers that assert as they go.
+//
+// Header-only on purpose: it is gtest code, and harness.{hpp,cpp} stays free of gtest.
+// Threading: the test's main thread only (SetUp unshares that thread's network namespace).
+#pragma once
+
+#include <sched.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+namespace cnetd::it {
+
+class DaemonTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
+        sh({"ip", "link", "set", "lo", "up"});
+    }
+
+    // An "outside" namespace, /run/netns/`name` (so `ip netns` and nsenter find it), behind the
+    // veth `host_if` (host side) / eth0 (inside): host `net24`.1/24, outside `net24`.2/24, e.g.
+    // net24 = "198.51.100". With `net6` ("2001:db8:1::") also `net6`1/64 and `net6`2/64 (no DAD).
+    // `default_route`: the outside routes everything via the host (needed to reach containers
+    // and published ports on other addresses of the host).
+    static void add_outside(const std::string& name, const std::string& host_if,
+                            const std::string& net24, const std::string& net6 = "",
+                            bool default_route = true) {
+        sh({"ip", "netns", "add", name});
+        sh({"ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", name});
+        sh({"ip", "addr", "add", net24 + ".1/24", "dev", host_if});
+        if (!net6.empty()) sh({"ip", "-6", "addr", "add", net6 + "1/64", "dev", host_if, "nodad"});
+        sh({"ip", "link", "set", host_if, "up"});
+        const std::string path = netns_path(name);
+        in_ns(path, {"ip", "addr", "add", net24 + ".2/24", "dev", "eth0"});
+        if (!net6.empty())
+            in_ns(path, {"ip", "-6", "addr", "add", net6 + "2/64", "dev", "eth0", "nodad"});
+        in_ns(path, {"ip", "link", "set", "eth0", "up"});
+        in_ns(path, {"ip", "link", "set", "lo", "up"});
+        if (default_route) {
+            in_ns(path, {"ip", "route", "add", "default", "via", net24 + ".1"});
+            if (!net6.empty())
+                in_ns(path, {"ip", "-6", "route", "add", "default", "via", net6 + "1"});
+        }
+    }
+    static std::string netns_path(const std::string& name) { return "/run/netns/" + name; }
+
+    // Runs argv; the test fails (here) unless it exits 0.
+    static void sh(const std::vector<std::string>& argv) {
+        CmdResult r = run(argv);
+        ASSERT_EQ(r.status, 0) << join(argv) << ": " << r.err;
+    }
+    // sh() inside the network namespace file `path`.
+    static void in_ns(const std::string& path, std::vector<std::string> argv) {
+        argv.insert(argv.begin(), {"nsenter", "--net=" + path});
+        sh(argv);
+    }
+    static std::string join(const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+        return out;
+    }
+
+    // The daemon's netns file of container `name`.
+    std::string ns(const std::string& name) const { return d.netns_dir() + "/" + name; }
+    // Starts the daemon (with `config` as its YAML when given); the test stops here on failure.
+    void start(const std::string& config = "") {
+        if (!config.empty()) d.write_config(config);
+        std::string log;
+        ASSERT_TRUE(d.start(&log)) << log;
+    }
+    // netctl args... expected to succeed (stdout) or to fail (stderr).
+    std::string ok(const std::vector<std::string>& args) {
+        CmdResult r = d.netctl(args);
+        EXPECT_EQ(r.status, 0) << "netctl " << join(args) << ": " << r.err
+                               << "\n--- cnetd log ---\n"
+                               << d.log();
+        return r.out;
+    }
+    std::string fails(const std::vector<std::string>& args) {
+        CmdResult r = d.netctl(args);
+        EXPECT_NE(r.status, 0) << "netctl " << join(args) << " succeeded: " << r.out;
+        return r.err;
+    }
+    // netns create + network connect (with extra connect arguments such as -p ...).
+    void container(const std::string& name, const std::string& network = "bridge",
+                   std::vector<std::string> extra = {}) {
+        ok({"netns", "create", name});
+        std::vector<std::string> args{"network", "connect", network, name};
+        args.insert(args.end(), extra.begin(), extra.end());
+        ok(args);
+    }
+
+    Daemon d;
+};
+
+}  // namespace cnetd::it
