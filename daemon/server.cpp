@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <vector>
@@ -27,7 +28,9 @@ namespace http = beast::http;
 using local = asio::local::stream_protocol;
 
 // Shared by the server and its sessions through shared_ptr: sessions may outlive the Server (they
-// are destroyed with the io_context), and they count themselves in `stats.active`.
+// are destroyed with the io_context), and they count themselves in `stats.active`. `mu` guards
+// `stats` and `live`: a session is normally destroyed on the io thread, but its last reference can
+// be dropped on the kernel worker (the reply callback of a job holds one).
 // A session as drain() sees it.
 struct Drainable {
     virtual void drain() = 0;
@@ -41,7 +44,8 @@ struct Server::Shared {
     AuthPolicy policy;
     ServerStats stats;
     bool draining = false;
-    std::set<Drainable*> live;  // io thread only; sessions add and remove themselves
+    std::set<Drainable*> live;  // sessions add and remove themselves
+    std::mutex mu;
 };
 
 namespace {
@@ -61,10 +65,12 @@ public:
           shared_(std::move(shared)),
           peer_(std::move(peer)),
           access_(access) {
+        std::lock_guard lk(shared_->mu);
         ++shared_->stats.active;
         shared_->live.insert(this);
     }
     ~Session() {
+        std::lock_guard lk(shared_->mu);  // also waits for a drain() in progress on this session
         --shared_->stats.active;
         shared_->live.erase(this);
     }
@@ -103,7 +109,10 @@ private:
     }
 
     void on_timeout() {
-        ++shared_->stats.timed_out;
+        {
+            std::lock_guard lk(shared_->mu);
+            ++shared_->stats.timed_out;
+        }
         beast::error_code ignored;
         if (phase_ == Phase::Reading) {
             // A slow writer (slowloris): stop reading and tell it why, then close. The answer's
@@ -164,7 +173,10 @@ private:
                        std::move(msg.body())};
         if (required_for(req.method) == Access::Write ? access_ != Access::Write
                                                       : access_ == Access::None) {
-            ++shared_->stats.denied;
+            {
+                std::lock_guard lk(shared_->mu);
+                ++shared_->stats.denied;
+            }
             std::string why = denial_message(peer_, shared_->policy, req.method, req.target);
             log::info("api: {} (pid {})", why, peer_.pid);
             ApiResponse resp;
@@ -175,9 +187,14 @@ private:
         log::debug("api: {} {} (uid {})", req.method, req.target, peer_.uid);
         // The reply may come from the worker thread: hop back to this session's executor.
         busy_ = true;
-        handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) {
-            asio::post(self->sock_.get_executor(),
-                       [self, resp = std::move(resp)]() mutable { self->write(std::move(resp)); });
+        // The callback hands its reference over to the posted write, so the session is not kept
+        // (and finally destroyed) by the worker's copy of the callback.
+        handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) mutable {
+            if (!self) return;  // answered twice: a bug elsewhere, never a crash here
+            auto exec = self->sock_.get_executor();
+            asio::post(exec, [self = std::move(self), resp = std::move(resp)]() mutable {
+                self->write(std::move(resp));
+            });
         });
     }
 
@@ -269,6 +286,7 @@ const AuthPolicy& Server::policy() const {
 }
 
 ServerStats Server::stats() const {
+    std::lock_guard lk(shared_->mu);
     return shared_->stats;
 }
 
@@ -375,9 +393,10 @@ void Server::close() {
 void Server::drain() {
     close();
     shared_->draining = true;
-    // Copy: a session closed here may be destroyed (and erase itself) before the loop ends.
-    for (Drainable* d : std::vector<Drainable*>(shared_->live.begin(), shared_->live.end()))
-        if (shared_->live.count(d)) d->drain();
+    // Under the lock: a session cannot finish its destructor (on whatever thread) meanwhile.
+    // Closing a socket runs no handler synchronously, so no session is destroyed inside the loop.
+    std::lock_guard lk(shared_->mu);
+    for (Drainable* d : shared_->live) d->drain();
 }
 
 void Server::accept() {
@@ -399,10 +418,12 @@ void Server::accept() {
 
 void Server::on_accepted(local::socket sock) {
     Shared& sh = *shared_;
+    std::unique_lock lk(sh.mu);
     if (sh.stats.active >= sh.opts.max_connections) {
         // Full: a short canned answer without blocking (the socket buffer of a fresh connection
         // has room), then close. Reading the request first would let the flood cost us more.
         ++sh.stats.refused;
+        lk.unlock();
         std::string body = fmt::format(
             "{{\"message\":\"too many connections: cnetd serves at most {} at a time; retry "
             "later\",\"kind\":\"unavailable\"}}\n",
@@ -417,6 +438,7 @@ void Server::on_accepted(local::socket sock) {
         sock.shutdown(local::socket::shutdown_send, ignored);
         return;  // closed when `sock` goes out of scope
     }
+    lk.unlock();  // the session's constructor takes it
     auto peer = peer_of(sock.native_handle());
     if (!peer) {
         log::warn("api: {}: connection dropped", peer.error().message());
