@@ -115,6 +115,9 @@ class Cnetd:
             list(ex.map(lambda it: self.attach(*it), items))
 
     def rss_kb(self):
+        # At rest: cnetd gives freed heap pages back once its worker has been idle for 200 ms
+        # (daemon/worker.cpp); RSS is read after that, as an operator would see it.
+        time.sleep(0.5)
         with open(f"/proc/{self.pid}/status") as f:
             return {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in f)
                     if k in ("VmRSS", "VmHWM")}
