@@ -213,7 +213,8 @@ private:
         if (!resp.allow.empty()) res->set(http::field::allow, resp.allow);
         if (!resp.body.is_null()) {
             res->set(http::field::content_type, "application/json");
-            res->body() = resp.body.dump() + "\n";
+            res->body() =
+                resp.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         }
         res->keep_alive(keep_alive_);
         res->prepare_payload();

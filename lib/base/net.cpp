@@ -52,7 +52,9 @@ Result<Ipv4> Ipv4::parse(std::string_view text) {
     return Ipv4(v);
 }
 
-uint32_t Ipv4::network_order() const noexcept { return htonl(v_); }
+uint32_t Ipv4::network_order() const noexcept {
+    return htonl(v_);
+}
 
 std::string Ipv4::str() const {
     return fmt::format("{}.{}.{}.{}", v_ >> 24, (v_ >> 16) & 0xff, (v_ >> 8) & 0xff, v_ & 0xff);
@@ -64,11 +66,14 @@ Result<Ipv4Cidr> Ipv4Cidr::parse(std::string_view text) {
         return Error::invalid(fmt::format("\"{}\" is not a CIDR (expected a.b.c.d/n)", text));
     }
     auto addr = Ipv4::parse(text.substr(0, slash));
-    if (!addr) return Error::invalid(fmt::format("\"{}\" is not a CIDR: {}", text, addr.error().message()));
+    if (!addr)
+        return Error::invalid(
+            fmt::format("\"{}\" is not a CIDR: {}", text, addr.error().message()));
     uint32_t prefix;
     std::string_view ptext = text.substr(slash + 1);
     if (!parse_uint(ptext, 1000, prefix)) {
-        return Error::invalid(fmt::format("\"{}\" is not a CIDR: bad prefix length \"{}\"", text, ptext));
+        return Error::invalid(
+            fmt::format("\"{}\" is not a CIDR: bad prefix length \"{}\"", text, ptext));
     }
     if (prefix > 32) {
         return Error::invalid(fmt::format("\"{}\": prefix length {} > 32", text, prefix));
@@ -80,8 +85,8 @@ Result<Ipv4Cidr> Ipv4Cidr::parse_network(std::string_view text) {
     auto c = parse(text);
     if (!c) return c;
     if (c->addr() != c->network()) {
-        return Error::invalid(fmt::format("\"{}\" has host bits set (did you mean {}?)", text,
-                                          c->masked().str()));
+        return Error::invalid(
+            fmt::format("\"{}\" has host bits set (did you mean {}?)", text, c->masked().str()));
     }
     return c;
 }
@@ -92,7 +97,9 @@ bool Ipv4Cidr::overlaps(const Ipv4Cidr& o) const noexcept {
     return (addr_.value() & m) == (o.addr_.value() & m);
 }
 
-std::string Ipv4Cidr::str() const { return fmt::format("{}/{}", addr_.str(), prefix_); }
+std::string Ipv4Cidr::str() const {
+    return fmt::format("{}/{}", addr_.str(), prefix_);
+}
 
 Result<Ipv6> Ipv6::parse(std::string_view text) {
     std::string t(text);
@@ -119,7 +126,9 @@ bool Ipv6::is_loopback() const noexcept {
     return b_[15] == 1;
 }
 
-bool Ipv6::is_link_local() const noexcept { return b_[0] == 0xfe && (b_[1] & 0xc0) == 0x80; }
+bool Ipv6::is_link_local() const noexcept {
+    return b_[0] == 0xfe && (b_[1] & 0xc0) == 0x80;
+}
 
 std::string Ipv6::str() const {
     char buf[INET6_ADDRSTRLEN];
@@ -134,12 +143,14 @@ Result<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
     }
     auto addr = Ipv6::parse(text.substr(0, slash));
     if (!addr) {
-        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR: {}", text, addr.error().message()));
+        return Error::invalid(
+            fmt::format("\"{}\" is not an IPv6 CIDR: {}", text, addr.error().message()));
     }
     uint32_t prefix;
     std::string_view ptext = text.substr(slash + 1);
     if (!parse_uint(ptext, 1000, prefix)) {
-        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR: bad prefix length \"{}\"", text, ptext));
+        return Error::invalid(
+            fmt::format("\"{}\" is not an IPv6 CIDR: bad prefix length \"{}\"", text, ptext));
     }
     if (prefix > 128) {
         return Error::invalid(fmt::format("\"{}\": prefix length {} > 128", text, prefix));
@@ -151,8 +162,8 @@ Result<Ipv6Cidr> Ipv6Cidr::parse_network(std::string_view text) {
     auto c = parse(text);
     if (!c) return c;
     if (c->network() != c->addr()) {
-        return Error::invalid(fmt::format("\"{}\" has host bits set (did you mean {}?)", text,
-                                          c->masked().str()));
+        return Error::invalid(
+            fmt::format("\"{}\" has host bits set (did you mean {}?)", text, c->masked().str()));
     }
     return c;
 }
@@ -188,12 +199,15 @@ Ipv6 Ipv6Cidr::at(uint64_t offset) const noexcept {
     return Ipv6(b);
 }
 
-std::string Ipv6Cidr::str() const { return fmt::format("{}/{}", addr_.str(), prefix_); }
+std::string Ipv6Cidr::str() const {
+    return fmt::format("{}/{}", addr_.str(), prefix_);
+}
 
 Result<Mac> Mac::parse(std::string_view text) {
     std::array<uint8_t, 6> b{};
     auto bad = [&] {
-        return Error::invalid(fmt::format("\"{}\" is not a MAC address (expected xx:xx:xx:xx:xx:xx)", text));
+        return Error::invalid(
+            fmt::format("\"{}\" is not a MAC address (expected xx:xx:xx:xx:xx:xx)", text));
     };
     if (text.size() != 17) return bad();
     for (int i = 0; i < 6; ++i) {
@@ -222,23 +236,28 @@ bool Mac::is_zero() const noexcept {
 }
 
 std::string Mac::str() const {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b_[0], b_[1], b_[2], b_[3], b_[4],
-                       b_[5]);
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b_[0], b_[1], b_[2], b_[3],
+                       b_[4], b_[5]);
 }
 
 Result<void> validate_ifname(std::string_view name) {
     if (name.empty()) return Error::invalid("interface name is empty");
     if (name.size() > 15) {
-        return Error::invalid(fmt::format("interface name \"{}\" is {} characters long (the limit is 15)",
-                                          name, name.size()));
+        return Error::invalid(fmt::format(
+            "interface name \"{}\" is {} characters long (the limit is 15)", name, name.size()));
     }
     if (name == "." || name == "..") {
         return Error::invalid(fmt::format("interface name \"{}\" is not allowed", name));
     }
-    for (char c : name) {
-        if (c == '/' || c == ':' || c <= ' ' || c == 0x7f) {
+    for (char ch : name) {
+        // Unsigned: a byte >= 0x80 is not "<= ' '". Printable ASCII only: the kernel would take
+        // other bytes, but a name must round-trip through JSON (UTF-8) unchanged.
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '/' || c == ':' || c <= ' ' || c >= 0x7f) {
             return Error::invalid(fmt::format(
-                "interface name \"{}\" contains a '/', ':', whitespace or control character", name));
+                "interface name \"{}\" contains a '/', ':', whitespace, control or non-ASCII "
+                "character",
+                name));
         }
     }
     return ok();

@@ -12,7 +12,7 @@ namespace {
 
 // JSON text of a value for messages, short enough to read.
 std::string show(const json& v) {
-    std::string s = v.dump();
+    std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
     if (s.size() > 80) s = s.substr(0, 77) + "...";
     return s;
 }
@@ -102,12 +102,10 @@ bool valid_id(std::string_view s) {
                        [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
 }
 
-// Linux interface names: 1-15 bytes, no '/', ':' or whitespace, not "." or "..".
+// Linux interface names as the daemon accepts them (base/net.hpp validate_ifname: 1-15 printable
+// ASCII characters, no '/' or ':', not "." or "..").
 bool valid_ifname(std::string_view s) {
-    if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
-    return std::none_of(s.begin(), s.end(), [](char c) {
-        return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) || c == '\0';
-    });
+    return validate_ifname(s).ok();
 }
 
 // An address, with or without prefix ("10.1.2.3" or "10.1.2.3/24"): the IPv4 part as text.
@@ -562,7 +560,7 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
         if (!valid_ifname(r.ifname)) {
             return cni_error(kInvalidEnv,
                              fmt::format("CNI_IFNAME: \"{}\" is not a valid interface name (1-15 "
-                                         "characters, no '/', ':' or spaces)",
+                                         "printable ASCII characters, no '/', ':' or spaces)",
                                          r.ifname));
         }
         if (r.command != Command::Del && r.netns.empty()) {

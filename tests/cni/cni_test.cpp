@@ -134,6 +134,26 @@ TEST(CniParse, VersionWithAndWithoutStdin) {
               json({"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
 }
 
+// Environment values are bytes, not UTF-8: a non-ASCII interface name is refused (the daemon takes
+// printable ASCII only, so the name could not reach it unchanged through JSON), in every verb that
+// carries one (found by fuzz_cni: a DEL accepted "et\xb50"), and the error still encodes as JSON.
+TEST(CniParse, NonAsciiAndInvalidUtf8EnvValuesAreRefusedAndTheErrorEncodes) {
+    for (const char* cmd : {"ADD", "DEL", "CHECK"}) {
+        Env e = env(cmd);
+        e["CNI_IFNAME"] = "et\xb5" "0";
+        auto [code, msg] = fails(e, conf().dump());
+        EXPECT_EQ(code, kInvalidEnv) << cmd;
+        EXPECT_NE(msg.find("CNI_IFNAME: "), std::string::npos) << msg;
+        std::string out;
+        EXPECT_NO_THROW(out = encode_error("1.1.0", code, msg, "")
+                                  .dump(-1, ' ', false, json::error_handler_t::replace));
+        EXPECT_FALSE(out.empty());
+    }
+    Env e = env("ADD");
+    e["CNI_CONTAINERID"] = "ab\xff";
+    EXPECT_EQ(fails(e, conf().dump()).first, kInvalidEnv);
+}
+
 TEST(CniParse, EnvErrorsAreCode4) {
     Env e = env("ADD");
     e.erase("CNI_COMMAND");

@@ -337,7 +337,11 @@ TEST_F(Fault, KillAtEveryFailpointDuringChurn) {
     // other step orders follows until kTargetPoints distinct points are covered (or kMaxPasses).
     const long kMaxN =
         std::getenv("CNETD_FAULT_MAX") ? std::atol(std::getenv("CNETD_FAULT_MAX")) : 400;
-    constexpr size_t kTargetPoints = 130;
+    // CNETD_FAULT_POINTS: how many distinct points to cover (default 130; CI asks for 100, the
+    // issue's minimum, to stay in its time budget with the ASan build).
+    const size_t kTargetPoints = std::max<size_t>(
+        100,
+        std::getenv("CNETD_FAULT_POINTS") ? std::atol(std::getenv("CNETD_FAULT_POINTS")) : 130);
     constexpr int kMaxPasses = 3;
     std::set<std::string> names, points;
     int kills = 0, startup_kills = 0, failures = 0, passes = 0;

@@ -41,7 +41,9 @@ namespace {
 std::string g_version = "1.1.0";  // the version errors are written in
 
 [[noreturn]] void fail(int code, const std::string& msg, const std::string& details = {}) {
-    std::cout << cni::encode_error(g_version, code, msg, details).dump() << std::endl;
+    std::cout << cni::encode_error(g_version, code, msg, details)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << std::endl;
     std::exit(1);
 }
 
@@ -59,7 +61,11 @@ struct Daemon {
                       bool* lost = nullptr) const {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            auto r = client.raw(method, target, body.is_null() ? std::string() : body.dump());
+            auto r = client.raw(
+                method, target,
+                body.is_null()
+                    ? std::string()
+                    : body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             if (!r) {
                 const Error& e = r.error();
                 bool not_connected = e.message().rfind("cannot connect", 0) == 0;
@@ -208,7 +214,9 @@ int main() {
             fail(cni::kIncompatibleVersion,
                  fmt::format("cniVersion \"{}\" is not supported", r.conf.cni_version));
         }
-        std::cout << cni::version_reply(r.conf.cni_version).dump() << std::endl;
+        std::cout << cni::version_reply(r.conf.cni_version)
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  << std::endl;
         return 0;
     }
     std::string socket = r.conf.socket;
@@ -242,7 +250,9 @@ int main() {
             }
             cni::CniResult res = our_result(r, *a);
             if (prev) res = cni::append_result(*prev, res);
-            std::cout << cni::encode_result(res, v).dump() << std::endl;
+            std::cout << cni::encode_result(res, v).dump(-1, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace)
+                      << std::endl;
             return 0;
         }
         case cni::Command::Del: {

@@ -38,7 +38,7 @@ void print_table(const std::vector<std::string>& header,
 }
 
 void print_json(const json& j) {
-    std::cout << j.dump(4) << '\n';
+    std::cout << j.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 int remove_each(const Context& ctx, const std::vector<std::string>& names,
