@@ -237,5 +237,33 @@ TEST_F(HostFactsTest, BridgePortCountCountsEnslavedLinks) {
         << veth.error().message();
 }
 
+// forget_neighbours (used by attach and reconciliation when an address is reused): the bridge's
+// entries for exactly those addresses are gone from the kernel, others stay, and a second call
+// (nothing left to delete) still succeeds.
+TEST_F(HostFactsTest, ForgetNeighboursDeletesExactlyThoseEntries) {
+    ASSERT_EQ(run("ip link add nb0 type veth peer name nb0p && ip link set nb0 up && "
+                  "ip link set nb0p up && ip addr add 192.0.2.1/24 dev nb0 && "
+                  "ip -6 addr add 2001:db8:9::1/64 dev nb0 nodad && "
+                  "ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 nud reachable dev nb0 && "
+                  "ip neigh add 192.0.2.3 lladdr 02:00:00:00:00:03 nud reachable dev nb0 && "
+                  "ip -6 neigh add 2001:db8:9::2 lladdr 02:00:00:00:00:02 nud reachable dev nb0")
+                  .status,
+              0);
+    auto dsts = [&] {
+        std::set<std::string> out;
+        for (const auto& n : ip_json("neigh show dev nb0")) out.insert(n["dst"].get<std::string>());
+        return out;
+    };
+    ASSERT_EQ(dsts(), (std::set<std::string>{"192.0.2.2", "192.0.2.3", "2001:db8:9::2"}));
+    auto r = kernel->forget_neighbours("nb0", Ipv4::parse("192.0.2.2").value(),
+                                       Ipv6::parse("2001:db8:9::2").value());
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(dsts(), (std::set<std::string>{"192.0.2.3"}));
+    r = kernel->forget_neighbours("nb0", Ipv4::parse("192.0.2.2").value(),
+                                  Ipv6::parse("2001:db8:9::2").value());
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(dsts(), (std::set<std::string>{"192.0.2.3"}));
+}
+
 }  // namespace
 }  // namespace cnetd::ktest
