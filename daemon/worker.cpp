@@ -81,7 +81,9 @@ void Worker::note_firewall_warnings(std::vector<std::string> warnings) {
 
 void Worker::publish(Backend& backend) {
     auto next = std::make_shared<Snapshot>();
-    next->networks = backend.networks();  // copied outside the lock: readers never wait for it
+    // Outside the lock, so readers never wait for it. O(networks): the endpoints are shared with
+    // the engine (core::EndpointMap), not copied.
+    next->networks = backend.networks();
     next->firewall = fw_notes_;
     next->firewall.backend = backend.firewall().name();
     next->firewall.table = backend.firewall_table();

@@ -1239,7 +1239,7 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     undo.add([this, &n, &ep] { unpublish(n.net, ep); });
 
     // 3. Record and persist; a failed save undoes the kernel work too.
-    n.net.endpoints.emplace(ep.id, ep);
+    n.net.endpoints.put(ep);
     auto saved = persist();
     if (!saved.ok()) {
         n.net.endpoints.erase(ep.id);

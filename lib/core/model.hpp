@@ -1,10 +1,19 @@
-// The daemon's model: networks and their endpoints. Plain values, copied freely (the daemon
-// publishes immutable snapshots of them for readers).
+// The daemon's model: networks and their endpoints. Values, copied freely: the daemon keeps the
+// state once in the engine, once as the last persisted state (store) and once per published
+// snapshot for readers, and the endpoints are SHARED between those copies (EndpointMap below), so
+// a copy costs O(networks), not O(endpoints + published ports), and a change copies only what it
+// changed.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/net.hpp"
@@ -35,6 +44,90 @@ struct Endpoint {
     std::string container_id;  // CNI_CONTAINERID (CNI attachments are container_id + ifname)
 };
 
+// A network's endpoints by id: a copy-on-write map of immutable, shared endpoints.
+//
+// Copying an EndpointMap is O(1) (the copies share one map); the first change through a copy that
+// shares its map copies the map's nodes (pointers, not endpoints: O(n) pointer copies), later
+// changes through the same copy are O(log n) until it is copied again. An endpoint is never
+// modified in place: put() replaces it with a new one. So the engine, the store's last persisted
+// state and every snapshot a reader holds share the Endpoint objects, and "did this endpoint
+// change?" is first a pointer comparison (same()).
+// Iteration is by id, like std::map; `for (const auto& [id, ep] : m)` gives const Endpoint& ep.
+// Threading: an EndpointMap is a value: one thread may change it while other threads read OTHER
+// EndpointMaps that share its map or endpoints (the copy-on-write takes care of that); the same
+// EndpointMap object is not to be read and changed concurrently.
+class EndpointMap {
+public:
+    using Ptr = std::shared_ptr<const Endpoint>;
+    using Map = std::map<std::string, Ptr>;
+
+    class const_iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = std::pair<const std::string&, const Endpoint&>;
+        using reference = value_type;
+        using difference_type = std::ptrdiff_t;
+        struct pointer {  // it->second: a pair of references held by value
+            value_type v;
+            const value_type* operator->() const { return &v; }
+        };
+        const_iterator() = default;
+        explicit const_iterator(Map::const_iterator it) : it_(it) {}
+        reference operator*() const { return {it_->first, *it_->second}; }
+        pointer operator->() const { return {**this}; }
+        const_iterator& operator++() {
+            ++it_;
+            return *this;
+        }
+        const_iterator operator++(int) {
+            auto old = *this;
+            ++it_;
+            return old;
+        }
+        bool operator==(const const_iterator& o) const { return it_ == o.it_; }
+        const Ptr& ptr() const { return it_->second; }
+        Map::const_iterator base() const { return it_; }
+
+    private:
+        Map::const_iterator it_;
+    };
+
+    const_iterator begin() const { return const_iterator(map().begin()); }
+    const_iterator end() const { return const_iterator(map().end()); }
+    const_iterator find(const std::string& id) const { return const_iterator(map().find(id)); }
+    size_t size() const { return map_ ? map_->size() : 0; }
+    bool empty() const { return size() == 0; }
+    size_t count(const std::string& id) const { return map().count(id); }
+    // Like std::map::at: std::out_of_range if absent.
+    const Endpoint& at(const std::string& id) const { return *map().at(id); }
+    // The shared endpoint, nullptr if absent.
+    Ptr ptr(const std::string& id) const {
+        auto it = map().find(id);
+        return it == map().end() ? nullptr : it->second;
+    }
+
+    // Inserts or replaces the endpoint with ep.id.
+    void put(Endpoint ep) { put(std::make_shared<const Endpoint>(std::move(ep))); }
+    void put(Ptr ep);
+    // Removes the endpoint with `id`; false if there was none.
+    bool erase(const std::string& id);
+    void erase(const_iterator it) { erase(std::string(it.base()->first)); }
+    void clear() { map_.reset(); }
+
+    // Both hold the very same map (so the same endpoints): nothing changed between them.
+    bool shares_with(const EndpointMap& o) const { return map_ == o.map_; }
+
+private:
+    static const Map& empty_map() {
+        static const Map m;
+        return m;
+    }
+    const Map& map() const { return map_ ? *map_ : empty_map(); }
+    Map& own();  // the map, copied first if another EndpointMap shares it
+
+    std::shared_ptr<Map> map_;  // null: empty; shared between copies, changed only when not
+};
+
 struct Network {
     std::string id;    // 64 hex characters
     std::string name;  // "bridge" for the default network
@@ -52,7 +145,7 @@ struct Network {
     bool bridge_adopted = false;  // the bridge existed before us: left in place on removal
     std::string created;          // RFC 3339, UTC
     std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows
-    std::map<std::string, Endpoint> endpoints;   // by endpoint id
+    EndpointMap endpoints;                        // by endpoint id
 
     // Dual stack (--ipv6): subnet6 set means every endpoint gets an IPv6 address too.
     std::optional<Ipv6Cidr> subnet6;
@@ -71,5 +164,29 @@ struct Network {
         return Ipv6Cidr{gateway6, subnet6->prefix()};
     }
 };
+
+inline EndpointMap::Map& EndpointMap::own() {
+    if (!map_) {
+        map_ = std::make_shared<Map>();
+    } else if (map_.use_count() > 1) {
+        map_ = std::make_shared<Map>(*map_);
+    } else {
+        // Sole owner: other threads' reads of this map happened before they dropped their
+        // references (a release decrement); this acquire orders our writes after them.
+        std::atomic_thread_fence(std::memory_order_acquire);
+    }
+    return *map_;
+}
+
+inline void EndpointMap::put(Ptr ep) {
+    std::string id = ep->id;
+    own().insert_or_assign(std::move(id), std::move(ep));
+}
+
+inline bool EndpointMap::erase(const std::string& id) {
+    if (!count(id)) return false;
+    own().erase(id);
+    return true;
+}
 
 }  // namespace cnetd::core

@@ -165,28 +165,38 @@ Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
 PortAllocator::PortAllocator(PortRange ephemeral, std::set<uint16_t> reserved)
     : ephemeral_(ephemeral), reserved_(std::move(reserved)), next_ephemeral_(ephemeral.first) {}
 
-PortAllocator::Addr PortAllocator::key_of(const PortBinding& b) {
-    if (b.ipv6) return b.host_ip6 ? "6:" + b.host_ip6->str() : "6:";
-    return b.host_ip && b.host_ip->value() != 0 ? "4:" + b.host_ip->str() : "4:";
+PortAllocator::HostAddr PortAllocator::addr_of(const PortBinding& b) {
+    HostAddr a;
+    if (b.ipv6) {
+        a.family = 6;
+        if (b.host_ip6 && !b.host_ip6->is_unspecified()) {
+            a.any = false;
+            a.bytes = b.host_ip6->bytes();
+        }
+    } else if (b.host_ip && b.host_ip->value() != 0) {
+        a.any = false;
+        const uint32_t v = b.host_ip->value();
+        a.bytes = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+    }
+    return a;
 }
 
-bool PortAllocator::addr_in_use(Proto p, const Addr& a, uint16_t port) const {
-    auto it = used_.find({p, port});
-    if (it == used_.end() || it->second.empty()) return false;
-    const std::string family = a.substr(0, 2);  // "4:" or "6:"
-    const bool any = a.size() == 2;
-    for (const Addr& u : it->second) {
-        if (u.compare(0, 2, family) != 0) continue;
-        if (any || u.size() == 2 || u == a) return true;
+bool PortAllocator::addr_in_use(Proto p, const HostAddr& a, uint16_t port) const {
+    for (auto it = used_.lower_bound(Use{p, port, HostAddr{0, false, {}}});
+         it != used_.end() && it->proto == p && it->port == port; ++it) {
+        const HostAddr& u = it->addr;
+        if (u.family == a.family && (a.any || u.any || u == a)) return true;
     }
     return false;
 }
 
 bool PortAllocator::in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const {
-    return addr_in_use(p, ip && ip->value() != 0 ? "4:" + ip->str() : "4:", port);
+    PortBinding b;
+    b.host_ip = ip;
+    return addr_in_use(p, addr_of(b), port);
 }
 
-bool PortAllocator::range_free(Proto p, const std::vector<Addr>& addrs, uint16_t first,
+bool PortAllocator::range_free(Proto p, const std::vector<HostAddr>& addrs, uint16_t first,
                                uint16_t last) const {
     for (uint32_t port = first; port <= last; ++port)
         for (const auto& a : addrs)
@@ -195,14 +205,13 @@ bool PortAllocator::range_free(Proto p, const std::vector<Addr>& addrs, uint16_t
 }
 
 void PortAllocator::mark(const PortBinding& b, bool used) {
-    const Addr a = key_of(b);
+    const HostAddr a = addr_of(b);
     for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
-        auto key = std::make_pair(b.proto, static_cast<uint16_t>(port));
+        const Use u{b.proto, static_cast<uint16_t>(port), a};
         if (used) {
-            used_[key].insert(a);
-        } else if (auto it = used_.find(key); it != used_.end()) {
-            if (auto e = it->second.find(a); e != it->second.end()) it->second.erase(e);
-            if (it->second.empty()) used_.erase(it);
+            used_.insert(u);
+        } else if (auto it = used_.find(u); it != used_.end()) {
+            used_.erase(it);  // one use: the same address may be marked twice
         }
     }
 }
@@ -220,8 +229,8 @@ Result<std::vector<PortBinding>> PortAllocator::allocate(const PortRequest& req,
         b6.host_ip6 = std::nullopt;
         out.push_back(b6);
     }
-    std::vector<Addr> addrs;
-    for (const auto& x : out) addrs.push_back(key_of(x));
+    std::vector<HostAddr> addrs;
+    for (const auto& x : out) addrs.push_back(addr_of(x));
     auto take = [&](uint32_t first, uint32_t last) {
         for (auto& x : out) {
             x.host = {static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
@@ -263,7 +272,7 @@ Result<std::vector<PortBinding>> PortAllocator::allocate(const PortRequest& req,
     }
     for (const auto& x : out) {
         for (uint32_t port = x.host.first; port <= x.host.last; ++port) {
-            if (addr_in_use(x.proto, key_of(x), static_cast<uint16_t>(port))) {
+            if (addr_in_use(x.proto, addr_of(x), static_cast<uint16_t>(port))) {
                 return Error::conflict(fmt::format("Bind for {}:{} failed: port is already allocated",
                                                    bind_text(x), port));
             }
@@ -274,7 +283,7 @@ Result<std::vector<PortBinding>> PortAllocator::allocate(const PortRequest& req,
 
 Result<void> PortAllocator::claim(const PortBinding& b) {
     for (uint32_t port = b.host.first; port <= b.host.last; ++port) {
-        if (addr_in_use(b.proto, key_of(b), static_cast<uint16_t>(port))) {
+        if (addr_in_use(b.proto, addr_of(b), static_cast<uint16_t>(port))) {
             return Error::conflict(fmt::format("Bind for {}:{} failed: port is already allocated",
                                                bind_text(b), port));
         }

@@ -7,6 +7,8 @@
 // "80-90" (each container port to its own ephemeral host port).
 #pragma once
 
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -81,18 +83,32 @@ public:
     bool in_use(Proto p, std::optional<Ipv4> ip, uint16_t port) const;
 
 private:
-    // "4:" (0.0.0.0), "4:10.0.0.1", "6:" ([::]), "6:::1": the unspecified address of a family
-    // conflicts with every address of that family; IPv4 and IPv6 never conflict (IPV6_V6ONLY).
-    using Addr = std::string;
-    static Addr key_of(const PortBinding& b);
-    bool addr_in_use(Proto p, const Addr& a, uint16_t port) const;
-    bool range_free(Proto p, const std::vector<Addr>& addrs, uint16_t first, uint16_t last) const;
+    // A binding's host address, compact. `any`: 0.0.0.0 / [::], which conflicts with every address
+    // of its family; IPv4 and IPv6 never conflict (IPV6_V6ONLY).
+    struct HostAddr {
+        uint8_t family = 4;  // 4 or 6; 0 sorts before both (a lookup's lower bound)
+        bool any = true;
+        std::array<uint8_t, 16> bytes{};
+        auto operator<=>(const HostAddr&) const = default;
+    };
+    // One (protocol, host port, address) in use.
+    struct Use {
+        Proto proto = Proto::Tcp;
+        uint16_t port = 0;
+        HostAddr addr;
+        auto operator<=>(const Use&) const = default;
+    };
+    static HostAddr addr_of(const PortBinding& b);
+    bool addr_in_use(Proto p, const HostAddr& a, uint16_t port) const;
+    bool range_free(Proto p, const std::vector<HostAddr>& addrs, uint16_t first,
+                    uint16_t last) const;
     void mark(const PortBinding& b, bool used);
 
     PortRange ephemeral_;
     std::set<uint16_t> reserved_;
-    // (proto, port) -> addresses using it
-    std::map<std::pair<Proto, uint16_t>, std::multiset<Addr>> used_;
+    // Every port in use, one element per (proto, port, address), sorted so a (proto, port) is one
+    // contiguous run: O(log n) per lookup, ~64 bytes per published port (10,000: 0.6 MB).
+    std::multiset<Use> used_;
     uint16_t next_ephemeral_ = 0;  // Docker hands out ephemeral ports round-robin
 };
 

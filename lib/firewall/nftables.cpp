@@ -82,38 +82,27 @@ bool covers_localhost(const PortForward& p) {
 // Stale UDP flows: conntrack entries created before a change keep their old NAT decision (or
 // their lack of one) for as long as datagrams flow. Delete those whose original destination is
 // this mapping's host port range (and host address), as Docker does.
-Result<void> flush_udp(const PortForward& p) {
-    if (p.proto != L4::Udp) return ok();
-    nft::ConntrackMatch m;
-    m.l4proto = static_cast<uint8_t>(p.proto);
-    m.port_first = p.host_first;
-    m.port_last = p.host_last;
-    if (p.family == Family::V6) {
-        m.family = nft::ConntrackMatch::V6;
-        if (p.host_ip6 && !p.host_ip6->is_unspecified()) m.dst6 = p.host_ip6;
-    } else if (p.host_ip && p.host_ip->value() != 0) {
-        m.dst = p.host_ip;
+// Deletes the conntrack entries of the UDP mappings among `ports` (one table dump for all).
+Result<void> flush_udp(const std::vector<PortForward>& ports) {
+    std::vector<nft::ConntrackMatch> ms;
+    for (const auto& p : ports) {
+        if (p.proto != L4::Udp) continue;
+        nft::ConntrackMatch m;
+        m.l4proto = static_cast<uint8_t>(p.proto);
+        m.port_first = p.host_first;
+        m.port_last = p.host_last;
+        if (p.family == Family::V6) {
+            m.family = nft::ConntrackMatch::V6;
+            if (p.host_ip6 && !p.host_ip6->is_unspecified()) m.dst6 = p.host_ip6;
+        } else if (p.host_ip && p.host_ip->value() != 0) {
+            m.dst = p.host_ip;
+        }
+        ms.push_back(m);
     }
-    CNETD_TRY_ASSIGN(size_t n, nft::conntrack_delete(m));
-    if (n) log::info("firewall: deleted {} conntrack entries of {}", n, describe(p));
+    CNETD_TRY_ASSIGN(size_t n, nft::conntrack_delete(ms));
+    if (n) log::info("firewall: deleted {} conntrack entries of {} UDP mapping(s)", n, ms.size());
     return ok();
 }
-
-// The identity of a mapping (what same_key() compares), for an ordered index of the port intent.
-// (family, proto, host address (IPv4 in the first 4 bytes; all zero = every address), range).
-using PortKey = std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>, uint16_t, uint16_t>;
-PortKey key_of(const PortForward& p) {
-    std::array<uint8_t, 16> a{};
-    if (p.family == Family::V6) {
-        if (p.host_ip6) a = p.host_ip6->bytes();
-    } else if (p.host_ip) {
-        const uint32_t v = p.host_ip->value();
-        a = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-    }
-    return {static_cast<uint8_t>(p.family), static_cast<uint8_t>(p.proto), a, p.host_first,
-            p.host_last};
-}
-using PortMap = std::map<PortKey, PortForward>;
 
 Error conflict(const std::string& frame, const PortForward& p, const PortForward& other) {
     return Error::conflict(
@@ -122,29 +111,20 @@ Error conflict(const std::string& frame, const PortForward& p, const PortForward
 
 // Validates a list of mappings and indexes it; a key given twice or two overlapping mappings are
 // an error. `existing` (may be null): mappings kept alongside, except those with a key in `ports`
-// (which `ports` replaces). O(|ports| x |existing of the same family and protocol|).
+// (which `ports` replaces). O(|ports| x log(|ports| + |existing|)) (find_overlap()): a restart's
+// sync() of 10,000 mappings checks them in milliseconds, not 50 million pairs.
 Result<PortMap> index_ports(const std::vector<PortForward>& ports, const std::string& frame,
                             const PortMap* existing = nullptr) {
+    static const PortMap none;
     PortMap m;
     for (const auto& p : ports) {
         CNETD_TRY(validate(p).context(frame));
-        for (const auto& [k, q] : m)
-            if (overlaps(p, q)) return conflict(frame, p, q);
-        m.emplace(key_of(p), p);
+        if (const PortForward* q = find_overlap(m, p, none)) return conflict(frame, p, *q);
+        m.emplace(port_key(p), p);
     }
-    // Only mappings of the same family and protocol can overlap, and the index is ordered by
-    // (family, proto, ...): scan just that slice (adding one TCP port next to 10,000 UDP ones
-    // looks at the TCP ones only).
     if (existing)
-        for (const auto& p : ports) {
-            const auto fam = static_cast<uint8_t>(p.family), proto = static_cast<uint8_t>(p.proto);
-            for (auto it = existing->lower_bound(PortKey{fam, proto, {}, 0, 0});
-                 it != existing->end() && std::get<0>(it->first) == fam &&
-                 std::get<1>(it->first) == proto;
-                 ++it)
-                if (!m.count(it->first) && overlaps(p, it->second))
-                    return conflict(frame, p, it->second);
-        }
+        for (const auto& p : ports)
+            if (const PortForward* q = find_overlap(*existing, p, m)) return conflict(frame, p, *q);
     return m;
 }
 
@@ -242,7 +222,7 @@ public:
         // is refused by the kernel as an overlapping element and nothing changes.
         std::vector<PortForward> replaced;
         for (const auto& p : ports)
-            if (auto it = ports_.find(key_of(p)); it != ports_.end() && !(it->second == p))
+            if (auto it = ports_.find(port_key(p)); it != ports_.end() && !(it->second == p))
                 replaced.push_back(it->second);
         const auto nets = intent();
         nft::Batch b = build_ports(opts_.table, replaced, false, nets);
@@ -253,16 +233,15 @@ public:
             log::warn("firewall: {} ({}); rebuilding table inet {}", frame, r.error().message(),
                       opts_.table);
             PortMap next = ports_;
-            for (const auto& p : ports) next[key_of(p)] = p;
+            for (const auto& p : ports) next[port_key(p)] = p;
             CNETD_TRY(rebuild(intent(), list(next)).context(frame));
             ++repairs_;
         }
-        for (const auto& p : ports) ports_[key_of(p)] = p;
+        for (const auto& p : ports) ports_[port_key(p)] = p;
         // New mappings apply to new flows only: flush UDP flows to these host ports (including
         // flows that hit the host, or an old target, before). Best effort: the mapping is in.
-        for (const auto& p : ports)
-            if (auto r = flush_udp(p); !r.ok())
-                log::warn("firewall: {}: {}", frame, r.error().message());
+        if (auto r = flush_udp(ports); !r.ok())
+            log::warn("firewall: {}: {}", frame, r.error().message());
         return ok();
     }
 
@@ -275,7 +254,7 @@ public:
         // Delete what we actually put in (the remembered value), and forget it in any case.
         std::vector<PortForward> gone;
         for (const auto& p : given) {
-            auto it = ports_.find(key_of(p));
+            auto it = ports_.find(port_key(p));
             if (it != ports_.end()) {
                 gone.push_back(it->second);
                 ports_.erase(it);
@@ -290,8 +269,7 @@ public:
             for (const auto& one : b.split())
                 if (auto r = sock_->commit(one); !r.ok()) errors.add(std::move(r).error());
         }
-        for (const auto& p : gone)
-            if (auto r = flush_udp(p); !r.ok()) errors.add(std::move(r).error());
+        if (auto r = flush_udp(gone); !r.ok()) errors.add(std::move(r).error());
         if (!errors.empty()) return errors.combined(frame);
         return ok();
     }
@@ -308,10 +286,12 @@ public:
         const PortMap before = ports_;
         CNETD_TRY(rebuild(nets, ports).context(frame));
         // UDP mappings that went away or changed: their flows must not keep the old target.
+        std::vector<PortForward> changed;
         for (const auto& [key, old] : before)
             if (auto it = wanted.find(key); it == wanted.end() || !(it->second == old))
-                if (auto r = flush_udp(old); !r.ok())
-                    log::warn("firewall: {}: {}", frame, r.error().message());
+                changed.push_back(old);
+        if (auto r = flush_udp(changed); !r.ok())
+            log::warn("firewall: {}: {}", frame, r.error().message());
         return ok();
     }
 
@@ -382,7 +362,7 @@ private:
         intent_.clear();
         for (const auto& n : nets) intent_[n.id] = n;
         ports_.clear();
-        for (const auto& p : ports) ports_[key_of(p)] = p;
+        for (const auto& p : ports) ports_[port_key(p)] = p;
         return ok();
     }
     static std::vector<PortForward> list(const PortMap& m) {

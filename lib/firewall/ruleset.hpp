@@ -22,8 +22,12 @@
 // The rules are fixed: 0 and 10,000 networks or published ports give the same chains and rules.
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "firewall/firewall.hpp"
@@ -97,5 +101,17 @@ bool same_key(const PortForward& a, const PortForward& b);
 // host ranges, and one of them on every address or both on the same one. Docker refuses such
 // pairs; the kernel's concatenated interval map would accept them and pick either.
 bool overlaps(const PortForward& a, const PortForward& b);
+
+// An ordered index of mappings by identity (what same_key() compares):
+// (family, proto, host address (IPv4 in the first 4 bytes; all zero = every address), host range).
+using PortKey = std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>, uint16_t, uint16_t>;
+PortKey port_key(const PortForward& p);
+using PortMap = std::map<PortKey, PortForward>;
+// A mapping of `index` that overlaps `p`, ignoring those whose key is in `skip` (the ones `p`'s
+// request replaces); nullptr if none. O(log n) per host address in the index (one address, plus
+// every-address, for a specific `p`; each address present for an every-address `p`), not O(n):
+// adding the 10,001st mapping costs what adding the second does.
+// Requires what the firewall keeps true: no two mappings of `index` overlap each other.
+const PortForward* find_overlap(const PortMap& index, const PortForward& p, const PortMap& skip);
 
 }  // namespace cnetd::firewall

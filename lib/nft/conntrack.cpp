@@ -10,6 +10,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -55,45 +56,63 @@ struct Victim {
     std::optional<uint16_t> zone;
 };
 
-struct DumpCtx {
-    const ConntrackMatch* m;
-    std::vector<Victim>* out;
-    bool failed = false;
+// What a match looks at in an entry's ORIGINAL tuple, parsed once per entry.
+struct Tuple {
+    std::optional<uint8_t> proto;
+    std::optional<uint16_t> dport;
+    std::optional<uint32_t> dst4;               // host order
+    std::optional<std::array<uint8_t, 16>> dst6;
 };
 
-bool tuple_matches(const nlattr* tuple, const ConntrackMatch& m) {
-    const bool want_dst = m.family == ConntrackMatch::V6 ? m.dst6.has_value() : m.dst.has_value();
-    bool proto_ok = false, port_ok = false, dst_ok = !want_dst;
+Tuple parse_tuple(const nlattr* tuple) {
+    Tuple t;
     each_nested(tuple, [&](const nlattr* a) {
         switch (mnl_attr_get_type(a)) {
             case CTA_TUPLE_IP:
                 each_nested(a, [&](const nlattr* ip) {
-                    if (mnl_attr_get_type(ip) == CTA_IP_V4_DST && m.dst &&
-                        m.family == ConntrackMatch::V4 && mnl_attr_get_payload_len(ip) == 4)
-                        dst_ok = ntohl(mnl_attr_get_u32(ip)) == m.dst->value();
-                    if (mnl_attr_get_type(ip) == CTA_IP_V6_DST && m.dst6 &&
-                        m.family == ConntrackMatch::V6 && mnl_attr_get_payload_len(ip) == 16)
-                        dst_ok =
-                            std::memcmp(mnl_attr_get_payload(ip), m.dst6->bytes().data(), 16) == 0;
+                    if (mnl_attr_get_type(ip) == CTA_IP_V4_DST && mnl_attr_get_payload_len(ip) == 4)
+                        t.dst4 = ntohl(mnl_attr_get_u32(ip));
+                    if (mnl_attr_get_type(ip) == CTA_IP_V6_DST &&
+                        mnl_attr_get_payload_len(ip) == 16) {
+                        std::array<uint8_t, 16> b{};
+                        std::memcpy(b.data(), mnl_attr_get_payload(ip), 16);
+                        t.dst6 = b;
+                    }
                 });
                 break;
             case CTA_TUPLE_PROTO:
                 each_nested(a, [&](const nlattr* p) {
                     if (mnl_attr_get_type(p) == CTA_PROTO_NUM && mnl_attr_get_payload_len(p) >= 1)
-                        proto_ok = mnl_attr_get_u8(p) == m.l4proto;
+                        t.proto = mnl_attr_get_u8(p);
                     if (mnl_attr_get_type(p) == CTA_PROTO_DST_PORT &&
-                        mnl_attr_get_payload_len(p) >= 2) {
-                        const uint16_t port = ntohs(mnl_attr_get_u16(p));
-                        port_ok = port >= m.port_first && port <= m.port_last;
-                    }
+                        mnl_attr_get_payload_len(p) >= 2)
+                        t.dport = ntohs(mnl_attr_get_u16(p));
                 });
                 break;
             default:
                 break;
         }
     });
-    return proto_ok && port_ok && dst_ok;
+    return t;
 }
+
+bool tuple_matches(const Tuple& t, const ConntrackMatch& m) {
+    if (!t.proto || *t.proto != m.l4proto || !t.dport || *t.dport < m.port_first ||
+        *t.dport > m.port_last)
+        return false;
+    if (m.family == ConntrackMatch::V6)
+        return !m.dst6 || (t.dst6 && *t.dst6 == m.dst6->bytes());
+    return !m.dst || (t.dst4 && *t.dst4 == m.dst->value());
+}
+
+// The matches of one family, with a bitmap of every destination port any of them covers: most
+// entries of a busy table are rejected by one bit test, whatever the number of matches.
+struct DumpCtx {
+    std::vector<const ConntrackMatch*> ms;
+    std::vector<bool> ports = std::vector<bool>(65536);
+    std::vector<Victim>* out = nullptr;
+    bool failed = false;
+};
 
 int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
     auto* ctx = static_cast<DumpCtx*>(data);
@@ -107,7 +126,12 @@ int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
         if (mnl_attr_get_type(a) == CTA_ZONE && mnl_attr_get_payload_len(a) >= 2)
             zone = ntohs(mnl_attr_get_u16(a));
     }
-    if (!orig || !tuple_matches(orig, *ctx->m)) return MNL_CB_OK;
+    if (!orig) return MNL_CB_OK;
+    const Tuple t = parse_tuple(orig);
+    if (!t.dport || !ctx->ports[*t.dport]) return MNL_CB_OK;
+    bool hit = false;
+    for (const ConntrackMatch* m : ctx->ms) hit = hit || tuple_matches(t, *m);
+    if (!hit) return MNL_CB_OK;
     // Allocation may throw; never let it cross libmnl's C frames.
     try {
         const auto* p = reinterpret_cast<const uint8_t*>(orig);
@@ -157,38 +181,56 @@ std::string ConntrackMatch::str() const {
 }
 
 Result<size_t> conntrack_delete(const ConntrackMatch& m) {
-    const std::string frame = fmt::format("delete conntrack entries ({})", m.str());
+    return conntrack_delete(std::vector<ConntrackMatch>{m});
+}
+
+Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms) {
+    if (ms.empty()) return size_t{0};
+    const std::string frame =
+        ms.size() == 1 ? fmt::format("delete conntrack entries ({})", ms[0].str())
+                       : fmt::format("delete conntrack entries ({} and {} more)", ms[0].str(),
+                                     ms.size() - 1);
     SocketPtr nl(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
     if (!nl) return Error::sys(errno, "open ctnetlink socket").wrap(frame);
     if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return Error::sys(errno, "bind ctnetlink socket").wrap(frame);
     uint32_t seq = static_cast<uint32_t>(time(nullptr));
-    const uint8_t af = m.family == ConntrackMatch::V6 ? AF_INET6 : AF_INET;
-
-    // 1. Collect. Deleting while dumping would disturb the dump's hash-table walk.
-    std::vector<Victim> victims;
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
-    {
-        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq, af);
-        DumpCtx ctx{&m, &victims};
-        auto r = request(nl.get(), nlh, dump_cb, &ctx, "dump conntrack table");
-        if (ctx.failed) return Error::sys(ENOMEM, "dump conntrack table").wrap(frame);
-        if (!r.ok()) return std::move(r).context(frame).error();
-    }
-
-    // 2. Delete each by its original tuple (the kernel finds the entry by hash).
     ErrorList errors;
     size_t deleted = 0;
-    for (const auto& v : victims) {
-        nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq, af);
-        std::memcpy(mnl_nlmsg_get_payload_tail(nlh), v.tuple.data(), v.tuple.size());
-        nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(v.tuple.size()));
-        if (v.zone) mnl_attr_put_u16(nlh, CTA_ZONE, htons(*v.zone));
-        auto r = request(nl.get(), nlh, nullptr, nullptr, "delete conntrack entry");
-        if (r.ok()) {
-            ++deleted;
-        } else if (r.error().error_number() != ENOENT) {  // gone meanwhile: fine
-            errors.add(std::move(r).error());
+    for (const auto family : {ConntrackMatch::V4, ConntrackMatch::V6}) {
+        DumpCtx ctx;
+        for (const auto& m : ms) {
+            if (m.family != family) continue;
+            ctx.ms.push_back(&m);
+            for (uint32_t p = m.port_first; p <= m.port_last; ++p) ctx.ports[p] = true;
+        }
+        if (ctx.ms.empty()) continue;
+        const uint8_t af = family == ConntrackMatch::V6 ? AF_INET6 : AF_INET;
+
+        // 1. Collect: ONE dump of the family's table for all matches. Deleting while dumping
+        // would disturb the dump's hash-table walk.
+        std::vector<Victim> victims;
+        ctx.out = &victims;
+        {
+            nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq, af);
+            auto r = request(nl.get(), nlh, dump_cb, &ctx, "dump conntrack table");
+            if (ctx.failed) return Error::sys(ENOMEM, "dump conntrack table").wrap(frame);
+            if (!r.ok()) return std::move(r).context(frame).error();
+        }
+
+        // 2. Delete each by its original tuple (the kernel finds the entry by hash).
+        for (const auto& v : victims) {
+            nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq, af);
+            std::memcpy(mnl_nlmsg_get_payload_tail(nlh), v.tuple.data(), v.tuple.size());
+            nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(v.tuple.size()));
+            if (v.zone) mnl_attr_put_u16(nlh, CTA_ZONE, htons(*v.zone));
+            auto r = request(nl.get(), nlh, nullptr, nullptr, "delete conntrack entry");
+            if (r.ok()) {
+                ++deleted;
+            } else if (r.error().error_number() != ENOENT) {  // gone meanwhile: fine
+                errors.add(std::move(r).error());
+            }
         }
     }
     if (!errors.empty()) return errors.combined(frame);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 #include "base/net.hpp"
@@ -41,5 +42,8 @@ struct ConntrackMatch {
 // conntrack table: Operation not permitted"; on a delete error the remaining entries are still
 // tried and every failure is reported.
 Result<size_t> conntrack_delete(const ConntrackMatch& m);
+// The same for many matches at once (a container's published UDP ports): ONE dump per family
+// present, an entry is deleted if it matches any of them. Empty: 0, nothing opened.
+Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms);
 
 }  // namespace cnetd::nft

@@ -211,7 +211,7 @@ core::Network network_from(const json& j) {
     core::Network n = header_from(j);
     for (const auto& ej : j.at("endpoints")) {
         core::Endpoint e = endpoint_from(ej);
-        n.endpoints.emplace(e.id, std::move(e));
+        n.endpoints.put(std::move(e));
     }
     return n;
 }
@@ -372,9 +372,7 @@ Result<std::vector<core::Network>> FileStateStore::load() {
                         } else if (kind == "put_ep") {
                             auto it = nets.find(op.at("net").get<std::string>());
                             if (it == nets.end()) throw std::runtime_error("put_ep for an unknown network");
-                            core::Endpoint e = endpoint_from(op.at("ep"));
-                            std::string id = e.id;
-                            it->second.endpoints[id] = std::move(e);
+                            it->second.endpoints.put(endpoint_from(op.at("ep")));
                         } else if (kind == "del_ep") {
                             auto it = nets.find(op.at("net").get<std::string>());
                             if (it != nets.end()) it->second.endpoints.erase(op.at("id").get<std::string>());
@@ -492,20 +490,26 @@ Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
         const core::Network* old = it == last_.end() ? nullptr : &it->second;
         json h = header_json(*n);
         if (!old || header_json(*old) != h) ops.push_back({{"op", "put_net"}, {"net", std::move(h)}});
-        if (old) {
-            for (const auto& [eid, e] : old->endpoints) {
-                if (!n->endpoints.count(eid)) ops.push_back({{"op", "del_ep"}, {"net", id}, {"id", eid}});
+        // The endpoints are shared with the last saved state (core::EndpointMap): an unchanged
+        // map is one pointer comparison, an unchanged endpoint too. So a save costs O(networks +
+        // endpoints of the changed network), with no endpoint compared field by field unless it
+        // was replaced.
+        if (old && old->endpoints.shares_with(n->endpoints)) continue;
+        // Both maps are sorted by id: one merge walk.
+        static const core::EndpointMap none;
+        const core::EndpointMap& before = old ? old->endpoints : none;
+        auto o = before.begin(), c = n->endpoints.begin();
+        while (o != before.end() || c != n->endpoints.end()) {
+            if (c == n->endpoints.end() || (o != before.end() && (*o).first < (*c).first)) {
+                ops.push_back({{"op", "del_ep"}, {"net", id}, {"id", (*o).first}});
+                ++o;
+                continue;
             }
-        }
-        for (const auto& [eid, e] : n->endpoints) {
-            const core::Endpoint* oe = nullptr;
-            if (old) {
-                auto oit = old->endpoints.find(eid);
-                if (oit != old->endpoints.end()) oe = &oit->second;
-            }
-            if (!oe || !same_endpoint(*oe, e)) {
-                ops.push_back({{"op", "put_ep"}, {"net", id}, {"ep", to_json(e)}});
-            }
+            const bool existed = o != before.end() && (*o).first == (*c).first;
+            if (!existed || (o.ptr() != c.ptr() && !same_endpoint(*o.ptr(), *c.ptr())))
+                ops.push_back({{"op", "put_ep"}, {"net", id}, {"ep", to_json(*c.ptr())}});
+            if (existed) ++o;
+            ++c;
         }
     }
     failpoint::hit("store.save.before");
@@ -520,28 +524,11 @@ Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
             if (journal_.valid()) (void)::ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_));
             return r;
         }
-        // Apply the same ops to last_ (only what changed is copied).
-        for (const auto& op : ops) {
-            const std::string kind = op.at("op").get<std::string>();
-            const std::string nid = kind == "del_net" ? op.at("id").get<std::string>()
-                                                      : (kind == "put_net" ? op.at("net").at("id").get<std::string>()
-                                                                           : op.at("net").get<std::string>());
-            if (kind == "del_net") {
-                last_.erase(nid);
-            } else if (kind == "put_net") {
-                core::Network h = *now.at(nid);
-                auto it = last_.find(nid);
-                h.endpoints = it == last_.end() ? std::map<std::string, core::Endpoint>{}
-                                                : std::move(it->second.endpoints);
-                last_[nid] = std::move(h);
-            } else if (kind == "put_ep") {
-                const std::string eid = op.at("ep").at("id").get<std::string>();
-                last_[nid].endpoints[eid] = now.at(nid)->endpoints.at(eid);
-            } else {
-                last_[nid].endpoints.erase(op.at("id").get<std::string>());
-            }
-        }
     }
+    // The journal now matches `networks` (what it did not record was equal already): remember
+    // them. O(networks): the endpoints are shared, not copied.
+    last_.clear();
+    for (const auto& n : networks) last_.emplace(n.id, n);
     failpoint::hit("store.save.after");
     if (compact_now) {
         // The journal is already durable: a failed compaction is logged, retried next time.

@@ -121,7 +121,7 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
     ep.ifname = "eth0";
     ep.mac = Mac({0x02, 0x42, 0xac, 0x11, 0, 2});
     ep.address = Ipv4Cidr(Ipv4(0xAC110002), 16);
-    n.endpoints[ep.id] = ep;
+    n.endpoints.put(ep);
 
     json j = daemon::network_to_json(n);
     EXPECT_EQ(j["Name"], "bridge");
@@ -278,8 +278,8 @@ TEST(Codec, PortsListHasOneRowPerBinding) {
     quiet.id = std::string(64, 'd');
     quiet.name = "quiet";
     quiet.ports.clear();
-    n.endpoints[ep.id] = ep;
-    n.endpoints[quiet.id] = quiet;
+    n.endpoints.put(ep);
+    n.endpoints.put(quiet);
     json rows = daemon::ports_to_json({n});
     ASSERT_EQ(rows.size(), 4u) << rows.dump();
     EXPECT_EQ(rows[0], json({{"Network", "bridge"},

@@ -159,7 +159,7 @@ Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
         }
         ep.ports.insert(ep.ports.end(), b->begin(), b->end());
     }
-    n->endpoints[ep.id] = ep;
+    n->endpoints.put(ep);
     return ep;
 }
 

@@ -603,6 +603,53 @@ TEST_F(PublishedPorts, RangeIsOneElementAndMapsOneToOne) {
     EXPECT_EQ(published("published_ranges").size(), 2u);
 }
 
+// A batch (a container's UDP ports) is flushed with ONE conntrack dump: every mapping of the
+// batch moves at once, and entries of mappings outside the batch are left alone.
+TEST_F(PublishedPorts, UdpBatchRemapFlushesEveryPortOfTheBatchAndNothingElse) {
+    std::vector<PortForward> to_a, to_b;
+    std::vector<int> a, b;
+    for (uint16_t i = 0; i < 3; ++i) {
+        to_a.push_back(pf(L4::Udp, nullptr, 6000 + i, 6000 + i, "172.30.0.2", 60 + i));
+        to_b.push_back(pf(L4::Udp, nullptr, 6000 + i, 6000 + i, "172.30.0.3", 60 + i));
+        a.push_back(udp_bound("c1", 60 + i));
+        b.push_back(udp_bound("c2", 60 + i));
+    }
+    int cli = socket_in("wan", SOCK_DGRAM);
+    auto send = [&](uint16_t i) {
+        sockaddr_in dst = addr("198.51.100.1", 6000 + i);
+        ASSERT_EQ(sendto(cli, "x", 1, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst), 1);
+    };
+    add(to_a);
+    for (uint16_t i = 0; i < 3; ++i) {
+        send(i);
+        EXPECT_TRUE(udp_got(a[i])) << i;
+    }
+    // Port 6002 is moved to B behind the backend's back: its flow stays on A as long as its
+    // conntrack entry lives (the control of the previous test).
+    {
+        auto sock = nft::Socket::open();
+        ASSERT_TRUE(sock.ok());
+        nft::Batch swap = build_ports(kTable, {to_a[2]}, false);
+        swap.append(build_ports(kTable, {to_b[2]}, true));
+        ASSERT_TRUE(sock->commit(swap).ok());
+        fw_->handle_events().value();
+    }
+    // Ports 6000 and 6001 move to B in one call: both flows follow at once.
+    ASSERT_TRUE(fw_->add_ports({to_b[0], to_b[1]}).ok());
+    for (uint16_t i = 0; i < 2; ++i) {
+        send(i);
+        EXPECT_TRUE(udp_got(b[i])) << i;
+        EXPECT_FALSE(udp_got(a[i], 200)) << i;
+    }
+    // 6002 was not in the batch: its entry survived, so its flow is still on A.
+    send(2);
+    EXPECT_TRUE(udp_got(a[2])) << "the batch deleted an entry outside it";
+    EXPECT_FALSE(udp_got(b[2], 200));
+    close(cli);
+    for (int fd : a) close(fd);
+    for (int fd : b) close(fd);
+}
+
 TEST_F(PublishedPorts, UdpRemapDeletesStaleConntrackEntries) {
     const auto to_a = pf(L4::Udp, nullptr, 5353, 5353, "172.30.0.2", 53);
     const auto to_b = pf(L4::Udp, nullptr, 5353, 5353, "172.30.0.3", 53);

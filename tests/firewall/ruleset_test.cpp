@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -813,6 +815,66 @@ TEST(FirewallNone, ValidatesInput) {
     auto b = make_none_backend();
     EXPECT_FALSE(b->add_network(net("", "docker0", "172.17.0.0/16")).ok());
 }
+
+// find_overlap (the O(log n) check behind "port is already allocated") against the definition:
+// a linear scan with overlaps(). Random disjoint indexes over a few host addresses (specific,
+// every-address, explicit 0.0.0.0 / ::), both families and two protocols; random queries with a
+// random set of skipped (replaced) keys.
+TEST(PortIndex, FindOverlapAgreesWithALinearScan) {
+    std::mt19937 rng(20261128);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    const std::optional<Ipv4> v4[] = {std::nullopt, *Ipv4::parse("0.0.0.0"),
+                                      *Ipv4::parse("192.0.2.1"), *Ipv4::parse("192.0.2.2"),
+                                      *Ipv4::parse("127.0.0.1")};
+    const std::optional<Ipv6> v6[] = {std::nullopt, *Ipv6::parse("::"),
+                                      *Ipv6::parse("2001:db8::1"), *Ipv6::parse("2001:db8::2")};
+    auto random_mapping = [&] {
+        PortForward p;
+        p.family = pick(2) ? Family::V6 : Family::V4;
+        p.proto = pick(2) ? L4::Tcp : L4::Udp;
+        if (p.family == Family::V6)
+            p.host_ip6 = v6[pick(4)];
+        else
+            p.host_ip = v4[pick(5)];
+        p.host_first = static_cast<uint16_t>(1 + pick(80));
+        p.host_last = static_cast<uint16_t>(p.host_first + (pick(3) ? 0 : pick(6)));
+        return p;
+    };
+    int found = 0, clear = 0;
+    for (int round = 0; round < 200; ++round) {
+        PortMap index;
+        for (int i = 0; i < 60; ++i) {
+            PortForward p = random_mapping();
+            bool free = true;
+            for (const auto& [k, q] : index) free = free && !overlaps(p, q);
+            if (free) index.emplace(port_key(p), p);
+        }
+        for (int q = 0; q < 50; ++q) {
+            const PortForward p = random_mapping();
+            PortMap skip;
+            for (const auto& [k, e] : index)
+                if (pick(8) == 0) skip.emplace(k, e);
+            if (pick(2)) skip.emplace(port_key(p), p);
+            const PortForward* linear = nullptr;
+            for (const auto& [k, e] : index)
+                if (!linear && !skip.count(k) && overlaps(p, e)) linear = &e;
+            const PortForward* fast = find_overlap(index, p, skip);
+            ASSERT_EQ(fast != nullptr, linear != nullptr)
+                << describe(p) << " vs " << (linear ? describe(*linear) : describe(*fast));
+            if (fast) {
+                EXPECT_TRUE(overlaps(p, *fast)) << describe(p) << " vs " << describe(*fast);
+                EXPECT_EQ(skip.count(port_key(*fast)), 0u);
+                ++found;
+            } else {
+                ++clear;
+            }
+        }
+    }
+    // Both outcomes were exercised, many times.
+    EXPECT_GT(found, 1000);
+    EXPECT_GT(clear, 1000);
+}
+
 
 }  // namespace
 }  // namespace cnetd::firewall

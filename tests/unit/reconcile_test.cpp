@@ -86,7 +86,9 @@ TEST_F(ReconcileTest, ReplacedNamespaceIsGoneToo) {
     Endpoint a = connect("a");
     // Same path, new namespace (different identity): the fake derives identity from the path, so
     // persist a different one to simulate it.
-    store.saved[0].endpoints.begin()->second.netns_id.ino ^= 1;
+    Endpoint moved = store.saved[0].endpoints.begin()->second;
+    moved.netns_id.ino ^= 1;
+    store.saved[0].endpoints.put(moved);
     restart();
     EXPECT_EQ(endpoints(), 0u);
     EXPECT_FALSE(kernel.state.links.count(a.host_ifname));

@@ -91,7 +91,7 @@ core::Network sample() {
     v6.ipv6 = true;
     v6.host_ip6 = *Ipv6::parse("::1");
     e.ports.push_back(v6);
-    n.endpoints[e.id] = e;
+    n.endpoints.put(e);
     return n;
 }
 
@@ -166,7 +166,7 @@ TEST_F(StoreTest, JournalRecordsOnlyTheChangeAndReplays) {
     const std::string snap = read(s.path());
     // Add an endpoint, change a network field, remove the first endpoint: journal only.
     core::Endpoint e2 = endpoint(7);
-    n.endpoints[e2.id] = e2;
+    n.endpoints.put(e2);
     ASSERT_TRUE(s.save({n}).ok());
     std::string j1 = read(s.journal_path());
     EXPECT_NE(j1.find("put_ep"), std::string::npos);
@@ -198,7 +198,7 @@ TEST_F(StoreTest, CompactionKeepsEverythingAndTruncatesTheJournal) {
     core::Network n = sample();
     for (int i = 0; i < 200; ++i) {
         core::Endpoint e = endpoint(i);
-        n.endpoints[e.id] = e;
+        n.endpoints.put(e);
         ASSERT_TRUE(s.save({n}).ok());
         if (i % 3 == 0) {
             n.endpoints.erase(e.id);
@@ -248,11 +248,11 @@ TEST_F(StoreTest, TornJournalTailIsReportedCutAndKept) {
     core::Network n = sample();
     ASSERT_TRUE(s.save({n}).ok());
     core::Endpoint e = endpoint(1);
-    n.endpoints[e.id] = e;
+    n.endpoints.put(e);
     ASSERT_TRUE(s.save({n}).ok());
     const auto good = fs::file_size(s.journal_path());
     core::Endpoint e2 = endpoint(2);
-    n.endpoints[e2.id] = e2;
+    n.endpoints.put(e2);
     ASSERT_TRUE(s.save({n}).ok());
     fs::resize_file(s.journal_path(), good + 20);  // the last record torn mid-write
     store::FileStateStore s2(dir);
@@ -283,7 +283,7 @@ TEST_F(StoreTest, CorruptJournalMiddleIsAnErrorAndNothingIsTouched) {
     ASSERT_TRUE(s.save({n}).ok());
     for (int i = 0; i < 3; ++i) {
         core::Endpoint e = endpoint(i);
-        n.endpoints[e.id] = e;
+        n.endpoints.put(e);
         ASSERT_TRUE(s.save({n}).ok());
     }
     std::string j = read(s.journal_path());
@@ -367,7 +367,7 @@ TEST_F(StoreTest, SaveCostIsFlat) {
                 uint16_t hp = static_cast<uint16_t>(10000 + i * c.ports_per_endpoint + p);
                 e.ports.push_back({core::Proto::Tcp, std::nullopt, {hp, hp}, {80, 80}});
             }
-            n.endpoints[e.id] = e;
+            n.endpoints.put(e);
         }
         std::vector<core::Network> state{n};  // saved by reference: only the store is timed
         ASSERT_TRUE(s.save(state).ok());  // the baseline snapshot
@@ -377,7 +377,7 @@ TEST_F(StoreTest, SaveCostIsFlat) {
         for (int r = 0; r < rounds; ++r) {  // connect + disconnect of one endpoint with one port
             core::Endpoint e = endpoint(50000 + r);
             e.ports.push_back({core::Proto::Tcp, std::nullopt, {40000, 40000}, {80, 80}});
-            state[0].endpoints[e.id] = e;
+            state[0].endpoints.put(e);
             ASSERT_TRUE(s.save(state).ok());
             state[0].endpoints.erase(e.id);
             ASSERT_TRUE(s.save(state).ok());
