@@ -11,7 +11,10 @@
 # 10,000 mappings) and cnetd's RSS. Driver: tools/bench/compare.py.
 #
 #   sudo tools/bench.sh --quick              # ~2 min: N = 0, 10, 50; fewer samples
-#   sudo tools/bench.sh                      # ~15 min: N = 0, 10, 100, 500; 10,000 mappings
+#   sudo tools/bench.sh                      # 8-13 min on 2 cores (idle .. loaded): N = 0, 10,
+#       100, 500 for every engine (the anchors' N=500 phase, sequential bring-up and tear-down of
+#       500, takes 1.5-5 min each); 1, 100, 10,000 mappings (the anchors stop at 100: 0.1-0.4 s
+#       per mapping and growing, 10,000 take 40 min to hours each; see MODES in compare.py)
 #   sudo tools/bench.sh --engines cnetd,floor [--quick]   # a subset (cnetd, cni, netavark, floor)
 #
 # Older cnetd-only sections, appended to the same file:
