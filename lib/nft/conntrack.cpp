@@ -60,7 +60,7 @@ struct Victim {
 struct Tuple {
     std::optional<uint8_t> proto;
     std::optional<uint16_t> dport;
-    std::optional<uint32_t> dst4;               // host order
+    std::optional<uint32_t> dst4;  // host order
     std::optional<std::array<uint8_t, 16>> dst6;
 };
 
@@ -100,8 +100,7 @@ bool tuple_matches(const Tuple& t, const ConntrackMatch& m) {
     if (!t.proto || *t.proto != m.l4proto || !t.dport || *t.dport < m.port_first ||
         *t.dport > m.port_last)
         return false;
-    if (m.family == ConntrackMatch::V6)
-        return !m.dst6 || (t.dst6 && *t.dst6 == m.dst6->bytes());
+    if (m.family == ConntrackMatch::V6) return !m.dst6 || (t.dst6 && *t.dst6 == m.dst6->bytes());
     return !m.dst || (t.dst4 && *t.dst4 == m.dst->value());
 }
 
@@ -180,16 +179,12 @@ std::string ConntrackMatch::str() const {
     return s;
 }
 
-Result<size_t> conntrack_delete(const ConntrackMatch& m) {
-    return conntrack_delete(std::vector<ConntrackMatch>{m});
-}
-
 Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms) {
     if (ms.empty()) return size_t{0};
     const std::string frame =
-        ms.size() == 1 ? fmt::format("delete conntrack entries ({})", ms[0].str())
-                       : fmt::format("delete conntrack entries ({} and {} more)", ms[0].str(),
-                                     ms.size() - 1);
+        ms.size() == 1
+            ? fmt::format("delete conntrack entries ({})", ms[0].str())
+            : fmt::format("delete conntrack entries ({} and {} more)", ms[0].str(), ms.size() - 1);
     SocketPtr nl(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
     if (!nl) return Error::sys(errno, "open ctnetlink socket").wrap(frame);
     if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)

@@ -36,14 +36,12 @@ struct ConntrackMatch {
     std::string str() const;  // "udp dport 5353-5354 dst 198.51.100.1", "ipv6 udp dport 53"
 };
 
-// Dumps the family's conntrack table, then deletes each matching entry by its original tuple (and
-// zone). An entry that vanished in between (ENOENT) is not an error. Returns how many entries were
-// deleted. Errors name the operation, e.g. "delete conntrack entries (udp dport 5353): dump
-// conntrack table: Operation not permitted"; on a delete error the remaining entries are still
-// tried and every failure is reported.
-Result<size_t> conntrack_delete(const ConntrackMatch& m);
-// The same for many matches at once (a container's published UDP ports): ONE dump per family
-// present, an entry is deleted if it matches any of them. Empty: 0, nothing opened.
+// Deletes the entries matching ANY of `ms` (e.g. a container's published UDP ports): ONE dump of
+// each family's table present in `ms`, then each matching entry is deleted by its original tuple
+// (and zone). An entry that vanished in between (ENOENT) is not an error. Empty `ms`: 0, nothing
+// opened. Returns how many entries were deleted. Errors name the operation, e.g. "delete conntrack
+// entries (udp dport 5353): dump conntrack table: Operation not permitted"; on a delete error the
+// remaining entries are still tried and every failure is reported.
 Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms);
 
 }  // namespace cnetd::nft

@@ -826,8 +826,8 @@ TEST(PortIndex, FindOverlapAgreesWithALinearScan) {
     const std::optional<Ipv4> v4[] = {std::nullopt, *Ipv4::parse("0.0.0.0"),
                                       *Ipv4::parse("192.0.2.1"), *Ipv4::parse("192.0.2.2"),
                                       *Ipv4::parse("127.0.0.1")};
-    const std::optional<Ipv6> v6[] = {std::nullopt, *Ipv6::parse("::"),
-                                      *Ipv6::parse("2001:db8::1"), *Ipv6::parse("2001:db8::2")};
+    const std::optional<Ipv6> v6[] = {std::nullopt, *Ipv6::parse("::"), *Ipv6::parse("2001:db8::1"),
+                                      *Ipv6::parse("2001:db8::2")};
     auto random_mapping = [&] {
         PortForward p;
         p.family = pick(2) ? Family::V6 : Family::V4;
@@ -874,7 +874,6 @@ TEST(PortIndex, FindOverlapAgreesWithALinearScan) {
     EXPECT_GT(found, 1000);
     EXPECT_GT(clear, 1000);
 }
-
 
 }  // namespace
 }  // namespace cnetd::firewall
