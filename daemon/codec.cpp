@@ -1,5 +1,7 @@
 #include "daemon/codec.hpp"
 
+#include <cstdint>
+
 #include <algorithm>
 #include <initializer_list>
 #include <map>
@@ -42,6 +44,21 @@ public:
             return Error::invalid(
                 fmt::format("\"{}\": expected a boolean, got {}", key, it->type_name()));
         return it->get<bool>();
+    }
+
+    // A JSON integer within `int` (0 when absent).
+    Result<int> optional_int(const char* key) {
+        seen_.push_back(key);
+        auto it = obj_.find(key);
+        if (it == obj_.end() || it->is_null()) return 0;
+        if (!it->is_number_integer())
+            return Error::invalid(
+                fmt::format("{}\"{}\": expected an integer, got {}", where_, key, it->type_name()));
+        if (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(INT32_MAX)
+                                     : (it->get<int64_t>() < INT32_MIN || it->get<int64_t>() > INT32_MAX))
+            return Error::invalid(fmt::format("{}\"{}\": {} is out of range ({} to {})", where_,
+                                              key, it->dump(), INT32_MIN, INT32_MAX));
+        return static_cast<int>(it->get<int64_t>());
     }
 
     Result<std::map<std::string, std::string>> optional_string_map(const char* key) {
@@ -212,7 +229,8 @@ const char* mode_text(firewall::GatewayMode m) {
 
 }  // namespace
 
-json endpoint_to_json(const core::Endpoint& e, const std::string& network) {
+json endpoint_to_json(const core::Endpoint& e, const std::string& network,
+                      const core::GatewayRole* role) {
     json j = {
         {"Name", e.name},
         {"EndpointID", e.id},
@@ -222,7 +240,15 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network) {
         {"SandboxKey", e.netns_path},
         {"Interface", e.ifname},
         {"HostInterface", e.host_ifname},
+        {"GwPriority", e.gw_priority},
     };
+    if (role) {
+        // The families whose default route of the namespace this endpoint carries.
+        json fams = json::array();
+        if (role->v4) fams.push_back("IPv4");
+        if (role->v6) fams.push_back("IPv6");
+        j["DefaultRoute"] = std::move(fams);
+    }
     json ports = json::object();
     for (const auto& b : e.ports) {
         // After allocation host.size() == container.size(): container port i ↔ host port i.
@@ -261,7 +287,8 @@ json ports_to_json(const std::vector<core::Network>& networks) {
     return out;
 }
 
-json network_to_json(const core::Network& n) {
+json network_to_json(const core::Network& n,
+                     const std::map<std::string, core::GatewayRole>* roles) {
     json ipam_cfg = {{"Subnet", n.subnet.str()}, {"Gateway", n.gateway.str()}};
     if (n.ip_range) ipam_cfg["IPRange"] = n.ip_range->str();
     json config = json::array({ipam_cfg});
@@ -284,7 +311,13 @@ json network_to_json(const core::Network& n) {
     options["com.docker.network.bridge.gateway_mode_ipv4"] = mode_text(n.mode4);
     if (n.subnet6) options["com.docker.network.bridge.gateway_mode_ipv6"] = mode_text(n.mode6);
     json containers = json::object();
-    for (const auto& [id, ep] : n.endpoints) containers[id] = endpoint_to_json(ep);
+    for (const auto& [id, ep] : n.endpoints) {
+        const core::GatewayRole* role = nullptr;
+        if (roles) {
+            if (auto it = roles->find(id); it != roles->end()) role = &it->second;
+        }
+        containers[id] = endpoint_to_json(ep, {}, role);
+    }
     json labels = json::object();
     for (const auto& [k, v] : n.labels) labels[k] = v;
     return {
@@ -353,6 +386,7 @@ Result<core::ConnectRequest> parse_connect(std::string_view body, const std::str
     CNETD_TRY_ASSIGN(req.ipv6, f.optional_string("IPv6Address"));
     CNETD_TRY_ASSIGN(req.mac, f.optional_string("MacAddress"));
     CNETD_TRY_ASSIGN(req.publish, f.optional_string_array("Publish"));
+    CNETD_TRY_ASSIGN(req.gw_priority, f.optional_int("GwPriority"));
     CNETD_TRY_ASSIGN(json bindings, f.optional_array("PortBindings"));
     for (size_t i = 0; i < bindings.size(); ++i) {
         CNETD_TRY_ASSIGN(core::PortRequest pr,

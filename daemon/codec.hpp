@@ -8,6 +8,7 @@
 // Threading: pure functions. No exception escapes (nlohmann's are caught here).
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,11 +23,15 @@ namespace cnetd::daemon {
 
 using json = nlohmann::json;
 
-json network_to_json(const core::Network& n);
+// `roles` (core::gateway_roles() of every network): each endpoint also shows "DefaultRoute", the
+// families of its namespace's default route it carries.
+json network_to_json(const core::Network& n,
+                     const std::map<std::string, core::GatewayRole>* roles = nullptr);
 // The Containers entry for an endpoint; with `network` non-empty also "Network": network.
 // "Ports" is Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort":
 // "8080"}]}; a 1:1 range gives one key per container port; {} when nothing is published.
-json endpoint_to_json(const core::Endpoint& e, const std::string& network = {});
+json endpoint_to_json(const core::Endpoint& e, const std::string& network = {},
+                      const core::GatewayRole* role = nullptr);
 // GET /v1/ports: one row per binding, networks in the given order, endpoints by name:
 // {"Network","Endpoint","EndpointID","Container": "<ip>","Proto","HostIp","HostPort",
 //  "ContainerPort"}, ports as "8080" or "8000-8010", HostIp "0.0.0.0" for every address.

@@ -132,7 +132,8 @@ ApiResponse Handlers::get_network(const std::string& name_or_id) const {
     Result<void> err;
     const core::Network* n = find_in(snap->networks, name_or_id, err);
     if (!n) return error_response(err.error());
-    return {200, network_to_json(*n), {}};
+    const auto roles = core::gateway_roles(snap->networks);
+    return {200, network_to_json(*n, &roles), {}};
 }
 
 ApiResponse Handlers::list_netns() const {
@@ -245,8 +246,9 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
             if (p.size() == 2) {
                 if (m == "GET") {
                     json out = json::array();
-                    for (const auto& n : worker_.snapshot()->networks)
-                        out.push_back(network_to_json(n));
+                    auto snap = worker_.snapshot();
+                    const auto roles = core::gateway_roles(snap->networks);
+                    for (const auto& n : snap->networks) out.push_back(network_to_json(n, &roles));
                     return reply({200, std::move(out), {}});
                 }
                 if (m == "POST") {

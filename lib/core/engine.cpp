@@ -14,9 +14,15 @@
 
 #include "base/log.hpp"
 #include "base/validate.hpp"
+#include "core/engine_detail.hpp"
 #include "core/ula.hpp"
 
 namespace cnetd::core {
+
+using detail::log_undo_failure;
+using detail::proto_number;
+using detail::Rollback;
+using detail::validate_name;
 
 namespace {
 
@@ -72,43 +78,6 @@ std::string now_rfc3339() {
     return buf;
 }
 
-// Docker's rule for network names; also used for netns file names and endpoint names.
-Result<void> validate_name(std::string_view field, const std::string& name) {
-    if (name.empty()) return Error::invalid(fmt::format("{}: must not be empty", field));
-    if (name.size() > 128) {
-        return Error::invalid(fmt::format("{}: \"{}\" is longer than 128 characters", field, name));
-    }
-    auto alnum = [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    };
-    bool good = alnum(name[0]);
-    for (char c : name) good = good && (alnum(c) || c == '_' || c == '.' || c == '-');
-    if (!good) {
-        return Error::invalid(fmt::format(
-            "{}: \"{}\" is invalid (allowed: [a-zA-Z0-9][a-zA-Z0-9_.-]*)", field, name));
-    }
-    return ok();
-}
-
-// Undo log for a multi-step kernel change: actions run in reverse order unless committed.
-class Rollback {
-public:
-    ~Rollback() {
-        if (committed_) return;
-        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
-    }
-    void add(std::function<void()> f) { undo_.push_back(std::move(f)); }
-    void commit() { committed_ = true; }
-
-private:
-    std::vector<std::function<void()>> undo_;
-    bool committed_ = false;
-};
-
-void log_undo_failure(const Result<void>& r, std::string_view what) {
-    if (!r.ok()) log::error("rollback: {}: {}", what, r.error().message());
-}
-
 // Go's strconv.ParseBool, which Docker uses for driver options.
 std::optional<bool> parse_bool(const std::string& s) {
     if (s == "1" || s == "t" || s == "T" || s == "true" || s == "TRUE" || s == "True") return true;
@@ -119,18 +88,6 @@ std::optional<bool> parse_bool(const std::string& s) {
 
 const char* bool_str(bool b) {
     return b ? "true" : "false";
-}
-
-int proto_number(Proto p) {
-    switch (p) {
-        case Proto::Tcp:
-            return 6;
-        case Proto::Udp:
-            return 17;
-        case Proto::Sctp:
-            return 132;
-    }
-    return 6;
 }
 
 // "32768\t60999" -> {32768, 60999}; anything odd falls back to the kernel's default range.
@@ -164,6 +121,40 @@ std::set<uint16_t> parse_reserved_ports(const std::string& s) {
 
 }  // namespace
 
+namespace detail {
+
+Result<void> validate_name(std::string_view field, const std::string& name) {
+    if (name.empty()) return Error::invalid(fmt::format("{}: must not be empty", field));
+    if (name.size() > 128) {
+        return Error::invalid(fmt::format("{}: \"{}\" is longer than 128 characters", field, name));
+    }
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    bool good = alnum(name[0]);
+    for (char c : name) good = good && (alnum(c) || c == '_' || c == '.' || c == '-');
+    if (!good) {
+        return Error::invalid(fmt::format(
+            "{}: \"{}\" is invalid (allowed: [a-zA-Z0-9][a-zA-Z0-9_.-]*)", field, name));
+    }
+    return ok();
+}
+
+int proto_number(Proto p) {
+    switch (p) {
+        case Proto::Tcp:
+            return 6;
+        case Proto::Udp:
+            return 17;
+        case Proto::Sctp:
+            return 132;
+    }
+    return 6;
+}
+
+
+}  // namespace detail
+
 Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts)
     : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)) {}
 
@@ -190,69 +181,6 @@ std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const E
         out.push_back(std::move(f));
     }
     return out;
-}
-
-Result<void> Engine::publish(const Network& net, Endpoint& ep,
-                             const std::vector<PortRequest>& reqs) {
-    if (reqs.empty()) return ok();
-    // Undo what this call did if any step fails: allocations, held sockets.
-    std::vector<PortBinding> done;
-    std::vector<std::unique_ptr<PortHold>> holds;
-    auto undo = [&] {
-        for (const auto& b : done) ports_.release(b);
-    };
-    for (size_t i = 0; i < reqs.size(); ++i) {
-        PortRequest req = reqs[i];
-        if (req.ipv6 && !net.subnet6) {
-            undo();
-            return Error::invalid(fmt::format(
-                "publish: IPv6 host address [{}] needs a dual-stack network; {} is IPv4 only",
-                req.host_ip6 ? req.host_ip6->str() : "::", net.name));
-        }
-        if (req.ipv6 && req.host_ip6 && req.host_ip6->is_loopback() && req.proto == Proto::Sctp) {
-            // docs/firewall.md: IPv6 has no route_localnet, so [::1] is served by the daemon's
-            // userland relay (daemon/relay.hpp), which speaks tcp and udp only.
-            undo();
-            return Error::invalid(fmt::format(
-                "publish: [::1]:{}->{}/sctp: proto sctp cannot be published on [::1] (IPv6 "
-                "loopback is relayed in userland, for tcp and udp only); publish sctp on [::], a "
-                "host IPv6 address or 127.0.0.1",
-                req.host.first == 0 ? std::string() : std::to_string(req.host.first),
-                req.container.first));
-        }
-        // No address given: the network's host_binding_ipv4 / config `ip`; without one every
-        // IPv4 address and, on dual-stack networks, every IPv6 address with the same port.
-        bool dual = false;
-        if (!req.ipv6 && !req.host_ip) {
-            req.host_ip = net.host_binding;
-            dual = !net.host_binding && net.subnet6.has_value();
-        }
-        auto bs = ports_.allocate(req, dual);
-        if (!bs.ok()) {
-            undo();
-            return std::move(bs).error();
-        }
-        done.insert(done.end(), bs->begin(), bs->end());
-        for (const auto& b : *bs) {
-            auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6, b.host.first,
-                                                  b.host.last)
-                            : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
-                                                 b.host.last);
-            if (!h.ok()) {
-                undo();
-                return std::move(h).error();
-            }
-            holds.push_back(std::move(h).value());
-        }
-    }
-    ep.ports = done;
-    if (auto fw = fw_.add_ports(forwards_of(net, ep)); !fw.ok()) {
-        ep.ports.clear();
-        undo();
-        return std::move(fw).error().wrap("publish ports");
-    }
-    holds_[ep.id] = std::move(holds);
-    return ok();
 }
 
 std::vector<LoopbackRelay> Engine::loopback_relays() const {
@@ -430,12 +358,10 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                     return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
                                                        net.net.name, ep.name, c.error().message()));
                 }
-                // Hold the host port again; if another process took it meanwhile the DNAT still
-                // works (it happens before socket lookup), so this is a warning, not a failure.
-                auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6,
-                                                      b.host.first, b.host.last)
-                                : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
-                                                     b.host.last);
+                // Hold the host port again (not for CNI attachments: hold()); if another process
+                // took it meanwhile the DNAT still works (it happens before socket lookup), so
+                // this is a warning, not a failure.
+                auto h = hold(ep, b);
                 if (h.ok()) {
                     holds_[ep.id].push_back(std::move(h).value());
                 } else {
@@ -1051,207 +977,6 @@ Result<std::string> Engine::resolve_target(const std::string& target) const {
     return opts_.netns_dir + "/" + target;
 }
 
-Result<Endpoint> Engine::connect(const ConnectRequest& req) {
-    CNETD_TRY_ASSIGN(Net * n, lookup(req.network));
-    auto r = attach(*n, req);
-    if (!r.ok()) {
-        return std::move(r).error().wrap(fmt::format("connect {} to {}", req.target, n->net.name));
-    }
-    return r;
-}
-
-Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
-    // 1. Validate: target, name, address; nothing changes until all of it passes.
-    CNETD_TRY_ASSIGN(std::string path, resolve_target(req.target));
-    std::optional<Ipv4> wanted;
-    if (!req.ipv4.empty()) {
-        auto a = Ipv4::parse(req.ipv4);
-        if (!a) return std::move(a).error().wrap("ip");
-        wanted = *a;
-    }
-    std::optional<Ipv6> wanted6;
-    if (!req.ipv6.empty()) {
-        auto a = Ipv6::parse(req.ipv6);
-        if (!a) return std::move(a).error().wrap("ip6");
-        if (!n.ipam6) {
-            return Error::invalid(
-                fmt::format("ip6: {} given, but network {} is IPv4 only", req.ipv6, n.net.name));
-        }
-        wanted6 = *a;
-    }
-    std::optional<Mac> mac;
-    if (!req.mac.empty()) {
-        auto m = Mac::parse(req.mac);
-        if (!m) return std::move(m).error().wrap("mac");
-        if (m->is_multicast() || m->is_zero()) {
-            return Error::invalid(fmt::format("mac: {} is not a unicast address", req.mac));
-        }
-        mac = *m;
-    }
-    if (!req.ifname.empty()) {
-        auto v = validate_ifname(req.ifname);
-        if (!v) return std::move(v).error().wrap("ifname");
-    }
-    if (!req.container_id.empty()) CNETD_TRY(validate_container_id(req.container_id));
-    std::vector<PortRequest> port_reqs = req.ports;
-    // "1-65535" expands to 65,535 mappings: bound what one request may ask for (docs/security.md).
-    constexpr size_t kMaxMappings = 65535;
-    for (size_t i = 0; i < req.publish.size(); ++i) {
-        auto parsed = parse_port_spec(req.publish[i]);
-        if (!parsed) return std::move(parsed).error().wrap(fmt::format("publish[{}]", i));
-        if (port_reqs.size() + parsed->size() > kMaxMappings) {
-            return Error::invalid(
-                fmt::format("publish[{}]: \"{}\": more than {} port mappings in "
-                            "one request",
-                            i, req.publish[i], kMaxMappings));
-        }
-        port_reqs.insert(port_reqs.end(), parsed->begin(), parsed->end());
-    }
-    for (const auto& pr : port_reqs) {
-        if (pr.container.first == 0 || pr.container.last < pr.container.first ||
-            (pr.host.first != 0 && pr.host.last < pr.host.first) ||
-            (pr.container.size() > 1 && pr.host.first != 0 &&
-             pr.host.size() != pr.container.size())) {
-            return Error::invalid(fmt::format("ports: invalid mapping {}-{} -> {}-{}",
-                                              pr.host.first, pr.host.last, pr.container.first,
-                                              pr.container.last));
-        }
-    }
-    if (!port_reqs.empty() && n.net.internal) {
-        return Error::invalid(fmt::format(
-            "publish: network {} is internal: nothing outside it can reach published ports",
-            n.net.name));
-    }
-    std::string name = req.name;
-    if (name.empty()) {
-        name = path.rfind(opts_.netns_dir + "/", 0) == 0 ? path.substr(opts_.netns_dir.size() + 1)
-                                                         : path;
-    } else {
-        CNETD_TRY(validate_name("name", name));
-    }
-    CNETD_TRY_ASSIGN(std::unique_ptr<Netns> ns, kernel_.open_netns(path));
-    for (const auto& [id, ep] : n.net.endpoints) {
-        if (ep.netns_id == ns->id()) {
-            return Error::conflict(
-                fmt::format("namespace {} is already connected as endpoint {}", path, ep.name));
-        }
-        if (ep.name == name) {
-            return Error::conflict(fmt::format("name: an endpoint named {} already exists", name));
-        }
-    }
-
-    // Linux refuses the 1025th port of a bridge with "exchange full"; say it plainly first.
-    auto bridge_full = [&](unsigned ports) {
-        return Error::conflict(fmt::format(
-            "bridge {} already has {} ports, the Linux limit per bridge; use another network",
-            n.net.bridge, ports));
-    };
-    if (n.net.endpoints.size() >= kAskPortsFrom) {
-        CNETD_TRY_ASSIGN(unsigned ports, kernel_.bridge_port_count(n.net.bridge));
-        if (ports >= kMaxBridgePorts) return bridge_full(ports);
-    }
-
-    Endpoint ep;  // declared before the undo log: its undo actions refer to it
-    Rollback undo;
-    Ipv4 addr;
-    if (wanted) {
-        auto a = n.ipam.allocate(*wanted);
-        if (!a) return std::move(a).error().wrap("ip");
-        addr = *a;
-    } else {
-        CNETD_TRY_ASSIGN(addr, n.ipam.allocate());
-    }
-    undo.add([&n, addr] { n.ipam.release(addr); });
-    if (n.ipam6) {
-        Ipv6 addr6;
-        if (wanted6) {
-            auto a = n.ipam6->allocate(*wanted6);
-            if (!a) return std::move(a).error().wrap("ip6");
-            addr6 = *a;
-        } else {
-            CNETD_TRY_ASSIGN(addr6, n.ipam6->allocate());
-        }
-        undo.add([&n, addr6] { n.ipam6->release(addr6); });
-        ep.address6 = Ipv6Cidr(addr6, n.net.subnet6->prefix());
-    }
-
-    // 2. Kernel steps, each undone on a later failure.
-    ep.id = random_hex(64);
-    ep.name = name;
-    ep.netns_path = path;
-    ep.netns_id = ns->id();
-    ep.mac = mac ? *mac : Mac::random_local();
-    ep.address = Ipv4Cidr(addr, n.net.subnet.prefix());
-    ep.container_id = req.container_id;
-    if (!req.ifname.empty()) {
-        ep.ifname = req.ifname;
-    } else {
-        CNETD_TRY_ASSIGN(ep.ifname, ns->free_ifname(n.net.iface_prefix));
-    }
-
-    Result<void> made = Error::internal("no attempt");
-    for (int i = 0; i < kVethNameTries; ++i) {
-        ep.host_ifname = "veth" + random_hex(7);
-        made =
-            kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, *ns);
-        if (made.ok() || made.error().error_number() != EEXIST) break;
-    }
-    if (!made.ok() && made.error().error_number() == EXFULL) {
-        auto ports = kernel_.bridge_port_count(n.net.bridge);
-        return bridge_full(ports.ok() ? *ports : kMaxBridgePorts);
-    }
-    CNETD_TRY(std::move(made));
-    undo.add([this, host = ep.host_ifname] {
-        log_undo_failure(kernel_.delete_link(host), "delete veth " + host);
-    });
-    // IPv6 stays off on IPv4-only endpoints (no link-local chatter, no SLAAC from rogue RAs).
-    if (ep.address6) {
-        CNETD_TRY(ns->enable_ipv6(ep.ifname));
-    } else {
-        CNETD_TRY(ns->disable_ipv6(ep.ifname));
-    }
-    CNETD_TRY(ns->add_address(ep.ifname, ep.address));
-    if (ep.address6) CNETD_TRY(ns->add_address6(ep.ifname, *ep.address6));
-    CNETD_TRY(ns->set_up(ep.ifname));
-    CNETD_TRY(kernel_.set_up(ep.host_ifname));
-    // Internal networks get no default route: nothing beyond the subnet is reachable anyway.
-    // inhibit_ipv4: the bridge has no IPv4 gateway address to route through.
-    if (!n.net.internal && !n.net.inhibit_ipv4) {
-        CNETD_TRY(ns->add_default_route(ep.ifname, n.net.gateway));
-    }
-    if (!n.net.internal && ep.address6)
-        CNETD_TRY(ns->add_default_route6(ep.ifname, n.net.gateway6));
-    // A reused address may still sit in a neighbour's cache with the previous owner's MAC.
-    if (auto a = ns->announce(ep.ifname, ep.mac, ep.address.addr(),
-                              ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt);
-        !a.ok()) {
-        log::warn("endpoint {}: gratuitous ARP/NA: {}", name, a.error().message());
-    }
-    // Our own entry is fixed for sure: the announce goes out before the bridge forwards on the
-    // new port and is often dropped (netlink/neigh.hpp).
-    if (auto f = kernel_.forget_neighbours(
-            n.net.bridge, ep.address.addr(),
-            ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt);
-        !f.ok()) {
-        log::warn("endpoint {}: {}", name, f.error().message());
-    }
-    CNETD_TRY(publish(n.net, ep, port_reqs));
-    undo.add([this, &n, &ep] { unpublish(n.net, ep); });
-
-    // 3. Record and persist; a failed save undoes the kernel work too.
-    n.net.endpoints.put(ep);
-    auto saved = persist();
-    if (!saved.ok()) {
-        n.net.endpoints.erase(ep.id);
-        return std::move(saved).error().wrap("save state");
-    }
-    undo.commit();
-    log::info("endpoint {} connected to {}: {}{} {} ({} in {})", ep.name, n.net.name,
-              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "", ep.mac.str(),
-              ep.ifname, ep.netns_path);
-    return ep;
-}
-
 Result<void> Engine::disconnect(const std::string& network, const std::string& target) {
     CNETD_TRY_ASSIGN(Net * n, lookup(network));
     auto frame = fmt::format("disconnect {} from {}", target, n->net.name);
@@ -1286,6 +1011,7 @@ Result<void> Engine::disconnect(const std::string& network, const std::string& t
     if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());
     n->net.endpoints.erase(it);
     CNETD_TRY(persist().context(frame + ": save state"));
+    if (ns) hand_over_gateway(*ns);
     log::info("endpoint {} disconnected from {}", ep.name, n->net.name);
     return ok();
 }

@@ -22,12 +22,17 @@
 #include "base/error.hpp"
 #include "core/ipam.hpp"
 #include "core/ipam6.hpp"
+#include "core/gateway.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
 #include "core/pools.hpp"
 #include "firewall/firewall.hpp"
 
 namespace cnetd::core {
+
+namespace detail {
+class Rollback;
+}
 
 // Persists the engine's networks. Implementations: store::FileStateStore (lib/store), fakes.
 class StateStore {
@@ -101,6 +106,9 @@ struct ConnectRequest {
     std::string mac = {};           // optional static MAC (else random locally administered)
     std::string ifname = {};        // optional interface name in the netns (CNI_IFNAME)
     std::string container_id = {};  // optional CNI_CONTAINERID, recorded on the endpoint
+    // Docker 28's --gw-priority: the namespace's default route comes from its endpoint with the
+    // highest priority (core/gateway.hpp). Any int; default 0.
+    int gw_priority = 0;
 };
 
 // A published port on [::1] (IPv6 loopback), which the kernel cannot forward (IPv6 has no
@@ -238,9 +246,33 @@ private:
     Result<Net*> lookup(const std::string& name_or_id);
     Result<std::string> resolve_target(const std::string& target) const;
     Result<void> persist();
+    // --- connect (lib/core/engine_attach.cpp) ---
+    struct AttachPlan;
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
-
-    Result<void> publish(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs);
+    // The request parsed and validated; no kernel call.
+    Result<AttachPlan> plan_attach(const Net& n, const ConnectRequest& req) const;
+    // Refuses the host's namespaces, a namespace or name already on `n`, a full bridge.
+    Result<void> check_target(const Net& n, const Netns& ns, const AttachPlan& p);
+    Result<void> allocate_addresses(Net& n, const AttachPlan& p, Endpoint& ep,
+                                    detail::Rollback& undo);
+    // Host ports from the allocator into ep.ports, checked by the firewall (memory only).
+    Result<void> plan_ports(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs,
+                            detail::Rollback& undo);
+    // Holds the host ports of `ep`'s binding `b`; nullptr where cnetd holds none (CNI).
+    Result<std::unique_ptr<PortHold>> hold(const Endpoint& ep, const PortBinding& b);
+    Result<void> hold_all(const Endpoint& ep, detail::Rollback& undo);
+    Result<void> build_link(const Net& n, Endpoint& ep, Netns& ns, detail::Rollback& undo);
+    void announce(const Network& net, const Endpoint& ep, Netns& ns);
+    // Every endpoint (of any network) in namespace `id`.
+    std::vector<GatewayCandidate> namespace_endpoints(NetnsId id) const;
+    static Result<void> add_route(const Network& net, const Endpoint& ep, Netns& ns, IpFamily f);
+    // Default routes for `ep` where it wins the election (core/gateway.hpp); undo restores the
+    // namespace's previous route.
+    Result<void> take_default_routes(const Net& n, const Endpoint& ep, Netns& ns,
+                                     detail::Rollback& undo);
+    // After an endpoint of `ns` left (state already without it): the winners carry the default
+    // routes. Best effort: failures are logged (the request has succeeded by then).
+    void hand_over_gateway(Netns& ns);
     void unpublish(const Network& net, const Endpoint& ep);
     static std::vector<firewall::PortForward> forwards_of(const Network& n, const Endpoint& ep);
 

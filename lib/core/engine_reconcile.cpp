@@ -74,8 +74,14 @@ Result<void> Engine::repair_endpoint(const std::string& net_id, const std::strin
     Net& n = nets_.at(net_id);
     const Endpoint& ep = n.net.endpoints.at(ep_id);
     const Network& net = n.net;
-    const bool route4 = !net.internal && !net.inhibit_ipv4;
-    const bool route6 = !net.internal && ep.address6.has_value();
+    // Only the namespace's elected endpoint carries each default route (core/gateway.hpp).
+    const auto cands = namespace_endpoints(ep.netns_id);
+    auto carries = [&](IpFamily f) {
+        auto w = elect_gateway(cands, f);
+        return w && w->ep->id == ep.id;
+    };
+    const bool route4 = carries(IpFamily::V4);
+    const bool route6 = carries(IpFamily::V6);
 
     CNETD_TRY_ASSIGN(auto host, kernel_.link_status(ep.host_ifname));
     std::optional<PeerStatus> peer;

@@ -43,6 +43,15 @@ public:
     Result<void> add_default_route6(const std::string& i, Ipv6 gw) override {
         CNETD_FP_AROUND("netns", "add_default_route6", ns_->add_default_route6(i, gw));
     }
+    Result<std::optional<DefaultRoute>> default_route(IpFamily f) override {
+        return ns_->default_route(f);
+    }
+    Result<void> put_default_route(IpFamily f, const DefaultRoute& r) override {
+        CNETD_FP_AROUND("netns", "put_default_route", ns_->put_default_route(f, r));
+    }
+    Result<void> delete_default_route(IpFamily f, const std::string& i, uint32_t m) override {
+        CNETD_FP_AROUND("netns", "delete_default_route", ns_->delete_default_route(f, i, m));
+    }
     Result<void> announce(const std::string& i, const Mac& m, std::optional<Ipv4> v4,
                           std::optional<Ipv6> v6) override {
         CNETD_FP_AROUND("netns", "announce", ns_->announce(i, m, v4, v6));

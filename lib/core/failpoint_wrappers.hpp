@@ -37,6 +37,7 @@ public:
                                                   uint16_t first, uint16_t last) override;
     Result<std::optional<unsigned>> default_route_mtu() override { return k_.default_route_mtu(); }
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override { return k_.onlink_routes4(); }
+    std::vector<NetnsId> host_netns_ids() override { return k_.host_netns_ids(); }
     Result<unsigned> bridge_port_count(const std::string& b) override {
         return k_.bridge_port_count(b);
     }

@@ -46,6 +46,18 @@ struct PeerStatus {
     std::optional<Ipv6> default_gateway6;
 };
 
+enum class IpFamily { V4, V6 };
+
+// A namespace's default route of one family as the kernel uses it (lowest metric), read before a
+// request replaces it so that the undo log can put it back exactly.
+struct DefaultRoute {
+    std::string ifname;            // the link it leaves through
+    std::optional<Ipv4> gateway4;  // IPv4: via this address (nullopt: an on-link "dev" route)
+    std::optional<Ipv6> gateway6;  // IPv6: likewise
+    uint32_t metric = 0;           // IPv6 routes added with 0 read back as 1024
+    auto operator<=>(const DefaultRoute&) const = default;
+};
+
 struct BridgeSpec {
     std::string name;  // e.g. "docker0"
     Ipv4Cidr address;  // gateway address with the network's prefix, e.g. 172.17.0.1/16
@@ -86,6 +98,14 @@ public:
     // Adds a global IPv6 address with IFA_F_NODAD (usable at once: no ~2 s of DAD).
     virtual Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& addr) = 0;
     virtual Result<void> add_default_route6(const std::string& ifname, Ipv6 gateway) = 0;
+    // The default route of `family` (nullopt: none). Read-only.
+    virtual Result<std::optional<DefaultRoute>> default_route(IpFamily family) = 0;
+    // Adds `r` again, replacing a route of the same metric (the undo of add_default_route*).
+    virtual Result<void> put_default_route(IpFamily family, const DefaultRoute& r) = 0;
+    // Deletes the default route of `family` out of `ifname` with `metric` (IPv6: 0 matches any).
+    // An absent route or link is success.
+    virtual Result<void> delete_default_route(IpFamily family, const std::string& ifname,
+                                              uint32_t metric) = 0;
     // After the link is up: 3 gratuitous ARPs for `v4` (and 3 unsolicited neighbour advertisements
     // for `v6`) from `mac`, so neighbours that cached a previous owner of a reused address update
     // at once. Best effort for the caller: an error is logged, never rolls the attach back.
@@ -172,6 +192,10 @@ public:
     // 192.168.1.0/24 on eth0), for default address pool selection. Excludes our own bridges' routes
     // only if the caller filters them.
     virtual Result<std::vector<Ipv4Cidr>> onlink_routes4() = 0;
+    // Identities of the host's network namespaces: the daemon's own (its main thread's) and PID
+    // 1's. Connecting one of them would hand the host's own routes to a container network, so
+    // the engine refuses them as targets. Default: none known (fakes).
+    virtual std::vector<NetnsId> host_netns_ids() { return {}; }
     // Number of ports enslaved to `bridge` (Linux refuses the 1025th with "exchange full").
     virtual Result<unsigned> bridge_port_count(const std::string& bridge) = 0;
 

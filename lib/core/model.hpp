@@ -42,6 +42,9 @@ struct Endpoint {
     std::vector<PortBinding> ports;  // published ports, host side chosen
     std::optional<Ipv6Cidr> address6;  // dual-stack networks: fd..::2/64
     std::string container_id;  // CNI_CONTAINERID (CNI attachments are container_id + ifname)
+    // Docker 28's --gw-priority: among a namespace's endpoints the highest provides the default
+    // route (core/gateway.hpp has the whole rule).
+    int gw_priority = 0;
 };
 
 // A network's endpoints by id: a copy-on-write map of immutable, shared endpoints.

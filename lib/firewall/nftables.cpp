@@ -207,6 +207,13 @@ public:
         return ok();
     }
 
+    Result<void> check_ports(const std::vector<PortForward>& ports) override {
+        if (ports.empty()) return ok();
+        auto checked = index_ports(ports, "publish", &ports_);
+        if (!checked.ok()) return std::move(checked).error();
+        return ok();
+    }
+
     Result<void> add_ports(const std::vector<PortForward>& ports) override {
         CNETD_TRY(ready());
         if (ports.empty()) return ok();

@@ -12,27 +12,39 @@ namespace cnetd::netlink {
 
 namespace {
 
-// One default route (dst 0/0 of `family`) via `gw` on `ifindex`, in the main table, replacing any.
-Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr dst,
-                         detail::NlAddrPtr gw, const std::string& what) {
+// A main-table default route (dst 0/0 of `family`) out of `ifindex`, via `gw` (null: on-link).
+Result<detail::RoutePtr> default_route_object(int family, int ifindex, detail::NlAddrPtr gw,
+                                              uint32_t metric, const std::string& what) {
     detail::RoutePtr route(rtnl_route_alloc());
+    detail::NlAddrPtr dst = family == AF_INET ? detail::ipv4_addr(Ipv4(0), 0)
+                                              : detail::ipv6_addr(Ipv6(), 0);
     rtnl_nexthop* nh = rtnl_route_nh_alloc();
-    if (!route || !dst || !gw || !nh) {
+    if (!route || !dst || !nh) {
         if (nh) rtnl_route_nh_free(nh);
         return Error::sys(ENOMEM, what);
     }
     rtnl_route_set_family(route.get(), static_cast<uint8_t>(family));
     rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
     rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
-    rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+    rtnl_route_set_scope(route.get(), gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
     rtnl_route_set_type(route.get(), RTN_UNICAST);
+    rtnl_route_set_priority(route.get(), metric);
     if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0) {
         rtnl_route_nh_free(nh);
         return Error::sys(nle_to_errno(-rc), what);
     }
     rtnl_route_nh_set_ifindex(nh, ifindex);
-    rtnl_route_nh_set_gateway(nh, gw.get());
+    if (gw) rtnl_route_nh_set_gateway(nh, gw.get());
     rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
+    return route;
+}
+
+// One default route via `gw` on `ifindex`, in the main table, replacing any of the same metric.
+Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr gw,
+                         uint32_t metric, const std::string& what) {
+    if (!gw) return Error::sys(ENOMEM, what);
+    CNETD_TRY_ASSIGN(detail::RoutePtr route,
+                     default_route_object(family, ifindex, std::move(gw), metric, what));
     s.clear_error();
     if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
         return s.error(rc, what);
@@ -44,15 +56,74 @@ Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddr
 Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& ifname,
                                Ipv4 gateway) {
     return add_default(
-        s, AF_INET, ifindex, detail::ipv4_addr(Ipv4(0), 0), detail::ipv4_addr(gateway),
+        s, AF_INET, ifindex, detail::ipv4_addr(gateway), 0,
         fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where()));
 }
 
 Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& ifname,
                                 const Ipv6& gateway) {
     return add_default(
-        s, AF_INET6, ifindex, detail::ipv6_addr(Ipv6(), 0), detail::ipv6_addr(gateway),
+        s, AF_INET6, ifindex, detail::ipv6_addr(gateway), 0,
         fmt::format("add default route via {} dev {}{}", gateway.str(), ifname, s.where()));
+}
+
+Result<std::optional<DefaultRoute>> get_default_route(RouteSocket& s, int family) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_route_alloc_cache(s.get(), family, 0, &raw);
+    detail::CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("read default route{}", s.where()));
+    std::optional<DefaultRoute> best;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* r = reinterpret_cast<rtnl_route*>(o);
+        nl_addr* d = rtnl_route_get_dst(r);
+        if (rtnl_route_get_family(r) != family || rtnl_route_get_table(r) != RT_TABLE_MAIN ||
+            rtnl_route_get_type(r) != RTN_UNICAST || (d && nl_addr_get_prefixlen(d) != 0) ||
+            rtnl_route_get_nnexthops(r) < 1)
+            continue;
+        DefaultRoute cur;
+        cur.metric = rtnl_route_get_priority(r);
+        rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
+        cur.ifindex = rtnl_route_nh_get_ifindex(nh);
+        if (nl_addr* gw = rtnl_route_nh_get_gateway(nh)) {
+            Ipv4 g4;
+            Ipv6 g6;
+            if (family == AF_INET && detail::to_ipv4(gw, g4)) cur.gateway4 = g4;
+            if (family == AF_INET6 && detail::to_ipv6(gw, g6)) cur.gateway6 = g6;
+        }
+        if (!best || cur.metric < best->metric) best = cur;
+    }
+    return best;
+}
+
+Result<void> put_default_route(RouteSocket& s, int family, const DefaultRoute& r,
+                               const std::string& ifname) {
+    const std::string what = fmt::format("restore default route dev {}{}", ifname, s.where());
+    detail::NlAddrPtr gw;
+    if (r.gateway4) gw = detail::ipv4_addr(*r.gateway4);
+    if (r.gateway6) gw = detail::ipv6_addr(*r.gateway6);
+    CNETD_TRY_ASSIGN(detail::RoutePtr route,
+                     default_route_object(family, r.ifindex, std::move(gw), r.metric, what));
+    s.clear_error();
+    if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
+        return s.error(rc, what);
+    return ok();
+}
+
+Result<void> delete_default_route(RouteSocket& s, int family, int ifindex, uint32_t metric,
+                                  const std::string& ifname) {
+    const std::string what = fmt::format("delete default route dev {}{}", ifname, s.where());
+    CNETD_TRY_ASSIGN(detail::RoutePtr route,
+                     default_route_object(family, ifindex, nullptr, metric, what));
+    // Any scope and protocol: the kernel then matches on table, dst, metric (IPv6: 0 = any) and
+    // the nexthop's device only.
+    rtnl_route_set_scope(route.get(), RT_SCOPE_NOWHERE);
+    rtnl_route_set_protocol(route.get(), RTPROT_UNSPEC);
+    s.clear_error();
+    int rc = rtnl_route_delete(s.get(), route.get(), 0);
+    if (rc == -NLE_OBJ_NOTFOUND || rc == -NLE_NODEV) return ok();
+    if (rc < 0) return s.error(rc, what);
+    return ok();
 }
 
 Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {

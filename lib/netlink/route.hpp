@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,28 @@ Result<void> add_default_route(RouteSocket& s, int ifindex, const std::string& i
 // gateway on-link (in the prefix of an address on it).
 Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& ifname,
                                 const Ipv6& gateway);
+
+// The main table's default route of one family as the kernel uses it (the lowest metric), so a
+// caller that replaces it can put it back exactly: out of `ifindex`, via `gateway4`/`gateway6`
+// (neither: an on-link "dev" route), with `metric`.
+struct DefaultRoute {
+    int ifindex = 0;
+    std::optional<Ipv4> gateway4;
+    std::optional<Ipv6> gateway6;
+    uint32_t metric = 0;
+};
+
+// The default route of `family` (AF_INET or AF_INET6), nullopt when there is none. One dump of
+// that family's routes: cheap in a container's namespace.
+Result<std::optional<DefaultRoute>> get_default_route(RouteSocket& s, int family);
+
+// Adds or replaces (same metric) the default route `r` of `family`.
+Result<void> put_default_route(RouteSocket& s, int family, const DefaultRoute& r,
+                               const std::string& ifname);
+
+// Deletes the default route of `family` with `metric` out of `ifindex`. Absent: success.
+Result<void> delete_default_route(RouteSocket& s, int family, int ifindex, uint32_t metric,
+                                  const std::string& ifname);
 
 // One IPv4 route of the main table, as the kernel dumps it.
 struct Route4 {

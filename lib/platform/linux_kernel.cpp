@@ -4,6 +4,7 @@
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -117,6 +118,28 @@ public:
         return netlink::add_default_route6(sock_, ifindex, ifname, gateway);
     }
 
+    Result<std::optional<core::DefaultRoute>> default_route(core::IpFamily f) override {
+        CNETD_TRY_ASSIGN(auto r, netlink::get_default_route(sock_, af(f)));
+        if (!r) return std::optional<core::DefaultRoute>();
+        CNETD_TRY_ASSIGN(auto link, netlink::get_link_by_index(sock_, r->ifindex));
+        if (!link)  // the route's link vanished between two dumps: as good as no route
+            return std::optional<core::DefaultRoute>();
+        return std::optional(core::DefaultRoute{link->name, r->gateway4, r->gateway6, r->metric});
+    }
+
+    Result<void> put_default_route(core::IpFamily f, const core::DefaultRoute& r) override {
+        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(r.ifname, "restore default route dev"));
+        return netlink::put_default_route(sock_, af(f), {ifindex, r.gateway4, r.gateway6, r.metric},
+                                          r.ifname);
+    }
+
+    Result<void> delete_default_route(core::IpFamily f, const std::string& ifname,
+                                      uint32_t metric) override {
+        CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
+        if (!link) return ok();  // gone with its routes
+        return netlink::delete_default_route(sock_, af(f), link->ifindex, metric, ifname);
+    }
+
     Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
                           std::optional<Ipv6> v6) override {
         // The packet socket (and the name lookup) must be made inside the container's namespace.
@@ -125,6 +148,8 @@ public:
     }
 
 private:
+    static int af(core::IpFamily f) { return f == core::IpFamily::V4 ? AF_INET : AF_INET6; }
+
     Result<int> ifindex_of(const std::string& ifname, std::string_view op) {
         CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
         if (!link) return Error::sys(ENODEV, fmt::format("{} {}{}", op, ifname, sock_.where()));
@@ -178,6 +203,19 @@ Result<std::unique_ptr<core::Netns>> LinuxKernel::open_netns(const std::string& 
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_in(fd.get(), path));
     return std::unique_ptr<core::Netns>(
         new LinuxNetns(path, std::move(fd), core::NetnsId{id.dev, id.ino}, std::move(sock)));
+}
+
+std::vector<core::NetnsId> LinuxKernel::host_netns_ids() {
+    std::vector<core::NetnsId> out;
+    // /proc/self is the thread group leader: the daemon's own namespace even when the calling
+    // worker thread has entered a container's.
+    for (const char* p : {"/proc/self/ns/net", "/proc/1/ns/net"}) {
+        struct stat st {};
+        if (::stat(p, &st) == 0)
+            out.push_back(core::NetnsId{static_cast<uint64_t>(st.st_dev),
+                                        static_cast<uint64_t>(st.st_ino)});
+    }
+    return out;
 }
 
 Result<void> LinuxKernel::create_netns(const std::string& path) {

@@ -41,6 +41,7 @@ public:
     Result<std::unique_ptr<core::PortHold>> hold_ports6(int proto, std::optional<Ipv6> addr,
                                                         uint16_t first, uint16_t last) override;
     Result<std::optional<unsigned>> default_route_mtu() override;
+    std::vector<core::NetnsId> host_netns_ids() override;
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
     Result<unsigned> bridge_port_count(const std::string& bridge) override;
     // Inspection and repair for reconciliation (owner: persist; lib/platform/inspect.cpp).

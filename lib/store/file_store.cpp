@@ -83,6 +83,7 @@ json to_json(const core::Endpoint& e) {
               {"mac", e.mac.str()},
               {"address", e.address.str()},
               {"container_id", e.container_id}};
+    if (e.gw_priority != 0) j["gw_priority"] = e.gw_priority;
     if (e.address6) j["address6"] = e.address6->str();
     return j;
 }
@@ -149,6 +150,7 @@ core::Endpoint endpoint_from(const json& j) {
         e.address6 = parsed(Ipv6Cidr::parse(j.at("address6").get<std::string>()), "address6");
     }
     e.container_id = j.value("container_id", std::string());
+    e.gw_priority = j.value("gw_priority", 0);
     for (const auto& pj : j.value("ports", json::array())) {
         core::PortBinding b;
         b.proto = parsed(core::parse_proto(pj.at("proto").get<std::string>()), "proto");
@@ -220,7 +222,8 @@ bool same_endpoint(const core::Endpoint& a, const core::Endpoint& b) {
     return a.id == b.id && a.name == b.name && a.netns_path == b.netns_path &&
            a.netns_id == b.netns_id && a.host_ifname == b.host_ifname && a.ifname == b.ifname &&
            a.mac == b.mac && a.address == b.address && a.ports == b.ports &&
-           a.address6 == b.address6 && a.container_id == b.container_id;
+           a.address6 == b.address6 && a.container_id == b.container_id &&
+           a.gw_priority == b.gw_priority;
 }
 
 Result<void> write_all(int fd, const std::string& data, const std::string& path) {

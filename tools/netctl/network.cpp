@@ -2,6 +2,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include "netctl.hpp"
@@ -131,6 +132,7 @@ int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
 struct ConnectArgs {
     std::string network, target, name, ip, ip6, mac;
     std::vector<std::string> publish;  // -p specs, passed through (the daemon parses them)
+    std::optional<int> gw_priority;
 };
 
 int cmd_connect(const Context& ctx, const ConnectArgs& a) {
@@ -138,6 +140,7 @@ int cmd_connect(const Context& ctx, const ConnectArgs& a) {
     if (!a.name.empty()) body["Name"] = a.name;
     if (!a.ip.empty()) body["IPv4Address"] = a.ip;
     if (!a.ip6.empty()) body["IPv6Address"] = a.ip6;
+    if (a.gw_priority) body["GwPriority"] = *a.gw_priority;
     if (!a.mac.empty()) body["MacAddress"] = a.mac;
     if (!a.publish.empty()) body["Publish"] = a.publish;
     auto r = ctx.client().request("POST", net_path(a.network) + "/connect", body);
@@ -222,6 +225,10 @@ void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
     connect->add_option("--name", co->name, "endpoint (container) name (default: the netns name)");
     connect->add_option("--ip", co->ip, "static IPv4 address, without prefix");
     connect->add_option("--ip6", co->ip6, "static IPv6 address (dual-stack networks)");
+    connect->add_option("--gw-priority", co->gw_priority,
+                        "default-gateway priority (Docker 28): of a namespace's endpoints the "
+                        "highest provides the default route (default 0; ties: dual stack first, "
+                        "then network name)");
     connect->add_option("--mac", co->mac,
                         "static MAC address (default: random, locally administered)");
     connect->add_option(

@@ -43,7 +43,7 @@ public:
         CNETD_TRY(k_.step("add_default_route " + ifname + " via " + gw.str()));
         CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
         if (!l->up) return Error::sys(ENETUNREACH, "add default route via " + gw.str());
-        l->routes.push_back("default via " + gw.str());
+        replace_default(core::IpFamily::V4, ifname, "default via " + gw.str(), 0);
         return ok();
     }
     Result<void> enable_ipv6(const std::string& ifname) override {
@@ -64,7 +64,41 @@ public:
         CNETD_TRY(k_.step("add_default_route6 " + ifname + " via " + gw.str()));
         CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
         if (!l->up) return Error::sys(ENETUNREACH, "add default route via " + gw.str());
-        l->routes.push_back("default via " + gw.str());
+        replace_default(core::IpFamily::V6, ifname, "default via " + gw.str(), 0);
+        return ok();
+    }
+    // Default routes: "default via GW[ metric M]" or "default dev[ metric M]" in the link's
+    // routes; like the kernel, one per (family, metric) in the namespace: adding replaces.
+    Result<std::optional<core::DefaultRoute>> default_route(core::IpFamily f) override {
+        std::optional<core::DefaultRoute> best;
+        for (const auto& [name, l] : k_.state.ns_links[path_]) {
+            for (const auto& r : l.routes) {
+                auto parsed = parse_default(f, name, r);
+                if (parsed && (!best || parsed->metric < best->metric)) best = parsed;
+            }
+        }
+        return best;
+    }
+    Result<void> put_default_route(core::IpFamily f, const core::DefaultRoute& r) override {
+        CNETD_TRY(k_.step("put_default_route " + r.ifname));
+        CNETD_TRY(link(r.ifname));
+        std::string text = r.gateway4   ? "default via " + r.gateway4->str()
+                           : r.gateway6 ? "default via " + r.gateway6->str()
+                                        : std::string("default dev");
+        if (f == core::IpFamily::V6 && !r.gateway6) text += " v6";
+        replace_default(f, r.ifname, text, r.metric);
+        return ok();
+    }
+    Result<void> delete_default_route(core::IpFamily f, const std::string& ifname,
+                                      uint32_t metric) override {
+        CNETD_TRY(k_.step("delete_default_route " + ifname));
+        auto& links = k_.state.ns_links[path_];
+        auto it = links.find(ifname);
+        if (it == links.end()) return ok();
+        std::erase_if(it->second.routes, [&](const std::string& r) {
+            auto p = parse_default(f, ifname, r);
+            return p && (p->metric == metric || (f == core::IpFamily::V6 && metric == 0));
+        });
         return ok();
     }
     Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
@@ -85,6 +119,38 @@ public:
     }
 
 private:
+    static std::optional<core::DefaultRoute> parse_default(core::IpFamily f,
+                                                           const std::string& ifname,
+                                                           const std::string& r) {
+        if (r.rfind("default ", 0) != 0) return std::nullopt;
+        core::DefaultRoute out;
+        out.ifname = ifname;
+        std::string rest = r.substr(8);
+        if (auto m = rest.find(" metric "); m != std::string::npos) {
+            out.metric = static_cast<uint32_t>(std::stoul(rest.substr(m + 8)));
+            rest = rest.substr(0, m);
+        }
+        bool v6 = rest.find(':') != std::string::npos || rest == "dev v6";
+        if (v6 != (f == core::IpFamily::V6)) return std::nullopt;
+        if (rest.rfind("via ", 0) == 0) {
+            if (v6) out.gateway6 = *Ipv6::parse(rest.substr(4));
+            else out.gateway4 = *Ipv4::parse(rest.substr(4));
+        }
+        return out;
+    }
+    // Adds `text` (+ metric) on `ifname` after removing the namespace's default route of the
+    // same family and metric, wherever it was (NLM_F_REPLACE).
+    void replace_default(core::IpFamily f, const std::string& ifname, std::string text,
+                         uint32_t metric) {
+        for (auto& [name, l] : k_.state.ns_links[path_]) {
+            std::erase_if(l.routes, [&](const std::string& r) {
+                auto p = parse_default(f, name, r);
+                return p && p->metric == metric;
+            });
+        }
+        if (metric != 0) text += " metric " + std::to_string(metric);
+        k_.state.ns_links[path_][ifname].routes.push_back(text);
+    }
     Result<FakeNsLink*> link(const std::string& ifname) {
         auto& links = k_.state.ns_links[path_];
         auto it = links.find(ifname);
@@ -279,7 +345,9 @@ Result<std::optional<core::PeerStatus>> FakeKernel::peer_status(core::Netns& ns,
         else if (auto v6 = Ipv6Cidr::parse(a); v6.ok()) st.addresses6.push_back(*v6);
     }
     for (const auto& r : l.routes) {
+        if (r.rfind("default via ", 0) != 0) continue;
         std::string gw = r.substr(std::string("default via ").size());
+        gw = gw.substr(0, gw.find(' '));
         if (auto v4 = Ipv4::parse(gw); v4.ok()) st.default_gateway4 = *v4;
         else if (auto v6 = Ipv6::parse(gw); v6.ok()) st.default_gateway6 = *v6;
     }

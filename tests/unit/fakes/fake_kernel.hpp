@@ -89,6 +89,9 @@ public:
     Result<std::optional<unsigned>> default_route_mtu() override;
     Result<std::vector<Ipv4Cidr>> onlink_routes4() override;
     Result<unsigned> bridge_port_count(const std::string& bridge) override;
+    // The host's namespaces (host_netns_ids()): tests put a fake namespace's id here.
+    std::vector<core::NetnsId> host_ids;
+    std::vector<core::NetnsId> host_netns_ids() override { return host_ids; }
     // announce() calls ("eth0 02:.. 172.17.0.2 -"); not a step (best effort, never rolled back).
     std::vector<std::string> announcements;
     bool fail_announce = false;
