@@ -92,6 +92,18 @@ protected:
         argv.insert(argv.end(), {"sh", "-c", "exec \"$0\" < \"$1\"", env("CNETD_CNI_BIN"), in});
         return run(argv, std::chrono::seconds(30));
     }
+    // A CNI ADD of eth0 executed directly (network "pods", 1.0.0), as a runtime's retry does.
+    CmdResult add_direct(const std::string& cid, const std::string& ns) const {
+        json conf = entry();
+        conf["name"] = "pods";
+        conf["cniVersion"] = "1.0.0";
+        return plugin({{"CNI_COMMAND", "ADD"},
+                       {"CNI_CONTAINERID", cid},
+                       {"CNI_NETNS", ns},
+                       {"CNI_IFNAME", "eth0"},
+                       {"CNI_PATH", plugins_}},
+                      conf);
+    }
     void start() {
         std::string log;
         ASSERT_TRUE(d.start(&log)) << log;
@@ -430,20 +442,9 @@ TEST_F(Cni, HundredParallelAddsGetDistinctAddresses) {
 TEST_F(Cni, RetriedAddOfARecordedAttachmentReturnsIt) {
     start();
     std::string a = netns("a"), b = netns("b");
-    json conf = entry();
-    conf["name"] = "pods";
-    conf["cniVersion"] = "1.0.0";
-    auto add = [&](const std::string& cid, const std::string& ns) {
-        return plugin({{"CNI_COMMAND", "ADD"},
-                       {"CNI_CONTAINERID", cid},
-                       {"CNI_NETNS", ns},
-                       {"CNI_IFNAME", "eth0"},
-                       {"CNI_PATH", plugins_}},
-                      conf);
-    };
-    CmdResult first = add("ctr-a", a);
+    CmdResult first = add_direct("ctr-a", a);
     ASSERT_EQ(first.status, 0) << first.out << d.log();
-    CmdResult again = add("ctr-a", a);
+    CmdResult again = add_direct("ctr-a", a);
     ASSERT_EQ(again.status, 0) << again.out << d.log();
     json r1 = json::parse(first.out), r2 = json::parse(again.out);
     EXPECT_EQ(r2["ips"], r1["ips"]);
@@ -454,7 +455,7 @@ TEST_F(Cni, RetriedAddOfARecordedAttachmentReturnsIt) {
     EXPECT_EQ(ip_json({"link", "show"}, a).size(), 2u);  // lo, eth0
     EXPECT_TRUE(ping(a, "10.88.0.1"));
     // The same key from another namespace is not a retry.
-    CmdResult other = add("ctr-a", b);
+    CmdResult other = add_direct("ctr-a", b);
     EXPECT_EQ(other.status, 1);
     EXPECT_EQ(json::parse(other.out)["code"], 7) << other.out;
     EXPECT_TRUE(addrs(b, "eth0").empty());
@@ -468,18 +469,7 @@ TEST_F(Cni, RetriedAddOfARecordedAttachmentReturnsIt) {
 TEST_F(Cni, AddRetriedAfterADaemonCrashMidAddSucceeds) {
     start();
     std::string a = netns("a");
-    json conf = entry();
-    conf["name"] = "pods";
-    conf["cniVersion"] = "1.0.0";
-    auto add = [&](const std::string& cid, const std::string& ns) {
-        return plugin({{"CNI_COMMAND", "ADD"},
-                       {"CNI_CONTAINERID", cid},
-                       {"CNI_NETNS", ns},
-                       {"CNI_IFNAME", "eth0"},
-                       {"CNI_PATH", plugins_}},
-                      conf);
-    };
-    ASSERT_EQ(add("ctr-a", a).status, 0) << d.log();  // the network exists from here on
+    ASSERT_EQ(add_direct("ctr-a", a).status, 0) << d.log();  // the network exists from here on
     int n = 0;
     for (const char* point : {"store.journal.append.before", "store.journal.append.after"}) {
         SCOPED_TRACE(point);
@@ -489,13 +479,13 @@ TEST_F(Cni, AddRetriedAfterADaemonCrashMidAddSucceeds) {
         setenv("CNETD_FAILPOINTS", fmt::format("{}=kill", point).c_str(), 1);
         start();
         unsetenv("CNETD_FAILPOINTS");
-        CmdResult crashed = add(cid, ns);
+        CmdResult crashed = add_direct(cid, ns);
         EXPECT_EQ(crashed.status, 1) << crashed.out;
         d.kill(SIGKILL);  // reaps the daemon the failpoint killed
         // The interrupted ADD made its veth pair: eth0 is in the namespace.
         EXPECT_EQ(ip_json({"link", "show", "eth0"}, ns).size(), 1u);
         start();
-        CmdResult retried = add(cid, ns);
+        CmdResult retried = add_direct(cid, ns);
         ASSERT_EQ(retried.status, 0) << retried.out << d.log();
         std::string ip = json::parse(retried.out)["ips"][0]["address"];
         EXPECT_EQ(addrs(ns, "eth0"), std::vector<std::string>{ip});
