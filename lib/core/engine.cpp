@@ -12,6 +12,7 @@
 #include <functional>
 #include <set>
 
+#include "base/failpoint.hpp"
 #include "base/log.hpp"
 #include "base/validate.hpp"
 #include "core/engine_detail.hpp"
@@ -979,41 +980,100 @@ Result<std::string> Engine::resolve_target(const std::string& target) const {
 
 Result<void> Engine::disconnect(const std::string& network, const std::string& target) {
     CNETD_TRY_ASSIGN(Net * n, lookup(network));
-    auto frame = fmt::format("disconnect {} from {}", target, n->net.name);
-    auto path = resolve_target(target);
-    if (!path) return std::move(path).error().wrap(frame);
-    // Match by name, path, or namespace identity (another path to the same namespace).
+    const auto frame = fmt::format("disconnect {} from {}", target, n->net.name);
+    auto id = find_target(*n, target);
+    if (!id) return std::move(id).error().wrap(frame);
+    return detach_endpoints({{n->net.id, *id}}, "disconnected", {}).context(frame);
+}
+
+Result<std::string> Engine::find_target(const Net& n, const std::string& target) {
+    CNETD_TRY_ASSIGN(std::string path, resolve_target(target));
     std::optional<NetnsId> id;
+    if (auto o = kernel_.open_netns(path); o.ok()) id = (*o)->id();
+    // One endpoint per namespace (attach refuses a second), but several records may share a path
+    // (the namespace there was replaced): identity, when the path opens, says which one is meant.
+    const Endpoint* by_id = nullptr;
+    const Endpoint* by_name = nullptr;
+    std::vector<const Endpoint*> by_path;
+    for (const auto& [eid, ep] : n.net.endpoints) {
+        if (id && ep.netns_id == *id) by_id = &ep;
+        if (ep.netns_path == path) by_path.push_back(&ep);
+        // A path never names an endpoint: names cannot contain '/'.
+        if (target[0] != '/' && ep.name == target) by_name = &ep;
+    }
+    std::vector<const Endpoint*> found = by_id ? std::vector{by_id} : by_path;
+    if (by_name && std::find(found.begin(), found.end(), by_name) == found.end())
+        found.push_back(by_name);
+    if (found.empty()) {
+        return Error::not_found(fmt::format("no such endpoint on network {}", n.net.name));
+    }
+    if (found.size() > 1) {
+        std::string list;
+        for (const Endpoint* ep : found)
+            list += fmt::format("{}endpoint {} (netns {})", list.empty() ? "" : ", ", ep->name,
+                                ep->netns_path);
+        return Error::conflict(fmt::format(
+            "target \"{}\" is ambiguous on network {}: it matches {}; give the namespace's path",
+            target, n.net.name, list));
+    }
+    return found[0]->id;
+}
+
+Result<void> Engine::detach_endpoints(const std::vector<EndpointRef>& victims, std::string_view why,
+                                      DetachHow how) {
+    // (a) Write-ahead: out of the state first. A crash from here on finds them gone at the next
+    // start, which deletes their orphan veths; the other order brought a removed endpoint back.
+    std::vector<std::pair<Net*, EndpointMap::Ptr>> gone;
+    for (const auto& [nid, eid] : victims) {
+        auto it = nets_.find(nid);
+        EndpointMap::Ptr ep = it == nets_.end() ? nullptr : it->second.net.endpoints.ptr(eid);
+        if (!ep) continue;
+        it->second.net.endpoints.erase(eid);
+        gone.emplace_back(&it->second, std::move(ep));
+    }
+    if (how.save && !gone.empty()) {
+        if (auto saved = persist(); !saved.ok()) {
+            for (auto& [n, ep] : gone) n->net.endpoints.put(ep);  // as if never asked
+            return std::move(saved).error().wrap("save state");
+        }
+    }
+    failpoint::hit("engine.detach.saved");
+    // (b) The kernel side.
+    for (const auto& [n, ep] : gone) teardown_endpoint(*n, *ep, why, how.firewall);
+    return ok();
+}
+
+void Engine::teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why, bool firewall) {
+    // The container side only in the very namespace the endpoint was made in (a path may now
+    // name another one, whose interfaces are not ours).
     std::unique_ptr<Netns> ns;
-    if (auto o = kernel_.open_netns(*path); o.ok()) {
+    if (auto o = kernel_.open_netns(ep.netns_path); o.ok() && (*o)->id() == ep.netns_id)
         ns = std::move(o).value();
-        id = ns->id();
-    }
-    auto it = std::find_if(n->net.endpoints.begin(), n->net.endpoints.end(), [&](const auto& kv) {
-        const Endpoint& ep = kv.second;
-        return ep.name == target || ep.netns_path == *path || (id && ep.netns_id == *id);
-    });
-    if (it == n->net.endpoints.end()) {
-        return Error::not_found(
-            fmt::format("{}: no such endpoint on network {}", frame, n->net.name));
-    }
-    Endpoint ep = it->second;
-    if (!ns || ns->id() != ep.netns_id) {  // matched by name: the container side is elsewhere
-        ns.reset();
-        if (auto o = kernel_.open_netns(ep.netns_path); o.ok() && (*o)->id() == ep.netns_id)
-            ns = std::move(o).value();
-    }
     // The pair leaves service now (the container loses the interface, with its address and
     // route) and is deleted soon after in a batch with others (Kernel::retire_veth).
-    CNETD_TRY(kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname).context(frame));
-    unpublish(n->net, ep);
-    n->ipam.release(ep.address.addr());
-    if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());
-    n->net.endpoints.erase(it);
-    CNETD_TRY(persist().context(frame + ": save state"));
+    auto retired = kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname);
+    if (firewall) {
+        unpublish(n.net, ep);  // map elements, holds, port allocations
+    } else {
+        holds_.erase(ep.id);
+        for (const auto& b : ep.ports) ports_.release(b);
+    }
+    // `ep` has left the state already: the namespace's default routes go to the endpoints the
+    // rule picks now (core/gateway.hpp), e.g. from the one that left to the next in line.
     if (ns) hand_over_gateway(*ns);
-    log::info("endpoint {} disconnected from {}", ep.name, n->net.name);
-    return ok();
+    if (!retired.ok()) {
+        // The pair may still carry the addresses: keep them reserved until the next start.
+        log::error(
+            "endpoint {} on network {} removed ({}), but its veth {} could not be: {}; "
+            "the next start deletes it and frees {}",
+            ep.name, n.net.name, why, ep.host_ifname, retired.error().message(), ep.address.str());
+        return;
+    }
+    n.ipam.release(ep.address.addr());
+    if (ep.address6 && n.ipam6) n.ipam6->release(ep.address6->addr());
+    log::info("endpoint {} removed from {} ({}): released {}{}{}", ep.name, n.net.name, why,
+              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "",
+              ep.ports.empty() ? "" : fmt::format(", {} port mapping(s)", ep.ports.size()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,22 +1098,18 @@ Result<void> Engine::remove_netns(const std::string& name) {
     if (::lstat(path.c_str(), &st) != 0) {
         return Error::not_found(fmt::format("netns {} not found in {}", name, opts_.netns_dir));
     }
-    // Endpoints in this namespace go first, like `docker rm` does, so nothing is leaked.
+    // Endpoints in this namespace go first, like `docker rm` does, so nothing is leaked: by
+    // namespace identity or recorded path, and by id (a name may be another endpoint's).
     std::optional<NetnsId> id;
     if (auto ns = kernel_.open_netns(path); ns.ok()) id = (*ns)->id();
-    ErrorList errors;
-    std::vector<std::pair<std::string, std::string>> victims;  // (network id, endpoint name)
+    std::vector<EndpointRef> victims;
     for (const auto& [nid, n] : nets_) {
         for (const auto& [eid, ep] : n.net.endpoints) {
-            if (ep.netns_path == path || (id && ep.netns_id == *id))
-                victims.emplace_back(nid, ep.name);
+            if (ep.netns_path == path || (id && ep.netns_id == *id)) victims.emplace_back(nid, eid);
         }
     }
-    for (const auto& [nid, epname] : victims) {
-        auto r = disconnect(nid, epname);
-        if (!r.ok()) errors.add(std::move(r).error());
-    }
-    if (!errors.empty()) return errors.combined(fmt::format("remove netns {}", name));
+    const auto frame = fmt::format("remove netns {}", name);
+    CNETD_TRY(detach_endpoints(victims, frame, {}).context(frame));
     CNETD_TRY(kernel_.delete_netns(path).context(fmt::format("remove netns {}", name)));
     log::info("netns {} removed", name);
     return ok();

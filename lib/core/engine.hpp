@@ -151,13 +151,18 @@ public:
     // Publishes req.publish/req.ports too: host ports chosen and held, DNAT map elements added, all
     // in the same all-or-nothing operation.
     Result<Endpoint> connect(const ConnectRequest& req);
-    // target as in ConnectRequest. Kernel errors while tearing down are reported, but the endpoint
-    // is forgotten and its address released only when the veth is really gone.
+    // target as in ConnectRequest, matched by namespace identity first, then exact path, then
+    // endpoint name; Conflict (listing the candidates) when it names several endpoints, NotFound
+    // when none. Write-ahead: the removal is saved before the kernel is touched, so a failed save
+    // changes nothing (error returned) and a crash after it cannot bring the endpoint back. Kernel
+    // errors while tearing down are logged, not returned: the endpoint is gone from the state and
+    // the next start deletes a veth left behind (its address stays reserved until then).
     Result<void> disconnect(const std::string& network, const std::string& target);
 
     // Network namespace files in the netns dir, by name.
     Result<std::string> create_netns(const std::string& name);  // returns the path
-    // Disconnects every endpoint in that namespace first, then unmounts and unlinks the file.
+    // Disconnects every endpoint in that namespace (by identity or recorded path; one save for all,
+    // write-ahead like disconnect) first, then unmounts and unlinks the file.
     Result<void> remove_netns(const std::string& name);
     // Names of the netns files in the netns dir (sorted).
     std::vector<std::string> list_netns() const;
@@ -182,7 +187,9 @@ public:
     // cni_add creates the network from `net` when none has that name (and removes it again if the
     // attach fails: nothing half-done); an existing one must have net's subnet, and its gateway,
     // bridge and ip range when `net` gives them, else Conflict naming both values. An attachment
-    // that exists already is a Conflict. att.network is ignored (net.name is used).
+    // that exists already is returned as it is when this is a retry of it (same namespace, kernel
+    // side intact: runtimes retry ADD), else a Conflict saying why. att.network is ignored
+    // (net.name is used).
     Result<Endpoint> cni_add(const CreateNetworkRequest& net, const ConnectRequest& att);
     // Idempotent: an unknown network or attachment, a vanished netns are all success. Returns
     // whether something was removed (veth, address, published ports, state).
@@ -222,10 +229,6 @@ private:
     enum class NetnsFate { Alive, Gone, Unknown };
     // Opens the endpoint's netns and checks its identity; `ns` receives it when alive.
     NetnsFate netns_fate(const Endpoint& ep, std::unique_ptr<Netns>* ns);
-    // Releases an endpoint's addresses, ports and holds, deletes its host veth, forgets it.
-    // `firewall`: also remove its map elements (not at start-up: the full sync follows).
-    void forget_endpoint(const std::string& net_id, const std::string& ep_id, std::string_view why,
-                         bool firewall);
     // Repairs one live endpoint's veth pair; error when it could not.
     Result<void> repair_endpoint(const std::string& net_id, const std::string& ep_id, Netns& ns);
 
@@ -285,6 +288,35 @@ private:
     // Host ports held open for each endpoint (by endpoint id), so nobody else binds them: one
     // entry per ep.ports element, in the same order (nullptr when a re-hold at start failed).
     std::map<std::string, std::vector<std::unique_ptr<PortHold>>> holds_;
+
+    // --- detach: one path for every endpoint that leaves (lib/core/engine.cpp, endpoints) ---
+    // An endpoint by (network id, endpoint id): what the detach path acts on, never a name.
+    using EndpointRef = std::pair<std::string, std::string>;
+    struct DetachHow {
+        bool save = true;      // false only at start-up: start() saves once after reconciling
+        bool firewall = true;  // remove map elements; false at start-up: the full sync follows
+    };
+    // THE way endpoints leave (disconnect, CNI DEL and GC, netns rm, namespace GC, reconcile).
+    // Write-ahead: the endpoints are erased from memory and the removal saved first (one save for
+    // all of them); a failed save puts them back and returns the error, nothing changed in the
+    // kernel. Then each one's kernel side goes (teardown_endpoint). Unknown refs are skipped.
+    Result<void> detach_endpoints(const std::vector<EndpointRef>& victims, std::string_view why,
+                                  DetachHow how);
+    // The kernel side of an endpoint already gone from the state: veth pair retired, published
+    // ports unpublished (map elements with `firewall`, holds, allocations), addresses released.
+    // Never fails: the state says "gone" already. A veth that could not be removed is logged and
+    // its addresses stay reserved until the next start (which deletes the orphan veth and rebuilds
+    // the allocators from the state).
+    void teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why, bool firewall);
+    // Which endpoint of `n` a disconnect target names (its id): by namespace identity first, then
+    // by exact path (its namespace is gone), then, for a bare name, by endpoint name. A target that
+    // matches several endpoints across these rules is a Conflict listing them (name and netns).
+    Result<std::string> find_target(const Net& n, const std::string& target);
+    // cni_add of an attachment that is recorded already: the recorded endpoint when `att` is a
+    // retry of it (same namespace, no other static address or MAC) and its kernel side is intact
+    // (host veth on the bridge, CNI_IFNAME in the netns with the MAC and addresses); else
+    // Conflict saying why.
+    Result<Endpoint> cni_retry(const Net& n, const Endpoint& ep, const ConnectRequest& att);
 };
 
 }  // namespace cnetd::core

@@ -50,9 +50,7 @@ Result<Endpoint> Engine::cni_add(const CreateNetworkRequest& net, const ConnectR
         if (!net.ip_range.empty() && net.ip_range != range)
             return differs("ip range", net.ip_range, range.empty() ? "(none)" : range);
         if (const Endpoint* ep = find_attachment(have, att.container_id, att.ifname)) {
-            return Error::conflict(fmt::format("{}: container {} already has {} on network {} ({})",
-                                               frame, att.container_id, att.ifname, have.name,
-                                               ep->address.str()));
+            return cni_retry(*n, *ep, att).context(frame);
         }
     } else {
         auto made = create_network(net);
@@ -84,21 +82,9 @@ Result<bool> Engine::cni_del(const std::string& network, const std::string& cont
     if (!n) return false;
     const Endpoint* found = find_attachment(n->net, container_id, ifname);
     if (!found) return false;
-    Endpoint ep = *found;
-    // The host side goes with a vanished netns; an absent link counts as done. The pair leaves
-    // service now and is deleted in a batch soon after (Kernel::retire_veth), so an ADD of the
-    // same ifname may follow at once.
-    std::unique_ptr<Netns> ns;
-    if (auto o = kernel_.open_netns(ep.netns_path); o.ok() && (*o)->id() == ep.netns_id)
-        ns = std::move(o).value();
-    CNETD_TRY(kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname).context(frame));
-    unpublish(n->net, ep);
-    n->ipam.release(ep.address.addr());
-    if (ep.address6 && n->ipam6) n->ipam6->release(ep.address6->addr());
-    n->net.endpoints.erase(ep.id);
-    CNETD_TRY(persist().context(frame + ": save state"));
-    log::info("CNI attachment {}/{} removed from {} ({})", container_id, ifname, network,
-              ep.address.str());
+    const std::string id = found->id, address = found->address.str();
+    CNETD_TRY(detach_endpoints({{n->net.id, id}}, "CNI DEL", {}).context(frame));
+    log::info("CNI attachment {}/{} removed from {} ({})", container_id, ifname, network, address);
     return true;
 }
 
@@ -136,25 +122,20 @@ Result<Endpoint> Engine::cni_check(const std::string& network, const std::string
 Result<std::vector<std::string>> Engine::cni_gc(
     const std::string& network, const std::vector<std::pair<std::string, std::string>>& keep) {
     std::vector<std::string> removed;
-    std::vector<std::pair<std::string, std::string>> victims;
+    std::vector<EndpointRef> victims;
     for (const auto& [id, x] : nets_) {
         if (x.net.name != network) continue;
         for (const auto& [eid, ep] : x.net.endpoints) {
             if (ep.container_id.empty()) continue;
             std::pair<std::string, std::string> key{ep.container_id, ep.ifname};
-            if (std::find(keep.begin(), keep.end(), key) == keep.end()) victims.push_back(key);
+            if (std::find(keep.begin(), keep.end(), key) != keep.end()) continue;
+            victims.emplace_back(id, eid);
+            removed.push_back(ep.container_id + "/" + ep.ifname);
         }
     }
-    ErrorList errors;
-    for (const auto& [cid, ifname] : victims) {
-        auto r = cni_del(network, cid, ifname);
-        if (!r.ok()) {
-            errors.add(std::move(r).error());
-        } else {
-            removed.push_back(cid + "/" + ifname);
-        }
-    }
-    if (!errors.empty()) return errors.combined(fmt::format("CNI GC of {}", network));
+    // All of them in one save: a failure removes none.
+    const std::string frame = fmt::format("CNI GC of {}", network);
+    CNETD_TRY(detach_endpoints(victims, frame, {}).context(frame));
     if (!removed.empty())
         log::info("CNI GC of {}: removed {} stale attachment(s)", network, removed.size());
     return removed;
@@ -173,6 +154,44 @@ std::vector<std::string> Engine::cni_status(const std::string& network) {
         // container died without DEL (GC and DEL clean it up), so it does not count here.
     }
     return problems;
+}
+
+Result<Endpoint> Engine::cni_retry(const Net& n, const Endpoint& ep, const ConnectRequest& att) {
+    auto refuse = [&](const std::string& why) {
+        return Error::conflict(fmt::format("container {} already has {} on network {} ({}){}",
+                                           att.container_id, att.ifname, n.net.name,
+                                           ep.address.str(), why.empty() ? "" : ": " + why));
+    };
+    // A retry asks for the same thing: the same namespace, no other static address or MAC.
+    auto path = resolve_target(att.target);
+    if (!path) return refuse(path.error().message());
+    auto ns = kernel_.open_netns(*path);
+    if (!ns) return refuse(ns.error().message());
+    if ((*ns)->id() != ep.netns_id) {
+        return refuse(fmt::format("{} is another namespace than its {}", *path, ep.netns_path));
+    }
+    if (!att.ipv4.empty() && att.ipv4 != ep.address.addr().str())
+        return refuse(fmt::format("this ADD asks for {}", att.ipv4));
+    if (auto m = Mac::parse(att.mac); !att.mac.empty() && (!m || *m != ep.mac))
+        return refuse(fmt::format("this ADD asks for MAC {}", att.mac));
+    // Intact in the kernel, or the retry would hand out a result that does not work: a broken
+    // attachment is the runtime's to DEL (DEL then ADD rebuilds it), not ours to paper over.
+    CNETD_TRY_ASSIGN(auto host, kernel_.link_status(ep.host_ifname));
+    if (!host || host->kind != "veth" || host->master != n.net.bridge)
+        return refuse(fmt::format("its host veth {} is not on {}: DEL it first", ep.host_ifname,
+                                  n.net.bridge));
+    CNETD_TRY_ASSIGN(auto peer, kernel_.peer_status(**ns, ep.ifname));
+    auto has = [](const auto& v, const auto& x) {
+        return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    if (!peer || peer->mac != ep.mac || !has(peer->addresses4, ep.address) ||
+        (ep.address6 && !has(peer->addresses6, *ep.address6))) {
+        return refuse(fmt::format("{} in {} lacks its MAC or addresses: DEL it first", ep.ifname,
+                                  ep.netns_path));
+    }
+    log::info("CNI ADD {}/{} on {}: a retry of the recorded attachment ({}), answered with it",
+              att.container_id, att.ifname, n.net.name, ep.address.str());
+    return ep;
 }
 
 }  // namespace cnetd::core

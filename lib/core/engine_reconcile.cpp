@@ -6,7 +6,6 @@
 #include <regex>
 #include <set>
 
-#include "base/failpoint.hpp"
 #include "base/log.hpp"
 #include "core/engine.hpp"
 
@@ -43,30 +42,6 @@ Engine::NetnsFate Engine::netns_fate(const Endpoint& ep, std::unique_ptr<Netns>*
     if ((*ns)->id() != ep.netns_id) return NetnsFate::Gone;
     if (out) *out = std::move(ns).value();
     return NetnsFate::Alive;
-}
-
-void Engine::forget_endpoint(const std::string& net_id, const std::string& ep_id,
-                             std::string_view why, bool firewall) {
-    Net& n = nets_.at(net_id);
-    const Endpoint ep = n.net.endpoints.at(ep_id);
-    failpoint::hit("engine.forget.before");
-    // The host side may linger when only the netns file went away (a process still holds the
-    // namespace): delete it so the bridge port and the address on it are really gone.
-    log_failure(kernel_.delete_link(ep.host_ifname),
-                fmt::format("endpoint {}: delete veth {}", ep.name, ep.host_ifname));
-    failpoint::hit("engine.forget.veth_deleted");
-    if (firewall) {
-        unpublish(n.net, ep);  // map elements, holds, port allocations
-    } else {
-        holds_.erase(ep.id);
-        for (const auto& b : ep.ports) ports_.release(b);
-    }
-    n.ipam.release(ep.address.addr());
-    if (ep.address6 && n.ipam6) n.ipam6->release(ep.address6->addr());
-    n.net.endpoints.erase(ep_id);
-    log::warn("endpoint {} on network {} removed: {} (released {}{}{})", ep.name, n.net.name, why,
-              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "",
-              ep.ports.empty() ? "" : fmt::format(", {} port mapping(s)", ep.ports.size()));
 }
 
 Result<void> Engine::repair_endpoint(const std::string& net_id, const std::string& ep_id,
@@ -189,11 +164,15 @@ bool Engine::reconcile_endpoints() {
         const Endpoint& ep = nets_.at(nid).net.endpoints.at(eid);
         std::unique_ptr<Netns> ns;
         switch (netns_fate(ep, &ns)) {
-            case NetnsFate::Gone:
-                forget_endpoint(nid, eid, fmt::format("namespace {} is gone", ep.netns_path),
-                                false);
+            case NetnsFate::Gone: {
+                // Saved once by start() after this walk; the full firewall sync follows.
+                const std::string why = fmt::format("namespace {} is gone", ep.netns_path);
+                const std::string what = "endpoint " + ep.name;  // `ep` goes with the detach
+                log_failure(detach_endpoints({{nid, eid}}, why, {.save = false, .firewall = false}),
+                            what);
                 changed = true;
                 break;
+            }
             case NetnsFate::Unknown:
                 break;  // logged; checked again by the next GC sweep
             case NetnsFate::Alive:
@@ -248,10 +227,12 @@ Result<std::vector<std::string>> Engine::collect_garbage() {
         const Network& net = nets_.at(nid).net;
         const Endpoint& ep = net.endpoints.at(eid);
         removed.push_back(net.name + "/" + ep.name);
-        std::string why = fmt::format("namespace {} disappeared", ep.netns_path);
-        forget_endpoint(nid, eid, why, true);
+        log::warn("endpoint {} on network {}: namespace {} disappeared", ep.name, net.name,
+                  ep.netns_path);
     }
-    CNETD_TRY(persist().context("garbage collection: save state"));
+    // One save for all; a failed one keeps them all (the next sweep tries again).
+    CNETD_TRY(detach_endpoints(dead, "its namespace disappeared", {})
+                  .context("garbage collection: save state"));
     return removed;
 }
 

@@ -92,6 +92,18 @@ protected:
         argv.insert(argv.end(), {"sh", "-c", "exec \"$0\" < \"$1\"", env("CNETD_CNI_BIN"), in});
         return run(argv, std::chrono::seconds(30));
     }
+    // A CNI ADD of eth0 executed directly (network "pods", 1.0.0), as a runtime's retry does.
+    CmdResult add_direct(const std::string& cid, const std::string& ns) const {
+        json conf = entry();
+        conf["name"] = "pods";
+        conf["cniVersion"] = "1.0.0";
+        return plugin({{"CNI_COMMAND", "ADD"},
+                       {"CNI_CONTAINERID", cid},
+                       {"CNI_NETNS", ns},
+                       {"CNI_IFNAME", "eth0"},
+                       {"CNI_PATH", plugins_}},
+                      conf);
+    }
     void start() {
         std::string log;
         ASSERT_TRUE(d.start(&log)) << log;
@@ -422,6 +434,66 @@ TEST_F(Cni, HundredParallelAddsGetDistinctAddresses) {
     EXPECT_EQ(br.size(), static_cast<size_t>(n));
     RecordProperty("parallel_add_100_ms", static_cast<int>(ms.count()));
     std::printf("100 parallel libcni ADDs: %lld ms\n", static_cast<long long>(ms.count()));
+}
+
+// Runtimes retry ADD (a timeout, a kubelet restart): an ADD of an attachment that exists in the
+// same namespace and is intact in the kernel answers with that attachment again (issue 15 item
+// 10), instead of code 7 "already has eth0"; in another namespace it stays code 7.
+TEST_F(Cni, RetriedAddOfARecordedAttachmentReturnsIt) {
+    start();
+    std::string a = netns("a"), b = netns("b");
+    CmdResult first = add_direct("ctr-a", a);
+    ASSERT_EQ(first.status, 0) << first.out << d.log();
+    CmdResult again = add_direct("ctr-a", a);
+    ASSERT_EQ(again.status, 0) << again.out << d.log();
+    json r1 = json::parse(first.out), r2 = json::parse(again.out);
+    EXPECT_EQ(r2["ips"], r1["ips"]);
+    EXPECT_EQ(r2["interfaces"], r1["interfaces"]);
+    // The kernel: still one eth0 with the one address, one port on the bridge.
+    EXPECT_EQ(addrs(a, "eth0"), std::vector<std::string>{"10.88.0.2/16"});
+    EXPECT_EQ(ip_json({"link", "show", "master", "cni0"}).size(), 1u);
+    EXPECT_EQ(ip_json({"link", "show"}, a).size(), 2u);  // lo, eth0
+    EXPECT_TRUE(ping(a, "10.88.0.1"));
+    // The same key from another namespace is not a retry.
+    CmdResult other = add_direct("ctr-a", b);
+    EXPECT_EQ(other.status, 1);
+    EXPECT_EQ(json::parse(other.out)["code"], 7) << other.out;
+    EXPECT_TRUE(addrs(b, "eth0").empty());
+}
+
+// The daemon dies in the middle of an ADD, after the kernel steps: before the attachment was saved
+// (store.journal.append.before: the restart's reconciliation deletes the unowned veth pair) or
+// after (store.journal.append.after: recorded, but the plugin never got the answer). Either way
+// the runtime's retry after the restart succeeds, with one eth0 carrying one address and nothing
+// left of the interrupted attempt.
+TEST_F(Cni, AddRetriedAfterADaemonCrashMidAddSucceeds) {
+    start();
+    std::string a = netns("a");
+    ASSERT_EQ(add_direct("ctr-a", a).status, 0) << d.log();  // the network exists from here on
+    int n = 0;
+    for (const char* point : {"store.journal.append.before", "store.journal.append.after"}) {
+        SCOPED_TRACE(point);
+        const std::string cid = fmt::format("ctr-{}", n), ns = netns(fmt::format("b{}", n));
+        ++n;
+        d.kill(SIGTERM);
+        setenv("CNETD_FAILPOINTS", fmt::format("{}=kill", point).c_str(), 1);
+        start();
+        unsetenv("CNETD_FAILPOINTS");
+        CmdResult crashed = add_direct(cid, ns);
+        EXPECT_EQ(crashed.status, 1) << crashed.out;
+        d.kill(SIGKILL);  // reaps the daemon the failpoint killed
+        // The interrupted ADD made its veth pair: eth0 is in the namespace.
+        EXPECT_EQ(ip_json({"link", "show", "eth0"}, ns).size(), 1u);
+        start();
+        CmdResult retried = add_direct(cid, ns);
+        ASSERT_EQ(retried.status, 0) << retried.out << d.log();
+        std::string ip = json::parse(retried.out)["ips"][0]["address"];
+        EXPECT_EQ(addrs(ns, "eth0"), std::vector<std::string>{ip});
+        EXPECT_EQ(ip_json({"link", "show"}, ns).size(), 2u);  // lo, eth0
+        EXPECT_EQ(ip_json({"link", "show", "master", "cni0"}).size(), 1u + n);
+        EXPECT_TRUE(ping(ns, "10.88.0.1"));
+    }
+    EXPECT_TRUE(ping(a, "10.88.0.1"));
 }
 
 }  // namespace

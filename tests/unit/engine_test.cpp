@@ -594,3 +594,190 @@ TEST(EnginePorts, DefaultHostAddressFromNetworkOptionOrConfig) {
 }
 
 }  // namespace
+
+// --- issue 15: one detach path (by endpoint id, write-ahead), targets, CNI ADD retries ---
+namespace {
+
+// Endpoint `y` lives in netns x, endpoint `z` in netns y: the bare target "y" names both (one by
+// its name, the other by its namespace). The API must not pick one: 409 listing both.
+TEST_F(EngineTest, TargetNamingTwoEndpointsIsAConflictListingThem) {
+    kernel.state.netns.insert(ns("x"));
+    kernel.state.netns.insert(ns("y"));
+    ASSERT_TRUE(engine->connect({"bridge", "x", "y", ""}).ok());
+    ASSERT_TRUE(engine->connect({"bridge", "y", "z", ""}).ok());
+    const FakeState before = kernel.state;
+    auto r = engine->disconnect("bridge", "y");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Conflict);
+    EXPECT_NE(r.error().message().find("endpoint y (netns " + ns("x") + ")"), std::string::npos)
+        << r.error().message();
+    EXPECT_NE(r.error().message().find("endpoint z (netns " + ns("y") + ")"), std::string::npos)
+        << r.error().message();
+    EXPECT_EQ(kernel.state, before);
+    EXPECT_EQ(engine->networks()[0].endpoints.size(), 2u);
+    // A path is never a name: it means the namespace (z). "x" is unambiguous (y lives there).
+    ASSERT_TRUE(engine->disconnect("bridge", ns("y")).ok());
+    auto left = engine->networks()[0].endpoints;
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left.begin()->second.name, "y");
+    ASSERT_TRUE(engine->disconnect("bridge", "x").ok());
+    EXPECT_TRUE(engine->networks()[0].endpoints.empty());
+    EXPECT_EQ(engine->disconnect("bridge", "x").error().kind(), ErrorKind::NotFound);
+}
+
+// `netns rm x` detaches what lives in x, never endpoint z of netns y that the name "y" of x's
+// endpoint also matches. Ids are random, so the old by-name path failed about half the runs:
+// repeat.
+TEST(EngineNetns, RemoveNetnsDetachesItsOwnEndpointsById) {
+    char tmpl[] = "/tmp/cnetd-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    for (int round = 0; round < 16; ++round) {
+        FakeKernel kernel;
+        FakeFirewall fw;
+        FakeStore store;
+        Engine e(kernel, fw, store, EngineOptions{dir, 1500});
+        ASSERT_TRUE(e.start(DefaultNetworkSpec{}, true).ok());
+        for (const char* n : {"x", "y"}) {
+            auto p = e.create_netns(n);
+            ASSERT_TRUE(p.ok());
+            FILE* f = fopen(p->c_str(), "w");  // the fake kernel does not make the file
+            ASSERT_NE(f, nullptr);
+            fclose(f);
+        }
+        auto y = e.connect({"bridge", "x", "y", ""});
+        auto z = e.connect({"bridge", "y", "z", ""});
+        ASSERT_TRUE(y.ok() && z.ok());
+        ASSERT_TRUE(e.remove_netns("x").ok());
+        EXPECT_FALSE(kernel.state.links.count(y->host_ifname)) << "round " << round;
+        ASSERT_TRUE(kernel.state.links.count(z->host_ifname)) << "round " << round;
+        EXPECT_EQ(kernel.state.ns_links[dir + "/y"].count("eth0"), 1u);
+        auto eps = e.networks()[0].endpoints;
+        ASSERT_EQ(eps.size(), 1u);
+        EXPECT_EQ(eps.begin()->second.name, "z");
+        EXPECT_EQ(store.saved[0].endpoints.size(), 1u);
+        unlink((dir + "/x").c_str());
+        unlink((dir + "/y").c_str());
+    }
+    rmdir(dir.c_str());
+}
+
+// A disconnect whose save fails is not applied at all: the kernel, the ports, the memory and the
+// saved state are as before; a restart (state from the store) keeps the endpoint, like the API
+// said (the disconnect failed).
+TEST_F(EngineTest, DisconnectWhoseSaveFailsChangesNothing) {
+    kernel.state.netns.insert(ns("c"));
+    auto a = engine->connect(with_ports("bridge", "a", {"8080:80"}));
+    ASSERT_TRUE(a.ok());
+    const FakeState before = kernel.state;
+    const auto held = kernel.held;
+    const auto fw_ports = fw.ports;
+    store.fail_save = true;
+    auto r = engine->disconnect("bridge", "a");
+    store.fail_save = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message(),
+              "disconnect a from bridge: save state: write state.json: No space left on device");
+    EXPECT_EQ(kernel.state, before);
+    EXPECT_EQ(kernel.held, held);
+    EXPECT_EQ(fw.ports, fw_ports);
+    ASSERT_EQ(engine->networks()[0].endpoints.size(), 1u);
+    EXPECT_EQ(store.saved[0].endpoints.size(), 1u);
+    // The address and the host port are still taken.
+    EXPECT_EQ(connect("b").address.str(), "172.17.0.3/16");
+    EXPECT_EQ(engine->connect(with_ports("bridge", "c", {"8080:80"})).error().kind(),
+              ErrorKind::Conflict);
+    // Restart: the endpoint is there, and disconnecting it now works.
+    engine = std::make_unique<Engine>(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(engine->start(DefaultNetworkSpec{}, true).ok());
+    EXPECT_EQ(engine->networks()[0].endpoints.size(), 2u);
+    EXPECT_EQ(kernel.state.links.count(a->host_ifname), 1u);
+    ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
+    EXPECT_FALSE(kernel.state.links.count(a->host_ifname));
+    EXPECT_TRUE(fw.ports.empty());
+    EXPECT_TRUE(kernel.held.empty());
+}
+
+// The kernel refuses to delete the veth after the removal was saved: the endpoint is gone (the
+// state says so), its ports are unpublished and released at once, its address stays reserved
+// while the pair may still carry it, and the next start deletes the orphan and frees the address.
+TEST_F(EngineTest, VethThatCannotBeDeletedAfterTheSaveIsCleanedAtTheNextStart) {
+    kernel.state.netns.insert(ns("c"));
+    auto a = engine->connect(with_ports("bridge", "a", {"8080:80"}));
+    ASSERT_TRUE(a.ok());
+    kernel.fail_step = kernel.steps + 1;  // the next kernel step: deleting the veth
+    ASSERT_TRUE(engine->disconnect("bridge", "a").ok());
+    kernel.fail_step = 0;
+    EXPECT_TRUE(engine->networks()[0].endpoints.empty());
+    EXPECT_TRUE(store.saved[0].endpoints.empty());
+    EXPECT_TRUE(kernel.state.links.count(a->host_ifname));  // left behind
+    EXPECT_TRUE(fw.ports.empty());
+    EXPECT_TRUE(kernel.held.empty());
+    EXPECT_EQ(connect("b").address.str(), "172.17.0.3/16");  // .2 may still be on the old pair
+    EXPECT_TRUE(engine->connect(with_ports("bridge", "c", {"8080:80"})).ok());  // port is free
+    engine = std::make_unique<Engine>(kernel, fw, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(engine->start(DefaultNetworkSpec{}, true).ok());
+    EXPECT_FALSE(kernel.state.links.count(a->host_ifname));  // the orphan veth is deleted
+    kernel.state.netns.insert(ns("d"));
+    EXPECT_EQ(connect("d").address.str(), "172.17.0.2/16");
+}
+
+TEST_F(EngineTest, CniDelWhoseSaveFailsChangesNothing) {
+    ConnectRequest att{"", ns("a"), "", ""};
+    att.container_id = "ctr-a";
+    att.ifname = "eth0";
+    ASSERT_TRUE(engine->cni_add({"pods", "10.88.0.0/16"}, att).ok());
+    const FakeState before = kernel.state;
+    store.fail_save = true;
+    auto r = engine->cni_del("pods", "ctr-a", "eth0");
+    store.fail_save = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("save state"), std::string::npos);
+    EXPECT_EQ(kernel.state, before);
+    EXPECT_TRUE(engine->cni_check("pods", "ctr-a", "eth0", ns("a")).ok());
+    auto del = engine->cni_del("pods", "ctr-a", "eth0");
+    ASSERT_TRUE(del.ok());
+    EXPECT_TRUE(*del);
+    EXPECT_TRUE(kernel.state.ns_links[ns("a")].empty());
+}
+
+// Runtimes retry ADD: the same key in the same namespace, intact, answers with the recorded
+// attachment and changes nothing; another namespace, another address or a broken attachment
+// stays a Conflict.
+TEST_F(EngineTest, CniAddRetryOfARecordedAttachmentIsIdempotent) {
+    ConnectRequest att{"", ns("a"), "", ""};
+    att.container_id = "ctr-a";
+    att.ifname = "eth0";
+    const CreateNetworkRequest net{"pods", "10.88.0.0/16"};
+    auto first = engine->cni_add(net, att);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    const FakeState before = kernel.state;
+    const int saves = store.saves;
+    auto again = engine->cni_add(net, att);
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_EQ(again->id, first->id);
+    EXPECT_EQ(again->address, first->address);
+    EXPECT_EQ(again->mac, first->mac);
+    EXPECT_EQ(kernel.state, before);
+    EXPECT_EQ(store.saves, saves);
+
+    ConnectRequest elsewhere = att;
+    elsewhere.target = ns("b");
+    auto other = engine->cni_add(net, elsewhere);
+    ASSERT_FALSE(other.ok());
+    EXPECT_EQ(other.error().kind(), ErrorKind::Conflict);
+    EXPECT_NE(other.error().message().find("another namespace"), std::string::npos)
+        << other.error().message();
+    ConnectRequest other_ip = att;
+    other_ip.ipv4 = "10.88.9.9";
+    EXPECT_EQ(engine->cni_add(net, other_ip).error().kind(), ErrorKind::Conflict);
+    // Broken: the address is gone from the container side.
+    kernel.state.ns_links[ns("a")]["eth0"].addresses.clear();
+    auto broken = engine->cni_add(net, att);
+    ASSERT_FALSE(broken.ok());
+    EXPECT_EQ(broken.error().kind(), ErrorKind::Conflict);
+    EXPECT_NE(broken.error().message().find("DEL it first"), std::string::npos);
+    EXPECT_EQ(engine->networks().size(), 2u);
+}
+
+}  // namespace

@@ -217,3 +217,24 @@ TEST_F(ReconcileTest, NetworkIsSavedBeforeItsBridgeIsCreated) {
     EXPECT_TRUE(kernel.state.links.count("brn1"));
     EXPECT_EQ(engine->networks().size(), 2u);
 }
+
+// GC of a dead namespace whose save fails keeps everything (memory, ports, firewall) as the saved
+// state has it, and the next sweep removes it.
+TEST_F(ReconcileTest, GarbageCollectionWhoseSaveFailsKeepsEverything) {
+    Endpoint a = connect("a", {"8080:80"});
+    ASSERT_TRUE(kernel.delete_netns(ns("a")).ok());
+    store.fail_save = true;
+    auto failed = engine->collect_garbage();
+    store.fail_save = false;
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(endpoints(), 1u);
+    EXPECT_EQ(fw->ports.size(), 1u);
+    EXPECT_EQ(kernel.held.size(), 1u);
+    auto removed = engine->collect_garbage();
+    ASSERT_TRUE(removed.ok());
+    EXPECT_EQ(*removed, std::vector<std::string>{"bridge/a"});
+    EXPECT_EQ(endpoints(), 0u);
+    EXPECT_TRUE(fw->ports.empty());
+    EXPECT_TRUE(kernel.held.empty());
+    EXPECT_TRUE(store.saved[0].endpoints.empty());
+}
