@@ -133,6 +133,21 @@ int proto_number(Proto p) {
     return 6;
 }
 
+// Holds the host ports of `ep`'s binding `b` (a PortHold), or gives nullptr where cnetd holds none.
+// The one rule (docs/cni.md, "Host ports"): no hold for CNI attachments (endpoints with a
+// container_id), because with CNI the runtime owns the host-port reservation: Podman binds every
+// published port itself right after ADD, and a socket of ours makes that bind fail (no shared
+// hold works for UDP, and a shared one reserves nothing). Conflicts with other mappings are still
+// refused by the allocator. [::1] stays held: cnetd serves it itself, on that very socket
+// (daemon/relay.hpp).
+Result<std::unique_ptr<PortHold>> hold_binding(Kernel& k, const Endpoint& ep,
+                                               const PortBinding& b) {
+    const bool loopback6 = b.ipv6 && b.host_ip6 && b.host_ip6->is_loopback();
+    if (!ep.container_id.empty() && !loopback6) return std::unique_ptr<PortHold>();
+    return b.ipv6 ? k.hold_ports6(proto_number(b.proto), b.host_ip6, b.host.first, b.host.last)
+                  : k.hold_ports(proto_number(b.proto), b.host_ip, b.host.first, b.host.last);
+}
+
 // "32768\t60999" -> {32768, 60999}; anything odd falls back to the kernel's default range.
 PortRange parse_port_range_sysctl(const std::string& s) {
     unsigned a = 0, b = 0;
@@ -234,10 +249,7 @@ Result<void> Engine::publish(const Network& net, Endpoint& ep,
         }
         done.insert(done.end(), bs->begin(), bs->end());
         for (const auto& b : *bs) {
-            auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6, b.host.first,
-                                                  b.host.last)
-                            : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
-                                                 b.host.last);
+            auto h = hold_binding(kernel_, ep, b);  // nullptr (kept, for alignment) if not held
             if (!h.ok()) {
                 undo();
                 return std::move(h).error();
@@ -430,12 +442,10 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
                     return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
                                                        net.net.name, ep.name, c.error().message()));
                 }
-                // Hold the host port again; if another process took it meanwhile the DNAT still
-                // works (it happens before socket lookup), so this is a warning, not a failure.
-                auto h = b.ipv6 ? kernel_.hold_ports6(proto_number(b.proto), b.host_ip6,
-                                                      b.host.first, b.host.last)
-                                : kernel_.hold_ports(proto_number(b.proto), b.host_ip, b.host.first,
-                                                     b.host.last);
+                // Hold the host port again (not for CNI attachments: hold_binding); if another
+                // process took it meanwhile the DNAT still works (it happens before socket
+                // lookup), so this is a warning, not a failure.
+                auto h = hold_binding(kernel_, ep, b);
                 if (h.ok()) {
                     holds_[ep.id].push_back(std::move(h).value());
                 } else {
