@@ -20,6 +20,7 @@ CNETD_PACKAGES=(
   golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev  # CNI tests: libcni + go-cni clients
   containernetworking-plugins                # CNI tests: loopback and tuning in chains
   clang-14 libclang-rt-14-dev             # tests/fuzz: libFuzzer targets (tests/run.sh runs them)
+  podman crun conmon busybox-static       # tests only (tests/cni/podman_test.cpp): real Podman over cnetd-cni
 )
 
 missing=()
@@ -33,6 +34,19 @@ if ((${#missing[@]})); then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # No package may start a service on this machine (podman ships podman.service and
+  # podman.socket; the tests start what they need in private namespaces): a policy-rc.d that
+  # denies every start, for this install only, unless the machine has one already.
+  policy=/usr/sbin/policy-rc.d added_policy=0 rc=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# tools/install-deps.sh: no service starts during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    added_policy=1
+  fi
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  if ((added_policy)); then rm -f "$policy"; fi
+  if ((rc)); then
+    echo "install-deps: apt-get failed (exit $rc)" >&2
+    exit "$rc"
+  fi
 fi

@@ -278,6 +278,9 @@ TEST_F(Cni, ChainPassesAndExtendsPrevResultInEveryVersion) {
 TEST_F(Cni, ContainerdPodSandboxWithPublishedPort) {
     if (env("CNI_CONTAINERD_CLIENT").empty()) GTEST_SKIP() << "go-cni client not built";
     if (!fs::exists(plugins_ + "/loopback")) GTEST_SKIP() << "loopback plugin not installed";
+    // go-cni keeps libcni's cache in /var/lib/cni (no option for another place): a tmpfs of this
+    // private mount namespace, so the test leaves nothing on the host's disk.
+    ASSERT_EQ(mount("tmpfs", "/var/lib", "tmpfs", 0, nullptr), 0) << strerror(errno);
     start();
     conflist("1.0.0", json::array({entry()}));
     std::string ns = netns("pod1");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 
 #include "core/engine.hpp"
 #include "fakes/fake_kernel.hpp"
@@ -591,6 +592,91 @@ TEST(EnginePorts, DefaultHostAddressFromNetworkOptionOrConfig) {
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.error().message(),
               "option com.docker.network.bridge.host_binding_ipv4: \"nope\" is not an IPv4 address");
+}
+
+// A CNI ADD's attachment to network "pods" publishing host:ctr/tcp, as daemon/handlers_cni.cpp
+// builds it.
+ConnectRequest cni_att(std::string target, std::string cid, uint16_t host, uint16_t ctr) {
+    ConnectRequest r{"pods", std::move(target), "", ""};
+    r.container_id = std::move(cid);
+    r.ifname = "eth0";
+    PortRequest p;
+    p.host = {host, host};
+    p.container = {ctr, ctr};
+    p.host_ip = Ipv4(0);  // a portMapping without hostIP: every host address
+    r.ports = {p};
+    return r;
+}
+
+// CNI attachments (docs/cni.md, "Host ports"): the runtime owns the host-port reservation (Podman
+// binds every published port itself right after ADD), so their ports are allocated and forwarded
+// but no socket of cnetd's holds them, at ADD or after a restart; the allocator still refuses a
+// CNI mapping and a netctl mapping on the same port, both ways round, changing nothing.
+TEST_F(EngineTest, CniAttachmentPortsAreForwardedButNotHeldAndStillConflict) {
+    const CreateNetworkRequest pods{"pods", "10.88.0.0/16"};
+    kernel.state.netns.insert(ns("c"));
+    auto a = engine->cni_add(pods, cni_att(ns("a"), "ctr-a", 8080, 80));
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    ASSERT_EQ(a->ports.size(), 1u);
+    EXPECT_EQ(a->ports[0].str(), "0.0.0.0:8080->80/tcp");
+    EXPECT_TRUE(kernel.held.empty());  // the runtime's own bind of 8080 must succeed
+    ASSERT_EQ(fw.ports.size(), 1u);
+    EXPECT_EQ(fw.ports[0].host_first, 8080);
+    EXPECT_EQ(fw.ports[0].container_ip.str(), "10.88.0.2");
+
+    // netctl asks for the CNI mapping's port: refused by the allocator, nothing changed.
+    const FakeState before = kernel.state.normalized();
+    auto dup = engine->connect(with_ports("bridge", "b", {"8080:80"}));
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().message(),
+              "connect b to bridge: Bind for 0.0.0.0:8080 failed: port is already allocated");
+    EXPECT_EQ(kernel.state.normalized(), before);
+    EXPECT_TRUE(kernel.held.empty());
+    EXPECT_EQ(fw.ports.size(), 1u);
+    // The other way round: netctl's mapping (held) first, then a CNI ADD asking for its port.
+    ASSERT_TRUE(engine->connect(with_ports("bridge", "b", {"9090:90"})).ok());
+    const auto held = kernel.held;
+    EXPECT_EQ(held, std::multiset<std::string>{"tcp/0.0.0.0:9090"});
+    const FakeState before2 = kernel.state.normalized();
+    auto c = engine->cni_add(pods, cni_att(ns("c"), "ctr-c", 9090, 90));
+    ASSERT_FALSE(c.ok());
+    EXPECT_NE(c.error().message().find("Bind for 0.0.0.0:9090 failed: port is already allocated"),
+              std::string::npos)
+        << c.error().message();
+    EXPECT_EQ(kernel.state.normalized(), before2);
+    EXPECT_EQ(kernel.held, held);
+    EXPECT_EQ(fw.ports.size(), 2u);
+
+    // A restart re-holds netctl's port only, and the allocator still knows the CNI one.
+    engine.reset();
+    FakeFirewall fw2;
+    Engine again(kernel, fw2, store, EngineOptions{kNetnsDir, 1500});
+    ASSERT_TRUE(again.start(DefaultNetworkSpec{}, true).ok());
+    EXPECT_EQ(kernel.held, held);
+    EXPECT_EQ(fw2.ports.size(), 2u);
+    EXPECT_FALSE(again.connect(with_ports("bridge", "c", {"8080:80"})).ok());
+    // DEL releases the allocation: the port is netctl's to take now.
+    ASSERT_TRUE(again.cni_del("pods", "ctr-a", "eth0").ok());
+    EXPECT_TRUE(again.connect(with_ports("bridge", "c", {"8080:80"})).ok());
+}
+
+// [::1] is the exception: cnetd serves it itself (daemon/relay.hpp) on the socket it holds, so an
+// endpoint with a container_id keeps that hold while its other ports are not held.
+TEST_F(EngineTest, CniAttachmentKeepsItsLoopback6HoldForTheRelay) {
+    CreateNetworkRequest ds{"ds", "10.30.0.0/24"};
+    ds.ipv6 = true;
+    ds.subnet6 = "fd00:30::/64";
+    ASSERT_TRUE(engine->create_network(ds).ok());
+    ConnectRequest r{"ds", ns("a"), "", ""};
+    r.container_id = "ctr-a";
+    r.ifname = "eth0";
+    r.publish = {"[::1]:7070:70", "8081:81"};
+    auto a = engine->connect(r);
+    ASSERT_TRUE(a.ok()) << a.error().message();
+    ASSERT_EQ(a->ports.size(), 3u);  // [::1]:7070, 0.0.0.0:8081, [::]:8081
+    EXPECT_EQ(kernel.held, std::multiset<std::string>{"tcp/[::1]:7070"});
+    ASSERT_EQ(engine->loopback_relays().size(), 1u);
+    EXPECT_EQ(engine->loopback_relays()[0].host_port, 7070);
 }
 
 }  // namespace
