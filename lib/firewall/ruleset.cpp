@@ -319,6 +319,32 @@ void published_ranges_dnat6(nftnl_rule* r, bool not_loopback) {
     fib_local(r);
     dnat(r, NFPROTO_IPV6, NFT_REG32_00, NFT_REG32_04, NFT_REG32_05, NF_NAT_RANGE_PROTO_OFFSET);
 }
+// Hairpin to itself, per family (`six`):
+//   ct status dnat ip[6] saddr . ip[6] daddr @hairpin_self[6] masquerade
+// The address pair in consecutive registers is the concatenated key (4 + 4 or 16 + 16 bytes).
+void hairpin_self(nftnl_rule* r, bool six) {
+    using namespace nft::expr;
+    const uint32_t len = six ? 16 : 4;
+    ct_dnat(r);
+    six ? ipv6_only(r) : ipv4_only(r);
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Saddr : kIpSaddr, len, NFT_REG32_00);
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Daddr : kIpDaddr, len,
+            six ? NFT_REG32_04 : NFT_REG32_01);
+    lookup(r, NFT_REG32_00, six ? "hairpin_self6" : "hairpin_self");
+    masquerade(r);
+}
+// Every hairpin connection of a family without br_netfilter:
+//   ct status dnat meta nfproto @unbridged ip[6] saddr . oifname @nets[6] masquerade
+void hairpin_unbridged(nftnl_rule* r, bool six) {
+    using namespace nft::expr;
+    ct_dnat(r);
+    six ? ipv6_only(r) : ipv4_only(r);
+    lookup(r, NFT_REG_1, "unbridged");  // NFT_REG_1 still holds meta nfproto
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Saddr : kIpSaddr, six ? 16 : 4, NFT_REG32_00);
+    meta(r, NFT_META_OIFNAME, six ? NFT_REG32_04 : NFT_REG32_01);
+    lookup(r, NFT_REG32_00, six ? "nets6" : "nets");
+    masquerade(r);
+}
 constexpr const char* kPublishedNft =
     "fib daddr type local dnat ip to meta l4proto . th dport map @published";
 constexpr const char* kPublishedRangesNft =
@@ -525,48 +551,18 @@ const std::vector<RuleDef>& rule_defs() {
         // return first.
         {"nat_postrouting", "cnetd: hairpin to itself",
          "ct status dnat ip saddr . ip daddr @hairpin_self masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv4_only(r);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpSaddr, 4, NFT_REG32_00);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpDaddr, 4, NFT_REG32_01);
-             lookup(r, NFT_REG32_00, "hairpin_self");
-             masquerade(r);
-         }},
+         [](nftnl_rule* r) { hairpin_self(r, false); }},
         {"nat_postrouting", "cnetd: hairpin to itself (ipv6)",
          "ct status dnat ip6 saddr . ip6 daddr @hairpin_self6 masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv6_only(r);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIp6Saddr, 16, NFT_REG32_00);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIp6Daddr, 16, NFT_REG32_04);
-             lookup(r, NFT_REG32_00, "hairpin_self6");
-             masquerade(r);
-         }},
+         [](nftnl_rule* r) { hairpin_self(r, true); }},
         // Without br_netfilter (`unbridged` has the family) the neighbour's reply is switched
         // past netfilter and never un-DNAT'd: masquerade every hairpin connection instead.
         {"nat_postrouting", "cnetd: hairpin without br_netfilter",
          "ct status dnat meta nfproto @unbridged ip saddr . oifname @nets masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv4_only(r);
-             lookup(r, NFT_REG_1, "unbridged");  // NFT_REG_1 still holds meta nfproto
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpSaddr, 4, NFT_REG_1);
-             meta(r, NFT_META_OIFNAME, NFT_REG32_01);
-             lookup(r, NFT_REG_1, "nets");
-             masquerade(r);
-         }},
+         [](nftnl_rule* r) { hairpin_unbridged(r, false); }},
         {"nat_postrouting", "cnetd: hairpin without br_netfilter (ipv6)",
          "ct status dnat meta nfproto @unbridged ip6 saddr . oifname @nets6 masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv6_only(r);
-             lookup(r, NFT_REG_1, "unbridged");
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIp6Saddr, 16, NFT_REG32_00);
-             meta(r, NFT_META_OIFNAME, NFT_REG32_04);
-             lookup(r, NFT_REG32_00, "nets6");
-             masquerade(r);
-         }},
+         [](nftnl_rule* r) { hairpin_unbridged(r, true); }},
         // Host -> 127.0.0.1:port DNAT'd to a container keeps source 127.0.0.1, which the
         // container cannot answer (and the kernel routes out of a bridge only with
         // route_localnet=1 on it): masquerade to the bridge address.
