@@ -54,6 +54,20 @@ Result<void> ensure_bridge_nf(const std::vector<NetworkRules>& nets, bool manage
     return ok();
 }
 
+// Reads br_netfilter's switches for this network namespace (see BridgeNf): "1" is on; "0", a
+// missing file (module not loaded, and cnetd never loads modules) or an unreadable one is off.
+// Hairpin never writes them: bridge-nf-call-iptables=1 sends every bridge's switched traffic of
+// the namespace through netfilter (VM bridges included), so an administrator's 0 stays, and
+// hairpin falls back to masquerade. Only ICC off writes 1 (ensure_bridge_nf()), as Docker does.
+BridgeNf probe_bridge_nf() {
+    auto on = [](const char* path) {
+        UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+        char c = 0;
+        return fd.valid() && ::pread(fd.get(), &c, 1, 0) == 1 && c == '1';
+    };
+    return BridgeNf{on(kBrNfCallIptables), on(kBrNfCallIp6tables)};
+}
+
 // Host -> 127.0.0.1:port -> container: after the nat output DNAT the packet leaves through the
 // bridge with source 127.0.0.1, which the kernel routes only if route_localnet=1 on that bridge
 // (then "localhost to container" masquerades it). Docker sets it on the bridge as well. Remote
@@ -102,6 +116,35 @@ Result<void> flush_udp(const std::vector<PortForward>& ports) {
     CNETD_TRY_ASSIGN(size_t n, nft::conntrack_delete(ms));
     if (n) log::info("firewall: deleted {} conntrack entries of {} UDP mapping(s)", n, ms.size());
     return ok();
+}
+
+// Reference counts of the hairpin_self[6] elements: how many mappings target each container
+// address. The element exists while the count is non-zero.
+using SelfRefs = std::map<SelfKey, size_t>;
+struct SelfDelta {
+    std::vector<PortForward> added, gone;  // one mapping per address whose element comes / goes
+};
+// Moves the counts: the `minus` mappings leave, the `plus` ones arrive. Returns the addresses that
+// got their first reference (add the element) or lost their last (delete it).
+SelfDelta count_self(SelfRefs& refs, const std::vector<PortForward>& minus,
+                     const std::vector<PortForward>& plus) {
+    std::map<SelfKey, std::pair<size_t, PortForward>> before;  // count before, one mapping
+    auto note = [&](const PortForward& p) {
+        const SelfKey k = self_key(p);
+        auto it = refs.find(k);
+        before.try_emplace(k, it == refs.end() ? 0 : it->second, p);
+        return k;
+    };
+    for (const auto& p : minus)
+        if (auto it = refs.find(note(p)); it != refs.end() && --it->second == 0) refs.erase(it);
+    for (const auto& p : plus) ++refs[note(p)];
+    SelfDelta d;
+    for (const auto& [k, b] : before) {
+        const bool now = refs.count(k) > 0;
+        if (b.first == 0 && now) d.added.push_back(b.second);
+        if (b.first > 0 && !now) d.gone.push_back(b.second);
+    }
+    return d;
 }
 
 Error conflict(const std::string& frame, const PortForward& p, const PortForward& other) {
@@ -167,10 +210,11 @@ public:
 
         auto it = intent_.find(n.id);
         if ((it != intent_.end() && !(it->second == n)) ||
-            (it == intent_.end() && has_routed_ports(n))) {
-            // Changed options (the old elements must go in the same transaction), or a new routed
+            (it == intent_.end() && has_routed_ports(n)) || probe_bridge_nf() != bnf_) {
+            // Changed options (the old elements must go in the same transaction), a new routed
             // network whose mappings are already known (their routed_ports elements come with
-            // it): the simplest atomic form of "replace some elements" is a rebuild.
+            // it), or br_netfilter switched (ICC off may just have turned it on: `unbridged`
+            // changes): the simplest atomic form of "replace some elements" is a rebuild.
             CNETD_TRY(rebuild(next, list(ports_)).context(frame));
         } else if (auto r = sock_->commit(build_network(opts_.table, n, true)); !r.ok()) {
             if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
@@ -227,14 +271,22 @@ public:
         // One transaction: first delete the elements these mappings replace (same key, other
         // target), then add. A conflicting mapping (e.g. 0.0.0.0 vs one address on the same port)
         // is refused by the kernel as an overlapping element and nothing changes.
-        std::vector<PortForward> replaced;
+        std::vector<PortForward> replaced, previous;  // previous: remembered at these keys
         for (const auto& p : ports)
-            if (auto it = ports_.find(port_key(p)); it != ports_.end() && !(it->second == p))
-                replaced.push_back(it->second);
+            if (auto it = ports_.find(port_key(p)); it != ports_.end()) {
+                previous.push_back(it->second);
+                if (!(it->second == p)) replaced.push_back(it->second);
+            }
+        SelfRefs refs = self_refs_;
+        const SelfDelta self = count_self(refs, previous, ports);
         const auto nets = intent();
         nft::Batch b = build_ports(opts_.table, replaced, false, nets);
+        b.append(build_hairpin_self(opts_.table, self.gone, false));
         b.append(build_ports(opts_.table, ports, true, nets));
-        if (auto r = sock_->commit(b); !r.ok()) {
+        b.append(build_hairpin_self(opts_.table, self.added, true));
+        if (auto r = sock_->commit(b); r.ok()) {
+            self_refs_ = std::move(refs);
+        } else {
             if (r.error().error_number() != ENOENT) return std::move(r).context(frame);
             // Our table or map vanished: rebuild from intent with these ports, once.
             log::warn("firewall: {} ({}); rebuilding table inet {}", frame, r.error().message(),
@@ -259,11 +311,12 @@ public:
                                       ? fmt::format("unpublish port {}", describe(given[0]))
                                       : fmt::format("unpublish {} ports", given.size());
         // Delete what we actually put in (the remembered value), and forget it in any case.
-        std::vector<PortForward> gone;
+        std::vector<PortForward> gone, known;  // known: the ones we remembered
         for (const auto& p : given) {
             auto it = ports_.find(port_key(p));
             if (it != ports_.end()) {
                 gone.push_back(it->second);
+                known.push_back(it->second);
                 ports_.erase(it);
             } else {
                 gone.push_back(p);
@@ -271,6 +324,7 @@ public:
         }
         ErrorList errors;
         nft::Batch b = build_ports(opts_.table, gone, false, intent());
+        b.append(build_hairpin_self(opts_.table, count_self(self_refs_, known, {}).gone, false));
         if (!sock_->commit(b).ok()) {
             // Best effort: each mapping alone, so one missing element does not keep the others.
             for (const auto& one : b.split())
@@ -305,9 +359,12 @@ public:
     Result<std::string> show() override {
         CNETD_TRY(ready());
         const auto nets = intent();
-        std::string out = render(opts_.table, nets, list(ports_));
+        // A fresh look at br_netfilter: a switch flipped since the last rebuild shows as a
+        // difference in `unbridged`.
+        const BridgeNf bnf = probe_bridge_nf();
+        std::string out = render(opts_.table, nets, list(ports_), bnf);
         CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
-        const Expected want = expected_state(opts_.table, nets, list(ports_));
+        const Expected want = expected_state(opts_.table, nets, list(ports_), bnf);
         const std::string why = mismatch(have, want, /*elements=*/true);
         if (why.empty())
             out += "# kernel: matches\n";
@@ -327,8 +384,9 @@ public:
             // element). Verify rules and element counts instead of rebuilding blindly, which would
             // overflow the monitor again and repeat forever.
             CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
-            const std::string why = mismatch(
-                have, expected_state(opts_.table, intent(), list(ports_)), /*elements=*/true);
+            const std::string why =
+                mismatch(have, expected_state(opts_.table, intent(), list(ports_), bnf_),
+                         /*elements=*/true);
             if (why.empty()) return false;
             log::warn("firewall: table inet {} differs ({})", opts_.table, why);
             changed = true;
@@ -363,13 +421,27 @@ private:
         return v;
     }
     // Replaces the table and, on success, the remembered intent (networks and ports).
+    // br_netfilter is looked at again on every rebuild (start-up sync, repairs, changes).
     Result<void> rebuild(const std::vector<NetworkRules>& nets,
                          const std::vector<PortForward>& ports) {
-        CNETD_TRY(sock_->commit(build_rebuild(opts_.table, nets, ports)));
+        const BridgeNf bnf = probe_bridge_nf();
+        CNETD_TRY(sock_->commit(build_rebuild(opts_.table, nets, ports, bnf)));
+        if (!bnf.ipv4 && (bnf_.ipv4 || !bnf_known_))
+            log::warn(
+                "firewall: {} is not 1 (br_netfilter not loaded, or off): containers "
+                "reaching another container's published port through a host address are "
+                "masqueraded, the server sees the bridge address, not the client",
+                kBrNfCallIptables);
+        bnf_ = bnf;
+        bnf_known_ = true;
         intent_.clear();
         for (const auto& n : nets) intent_[n.id] = n;
         ports_.clear();
-        for (const auto& p : ports) ports_[port_key(p)] = p;
+        self_refs_.clear();
+        for (const auto& p : ports) {
+            ports_[port_key(p)] = p;
+            ++self_refs_[self_key(p)];
+        }
         return ok();
     }
     static std::vector<PortForward> list(const PortMap& m) {
@@ -384,7 +456,10 @@ private:
     std::optional<nft::Monitor> mon_;
     std::optional<Error> open_error_;
     std::map<std::string, NetworkRules> intent_;  // by id: a stable order for rebuilds
-    PortMap ports_;  // published ports by key (proto, host address, host range)
+    PortMap ports_;       // published ports by key (proto, host address, host range)
+    SelfRefs self_refs_;  // mappings per container address (hairpin_self elements)
+    BridgeNf bnf_;        // br_netfilter as of the last rebuild (the `unbridged` elements)
+    bool bnf_known_ = false;
     uint64_t repairs_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <set>
 
 #include <libnftnl/chain.h>
 #include <libnftnl/rule.h>
@@ -122,6 +123,25 @@ const std::vector<SetDef>& set_defs() {
          0,
          0,
          "type ipv6_addr . inet_proto . inet_service; flags interval"},
+        // Hairpin to itself: `C . C` for each container address C with a published port (the
+        // only hairpin connections masqueraded when bridged traffic passes netfilter).
+        {"hairpin_self",
+         NFT_SET_CONCAT,
+         concat_type({kTypeIpv4, kTypeIpv4}),
+         {4, 4},
+         0,
+         0,
+         "type ipv4_addr . ipv4_addr"},
+        {"hairpin_self6",
+         NFT_SET_CONCAT,
+         concat_type({kTypeIpv6, kTypeIpv6}),
+         {16, 16},
+         0,
+         0,
+         "type ipv6_addr . ipv6_addr"},
+        // Families whose bridged traffic skips netfilter (BridgeNf): every hairpin connection of
+        // that family is masqueraded, or the target's direct reply would never be un-DNAT'd.
+        {"unbridged", 0, kTypeNfproto, {1}, 0, 0, "type nf_proto"},
         // Published ports, the common case (one host port on every host address): a plain hash
         // map (protocol . host port) -> (container address . port), so a connection's first
         // packet costs one hash lookup whatever the number of mappings (issue 4).
@@ -298,6 +318,32 @@ void published_ranges_dnat6(nftnl_rule* r, bool not_loopback) {
     lookup(r, NFT_REG32_00, "published6_ranges", false, NFT_REG32_00);
     fib_local(r);
     dnat(r, NFPROTO_IPV6, NFT_REG32_00, NFT_REG32_04, NFT_REG32_05, NF_NAT_RANGE_PROTO_OFFSET);
+}
+// Hairpin to itself, per family (`six`):
+//   ct status dnat ip[6] saddr . ip[6] daddr @hairpin_self[6] masquerade
+// The address pair in consecutive registers is the concatenated key (4 + 4 or 16 + 16 bytes).
+void hairpin_self(nftnl_rule* r, bool six) {
+    using namespace nft::expr;
+    const uint32_t len = six ? 16 : 4;
+    ct_dnat(r);
+    six ? ipv6_only(r) : ipv4_only(r);
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Saddr : kIpSaddr, len, NFT_REG32_00);
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Daddr : kIpDaddr, len,
+            six ? NFT_REG32_04 : NFT_REG32_01);
+    lookup(r, NFT_REG32_00, six ? "hairpin_self6" : "hairpin_self");
+    masquerade(r);
+}
+// Every hairpin connection of a family without br_netfilter:
+//   ct status dnat meta nfproto @unbridged ip[6] saddr . oifname @nets[6] masquerade
+void hairpin_unbridged(nftnl_rule* r, bool six) {
+    using namespace nft::expr;
+    ct_dnat(r);
+    six ? ipv6_only(r) : ipv4_only(r);
+    lookup(r, NFT_REG_1, "unbridged");  // NFT_REG_1 still holds meta nfproto
+    payload(r, NFT_PAYLOAD_NETWORK_HEADER, six ? kIp6Saddr : kIpSaddr, six ? 16 : 4, NFT_REG32_00);
+    meta(r, NFT_META_OIFNAME, six ? NFT_REG32_04 : NFT_REG32_01);
+    lookup(r, NFT_REG32_00, six ? "nets6" : "nets");
+    masquerade(r);
 }
 constexpr const char* kPublishedNft =
     "fib daddr type local dnat ip to meta l4proto . th dport map @published";
@@ -497,29 +543,26 @@ const std::vector<RuleDef>& rule_defs() {
          [](nftnl_rule* r) { published_dnat6(r, true); }},
         {"nat_output", "cnetd: published port ranges from the host (ipv6)", kPublished6RangesOutNft,
          [](nftnl_rule* r) { published_ranges_dnat6(r, true); }},
-        // Hairpin: a container reaching a published port (its own or a neighbour's) through a
-        // host address is DNAT'd back out of its own bridge. Without SNAT the target would answer
-        // the source directly (not through the host), bypassing the un-DNAT, so masquerade it.
-        // Before "no nat on own bridge", which would otherwise return first.
-        {"nat_postrouting", "cnetd: hairpin", "ct status dnat ip saddr . oifname @nets masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv4_only(r);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIpSaddr, 4, NFT_REG_1);
-             meta(r, NFT_META_OIFNAME, NFT_REG32_01);
-             lookup(r, NFT_REG_1, "nets");
-             masquerade(r);
-         }},
-        {"nat_postrouting", "cnetd: hairpin (ipv6)",
-         "ct status dnat ip6 saddr . oifname @nets6 masquerade",
-         [](nftnl_rule* r) {
-             ct_dnat(r);
-             ipv6_only(r);
-             payload(r, NFT_PAYLOAD_NETWORK_HEADER, kIp6Saddr, 16, NFT_REG32_00);
-             meta(r, NFT_META_OIFNAME, NFT_REG32_04);
-             lookup(r, NFT_REG32_00, "nets6");
-             masquerade(r);
-         }},
+        // Hairpin: a container reaching a published port through a host address is DNAT'd back
+        // out of its own bridge. Only a container reaching ITSELF needs SNAT (it would drop a
+        // packet from its own address); a neighbour's reply goes straight back over the bridge
+        // and, with br_netfilter, through conntrack, which un-DNATs it: the server sees the real
+        // client, as with Docker without its proxy. Before "no nat on own bridge", which would
+        // return first.
+        {"nat_postrouting", "cnetd: hairpin to itself",
+         "ct status dnat ip saddr . ip daddr @hairpin_self masquerade",
+         [](nftnl_rule* r) { hairpin_self(r, false); }},
+        {"nat_postrouting", "cnetd: hairpin to itself (ipv6)",
+         "ct status dnat ip6 saddr . ip6 daddr @hairpin_self6 masquerade",
+         [](nftnl_rule* r) { hairpin_self(r, true); }},
+        // Without br_netfilter (`unbridged` has the family) the neighbour's reply is switched
+        // past netfilter and never un-DNAT'd: masquerade every hairpin connection instead.
+        {"nat_postrouting", "cnetd: hairpin without br_netfilter",
+         "ct status dnat meta nfproto @unbridged ip saddr . oifname @nets masquerade",
+         [](nftnl_rule* r) { hairpin_unbridged(r, false); }},
+        {"nat_postrouting", "cnetd: hairpin without br_netfilter (ipv6)",
+         "ct status dnat meta nfproto @unbridged ip6 saddr . oifname @nets6 masquerade",
+         [](nftnl_rule* r) { hairpin_unbridged(r, true); }},
         // Host -> 127.0.0.1:port DNAT'd to a container keeps source 127.0.0.1, which the
         // container cannot answer (and the kernel routes out of a bridge only with
         // route_localnet=1 on it): masquerade to the bridge address.
@@ -851,16 +894,104 @@ void add_elements(nft::Batch& b, std::string_view table, const SetElems& se, boo
         fmt::format("{} element inet {} {} {}", add ? "add" : "delete", table, se.set, se.text));
 }
 
-}  // namespace
+// The hairpin_self[6] element of a mapping's container address C: `C . C`.
+SetElems self_element(const PortForward& p) {
+    const auto a = container_addr(p);
+    const std::string t = is_v6(p) ? p.container_ip6.str() : p.container_ip.str();
+    return {is_v6(p) ? "hairpin_self6" : "hairpin_self",
+            {Elem{cat(a, a), {}, {}, 0}},
+            fmt::format("{{ {} . {} }}", t, t)};
+}
+// One mapping per distinct container address (the first), in order.
+std::vector<PortForward> distinct_self(const std::vector<PortForward>& ports) {
+    std::set<SelfKey> seen;
+    std::vector<PortForward> out;
+    for (const auto& p : ports)
+        if (seen.insert(self_key(p)).second) out.push_back(p);
+    return out;
+}
+// The families whose bridged traffic skips netfilter (see BridgeNf).
+std::optional<SetElems> unbridged_elements(BridgeNf bnf) {
+    SetElems se{"unbridged", {}, {}};
+    std::string names;
+    for (auto [on, fam] :
+         {std::pair{bnf.ipv4, uint8_t(NFPROTO_IPV4)}, std::pair{bnf.ipv6, uint8_t(NFPROTO_IPV6)}})
+        if (!on) {
+            se.elems.push_back(Elem{{fam}, {}, {}, 0});
+            names += (names.empty() ? "" : ", ") + std::string(family_name(fam));
+        }
+    if (se.elems.empty()) return std::nullopt;
+    se.text = "{ " + names + " }";
+    return se;
+}
 
+// Packs elements into messages of at most kMaxElemsPerMsg elements per set: one message per
+// mapping would make a 10,000-port rebuild 10,000 messages. A message's description keeps the
+// first few items' text (an error names the message; see docs/firewall.md).
+class ElemPacker {
+public:
+    ElemPacker(nft::Batch& b, std::string_view table, bool add) : b_(b), table_(table), add_(add) {}
+    void put(SetElems se) {
+        Chunk* c = nullptr;
+        for (auto& x : chunks_)
+            if (std::string_view(x.se.set) == se.set) c = &x;
+        if (!c) {
+            chunks_.push_back(Chunk{SetElems{se.set, {}, {}}, {}});
+            c = &chunks_.back();
+        }
+        for (auto& e : se.elems) {
+            if (c->se.elems.size() >= kMaxElemsPerMsg) flush(*c);
+            c->se.elems.push_back(std::move(e));
+        }
+        c->texts.push_back(se.text.substr(2, se.text.size() - 4));
+    }
+    // Writes the open chunks (one per set, in order of first use).
+    void finish() {
+        for (auto& c : chunks_) flush(c);
+    }
+
+private:
+    struct Chunk {
+        SetElems se;
+        std::vector<std::string> texts;
+    };
+    void flush(Chunk& c) {
+        if (c.se.elems.empty()) return;
+        std::string t;
+        for (size_t i = 0; i < c.texts.size() && i < 3; ++i) t += (i ? ", " : "") + c.texts[i];
+        if (c.texts.size() > 3) t += fmt::format(", ... ({} mappings)", c.texts.size());
+        c.se.text = "{ " + t + " }";
+        add_elements(b_, table_, c.se, add_);
+        c.se.elems.clear();
+        c.texts.clear();
+    }
+    nft::Batch& b_;
+    std::string_view table_;
+    bool add_;
+    std::vector<Chunk> chunks_;
+};
+
+// Every element that depends on the mappings (and the environment), for expected_state() and
+// render(): map elements, routed_ports, hairpin_self and unbridged.
 std::vector<SetElems> all_port_elements(const std::vector<NetworkRules>& nets,
-                                        const std::vector<PortForward>& ports) {
+                                        const std::vector<PortForward>& ports, BridgeNf bnf) {
     std::vector<SetElems> out;
     for (const auto& p : ports) {
         out.push_back(port_elements(p));
         if (auto r = routed_elements(p, nets)) out.push_back(std::move(*r));
     }
+    for (const auto& p : distinct_self(ports)) out.push_back(self_element(p));
+    if (auto u = unbridged_elements(bnf)) out.push_back(std::move(*u));
     return out;
+}
+
+}  // namespace
+
+SelfKey self_key(const PortForward& p) {
+    SelfKey k{static_cast<uint8_t>(p.family), {}};
+    const auto a = container_addr(p);
+    std::copy(a.begin(), a.end(), k.second.begin());
+    return k;
 }
 
 // ---- public ---------------------------------------------------------------------------------
@@ -874,48 +1005,26 @@ nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add
 nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add,
                        const std::vector<NetworkRules>& nets) {
     nft::Batch b;
-    // Pack mappings into messages of at most kMaxElemsPerMsg elements per set: one message per
-    // mapping would make a 10,000-port rebuild 10,000 messages. The description keeps the first
-    // few mappings' text (an error names the message; see docs/firewall.md).
-    struct Chunk {
-        SetElems se;
-        std::vector<std::string> texts;
-    };
-    std::vector<Chunk> chunks;  // one open chunk per set, in order of first use
-    auto flush = [&](Chunk& c) {
-        if (c.se.elems.empty()) return;
-        std::string t;
-        for (size_t i = 0; i < c.texts.size() && i < 3; ++i) t += (i ? ", " : "") + c.texts[i];
-        if (c.texts.size() > 3) t += fmt::format(", ... ({} mappings)", c.texts.size());
-        c.se.text = "{ " + t + " }";
-        add_elements(b, table, c.se, add);
-        c.se.elems.clear();
-        c.texts.clear();
-    };
-    auto put = [&](SetElems se) {
-        Chunk* c = nullptr;
-        for (auto& x : chunks)
-            if (std::string_view(x.se.set) == se.set) c = &x;
-        if (!c) {
-            chunks.push_back(Chunk{SetElems{se.set, {}, {}}, {}});
-            c = &chunks.back();
-        }
-        for (auto& e : se.elems) {
-            if (c->se.elems.size() >= kMaxElemsPerMsg) flush(*c);
-            c->se.elems.push_back(std::move(e));
-        }
-        c->texts.push_back(se.text.substr(2, se.text.size() - 4));
-    };
+    ElemPacker pack(b, table, add);
     for (const auto& p : ports) {
-        put(port_elements(p));
-        if (auto r = routed_elements(p, nets)) put(std::move(*r));
+        pack.put(port_elements(p));
+        if (auto r = routed_elements(p, nets)) pack.put(std::move(*r));
     }
-    for (auto& c : chunks) flush(c);
+    pack.finish();
+    return b;
+}
+
+nft::Batch build_hairpin_self(std::string_view table, const std::vector<PortForward>& ports,
+                              bool add) {
+    nft::Batch b;
+    ElemPacker pack(b, table, add);
+    for (const auto& p : distinct_self(ports)) pack.put(self_element(p));
+    pack.finish();
     return b;
 }
 
 nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets,
-                         const std::vector<PortForward>& ports) {
+                         const std::vector<PortForward>& ports, BridgeNf bnf) {
     nft::Batch b;
     const std::string t(table);
     {
@@ -938,8 +1047,11 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
         nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, kFamily);
         nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, d.flags);
         nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, d.key_type);
-        uint32_t key_len = 0;
-        for (uint32_t f : d.fields) key_len += padded(f);
+        // A concatenation pads each field to a register; a single field keeps its size (nft's
+        // nf_proto is one byte, and `nft list` prints the set only with that key length).
+        uint32_t key_len = d.fields.size() == 1 ? d.fields[0] : 0;
+        if (d.fields.size() > 1)
+            for (uint32_t f : d.fields) key_len += padded(f);
         nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, key_len);
         if (d.fields.size() > 1) {
             // The kernel needs the field lengths to pick the concatenation-aware (pipapo) backend.
@@ -992,11 +1104,13 @@ nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>
     }
     for (const auto& n : nets) b.append(build_network(table, n, true));
     b.append(build_ports(table, ports, true, nets));
+    b.append(build_hairpin_self(table, ports, true));
+    if (auto u = unbridged_elements(bnf)) add_elements(b, table, *u, true);
     return b;
 }
 
 Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets,
-                        const std::vector<PortForward>& ports) {
+                        const std::vector<PortForward>& ports, BridgeNf bnf) {
     Expected e;
     for (const auto& c : chain_defs()) {
         ExpectedChain ec{c.name, {}};
@@ -1009,7 +1123,7 @@ Expected expected_state(std::string_view, const std::vector<NetworkRules>& nets,
         for (const auto& se : network_elements(n))
             for (auto& es : e.sets)
                 if (es.name == se.set) es.elements += se.elems.size();
-    for (const auto& se : all_port_elements(nets, ports))
+    for (const auto& se : all_port_elements(nets, ports, bnf))
         for (auto& es : e.sets)
             if (es.name == se.set) es.elements += se.elems.size();
     return e;
@@ -1042,9 +1156,9 @@ bool matches(const nft::TableInfo& have, const Expected& want, bool elements) {
 }
 
 std::string render(std::string_view table, const std::vector<NetworkRules>& nets,
-                   const std::vector<PortForward>& ports) {
+                   const std::vector<PortForward>& ports, BridgeNf bnf) {
     std::string out = fmt::format("table inet {} {{\n", table);
-    const std::vector<SetElems> port_elems = all_port_elements(nets, ports);
+    const std::vector<SetElems> port_elems = all_port_elements(nets, ports, bnf);
     for (const auto& d : set_defs()) {
         out += fmt::format("\t{} {} {{\n", d.flags & NFT_SET_MAP ? "map" : "set", d.name);
         out += fmt::format("\t\t{}\n", d.nft_decl);

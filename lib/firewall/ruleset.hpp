@@ -7,7 +7,10 @@
 //             isolated_bridges, open_bridges (nf_proto . ifname: gateway modes per family),
 //             subnets (interval), nets (ipv4_addr . ifname, interval), masq_nets (interval),
 //             subnets6, nets6, masq_nets6 (the same for IPv6),
-//             routed_ports[6] (container addr . inet_proto . inet_service, interval)
+//             routed_ports[6] (container addr . inet_proto . inet_service, interval),
+//             hairpin_self (ipv4_addr . ipv4_addr), hairpin_self6 (ipv6_addr . ipv6_addr):
+//                        C . C for each container address C with a published port,
+//             unbridged (nf_proto): families whose bridged traffic skips netfilter (BridgeNf)
 //     maps:   snat_nets (ipv4_addr : ipv4_addr, interval),
 //             published (inet_proto . inet_service : ipv4_addr . inet_service, HASH) — a single
 //                        host port on every address, the common case: constant-time lookup
@@ -28,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "firewall/firewall.hpp"
@@ -49,10 +53,22 @@ struct Expected {
     std::vector<ExpectedSet> sets;
 };
 
+// Whether traffic switched between two ports of one bridge passes the inet hooks: br_netfilter's
+// net.bridge.bridge-nf-call-iptables (ipv4) / -ip6tables (ipv6) is 1 in the network namespace.
+// Hairpin between two containers without masquerade relies on it: the target answers the client
+// directly over the bridge, and only then does that reply pass conntrack to be un-DNAT'd. A
+// family set to false gets an element in `unbridged`, and its hairpin connections are all
+// masqueraded (the server sees the gateway address, but the connection works).
+struct BridgeNf {
+    bool ipv4 = true;
+    bool ipv6 = true;
+    bool operator==(const BridgeNf&) const = default;
+};
+
 // Full atomic rebuild: "add table; delete table" (so it works whether or not the table exists),
 // then the table, sets, chains, rules and every network's and port's elements.
 nft::Batch build_rebuild(std::string_view table, const std::vector<NetworkRules>& nets,
-                         const std::vector<PortForward>& ports = {});
+                         const std::vector<PortForward>& ports = {}, BridgeNf bnf = {});
 // One network's elements: add (NEWSETELEM) or delete (DELSETELEM), one message per set.
 nft::Batch build_network(std::string_view table, const NetworkRules& n, bool add);
 // Published ports' elements in map `published`, each mapping normally ONE element (see
@@ -63,8 +79,18 @@ constexpr size_t kMaxElemsPerMsg = 500;  // ~32 KiB per message (the builder's b
 // (their bridge's network is in gateway mode routed for their family).
 nft::Batch build_ports(std::string_view table, const std::vector<PortForward>& ports, bool add,
                        const std::vector<NetworkRules>& nets = {});
+// The `hairpin_self[6]` elements `C . C` of the container addresses of `ports` (each distinct
+// address once, however many of `ports` share it). A container reaching its own published port
+// through a host address is masqueraded (it would drop its own address as a source); another
+// container doing the same keeps its address. The element of an address must exist while any
+// mapping targets it: the caller counts references (build_rebuild() takes the distinct ones).
+nft::Batch build_hairpin_self(std::string_view table, const std::vector<PortForward>& ports,
+                              bool add);
+// The identity of a mapping's hairpin_self element: family and container address.
+using SelfKey = std::pair<uint8_t, std::array<uint8_t, 16>>;
+SelfKey self_key(const PortForward& p);
 Expected expected_state(std::string_view table, const std::vector<NetworkRules>& nets,
-                        const std::vector<PortForward>& ports = {});
+                        const std::vector<PortForward>& ports = {}, BridgeNf bnf = {});
 // True if the dump has our chains with our rules (by comment, in order) and our sets; with
 // `elements` also the element counts.
 bool matches(const nft::TableInfo& have, const Expected& want, bool elements);
@@ -72,7 +98,7 @@ bool matches(const nft::TableInfo& have, const Expected& want, bool elements);
 std::string mismatch(const nft::TableInfo& have, const Expected& want, bool elements);
 // nft-like text of the intended table.
 std::string render(std::string_view table, const std::vector<NetworkRules>& nets,
-                   const std::vector<PortForward>& ports = {});
+                   const std::vector<PortForward>& ports = {}, BridgeNf bnf = {});
 
 // ---- published ports ------------------------------------------------------------------------
 //

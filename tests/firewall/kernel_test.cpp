@@ -32,7 +32,7 @@ namespace cnetd::firewall {
 namespace {
 
 constexpr const char* kTable = "fwtest";
-constexpr size_t kRules = 35;  // fixed, whatever the number of networks and ports
+constexpr size_t kRules = 37;  // fixed, whatever the number of networks and ports
 
 std::string run(const std::string& cmd) {
     std::string out;
@@ -503,11 +503,13 @@ TEST_F(PublishedPorts, TcpFromEverywhereThroughOneElement) {
     // From the host, to its own address and to 127.0.0.1 (masqueraded to the bridge address).
     EXPECT_EQ(tcp_to("", "c1", "198.51.100.1", 8080, 80), "198.51.100.1");
     EXPECT_EQ(tcp_to("", "c1", "127.0.0.1", 8080, 80), "172.30.0.1");
-    // Hairpin: the container itself and its neighbour, through the host address and through
-    // the gateway address; masqueraded so the answer goes back through the host.
+    // Hairpin, through the host address and through the gateway address: the container itself
+    // is masqueraded (it would drop a packet from its own address); its neighbour keeps its
+    // address (br_netfilter, on here, un-DNATs the reply switched back over the bridge).
     EXPECT_EQ(tcp_to("c1", "c1", "198.51.100.1", 8080, 80), "172.30.0.1");
-    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8080, 80), "172.30.0.1");
-    EXPECT_EQ(tcp_to("c2", "c1", "172.30.0.1", 8080, 80), "172.30.0.1");
+    EXPECT_EQ(tcp_to("c1", "c1", "172.30.0.1", 8080, 80), "172.30.0.1");
+    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8080, 80), "172.30.0.3");
+    EXPECT_EQ(tcp_to("c2", "c1", "172.30.0.1", 8080, 80), "172.30.0.3");
     // A container on another (isolated) network, through a host address.
     EXPECT_EQ(tcp_to("c3", "c1", "198.51.100.1", 8080, 80), "172.30.0.1");
     EXPECT_EQ(tcp("c3", "c1", "172.30.0.2"), "");  // but still not directly
@@ -536,6 +538,65 @@ TEST_F(PublishedPorts, TcpFromEverywhereThroughOneElement) {
     EXPECT_NE(r.error().message().find("published { tcp . 8080 : 172.30.0.2 . 80 }"),
               std::string::npos)
         << r.error().message();
+}
+
+// hairpin_self is counted per container address: two mappings to c1 share one element, which
+// stays until the last of them goes.
+TEST_F(PublishedPorts, HairpinToItselfLastsAsLongAsAnyMappingOfTheContainer) {
+    auto a = pf(L4::Tcp, nullptr, 8080, 8080, "172.30.0.2", 80);
+    auto b = pf(L4::Tcp, nullptr, 8081, 8081, "172.30.0.2", 81);
+    add({a, b});
+    add({a});  // the same mapping again changes nothing
+    EXPECT_EQ(set(nft_json(), "hairpin_self")["elem"].size(), 1u)
+        << set(nft_json(), "hairpin_self");
+    ASSERT_TRUE(fw_->remove_ports({a}).ok());
+    EXPECT_EQ(set(nft_json(), "hairpin_self")["elem"].size(), 1u);
+    EXPECT_EQ(tcp_to("c1", "c1", "198.51.100.1", 8081, 81), "172.30.0.1");
+    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8081, 81), "172.30.0.3");
+    // Remapped to c2: c1's element goes, c2's comes, in the same transaction.
+    run("ip link set vc2 type bridge_slave hairpin on");  // c2 reaching itself needs it too
+    add({pf(L4::Tcp, nullptr, 8081, 8081, "172.30.0.3", 81)});
+    EXPECT_EQ(tcp_to("c2", "c2", "198.51.100.1", 8081, 81), "172.30.0.1");
+    EXPECT_EQ(tcp_to("c1", "c2", "198.51.100.1", 8081, 81), "172.30.0.2");
+    ASSERT_TRUE(fw_->remove_ports({pf(L4::Tcp, nullptr, 8081, 8081, "172.30.0.3", 81)}).ok());
+    EXPECT_TRUE(set(nft_json(), "hairpin_self")["elem"].is_null());
+    EXPECT_NE(fw_->show()->find("# kernel: matches"), std::string::npos);
+}
+
+// Without br_netfilter the neighbour's reply is switched past netfilter and never un-DNAT'd:
+// the backend sees bridge-nf-call-iptables=0 and masquerades every hairpin connection.
+TEST_F(PublishedPorts, HairpinWithoutBrNetfilterFallsBackToMasquerade) {
+    write_file("/proc/sys/net/bridge/bridge-nf-call-iptables", "0");
+    add({pf(L4::Tcp, nullptr, 8080, 8080, "172.30.0.2", 80)});
+    auto shown = fw_->show();
+    EXPECT_NE(shown->find("# kernel: differs: set unbridged has 0 elements, not 1"),
+              std::string::npos)
+        << *shown;
+    ASSERT_TRUE(fw_->sync({net("a", "br-a", "172.30.0.0/24"), net("b", "br-b", "172.31.0.0/24")},
+                          {pf(L4::Tcp, nullptr, 8080, 8080, "172.30.0.2", 80)})
+                    .ok());
+    EXPECT_NE(fw_->show()->find("# kernel: matches"), std::string::npos);
+    EXPECT_EQ(set(nft_json(), "unbridged")["elem"], nlohmann::json::array({"ipv4"}));
+    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8080, 80), "172.30.0.1");
+    EXPECT_EQ(tcp_to("c1", "c1", "198.51.100.1", 8080, 80), "172.30.0.1");
+    EXPECT_EQ(tcp_to("wan", "c1", "198.51.100.1", 8080, 80), "198.51.100.2");  // not hairpin
+    // The fallback is what makes it work: without that rule the neighbour cannot connect.
+    const auto j = nft_json();  // kept: a range-for over nft_json()["..."] would dangle
+    int64_t handle = -1;
+    for (const auto& o : j["nftables"])
+        if (o.contains("rule") &&
+            o["rule"].value("comment", "") == "cnetd: hairpin without br_netfilter")
+            handle = o["rule"]["handle"];
+    ASSERT_GE(handle, 0);
+    run(fmt::format("nft delete rule inet {} nat_postrouting handle {}", kTable, handle));
+    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8080, 80), "");
+    // br_netfilter back on, a rebuild: no element, the neighbour keeps its address again.
+    write_file("/proc/sys/net/bridge/bridge-nf-call-iptables", "1");
+    ASSERT_TRUE(fw_->sync({net("a", "br-a", "172.30.0.0/24"), net("b", "br-b", "172.31.0.0/24")},
+                          {pf(L4::Tcp, nullptr, 8080, 8080, "172.30.0.2", 80)})
+                    .ok());
+    EXPECT_TRUE(set(nft_json(), "unbridged")["elem"].is_null());
+    EXPECT_EQ(tcp_to("c2", "c1", "198.51.100.1", 8080, 80), "172.30.0.3");
 }
 
 TEST_F(PublishedPorts, LoopbackBindingIsNeverReachableFromOutside) {
@@ -955,9 +1016,9 @@ TEST_F(PublishedPorts6, AnyAddressFromEverywhere) {
     EXPECT_EQ(count(nft_json(), "rule"), kRules);
     EXPECT_EQ(tcp6_to("wan", "c1", "2001:db8:1::1", 8080, 80), "2001:db8:1::2");  // from outside
     EXPECT_EQ(tcp6_to("", "c1", "2001:db8:1::1", 8080, 80), "2001:db8:1::1");     // the host
-    EXPECT_EQ(tcp6_to("c1", "c1", "2001:db8:1::1", 8080, 80), "fd00:a::1");       // hairpin
-    EXPECT_EQ(tcp6_to("c2", "c1", "2001:db8:1::1", 8080, 80), "fd00:a::1");
-    EXPECT_EQ(tcp6_to("c2", "c1", "fd00:a::1", 8080, 80), "fd00:a::1");
+    EXPECT_EQ(tcp6_to("c1", "c1", "2001:db8:1::1", 8080, 80), "fd00:a::1");       // hairpin: itself
+    EXPECT_EQ(tcp6_to("c2", "c1", "2001:db8:1::1", 8080, 80), "fd00:a::3");       // a neighbour
+    EXPECT_EQ(tcp6_to("c2", "c1", "fd00:a::1", 8080, 80), "fd00:a::3");
     EXPECT_EQ(tcp6_to("c3", "c1", "2001:db8:1::1", 8080, 80), "fd00:a::1");  // other network
     EXPECT_EQ(tcp6_to("wan", "c1", "fd00:a::2", 80, 80), "");                // but not directly
     // The host's ::1 is not DNAT'd (the kernel could not deliver the answers, see below).

@@ -27,7 +27,7 @@
 namespace cnetd::firewall {
 namespace {
 
-constexpr int kRules = 35;  // fixed, whatever the number of networks and ports
+constexpr int kRules = 37;  // fixed, whatever the number of networks and ports
 
 struct Elem {
     std::vector<uint8_t> key, key_end, data;
@@ -504,7 +504,9 @@ TEST(FirewallPorts, RuleAndChainCountDoNotDependOnPorts) {
         EXPECT_EQ(count(zero, type), count(lots, type)) << type;
     }
     EXPECT_EQ(count(lots, NFT_MSG_NEWRULE), kRules);
-    EXPECT_EQ(count(lots, NFT_MSG_NEWSETELEM) - count(zero, NFT_MSG_NEWSETELEM), 20);  // 500 each
+    // 20 messages of 500 map elements, and ONE hairpin_self element: every mapping targets the
+    // same container address.
+    EXPECT_EQ(count(lots, NFT_MSG_NEWSETELEM) - count(zero, NFT_MSG_NEWSETELEM), 21);
     size_t published = 0;
     for (const auto& m : lots)
         if (m.type == NFT_MSG_NEWSETELEM && m.name == "published") published += m.elems.size();
@@ -531,12 +533,14 @@ TEST(FirewallPorts, RuleAndChainCountDoNotDependOnPorts) {
                                              "cnetd: published port ranges from the host",
                                              "cnetd: published ports from the host (ipv6)",
                                              "cnetd: published port ranges from the host (ipv6)"}));
-    ASSERT_GE(post.size(), 5u);
-    EXPECT_EQ(post[0], "cnetd: hairpin");
-    EXPECT_EQ(post[1], "cnetd: hairpin (ipv6)");
-    EXPECT_EQ(post[2], "cnetd: localhost to container");
-    EXPECT_EQ(post[3], "cnetd: no nat on own bridge");
-    EXPECT_EQ(post[4], "cnetd: no nat on own bridge (ipv6)");
+    ASSERT_GE(post.size(), 7u);
+    EXPECT_EQ(post[0], "cnetd: hairpin to itself");
+    EXPECT_EQ(post[1], "cnetd: hairpin to itself (ipv6)");
+    EXPECT_EQ(post[2], "cnetd: hairpin without br_netfilter");
+    EXPECT_EQ(post[3], "cnetd: hairpin without br_netfilter (ipv6)");
+    EXPECT_EQ(post[4], "cnetd: localhost to container");
+    EXPECT_EQ(post[5], "cnetd: no nat on own bridge");
+    EXPECT_EQ(post[6], "cnetd: no nat on own bridge (ipv6)");
     EXPECT_EQ(raw, (std::vector<std::string>{
                        "cnetd: no direct routing to container addresses",
                        "cnetd: no direct routing to container addresses (ipv6)",
@@ -873,6 +877,83 @@ TEST(PortIndex, FindOverlapAgreesWithALinearScan) {
     // Both outcomes were exercised, many times.
     EXPECT_GT(found, 1000);
     EXPECT_GT(clear, 1000);
+}
+
+// Issue 15: only a container reaching its own published port is masqueraded. The rule looks the
+// pair (source, destination after DNAT) up in hairpin_self, one `C . C` per container address.
+TEST(FirewallPorts, HairpinSelfIsOneElementPerContainerAddress) {
+    auto b = build_hairpin_self("cnetd",
+                                {pf(L4::Tcp, nullptr, 8080, 8080, "172.17.0.2", 80),
+                                 pf(L4::Udp, nullptr, 8080, 8080, "172.17.0.2", 80),
+                                 pf(L4::Tcp, nullptr, 9090, 9090, "172.17.0.3", 90)},
+                                false);
+    auto ms = decode(b.bytes());
+    ASSERT_EQ(ms.size(), 3u);  // begin, one DELSETELEM, end
+    EXPECT_EQ(ms[1].type, NFT_MSG_DELSETELEM);
+    EXPECT_EQ(ms[1].name, "hairpin_self");
+    ASSERT_EQ(ms[1].elems.size(), 2u);  // 172.17.0.2 once, however many mappings it has
+    EXPECT_EQ(ms[1].elems[0].key, ip("172.17.0.2") + ip("172.17.0.2"));
+    EXPECT_EQ(ms[1].elems[1].key, ip("172.17.0.3") + ip("172.17.0.3"));
+    EXPECT_EQ(b.describe(1, 2),
+              "delete element inet cnetd hairpin_self { 172.17.0.2 . 172.17.0.2, 172.17.0.3 . "
+              "172.17.0.3 }");
+    auto six = decode(
+        build_hairpin_self("t", {pf6(L4::Tcp, nullptr, 80, 80, "fd00::2", 80)}, true).bytes());
+    ASSERT_EQ(six.size(), 3u);
+    EXPECT_EQ(six[1].name, "hairpin_self6");
+    EXPECT_EQ(six[1].elems.at(0).key.size(), 32u);
+
+    const std::vector<NetworkRules> nets{net("n1", "docker0", "172.17.0.0/16")};
+    const std::vector<PortForward> ports{pf(L4::Tcp, nullptr, 8080, 8080, "172.17.0.2", 80),
+                                         pf(L4::Tcp, nullptr, 8081, 8081, "172.17.0.2", 81)};
+    for (const auto& m : decode(build_rebuild("cnetd", nets, ports).bytes())) {
+        if (m.type == NFT_MSG_NEWSET && m.name == "hairpin_self") {
+            EXPECT_EQ(m.key_len, 8u);                          // ipv4_addr . ipv4_addr
+            EXPECT_EQ(m.set_flags, uint32_t{NFT_SET_CONCAT});  // a hash: no interval
+        }
+        if (m.type == NFT_MSG_NEWSET && m.name == "unbridged") {
+            EXPECT_EQ(m.key_len, 1u);
+        }
+        if (m.type == NFT_MSG_NEWSETELEM) {
+            EXPECT_NE(m.name, "unbridged");  // br_netfilter on
+        }
+        if (m.type == NFT_MSG_NEWSETELEM && m.name == "hairpin_self") {
+            EXPECT_EQ(m.elems.size(), 1u);
+        }
+    }
+    for (const auto& s : expected_state("cnetd", nets, ports).sets)
+        if (s.name == "hairpin_self") {
+            EXPECT_EQ(s.elements, 1u);
+        }
+    const std::string t = render("cnetd", nets, ports);
+    EXPECT_NE(t.find("ct status dnat ip saddr . ip daddr @hairpin_self masquerade comment "
+                     "\"cnetd: hairpin to itself\""),
+              std::string::npos)
+        << t;
+    EXPECT_NE(t.find("elements = { 172.17.0.2 . 172.17.0.2 }"), std::string::npos) << t;
+    // The neighbour case is no longer masqueraded through `nets`, except without br_netfilter.
+    EXPECT_EQ(t.find("ct status dnat ip saddr . oifname @nets masquerade"), std::string::npos);
+}
+
+// Without br_netfilter for a family, `unbridged` gets it and every hairpin connection of that
+// family is masqueraded (the old behaviour: it works, the server sees the gateway).
+TEST(FirewallPorts, UnbridgedFamiliesAreElements) {
+    const std::vector<NetworkRules> nets{net("n1", "docker0", "172.17.0.0/16")};
+    const Msg* u = nullptr;
+    auto ms = decode(build_rebuild("cnetd", nets, {}, BridgeNf{false, true}).bytes());
+    for (const auto& m : ms)
+        if (m.type == NFT_MSG_NEWSETELEM && m.name == "unbridged") u = &m;
+    ASSERT_NE(u, nullptr);
+    ASSERT_EQ(u->elems.size(), 1u);
+    EXPECT_EQ(u->elems[0].key, std::vector<uint8_t>{NFPROTO_IPV4});
+    for (const auto& s : expected_state("cnetd", nets, {}, BridgeNf{false, false}).sets)
+        if (s.name == "unbridged") {
+            EXPECT_EQ(s.elements, 2u);
+        }
+    const std::string t = render("cnetd", nets, {}, BridgeNf{false, false});
+    EXPECT_NE(t.find("elements = { ipv4, ipv6 }"), std::string::npos) << t;
+    EXPECT_NE(t.find("ct status dnat meta nfproto @unbridged ip saddr . oifname @nets masquerade"),
+              std::string::npos);
 }
 
 }  // namespace
