@@ -2,7 +2,8 @@
 // with real daemons. A second daemon on the same state dir (another socket), or in the same
 // network namespace (another state dir), exits 1 at once naming the holder's PID and state dir,
 // having changed nothing: no link, address, route, nft rule, state file or socket of its own.
-// Daemons in different network namespaces do not block each other.
+// Daemons in different network namespaces do not block each other. Also the store's read-only
+// mode as the daemon reports it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -186,6 +187,37 @@ TEST_F(Lock, TheLocksDieWithTheHolder) {
     std::string log;
     ASSERT_TRUE(d.start(&log)) << log;
     EXPECT_EQ(slurp(d.state_dir() + "/lock"), std::to_string(d.pid()) + "\n");
+}
+
+// Issue 15 item 12, end to end: an append that fails and cannot be truncated back turns the store
+// read-only; `netctl info` says so, later changes are refused, and a restart has every
+// acknowledged change. (Here with the lock tests: both are about the daemon's state dir.)
+TEST_F(Lock, ReadOnlyStateIsReportedAndARestartLoadsTheAcknowledgedState) {
+    start_with_state();  // c1 connected, saved
+    d.kill(SIGTERM);
+    // After the restart (which appends nothing: its state is unchanged) the first append is torn
+    // and the truncate back fails.
+    setenv("CNETD_FAILPOINTS", "store.journal.torn=error@1,store.journal.truncate.error=error", 1);
+    start();
+    unsetenv("CNETD_FAILPOINTS");
+    ok({"netns", "create", "c2"});
+    fails({"network", "connect", "bridge", "c2"});
+    EXPECT_NE(ok({"info"}).find("state: READ-ONLY"), std::string::npos) << d.log();
+    EXPECT_NE(d.netctl_json({"info"}).value("StateReadOnly", "").find("truncate"),
+              std::string::npos);
+    ok({"netns", "create", "c3"});
+    EXPECT_NE(fails({"network", "connect", "bridge", "c3"}).find("read-only"), std::string::npos);
+    EXPECT_NE(d.log().find("store is now read-only"), std::string::npos);
+    d.kill(SIGKILL);
+    start();
+    nlohmann::json net = d.netctl_json({"network", "inspect", "bridge"});
+    ASSERT_TRUE(net.is_array() && net.size() == 1) << net.dump();
+    const nlohmann::json containers = net[0]["Containers"];
+    std::string names;
+    for (const auto& c : containers) names += c.value("Name", "") + " ";
+    EXPECT_EQ(names, "c1 ") << net.dump();
+    EXPECT_EQ(ok({"info"}).find("READ-ONLY"), std::string::npos) << d.log();
+    ok({"network", "connect", "bridge", "c2"});
 }
 
 int main(int argc, char** argv) {
