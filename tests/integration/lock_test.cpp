@@ -220,6 +220,22 @@ TEST_F(Lock, ReadOnlyStateIsReportedAndARestartLoadsTheAcknowledgedState) {
     ok({"network", "connect", "bridge", "c2"});
 }
 
+// Issue 15 item 11 through the API: `netctl netns rm` of a symlink in the netns dir is refused
+// before anything happens: the namespace it points at keeps its endpoint and its mount.
+using NetnsRm = Lock;
+TEST_F(NetnsRm, ASymlinkIsRefusedAndItsTargetKeepsItsEndpoint) {
+    start_with_state();  // c1 connected to bridge
+    const std::string alias = d.netns_dir() + "/alias";
+    ASSERT_EQ(::symlink(ns("c1").c_str(), alias.c_str()), 0);
+    const std::string before = world();
+    EXPECT_NE(fails({"netns", "rm", "alias"}).find("symbolic link"), std::string::npos);
+    EXPECT_EQ(snapshot_diff(before, world()), "");
+    const nlohmann::json net = d.netctl_json({"network", "inspect", "bridge"});
+    ASSERT_TRUE(net.is_array() && net.size() == 1) << net.dump();
+    EXPECT_EQ(net[0]["Containers"].size(), 1u) << net.dump();
+    ::unlink(alias.c_str());
+}
+
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     if (geteuid() != 0) {
