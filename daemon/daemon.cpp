@@ -32,6 +32,7 @@
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/worker.hpp"
+#include "store/lock.hpp"
 
 #ifndef CNETD_VERSION
 #define CNETD_VERSION "unknown"
@@ -138,6 +139,19 @@ int run(int argc, char** argv) {
     }
     log::set_level(*level);
     for (const auto& w : cfg.warnings) log::warn("config {}: {}", config_path, w);
+
+    // The instance locks (store/lock.hpp), first of all: before any state is read, the kernel is
+    // touched or the control socket is pinged or bound, so a second daemon on this state dir or in
+    // this network namespace exits here having changed nothing. Held until the process exits.
+    if (auto r = make_dirs(cfg.state_dir, 0700); !r) {
+        log::error("start-up failed: {}", r.error().message());
+        return 1;
+    }
+    auto instance_lock = store::InstanceLock::acquire(cfg.state_dir);
+    if (!instance_lock) {
+        log::error("start-up failed: {}", instance_lock.error().message());
+        return 1;
+    }
 
     // Socket activation (etc/systemd/cnetd.socket): serve on the socket systemd holds.
     auto activated = systemd::take_listen_socket();

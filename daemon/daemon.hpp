@@ -1,7 +1,9 @@
 // cnetd's start-up and main loop (main.cpp only calls run()).
 //
-// Linear start-up: parse flags → load config (flags override it) → create the state, netns and
-// socket directories → start the kernel worker (kernel interface, state store, engine.start) →
+// Linear start-up: parse flags → load config (flags override it) → create the state dir and take
+// the instance locks (store/lock.hpp: one cnetd per state dir and per network namespace; a loser
+// exits 1 naming the holder, having changed nothing) → create the netns and socket directories →
+// start the kernel worker (kernel interface, state store, engine.start) →
 // start the firewall monitor (coexistence warnings, drift repair; firewall_monitor.hpp) → bind
 // the control socket → sd_notify READY=1 → serve until SIGTERM/SIGINT.
 // Shutdown: stop accepting, stop the firewall monitor, let the worker finish its job in flight,

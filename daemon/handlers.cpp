@@ -12,6 +12,7 @@
 #include "api/protocol.hpp"
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
+#include "store/file_store.hpp"
 
 namespace cnetd::daemon {
 namespace {
@@ -178,6 +179,8 @@ ApiResponse Handlers::info() const {
              {"StartedAt", info_.started_at},
              {"LastReload", reloaded_at_},
              {"PendingRestart", pending_restart_},
+             // Why the state store refuses mutations (store/file_store.hpp), "" while writable.
+             {"StateReadOnly", store::read_only_reason()},
              {"Firewall",
               {{"Backend", snap->firewall.backend},
                {"Repairs", snap->firewall.repairs},

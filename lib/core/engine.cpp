@@ -1098,6 +1098,13 @@ Result<void> Engine::remove_netns(const std::string& name) {
     if (::lstat(path.c_str(), &st) != 0) {
         return Error::not_found(fmt::format("netns {} not found in {}", name, opts_.netns_dir));
     }
+    // Refused before anything is disconnected: open_netns() would follow the link to some other
+    // namespace (Kernel::delete_netns refuses symlinks too, but only after that).
+    if (S_ISLNK(st.st_mode))
+        return Error::invalid(
+            fmt::format("remove netns {}: {} is a symbolic link, not a network "
+                        "namespace file; left alone",
+                        name, path));
     // Endpoints in this namespace go first, like `docker rm` does, so nothing is leaked: by
     // namespace identity or recorded path, and by id (a name may be another endpoint's).
     std::optional<NetnsId> id;

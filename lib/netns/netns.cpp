@@ -159,31 +159,95 @@ Result<UniqueFd> open_current() {
     return fd;
 }
 
+namespace {
+
+// What remove() found at a path, decided without following a symlink.
+enum class Found { Missing, NetnsMount, PlainFile, Symlink, ForeignMount, NotAFile };
+
+// Classifies `path`: 0 and `found`, or an errno. A network namespace file is an nsfs inode of type
+// CLONE_NEWNET mounted on the path; anything else mounted there (a tmpfs, a bind-mounted file, a
+// mount namespace) is foreign. O_NOFOLLOW throughout: the answer is about the path itself.
+int classify(const std::string& path, Found& found) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno != ENOENT) return errno;
+        found = Found::Missing;
+        return 0;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        found = Found::Symlink;
+        return 0;
+    }
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+    if (!fd.valid()) return errno;
+    struct statfs fs {};
+    if (::fstatfs(fd.get(), &fs) != 0) return errno;
+    if (static_cast<unsigned long>(fs.f_type) == NSFS_MAGIC) {
+        found = ::ioctl(fd.get(), NS_GET_NSTYPE) == CLONE_NEWNET ? Found::NetnsMount
+                                                                 : Found::ForeignMount;
+        return 0;
+    }
+    struct statx sx {};
+    if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_TYPE, &sx) != 0) return errno;
+    if ((sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+        (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+        found = Found::ForeignMount;
+        return 0;
+    }
+    found = S_ISREG(st.st_mode) ? Found::PlainFile : Found::NotAFile;
+    return 0;
+}
+
+const char* refusal(Found f) {
+    switch (f) {
+        case Found::Symlink:
+            return "is a symbolic link, not a network namespace file";
+        case Found::ForeignMount:
+            return "has something other than a network namespace mounted on it";
+        case Found::NotAFile:
+            return "is not a network namespace file";
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace
+
 Result<void> remove(const std::string& path, int mntns_fd) {
     const char* step = "";
+    Found found = Found::Missing;
     int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
-        bool was_mounted = true;
-        if (::umount2(path.c_str(), MNT_DETACH) != 0) {
-            // EINVAL: not a mount point (a leftover plain file); ENOENT: already gone.
-            if (errno != EINVAL && errno != ENOENT) {
-                s = "unmount netns";
-                return errno;
-            }
-            was_mounted = false;
+        // Look before unmounting: the netns dir is writable by whoever may create namespaces, and
+        // an unmount there must never take down a mount that is not ours (a symlink to /home, a
+        // tmpfs mounted over a name) nor follow a symlink to one.
+        if (int e = classify(path, found); e != 0) {
+            s = "inspect netns file";
+            return e;
+        }
+        if (found == Found::Missing) return 0;
+        if (refusal(found)) return 0;
+        if (found == Found::NetnsMount &&
+            ::umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 &&
+            errno != EINVAL) {  // EINVAL: someone unmounted it just now
+            s = "unmount netns";
+            return errno;
         }
         if (::unlink(path.c_str()) != 0) {
             // A missing file is success only if we did not just unmount something from it (then
             // someone else is racing us on this path, which is worth reporting).
-            if (errno != ENOENT || was_mounted) {
+            if (errno != ENOENT || found == Found::NetnsMount) {
                 s = "remove netns file";
                 return errno;
             }
         }
         return 0;
     });
+    if (err == 0 && refusal(found))
+        return Error::invalid(
+            fmt::format("remove netns {}: refused: it {}; left alone", path, refusal(found)));
     if (err == 0) return ok();
     const std::string_view st = step;
-    if (st.starts_with("unmount") || st.starts_with("remove"))
+    if (st.starts_with("unmount") || st.starts_with("remove") || st.starts_with("inspect"))
         return Error::sys(err, fmt::format("{} {}", step, path));
     return Error::sys(err, fmt::format("remove netns {}: {}", path, step));
 }

@@ -48,7 +48,8 @@ struct Id {
 Result<UniqueFd> host_mount_namespace(const std::string& dir,
                                       const std::string& host = "/proc/1/ns/mnt");
 
-// Creates a new network namespace (with only a down `lo`) and bind-mounts it on `path`, which must
+// Creates a new network namespace (with only a down `lo`; platform::LinuxKernel::create_netns
+// brings it up) and bind-mounts it on `path`, which must
 // not exist (its directory must). On failure nothing is left behind: no file, no mount.
 // `mntns_fd` (from host_mount_namespace(), or -1 for the caller's own): the mount namespace in
 // which the file is created and mounted; entering it needs CAP_SYS_ADMIN and CAP_SYS_CHROOT.
@@ -63,6 +64,10 @@ Result<UniqueFd> open_current();
 // Detach-unmounts `path` and unlinks it. Idempotent: a missing path is success. A path that is a
 // plain file (not mounted) is just unlinked. `mntns_fd` as for create(): the unmount must happen
 // where the mount was made (an unmount in a slave namespace does not reach the host).
+// Only a network namespace is ever unmounted: the path is inspected first without following
+// symlinks (an nsfs mount of type CLONE_NEWNET), and unmounted with UMOUNT_NOFOLLOW. A symlink,
+// a directory or device, or a foreign mount (tmpfs, a bind-mounted file, another namespace type)
+// is refused with InvalidArgument and left exactly as it was.
 Result<void> remove(const std::string& path, int mntns_fd = -1);
 
 // Identity of the namespace behind an fd from open()/open_current().

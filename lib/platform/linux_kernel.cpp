@@ -219,7 +219,21 @@ std::vector<core::NetnsId> LinuxKernel::host_netns_ids() {
 }
 
 Result<void> LinuxKernel::create_netns(const std::string& path) {
-    return netns::create(path, impl_->host_mnt.get());
+    CNETD_TRY(netns::create(path, impl_->host_mnt.get()));
+    // `lo` up, as Docker's sandboxes have it: programs inside bind and talk to 127.0.0.1. Done
+    // over a route socket made inside the namespace (no thread switch, no `ip`). If that fails,
+    // the namespace goes again: create either succeeds whole or leaves nothing.
+    auto lo_up = [&]() -> Result<void> {
+        CNETD_TRY_ASSIGN(UniqueFd fd, netns::open(path));
+        CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_in(fd.get(), path));
+        return netlink::set_up(sock, "lo");
+    };
+    if (auto r = lo_up(); !r.ok()) {
+        if (auto undo = netns::remove(path, impl_->host_mnt.get()); !undo.ok())
+            log::warn("create netns {}: undo: {}", path, undo.error().message());
+        return std::move(r).error().wrap(fmt::format("create netns {}: bring lo up", path));
+    }
+    return ok();
 }
 
 Result<void> LinuxKernel::delete_netns(const std::string& path) {

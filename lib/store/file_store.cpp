@@ -6,9 +6,13 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
+#include <mutex>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -135,30 +139,112 @@ T parsed(Result<T> r, const char* field) {
     return std::move(r).value();
 }
 
-core::Endpoint endpoint_from(const json& j) {
-    core::Endpoint e;
-    e.id = j.at("id").get<std::string>();
-    e.name = j.at("name").get<std::string>();
-    e.netns_path = j.at("netns_path").get<std::string>();
-    e.netns_id.dev = j.at("netns_dev").get<uint64_t>();
-    e.netns_id.ino = j.at("netns_ino").get<uint64_t>();
-    e.host_ifname = j.at("host_ifname").get<std::string>();
-    e.ifname = j.at("ifname").get<std::string>();
-    e.mac = parsed(Mac::parse(j.at("mac").get<std::string>()), "mac");
-    e.address = parsed(Ipv4Cidr::parse(j.at("address").get<std::string>()), "address");
-    if (j.contains("address6")) {
-        e.address6 = parsed(Ipv6Cidr::parse(j.at("address6").get<std::string>()), "address6");
+// A short rendering of a bad value for an error message.
+std::string shown(const json& v) {
+    std::string s = v.dump();
+    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// `v` (the value of field `name`) as T, checked: the right JSON type and, for integers, in T's
+// range. nlohmann's own get<> would wrap 70000 into a uint16_t or -1 into an unsigned silently, and
+// its type_error does not name the field; every failure here throws a message naming the field and
+// the value.
+template <class T>
+T as(const json& v, std::string_view name) {
+    auto bad = [&](std::string_view expected) {
+        return std::runtime_error(fmt::format("{}: expected {}, got {}", name, expected, shown(v)));
+    };
+    if constexpr (std::is_same_v<T, bool>) {
+        if (!v.is_boolean()) throw bad("true or false");
+        return v.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+        static_assert(std::is_unsigned_v<T>, "only unsigned integer fields exist");
+        if (!v.is_number_unsigned() || v.get<uint64_t>() > std::numeric_limits<T>::max())
+            throw bad(fmt::format("an integer 0..{}", uint64_t{std::numeric_limits<T>::max()}));
+        return static_cast<T>(v.get<uint64_t>());
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        if (!v.is_string()) throw bad("a string");
+        return v.get<std::string>();
+    } else {
+        static_assert(std::is_same_v<T, std::map<std::string, std::string>>);
+        if (!v.is_object()) throw bad("an object of strings");
+        T out;
+        for (const auto& [k, x] : v.items())
+            out.emplace(k, as<std::string>(x, fmt::format("{}.{}", name, k)));
+        return out;
     }
-    e.container_id = j.value("container_id", std::string());
-    e.gw_priority = j.value("gw_priority", 0);
-    for (const auto& pj : j.value("ports", json::array())) {
+}
+
+// The member `name` of object `j` (missing: an error naming it).
+const json& member(const json& j, const char* name) {
+    if (!j.is_object())
+        throw std::runtime_error(fmt::format("expected an object, got {}", shown(j)));
+    auto it = j.find(name);
+    if (it == j.end()) throw std::runtime_error(fmt::format("{}: missing", name));
+    return *it;
+}
+
+template <class T>
+T field(const json& j, const char* name) {
+    return as<T>(member(j, name), name);
+}
+
+// field() for an optional member: `fallback` when absent.
+template <class T>
+T field_or(const json& j, const char* name, T fallback) {
+    return j.is_object() && j.contains(name) ? field<T>(j, name) : std::move(fallback);
+}
+
+// j[name] as an array (for iteration), checked.
+const json& array_field(const json& j, const char* name) {
+    const json& v = member(j, name);
+    if (!v.is_array())
+        throw std::runtime_error(fmt::format("{}: expected an array, got {}", name, shown(v)));
+    return v;
+}
+
+// One end (i = 0: first, 1: last) of the [first, last] port range j[name].
+uint16_t port_at(const json& j, const char* name, size_t i) {
+    const json& r = array_field(j, name);
+    if (r.size() != 2)
+        throw std::runtime_error(fmt::format("{}: expected [first, last], got {}", name, shown(r)));
+    return as<uint16_t>(r[i], name);
+}
+
+core::Endpoint endpoint_from(const json& j) {
+    using S = std::string;
+    core::Endpoint e;
+    e.id = field<S>(j, "id");
+    e.name = field<S>(j, "name");
+    e.netns_path = field<S>(j, "netns_path");
+    e.netns_id.dev = field<uint64_t>(j, "netns_dev");
+    e.netns_id.ino = field<uint64_t>(j, "netns_ino");
+    e.host_ifname = field<S>(j, "host_ifname");
+    e.ifname = field<S>(j, "ifname");
+    e.mac = parsed(Mac::parse(field<S>(j, "mac")), "mac");
+    e.address = parsed(Ipv4Cidr::parse(field<S>(j, "address")), "address");
+    if (j.contains("address6"))
+        e.address6 = parsed(Ipv6Cidr::parse(field<S>(j, "address6")), "address6");
+    e.container_id = field_or<S>(j, "container_id", "");
+    if (j.contains("gw_priority")) {  // signed: the one such field
+        const json& v = j["gw_priority"];
+        if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)
+            throw std::runtime_error(
+                fmt::format("gw_priority: expected an integer {}..{}, got {}", INT32_MIN,
+                            INT32_MAX, shown(v)));
+        e.gw_priority = static_cast<int>(v.get<int64_t>());
+    }
+    if (!j.contains("ports")) return e;
+    for (const auto& pj : array_field(j, "ports")) {
         core::PortBinding b;
-        b.proto = parsed(core::parse_proto(pj.at("proto").get<std::string>()), "proto");
-        if (pj.contains("host_ip")) b.host_ip = parsed(Ipv4::parse(pj.at("host_ip").get<std::string>()), "host_ip");
-        b.ipv6 = pj.value("ipv6", false);
-        if (pj.contains("host_ip6")) b.host_ip6 = parsed(Ipv6::parse(pj.at("host_ip6").get<std::string>()), "host_ip6");
-        b.host = {pj.at("host").at(0).get<uint16_t>(), pj.at("host").at(1).get<uint16_t>()};
-        b.container = {pj.at("container").at(0).get<uint16_t>(), pj.at("container").at(1).get<uint16_t>()};
+        b.proto = parsed(core::parse_proto(field<S>(pj, "proto")), "proto");
+        if (pj.contains("host_ip"))
+            b.host_ip = parsed(Ipv4::parse(field<S>(pj, "host_ip")), "host_ip");
+        b.ipv6 = field_or(pj, "ipv6", false);
+        if (pj.contains("host_ip6"))
+            b.host_ip6 = parsed(Ipv6::parse(field<S>(pj, "host_ip6")), "host_ip6");
+        b.host = {port_at(pj, "host", 0), port_at(pj, "host", 1)};
+        b.container = {port_at(pj, "container", 0), port_at(pj, "container", 1)};
         if (b.host.first == 0 || b.host.last < b.host.first || b.container.first == 0 ||
             b.container.size() != b.host.size()) {
             throw std::runtime_error("ports: inconsistent mapping " + pj.dump());
@@ -169,49 +255,47 @@ core::Endpoint endpoint_from(const json& j) {
 }
 
 core::Network header_from(const json& j) {
+    using S = std::string;
+    using Map = std::map<std::string, std::string>;
     core::Network n;
-    n.id = j.at("id").get<std::string>();
-    n.name = j.at("name").get<std::string>();
-    n.bridge = j.at("bridge").get<std::string>();
-    n.subnet = parsed(Ipv4Cidr::parse_network(j.at("subnet").get<std::string>()), "subnet");
-    n.gateway = parsed(Ipv4::parse(j.at("gateway").get<std::string>()), "gateway");
-    if (j.contains("ip_range")) {
-        n.ip_range = parsed(Ipv4Cidr::parse_network(j.at("ip_range").get<std::string>()), "ip_range");
-    }
-    n.mtu = j.at("mtu").get<unsigned>();
-    n.is_default = j.at("is_default").get<bool>();
-    n.internal = j.value("internal", false);
-    n.icc = j.value("icc", true);
-    n.masquerade = j.value("masquerade", true);
-    if (j.contains("host_binding")) {
-        n.host_binding = parsed(Ipv4::parse(j.at("host_binding").get<std::string>()), "host_binding");
-    }
-    if (j.contains("host_ipv4")) {
-        n.host_ipv4 = parsed(Ipv4::parse(j.at("host_ipv4").get<std::string>()), "host_ipv4");
-    }
-    n.bridge_adopted = j.at("bridge_adopted").get<bool>();
-    n.created = j.at("created").get<std::string>();
-    n.options = j.at("options").get<std::map<std::string, std::string>>();
+    n.id = field<S>(j, "id");
+    n.name = field<S>(j, "name");
+    n.bridge = field<S>(j, "bridge");
+    n.subnet = parsed(Ipv4Cidr::parse_network(field<S>(j, "subnet")), "subnet");
+    n.gateway = parsed(Ipv4::parse(field<S>(j, "gateway")), "gateway");
+    if (j.contains("ip_range"))
+        n.ip_range = parsed(Ipv4Cidr::parse_network(field<S>(j, "ip_range")), "ip_range");
+    n.mtu = field<unsigned>(j, "mtu");
+    n.is_default = field<bool>(j, "is_default");
+    n.internal = field_or(j, "internal", false);
+    n.icc = field_or(j, "icc", true);
+    n.masquerade = field_or(j, "masquerade", true);
+    if (j.contains("host_binding"))
+        n.host_binding = parsed(Ipv4::parse(field<S>(j, "host_binding")), "host_binding");
+    if (j.contains("host_ipv4"))
+        n.host_ipv4 = parsed(Ipv4::parse(field<S>(j, "host_ipv4")), "host_ipv4");
+    n.bridge_adopted = field<bool>(j, "bridge_adopted");
+    n.created = field<S>(j, "created");
+    n.options = field<Map>(j, "options");
     // Fields added with format 2 (dual stack, labels...): absent in v1 files, defaults then.
     if (j.contains("subnet6")) {
-        n.subnet6 = parsed(Ipv6Cidr::parse_network(j.at("subnet6").get<std::string>()), "subnet6");
-        n.gateway6 = parsed(Ipv6::parse(j.at("gateway6").get<std::string>()), "gateway6");
+        n.subnet6 = parsed(Ipv6Cidr::parse_network(field<S>(j, "subnet6")), "subnet6");
+        n.gateway6 = parsed(Ipv6::parse(field<S>(j, "gateway6")), "gateway6");
     }
-    if (j.contains("ip_range6")) {
-        n.ip_range6 = parsed(Ipv6Cidr::parse_network(j.at("ip_range6").get<std::string>()), "ip_range6");
-    }
-    n.labels = j.value("labels", std::map<std::string, std::string>());
-    n.aux_addresses = j.value("aux_addresses", std::map<std::string, std::string>());
-    n.mode4 = parse_mode(j.value("mode4", std::string("nat")));
-    n.mode6 = parse_mode(j.value("mode6", std::string("nat")));
-    n.inhibit_ipv4 = j.value("inhibit_ipv4", false);
-    n.iface_prefix = j.value("iface_prefix", std::string("eth"));
+    if (j.contains("ip_range6"))
+        n.ip_range6 = parsed(Ipv6Cidr::parse_network(field<S>(j, "ip_range6")), "ip_range6");
+    n.labels = field_or(j, "labels", Map());
+    n.aux_addresses = field_or(j, "aux_addresses", Map());
+    n.mode4 = parse_mode(field_or<S>(j, "mode4", "nat"));
+    n.mode6 = parse_mode(field_or<S>(j, "mode6", "nat"));
+    n.inhibit_ipv4 = field_or(j, "inhibit_ipv4", false);
+    n.iface_prefix = field_or<S>(j, "iface_prefix", "eth");
     return n;
 }
 
 core::Network network_from(const json& j) {
     core::Network n = header_from(j);
-    for (const auto& ej : j.at("endpoints")) {
+    for (const auto& ej : array_field(j, "endpoints")) {
         core::Endpoint e = endpoint_from(ej);
         n.endpoints.put(std::move(e));
     }
@@ -250,6 +334,14 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
     return std::optional<std::string>(ss.str());
 }
 
+// Makes the directory's entries (a created or renamed file) durable.
+Result<void> fsync_dir(const std::string& dir) {
+    CNETD_TRY(failpoint::hit_error("store.dir.fsync.error"));
+    UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d.valid() || ::fsync(d.get()) != 0) return Error::sys(errno, "fsync directory " + dir);
+    return ok();
+}
+
 // write-temp + fsync + rename + fsync of the directory: the file is either old or new.
 Result<void> replace_file(const std::string& dir, const std::string& path, const std::string& data,
                           const char* fp_before_rename) {
@@ -265,9 +357,7 @@ Result<void> replace_file(const std::string& dir, const std::string& path, const
         ::unlink(tmp.c_str());
         return Error::sys(err, "rename " + tmp + " to " + path);
     }
-    UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!d.valid() || ::fsync(d.get()) != 0) return Error::sys(errno, "fsync directory " + dir);
-    return ok();
+    return fsync_dir(dir);
 }
 
 // One parsed journal record, or why it is not one.
@@ -275,6 +365,9 @@ struct Record {
     bool valid = false;
     size_t end = 0;  // offset after its newline
     json body;
+    // Set when length and checksum are right but the JSON does not parse (e.g. a number out of
+    // range, "1e999"): no torn write produces that, so it is corruption, never cut off as a tail.
+    std::string json_error;
 };
 
 Record parse_record(const std::string& data, size_t off) {
@@ -291,7 +384,8 @@ Record parse_record(const std::string& data, size_t off) {
     if (payload.size() != len || crc32(payload) != crc) return r;
     try {
         r.body = json::parse(payload);
-    } catch (const std::exception&) {
+    } catch (const json::exception& e) {
+        r.json_error = e.what();
         return r;
     }
     r.valid = true;
@@ -299,7 +393,59 @@ Record parse_record(const std::string& data, size_t off) {
     return r;
 }
 
+// Adds the networks of a parsed snapshot to `nets`; returns its seq. Sets `v1` for a version 1
+// file. Throws (a message naming the field) on anything malformed.
+uint64_t apply_snapshot(const json& j, std::map<std::string, core::Network>& nets, bool& v1) {
+    const unsigned version = field<unsigned>(j, "version");
+    if (version != 1 && version != kFormatVersion)
+        throw std::runtime_error(fmt::format("format version {} is not supported (expected {})",
+                                             version, kFormatVersion));
+    v1 = version == 1;
+    const json& list = array_field(j, "networks");
+    for (size_t i = 0; i < list.size(); ++i) {
+        try {
+            core::Network n = network_from(list[i]);
+            std::string id = n.id;
+            nets[id] = std::move(n);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(fmt::format("networks[{}]: {}", i, e.what()));
+        }
+    }
+    return field_or<uint64_t>(j, "seq", 0);
+}
+
+// Applies one journal op (put_net, del_net, put_ep, del_ep) to `nets`. Throws as above.
+void apply_op(const json& op, std::map<std::string, core::Network>& nets) {
+    const std::string kind = field<std::string>(op, "op");
+    if (kind == "put_net") {
+        core::Network h = header_from(member(op, "net"));
+        auto it = nets.find(h.id);
+        if (it != nets.end()) h.endpoints = std::move(it->second.endpoints);
+        std::string id = h.id;
+        nets[id] = std::move(h);
+    } else if (kind == "del_net") {
+        nets.erase(field<std::string>(op, "id"));
+    } else if (kind == "put_ep") {
+        auto it = nets.find(field<std::string>(op, "net"));
+        if (it == nets.end()) throw std::runtime_error("put_ep for an unknown network");
+        it->second.endpoints.put(endpoint_from(member(op, "ep")));
+    } else if (kind == "del_ep") {
+        auto it = nets.find(field<std::string>(op, "net"));
+        if (it != nets.end()) it->second.endpoints.erase(field<std::string>(op, "id"));
+    } else {
+        throw std::runtime_error("unknown op \"" + kind + "\"");
+    }
+}
+
+std::mutex g_read_only_mu;
+std::string g_read_only;  // guarded by g_read_only_mu: the last store's reason, "" = writable
+
 }  // namespace
+
+std::string read_only_reason() {
+    std::lock_guard lock(g_read_only_mu);
+    return g_read_only;
+}
 
 FileStateStore::FileStateStore(std::string dir) : dir_(std::move(dir)) {}
 
@@ -326,21 +472,12 @@ Result<std::vector<core::Network>> FileStateStore::load() {
     CNETD_TRY_ASSIGN(auto snap, read_file(path()));
     if (snap) {
         try {
-            json j = json::parse(*snap);
-            int version = j.at("version").get<int>();
-            if (version != 1 && version != kFormatVersion) {
-                return Error::invalid(fmt::format("{}: format version {} is not supported (expected {})",
-                                                  path(), version, kFormatVersion));
-            }
-            if (version == 1) need_compact_ = true;  // migrate on the first save
-            snap_seq = j.value("seq", uint64_t{0});
-            for (const auto& nj : j.at("networks")) {
-                core::Network n = network_from(nj);
-                std::string id = n.id;
-                nets[id] = std::move(n);
-            }
+            bool v1 = false;
+            snap_seq = apply_snapshot(json::parse(*snap), nets, v1);
+            need_compact_ = v1;  // migrate on the first save
         } catch (const std::exception& e) {
-            // Never drop or overwrite a state file we cannot read: the daemon refuses to start.
+            // Any nlohmann exception (parse_error, out_of_range such as "1e999", type_error) or
+            // field error: never drop or overwrite a state file we cannot read, refuse to start.
             return Error::invalid(fmt::format("{} is corrupt: {} (move it away to start from scratch)",
                                               path(), e.what()));
         }
@@ -349,86 +486,83 @@ Result<std::vector<core::Network>> FileStateStore::load() {
         need_compact_ = true;  // no snapshot yet: the first save writes one
         snapshot_bytes_ = 0;
     }
-
     uint64_t seq = snap_seq;
-    CNETD_TRY_ASSIGN(auto jr, read_file(journal_path()));
-    uint64_t good_end = 0;
-    if (jr) {
-        const std::string& data = *jr;
-        size_t off = 0;
-        while (off < data.size()) {
-            Record r = parse_record(data, off);
-            if (!r.valid) break;
-            try {
-                uint64_t rseq = r.body.at("seq").get<uint64_t>();
-                if (rseq > snap_seq) {
-                    for (const auto& op : r.body.at("ops")) {
-                        const std::string kind = op.at("op").get<std::string>();
-                        if (kind == "put_net") {
-                            core::Network h = header_from(op.at("net"));
-                            auto it = nets.find(h.id);
-                            if (it != nets.end()) h.endpoints = std::move(it->second.endpoints);
-                            std::string id = h.id;
-                            nets[id] = std::move(h);
-                        } else if (kind == "del_net") {
-                            nets.erase(op.at("id").get<std::string>());
-                        } else if (kind == "put_ep") {
-                            auto it = nets.find(op.at("net").get<std::string>());
-                            if (it == nets.end()) throw std::runtime_error("put_ep for an unknown network");
-                            it->second.endpoints.put(endpoint_from(op.at("ep")));
-                        } else if (kind == "del_ep") {
-                            auto it = nets.find(op.at("net").get<std::string>());
-                            if (it != nets.end()) it->second.endpoints.erase(op.at("id").get<std::string>());
-                        } else {
-                            throw std::runtime_error("unknown op \"" + kind + "\"");
-                        }
-                    }
-                    seq = rseq;
-                }
-            } catch (const std::exception& e) {
-                return Error::invalid(fmt::format(
-                    "{} is corrupt: record at offset {}: {} (move it away to start from the snapshot)",
-                    journal_path(), off, e.what()));
-            }
-            off = r.end;
-        }
-        good_end = off;
-        if (off < data.size()) {
-            // Is there a valid record after the bad one? Then this is not a torn final write.
-            for (size_t p = data.find("\nJ ", off); p != std::string::npos; p = data.find("\nJ ", p + 1)) {
-                if (parse_record(data, p + 1).valid) {
-                    return Error::invalid(fmt::format(
-                        "{} is corrupt: bad record at offset {} followed by valid records (move it "
-                        "away to start from the snapshot)",
-                        journal_path(), off));
-                }
-            }
-            // A torn final record: the save that wrote it never returned. Keep a copy, cut it off.
-            torn_tail_ = true;
-            const std::string keep = fmt::format("{}.torn-{}", journal_path(), std::time(nullptr));
-            std::ofstream(keep, std::ios::binary) << data.substr(off);
-            log::warn("state: {} ends with a torn record ({} bytes at offset {}, an interrupted "
-                      "save); cut off, copy kept in {}",
-                      journal_path(), data.size() - off, off, keep);
-            if (::truncate(journal_path().c_str(), static_cast<off_t>(off)) != 0) {
-                return Error::sys(errno, "truncate " + journal_path());
-            }
-        }
-    }
-    journal_bytes_ = good_end;
+    CNETD_TRY(replay_journal(nets, snap_seq, seq));
     seq_ = seq;
     last_ = nets;
     loaded_ = true;
+    // Every file was read back whole: whatever made the store read-only is behind us.
+    set_read_only("");
     std::vector<core::Network> out;
     out.reserve(nets.size());
     for (auto& [id, n] : nets) out.push_back(std::move(n));
     return out;
 }
 
+Result<void> FileStateStore::replay_journal(std::map<std::string, core::Network>& nets,
+                                            uint64_t snap_seq, uint64_t& seq) {
+    journal_bytes_ = 0;
+    CNETD_TRY_ASSIGN(auto jr, read_file(journal_path()));
+    if (!jr) return ok();
+    const std::string& data = *jr;
+    size_t off = 0;
+    while (off < data.size()) {
+        Record r = parse_record(data, off);
+        auto corrupt = [&](const std::string& why) {
+            return Error::invalid(fmt::format(
+                "{} is corrupt: record at offset {}: {} (move it away to start from the snapshot)",
+                journal_path(), off, why));
+        };
+        if (!r.json_error.empty()) return corrupt(r.json_error);
+        if (!r.valid) break;
+        try {
+            const uint64_t rseq = field<uint64_t>(r.body, "seq");
+            if (rseq > snap_seq) {
+                for (const auto& op : array_field(r.body, "ops")) apply_op(op, nets);
+                seq = rseq;
+            }
+        } catch (const std::exception& e) {
+            return corrupt(e.what());
+        }
+        off = r.end;
+    }
+    journal_bytes_ = off;
+    if (off == data.size()) return ok();
+    // Is there a valid record after the bad one? Then this is not a torn final write.
+    for (size_t p = data.find("\nJ ", off); p != std::string::npos; p = data.find("\nJ ", p + 1)) {
+        if (parse_record(data, p + 1).valid) {
+            return Error::invalid(fmt::format(
+                "{} is corrupt: bad record at offset {} followed by valid records (move "
+                "it away to start from the snapshot)",
+                journal_path(), off));
+        }
+    }
+    // A torn final record: the save that wrote it never returned. Keep a copy, cut it off.
+    torn_tail_ = true;
+    const std::string keep = fmt::format("{}.torn-{}", journal_path(), std::time(nullptr));
+    std::ofstream(keep, std::ios::binary) << data.substr(off);
+    log::warn(
+        "state: {} ends with a torn record ({} bytes at offset {}, an interrupted save); cut "
+        "off, copy kept in {}",
+        journal_path(), data.size() - off, off, keep);
+    if (::truncate(journal_path().c_str(), static_cast<off_t>(off)) != 0)
+        return Error::sys(errno, "truncate " + journal_path());
+    return ok();
+}
+
 Result<void> FileStateStore::open_journal() {
     if (journal_.valid()) return ok();
-    journal_.reset(::open(journal_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!journal_.valid()) return Error::sys(errno, "open " + journal_path());
+    const std::string jp = journal_path();
+    journal_.reset(::open(jp.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    if (journal_.valid()) return ok();
+    if (errno != ENOENT) return Error::sys(errno, "open " + jp);
+    // A new journal (next to an existing snapshot, or the first one): its directory entry must be
+    // durable before a record in it is acknowledged, or a crash could lose the file, and with it
+    // saves that were reported done. So: create, then fsync the directory.
+    UniqueFd fd(::open(jp.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Error::sys(errno, "create " + jp);
+    CNETD_TRY(fsync_dir(dir_));
+    journal_ = std::move(fd);
     return ok();
 }
 
@@ -474,7 +608,37 @@ Result<void> FileStateStore::compact(const std::vector<core::Network>& networks)
     return ok();
 }
 
+void FileStateStore::cut_back() {
+    // A half-written record may be on disk: cut the journal back so the next append does not
+    // follow garbage (which load() would take for corruption: a bad record before good ones).
+    if (!journal_.valid()) return;
+    int err = 0;
+    if (auto fp = failpoint::hit_error("store.journal.truncate.error"); !fp.ok())
+        err = EIO;
+    else if (::ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_)) != 0)
+        err = errno;
+    if (err == 0) return;
+    // The journal may now end in garbage we cannot remove. Appending after it would make the
+    // file unloadable, so accept no more mutations; the next start cuts the garbage off as a
+    // torn tail and loads everything acknowledged so far.
+    set_read_only(fmt::format("truncate {} to {} bytes after a failed append: {}", journal_path(),
+                              journal_bytes_, std::strerror(err)));
+    log::error("state: store is now read-only (mutations are refused until cnetd restarts): {}",
+               read_only_);
+}
+
+void FileStateStore::set_read_only(std::string reason) {
+    read_only_ = reason;
+    std::lock_guard lock(g_read_only_mu);
+    g_read_only = std::move(reason);
+}
+
 Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
+    if (!read_only_.empty()) {
+        return Error(ErrorKind::Unavailable,
+                     fmt::format("save state: the state store is read-only ({}); restart cnetd",
+                                 read_only_));
+    }
     if (!loaded_) {
         // Never write over files we have not read (they may be corrupt, or hold other state).
         auto r = load();
@@ -522,9 +686,7 @@ Result<void> FileStateStore::save(const std::vector<core::Network>& networks) {
         auto r = append(json{{"seq", seq_}, {"ops", ops}}.dump());
         if (!r.ok()) {
             --seq_;
-            // A half-written record may be on disk: cut the journal back so the next append
-            // does not follow garbage (load() would cut it anyway).
-            if (journal_.valid()) (void)::ftruncate(journal_.get(), static_cast<off_t>(journal_bytes_));
+            cut_back();
             return r;
         }
     }

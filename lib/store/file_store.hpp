@@ -23,7 +23,21 @@
 // error naming the file and the offset, the files are left untouched, and save() refuses to write
 // until a load() succeeds (so a corrupt file is never overwritten).
 //
-// Threading: not thread-safe; called from the daemon's kernel worker only.
+// A new journal file is made durable (fsync of the directory) before its first record counts.
+//
+// Read-only mode: when an append fails and the journal cannot be cut back to its last good record
+// (ftruncate fails: EIO, a full or read-only file system...), garbage may follow the good records;
+// appending more would leave a file the next load() refuses. So the store turns read-only: every
+// later save() fails with ErrorKind::Unavailable naming the reason (read_only()), which is logged
+// once and published process-wide (read_only_reason(), shown by GET /v1/info and `netctl info`).
+// The next start's load() cuts the garbage off as a torn tail and has every acknowledged save.
+//
+// Malformed content (a field of the wrong type, a number out of its range such as "1e999" or a
+// port of 70000, a JSON syntax error) fails load() with ErrorKind::InvalidArgument naming the
+// file, the field and the value; no nlohmann exception escapes.
+//
+// Threading: not thread-safe; called from the daemon's kernel worker only (read_only_reason() may
+// be called from any thread).
 #pragma once
 
 #include <map>
@@ -54,6 +68,8 @@ public:
     unsigned compactions() const noexcept { return compactions_; }
     // The last load() found (and cut off) a torn record at the end of the journal.
     bool torn_tail() const noexcept { return torn_tail_; }
+    // Why save() refuses (read-only mode, see above), or "" while writable.
+    const std::string& read_only() const noexcept { return read_only_; }
     // Compaction threshold floor (tests lower it).
     void set_compact_floor(uint64_t bytes) noexcept { compact_floor_ = bytes; }
 
@@ -61,6 +77,11 @@ private:
     Result<void> compact(const std::vector<core::Network>& networks);
     Result<void> append(const std::string& payload);
     Result<void> open_journal();
+    Result<void> replay_journal(std::map<std::string, core::Network>& nets, uint64_t snap_seq,
+                                uint64_t& seq);
+    // After a failed append: truncate the journal to its last good record, or turn read-only.
+    void cut_back();
+    void set_read_only(std::string reason);
 
     std::string dir_;
     bool loaded_ = false;      // save() is allowed: last load() succeeded (or compact wrote)
@@ -73,6 +94,11 @@ private:
     unsigned compactions_ = 0;
     bool torn_tail_ = false;
     UniqueFd journal_;
+    std::string read_only_;  // "" = writable
 };
+
+// The read-only reason of the process's state store (the last one to change mode), "" when it is
+// writable. The daemon has one store; GET /v1/info reports this as StateReadOnly.
+std::string read_only_reason();
 
 }  // namespace cnetd::store

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -204,6 +205,89 @@ TEST_F(NetnsTest, FromAPrivateSlaveMountNamespaceTheMountLandsInTheHosts) {
     EXPECT_EQ(rc, 0);
     EXPECT_FALSE(mounted(good));
     ::unlink(good.c_str());
+}
+
+// Issue 15 item 13b: like Docker's sandboxes, a namespace made by create_netns has `lo` up, so
+// programs inside can bind and reach 127.0.0.1.
+TEST_F(NetnsTest, CreatedNamespaceHasLoopbackUp) {
+    auto ns = make_ns("lo-up");
+    auto lo = ip_json("-n lo-up link show lo");
+    ASSERT_EQ(lo.size(), 1u) << lo.dump();
+    bool up = false;
+    for (const auto& f : lo[0]["flags"]) up = up || f == "UP";
+    EXPECT_TRUE(up) << lo.dump();
+    auto fd = netns::open(ns_path("lo-up"));
+    ASSERT_TRUE(fd.ok());
+    EXPECT_EQ(tcp_exchange(fd->get(), fd->get(), "127.0.0.1", 8080), "");
+}
+
+// Issue 15 item 11: deleting a netns file unmounts only a network namespace. A symlink (to a
+// mount elsewhere, or to a real netns file) and a foreign mount in the netns dir are refused and
+// left exactly as they were.
+TEST_F(NetnsTest, DeleteRefusesSymlinksAndForeignMounts) {
+    char tmpl[] = "/tmp/cnetd-victim-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string victim = tmpl;
+    ASSERT_EQ(::mount("tmpfs", victim.c_str(), "tmpfs", 0, "size=64k"), 0) << strerror(errno);
+    auto refused = [&](const std::string& path) {
+        auto r = kernel->delete_netns(path);
+        EXPECT_FALSE(r.ok()) << path << " was removed";
+        if (r.ok()) return;
+        EXPECT_EQ(r.error().kind(), ErrorKind::InvalidArgument) << r.error().message();
+        EXPECT_NE(r.error().message().find("refused"), std::string::npos) << r.error().message();
+    };
+
+    // A symlink to a directory with a mount: old code's umount2() followed it.
+    const std::string link = ns_path("evil");
+    ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+    refused(link);
+    EXPECT_TRUE(mounted(victim)) << "the symlink's target was unmounted";
+    struct stat st {};
+    EXPECT_EQ(::lstat(link.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode));
+
+    // A symlink to a real namespace file: not ours to remove through that name either.
+    ASSERT_TRUE(kernel->create_netns(ns_path("real")).ok());
+    const std::string alias = ns_path("alias");
+    ASSERT_EQ(::symlink(ns_path("real").c_str(), alias.c_str()), 0);
+    refused(alias);
+    EXPECT_TRUE(mounted(ns_path("real")));
+
+    // A foreign mount on a file of the netns dir: a bind-mounted regular file...
+    const std::string file = victim + "/file";
+    std::ofstream(file) << "data";
+    const std::string bound = ns_path("bound");
+    std::ofstream(bound).flush();
+    ASSERT_EQ(::mount(file.c_str(), bound.c_str(), nullptr, MS_BIND, nullptr), 0)
+        << strerror(errno);
+    refused(bound);
+    EXPECT_TRUE(mounted(bound));
+    // ...another namespace type (a UTS namespace bind-mounted like a netns file)...
+    const std::string uts = ns_path("uts");
+    std::ofstream(uts).flush();
+    ASSERT_EQ(::mount("/proc/self/ns/uts", uts.c_str(), nullptr, MS_BIND, nullptr), 0);
+    refused(uts);
+    EXPECT_TRUE(mounted(uts));
+    // ...and a tmpfs on a directory.
+    const std::string dir = ns_path("dir");
+    ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+    ASSERT_EQ(::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=64k"), 0);
+    refused(dir);
+    EXPECT_TRUE(mounted(dir));
+
+    // The real namespace file still goes, and so does a plain leftover file.
+    EXPECT_TRUE(kernel->delete_netns(ns_path("real")).ok());
+    EXPECT_FALSE(mounted(ns_path("real")));
+    std::ofstream(ns_path("plain")).flush();
+    EXPECT_TRUE(kernel->delete_netns(ns_path("plain")).ok());
+    EXPECT_NE(::access(ns_path("plain").c_str(), F_OK), 0);
+
+    for (const auto& m : {bound, uts, dir}) ::umount2(m.c_str(), MNT_DETACH);
+    ::rmdir(dir.c_str());
+    ::unlink(link.c_str());
+    ::unlink(alias.c_str());
+    ::umount2(victim.c_str(), MNT_DETACH);
+    ::rmdir(victim.c_str());
 }
 
 }  // namespace

@@ -1,15 +1,20 @@
 // lib/store: snapshot + journal round trips, migration from the v1 file, torn and corrupt files,
-// the daemon ID, and the cost of a save (flat in the size of the state).
+// the daemon ID, the cost of a save (flat in the size of the state), read-only mode after a failed
+// truncate, and malformed values on load.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "base/failpoint.hpp"
 #include "store/file_store.hpp"
 
 using namespace cnetd;
@@ -390,4 +395,160 @@ TEST_F(StoreTest, SaveCostIsFlat) {
                     c.what, us / (2 * rounds), per_save_bytes, uintmax_t(fs::file_size(s.path())));
     }
     for (double b : bytes) EXPECT_LT(b, bytes[0] * 1.2) << "bytes per save grew with the state";
+}
+
+// ---- Issue 15 item 12: crash-safety gaps; item 16: no JSON exception escapes load() ----
+
+namespace {
+
+// CRC-32 (IEEE), as the journal's records carry it.
+uint32_t crc32_of(const std::string& s) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char ch : s) {
+        c ^= ch;
+        for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+std::string record(const std::string& payload) {
+    return fmt::format("J {} {:08x} {}\n", payload.size(), crc32_of(payload), payload);
+}
+
+// Failpoints for one scope (CNETD_FAILPOINTS, re-read).
+struct Failpoints {
+    explicit Failpoints(const char* rules) {
+        setenv("CNETD_FAILPOINTS", rules, 1);
+        failpoint::reload_for_test();
+    }
+    ~Failpoints() {
+        unsetenv("CNETD_FAILPOINTS");
+        failpoint::reload_for_test();
+    }
+};
+
+}  // namespace
+
+TEST_F(StoreTest, FailedAppendAndFailedTruncateMakeTheStoreReadOnly) {
+    store::FileStateStore s(dir);
+    ASSERT_TRUE(s.init().ok());
+    ASSERT_TRUE(s.load().ok());
+    core::Network n = sample();
+    ASSERT_TRUE(s.save({n}).ok());
+    n.endpoints.put(endpoint(1));
+    ASSERT_TRUE(s.save({n}).ok());  // the last acknowledged state
+    const core::Network acknowledged = n;
+    const auto good = fs::file_size(s.journal_path());
+    EXPECT_EQ(s.read_only(), "");
+    {
+        // Half a record reaches the file, the append fails, and so does the truncate back.
+        Failpoints fp("store.journal.torn=error,store.journal.truncate.error=error");
+        n.endpoints.put(endpoint(2));
+        EXPECT_FALSE(s.save({n}).ok());
+    }
+    const auto garbage = fs::file_size(s.journal_path());
+    ASSERT_GT(garbage, good);
+    EXPECT_NE(s.read_only().find("truncate " + s.journal_path()), std::string::npos)
+        << s.read_only();
+    EXPECT_EQ(store::read_only_reason(), s.read_only());
+    // Every later mutation is refused; nothing is written after the garbage.
+    n.endpoints.put(endpoint(3));
+    auto r = s.save({n});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_NE(r.error().message().find("read-only"), std::string::npos) << r.error().message();
+    EXPECT_EQ(fs::file_size(s.journal_path()), garbage);
+    // A restart loads the last acknowledged state (the garbage is a torn tail, cut off).
+    store::FileStateStore s2(dir);
+    auto loaded = s2.load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    EXPECT_TRUE(s2.torn_tail());
+    ASSERT_EQ(loaded->size(), 1u);
+    expect_same(acknowledged, (*loaded)[0]);
+    EXPECT_EQ(store::read_only_reason(), "");
+    EXPECT_TRUE(s2.save({n}).ok());
+}
+
+TEST_F(StoreTest, ANewJournalNextToASnapshotIsMadeDurable) {
+    {
+        store::FileStateStore s(dir);
+        ASSERT_TRUE(s.init().ok());
+        ASSERT_TRUE(s.load().ok());
+        ASSERT_TRUE(s.save({sample()}).ok());  // snapshot written
+    }
+    fs::remove(dir + "/state.journal");  // a snapshot without a journal (e.g. after migration)
+    store::FileStateStore s(dir);
+    ASSERT_TRUE(s.load().ok());
+    core::Network n = sample();
+    n.endpoints.put(endpoint(1));
+    {
+        // The directory fsync after creating the journal is part of the save: its failure is.
+        Failpoints fp("store.dir.fsync.error=error");
+        auto r = s.save({n});
+        ASSERT_FALSE(r.ok()) << "the new journal's directory entry was never fsync'd";
+        EXPECT_NE(r.error().message().find("store.dir.fsync.error"), std::string::npos)
+            << r.error().message();
+    }
+    EXPECT_TRUE(s.save({n}).ok());
+}
+
+// Every malformed value in the snapshot or a (checksum-valid) journal record: InvalidArgument
+// naming the file and the field, never an exception, never a silently wrapped number.
+TEST_F(StoreTest, MalformedValuesAreInvalidArgumentNamingTheField) {
+    {
+        store::FileStateStore s(dir);
+        ASSERT_TRUE(s.init().ok());
+        ASSERT_TRUE(s.load().ok());
+        ASSERT_TRUE(s.save({sample()}).ok());
+    }
+    const std::string snap = read(dir + "/state.json");
+    auto expect_invalid = [&](const std::string& what, const std::vector<std::string>& needles) {
+        SCOPED_TRACE(what);
+        auto r = store::FileStateStore(dir).load();
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().kind(), ErrorKind::InvalidArgument);
+        for (const auto& s : needles)
+            EXPECT_NE(r.error().message().find(s), std::string::npos) << r.error().message();
+    };
+    auto with_snapshot = [&](auto edit) {
+        nlohmann::json j = nlohmann::json::parse(snap);
+        edit(j);
+        std::ofstream(dir + "/state.json", std::ios::trunc) << j.dump();
+    };
+    with_snapshot([](nlohmann::json& j) { j["networks"][0]["mtu"] = "1500"; });
+    expect_invalid("type_error", {"state.json is corrupt", "networks[0]", "mtu", "\"1500\""});
+    with_snapshot([](nlohmann::json& j) { j["networks"][0]["mtu"] = 99999999999ull; });
+    expect_invalid("wraps in an unsigned", {"networks[0]", "mtu", "99999999999"});
+    with_snapshot(
+        [](nlohmann::json& j) { j["networks"][0]["endpoints"][0]["ports"][0]["host"][1] = 70000; });
+    expect_invalid("port out of range", {"host", "70000"});
+    with_snapshot([](nlohmann::json& j) { j["networks"][0]["labels"]["team"] = 7; });
+    expect_invalid("map of strings", {"labels.team"});
+    with_snapshot([](nlohmann::json& j) { j["networks"][0].erase("bridge"); });
+    expect_invalid("missing", {"bridge: missing"});
+    std::string overflow = snap;
+    overflow.replace(overflow.find("\"netns_dev\": 4"), 14, "\"netns_dev\": 1e999");
+    std::ofstream(dir + "/state.json", std::ios::trunc) << overflow;
+    expect_invalid("number overflow", {"state.json is corrupt", "1e999"});
+
+    // The journal: records with a valid checksum and a bad value.
+    std::ofstream(dir + "/state.json", std::ios::trunc) << snap;
+    ASSERT_TRUE(store::FileStateStore(dir).load().ok());
+    const uint64_t seq = nlohmann::json::parse(snap)["seq"].get<uint64_t>() + 1;
+    nlohmann::json ep = nlohmann::json::parse(snap)["networks"][0]["endpoints"][0];
+    ep["ports"][0]["container"] = {65536, 65536};
+    const std::string net = std::string(64, 'a');
+    std::ofstream(dir + "/state.journal", std::ios::trunc) << record(nlohmann::json{
+        {"seq", seq},
+        {"ops", {{{"op", "put_ep"}, {"net", net}, {"ep", ep}}}}}.dump());
+    expect_invalid("journal port",
+                   {"state.journal is corrupt: record at offset 0", "container", "65536"});
+    // A number nlohmann cannot even parse, in a record whose length and checksum are right: not a
+    // torn write (that never checksums), so corruption, not silently cut off.
+    std::ofstream(dir + "/state.journal", std::ios::trunc) << record(fmt::format(
+        R"({{"seq": {}, "ops": [{{"op": "del_ep", "net": "{}", "id": 1e999}}]}})", seq, net));
+    expect_invalid("journal overflow", {"state.journal is corrupt: record at offset 0", "1e999"});
+    std::ofstream(dir + "/state.journal", std::ios::trunc)
+        << record(fmt::format(R"({{"seq": "{}", "ops": []}})", seq));
+    expect_invalid("journal seq type", {"seq", "expected an integer"});
 }

@@ -58,6 +58,9 @@ int cmd_info(const Context& ctx) {
                 if (line.is_string()) std::cout << "warning: " << line.get<std::string>() << '\n';
     }
     if (std::string at = r->value("LastReload", ""); !at.empty()) std::cout << "LastReload: " << at << '\n';
+    if (auto ro = r->find("StateReadOnly"); ro != r->end() && ro->is_string() && *ro != "")
+        std::cout << "state: READ-ONLY (mutations refused until restart): "
+                  << ro->get<std::string>() << '\n';
     if (auto p = r->find("PendingRestart"); p != r->end() && p->is_array())
         for (const auto& line : *p)
             if (line.is_string())
