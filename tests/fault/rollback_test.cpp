@@ -17,7 +17,6 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -333,6 +332,7 @@ protected:
                 return;
             }
             const std::string pair = route.name + " @ " + point;
+            ++injections_;
             if (ok) {
                 tolerated_.insert(pair);
             } else {
@@ -349,11 +349,14 @@ protected:
         ADD_FAILURE() << route.name << ": still failing at N=" << kMaxPoints;
     }
 
-    void report(size_t floor) const {
+    // A pair counts as broken when any of its hits (a step may run several times) changed
+    // something.
+    void report(size_t floor) {
+        for (const auto& p : broken_) covered_.erase(p);
         std::printf(
-            "[ rollback ] %zu (route, point) pairs failed and left everything as it was, "
-            "%zu did not, %zu tolerated (the request succeeds anyway)\n",
-            covered_.size(), broken_.size(), tolerated_.size());
+            "[ rollback ] %ld injected failures; %zu (route, point) pairs failed and left "
+            "everything as it was, %zu did not, %zu tolerated (the request succeeds anyway)\n",
+            injections_, covered_.size(), broken_.size(), tolerated_.size());
         for (const auto& p : covered_) std::printf("[ rollback ]   ok        %s\n", p.c_str());
         for (const auto& p : broken_) std::printf("[ rollback ]   CHANGED   %s\n", p.c_str());
         for (const auto& p : tolerated_) std::printf("[ rollback ]   tolerated %s\n", p.c_str());
@@ -366,6 +369,7 @@ protected:
     Daemon d;
     std::string rules_, log_;
     long generation_ = 0;
+    long injections_ = 0;  // every N that failed a step (a point may be hit several times)
     std::set<std::string> covered_, broken_, tolerated_;
 };
 
@@ -429,6 +433,9 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
          cmd({"network", "create", "net6", "--subnet", "10.31.0.0/24", "--subnet", "fd00:31::/64",
               "-o", "com.docker.network.bridge.name=br6"}),
          quiet({"network", "rm", "net6"})},
+        // Fails today at the save (store.journal.*): the bridge and its firewall elements are
+        // gone, the network stays in memory and in the state files (Engine::remove_network
+        // deletes first and keeps the network when the save fails).
         {"network rm", setup({{"network", "create", "gone", "--subnet", "10.32.0.0/24"}}),
          cmd({"network", "rm", "gone"}), quiet({"network", "rm", "gone"})},
         {"connect (-p v4+v6)", nothing,
@@ -448,6 +455,10 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
          cmd({"network", "disconnect", "dual", "a"}),
          quiet({"network", "disconnect", "dual", "a"})},
         {"netns create", nothing, cmd({"netns", "create", "x"}), quiet({"netns", "rm", "x"})},
+        // Fails today at every step after the first endpoint's removal: the endpoints are
+        // disconnected one by one (each saved) and nothing restores them when a later one, the
+        // namespace's deletion or a save fails (Engine::remove_netns). The save failures also
+        // need the disconnect save fix.
         {"netns rm (with endpoints)",
          setup({{"netns", "create", "y"},
                 {"network", "connect", "bridge", "y", "-p", "8085:80"},
@@ -461,6 +472,8 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
          }},
         {"CNI ADD", nothing, cni_add("pods", "cni0", "10.88.0.0/24", "pod1", "p", 8087),
          ignore(cni_del("pods", "pod1"))},
+        // CNI DEL and GC fail today at the save like disconnect (Engine::cni_del retires the
+        // veth, then saves): they need the disconnect save fix applied to cni_del too.
         {"CNI DEL", ignore(cni_add("pods", "cni0", "10.88.0.0/24", "pod1", "p", 8087)),
          cni_del("pods", "pod1"), ignore(cni_del("pods", "pod1"))},
         // The live part of a reload (mtu, icc of the default network). Each point asks for
@@ -492,18 +505,3 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr, "fault tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("rollback: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}
