@@ -505,3 +505,21 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
 }
 
 }  // namespace
+
+namespace {
+
+// A reload whose live part failed (and was rolled back) must apply when retried with the same
+// file. Fails today: the daemon records the reload's config before its worker applies it
+// (daemon.cpp, `cfg = applied` ahead of worker.post), so the retry finds "no changes".
+TEST_F(Rollback, FailedReloadAppliesWhenRetried) {
+    std::string err;
+    arm(1);  // the first step of the reload: the bridge's new MTU
+    EXPECT_FALSE(reload("mtu: 1400\n", err));
+    disarm();
+    EXPECT_EQ(injected(), "kernel.ensure_bridge.before");
+    EXPECT_EQ(net_state("")["links"]["docker0"]["mtu"], 1500);
+    EXPECT_TRUE(reload("mtu: 1400\n", err)) << err;
+    EXPECT_EQ(net_state("")["links"]["docker0"]["mtu"], 1400) << d.log();
+}
+
+}  // namespace
