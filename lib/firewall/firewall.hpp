@@ -100,11 +100,9 @@ public:
     virtual Result<void> add_ports(const std::vector<PortForward>& ports) = 0;
     virtual Result<void> remove_ports(const std::vector<PortForward>& ports) = 0;
     // What add_ports() would refuse (validation, a conflict with a present mapping), without
-    // changing anything: the engine asks before it touches the kernel. Default: nothing refused.
-    virtual Result<void> check_ports(const std::vector<PortForward>& ports) {
-        (void)ports;
-        return ok();
-    }
+    // changing anything: the engine asks before it touches the kernel (pure virtual so that no
+    // decorator forgets to pass it on).
+    virtual Result<void> check_ports(const std::vector<PortForward>& ports) = 0;
     // The intended table as nft-like text, followed by a line saying whether the kernel matches.
     virtual Result<std::string> show() = 0;
     // Drift: a non-blocking netlink socket subscribed to NFNLGRP_NFTABLES (-1 for "none"). When it

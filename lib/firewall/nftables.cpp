@@ -474,6 +474,7 @@ public:
     }
     Result<void> add_ports(const std::vector<PortForward>&) override { return ok(); }
     Result<void> remove_ports(const std::vector<PortForward>&) override { return ok(); }
+    Result<void> check_ports(const std::vector<PortForward>&) override { return ok(); }
     Result<std::string> show() override {
         return std::string("# firewall: none (cnetd manages no firewall rules)\n");
     }

@@ -43,6 +43,7 @@ public:
     }
     Result<void> add_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
     Result<void> remove_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
+    Result<void> check_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
     Result<std::string> show() override { return show_text; }
     int monitor_fd() override { return sock_r_.get(); }
     Result<bool> handle_events() override;

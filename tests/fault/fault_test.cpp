@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -431,18 +430,3 @@ TEST_F(Fault, KillAtEveryFailpointDuringChurn) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr, "fault tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("fault: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}

@@ -170,6 +170,14 @@ public:
         for (const auto& x : p) std::erase(ports, x);
         return ok();
     }
+    // check_ports() refuses with this error when set (a conflict only the firewall sees).
+    std::optional<Error> refuse_ports;
+    int port_checks = 0;
+    Result<void> check_ports(const std::vector<firewall::PortForward>&) override {
+        ++port_checks;
+        if (refuse_ports) return *refuse_ports;
+        return ok();
+    }
     Result<std::string> show() override { return std::string("fake"); }
     int monitor_fd() override { return -1; }
     Result<bool> handle_events() override { return false; }
