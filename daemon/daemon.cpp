@@ -297,16 +297,20 @@ int run(int argc, char** argv) {
             const auto spec = default_spec_of(applied);
             const core::EngineOptions live = engine_options_of(applied);
             const bool forward = applied.ip_forward;
-            cfg = applied;
-            const bool queued = worker.post([spec, live, forward](Backend& b) {
+            // The running config becomes `applied` only once the engine took it (back on this
+            // thread): a refused reload leaves it as it was, so the same file can be retried.
+            const bool queued = worker.post([spec, live, forward, applied, &io, &cfg](Backend& b) {
                 core::Engine* e = b.engine();
                 std::string status = "ready: reloaded";
+                bool took = true;
                 if (!e) {
                     status = "ready: reloaded (no engine to apply it to)";
                 } else if (auto r = e->reconfigure(spec, live, forward); !r.ok()) {
                     log::error("reload: {}", r.error().message());
                     status = "reload failed: " + r.error().message();
+                    took = false;
                 }
+                if (took) boost::asio::post(io, [&cfg, applied] { cfg = applied; });
                 notify("READY=1\nSTATUS=" + status);
             });
             if (!queued) notify("READY=1\nSTATUS=stopping: reload not applied");

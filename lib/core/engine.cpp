@@ -937,29 +937,40 @@ Result<void> Engine::remove_network(const std::string& key) {
             fmt::format("network {} has active endpoints ({})", n->net.name, names));
     }
     Network copy = n->net;
+    const std::string frame = fmt::format("remove network {}", copy.name);
+    // Its MAC, so that an undo can make the bridge again exactly as it was.
+    std::optional<Mac> mac;
+    if (!copy.bridge_adopted) {
+        CNETD_TRY_ASSIGN(auto st, kernel_.link_status(copy.bridge).context(frame));
+        if (st) mac = st->mac;
+    }
+    Rollback undo;
     // The network's firewall elements go first: nothing may filter or NAT for a bridge that is
     // gone. A failure here is logged, not fatal: the backend forgets the network anyway and the
     // next full sync (restart, drift repair) drops any leftover element.
     if (auto fw = fw_.remove_network(rules_of(copy)); !fw.ok()) {
-        log::warn("remove network {}: firewall: {}", copy.name, fw.error().message());
+        log::warn("{}: firewall: {}", frame, fw.error().message());
     }
-    if (!copy.bridge_adopted) {
-        auto del = kernel_.delete_link(copy.bridge);
-        if (!del.ok()) {
-            // The network stays: give it its firewall elements back.
-            log_undo_failure(fw_.add_network(rules_of(copy)), "restore firewall of " + copy.bridge);
-            return std::move(del).error().wrap(fmt::format("remove network {}", copy.name));
-        }
+    undo.add([this, copy] {
+        log_undo_failure(fw_.add_network(rules_of(copy)), "restore firewall of " + copy.bridge);
+    });
+    if (mac) {
+        CNETD_TRY(kernel_.delete_link(copy.bridge).context(frame));
+        undo.add([this, copy, mac] {
+            auto r = kernel_.ensure_bridge({copy.bridge, copy.gateway_cidr(), copy.mtu,
+                                            copy.gateway6_cidr(), copy.inhibit_ipv4, mac});
+            if (!r.ok()) log::error("rollback: make bridge {} again: {}", copy.bridge,
+                                    r.error().message());
+        });
     }
+    // Kernel first, then the state: a crash in between finds the network in the state file and
+    // the next start makes its bridge again; a failed save puts the bridge back at once.
     auto node = nets_.extract(copy.id);
-    auto saved = persist();
-    if (!saved.ok()) {
-        // The bridge is gone; keep the network in memory so the state and the next save agree
-        // with what the user was told: the removal failed and can be retried.
+    if (auto saved = persist(); !saved.ok()) {
         nets_.insert(std::move(node));
-        return std::move(saved).error().wrap(
-            fmt::format("remove network {}: save state", copy.name));
+        return std::move(saved).error().wrap(frame + ": save state");
     }
+    undo.commit();
     log::info("network {} removed", copy.name);
     return ok();
 }

@@ -36,6 +36,7 @@ struct LinkStatus {
     std::string kind;    // "veth", "bridge", "" for plain devices
     std::string master;  // name of the master link, "" when none
     bool up = false;     // IFF_UP
+    Mac mac;             // its hardware address
 };
 struct PeerStatus {
     bool up = false;
@@ -68,6 +69,9 @@ struct BridgeSpec {
     std::optional<Ipv6Cidr> address6 = std::nullopt;
     // inhibit_ipv4: the bridge gets no IPv4 address at all (`address` is then ignored).
     bool no_ipv4_address = false;
+    // The MAC a new bridge gets (nullopt: random, locally administered); an undo that makes a
+    // deleted bridge again gives it its old one.
+    std::optional<Mac> mac = std::nullopt;
 };
 
 struct VethSpec {

@@ -91,7 +91,7 @@ Result<bool> ensure_bridge(RouteSocket& s, const BridgeParams& p) {
     CNETD_TRY_ASSIGN(auto existing, get_link(s, p.name));
     bool created = false;
     if (!existing) {
-        CNETD_TRY_ASSIGN(NlMsg msg, build_bridge_create(p.name, Mac::random_local(), p.mtu));
+        CNETD_TRY_ASSIGN(NlMsg msg, build_bridge_create(p.name, p.mac ? *p.mac : Mac::random_local(), p.mtu));
         if (int rc = s.send_sync(std::move(msg)); rc < 0) {
             // EEXIST: someone created it between our lookup and now; adopt it below.
             if (s.errno_of(rc) != EEXIST)

@@ -23,6 +23,8 @@ struct BridgeParams {
     std::optional<Ipv6Cidr> address6 = std::nullopt;
     // Docker's inhibit_ipv4: no IPv4 address at all (`address` is ignored).
     bool no_ipv4_address = false;
+    // The MAC of a bridge this call creates (nullopt: random, locally administered).
+    std::optional<Mac> mac = std::nullopt;
 };
 
 // The RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL) that creates a bridge with this name, MAC and MTU.

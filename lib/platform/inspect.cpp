@@ -22,6 +22,7 @@ Result<std::optional<core::LinkStatus>> LinuxKernel::link_status(const std::stri
     core::LinkStatus st;
     st.kind = link->kind;
     st.up = (link->flags & IFF_UP) != 0;
+    st.mac = link->mac;
     if (link->master != 0) {
         CNETD_TRY_ASSIGN(auto m, netlink::get_link_by_index(sock, link->master));
         if (m) st.master = m->name;

@@ -249,7 +249,8 @@ Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
 Result<bool> LinuxKernel::ensure_bridge(const core::BridgeSpec& spec) {
     CNETD_TRY(validate_ifname(spec.name).context("ensure bridge"));
     return netlink::ensure_bridge(
-        impl_->host, {spec.name, spec.address, spec.mtu, spec.address6, spec.no_ipv4_address});
+        impl_->host,
+        {spec.name, spec.address, spec.mtu, spec.address6, spec.no_ipv4_address, spec.mac});
 }
 
 Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {

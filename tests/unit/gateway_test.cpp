@@ -141,6 +141,20 @@ TEST_F(GatewayTest, RefusedConnectTouchesNoKernelObjectAndKeepsTheRoute) {
     EXPECT_TRUE(kernel.ops.empty()) << kernel.ops.front();
     EXPECT_EQ(kernel.state.normalized(), before);
     EXPECT_EQ(store.saves, saved);
+    // A mapping only the firewall refuses: asked before the first link too.
+    fw.refuse_ports = Error::conflict("published port tcp 0.0.0.0:7070 conflicts with ...");
+    auto fr = connect("web", "c", 5, {"7070:70"});
+    fw.refuse_ports.reset();
+    ASSERT_FALSE(fr.ok());
+    EXPECT_NE(fr.error().message().find("publish ports: published port tcp 0.0.0.0:7070"),
+              std::string::npos)
+        << fr.error().message();
+    EXPECT_GT(fw.port_checks, 0);
+    EXPECT_TRUE(kernel.ops.empty()) << kernel.ops.front();
+    EXPECT_EQ(kernel.state.normalized(), before);
+    ASSERT_TRUE(connect("web", "d", 0, {"7070:70"}).ok());  // its port was released again
+    ASSERT_TRUE(engine->disconnect("web", "d").ok());
+    kernel.ops.clear();
     // A port another process holds: also before the first link.
     kernel.taken.insert("tcp/0.0.0.0:9090");
     ASSERT_FALSE(connect("web", "c", 5, {"9090:90"}).ok());
@@ -191,6 +205,25 @@ TEST_F(GatewayTest, TheHostsOwnNamespaceIsRefusedBeforeAnyChange) {
     EXPECT_TRUE(kernel.ops.empty());
     EXPECT_EQ(kernel.state.normalized(), before);
     EXPECT_TRUE(connect("bridge", "d").ok());  // other namespaces are fine
+}
+
+// Found by the rollback fault test: a network removal whose save failed left the network on
+// record with its bridge gone. Now the bridge comes back as it was (same MAC), with its firewall.
+TEST_F(GatewayTest, NetworkRemovalWhoseSaveFailsPutsTheBridgeBackAsItWas) {
+    create("web", "10.80.0.0/24");
+    const FakeState before = kernel.state.normalized();
+    const auto fw_before = fw.nets;
+    store.fail_save = true;
+    auto r = engine->remove_network("web");
+    store.fail_save = false;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("remove network web: save state"), std::string::npos)
+        << r.error().message();
+    EXPECT_EQ(kernel.state.normalized(), before);  // the bridge with its MAC, addresses, MTU
+    EXPECT_EQ(fw.nets.size(), fw_before.size());
+    ASSERT_EQ(engine->networks().size(), 2u);
+    ASSERT_TRUE(engine->remove_network("web").ok());  // and it can be retried
+    EXPECT_EQ(engine->networks().size(), 1u);
 }
 
 }  // namespace

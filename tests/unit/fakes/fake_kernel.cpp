@@ -210,6 +210,7 @@ Result<bool> FakeKernel::ensure_bridge(const core::BridgeSpec& spec) {
         return Error::invalid(spec.name + " exists and is not a bridge");
     }
     FakeLink& l = state.links[spec.name];
+    if (created) l.mac = (spec.mac ? *spec.mac : Mac::random_local()).str();
     l.kind = "bridge";
     l.mtu = spec.mtu;
     l.addresses.clear();
@@ -329,7 +330,12 @@ namespace cnetd::test {
 Result<std::optional<core::LinkStatus>> FakeKernel::link_status(const std::string& name) {
     auto it = state.links.find(name);
     if (it == state.links.end()) return std::optional<core::LinkStatus>{};
-    return std::optional<core::LinkStatus>(core::LinkStatus{it->second.kind, it->second.master, it->second.up});
+    core::LinkStatus st;
+    st.kind = it->second.kind;
+    st.master = it->second.master;
+    st.up = it->second.up;
+    if (auto m = Mac::parse(it->second.mac); m.ok()) st.mac = *m;
+    return std::optional<core::LinkStatus>(st);
 }
 
 Result<std::optional<core::PeerStatus>> FakeKernel::peer_status(core::Netns& ns,

@@ -25,6 +25,7 @@ struct FakeLink {
     bool up = false;
     unsigned mtu = 0;
     std::vector<std::string> addresses;
+    std::string mac = {};  // bridges: given, or random when created
     auto operator<=>(const FakeLink&) const = default;
 };
 
