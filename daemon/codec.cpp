@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "api/json_parse.hpp"
 #include "core/ports.hpp"
 
 namespace cnetd::daemon {
@@ -338,19 +339,13 @@ json network_to_json(const core::Network& n,
 
 Result<json> parse_object(std::string_view body) {
     if (body.empty()) return Error::invalid("request body: expected a JSON object, got nothing");
-    json j;
-    try {
-        j = json::parse(body);
-    } catch (const json::parse_error& e) {
-        // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 9: ...";
-        // the bracketed id means nothing to a user.
-        std::string_view what = e.what();
-        if (auto pos = what.find("] "); pos != std::string_view::npos) what.remove_prefix(pos + 2);
-        return Error::invalid(fmt::format("invalid JSON body: {}", what));
-    }
-    if (!j.is_object())
+    // api::parse_json throws nothing: a number beyond a double's range is an error naming its
+    // field, not nlohmann's out_of_range escaping as a 500.
+    auto j = api::parse_json(body);
+    if (!j) return std::move(j).error().wrap("invalid JSON body");
+    if (!j->is_object())
         return Error::invalid(
-            fmt::format("request body: expected a JSON object, got {}", j.type_name()));
+            fmt::format("request body: expected a JSON object, got {}", j->type_name()));
     return j;
 }
 

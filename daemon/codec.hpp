@@ -5,7 +5,9 @@
 // (`"Subnet": expected a string`), unknown fields are listed by name, missing required fields are
 // named. All errors are ErrorKind::InvalidArgument and nothing is changed by a bad request.
 // Semantic checks (is the subnet a CIDR?) are the engine's; this layer checks shape only.
-// Threading: pure functions. No exception escapes (nlohmann's are caught here).
+// Threading: pure functions. Nothing throws: bodies are parsed by api::parse_json (a number beyond
+// a double's range is `"MTU": number 1e999 is out of range ...`, not an exception) and every
+// value's type is checked before it is read.
 #pragma once
 
 #include <map>

@@ -183,9 +183,17 @@ int run(int argc, char** argv) {
     // Checked before the engine touches the kernel (Server::listen checks again, race-free enough
     // for a second instance started by hand): two daemons must never drive the same bridges.
     // (Not when socket-activated: systemd holds the socket, and our own ping would wait forever.)
-    if (activated->fd < 0 && api::Client(cfg.socket).request("GET", "/v1/ping").ok()) {
-        log::error("start-up failed: another cnetd is already running on {}", cfg.socket);
-        return 1;
+    // The ping has a deadline: a listener that accepts but does not answer in 5 s (a stopped
+    // cnetd, ETIMEDOUT) or whose queue stays full (EAGAIN) is live too; it must neither hang this
+    // start nor be taken over.
+    if (activated->fd < 0) {
+        auto ping = api::Client(cfg.socket, std::chrono::seconds(5)).request("GET", "/v1/ping");
+        if (ping.ok() || ping.error().error_number() == ETIMEDOUT ||
+            ping.error().error_number() == EAGAIN) {
+            log::error("start-up failed: another cnetd is already running on {}{}", cfg.socket,
+                       ping.ok() ? "" : fmt::format(" ({})", ping.error().message()));
+            return 1;
+        }
     }
 
     Worker worker;

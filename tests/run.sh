@@ -38,45 +38,97 @@ setup() {  # dir, extra meson args...
 [[ " ${builds[*]} " == *" build "* ]] && setup build
 [[ $quick -eq 1 ]] || setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
+# Every stage outside the gtest cases (a build, a meson run that failed without a failing case, a
+# fuzz target) leaves one line "<passed|failed> <name>" here; the closing line counts them.
+stages=$(mktemp)
+trap 'rm -f "$stages"' EXIT
+stage() { echo "$1 $2" >>"$stages"; }  # passed|failed, name
+
 status=0
 for b in "${builds[@]}"; do
   echo "=== build: $b"
-  ninja -C "$b"
+  # A stale log must not be counted for this run.
+  rm -f "$b/meson-logs/testlog.junit.xml"
+  if ! ninja -C "$b"; then
+    stage failed "build $b"
+    status=1
+    continue
+  fi
   echo "=== test: $b (${suites})"
   # ASan: fail on leaks too; UBSan: any report is fatal.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  if ! unshare --net --mount --pid --fork --propagation private --mount-proc -- \
+  if unshare --net --mount --pid --fork --propagation private --mount-proc -- \
        sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
        meson test -C "$b" --print-errorlogs --num-processes 1 "${suite_args[@]}"; then
+    stage passed "meson test $b"
+  else
+    stage failed "meson test $b"
     status=1
   fi
 done
 
-# Fuzzing (not with --quick): every libFuzzer target for FUZZ_SECONDS (default 20; CI 10) each, in a clang
-# build (build-fuzz). Parsers only, no kernel. Any crash, leak or UB fails the run.
+# Fuzzing (not with --quick): every libFuzzer target for FUZZ_SECONDS (default 20; CI 10) each, in
+# a clang build (build-fuzz). Parsers only, no kernel. Any crash, leak or UB fails the run. That is
+# a smoke test: seeds in tests/fuzz/corpus replay every past finding, but seconds prove nothing
+# about new ones; run `tests/fuzz/run.sh 300` (or --long) off the critical path for that.
 if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
   fuzz_secs=${FUZZ_SECONDS:-20}
   [[ "${CI:-}" == "true" ]] && fuzz_secs=${FUZZ_SECONDS:-10}
   echo "=== fuzz: tests/fuzz/run.sh ${fuzz_secs}"
-  tests/fuzz/run.sh "${fuzz_secs}" || status=1
+  fuzz_results=$(mktemp)
+  if FUZZ_RESULTS="$fuzz_results" tests/fuzz/run.sh "${fuzz_secs}"; then
+    fuzz_ok=1
+  else
+    fuzz_ok=0
+    status=1
+  fi
+  # One stage per target; a run.sh that failed before any target (no clang, a build error) is
+  # one failed stage of its own.
+  cat "$fuzz_results" >>"$stages"
+  if [[ $fuzz_ok -eq 0 ]] && ! grep -q '^failed ' "$fuzz_results"; then
+    stage failed "fuzz (tests/fuzz/run.sh)"
+  fi
+  rm -f "$fuzz_results"
 fi
 
-# One closing line over every gtest case of every build: "N passed, N failed".
-python3 - "${builds[@]}" <<'PY'
+# One closing line over every gtest case of every build and every other stage: "N passed,
+# N failed, N skipped", then what the stages were. A meson run that failed with no failing case in
+# its log (a crash, a non-gtest test, a time-out) counts as one failure itself.
+python3 - "$stages" "${builds[@]}" <<'PY'
 import sys, xml.etree.ElementTree as ET, os
 passed = failed = skipped = 0
-for b in sys.argv[1:]:
+failed_in = {}
+for b in sys.argv[2:]:
     path = os.path.join(b, "meson-logs", "testlog.junit.xml")
+    failed_in[b] = 0
     if not os.path.exists(path):
         continue
     for case in ET.parse(path).getroot().iter("testcase"):
         if case.find("failure") is not None or case.find("error") is not None:
             failed += 1
+            failed_in[b] += 1
         elif case.find("skipped") is not None:
             skipped += 1
         else:
             passed += 1
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+cases = (passed, failed, skipped)
+stage_passed, stage_failed = [], []
+for line in open(sys.argv[1]):
+    result, _, name = line.strip().partition(" ")
+    if name.startswith("meson test "):
+        b = name[len("meson test "):]
+        # Counted through its cases, unless it failed without a failing case.
+        if result == "failed" and failed_in.get(b, 0) == 0:
+            stage_failed.append(name)
+        continue
+    (stage_passed if result == "passed" else stage_failed).append(name)
+passed += len(stage_passed)
+failed += len(stage_failed)
+print(f"{passed} passed, {failed} failed, {skipped} skipped "
+      f"({cases[0]} passed, {cases[1]} failed, {cases[2]} skipped test cases; "
+      f"{len(stage_passed)} passed, {len(stage_failed)} failed other stages)")
+for name in stage_failed:
+    print(f"failed: {name}")
 PY
 exit $status

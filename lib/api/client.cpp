@@ -1,12 +1,20 @@
 #include "api/client.hpp"
 
-#include <cctype>
+#include <sys/socket.h>
+#include <sys/un.h>
 
-#include <boost/asio/connect.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <thread>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+
+#include "api/json_parse.hpp"
+#include "base/fd.hpp"
 
 namespace cnetd::api {
 
@@ -14,7 +22,72 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using local = asio::local::stream_protocol;
 
-Client::Client(std::string socket_path) : path_(std::move(socket_path)) {}
+namespace {
+
+constexpr std::string_view kCannotConnect = "cannot connect to cnetd at ";
+
+long long ms_since(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// A connected, non-blocking unix socket, or the connect error (kCannotConnect...). A unix
+// connect() never waits when non-blocking: it succeeds, fails, or says EAGAIN when the listener's
+// queue is full (the daemon is not accepting). EAGAIN is retried until the deadline.
+Result<UniqueFd> connect_until(const std::string& path, Clock::time_point deadline,
+                               Clock::time_point start) {
+    auto failed = [&](int err, const std::string& why) {
+        return Error(ErrorKind::Unavailable, fmt::format("{}{}: {}", kCannotConnect, path, why),
+                     err);
+    };
+    sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) {
+        return failed(ENAMETOOLONG,
+                      fmt::format("the path is longer than {} bytes", sizeof addr.sun_path - 1));
+    }
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    for (;;) {
+        UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!fd.valid()) return failed(errno, fmt::format("socket: {}", std::strerror(errno)));
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+        const int err = errno;
+        if (err == EAGAIN && Clock::now() < deadline) {
+            std::this_thread::sleep_for(
+                std::min<Clock::duration>(std::chrono::milliseconds(10), deadline - Clock::now()));
+            continue;
+        }
+        if (err == EAGAIN) {
+            return failed(err, fmt::format("it accepted no connection in {} ms (its listen queue "
+                                           "is full: is cnetd stopped or overloaded?)",
+                                           ms_since(start)));
+        }
+        return failed(err, fmt::format("{} (is cnetd running?)", std::strerror(err)));
+    }
+}
+
+http::request<http::string_body> make_request(std::string_view method, std::string_view target,
+                                              std::string body) {
+    http::request<http::string_body> req;
+    req.method_string(boost::beast::string_view(method.data(), method.size()));
+    req.target(boost::beast::string_view(target.data(), target.size()));
+    req.version(11);
+    req.set(http::field::host, "localhost");
+    req.set(http::field::user_agent, "cnetd-api-client");
+    req.set(http::field::connection, "close");
+    if (!body.empty()) req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+}
+
+}  // namespace
+
+Client::Client(std::string socket_path, std::chrono::milliseconds timeout)
+    : path_(std::move(socket_path)), timeout_(timeout) {}
+
+bool never_sent(const Error& e) {
+    return e.message().rfind(kCannotConnect, 0) == 0;
+}
 
 std::string encode_segment(std::string_view segment) {
     static constexpr char kHex[] = "0123456789ABCDEF";
@@ -33,46 +106,60 @@ std::string encode_segment(std::string_view segment) {
 
 Result<RawResponse> Client::raw(std::string_view method, std::string_view target,
                                 std::string body) const {
-    asio::io_context io;
+    return raw_until(Clock::now() + timeout_, method, target, std::move(body));
+}
+
+// Write and read run as one chain of asynchronous operations on a private io_context, which runs
+// until the chain completes or the deadline passes; then the socket is closed, which cancels
+// whatever is pending. One deadline for the whole exchange, whatever the daemon does.
+Result<RawResponse> Client::raw_until(Clock::time_point deadline, std::string_view method,
+                                      std::string_view target, std::string body) const {
+    const Clock::time_point start = Clock::now();
+    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path_, deadline, start));
+    asio::io_context io(1);
     local::socket sock(io);
     boost::system::error_code ec;
-    sock.connect(local::endpoint(path_), ec);
-    if (ec) {
-        return Error(ErrorKind::Unavailable,
-                     fmt::format("cannot connect to cnetd at {}: {} (is cnetd running?)", path_,
-                                 ec.message()),
-                     ec.value() ? ec.value() : ECONNREFUSED);
-    }
+    sock.assign(local(), fd.get(), ec);
+    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
+    (void)fd.release();  // the socket owns it now
 
-    http::request<http::string_body> req;
-    req.method_string(boost::beast::string_view(method.data(), method.size()));
-    req.target(boost::beast::string_view(target.data(), target.size()));
-    req.version(11);
-    req.set(http::field::host, "localhost");
-    req.set(http::field::user_agent, "cnetd-api-client");
-    req.set(http::field::connection, "close");
-    if (!body.empty()) req.set(http::field::content_type, "application/json");
-    req.body() = std::move(body);
-    req.prepare_payload();
-
-    auto io_error = [&](const char* what) {
-        return Error(ErrorKind::Unavailable,
-                     fmt::format("{} {} {} on {}: {}", what, method, target, path_, ec.message()),
-                     ec.value() ? ec.value() : EIO);
-    };
-    http::write(sock, req, ec);
-    // A server that refuses a request early (413) may close before reading all of it: a failed
-    // write is not fatal if a response can still be read.
-    const bool write_failed = static_cast<bool>(ec);
-    boost::system::error_code write_ec = ec;
-
+    auto req = make_request(method, target, std::move(body));
     boost::beast::flat_buffer buf;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);  // responses list every network; be generous
-    http::read(sock, buf, parser, ec);
-    if (ec) {
-        if (write_failed) ec = write_ec;
-        return io_error(write_failed ? "send" : "read response to");
+    enum class Phase { Sending, Reading, Done } phase = Phase::Sending;
+    boost::system::error_code write_ec, read_ec;
+    http::async_write(sock, req, [&](boost::system::error_code e, std::size_t) {
+        // A server that refuses a request early (413) may close before reading all of it: a
+        // failed write is not fatal if a response can still be read.
+        write_ec = e;
+        phase = Phase::Reading;
+        http::async_read(sock, buf, parser, [&](boost::system::error_code e2, std::size_t) {
+            read_ec = e2;
+            phase = Phase::Done;
+        });
+    });
+    io.run_until(deadline);
+    if (phase != Phase::Done) {
+        const Phase stuck = phase;
+        sock.close(ec);  // cancels the pending operation; its handler runs below, aborted
+        phase = Phase::Done;
+        io.restart();
+        io.run();
+        return Error(
+            ErrorKind::Unavailable,
+            fmt::format("cnetd at {} did not answer {} {} in time (waited {} ms {}; is "
+                        "cnetd stopped or overloaded?)",
+                        path_, method, target, ms_since(start),
+                        stuck == Phase::Sending ? "to send the request" : "for the response"),
+            ETIMEDOUT);
+    }
+    if (read_ec) {
+        const auto& e = write_ec ? write_ec : read_ec;
+        return Error(ErrorKind::Unavailable,
+                     fmt::format("{} {} {} on {}: {}", write_ec ? "send" : "read response to",
+                                 method, target, path_, e.message()),
+                     e.value() ? e.value() : EIO);
     }
     RawResponse out;
     out.status = static_cast<int>(parser.get().result_int());
@@ -83,13 +170,21 @@ Result<RawResponse> Client::raw(std::string_view method, std::string_view target
 
 Result<json> Client::request(std::string_view method, std::string_view target,
                              const std::optional<json>& body) const {
-    CNETD_TRY_ASSIGN(RawResponse r, raw(method, target, body ? body->dump() : std::string()));
+    std::string text;
+    try {
+        if (body) text = body->dump();
+    } catch (const json::exception& e) {  // a string that is not UTF-8 (from a command line)
+        return Error::invalid(
+            fmt::format("{} {}: request body: {}", method, target, json_exception_text(e)));
+    }
+    CNETD_TRY_ASSIGN(RawResponse r, raw(method, target, std::move(text)));
     if (r.status < 200 || r.status >= 300) return error_from_response(r.status, r.body);
     if (r.body.empty()) return json(nullptr);
-    json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
+    auto j = parse_json(r.body);
+    if (!j) {
         return Error(ErrorKind::Internal,
-                     fmt::format("{} {}: the daemon sent a body that is not JSON", method, target));
+                     fmt::format("{} {}: the daemon sent a body that is not JSON: {}", method,
+                                 target, j.error().message()));
     }
     return j;
 }

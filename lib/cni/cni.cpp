@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "api/json_parse.hpp"
 #include "base/net.hpp"
 
 namespace cnetd::cni {
@@ -531,10 +532,12 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
         while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front())))
             t.remove_prefix(1);
         if (t.empty()) return r;
-        json j = json::parse(in, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-            return cni_error(kDecodeFailure, "stdin: not a JSON object");
+        auto parsed = api::parse_json(in, api::PathStyle::Plain);
+        if (!parsed) {
+            return cni_error(kDecodeFailure, fmt::format("stdin: {}", parsed.error().message()));
         }
+        const json& j = *parsed;
+        if (!j.is_object()) return cni_error(kDecodeFailure, "stdin: not a JSON object");
         if (j.contains("cniVersion")) {
             CNETD_TRY_ASSIGN(std::string v, get_string(j["cniVersion"], "cniVersion"));
             if (!v.empty()) r.conf.cni_version = v;
@@ -573,18 +576,14 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
     }
     CNETD_TRY(parse_cni_args(get("CNI_ARGS"), r));
 
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded()) {
-        // Say where: re-parse with exceptions for the position.
-        std::string why = "not valid JSON";
-        try {
-            json ignored = json::parse(in);
-            (void)ignored;
-        } catch (const std::exception& e) {
-            why = e.what();
-        }
-        return cni_error(kDecodeFailure, fmt::format("stdin: network config: {}", why));
+    // parse_json says where: the line and column of a syntax error, the key of a number that
+    // does not fit a double ("mtu: number 1e999 is out of range ...").
+    auto parsed = api::parse_json(in, api::PathStyle::Plain);
+    if (!parsed) {
+        return cni_error(kDecodeFailure,
+                         fmt::format("stdin: network config: {}", parsed.error().message()));
     }
+    const json& j = *parsed;
     if (!j.is_object()) {
         return cni_error(
             kDecodeFailure,
@@ -780,7 +779,8 @@ Result<CniRequest> parse_cni(const std::map<std::string, std::string>& env,
     try {
         return parse_impl(env, stdin_text);
     } catch (const std::exception& e) {
-        // Only nlohmann type errors on paths we did not check could land here.
+        // Only nlohmann type errors on paths we did not check could land here. The exception's
+        // own text is kept: fuzz_cni treats "[json.exception" in a message as a finding.
         return cni_error(kDecodeFailure, fmt::format("stdin: network config: {}", e.what()));
     }
 }

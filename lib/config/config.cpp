@@ -59,8 +59,14 @@ Result<unsigned> get_mtu(const std::string& src, const std::string& key, const Y
         unsigned long v = 0;
         size_t used = 0;
         bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-        if (digits && s.size() <= 6) v = std::stoul(s, &used);
-        if (digits && used == s.size() && s.size() <= 6) {
+        // Never std::stoul on more digits than fit: it would throw out_of_range.
+        if (digits && s.size() > 6) {
+            return field_error(src, key,
+                               fmt::format("\"{}\" is out of range (68..65535)",
+                                           s.size() > 40 ? s.substr(0, 37) + "..." : s));
+        }
+        if (digits) v = std::stoul(s, &used);
+        if (digits && used == s.size()) {
             // 68 is the IPv4 minimum; 65535 the largest an Ethernet-like link takes.
             if (v < 68 || v > 65535) {
                 return field_error(src, key, fmt::format("{} is out of range (68..65535)", v));
@@ -151,12 +157,14 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
         return Error::invalid(fmt::format("{}: expected a mapping of keys, got {}", source,
                                           describe(root)));
     }
+    std::string at;  // the key being read, for an exception no check foresaw
     try {
         std::optional<Ipv4Cidr> bip;
         std::optional<Ipv4Cidr> fixed;
         for (const auto& kv : root) {
             if (!kv.first.IsScalar()) return Error::invalid(fmt::format("{}: a key is not a string", source));
             const std::string key = kv.first.Scalar();
+            at = key;
             const YAML::Node& v = kv.second;
             if (kIgnoredDockerKeys.count(key)) {
                 cfg.warnings.push_back(
@@ -285,6 +293,10 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
         }
     } catch (const YAML::Exception& e) {
         return Error::invalid(fmt::format("{}: {}", source, e.what()));
+    } catch (const std::exception& e) {
+        // Every number is range-checked before conversion; this is the net under that rule.
+        return at.empty() ? Error::invalid(fmt::format("{}: {}", source, e.what()))
+                          : field_error(source, at, e.what());
     }
     return cfg;
 }

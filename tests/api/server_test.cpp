@@ -230,6 +230,28 @@ TEST_F(ApiServer, MalformedAndWrongBodiesGet400WithPreciseMessages) {
     EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/a"));  // nothing reached the backend
 }
 
+// A number beyond a double used to escape the codec as nlohmann's out_of_range: 500 "internal
+// error". It is the client's mistake: 400 naming the field, and nothing reaches the backend.
+TEST_F(ApiServer, NumberOutOfRangeIs400NamingTheField) {
+    auto r = client().raw("POST", "/v1/networks", R"({"Name":"x","MTU":1e999})");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->status, 400) << r->body;
+    auto body = json::parse(r->body);
+    EXPECT_EQ(body["kind"], "invalid-argument");
+    EXPECT_EQ(body["message"],
+              "create network: invalid JSON body: \"MTU\": number 1e999 is out of range "
+              "(magnitude above 1.8e308)");
+    auto cni = client().raw("POST", "/v1/cni/add", R"({"Network":{"Name":"p","Mtu":-1e400}})");
+    ASSERT_TRUE(cni.ok());
+    EXPECT_EQ(cni->status, 400) << cni->body;
+    EXPECT_NE(cni->body.find(R"(\"Network\".\"Mtu\": number -1e400 is out of range)"),
+              std::string::npos)
+        << cni->body;
+    auto nets = client().request("GET", "/v1/networks");
+    ASSERT_TRUE(nets.ok());
+    for (const auto& n : *nets) EXPECT_NE(n["Name"], "x");
+}
+
 TEST_F(ApiServer, PublishedPortsShowInConnectInspectAndPortsList) {
     auto c = client();
     auto empty = c.request("GET", "/v1/ports");

@@ -190,6 +190,25 @@ TEST(CniParse, DecodeErrorsAreCode6) {
                        std::string("stdin: network config must be a JSON object, got array")));
 }
 
+// A number beyond a double makes nlohmann throw out_of_range 406, not parse_error: the message
+// used to be "[json.exception.out_of_range.406] number overflow parsing '1e999'" naming no key.
+TEST(CniParse, NumberOutOfRangeIsCode6NamingTheKey) {
+    const std::string tail = " is out of range (magnitude above 1.8e308)";
+    std::string text = conf().dump();
+    text.insert(text.size() - 1, R"(,"cnetdTimeout":1e999)");
+    EXPECT_EQ(
+        fails(env("DEL"), text),
+        std::make_pair(kDecodeFailure, "stdin: network config: cnetdTimeout: number 1e999" + tail));
+    EXPECT_EQ(
+        fails(env("ADD"),
+              R"({"cniVersion":"1.1.0","name":"p","ipam":{"ranges":[[{"subnet":"10.0.0.0/8"},
+                        {"gateway":-7e777}]]}})"),
+        std::make_pair(kDecodeFailure,
+                       "stdin: network config: ipam.ranges[0][1].gateway: number -7e777" + tail));
+    EXPECT_EQ(fails({{"CNI_COMMAND", "VERSION"}}, R"({"cniVersion":"1.1.0","x":[1e400]})"),
+              std::make_pair(kDecodeFailure, "stdin: x[0]: number 1e400" + tail));
+}
+
 TEST(CniParse, VersionErrorsAreCode1) {
     auto [code, msg] = fails(env("ADD"), conf("0.9.9").dump());
     EXPECT_EQ(code, kIncompatibleVersion);

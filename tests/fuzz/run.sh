@@ -3,14 +3,20 @@
 # tests/fuzz/corpus/<target>/ (read only; new inputs go to <build>/fuzz-corpus/<target>/, which
 # persists between runs, so long runs build on each other).
 #
-#   tests/fuzz/run.sh            # 25 s per target (tests/run.sh runs 20 s each in CI)
-#   tests/fuzz/run.sh 300        # 5 minutes per target
+#   tests/fuzz/run.sh            # 25 s per target (tests/run.sh: 20 s each, 10 s in CI)
+#   nice tests/fuzz/run.sh 300   # the long mode: 5 minutes per target, ~25 min in all
 #   tests/fuzz/run.sh --long     # 1 hour per target
 #   FUZZ_TARGETS="fuzz_net" tests/fuzz/run.sh 60
 #
+# The seconds in tests/run.sh are a smoke test: they replay the seeds (every past finding is kept
+# there as a regression input, see tests/fuzz/corpus/README.md) and rarely find anything new. Run
+# the long mode off the critical path (nightly, before a release, after touching a parser).
+#
 # Builds with clang in build-fuzz (ASan + UBSan + libFuzzer; FUZZ_BUILD overrides the directory).
 # Exit status 1 when any target finds a crash, a leak, UB or a timeout; the reproducer is named in
-# the output (replay it with `<build>/tests/fuzz/<target> <file>`).
+# the output (replay it with `<build>/tests/fuzz/<target> <file>`; keep it as a seed in
+# tests/fuzz/corpus/<target>/ with its fix). FUZZ_RESULTS=<file>: one line per target appended,
+# "passed fuzz <target>" or "failed fuzz <target>" (tests/run.sh counts them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -53,10 +59,12 @@ for t in $targets; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     echo "fuzz: $t: ok (${secs} s, ${runs:-?} runs, coverage ${cov:-?}, corpus $(ls "$work" | wc -l))"
+    [[ -n "${FUZZ_RESULTS:-}" ]] && echo "passed fuzz $t" >>"$FUZZ_RESULTS"
   else
     status=1
     echo "fuzz: $t: FAILED — see $log" >&2
     grep -E "ERROR|SUMMARY|Test unit written|runtime error" "$log" | head -20 >&2 || true
+    [[ -n "${FUZZ_RESULTS:-}" ]] && echo "failed fuzz $t" >>"$FUZZ_RESULTS"
   fi
 done
 echo "fuzz: $(echo $targets | wc -w) targets in $(( $(date +%s) - start )) s, status $status"

@@ -86,6 +86,29 @@ TEST(Config, PreciseErrors) {
     EXPECT_EQ(syntax.rfind("cnetd.yaml: line ", 0), 0u) << syntax;  // YAML syntax error with position
 }
 
+// Numbers far beyond any range, in YAML and in daemon.json form: every one is an error naming the
+// key (none may reach std::stoul, which throws out_of_range).
+TEST(Config, HugeNumbersNameTheKey) {
+    EXPECT_EQ(err("mtu: 99999999999999999999999\n"),
+              "cnetd.yaml: mtu: \"99999999999999999999999\" is out of range (68..65535)");
+    EXPECT_EQ(err("mtu: 1500000\n"), "cnetd.yaml: mtu: \"1500000\" is out of range (68..65535)");
+    EXPECT_EQ(err(R"({"mtu": 1e999})"), "cnetd.yaml: mtu: expected a whole number, got \"1e999\"");
+    EXPECT_EQ(err("mtu: " + std::string(400, '9') + "\n"),
+              "cnetd.yaml: mtu: \"" + std::string(37, '9') + "...\" is out of range (68..65535)");
+    EXPECT_EQ(err(R"({"max-connections": 1e999})"),
+              "cnetd.yaml: max-connections: expected a whole number from 1 to 65536, got "
+              "\"1e999\"");
+    EXPECT_EQ(err("max-connections: 18446744073709551617\n"),
+              "cnetd.yaml: max-connections: expected a whole number from 1 to 65536, got "
+              "\"18446744073709551617\"");
+    EXPECT_EQ(err(R"({"default-address-pools": [{"base": "10.0.0.0/8", "size": 1e999}]})"),
+              "cnetd.yaml: default-address-pools[0].size: expected a prefix length (a whole number "
+              "up to 128), got \"1e999\"");
+    EXPECT_EQ(err("default-address-pools: [{base: 10.0.0.0/8, size: 99999999999}]\n"),
+              "cnetd.yaml: default-address-pools[0].size: expected a prefix length (a whole number "
+              "up to 128), got \"99999999999\"");
+}
+
 TEST(Config, LoadFile) {
     auto missing = config::load("/nonexistent/cnetd.yaml", false);
     ASSERT_TRUE(missing.ok());

@@ -4,8 +4,10 @@
 // thing done here is CHECK's look into the container's namespace (interface, address, route).
 //
 // Exit status: 0 on success, 1 with a CNI error JSON on stdout otherwise.
-// Waiting: the daemon is given cnetdTimeout seconds (default 5) to accept the connection; ADD, DEL,
-// CHECK and GC then answer code 11 (try again later), STATUS code 50.
+// Waiting: every call to the daemon has one deadline, cnetdTimeout seconds (default 5), covering
+// the connection (retried while the socket is missing or refuses) and the answer; past it ADD,
+// DEL, CHECK and GC answer code 11 (try again later), STATUS code 50, with the time waited. An ADD
+// whose answer was lost is undone with a DEL given at most 1 s more.
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -55,29 +58,36 @@ struct Daemon {
     cnetd::api::Client client;
     unsigned timeout_ms;
 
-    // One request; connection failures are retried until the deadline. Unreachable: Unavailable
-    // with errno set. A daemon error: the body's message and CniCode (code in error_number()).
+    // One request under one deadline, `budget_ms` (default cnetdTimeout) from now: a daemon not
+    // there yet (no socket, connection refused) is retried every 50 ms until then; one that
+    // accepts but does not answer (stopped, wedged) is given until then. Past it, or on an I/O
+    // failure: code 11 with the time really waited; `lost` says whether the request may have
+    // reached the daemon. A daemon error: the body's message and CniCode.
     Result<json> call(std::string_view method, const std::string& target, const json& body,
-                      bool* lost = nullptr) const {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+                      bool* lost = nullptr, unsigned budget_ms = 0) const {
+        using Clock = cnetd::api::Clock;
+        const auto start = Clock::now();
+        const auto deadline = start + std::chrono::milliseconds(budget_ms ? budget_ms : timeout_ms);
+        const std::string text =
+            body.is_null() ? std::string()
+                           : body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         for (;;) {
-            auto r = client.raw(
-                method, target,
-                body.is_null()
-                    ? std::string()
-                    : body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            auto r = client.raw_until(deadline, method, target, text);
             if (!r) {
                 const Error& e = r.error();
-                bool not_connected = e.message().rfind("cannot connect", 0) == 0;
-                if (not_connected && std::chrono::steady_clock::now() < deadline) {
+                const bool not_sent = cnetd::api::never_sent(e);
+                if (not_sent && Clock::now() + std::chrono::milliseconds(50) < deadline) {
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                     continue;
                 }
-                if (lost) *lost = !not_connected;
-                return cni::cni_error(cni::kTryAgainLater,
-                                      fmt::format("cnetd is not reachable at {} (waited {} ms): {}",
-                                                  client.socket_path(), timeout_ms, e.message()),
-                                      ErrorKind::Unavailable);
+                if (lost) *lost = !not_sent;
+                const auto waited =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+                return cni::cni_error(
+                    cni::kTryAgainLater,
+                    fmt::format("cnetd is not reachable (waited {} ms, cnetdTimeout {:g} s): {}",
+                                waited.count(), timeout_ms / 1000.0, e.message()),
+                    ErrorKind::Unavailable);
             }
             json j = json::parse(r->body, nullptr, false);
             if (r->status / 100 == 2) return j.is_discarded() ? json() : j;
@@ -240,11 +250,14 @@ int main() {
             if (!a) {
                 if (lost) {
                     // The answer was lost mid-exchange: the daemon may have made the attachment.
-                    // Undo it so nothing half-done is left, then let the runtime retry.
+                    // Undo it so nothing half-done is left, then let the runtime retry. At
+                    // most 1 s more: a daemon that did not answer the ADD is stopped or stuck,
+                    // and still gets the DEL after the ADD once it runs again.
                     (void)d.call("POST", "/v1/cni/del",
                                  {{"Network", r.conf.name},
                                   {"ContainerID", r.container_id},
-                                  {"IfName", r.ifname}});
+                                  {"IfName", r.ifname}},
+                                 nullptr, std::min(r.conf.timeout_ms, 1000u));
                 }
                 fail(a.error());
             }

@@ -16,8 +16,14 @@ int main(int argc, char** argv) {
     app.add_option("--socket", ctx.socket, "cnetd control socket (env CNETD_SOCKET)")
         ->capture_default_str();
     app.add_flag("--json", ctx.json, "print JSON instead of tables/text");
+    app.add_option("--timeout", ctx.timeout_s,
+                   "seconds to wait for cnetd per request, connect to answer (then exit 3)")
+        ->check(CLI::Range(0.001, 86400.0))
+        ->capture_default_str();
     app.set_version_flag("--version", "netctl 0.1.0");
-    app.footer("Exit status: 0 success, 1 the request failed, 2 usage error, 3 cnetd unreachable.");
+    app.footer(
+        "Exit status: 0 success, 1 the request failed, 2 usage error, 3 cnetd unreachable or no "
+        "answer within --timeout.");
 
     int rc = kExitOk;
     add_network_commands(app, ctx, rc);

@@ -2,6 +2,7 @@
 // netctl talks only to cnetd's control socket through api::Client (docs/netctl.md).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,12 +20,17 @@ using json = api::json;
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRequest = 1;      // the daemon refused or failed the request
 inline constexpr int kExitUsage = 2;        // bad command line
-inline constexpr int kExitUnreachable = 3;  // cannot talk to the daemon
+inline constexpr int kExitUnreachable = 3;  // cannot talk to the daemon, or no answer in time
 
 struct Context {
     std::string socket;
     bool json = false;
-    api::Client client() const { return api::Client(socket); }
+    // --timeout: seconds each request may take, connect to answer (then exit 3, the time waited
+    // in the message).
+    double timeout_s = std::chrono::duration<double>(api::kDefaultTimeout).count();
+    api::Client client() const {
+        return api::Client(socket, std::chrono::milliseconds(static_cast<long>(timeout_s * 1000)));
+    }
 };
 
 // Prints "netctl: <message>" on stderr and returns the exit code for `e`.
