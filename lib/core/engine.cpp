@@ -1116,19 +1116,31 @@ Result<void> Engine::remove_netns(const std::string& name) {
             fmt::format("remove netns {}: {} is a symbolic link, not a network "
                         "namespace file; left alone",
                         name, path));
-    // Endpoints in this namespace go first, like `docker rm` does, so nothing is leaked: by
-    // namespace identity or recorded path, and by id (a name may be another endpoint's).
-    std::optional<NetnsId> id;
-    if (auto ns = kernel_.open_netns(path); ns.ok()) id = (*ns)->id();
+    // Its endpoints go too, like `docker rm` does, so nothing is leaked: by namespace identity or
+    // recorded path, and by id (a name may be another endpoint's).
+    std::unique_ptr<Netns> held;
+    if (auto ns = kernel_.open_netns(path); ns.ok()) held = std::move(ns).value();
     std::vector<EndpointRef> victims;
     for (const auto& [nid, n] : nets_) {
         for (const auto& [eid, ep] : n.net.endpoints) {
-            if (ep.netns_path == path || (id && ep.netns_id == *id)) victims.emplace_back(nid, eid);
+            if (ep.netns_path == path || (held && ep.netns_id == held->id()))
+                victims.emplace_back(nid, eid);
         }
     }
     const auto frame = fmt::format("remove netns {}", name);
-    CNETD_TRY(detach_endpoints(victims, frame, {}).context(frame));
-    CNETD_TRY(kernel_.delete_netns(path).context(fmt::format("remove netns {}", name)));
+    if (!held) {  // not a live namespace (a plain file, a dead mount): nothing to mount back
+        CNETD_TRY(detach_endpoints(victims, frame, {}).context(frame));
+        CNETD_TRY(kernel_.delete_netns(path).context(frame));
+        log::info("netns {} removed", name);
+        return ok();
+    }
+    // The file goes first while `held` keeps the namespace alive: a failed unmount changes
+    // nothing, and a failed save of the endpoints' removal mounts the file back.
+    CNETD_TRY(kernel_.delete_netns(path).context(frame));
+    if (auto r = detach_endpoints(victims, frame, {}); !r.ok()) {
+        log_undo_failure(kernel_.restore_netns(path, *held), "mount netns file " + path + " again");
+        return std::move(r).error().wrap(frame);
+    }
     log::info("netns {} removed", name);
     return ok();
 }

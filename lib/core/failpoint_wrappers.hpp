@@ -122,6 +122,9 @@ public:
     Result<void> delete_netns(const std::string& path) override {
         CNETD_FP_STEP("kernel", "delete_netns", in_.delete_netns(path));
     }
+    Result<void> restore_netns(const std::string& path, Netns& ns) override {
+        CNETD_FP_STEP("kernel", "restore_netns", in_.restore_netns(path, unwrap(ns)));
+    }
     Result<LinkKind> link_kind(const std::string& name) override { return in_.link_kind(name); }
     Result<bool> ensure_bridge(const BridgeSpec& spec) override {
         CNETD_FP_STEP("kernel", "ensure_bridge", in_.ensure_bridge(spec));

@@ -142,6 +142,9 @@ public:
     virtual Result<void> create_netns(const std::string& path) = 0;
     // Detach-unmounts and unlinks `path`. The namespace dies when its last user goes.
     virtual Result<void> delete_netns(const std::string& path) = 0;
+    // The undo of delete_netns() while `ns` (opened from `path` before) is still held: `path`
+    // names that very namespace again.
+    virtual Result<void> restore_netns(const std::string& path, Netns& ns) = 0;
 
     // --- links in the daemon's own namespace ---
     virtual Result<LinkKind> link_kind(const std::string& name) = 0;

@@ -139,6 +139,30 @@ Result<void> create(const std::string& path, int mntns_fd) {
     return ok();
 }
 
+Result<void> mount_at(int ns_fd, const std::string& path, int mntns_fd) {
+    const std::string what = fmt::format("restore netns {}", path);
+    // The fd table is shared with the throwaway thread; /proc/self/fd/N names the namespace.
+    const std::string src = fmt::format("/proc/self/fd/{}", ns_fd);
+    const char* step = "";
+    int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+        if (fd < 0) {
+            s = "create file";
+            return errno;
+        }
+        ::close(fd);
+        if (::mount(src.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
+            int e = errno;
+            s = "bind mount";
+            ::unlink(path.c_str());
+            return e;
+        }
+        return 0;
+    });
+    if (err != 0) return Error::sys(err, fmt::format("{}: {}", what, step));
+    return ok();
+}
+
 Result<UniqueFd> open(const std::string& path) {
     // O_NONBLOCK: a FIFO (or a device) named as a netns must not block the kernel worker in open();
     // check_netns() refuses anything that is not an nsfs network namespace right after.

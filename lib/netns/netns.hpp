@@ -70,6 +70,11 @@ Result<UniqueFd> open_current();
 // is refused with InvalidArgument and left exactly as it was.
 Result<void> remove(const std::string& path, int mntns_fd = -1);
 
+// Makes `path` name the namespace open at `ns_fd` again (the file created with O_EXCL, then a bind
+// mount of the fd): the undo of remove() while the caller still holds the namespace open.
+// `mntns_fd` as for create().
+Result<void> mount_at(int ns_fd, const std::string& path, int mntns_fd = -1);
+
 // Identity of the namespace behind an fd from open()/open_current().
 Result<Id> identity(int fd);
 

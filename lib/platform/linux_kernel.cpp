@@ -236,6 +236,12 @@ Result<void> LinuxKernel::create_netns(const std::string& path) {
     return ok();
 }
 
+Result<void> LinuxKernel::restore_netns(const std::string& path, core::Netns& ns) {
+    auto* lns = dynamic_cast<LinuxNetns*>(&ns);
+    if (!lns) return Error::internal("restore netns: not a namespace of this kernel");
+    return netns::mount_at(lns->fd(), path, impl_->host_mnt.get());
+}
+
 Result<void> LinuxKernel::delete_netns(const std::string& path) {
     return netns::remove(path, impl_->host_mnt.get());
 }

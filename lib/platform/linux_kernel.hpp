@@ -24,6 +24,7 @@ public:
     Result<std::unique_ptr<core::Netns>> open_netns(const std::string& path) override;
     Result<void> create_netns(const std::string& path) override;
     Result<void> delete_netns(const std::string& path) override;
+    Result<void> restore_netns(const std::string& path, core::Netns& ns) override;
     Result<core::LinkKind> link_kind(const std::string& name) override;
     Result<bool> ensure_bridge(const core::BridgeSpec& spec) override;
     Result<void> create_veth(const core::VethSpec& spec, core::Netns& ns) override;

@@ -69,6 +69,12 @@ public:
     Result<std::unique_ptr<core::Netns>> open_netns(const std::string& path) override;
     Result<void> create_netns(const std::string& path) override;
     Result<void> delete_netns(const std::string& path) override;
+    // The fake's namespaces die with their file (links gone): this only brings the file back.
+    Result<void> restore_netns(const std::string& path, core::Netns&) override {
+        CNETD_TRY(step("restore_netns " + path));
+        state.netns.insert(path);
+        return ok();
+    }
     Result<core::LinkKind> link_kind(const std::string& name) override;
     Result<bool> ensure_bridge(const core::BridgeSpec& spec) override;
     Result<void> create_veth(const core::VethSpec& spec, core::Netns& ns) override;
