@@ -224,6 +224,8 @@ int run(int argc, char** argv) {
     server_opts.group = cfg.group;
     server_opts.read_group = cfg.read_group;
     server_opts.max_connections = cfg.max_connections;
+    server_opts.max_connections_per_uid = cfg.max_connections_per_uid;
+    server_opts.reserved_write_connections = cfg.reserved_write_connections;
     Server server(io, handlers, server_opts);
     if (auto r = activated->fd >= 0 ? server.adopt(activated->fd, cfg.socket)
                                     : server.listen(cfg.socket);

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <ctime>
 #include <exception>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "api/protocol.hpp"
@@ -50,7 +52,24 @@ bool split_path(std::string_view target, std::vector<std::string>& out) {
     return true;
 }
 
+Error shutting_down_not_started() {
+    return Error(ErrorKind::Unavailable,
+                 "cnetd is shutting down: request not started, nothing changed; retry once it is "
+                 "back");
+}
+
+Error shutting_down_not_accepted() {
+    return Error(ErrorKind::Unavailable, "cnetd is shutting down: request not accepted");
+}
+
+// A route's Allow list: every route that takes GET takes HEAD too.
+std::string with_head(std::string allow) {
+    if (allow.rfind("GET", 0) == 0) allow.insert(3, ", HEAD");
+    return allow;
+}
+
 ApiResponse method_not_allowed(const ApiRequest& req, std::string allow) {
+    allow = with_head(std::move(allow));
     ApiResponse r =
         error_response(405, Error::invalid(fmt::format("method {} not allowed on {} (allowed: {})",
                                                        req.method, req.target, allow)));
@@ -103,7 +122,97 @@ std::string now_rfc3339() {
     return fmt::format("{}.{:09d}Z", buf, nanos);
 }
 
-Handlers::Handlers(Worker& worker, DaemonInfo info) : worker_(worker), info_(std::move(info)) {}
+// The shared kernel reads (see shared_read). `mu` guards everything; replies are called outside it.
+struct Handlers::ReadCache {
+    struct Entry {
+        std::vector<Reply> waiters;  // non-empty: a dump for this key is queued or running
+        bool cached = false;         // `response` holds a completed dump's answer
+        uint64_t mutations = 0;      // Worker::mutations_started() when it ran
+        std::chrono::steady_clock::time_point at;  // when it started
+        ApiResponse response;
+    };
+    static constexpr std::size_t kMaxIdleEntries = 256;  // keys are client-chosen (network names)
+    std::mutex mu;
+    std::map<std::string, Entry> entries;
+    uint64_t dumps = 0, cached = 0;
+
+    // Takes the waiters of `key` (under the lock) so they can be answered outside it.
+    std::vector<Reply> take(const std::string& key) {
+        std::lock_guard lk(mu);
+        std::vector<Reply> out;
+        if (auto it = entries.find(key); it != entries.end()) out.swap(it->second.waiters);
+        return out;
+    }
+};
+
+Handlers::Handlers(Worker& worker, DaemonInfo info, std::chrono::milliseconds read_cache_age)
+    : worker_(worker),
+      info_(std::move(info)),
+      read_cache_age_(read_cache_age),
+      reads_(std::make_shared<ReadCache>()) {}
+
+Handlers::~Handlers() = default;
+
+Handlers::ReadStats Handlers::read_stats() const {
+    std::lock_guard lk(reads_->mu);
+    ReadStats st{0, reads_->dumps, reads_->cached};
+    for (const auto& [k, e] : reads_->entries) st.waiting += e.waiters.size();
+    return st;
+}
+
+void Handlers::shared_read(const std::string& key, Reply reply,
+                           std::function<ApiResponse(Backend&)> dump) {
+    auto cache = reads_;
+    {
+        std::unique_lock lk(cache->mu);
+        auto& e = cache->entries[key];
+        // A dump is queued or running: it started after every mutation this client has seen
+        // answered (the worker runs one job at a time), so its answer is current enough.
+        if (!e.waiters.empty()) return e.waiters.push_back(std::move(reply));
+        if (e.cached && e.mutations == worker_.mutations_started() &&
+            std::chrono::steady_clock::now() - e.at < read_cache_age_) {
+            ++cache->cached;
+            ApiResponse r = e.response;
+            lk.unlock();
+            return reply(std::move(r));
+        }
+        e.waiters.push_back(std::move(reply));
+        if (cache->entries.size() > ReadCache::kMaxIdleEntries) {
+            std::erase_if(cache->entries, [](const auto& kv) { return kv.second.waiters.empty(); });
+        }
+    }
+    Worker* w = &worker_;
+    bool queued = worker_.post(
+        [cache, key, dump = std::move(dump), w](Backend& b) {
+            const uint64_t mutations = w->mutations_started();
+            const auto at = std::chrono::steady_clock::now();
+            ApiResponse resp;
+            try {
+                resp = dump(b);
+            } catch (const std::exception& e) {
+                resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+            }
+            std::vector<Reply> waiters;
+            {
+                std::lock_guard lk(cache->mu);
+                auto& e = cache->entries[key];
+                waiters.swap(e.waiters);
+                ++cache->dumps;
+                e.cached = resp.status == 200;  // failures are retried by the next read
+                e.mutations = mutations;
+                e.at = at;
+                e.response = resp;
+            }
+            for (auto& r : waiters) r(resp);
+        },
+        [cache, key] {
+            for (auto& r : cache->take(key)) r(error_response(shutting_down_not_started()));
+        },
+        Worker::Priority::Read);
+    if (!queued) {
+        for (auto& r : cache->take(key)) r(error_response(shutting_down_not_accepted()));
+    }
+}
 
 void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
     // The reply is shared: the worker calls it, but if post() refuses, we call it here.
@@ -118,14 +227,8 @@ void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
             }
             (*shared_reply)(std::move(resp));
         },
-        [shared_reply] {
-            (*shared_reply)(error_response(Error(ErrorKind::Unavailable,
-                                                 "cnetd is shutting down: request not started, "
-                                                 "nothing changed; retry once it is back")));
-        });
-    if (!queued)
-        (*shared_reply)(error_response(
-            Error(ErrorKind::Unavailable, "cnetd is shutting down: request not accepted")));
+        [shared_reply] { (*shared_reply)(error_response(shutting_down_not_started())); });
+    if (!queued) (*shared_reply)(error_response(shutting_down_not_accepted()));
 }
 
 ApiResponse Handlers::get_network(const std::string& name_or_id) const {
@@ -190,11 +293,11 @@ ApiResponse Handlers::info() const {
 }
 
 void Handlers::get_firewall(Reply reply) {
-    // show() dumps the kernel's table, so it runs on the worker like a mutation (and may wait for
-    // one). LastRepair and Warnings come from the snapshot: every job before this one, repairs
-    // included, has published by the time it runs.
+    // show() dumps the kernel's table, so it runs on the worker, as a shared Read job. LastRepair
+    // and Warnings come from the snapshot: every mutation before this one, repairs included, has
+    // published by the time it runs.
     Worker* w = &worker_;
-    post_job(std::move(reply), [w](Backend& b) {
+    shared_read("firewall", std::move(reply), [w](Backend& b) {
         firewall::Backend& fw = b.firewall();
         auto text = fw.show();
         if (!text) return error_response(std::move(text).error().wrap("show firewall"));
@@ -222,7 +325,9 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
             Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
         return;
     }
-    const std::string& m = req.method;
+    // HEAD is routed as GET (the server sends the answer without its body); error messages still
+    // name the method the client used.
+    const std::string m = req.method == "HEAD" ? std::string("GET") : req.method;
     auto not_found = [&] {
         reply(error_response(
             Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));

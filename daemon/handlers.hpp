@@ -2,8 +2,15 @@
 // snapshot, or a job for the kernel worker.
 //
 // Threading: handle() runs on the io thread. Reads (ping, info, networks, ports, netns) are
-// answered synchronously and never wait for the worker. The one exception is GET /v1/firewall: the
-// backend's show() reads the kernel's table, so it is a worker job and waits behind mutations.
+// answered synchronously and never wait for the worker. The exceptions are GET /v1/firewall and
+// GET /v1/cni/status/{network}, which read the kernel (nftables table, bridge links) and so run on
+// the worker, as Read-priority jobs (worker.hpp): never ahead of a queued mutation. They are
+// shared: every identical read that arrives while a dump is queued or running gets that dump's
+// answer, and a completed dump answers further identical reads for up to `read_cache_age` as long
+// as no mutation has started since it ran (Worker::mutations_started), so a read never shows
+// state older than a mutation whose answer its client had already seen. Read-only clients in a
+// loop thus cost the worker at most one dump per route per `read_cache_age`.
+// HEAD is GET without the body: same routes, status and headers (the server drops the body).
 // Mutations are validated on the io thread (a bad body never reaches the worker), then posted to
 // the worker; their reply comes from the worker thread, so the Reply callback must hop to its own
 // executor (the server's session does). Errors: each answer is either a success body or
@@ -12,7 +19,10 @@
 // No exception escapes handle().
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -53,7 +63,9 @@ public:
     using Reply = std::function<void(ApiResponse)>;
 
     // Borrows the worker, which must outlive every handle() call and every pending reply.
-    Handlers(Worker& worker, DaemonInfo info);
+    Handlers(Worker& worker, DaemonInfo info,
+             std::chrono::milliseconds read_cache_age = std::chrono::milliseconds(500));
+    ~Handlers();
 
     // Calls `reply` exactly once (unless the worker is stopped with the job still queued: then the
     // job and its reply are dropped, which only happens at shutdown).
@@ -62,19 +74,35 @@ public:
     // by GET /v1/info as PendingRestart. Called on the io thread, like handle().
     void set_reload_status(std::vector<std::string> pending_restart, std::string reloaded_at);
 
+    // The shared kernel reads, for tests and diagnostics (any thread).
+    struct ReadStats {
+        std::size_t waiting = 0;  // readers waiting for a dump queued or running now
+        uint64_t dumps = 0;       // dumps run
+        uint64_t cached = 0;      // reads answered from a completed dump without the worker
+    };
+    ReadStats read_stats() const;
+
 private:
     void post_job(Reply reply, std::function<ApiResponse(Backend&)> job);
     ApiResponse get_network(const std::string& name_or_id) const;
     ApiResponse list_netns() const;
     ApiResponse info() const;
     void get_firewall(Reply reply);
-    // /v1/cni/... (daemon/handlers_cni.cpp): false when `path` is not a CNI route (reply untouched).
+    // Answers `reply` with the result of `dump` (a Read job on the worker), shared with every other
+    // read of the same `key` (see the file comment).
+    void shared_read(const std::string& key, Reply reply,
+                     std::function<ApiResponse(Backend&)> dump);
+    // /v1/cni/... (daemon/handlers_cni.cpp): false when `path` is not a CNI route (reply
+    // untouched).
     bool handle_cni(const ApiRequest& req, const std::vector<std::string>& path, Reply& reply);
 
     Worker& worker_;
     DaemonInfo info_;
     std::vector<std::string> pending_restart_;
     std::string reloaded_at_;
+    std::chrono::milliseconds read_cache_age_;
+    struct ReadCache;
+    std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
 };
 
 // Current time as RFC 3339 UTC with nanoseconds, like Docker's "Created".

@@ -224,8 +224,9 @@ bool Handlers::handle_cni(const ApiRequest& req, const std::vector<std::string>&
         return true;
     };
     if (verb == "status" && p.size() == 4) {
-        if (req.method != "GET") return wrong_method("GET");
-        post_job(std::move(reply), [net = p[3]](Backend& b) {
+        if (req.method != "GET" && req.method != "HEAD") return wrong_method("GET, HEAD");
+        // Reads the kernel (the bridge link): a shared Read job, never ahead of a mutation.
+        shared_read("cni-status/" + p[3], std::move(reply), [net = p[3]](Backend& b) {
             core::Engine* e = b.engine();
             if (!e) return cni_error(no_engine());
             auto problems = e->cni_status(net);

@@ -5,7 +5,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -44,7 +46,9 @@ struct Server::Shared {
     AuthPolicy policy;
     ServerStats stats;
     bool draining = false;
-    std::set<Drainable*> live;  // sessions add and remove themselves
+    std::set<Drainable*> live;                 // sessions add and remove themselves
+    std::map<uid_t, std::size_t> per_uid;      // open connections per uid (no zero entries)
+    std::shared_ptr<AccessResolver> resolver;  // set by listen()/adopt(); stopped by ~Server
     std::mutex mu;
 };
 
@@ -57,31 +61,49 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 class Session final : public std::enable_shared_from_this<Session>, public Drainable {
 public:
+    // `quick`: the access the kernel's credentials prove (auth.hpp quick_access), or nullopt when
+    // an AccessResolver must decide. The caller checked the slot limits under shared->mu.
     Session(local::socket sock, Handlers& handlers, std::shared_ptr<Server::Shared> shared,
-            PeerCred peer, Access access)
+            PeerCred peer, std::optional<Access> quick)
         : sock_(std::move(sock)),
           timer_(sock_.get_executor()),
           handlers_(handlers),
           shared_(std::move(shared)),
           peer_(std::move(peer)),
-          access_(access) {
+          access_(quick.value_or(Access::None)),
+          from_nss_(!quick),
+          unprivileged_(!quick) {
         std::lock_guard lk(shared_->mu);
         ++shared_->stats.active;
+        ++shared_->per_uid[peer_.uid];
+        if (unprivileged_) ++shared_->stats.unprivileged;
         shared_->live.insert(this);
     }
     ~Session() {
         std::lock_guard lk(shared_->mu);  // also waits for a drain() in progress on this session
         --shared_->stats.active;
+        if (auto it = shared_->per_uid.find(peer_.uid);
+            it != shared_->per_uid.end() && --it->second == 0)
+            shared_->per_uid.erase(it);
+        if (unprivileged_) --shared_->stats.unprivileged;
         shared_->live.erase(this);
     }
 
-    void start() { wait_request(); }
+    void start() {
+        if (!from_nss_) return wait_request();
+        // Not decided by the kernel's credentials: ask a resolver thread (NSS may block), within
+        // read_timeout (a stuck lookup must not hold the slot: the timer closes the connection).
+        arm(Phase::Idle, shared_->opts.read_timeout);
+        resolve("", "", [self = shared_from_this()](AccessResolver::Answer a) {
+            self->on_connection_access(std::move(a));
+        });
+    }
 
     // Shutdown: a connection waiting for its next request is closed now; one with a request in
     // progress gets its answer (the worker finishes or refuses the job) and is closed after it.
     void drain() override {
         keep_alive_ = false;
-        if (busy_ || phase_ != Phase::Idle) return;
+        if (busy_ || (phase_ != Phase::Idle && phase_ != Phase::Lingering)) return;
         beast::error_code ignored;
         sock_.cancel(ignored);
         sock_.shutdown(local::socket::shutdown_both, ignored);
@@ -90,7 +112,58 @@ public:
     }
 
 private:
-    enum class Phase { Idle, Reading, Writing };
+    enum class Phase { Idle, Reading, Writing, Lingering };
+
+    // Asks the resolver on its thread; `then` runs on this session's executor. Dropped (the
+    // connection then times out) if the resolver is stopped.
+    void resolve(std::string method, std::string target,
+                 std::function<void(AccessResolver::Answer)> then) {
+        auto resolver = shared_->resolver;
+        if (!resolver) return;
+        auto exec = sock_.get_executor();
+        resolver->resolve(peer_, std::move(method), std::move(target), /*fresh=*/true,
+                          [exec, then = std::move(then)](AccessResolver::Answer a) mutable {
+                              asio::post(exec,
+                                         [then = std::move(then), a = std::move(a)]() mutable {
+                                             then(std::move(a));
+                                         });
+                          });
+    }
+
+    // Moves this connection between the unprivileged pool and the write pool.
+    void set_access(Access a) {
+        access_ = a;
+        std::lock_guard lk(shared_->mu);
+        const bool unpriv = a != Access::Write;
+        if (unpriv == unprivileged_) return;
+        unprivileged_ = unpriv;
+        if (unpriv)
+            ++shared_->stats.unprivileged;
+        else
+            --shared_->stats.unprivileged;
+    }
+
+    void deny(const std::string& why, bool close) {
+        {
+            std::lock_guard lk(shared_->mu);
+            ++shared_->stats.denied;
+        }
+        log::info("api: {} (pid {})", why, peer_.pid);
+        if (close) keep_alive_ = false;
+        ApiResponse resp;
+        resp.status = 403;
+        resp.body = json{{"message", why}, {"kind", "permission-denied"}};
+        write(std::move(resp));
+    }
+
+    void on_connection_access(AccessResolver::Answer a) {
+        disarm();
+        if (!sock_.is_open()) return;  // timed out or drained meanwhile
+        set_access(a.access);
+        // No access at all: answered at once, the request (if any) unread, and closed.
+        if (a.access == Access::None) return deny(a.denial, /*close=*/true);
+        wait_request();
+    }
 
     // Arms the one timer for `phase`; a previous arming is cancelled (its handler sees a stale
     // generation and does nothing).
@@ -109,11 +182,12 @@ private:
     }
 
     void on_timeout() {
+        beast::error_code ignored;
+        if (phase_ == Phase::Lingering) return close_now();  // not a client's fault
         {
             std::lock_guard lk(shared_->mu);
             ++shared_->stats.timed_out;
         }
-        beast::error_code ignored;
         if (phase_ == Phase::Reading) {
             // A slow writer (slowloris): stop reading and tell it why, then close. The answer's
             // write has its own timeout, so a client that does not read it cannot hold us either.
@@ -122,8 +196,30 @@ private:
             return;
         }
         // Idle keep-alive connection, or a client that does not read its answer: just drop it.
+        close_now();
+    }
+
+    void close_now() {
+        beast::error_code ignored;
         sock_.shutdown(local::socket::shutdown_both, ignored);
         sock_.close(ignored);
+    }
+
+    // After the last answer (write side already shut: the client sees EOF after it): read and drop
+    // what the client still sends for a moment before closing. Closing with unread input would
+    // make the kernel reset the connection, and a client still writing its request (one refused
+    // with 403 at connect, say) would get EPIPE instead of our answer.
+    void linger() {
+        static constexpr std::chrono::milliseconds kLinger{500};
+        static constexpr std::size_t kLingerBytes = 64 * 1024;
+        if (phase_ != Phase::Lingering) arm(Phase::Lingering, kLinger);
+        sock_.async_read_some(asio::buffer(drop_),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                  self->lingered_ += n;
+                                  if (!ec && self->lingered_ <= kLingerBytes) return self->linger();
+                                  self->disarm();
+                                  self->close_now();
+                              });
     }
 
     // Waits for the first byte of the next request without a parser: until then the connection is
@@ -150,6 +246,7 @@ private:
 
     void on_read(beast::error_code ec) {
         disarm();
+        head_ = false;
         if (timed_out_reading_)
             return answer_and_close(408,
                                     fmt::format("request not complete within {} of its first byte",
@@ -169,24 +266,43 @@ private:
 
         auto& msg = parser_->get();
         keep_alive_ = msg.keep_alive() && !shared_->draining;
+        head_ = msg.method() == http::verb::head;
         ApiRequest req{std::string(msg.method_string()), std::string(msg.target()),
                        std::move(msg.body())};
-        if (required_for(req.method) == Access::Write ? access_ != Access::Write
-                                                      : access_ == Access::None) {
-            {
-                std::lock_guard lk(shared_->mu);
-                ++shared_->stats.denied;
-            }
-            std::string why = denial_message(peer_, shared_->policy, req.method, req.target);
-            log::info("api: {} (pid {})", why, peer_.pid);
-            ApiResponse resp;
-            resp.status = 403;
-            resp.body = json{{"message", why}, {"kind", "permission-denied"}};
-            return write(std::move(resp));
+        busy_ = true;
+        // A mutation from a peer whose access came from NSS: look again (group membership may have
+        // changed since it connected), off the io thread.
+        if (required_for(req.method) == Access::Write && from_nss_) {
+            arm(Phase::Writing, shared_->opts.read_timeout);  // a stuck lookup closes it
+            return resolve(req.method, req.target,
+                           [self = shared_from_this(), req](AccessResolver::Answer a) mutable {
+                               self->on_request_access(std::move(req), std::move(a));
+                           });
+        }
+        dispatch(std::move(req));
+    }
+
+    void on_request_access(ApiRequest req, AccessResolver::Answer a) {
+        disarm();
+        if (!sock_.is_open()) return;
+        set_access(a.access);
+        if (!allows(a.access, required_for(req.method))) {
+            busy_ = false;
+            return deny(a.denial, /*close=*/a.access == Access::None);
+        }
+        dispatch(std::move(req));
+    }
+
+    void dispatch(ApiRequest req) {
+        if (!allows(access_, required_for(req.method))) {
+            // Only after a re-check took the access away; denial_message would need NSS here.
+            busy_ = false;
+            return deny(fmt::format("permission denied: uid {} may not {} {}", peer_.uid,
+                                    req.method, req.target),
+                        access_ == Access::None);
         }
         log::debug("api: {} {} (uid {})", req.method, req.target, peer_.uid);
         // The reply may come from the worker thread: hop back to this session's executor.
-        busy_ = true;
         // The callback hands its reference over to the posted write, so the session is not kept
         // (and finally destroyed) by the worker's copy of the callback.
         handlers_.handle(req, [self = shared_from_this()](ApiResponse resp) mutable {
@@ -218,6 +334,13 @@ private:
         }
         res->keep_alive(keep_alive_);
         res->prepare_payload();
+        if (!head_) return send(std::move(res));
+        // HEAD: GET's status and headers, Content-Length included, without the body.
+        send(std::make_shared<http::response<http::empty_body>>(res->base()));
+    }
+
+    template <class Body>
+    void send(std::shared_ptr<http::response<Body>> res) {
         arm(Phase::Writing, shared_->opts.read_timeout);
         http::async_write(sock_, *res,
                           [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
@@ -226,6 +349,7 @@ private:
                               if (self->keep_alive_) return self->wait_request();
                               beast::error_code ignored;
                               self->sock_.shutdown(local::socket::shutdown_send, ignored);
+                              self->linger();
                           });
     }
 
@@ -235,6 +359,11 @@ private:
     std::shared_ptr<Server::Shared> shared_;
     PeerCred peer_;
     Access access_;
+    const bool from_nss_;       // access_ came from an NSS lookup: re-check it for every mutation
+    bool unprivileged_;         // counted in stats.unprivileged (not known to have write access)
+    bool head_ = false;         // the request being answered is a HEAD
+    std::size_t lingered_ = 0;  // bytes dropped after the last answer
+    std::array<char, 4096> drop_{};
     beast::flat_buffer buf_;
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = true;
@@ -280,6 +409,8 @@ Server::Server(asio::io_context& io, Handlers& handlers, ServerOptions options)
 
 Server::~Server() {
     close();
+    // Its threads hold sessions' callbacks: stop them here, not when the last session goes.
+    if (shared_->resolver) shared_->resolver->stop();
 }
 
 const AuthPolicy& Server::policy() const {
@@ -297,6 +428,12 @@ Result<void> Server::resolve_policy() {
                      resolve_group("group", o.group, /*missing_ok=*/o.group == "cnetd"));
     CNETD_TRY_ASSIGN(shared_->policy.read_group,
                      resolve_group("read-group", o.read_group, /*missing_ok=*/false));
+    if (o.reserved_write_connections >= o.max_connections)
+        return Error::invalid(
+            fmt::format("reserved-write-connections: {} must be less than max-connections ({})",
+                        o.reserved_write_connections, o.max_connections));
+    shared_->resolver =
+        std::make_shared<AccessResolver>(shared_->policy, o.nss_cache_ttl, o.nss_lookup);
     if (!o.group.empty() && !shared_->policy.write_group.gid)
         log::warn(
             "group {} does not exist: only root may use the control socket (create the "
@@ -417,36 +554,64 @@ void Server::accept() {
     });
 }
 
+namespace {
+
+// A short canned 503 without blocking (the socket buffer of a fresh connection has room), then
+// close (when `sock` goes out of scope). Reading the request first would let a flood cost more.
+void refuse(local::socket& sock, const std::string& message) {
+    std::string body = fmt::format("{{\"message\":\"{}\",\"kind\":\"unavailable\"}}\n", message);
+    std::string resp = fmt::format(
+        "HTTP/1.1 503 Service Unavailable\r\nServer: cnetd\r\nContent-Type: "
+        "application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.size(), body);
+    [[maybe_unused]] auto n =
+        ::send(sock.native_handle(), resp.data(), resp.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    boost::system::error_code ignored;
+    sock.shutdown(local::socket::shutdown_send, ignored);
+}
+
+// Why a new connection of `peer` gets no slot, or "" when it gets one. Under sh.mu.
+std::string slot_refusal(const Server::Shared& sh, const PeerCred& peer, bool writer) {
+    const auto& o = sh.opts;
+    if (sh.stats.active >= o.max_connections)
+        return fmt::format("too many connections: cnetd serves at most {} at a time; retry later",
+                           o.max_connections);
+    const bool exempt = peer.uid == 0 || peer.uid == sh.policy.owner_uid;
+    if (auto it = sh.per_uid.find(peer.uid);
+        !exempt && it != sh.per_uid.end() && it->second >= o.max_connections_per_uid)
+        return fmt::format(
+            "too many connections from uid {}: cnetd serves at most {} per uid at a time; retry "
+            "later",
+            peer.uid, o.max_connections_per_uid);
+    const std::size_t shared_slots = o.max_connections - o.reserved_write_connections;
+    if (!writer && sh.stats.unprivileged >= shared_slots)
+        return fmt::format(
+            "too many connections: the {} slots for peers without write access are taken ({} "
+            "are reserved for root and group members); retry later",
+            shared_slots, o.reserved_write_connections);
+    return {};
+}
+
+}  // namespace
+
 void Server::on_accepted(local::socket sock) {
-    Shared& sh = *shared_;
-    std::unique_lock lk(sh.mu);
-    if (sh.stats.active >= sh.opts.max_connections) {
-        // Full: a short canned answer without blocking (the socket buffer of a fresh connection
-        // has room), then close. Reading the request first would let the flood cost us more.
-        ++sh.stats.refused;
-        lk.unlock();
-        std::string body = fmt::format(
-            "{{\"message\":\"too many connections: cnetd serves at most {} at a time; retry "
-            "later\",\"kind\":\"unavailable\"}}\n",
-            sh.opts.max_connections);
-        std::string resp = fmt::format(
-            "HTTP/1.1 503 Service Unavailable\r\nServer: cnetd\r\nContent-Type: "
-            "application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            body.size(), body);
-        [[maybe_unused]] auto n =
-            ::send(sock.native_handle(), resp.data(), resp.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        boost::system::error_code ignored;
-        sock.shutdown(local::socket::shutdown_send, ignored);
-        return;  // closed when `sock` goes out of scope
-    }
-    lk.unlock();  // the session's constructor takes it
+    // getsockopt only: cheap and never blocks, unlike the NSS lookups AccessResolver does.
     auto peer = peer_of(sock.native_handle());
     if (!peer) {
         log::warn("api: {}: connection dropped", peer.error().message());
         return;
     }
-    Access access = access_of(*peer, sh.policy);
-    std::make_shared<Session>(std::move(sock), handlers_, shared_, std::move(peer).value(), access)
+    Shared& sh = *shared_;
+    const std::optional<Access> quick = quick_access(*peer, sh.policy);
+    std::unique_lock lk(sh.mu);
+    if (std::string why = slot_refusal(sh, *peer, quick == Access::Write); !why.empty()) {
+        ++sh.stats.refused;
+        lk.unlock();
+        log::debug("api: uid {} (pid {}): {}", peer->uid, peer->pid, why);
+        return refuse(sock, why);
+    }
+    lk.unlock();  // the session's constructor takes it
+    std::make_shared<Session>(std::move(sock), handlers_, shared_, std::move(peer).value(), quick)
         ->start();
 }
 

@@ -3,14 +3,26 @@
 // Threading: all of it runs on the one thread running the io_context; Handlers' replies that come
 // from the kernel worker are posted back to the session's executor before touching the socket.
 // Authorization (daemon/auth.hpp): every accepted connection's SO_PEERCRED decides what it may
-// do; a request it may not make gets 403 {"message": "permission denied: uid ... requires ...",
-// "kind": "permission-denied"} and never reaches the handlers.
+// do. A peer with no access at all is answered 403 {"message": "permission denied: uid ... may
+// not use the control socket: ... requires ...", "kind": "permission-denied"} at once, without
+// reading its request, and closed. A request a reader may not make (a mutation) gets 403 naming
+// it and never reaches the handlers. Group lookups (NSS) never run on the io thread: root, the
+// daemon's uid and members of `group` by primary or supplementary gid are decided from the
+// kernel's credentials alone; every other peer waits (at most read_timeout) for an
+// AccessResolver thread. Such a peer's access is looked up afresh for every mutation it sends on
+// a keep-alive connection.
+// Connection slots: beyond max_connections open connections a new one gets 503 and is closed; a
+// uid other than root and the daemon's own may hold at most max_connections_per_uid (then 503);
+// and peers not known to have write access (readers, and peers whose access is still being
+// looked up) share max_connections - reserved_write_connections slots, so the last
+// reserved_write_connections are always free for root and the `group` (a stranger or reader
+// flood cannot lock root's netctl, cnetd-cni or the systemd ping out).
 // Limits (ServerOptions): headers over api::kMaxHeaderBytes → 431, bodies over api::kMaxBodyBytes
 // → 413, an unparsable request → 400, a request not complete within read_timeout of its first
 // byte → 408; each of these closes the connection after the answer. A connection with no request
 // for idle_timeout is closed; an answer the client does not read within read_timeout is dropped
-// with the connection. Beyond max_connections open connections a new one gets 503 and is closed.
-// None of these waits blocks the thread, so a slow or stuck client delays nobody else.
+// with the connection. HEAD answers carry GET's status and headers (Content-Length too) but no
+// body. None of these waits blocks the thread, so a slow or stuck client delays nobody else.
 // Ownership: borrows the io_context and the Handlers (both must outlive the server and every
 // session; sessions keep themselves alive with shared_ptr while I/O is pending).
 #pragma once
@@ -37,16 +49,25 @@ struct ServerOptions {
     std::string group = "cnetd";
     std::string read_group;
     std::size_t max_connections = 1024;
+    // Config `max-connections-per-uid`: open connections per uid (root and the daemon's own uid
+    // are exempt). Config `reserved-write-connections`: slots only peers with write access get;
+    // must be < max_connections.
+    std::size_t max_connections_per_uid = 64;
+    std::size_t reserved_write_connections = 32;
+    // How long an NSS lookup of a uid decides its new connections (mutations always look afresh).
+    std::chrono::milliseconds nss_cache_ttl{std::chrono::seconds(5)};
+    AccessResolver::Lookup nss_lookup;  // empty: lookup_user (NSS); tests script it
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
     std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // and write timeout
 };
 
 // Live counters, for tests and GET /v1/info.
 struct ServerStats {
-    std::size_t active = 0;     // open connections
-    std::size_t refused = 0;    // connections turned away at max_connections
-    std::size_t denied = 0;     // requests answered 403
-    std::size_t timed_out = 0;  // connections closed by idle/read/write timeouts
+    std::size_t active = 0;        // open connections
+    std::size_t refused = 0;       // connections turned away with 503 (any slot limit)
+    std::size_t denied = 0;        // connections and requests answered 403
+    std::size_t unprivileged = 0;  // open connections not known to have write access
+    std::size_t timed_out = 0;     // connections closed by idle/read/write timeouts
 };
 
 class Server {
@@ -72,7 +93,8 @@ public:
     // authorization applies the same way.
     Result<void> adopt(int fd, const std::string& path);
     // Stops accepting and unlinks the socket file (if we created it). Sessions in progress are not
-    // interrupted; the io_context's owner stops them. Idempotent.
+    // interrupted; the io_context's owner stops them. Idempotent. (The destructor also stops the
+    // access resolver's threads, waiting for an NSS lookup in progress.)
     void close();
     // Shutdown (SIGTERM): close(), then every connection waiting for a request is closed at once
     // and every other one after the answer to its request in progress (no keep-alive). The

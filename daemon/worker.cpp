@@ -37,22 +37,25 @@ Result<void> Worker::start(Factory factory) {
     return ok();
 }
 
-bool Worker::post(Job job, std::function<void()> on_drop) {
+bool Worker::post(Job job, std::function<void()> on_drop, Priority prio) {
     {
         std::lock_guard lk(mu_);
         if (state_ != State::Running) return false;
-        jobs_.push_back(Queued{std::move(job), std::move(on_drop)});
+        (prio == Priority::Read ? reads_ : jobs_)
+            .push_back(Entry{std::move(job), std::move(on_drop)});
     }
     cv_.notify_all();
     return true;
 }
 
 void Worker::stop() {
-    std::deque<Queued> dropped;
+    std::deque<Entry> dropped;
     {
         std::lock_guard lk(mu_);
         if (state_ == State::Running) state_ = State::Stopping;
         dropped.swap(jobs_);  // not started yet: they changed nothing
+        for (auto& r : reads_) dropped.push_back(std::move(r));
+        reads_.clear();
     }
     cv_.notify_all();
     for (auto& q : dropped) {
@@ -69,6 +72,16 @@ void Worker::stop() {
 std::shared_ptr<const Snapshot> Worker::snapshot() const {
     std::lock_guard lk(mu_);
     return snapshot_;
+}
+
+uint64_t Worker::mutations_started() const {
+    std::lock_guard lk(mu_);
+    return mutations_started_;
+}
+
+Worker::Queued Worker::queued() const {
+    std::lock_guard lk(mu_);
+    return Queued{jobs_.size(), reads_.size()};
 }
 
 void Worker::note_firewall_repair(std::string when) {
@@ -131,9 +144,12 @@ void Worker::run(Factory factory) {
     bool trim_pending = false;
     for (;;) {
         Job job;
+        bool mutation = true;
         {
             std::unique_lock lk(mu_);
-            auto ready = [&] { return state_ != State::Running || !jobs_.empty(); };
+            auto ready = [&] {
+                return state_ != State::Running || !jobs_.empty() || !reads_.empty();
+            };
             // After a burst of jobs, once the worker has been idle for kTrimAfterIdle, give the
             // heap's free pages back to the kernel: a burst (1,000 attaches, 10,000 mappings)
             // leaves megabytes of freed memory that glibc keeps otherwise. Never between the jobs
@@ -146,8 +162,12 @@ void Worker::run(Factory factory) {
             }
             cv_.wait(lk, ready);
             if (state_ != State::Running) break;
-            job = std::move(jobs_.front().job);
-            jobs_.pop_front();
+            // Mutations first: a read never runs while a mutation waits.
+            mutation = !jobs_.empty();
+            auto& queue = mutation ? jobs_ : reads_;
+            job = std::move(queue.front().job);
+            queue.pop_front();
+            if (mutation) ++mutations_started_;
         }
         try {
             job(*backend);
@@ -156,7 +176,7 @@ void Worker::run(Factory factory) {
         } catch (...) {
             log::error("kernel worker: job failed with an unknown exception");
         }
-        publish(*backend);
+        if (mutation) publish(*backend);
         trim_pending = true;
     }
     backend.reset();  // on this thread, as the Backend contract requires

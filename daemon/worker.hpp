@@ -1,10 +1,15 @@
 // The kernel worker: the one thread that owns the Backend (and so the engine and the kernel
 // interface, whose setns() calls are per thread).
 //
-// Mutations are posted as jobs and run one at a time, in order. After start-up and after every job
-// the worker publishes an immutable Snapshot of the networks; readers (GET handlers on the io
-// thread) take it with snapshot() and never wait for the worker, even while a job is blocked in the
-// kernel.
+// Mutations are posted as jobs and run one at a time, in order. After start-up and after every
+// mutation the worker publishes an immutable Snapshot of the networks; readers (GET handlers on the
+// io thread) take it with snapshot() and never wait for the worker, even while a job is blocked in
+// the kernel.
+// Priorities: a job is a Mutation (the default) or a Read (a kernel dump that changes nothing, e.g.
+// GET /v1/firewall). Reads run only when no mutation is queued: a queued mutation always runs
+// before every queued read, whatever their arrival order, so read-only clients can delay a
+// mutation by at most the one read already running. Reads keep their order among themselves and
+// publish no snapshot (they changed nothing).
 //
 // Threading: start(), stop() and the destructor from one controlling thread; post() and snapshot()
 // from any thread. Jobs run on the worker thread and must not throw (an escaping exception is
@@ -54,6 +59,12 @@ class Worker {
 public:
     using Factory = std::function<Result<std::unique_ptr<Backend>>()>;
     using Job = std::function<void(Backend&)>;
+    enum class Priority { Mutation, Read };
+    // Jobs waiting (not the one running), per priority; for tests and diagnostics.
+    struct Queued {
+        std::size_t mutations = 0;
+        std::size_t reads = 0;
+    };
 
     Worker();
     ~Worker();  // stop()
@@ -66,11 +77,16 @@ public:
     // Queues a job. False when the worker is not running (never started, failed, or stopping): the
     // job is dropped and the caller must answer "unavailable" itself. `on_drop` runs instead of the
     // job if stop() discards it before it started (on stop()'s thread, never with `job`).
-    bool post(Job job, std::function<void()> on_drop = {});
+    // `prio` Read: see the class comment (never ahead of a queued mutation, no publication).
+    bool post(Job job, std::function<void()> on_drop = {}, Priority prio = Priority::Mutation);
     // Idempotent.
     void stop();
 
     std::shared_ptr<const Snapshot> snapshot() const;
+    // How many mutation jobs have started so far (any thread). A read result computed while this
+    // count was N is still current as long as it is N: nothing but a mutation changes state.
+    uint64_t mutations_started() const;
+    Queued queued() const;
 
     // For jobs only (they run on the worker thread, which alone touches these notes): published
     // with the snapshot that follows the job.
@@ -88,11 +104,13 @@ private:
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
-    struct Queued {
+    struct Entry {
         Job job;
         std::function<void()> on_drop;
     };
-    std::deque<Queued> jobs_;
+    std::deque<Entry> jobs_;          // mutations, in order
+    std::deque<Entry> reads_;         // read jobs, in order; run only while jobs_ is empty
+    uint64_t mutations_started_ = 0;  // guarded by mu_
     enum class State { Idle, Starting, Running, Stopping, Stopped } state_ = State::Idle;
     bool start_done_ = false;
     std::optional<Error> start_error_;

@@ -26,6 +26,7 @@ const std::set<std::string> kKnownKeys = {"bip",       "fixed-cidr", "mtu",     
                                           "ip-masq",   "ip-forward", "bridge",    "socket",
                                           "state-dir", "netns-dir",  "log-level", "firewall", "iptables", "ip",
                                           "group", "read-group", "max-connections",
+                                          "max-connections-per-uid", "reserved-write-connections",
                                           "default-address-pools", "ipv6", "fixed-cidr-v6"};
 
 std::string describe(const YAML::Node& n) {
@@ -219,16 +220,22 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
                                        fmt::format("\"{}\" is not a group name or numeric gid", s));
                 }
                 (key == "group" ? cfg.group : cfg.read_group) = s;
-            } else if (key == "max-connections") {
+            } else if (key == "max-connections" || key == "max-connections-per-uid" ||
+                       key == "reserved-write-connections") {
+                const unsigned min = key == "reserved-write-connections" ? 0 : 1;
                 const std::string s = v.IsScalar() ? v.Scalar() : std::string();
                 bool digits = !s.empty() && s.size() <= 6 &&
                               s.find_first_not_of("0123456789") == std::string::npos;
                 unsigned long n = digits ? std::stoul(s) : 0;
-                if (!digits || n < 1 || n > 65536) {
+                if (!digits || n < min || n > 65536) {
                     return field_error(source, key,
-                                       "expected a whole number from 1 to 65536, got " + describe(v));
+                                       fmt::format("expected a whole number from {} to 65536, got {}",
+                                                   min, describe(v)));
                 }
-                cfg.max_connections = static_cast<unsigned>(n);
+                (key == "max-connections"           ? cfg.max_connections
+                 : key == "max-connections-per-uid" ? cfg.max_connections_per_uid
+                                                    : cfg.reserved_write_connections) =
+                    static_cast<unsigned>(n);
             } else if (key == "default-address-pools") {
                 CNETD_TRY(get_pools(source, v, cfg));
             } else if (key == "ipv6") {
@@ -290,6 +297,12 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
                 "{}: fixed-cidr-v6: ignored while ipv6 is false (set ipv6: true for a dual-stack "
                 "default network)",
                 source));
+        }
+        if (cfg.reserved_write_connections >= cfg.max_connections) {
+            return field_error(source, "reserved-write-connections",
+                               fmt::format("{} must be less than max-connections ({}): peers "
+                                           "without write access need at least one slot",
+                                           cfg.reserved_write_connections, cfg.max_connections));
         }
     } catch (const YAML::Exception& e) {
         return Error::invalid(fmt::format("{}: {}", source, e.what()));

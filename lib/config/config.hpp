@@ -5,6 +5,7 @@
 //   bip, fixed-cidr, mtu, icc, ip-masq, ip-forward, bridge, ip   (Docker's meaning)
 //   socket, state-dir, netns-dir, log-level, firewall         (cnetd's own)
 //   group (Docker's: the socket's group), read-group, max-connections   (socket access, limits)
+//   max-connections-per-uid, reserved-write-connections                 (connection slots)
 //   iptables: false                                           (Docker's; same as firewall: none)
 //   default-address-pools, ipv6, fixed-cidr-v6                (Docker's; address pools, dual stack)
 // Docker daemon.json keys that do not concern networking are accepted and ignored with a warning;
@@ -43,9 +44,14 @@ struct Config {
     // Control socket access (docs/security.md): members of `group` (Docker's key: the socket's
     // group) may change state, members of `read-group` may only read; root always may. A group
     // name or a numeric gid; "" for none. `max-connections`: open control connections at a time.
+    // `max-connections-per-uid`: per uid (root and the daemon's own uid exempt).
+    // `reserved-write-connections`: of max-connections, slots only peers with write access get
+    // (must be less than max-connections).
     std::string group = "cnetd";
     std::string read_group;
     unsigned max_connections = 1024;
+    unsigned max_connections_per_uid = 64;
+    unsigned reserved_write_connections = 32;
     // `default-address-pools` (Docker's daemon.json shape, [{base: CIDR, size: N}]): subnets for
     // networks created without one. Given, it replaces Docker's defaults for both families (as
     // Docker does): IPv4 entries go to address_pools (empty if only IPv6 entries were given),

@@ -116,6 +116,12 @@ const std::vector<Key>& keys() {
          nullptr},
         {"max-connections", false, "the control server's limit is fixed when it starts listening",
          [](const Config& c) { return std::to_string(c.max_connections); }, nullptr},
+        {"max-connections-per-uid", false,
+         "the control server's limit is fixed when it starts listening",
+         [](const Config& c) { return std::to_string(c.max_connections_per_uid); }, nullptr},
+        {"reserved-write-connections", false,
+         "the control server's limit is fixed when it starts listening",
+         [](const Config& c) { return std::to_string(c.reserved_write_connections); }, nullptr},
     };
     return table;
 }

@@ -265,7 +265,8 @@ protected:
             }
             int zero = 0;
             [[maybe_unused]] auto w = ::write(pfd[1], &zero, sizeof zero);
-            if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) ::_exit(3);
+            // A refused peer may be answered (and its connection half-closed) before it writes.
+            [[maybe_unused]] auto sent = ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
             char buf[4096];
             ssize_t n;
             while ((n = ::read(fd, buf, sizeof buf)) > 0) w = ::write(pfd[1], buf, n);
@@ -329,21 +330,18 @@ TEST_F(AuthServer, WithAReadGroupEveryoneConnectsAndPeerCredDecides) {
     ASSERT_EQ(::lstat(sock_.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0666u);
 
-    // A stranger: 403 on reads and writes, with a message naming the uid and what is needed.
+    // A stranger: 403 as soon as it connects, whatever it sends, with a message naming the uid
+    // and what is needed.
     auto get = as_nobody(kStranger, {}, "GET", "/v1/networks");
     EXPECT_EQ(get.status, 403) << get.body;
     auto msg = json::parse(get.body, nullptr, false);
     ASSERT_TRUE(msg.is_object()) << get.body;
     EXPECT_EQ(msg["kind"], "permission-denied");
     EXPECT_EQ(msg["message"],
-              "permission denied: uid 65534 (nobody) may not GET /v1/networks: reading state "
-              "requires root or membership in group 4242 or read-only group 4343");
+              "permission denied: uid 65534 (nobody) may not use the control socket: reading "
+              "state requires root or membership in group 4242 or read-only group 4343");
     auto post = as_nobody(kStranger, {}, "POST", "/v1/netns", R"({"Name":"x"})");
     EXPECT_EQ(post.status, 403) << post.body;
-    EXPECT_NE(post.body.find("uid 65534 (nobody) may not POST /v1/netns: changing state requires "
-                             "root or membership in group 4242"),
-              std::string::npos)
-        << post.body;
     EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/x"));  // never reached the backend
 
     // A reader (as a supplementary group): reads yes, writes no.
@@ -377,6 +375,249 @@ TEST_F(AuthServer, GroupByNameMembershipFromThePasswdEntry) {
     struct stat st {};
     ASSERT_EQ(::lstat(sock_.c_str(), &st), 0);
     EXPECT_EQ(st.st_gid, 65534u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// connection policy: 403 at connect, per-uid caps, reserved write slots, NSS off the io thread
+
+// One answer as a forked client saw it.
+struct Answer {
+    int status = 0;
+    int closed = 0;  // the server closed the connection after it
+    int len = 0;
+    char body[1000] = {};
+    std::string text() const { return std::string(body, static_cast<size_t>(len)); }
+};
+
+std::string get_request(const std::string& target) {
+    return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+}
+std::string post_request(const std::string& target, const std::string& body) {
+    return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// Reads one HTTP response from `fd` (system calls and C string functions only: it runs in a
+// forked child of a threaded process). For a non-200 answer also waits up to 1 s for the close.
+Answer read_answer(int fd) {
+    Answer a;
+    char buf[8192];
+    buf[0] = 0;
+    size_t have = 0;
+    const char* end = nullptr;
+    auto fill = [&]() {
+        pollfd p{fd, POLLIN, 0};
+        if (have >= sizeof buf - 1 || ::poll(&p, 1, 5000) <= 0) return false;
+        ssize_t n = ::read(fd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0) return false;
+        have += static_cast<size_t>(n);
+        buf[have] = 0;
+        return true;
+    };
+    while (!(end = std::strstr(buf, "\r\n\r\n")))
+        if (!fill()) return a;
+    a.status = std::atoi(buf + 9);
+    const char* cl = std::strstr(buf, "Content-Length: ");
+    const size_t body_len = cl && cl < end ? std::strtoul(cl + 16, nullptr, 10) : 0;
+    const size_t head = static_cast<size_t>(end + 4 - buf);
+    while (have < head + body_len)
+        if (!fill()) break;
+    a.len = static_cast<int>(std::min(have - head, sizeof a.body));
+    std::memcpy(a.body, buf + head, static_cast<size_t>(a.len));
+    if (a.status != 200) {
+        pollfd p{fd, POLLIN, 0};
+        a.closed = ::poll(&p, 1, 1000) > 0 && ::read(fd, buf, sizeof buf) <= 0;
+    }
+    return a;
+}
+
+// A client forked as `uid` (primary `gid`, supplementary `groups`): it opens `conns` connections
+// one after another, sends `first` on each ("" = nothing) and reports each answer; then, on the
+// first connection, sends each of `then` when the parent calls go(). It holds its connections
+// until destroyed.
+class ForkedClient {
+public:
+    ForkedClient(const std::string& sock, uid_t uid, gid_t gid, std::vector<gid_t> groups,
+                 int conns, const std::string& first, const std::vector<std::string>& then = {}) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+        int res[2], go[2];
+        if (::pipe2(res, O_CLOEXEC) != 0 || ::pipe2(go, O_CLOEXEC) != 0) return;
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::close(res[0]);
+            ::close(go[1]);
+            if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 ||
+                ::setuid(uid) != 0)
+                ::_exit(2);
+            int fds[64];
+            for (int i = 0; i < conns && i < 64; ++i) {
+                fds[i] = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                Answer a;
+                if (::connect(fds[i], reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+                    if (!first.empty()) [[maybe_unused]]
+                        auto w = ::send(fds[i], first.data(), first.size(), MSG_NOSIGNAL);
+                    a = read_answer(fds[i]);
+                }
+                if (::write(res[1], &a, sizeof a) != sizeof a) ::_exit(3);
+            }
+            for (const auto& req : then) {
+                char c;
+                if (::read(go[0], &c, 1) != 1) ::_exit(0);
+                [[maybe_unused]] auto w = ::send(fds[0], req.data(), req.size(), MSG_NOSIGNAL);
+                Answer a = read_answer(fds[0]);
+                if (::write(res[1], &a, sizeof a) != sizeof a) ::_exit(3);
+            }
+            char c;
+            while (::read(go[0], &c, 1) > 0) {
+            }
+            ::_exit(0);
+        }
+        ::close(res[1]);
+        ::close(go[0]);
+        res_.reset(res[0]);
+        go_.reset(go[1]);
+    }
+    ~ForkedClient() {
+        go_.reset();  // the child exits, closing its connections
+        if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    }
+    // The next answer (status 0 when the child reported none within 10 s).
+    Answer next() {
+        Answer a;
+        pollfd p{res_.get(), POLLIN, 0};
+        if (::poll(&p, 1, 10000) <= 0 || ::read(res_.get(), &a, sizeof a) != sizeof a) return {};
+        return a;
+    }
+    void go() {
+        char c = 'g';
+        EXPECT_EQ(::write(go_.get(), &c, 1), 1);
+    }
+
+private:
+    pid_t pid_ = -1;
+    UniqueFd res_, go_;
+};
+
+daemon::ServerOptions reader_policy() {
+    daemon::ServerOptions o;
+    o.group = std::to_string(kWriters);
+    o.read_group = std::to_string(kReaders);  // 0666: anyone can connect
+    return o;
+}
+
+TEST_F(AuthServer, AStrangerIsAnswered403AtOnceAndClosedWithoutSendingARequest) {
+    start(reader_policy());
+    ForkedClient stranger(sock_, kNobody, kStranger, {}, 1, "");
+    Answer a = stranger.next();
+    EXPECT_EQ(a.status, 403) << a.text();
+    EXPECT_TRUE(a.closed);
+    EXPECT_EQ(json::parse(a.text())["message"],
+              "permission denied: uid 65534 (nobody) may not use the control socket: reading "
+              "state requires root or membership in group 4242 or read-only group 4343");
+    EXPECT_EQ(stats().denied, 1u);
+    for (int i = 0; i < 400 && stats().active > 0; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(stats().active, 0u);  // its slot is free again
+}
+
+TEST_F(AuthServer, OneUidCannotTakeEverySlotAndRootIsAlwaysServed) {
+    auto o = reader_policy();
+    o.max_connections = 8;
+    o.max_connections_per_uid = 3;
+    o.reserved_write_connections = 2;
+    start(o);
+    const std::string ping = get_request("/v1/ping");
+    // A reader holds as many keep-alive connections as it may: 3 of its 5 get in.
+    ForkedClient flood(sock_, kNobody, kReaders, {}, 5, ping);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(flood.next().status, 200) << i;
+    for (int i = 0; i < 2; ++i) {
+        Answer a = flood.next();
+        EXPECT_EQ(a.status, 503) << a.text();
+        EXPECT_TRUE(a.closed);
+        EXPECT_EQ(json::parse(a.text())["message"],
+                  "too many connections from uid 65534: cnetd serves at most 3 per uid at a "
+                  "time; retry later");
+    }
+    // Two more reader uids fill the 8 - 2 slots open to peers without write access.
+    ForkedClient second(sock_, kNobody - 1, kReaders, {}, 3, ping);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(second.next().status, 200) << i;
+    ForkedClient third(sock_, kNobody - 2, kReaders, {}, 1, ping);
+    Answer refused = third.next();
+    EXPECT_EQ(refused.status, 503) << refused.text();
+    EXPECT_EQ(json::parse(refused.text())["message"],
+              "too many connections: the 6 slots for peers without write access are taken (2 "
+              "are reserved for root and group members); retry later");
+    EXPECT_EQ(stats().unprivileged, 6u);
+    // Root is served, on both reserved slots at once.
+    auto held = connect_raw();
+    ASSERT_TRUE(held.valid());
+    const std::string keep = get_request("/v1/ping");
+    ASSERT_EQ(::write(held.get(), keep.data(), keep.size()), static_cast<ssize_t>(keep.size()));
+    EXPECT_EQ(read_answer(held.get()).status, 200);
+    auto r = api::Client(sock_).request("GET", "/v1/ping");
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    for (int i = 0; i < 200 && stats().active > 7; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(api::Client(sock_).request("POST", "/v1/netns", json{{"Name", "a"}}).ok());
+    EXPECT_EQ(stats().refused, 3u);
+}
+
+TEST_F(AuthServer, ASlowGroupLookupNeverDelaysRoot) {
+    // NSS (LDAP, sssd) hangs for the stranger's uid: root's requests are answered meanwhile,
+    // because the lookup runs on a resolver thread, not on the io thread.
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> lookups{0};
+    auto o = reader_policy();
+    o.nss_lookup = [released, &lookups](uid_t uid) {
+        ++lookups;
+        released.wait();
+        return daemon::lookup_user(uid);
+    };
+    start(o);
+    ForkedClient stranger(sock_, kNobody, kStranger, {}, 1, get_request("/v1/networks"));
+    for (int i = 0; i < 200 && lookups == 0; ++i) std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(lookups, 1);  // the lookup is hanging now
+    auto root = std::async(std::launch::async, [this] {
+        for (int i = 0; i < 5; ++i)
+            if (!api::Client(sock_).request("GET", "/v1/networks").ok()) return false;
+        return api::Client(sock_).request("POST", "/v1/netns", json{{"Name", "r"}}).ok();
+    });
+    const bool served = root.wait_for(5s) == std::future_status::ready;
+    release.set_value();
+    EXPECT_TRUE(served) << "root waited for a stranger's group lookup";
+    EXPECT_TRUE(root.get());
+    EXPECT_EQ(stranger.next().status, 403);
+}
+
+TEST_F(AuthServer, AKeepAliveConnectionIsRecheckedForEveryMutation) {
+    // nobody is a writer through its passwd entry only (NSS); then an admin moves it to the
+    // read group. Its keep-alive connection's next mutation is refused, its reads still work.
+    std::atomic<bool> writer{true};
+    auto o = reader_policy();
+    o.nss_lookup = [&writer](uid_t) {
+        daemon::NssUser u;
+        u.found = true;
+        u.name = "nobody";
+        u.groups = {kStranger, writer ? kWriters : kReaders};
+        return u;
+    };
+    start(o);
+    ForkedClient c(sock_, kNobody, kStranger, {}, 1, post_request("/v1/netns", R"({"Name":"one"})"),
+                   {post_request("/v1/netns", R"({"Name":"two"})"), get_request("/v1/netns")});
+    EXPECT_EQ(c.next().status, 201);
+    writer = false;
+    c.go();
+    Answer denied = c.next();
+    EXPECT_EQ(denied.status, 403) << denied.text();
+    EXPECT_FALSE(denied.closed);
+    EXPECT_EQ(json::parse(denied.text())["message"],
+              "permission denied: uid 65534 (nobody) may not POST /v1/netns: changing state "
+              "requires root or membership in group 4242 (group 4343 only allows reads)");
+    c.go();
+    EXPECT_EQ(c.next().status, 200);  // same connection, reads still allowed
+    EXPECT_TRUE(std::filesystem::exists(netns_dir_ + "/one"));
+    EXPECT_FALSE(std::filesystem::exists(netns_dir_ + "/two"));
 }
 
 TEST(AuthServerStandalone, UnknownGroupsAreRefusedAtListen) {
@@ -490,6 +731,7 @@ TEST_F(LimitsServer, SlowlorisGets408AndOthersAreServedMeanwhile) {
 TEST_F(LimitsServer, BeyondMaxConnectionsNewOnesGet503UntilOneCloses) {
     daemon::ServerOptions o;
     o.max_connections = 8;
+    o.reserved_write_connections = 2;
     start(o);
     std::vector<UniqueFd> held;
     for (int i = 0; i < 8; ++i) held.push_back(connect_raw());

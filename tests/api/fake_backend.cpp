@@ -54,6 +54,25 @@ FakeBackend::FakeBackend(std::string netns_dir, bool firewall_monitor)
     def.is_default = true;
     def.created = "2024-01-01T00:00:00Z";
     nets_.push_back(def);
+    fw_.on_show = [this] {
+        log("show");
+        gate();
+    };
+}
+
+void FakeBackend::log(std::string call) {
+    std::lock_guard lk(mu_);
+    calls_.push_back(std::move(call));
+}
+
+std::vector<std::string> FakeBackend::calls() const {
+    std::lock_guard lk(mu_);
+    return calls_;
+}
+
+core::Engine* FakeBackend::engine() {
+    log("engine");
+    return nullptr;
 }
 
 void FakeBackend::hold_next() {
@@ -178,6 +197,7 @@ Result<void> FakeBackend::disconnect(const std::string& network, const std::stri
 }
 
 Result<std::string> FakeBackend::create_netns(const std::string& name) {
+    log("create_netns " + name);
     gate();
     std::string path = netns_dir_ + "/" + name;
     int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
@@ -187,6 +207,7 @@ Result<std::string> FakeBackend::create_netns(const std::string& name) {
 }
 
 Result<void> FakeBackend::remove_netns(const std::string& name) {
+    log("remove_netns " + name);
     gate();
     std::string path = netns_dir_ + "/" + name;
     if (::unlink(path.c_str()) != 0) {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,7 +45,11 @@ public:
     Result<void> add_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
     Result<void> remove_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
     Result<void> check_ports(const std::vector<firewall::PortForward>&) override { return ok(); }
-    Result<std::string> show() override { return show_text; }
+    Result<std::string> show() override {
+        if (on_show) on_show();
+        return show_text;
+    }
+    std::function<void()> on_show;  // set by FakeBackend: logs the call and passes its gate
     int monitor_fd() override { return sock_r_.get(); }
     Result<bool> handle_events() override;
     uint64_t repairs() const override { return repairs_; }
@@ -62,7 +67,8 @@ class FakeBackend final : public daemon::Backend {
 public:
     explicit FakeBackend(std::string netns_dir, bool firewall_monitor = false);
 
-    // The next mutation, once inside the backend, signals entered() and waits for release().
+    // The next mutation or firewall show(), once inside the backend, signals entered() and waits
+    // for release().
     void hold_next();
     // Waits (up to 5 s) until a held mutation is inside the backend; false on timeout.
     bool wait_entered();
@@ -75,6 +81,13 @@ public:
     Result<std::string> create_netns(const std::string& name) override;
     Result<void> remove_netns(const std::string& name) override;
     std::vector<core::Network> networks() const override;
+    // No engine (the CNI routes answer 503), but the call is logged as "engine": GET
+    // /v1/cni/status asks for it on the worker, so the log shows when that read ran.
+    core::Engine* engine() override;
+
+    // The kernel-facing calls in the order the worker made them: "create_netns <name>",
+    // "remove_netns <name>", "show" (the firewall dump), "engine" (a CNI call). Any thread.
+    std::vector<std::string> calls() const;
 
     firewall::Backend& firewall() override { return fw_; }
     std::string firewall_table() const override {
@@ -89,6 +102,7 @@ public:
 
 private:
     void gate();
+    void log(std::string call);
     core::Network* find(const std::string& name_or_id);
 
     std::string netns_dir_;
@@ -96,9 +110,10 @@ private:
     unsigned next_host_ = 2;
     core::PortAllocator ports_;  // worker thread only
 
-    std::mutex mu_;
+    mutable std::mutex mu_;
     std::condition_variable cv_;
     bool hold_ = false, entered_ = false, released_ = false;
+    std::vector<std::string> calls_;  // guarded by mu_
 
     FakeFirewall fw_;
     std::vector<std::string> coexist_;  // guarded by mu_

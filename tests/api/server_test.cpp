@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -17,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -370,7 +372,7 @@ TEST_F(ApiServer, RoutingGives404And405) {
     auto [status, body] = beast_request(req);
     EXPECT_EQ(status, 405);
     EXPECT_EQ(json::parse(body)["message"],
-              "method PUT not allowed on /v1/networks (allowed: GET, POST)");
+              "method PUT not allowed on /v1/networks (allowed: GET, HEAD, POST)");
     // %-encoded names are decoded: "bri%64ge" is "bridge".
     EXPECT_TRUE(client().request("GET", "/v1/networks/bri%64ge").ok());
 }
@@ -546,6 +548,171 @@ TEST_F(ApiServer, FirewallRouteWaitsForTheWorker) {
     EXPECT_TRUE(mutation.get().ok());
 }
 
+// Sends `raw` on one connection and reads until the server closes it (each request here ends
+// with Connection: close on the last one).
+std::string round_trip(const std::string& sock, const std::string& raw) {
+    asio::io_context io;
+    asio::local::stream_protocol::socket s(io);
+    s.connect(asio::local::stream_protocol::endpoint(sock));
+    asio::write(s, asio::buffer(raw));
+    std::string out;
+    boost::system::error_code ec;
+    char buf[4096];
+    for (;;) {
+        std::size_t n = s.read_some(asio::buffer(buf), ec);
+        if (ec) break;
+        out.append(buf, n);
+    }
+    return out;
+}
+
+// "Content-Length: 12" of the response head starting at `pos`.
+std::string header(const std::string& resp, std::size_t pos, const std::string& name) {
+    const std::size_t end = resp.find("\r\n\r\n", pos);
+    const std::size_t h = resp.find("\r\n" + name + ": ", pos);
+    if (h == std::string::npos || h > end) return "";
+    const std::size_t v = h + 4 + name.size();
+    return resp.substr(v, resp.find("\r\n", v) - v);
+}
+
+TEST_F(ApiServer, HeadAnswersEveryGetRouteWithItsHeadersAndNoBody) {
+    // HEAD then GET of the same target pipelined on one connection: the HEAD answer must end with
+    // its headers (the GET's status line follows at once) and announce the GET body's length.
+    for (const char* target : {"/v1/ping", "/v1/info", "/v1/networks", "/v1/networks/bridge",
+                               "/v1/networks/nope", "/v1/ports", "/v1/netns", "/v1/firewall",
+                               "/v1/cni/status/pods", "/v1/nope", "/v1/networks/bridge/connect"}) {
+        const std::string t = target;
+        const std::string all =
+            round_trip(sock_, "HEAD " + t + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + t +
+                                  " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        const std::size_t head_end = all.find("\r\n\r\n");
+        ASSERT_NE(head_end, std::string::npos) << t << ": " << all;
+        const std::size_t get_at = head_end + 4;
+        ASSERT_EQ(all.compare(get_at, 9, "HTTP/1.1 "), 0) << t << ": HEAD sent a body: " << all;
+        EXPECT_EQ(all.substr(9, 3), all.substr(get_at + 9, 3)) << t << ": same status";
+        const std::size_t get_body = all.find("\r\n\r\n", get_at) + 4;
+        // An error message that names the method names the one the client used: "HEAD" is one
+        // byte longer than "GET".
+        const bool names_method = all.find("GET ", get_body) != std::string::npos;
+        EXPECT_EQ(header(all, 0, "Content-Length"),
+                  std::to_string(all.size() - get_body + (names_method ? 1 : 0)))
+            << t;
+        EXPECT_EQ(header(all, 0, "Content-Type"), header(all, get_at, "Content-Type")) << t;
+        EXPECT_EQ(header(all, 0, "Allow"), header(all, get_at, "Allow")) << t;
+    }
+    // A POST-only route names HEAD as the method refused; GET routes list HEAD as allowed.
+    auto all = round_trip(sock_,
+                          "HEAD /v1/networks/bridge/connect HTTP/1.1\r\nHost: x\r\n"
+                          "Connection: close\r\n\r\n");
+    EXPECT_EQ(all.substr(9, 3), "405") << all;
+    EXPECT_EQ(header(all, 0, "Allow"), "POST");
+    auto wrong = client().raw("DELETE", "/v1/ping", "");
+    ASSERT_TRUE(wrong.ok());
+    EXPECT_EQ(json::parse(wrong->body)["message"],
+              "method DELETE not allowed on /v1/ping (allowed: GET, HEAD)");
+}
+
+// Polls `pred` every 5 ms for up to 5 s.
+template <class Pred>
+bool eventually(Pred pred) {
+    for (int i = 0; i < 1000; ++i) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return pred();
+}
+
+TEST_F(ApiServer, AMutationRunsBeforeKernelReadsQueuedAheadOfIt) {
+    // The worker is busy with a mutation; 40 kernel reads (GET /v1/firewall, GET
+    // /v1/cni/status/...) queue up, then a second mutation arrives. When the worker frees up the
+    // mutation must run first, and the reads of one route share one dump.
+    fake_->hold_next();
+    auto first = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/netns", json{{"Name", "first"}});
+    });
+    ASSERT_TRUE(fake_->wait_entered());
+    std::vector<std::future<Result<json>>> reads;
+    for (int i = 0; i < 20; ++i) {
+        reads.push_back(std::async(std::launch::async,
+                                   [this] { return client().request("GET", "/v1/firewall"); }));
+        reads.push_back(std::async(
+            std::launch::async, [this] { return client().request("GET", "/v1/cni/status/pods"); }));
+    }
+    ASSERT_TRUE(eventually([&] { return handlers_->read_stats().waiting == 40; }))
+        << handlers_->read_stats().waiting;
+    auto queued = [this] { return worker_.queued().mutations + worker_.queued().reads; };
+    EXPECT_EQ(queued(), 2u);  // one dump per route
+    auto second = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/netns", json{{"Name", "second"}});
+    });
+    ASSERT_TRUE(eventually([&] { return queued() == 3; }));
+    fake_->release();
+
+    ASSERT_TRUE(first.get().ok());
+    auto made = second.get();
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    for (size_t i = 0; i < reads.size(); ++i) {
+        auto r = reads[i].get();
+        if (i % 2 == 0) {
+            ASSERT_TRUE(r.ok()) << r.error().message();
+            EXPECT_EQ((*r)["Backend"], "nftables");
+        } else {
+            ASSERT_FALSE(r.ok());  // the fake has no engine: 503, answered by the read job
+            EXPECT_EQ(r.error().message(), "this cnetd backend has no CNI support");
+        }
+    }
+    auto calls = fake_->calls();
+    ASSERT_EQ(calls.size(), 4u);
+    std::sort(calls.begin() + 2, calls.end());  // the two reads run in their arrival order
+    EXPECT_EQ(calls, (std::vector<std::string>{"create_netns first", "create_netns second",
+                                               "engine", "show"}));
+    EXPECT_EQ(handlers_->read_stats().dumps, 2u);
+}
+
+TEST_F(ApiServer, AMutationPostedWhileAReadBlocksRunsBeforeTheNextRead) {
+    // A firewall dump is stuck in the kernel (the fake's show() blocks). Reads of another route
+    // queue, then a mutation: it runs as soon as the dump ends, before those reads. Firewall reads
+    // arriving meanwhile share the dump in progress.
+    fake_->hold_next();
+    auto stuck =
+        std::async(std::launch::async, [this] { return client().request("GET", "/v1/firewall"); });
+    ASSERT_TRUE(fake_->wait_entered());
+    std::vector<std::future<Result<json>>> status, fw;
+    for (int i = 0; i < 10; ++i) {
+        status.push_back(std::async(
+            std::launch::async, [this] { return client().request("GET", "/v1/cni/status/pods"); }));
+        fw.push_back(std::async(std::launch::async,
+                                [this] { return client().request("GET", "/v1/firewall"); }));
+    }
+    ASSERT_TRUE(eventually([&] { return handlers_->read_stats().waiting == 21; }));
+    auto made = std::async(std::launch::async, [this] {
+        return client().request("POST", "/v1/netns", json{{"Name", "a"}});
+    });
+    ASSERT_TRUE(
+        eventually([&] { return worker_.queued().mutations + worker_.queued().reads == 2; }));
+    fake_->release();
+    ASSERT_TRUE(stuck.get().ok());
+    ASSERT_TRUE(made.get().ok());
+    for (auto& f : fw) EXPECT_TRUE(f.get().ok());
+    for (auto& f : status) EXPECT_FALSE(f.get().ok());
+    EXPECT_EQ(fake_->calls(), (std::vector<std::string>{"show", "create_netns a", "engine"}));
+}
+
+TEST_F(ApiServer, AKernelReadIsReusedUntilAMutationStarts) {
+    auto shows = [this] {
+        auto c = fake_->calls();
+        return std::count(c.begin(), c.end(), "show");
+    };
+    ASSERT_TRUE(client().request("GET", "/v1/firewall").ok());
+    ASSERT_TRUE(client().request("GET", "/v1/firewall").ok());
+    EXPECT_EQ(shows(), 1);  // the second read is answered from the first dump (within 500 ms)
+    EXPECT_EQ(handlers_->read_stats().cached, 1u);
+    // A mutation's answer seen, the next read dumps again: it never shows older state.
+    ASSERT_TRUE(client().request("POST", "/v1/netns", json{{"Name", "a"}}).ok());
+    ASSERT_TRUE(client().request("GET", "/v1/firewall").ok());
+    EXPECT_EQ(shows(), 2);
+}
+
 // The drift monitor on the fake firewall, whose monitor fd is a socket pair the test writes to.
 class FirewallMonitorTest : public ApiServer {
 protected:
@@ -581,8 +748,8 @@ protected:
 TEST_F(FirewallMonitorTest, StartupWarningsAreInInfo) {
     EXPECT_EQ(fake_->coexistence_checks(), 1);
     // The start-up job's result is published with the worker's next snapshot: allow it to land.
-    ASSERT_TRUE(wait_until([&] { return firewall_info()["Warnings"] == json(initial_warnings_); },
-                           2000ms))
+    ASSERT_TRUE(
+        wait_until([&] { return firewall_info()["Warnings"] == json(initial_warnings_); }, 2000ms))
         << firewall_info();
     EXPECT_EQ((*client().request("GET", "/v1/firewall"))["Warnings"], json(initial_warnings_));
     EXPECT_EQ(fake_->fake_firewall().events_handled(), 0);  // nothing readable, no job
