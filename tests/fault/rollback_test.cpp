@@ -444,21 +444,18 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
         {"connect (--ip)", nothing,
          cmd({"network", "connect", "bridge", "a", "--ip", "172.17.0.50"}),
          quiet({"network", "disconnect", "bridge", "a"})},
-        // needs: the connect rollback fix (the lead): b's default route via eth0 is replaced by
-        // the new interface's and lost when the rollback deletes that interface.
+        // b is on bridge already: the dual-stack network wins its default routes (Docker's rule),
+        // and a failure after the route was taken must put bridge's route back (the undo log).
         {"connect (second interface)", nothing, cmd({"network", "connect", "dual", "b"}),
          quiet({"network", "disconnect", "dual", "b"})},
-        // needs: the disconnect save fix (another engineer): a disconnect whose save fails is
-        // applied anyway.
+        // Write-ahead: a disconnect whose save fails is not applied at all.
         {"disconnect (published ports)",
          setup({{"network", "connect", "dual", "a", "-p", "8084:80"}}),
          cmd({"network", "disconnect", "dual", "a"}),
          quiet({"network", "disconnect", "dual", "a"})},
         {"netns create", nothing, cmd({"netns", "create", "x"}), quiet({"netns", "rm", "x"})},
-        // Fails today at every step after the first endpoint's removal: the endpoints are
-        // disconnected one by one (each saved) and nothing restores them when a later one, the
-        // namespace's deletion or a save fails (Engine::remove_netns). The save failures also
-        // need the disconnect save fix.
+        // The file is unmounted first while the namespace is held open; the endpoints' removal
+        // is saved once, and a failed save mounts the file back (Engine::remove_netns).
         {"netns rm (with endpoints)",
          setup({{"netns", "create", "y"},
                 {"network", "connect", "bridge", "y", "-p", "8085:80"},
@@ -472,13 +469,11 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
          }},
         {"CNI ADD", nothing, cni_add("pods", "cni0", "10.88.0.0/24", "pod1", "p", 8087),
          ignore(cni_del("pods", "pod1"))},
-        // CNI DEL and GC fail today at the save like disconnect (Engine::cni_del retires the
-        // veth, then saves): they need the disconnect save fix applied to cni_del too.
+        // CNI DEL and GC take the disconnect's write-ahead path (Engine::detach_endpoints).
         {"CNI DEL", ignore(cni_add("pods", "cni0", "10.88.0.0/24", "pod1", "p", 8087)),
          cni_del("pods", "pod1"), ignore(cni_del("pods", "pod1"))},
         // The live part of a reload (mtu, icc of the default network). Each point asks for
-        // another MTU: the daemon records a reload's config before applying it, so asking again
-        // for the values of a reload that failed would apply nothing.
+        // another MTU (FailedReloadAppliesWhenRetried checks the retry of the same values).
         {"SIGHUP reload (mtu, icc)", nothing,
          [this](std::string& e) {
              return reload("mtu: " + std::to_string(1400 - generation_) + "\nicc: false\n", e);
@@ -509,8 +504,8 @@ TEST_F(Rollback, EveryMutatingRouteAtEveryPoint) {
 namespace {
 
 // A reload whose live part failed (and was rolled back) must apply when retried with the same
-// file. Fails today: the daemon records the reload's config before its worker applies it
-// (daemon.cpp, `cfg = applied` ahead of worker.post), so the retry finds "no changes".
+// file: the daemon takes a reload's config as its own only once the worker applied it
+// (daemon.cpp; it used to record it first, and the retry found "no changes").
 TEST_F(Rollback, FailedReloadAppliesWhenRetried) {
     std::string err;
     arm(1);  // the first step of the reload: the bridge's new MTU
