@@ -92,8 +92,8 @@ if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
   rm -f "$fuzz_results"
 fi
 
-# One closing line over every gtest case of every build and every other stage: "N passed,
-# N failed, N skipped", then what the stages were. A meson run that failed with no failing case in
+# What the stages were, then one closing line over every gtest case of every build and every other
+# stage: "N passed, N failed, N skipped". A meson run that failed with no failing case in
 # its log (a crash, a non-gtest test, a time-out) counts as one failure itself.
 python3 - "$stages" "${builds[@]}" <<'PY'
 import sys, xml.etree.ElementTree as ET, os
@@ -125,10 +125,11 @@ for line in open(sys.argv[1]):
     (stage_passed if result == "passed" else stage_failed).append(name)
 passed += len(stage_passed)
 failed += len(stage_failed)
-print(f"{passed} passed, {failed} failed, {skipped} skipped "
-      f"({cases[0]} passed, {cases[1]} failed, {cases[2]} skipped test cases; "
-      f"{len(stage_passed)} passed, {len(stage_failed)} failed other stages)")
+print(f"test cases: {cases[0]} passed, {cases[1]} failed, {cases[2]} skipped; other stages: "
+      f"{len(stage_passed)} passed, {len(stage_failed)} failed")
 for name in stage_failed:
-    print(f"failed: {name}")
+    print(f"failed stage: {name}")
+# The closing line alone, last: CI and people read this one.
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status
