@@ -193,7 +193,12 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
               json::parse(R"({"Name":"c1","EndpointID":")" + ep.id +
                           R"(","MacAddress":"02:42:ac:11:00:02","IPv4Address":"172.17.0.2/16",
                           "IPv6Address":"","SandboxKey":"/var/run/docker/netns/c1",
-                          "Interface":"eth0","HostInterface":"veth1234567","Ports":{}})"));
+                          "Interface":"eth0","HostInterface":"veth1234567","Ports":{},
+                          "GwPriority":0})"));
+    // With the gateway roles (core::gateway_roles of every network): the families it carries.
+    const auto roles = core::gateway_roles({n});
+    EXPECT_EQ(daemon::network_to_json(n, &roles)["Containers"][ep.id]["DefaultRoute"],
+              json::array({"IPv4"}));
     n.is_default = false;
     EXPECT_FALSE(
         daemon::network_to_json(n)["Options"].contains("com.docker.network.bridge.default_bridge"));
