@@ -20,25 +20,12 @@
 
 namespace cnetd::core {
 
-using detail::log_undo_failure;
-using detail::proto_number;
-using detail::Rollback;
-using detail::validate_name;
-
 namespace {
 
 constexpr int kMinPrefix = 8;   // a /8 is 16M addresses: the IPAM bitmap stays at 2 MiB
 constexpr int kMaxPrefix = 30;  // gateway + at least one container
-constexpr int kVethNameTries = 4;
 constexpr int kMinPrefix6 = 48;  // Docker's ULA /48 is the widest v6 subnet we hand addresses in
 constexpr int kMaxPrefix6 = 124;
-// Linux numbers bridge ports 1..1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses the 1024th
-// with EXFULL ("exchange full"): say why before it does.
-constexpr unsigned kMaxBridgePorts = 1023;
-// Below this many endpoints on a network the kernel's port count is not asked (it is a link dump,
-// O(links) per attach); an adopted bridge with foreign ports still gets the clear error from
-// EXFULL at veth creation.
-constexpr unsigned kAskPortsFrom = kMaxBridgePorts - 64;
 
 constexpr const char* kOptMtu = "com.docker.network.driver.mtu";
 constexpr const char* kOptIfacePrefix = "com.docker.network.container_iface_prefix";

@@ -20,11 +20,6 @@
 
 namespace cnetd::core {
 
-using detail::log_undo_failure;
-using detail::proto_number;
-using detail::Rollback;
-using detail::validate_name;
-
 namespace {
 
 constexpr int kVethNameTries = 4;

@@ -42,3 +42,11 @@ Result<void> validate_name(std::string_view field, const std::string& name);
 int proto_number(Proto p);
 
 }  // namespace cnetd::core::detail
+
+// The engine_*.cpp files use these unqualified (this header is theirs alone).
+namespace cnetd::core {
+using detail::log_undo_failure;
+using detail::proto_number;
+using detail::Rollback;
+using detail::validate_name;
+}  // namespace cnetd::core
