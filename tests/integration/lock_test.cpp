@@ -235,19 +235,3 @@ TEST_F(NetnsRm, ASymlinkIsRefusedAndItsTargetKeepsItsEndpoint) {
     EXPECT_EQ(net[0]["Containers"].size(), 1u) << net.dump();
     ::unlink(alias.c_str());
 }
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr,
-                "integration tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("lock: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}

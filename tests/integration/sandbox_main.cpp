@@ -1,5 +1,6 @@
-// The main of the fault suite's binaries: gtest inside a private mount namespace with its own
-// /run (the daemon's netns files are bind mounts: they must not leak into the machine's /run).
+// The main of root test binaries (fault, rollback, lock): gtest inside a private mount namespace
+// with its own /run (the daemon's netns files are bind mounts: they must not leak into the
+// machine's /run).
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -10,13 +11,13 @@
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     if (geteuid() != 0) {
-        fprintf(stderr, "fault tests need root (they run inside private namespaces): skipped\n");
+        fprintf(stderr, "these tests need root (they run inside private namespaces): skipped\n");
         return 77;
     }
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
         mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("fault: private mount namespace");
+        perror("private mount namespace");
         return 1;
     }
     return RUN_ALL_TESTS();
