@@ -218,8 +218,12 @@ int run(int argc, char** argv) {
     boost::asio::io_context io(1);
     // Ports published on [::1] are relayed in userland, synced after every job (daemon/relay.hpp).
     Relay relay(io, worker);
+    // Kernel reads are shared while one is queued or running, never reused after it (age 0): the
+    // kernel can change behind the daemon's back (a bridge deleted by hand), and CNI STATUS must
+    // see that at once. Mutations still go first (worker.hpp), which is what keeps them fast.
     Handlers handlers(
-        worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()});
+        worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()},
+        std::chrono::milliseconds(0));
     ServerOptions server_opts;  // who may use the socket, and its limits (docs/security.md)
     server_opts.group = cfg.group;
     server_opts.read_group = cfg.read_group;

@@ -9,7 +9,8 @@
 // answer, and a completed dump answers further identical reads for up to `read_cache_age` as long
 // as no mutation has started since it ran (Worker::mutations_started), so a read never shows
 // state older than a mutation whose answer its client had already seen. Read-only clients in a
-// loop thus cost the worker at most one dump per route per `read_cache_age`.
+// loop thus cost the worker at most one dump per route per `read_cache_age`. The daemon runs with
+// age 0 (sharing only): the kernel may change behind its back, and CNI STATUS must see that.
 // HEAD is GET without the body: same routes, status and headers (the server drops the body).
 // Mutations are validated on the io thread (a bad body never reaches the worker), then posted to
 // the worker; their reply comes from the worker thread, so the Reply callback must hop to its own

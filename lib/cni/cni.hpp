@@ -96,7 +96,7 @@ struct NetConf {
     json dns = json::object();        // passed through to the result
     // cnetd's keys.
     std::string socket;          // "" = /run/cnetd/cnetd.sock (or $CNETD_SOCKET)
-    unsigned timeout_ms = 5000;  // cnetdTimeout (seconds, may be fractional): wait for the daemon
+    unsigned timeout_ms = 30000;  // cnetdTimeout (seconds, may be fractional): wait for the daemon
 };
 
 struct CniRequest {

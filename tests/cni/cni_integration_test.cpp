@@ -403,7 +403,10 @@ TEST_F(Cni, DelIsIdempotentWhenTheNetnsVanished) {
 
 TEST_F(Cni, HundredParallelAddsGetDistinctAddresses) {
     start();
-    std::string list = conflist("1.0.0", json::array({entry()}));
+    // The whole call's deadline covers the wait behind 99 others (ASan builds: ~30 s in all).
+    json e = entry();
+    e["cnetdTimeout"] = 120;
+    std::string list = conflist("1.0.0", json::array({e}));
     const int n = 100;
     for (int i = 0; i < n; ++i) netns(fmt::format("p{}", i));
     // 100 libcni clients at once, as a node starting 100 pods would.

@@ -59,7 +59,7 @@ TEST(CniParse, AddWithReferenceBridgeKeys) {
     EXPECT_TRUE(r->conf.ip_masq);
     EXPECT_TRUE(r->conf.is_default_gateway);
     EXPECT_EQ(r->conf.routes, std::vector<std::string>{"0.0.0.0/0"});
-    EXPECT_EQ(r->conf.timeout_ms, 5000u);
+    EXPECT_EQ(r->conf.timeout_ms, 30000u);
 }
 
 TEST(CniParse, EveryVerb) {

@@ -128,7 +128,9 @@ TEST_F(Lock, TwoAtOnceOnOneSocketOneWinsTheOtherStopsAtTheLock) {
     d.write_config("");
     for (bool same_state : {true, false}) {
         SCOPED_TRACE(same_state ? "same state dir" : "different state dirs");
-        const std::string sa = d.dir() + "/sa", sb = same_state ? sa : d.dir() + "/sb";
+        // Fresh dirs per round: the first round's winner left its state in its dir.
+        const std::string round = same_state ? "/same-" : "/two-";
+        const std::string sa = d.dir() + round + "a", sb = same_state ? sa : d.dir() + round + "b";
         const std::string sock = d.dir() + "/one.sock";
         pid_t a = spawn(cnetd_argv(d, sock, sa, d.netns_dir()), d.dir() + "/a.log");
         pid_t b = spawn(cnetd_argv(d, sock, sb, d.netns_dir()), d.dir() + "/b.log");
