@@ -23,8 +23,10 @@
 #include "core/ipam.hpp"
 #include "core/ipam6.hpp"
 #include "core/gateway.hpp"
+#include "core/driver.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
+#include "core/network_spec.hpp"
 #include "core/pools.hpp"
 #include "firewall/firewall.hpp"
 
@@ -40,19 +42,6 @@ public:
     virtual ~StateStore() = default;
     virtual Result<std::vector<Network>> load() = 0;  // empty when nothing was saved yet
     virtual Result<void> save(const std::vector<Network>& networks) = 0;
-};
-
-// The default network ("bridge" on docker0) as the config describes it.
-struct DefaultNetworkSpec {
-    std::string bridge = "docker0";
-    Ipv4Cidr bip{Ipv4(0xAC110001), 16};  // 172.17.0.1/16: gateway address with prefix
-    std::optional<Ipv4Cidr> fixed_cidr;  // sub-range for container addresses
-    unsigned mtu = 0;        // 0: config `mtu` not set: the MTU of the default-route interface
-    bool icc = true;         // config `icc`
-    bool masquerade = true;  // config `ip-masq`
-    std::optional<Ipv4> host_binding;       // config `ip`: default host address of published ports
-    bool ipv6 = false;                      // config `ipv6`: dual stack
-    std::optional<Ipv6Cidr> fixed_cidr_v6;  // config `fixed-cidr-v6` (else a /64 of the ULA /48)
 };
 
 struct EngineOptions {
@@ -72,27 +61,6 @@ struct EngineOptions {
     // Config `ip`: default host address of published ports for user-defined networks without
     // com.docker.network.bridge.host_binding_ipv4 (nullopt: every address).
     std::optional<Ipv4> host_binding = std::nullopt;
-};
-
-// Requests carry user text; the engine parses and validates it so every error names the field.
-struct CreateNetworkRequest {
-    std::string name = {};
-    // --subnet/--gateway/--ip-range may be given once per family (Docker's repeatable flags):
-    // IPv4 text goes to subnet/gateway/ip_range, IPv6 text to the *6 fields.
-    std::string subnet =
-        {};  // optional: default address pools when empty; CIDR with host bits zero
-    std::string gateway = {};   // optional; default: first host address of the subnet
-    std::string ip_range = {};  // optional, CIDR inside the subnet
-    // Docker driver options: kOptBridgeName, kOptEnableIcc, kOptEnableMasquerade, kOptHostIpv4,
-    // kOptHostBinding, mtu, iface prefix, gateway modes, inhibit_ipv4.
-    std::map<std::string, std::string> options = {};
-    bool internal = false;  // --internal
-    bool ipv6 = false;      // --ipv6: dual stack (a /64 from the daemon's ULA /48 unless subnet6)
-    std::string subnet6 = {};
-    std::string gateway6 = {};
-    std::string ip_range6 = {};
-    std::map<std::string, std::string> aux_addresses = {};  // --aux-address name=IP
-    std::map<std::string, std::string> labels = {};         // --label k=v
 };
 
 struct ConnectRequest {
@@ -178,7 +146,8 @@ public:
     const EngineOptions& options() const noexcept { return opts_; }
     // The firewall backend, for the daemon's drift monitor and `netctl firewall show`.
     firewall::Backend& firewall() noexcept { return fw_; }
-    // The firewall intent of one network (kernel words only).
+    // The firewall intent of one bridge network (kernel words only): BridgeDriver::rules_of.
+    // (The engine itself asks each network's driver.)
     static firewall::NetworkRules rules_of(const Network& n);
 
     // --- CNI attachments (defined in lib/core/engine_cni.cpp) ---
@@ -229,11 +198,10 @@ private:
     enum class NetnsFate { Alive, Gone, Unknown };
     // Opens the endpoint's netns and checks its identity; `ns` receives it when alive.
     NetnsFate netns_fate(const Endpoint& ep, std::unique_ptr<Netns>* ns);
-    // Repairs one live endpoint's veth pair; error when it could not.
+    // Repairs one live endpoint through its driver (the default routes it carries elected here);
+    // error when it could not.
     Result<void> repair_endpoint(const std::string& net_id, const std::string& ep_id, Netns& ns);
 
-public:
-private:
     struct Net {
         Network net;
         Ipam ipam;
@@ -247,8 +215,34 @@ private:
     Result<void> enable_ip6_forwarding();
     bool ip_forward_ = false;
     Result<Net*> lookup(const std::string& name_or_id);
+    Net* default_net();  // nullptr under `bridge: none`
     Result<std::string> resolve_target(const std::string& target) const;
     Result<void> persist();
+
+    // --- drivers (lib/core/engine.cpp) ---
+    // The driver registered under `name`; InvalidArgument naming `field` and the value else.
+    Result<NetworkDriver*> driver_for(std::string_view field, const std::string& name);
+    // The driver of a network the engine holds (checked at load and create: always found).
+    NetworkDriver& driver_of(const Network& n);
+    // The values planning takes (core/network_spec.hpp), without the pool context.
+    PlanInputs plan_inputs() const;
+
+    // --- start-up (lib/core/engine_start.cpp) ---
+    Result<void> load_state();
+    // Claims and holds again the published ports of a loaded network's endpoints.
+    Result<void> restore_ports(const Net& net);
+    // The default network to what the config says; true when the state changed.
+    Result<bool> apply_default_network(const std::optional<DefaultNetworkSpec>& spec);
+    Result<bool> drop_default_network(Net* def);
+    Result<void> ensure_networks();
+
+    // --- networks (lib/core/engine_network.cpp) ---
+    // Validate and plan (pure, then kernel reads only): the network create would make.
+    Result<Network> plan_new_network(const CreateNetworkRequest& req);
+    // Write-ahead: into memory and the state file; the undo takes it out of both again.
+    Result<void> record_network(const Network& n, detail::Rollback& undo);
+    // InvalidArgument for the default network, Conflict while it has endpoints.
+    Result<void> check_removable(const Network& n) const;
     // --- connect (lib/core/engine_attach.cpp) ---
     struct AttachPlan;
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
@@ -264,8 +258,6 @@ private:
     // Holds the host ports of `ep`'s binding `b`; nullptr where cnetd holds none (CNI).
     Result<std::unique_ptr<PortHold>> hold(const Endpoint& ep, const PortBinding& b);
     Result<void> hold_all(const Endpoint& ep, detail::Rollback& undo);
-    Result<void> build_link(const Net& n, Endpoint& ep, Netns& ns, detail::Rollback& undo);
-    void announce(const Network& net, const Endpoint& ep, Netns& ns);
     // Every endpoint (of any network) in namespace `id`.
     std::vector<GatewayCandidate> namespace_endpoints(NetnsId id) const;
     static Result<void> add_route(const Network& net, const Endpoint& ep, Netns& ns, IpFamily f);
@@ -284,6 +276,8 @@ private:
     StateStore& store_;
     EngineOptions opts_;
     std::map<std::string, Net> nets_;  // by network id
+    // The network drivers by name (Network::driver): "bridge" -> BridgeDriver.
+    std::map<std::string, std::unique_ptr<NetworkDriver>, std::less<>> drivers_;
     PortAllocator ports_;
     // Host ports held open for each endpoint (by endpoint id), so nobody else binds them: one
     // entry per ep.ports element, in the same order (nullptr when a re-hold at start failed).

@@ -22,7 +22,6 @@ namespace cnetd::core {
 
 namespace {
 
-constexpr int kVethNameTries = 4;
 // Linux numbers bridge ports 1..1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses the 1024th
 // with EXFULL ("exchange full"): say why before it does.
 constexpr unsigned kMaxBridgePorts = 1023;
@@ -231,30 +230,6 @@ Result<void> Engine::hold_all(const Endpoint& ep, Rollback& undo) {
     return ok();
 }
 
-Result<void> Engine::build_link(const Net& n, Endpoint& ep, Netns& ns, Rollback& undo) {
-    Result<void> made = Error::internal("no attempt");
-    for (int i = 0; i < kVethNameTries; ++i) {
-        ep.host_ifname = "veth" + random_hex(7);
-        made =
-            kernel_.create_veth({ep.host_ifname, n.net.bridge, ep.ifname, ep.mac, n.net.mtu}, ns);
-        if (made.ok() || made.error().error_number() != EEXIST) break;
-    }
-    if (!made.ok() && made.error().error_number() == EXFULL) {
-        auto ports = kernel_.bridge_port_count(n.net.bridge);
-        return bridge_full(n.net, ports.ok() ? *ports : kMaxBridgePorts);
-    }
-    CNETD_TRY(std::move(made));
-    undo.add([this, host = ep.host_ifname] {
-        log_undo_failure(kernel_.delete_link(host), "delete veth " + host);
-    });
-    // IPv6 stays off on IPv4-only endpoints (no link-local chatter, no SLAAC from rogue RAs).
-    CNETD_TRY(ep.address6 ? ns.enable_ipv6(ep.ifname) : ns.disable_ipv6(ep.ifname));
-    CNETD_TRY(ns.add_address(ep.ifname, ep.address));
-    if (ep.address6) CNETD_TRY(ns.add_address6(ep.ifname, *ep.address6));
-    CNETD_TRY(ns.set_up(ep.ifname));
-    return kernel_.set_up(ep.host_ifname);
-}
-
 std::vector<GatewayCandidate> Engine::namespace_endpoints(NetnsId id) const {
     std::vector<const Network*> nets;
     nets.reserve(nets_.size());
@@ -333,9 +308,10 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     }
     CNETD_TRY(hold_all(ep, undo));
 
-    CNETD_TRY(build_link(n, ep, *ns, undo));
+    NetworkDriver& driver = driver_of(n.net);
+    CNETD_TRY(driver.link(n.net, ep, *ns, undo));
     if (!n.net.internal) CNETD_TRY(take_default_routes(n, ep, *ns, undo));
-    announce(n.net, ep, *ns);
+    driver.announce(n.net, ep, *ns);
     CNETD_TRY(fw_.add_ports(forwards_of(n.net, ep)).context("publish ports"));
     undo.add([this, &n, &ep] {
         if (auto r = fw_.remove_ports(forwards_of(n.net, ep)); !r.ok())
@@ -352,17 +328,6 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
               ep.address.str(), ep.address6 ? " " + ep.address6->str() : "", ep.mac.str(),
               ep.ifname, ep.netns_path);
     return ep;
-}
-
-void Engine::announce(const Network& net, const Endpoint& ep, Netns& ns) {
-    // A reused address may still sit in a neighbour's cache with the previous owner's MAC.
-    std::optional<Ipv6> v6 = ep.address6 ? std::optional(ep.address6->addr()) : std::nullopt;
-    if (auto a = ns.announce(ep.ifname, ep.mac, ep.address.addr(), v6); !a.ok())
-        log::warn("endpoint {}: gratuitous ARP/NA: {}", ep.name, a.error().message());
-    // Our own entry is fixed for sure: the announce goes out before the bridge forwards on the
-    // new port and is often dropped (netlink/neigh.hpp).
-    if (auto f = kernel_.forget_neighbours(net.bridge, ep.address.addr(), v6); !f.ok())
-        log::warn("endpoint {}: {}", ep.name, f.error().message());
 }
 
 }  // namespace cnetd::core

@@ -41,6 +41,9 @@ Result<void> validate_name(std::string_view field, const std::string& name);
 
 int proto_number(Proto p);
 
+// Now as RFC 3339 in UTC ("2026-12-03T19:56:08Z"), for Network::created.
+std::string now_rfc3339();
+
 }  // namespace cnetd::core::detail
 
 // The engine_*.cpp files use these unqualified (this header is theirs alone).

@@ -160,6 +160,9 @@ struct Network {
     firewall::GatewayMode mode6 = firewall::GatewayMode::Nat;
     bool inhibit_ipv4 = false;         // com.docker.network.bridge.inhibit_ipv4
     std::string iface_prefix = "eth";  // com.docker.network.container_iface_prefix
+    // The NetworkDriver that made it (core/driver.hpp), by name; state files written before
+    // drivers existed load as "bridge".
+    std::string driver = "bridge";
 
     Ipv4Cidr gateway_cidr() const { return {gateway, subnet.prefix()}; }
     std::optional<Ipv6Cidr> gateway6_cidr() const {

@@ -112,7 +112,8 @@ json header_json(const core::Network& n) {
               {"mode4", mode_str(n.mode4)},
               {"mode6", mode_str(n.mode6)},
               {"inhibit_ipv4", n.inhibit_ipv4},
-              {"iface_prefix", n.iface_prefix}};
+              {"iface_prefix", n.iface_prefix},
+              {"driver", n.driver}};
     if (n.ip_range) j["ip_range"] = n.ip_range->str();
     if (n.host_ipv4) j["host_ipv4"] = n.host_ipv4->str();
     if (n.host_binding) j["host_binding"] = n.host_binding->str();
@@ -290,6 +291,7 @@ core::Network header_from(const json& j) {
     n.mode6 = parse_mode(field_or<S>(j, "mode6", "nat"));
     n.inhibit_ipv4 = field_or(j, "inhibit_ipv4", false);
     n.iface_prefix = field_or<S>(j, "iface_prefix", "eth");
+    n.driver = field_or<S>(j, "driver", "bridge");  // absent before drivers existed
     return n;
 }
 
