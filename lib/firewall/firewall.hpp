@@ -55,10 +55,10 @@ struct PortForward {
     L4 proto = L4::Tcp;
     std::optional<Ipv4> host_ip;  // nullopt: every local address of the host (0.0.0.0)
     uint16_t host_first = 0;
-    uint16_t host_last = 0;  // == host_first for a single port
+    uint16_t host_last = 0;       // == host_first for a single port
     Ipv4 container_ip;
     uint16_t container_first = 0;
-    std::string bridge;  // the container's bridge
+    std::string bridge;           // the container's bridge
     // family == V6: an IPv6 mapping; host_ip6 (nullopt: every local IPv6 address, [::]) and
     // container_ip6 are used instead of host_ip and container_ip. A host_ip6 of ::1 is refused
     // (InvalidArgument): the kernel cannot serve it without a userland proxy (IPv6 has no
