@@ -4,7 +4,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -18,79 +21,75 @@ nftnl_expr* make(const char* name) {
     return e;
 }
 
-// One visitor per expression type: the libnftnl attributes it sets, in nft's order.
+// The 32-bit attributes of an expression (an absent optional is an absent attribute).
+using U32Attrs = std::initializer_list<std::pair<uint16_t, std::optional<uint32_t>>>;
+nftnl_expr* make(const char* name, U32Attrs attrs) {
+    nftnl_expr* e = make(name);
+    for (const auto& [attr, v] : attrs)
+        if (v) nftnl_expr_set_u32(e, attr, *v);
+    return e;
+}
+void set_bytes(nftnl_expr* e, uint16_t attr, const std::vector<uint8_t>& v) {
+    nftnl_expr_set(e, attr, v.data(), static_cast<uint32_t>(v.size()));
+}
+
+// One visitor per expression type: the libnftnl attributes it sets (libnftnl serialises them
+// in its own fixed order, whatever the order they are set in).
 struct Put {
     nftnl_rule* r;
     void add(nftnl_expr* e) const { nftnl_rule_add_expr(r, e); }
     void operator()(const expr::Meta& m) const {
-        nftnl_expr* e = make("meta");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, m.key);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, m.dreg);
-        add(e);
+        add(make("meta", {{NFTNL_EXPR_META_KEY, m.key}, {NFTNL_EXPR_META_DREG, m.dreg}}));
     }
     void operator()(const expr::Payload& p) const {
-        nftnl_expr* e = make("payload");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, p.base);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, p.offset);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, p.len);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, p.dreg);
-        add(e);
+        add(make("payload", {{NFTNL_EXPR_PAYLOAD_BASE, p.base},
+                             {NFTNL_EXPR_PAYLOAD_OFFSET, p.offset},
+                             {NFTNL_EXPR_PAYLOAD_LEN, p.len},
+                             {NFTNL_EXPR_PAYLOAD_DREG, p.dreg}}));
     }
     void operator()(const expr::Cmp& c) const {
-        nftnl_expr* e = make("cmp");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, c.sreg);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, c.op);
-        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, c.data.data(), static_cast<uint32_t>(c.data.size()));
+        nftnl_expr* e = make("cmp", {{NFTNL_EXPR_CMP_SREG, c.sreg}, {NFTNL_EXPR_CMP_OP, c.op}});
+        set_bytes(e, NFTNL_EXPR_CMP_DATA, c.data);
         add(e);
     }
     void operator()(const expr::Ct& c) const {
-        nftnl_expr* e = make("ct");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, c.key);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, c.dreg);
-        add(e);
+        add(make("ct", {{NFTNL_EXPR_CT_KEY, c.key}, {NFTNL_EXPR_CT_DREG, c.dreg}}));
     }
     void operator()(const expr::Bitwise& b) const {
-        nftnl_expr* e = make("bitwise");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, b.sreg);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, b.dreg);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, static_cast<uint32_t>(b.mask.size()));
-        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, b.mask.data(),
-                       static_cast<uint32_t>(b.mask.size()));
-        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, b.xor_.data(),
-                       static_cast<uint32_t>(b.xor_.size()));
+        nftnl_expr* e = make("bitwise", {{NFTNL_EXPR_BITWISE_SREG, b.sreg},
+                                         {NFTNL_EXPR_BITWISE_DREG, b.dreg},
+                                         {NFTNL_EXPR_BITWISE_LEN, uint32_t(b.mask.size())}});
+        set_bytes(e, NFTNL_EXPR_BITWISE_MASK, b.mask);
+        set_bytes(e, NFTNL_EXPR_BITWISE_XOR, b.xor_);
         add(e);
     }
     void operator()(const expr::Lookup& l) const {
-        nftnl_expr* e = make("lookup");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, l.sreg);
+        const std::optional<uint32_t> flags =
+            l.invert ? std::optional<uint32_t>(NFT_LOOKUP_F_INV) : std::nullopt;
+        nftnl_expr* e = make("lookup", {{NFTNL_EXPR_LOOKUP_SREG, l.sreg},
+                                        {NFTNL_EXPR_LOOKUP_DREG, l.dreg},
+                                        {NFTNL_EXPR_LOOKUP_FLAGS, flags}});
         nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, l.set.c_str());
-        if (l.dreg) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *l.dreg);
-        if (l.invert) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
         add(e);
     }
     void operator()(const expr::Fib& f) const {
-        nftnl_expr* e = make("fib");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, f.flags);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, f.result);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, f.dreg);
-        add(e);
+        add(make("fib", {{NFTNL_EXPR_FIB_FLAGS, f.flags},
+                         {NFTNL_EXPR_FIB_RESULT, f.result},
+                         {NFTNL_EXPR_FIB_DREG, f.dreg}}));
     }
     void operator()(const expr::Verdict& v) const {
-        nftnl_expr* e = make("immediate");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(v.code));
-        add(e);
+        add(make("immediate", {{NFTNL_EXPR_IMM_DREG, uint32_t(NFT_REG_VERDICT)},
+                               {NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(v.code)}}));
     }
     void operator()(const expr::Masquerade&) const { add(make("masq")); }
     void operator()(const expr::Nat& n) const {
-        nftnl_expr* e = make("nat");
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, n.type);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, n.family);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, n.addr_min);
-        if (n.proto_min) nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, *n.proto_min);
-        if (n.proto_max) nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, *n.proto_max);
-        if (n.flags) nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, n.flags);
-        add(e);
+        const std::optional<uint32_t> flags = n.flags ? std::optional(n.flags) : std::nullopt;
+        add(make("nat", {{NFTNL_EXPR_NAT_TYPE, n.type},
+                         {NFTNL_EXPR_NAT_FAMILY, n.family},
+                         {NFTNL_EXPR_NAT_REG_ADDR_MIN, n.addr_min},
+                         {NFTNL_EXPR_NAT_REG_PROTO_MIN, n.proto_min},
+                         {NFTNL_EXPR_NAT_REG_PROTO_MAX, n.proto_max},
+                         {NFTNL_EXPR_NAT_FLAGS, flags}}));
     }
     // Never written: a dump's foreign expression cannot be sent back without its attributes.
     void operator()(const expr::Other&) const {}

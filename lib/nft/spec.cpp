@@ -82,40 +82,37 @@ std::string family_name(int nfproto) {
     }
 }
 
+namespace {
+
+struct TypeInfo {
+    Type type;
+    uint32_t len;
+    const char* name;
+};
+constexpr TypeInfo kTypes[] = {
+    {Type::NfProto, 1, "nf_proto"},
+    {Type::Ipv4Addr, 4, "ipv4_addr"},
+    {Type::Ipv6Addr, 16, "ipv6_addr"},
+    {Type::InetProto, 1, "inet_proto"},
+    {Type::InetService, 2, "inet_service"},
+    {Type::Ifname, 16, "ifname"},  // IFNAMSIZ: meta iifname loads 16 zero-padded bytes
+};
+const TypeInfo* info(Type t) {
+    for (const auto& i : kTypes)
+        if (i.type == t) return &i;
+    return nullptr;
+}
+
+}  // namespace
+
 uint32_t type_len(Type t) {
-    switch (t) {
-        case Type::NfProto:
-            return 1;
-        case Type::Ipv4Addr:
-            return 4;
-        case Type::Ipv6Addr:
-            return 16;
-        case Type::InetProto:
-            return 1;
-        case Type::InetService:
-            return 2;
-        case Type::Ifname:
-            return 16;  // IFNAMSIZ: meta iifname loads 16 zero-padded bytes
-    }
-    return 0;
+    const TypeInfo* i = info(t);
+    return i ? i->len : 0;
 }
 
 const char* type_name(Type t) {
-    switch (t) {
-        case Type::NfProto:
-            return "nf_proto";
-        case Type::Ipv4Addr:
-            return "ipv4_addr";
-        case Type::Ipv6Addr:
-            return "ipv6_addr";
-        case Type::InetProto:
-            return "inet_proto";
-        case Type::InetService:
-            return "inet_service";
-        case Type::Ifname:
-            return "ifname";
-    }
-    return "invalid";
+    const TypeInfo* i = info(t);
+    return i ? i->name : "invalid";
 }
 
 std::vector<Type> unpack_types(uint32_t packed) {
