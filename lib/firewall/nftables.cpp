@@ -1,4 +1,4 @@
-// The nftables backend: remembered intent + pure builders (ruleset.cpp) + one netlink transaction
+// The nftables backend: remembered intent + pure builders (ruleset.hpp) + one netlink transaction
 // per call (nft::Socket::commit). See firewall.hpp for the contract, docs/firewall.md for design.
 #include <linux/netfilter.h>
 
