@@ -23,36 +23,14 @@
 
 #include <gtest/gtest.h>
 
+#include "../firewall/netns_util.hpp"
 #include "nft/conntrack.hpp"
 
 namespace cnetd::nft {
 namespace {
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    EXPECT_EQ(pclose(p), 0) << cmd << "\n" << out;
-    return out;
-}
-
-// A socket created inside netns `ns` ("" = the test's own netns); it stays there.
-int socket_in(const std::string& ns, int family, int type) {
-    int s = -1;
-    std::thread t([&] {
-        if (!ns.empty()) {
-            int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) return;
-            close(fd);
-        }
-        s = socket(family, type | SOCK_CLOEXEC, 0);
-    });
-    t.join();
-    return s;
-}
+using testing_netns::run;
+using testing_netns::socket_in;
 
 sockaddr_storage addr_of(const std::string& ip, uint16_t port) {
     sockaddr_storage ss{};
@@ -137,12 +115,12 @@ protected:
     void udp(const std::string& ip, uint16_t port) {
         const sockaddr_storage dst = addr_of(ip, port);
         const int fam = dst.ss_family;
-        int srv = socket_in("", fam, SOCK_DGRAM);
+        int srv = socket_in("", SOCK_DGRAM, fam);
         int one = 1;
         setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         const sockaddr_storage any = addr_of(fam == AF_INET6 ? "::" : "0.0.0.0", port);
         bind(srv, reinterpret_cast<const sockaddr*>(&any), len_of(any));  // may already be bound
-        int cli = socket_in("peer", fam, SOCK_DGRAM);
+        int cli = socket_in("peer", SOCK_DGRAM, fam);
         ASSERT_GE(cli, 0);
         ASSERT_EQ(sendto(cli, "x", 1, 0, reinterpret_cast<const sockaddr*>(&dst), len_of(dst)), 1)
             << ip << " " << port << ": " << strerror(errno);
@@ -152,11 +130,11 @@ protected:
     // A TCP connection from the peer to ip:port (accepted: an established entry).
     void tcp(const std::string& ip, uint16_t port) {
         const sockaddr_storage dst = addr_of(ip, port);
-        int srv = socket_in("", dst.ss_family, SOCK_STREAM);
+        int srv = socket_in("", SOCK_STREAM, dst.ss_family);
         const sockaddr_storage any = addr_of("0.0.0.0", port);
         ASSERT_EQ(bind(srv, reinterpret_cast<const sockaddr*>(&any), len_of(any)), 0);
         ASSERT_EQ(listen(srv, 4), 0);
-        int cli = socket_in("peer", dst.ss_family, SOCK_STREAM);
+        int cli = socket_in("peer", SOCK_STREAM, dst.ss_family);
         ASSERT_EQ(connect(cli, reinterpret_cast<const sockaddr*>(&dst), len_of(dst)), 0);
         socks_.push_back(srv);
         socks_.push_back(cli);
