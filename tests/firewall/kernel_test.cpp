@@ -167,10 +167,7 @@ NetworkRules net(std::string id, std::string br, const char* cidr) {
 class FirewallKernel : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET | CLONE_NEWNS), 0) << strerror(errno);
-        ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-        ASSERT_EQ(mount("tmpfs", "/run", "tmpfs", 0, nullptr), 0);
-        run("ip link set lo up");
+        ASSERT_NO_FATAL_FAILURE(testing_netns::enter_sandbox());
         fw_ = make_nftables_backend({kTable, true});
     }
     void TearDown() override {

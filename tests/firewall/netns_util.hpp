@@ -5,10 +5,13 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -43,6 +46,16 @@ inline int socket_in(const std::string& ns, int type = SOCK_STREAM, int family =
     });
     t.join();
     return s;
+}
+
+// Moves the calling test process into a fresh network and mount namespace with a private tmpfs on
+// /run (so `ip netns` files stay inside the test) and loopback up. Call with
+// ASSERT_NO_FATAL_FAILURE.
+inline void enter_sandbox() {
+    ASSERT_EQ(unshare(CLONE_NEWNET | CLONE_NEWNS), 0) << strerror(errno);
+    ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
+    ASSERT_EQ(mount("tmpfs", "/run", "tmpfs", 0, nullptr), 0);
+    run("ip link set lo up");
 }
 
 }  // namespace cnetd::testing_netns

@@ -89,10 +89,7 @@ size_t count(const std::string& l4, const std::string& dst, uint16_t dport) {
 class Conntrack : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET | CLONE_NEWNS), 0) << strerror(errno);
-        ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-        ASSERT_EQ(mount("tmpfs", "/run", "tmpfs", 0, nullptr), 0);
-        run("ip link set lo up");
+        ASSERT_NO_FATAL_FAILURE(testing_netns::enter_sandbox());
         run("ip netns add peer");
         run("ip link add host0 type veth peer name eth0 netns peer");
         run("ip addr add 198.51.100.1/24 dev host0 && ip addr add 198.51.100.10/24 dev host0");
