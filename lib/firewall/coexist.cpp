@@ -1,16 +1,14 @@
 #include "firewall/coexist.hpp"
 
-#include <fcntl.h>
 #include <linux/netfilter.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "base/fd.hpp"
-#include "nft/nft.hpp"
+#include "base/sysctl.hpp"
+#include "nft/dump.hpp"
+#include "nft/socket.hpp"
 
 namespace cnetd::firewall {
 namespace {
@@ -18,15 +16,8 @@ namespace {
 // Families whose forward hook sees routed IPv4 container traffic. ip6 cannot drop IPv4, and the
 // bridge family's forward hook is the bridge's own (switched frames), not routing; arp's hook 2
 // is NF_ARP_FORWARD, a different thing altogether.
-const char* ipv4_family_name(int family) {
-    switch (family) {
-        case NFPROTO_IPV4:
-            return "ip";
-        case NFPROTO_INET:
-            return "inet";
-        default:
-            return nullptr;
-    }
+bool sees_ipv4_forward(int family) {
+    return family == NFPROTO_IPV4 || family == NFPROTO_INET;
 }
 
 std::string join_bridges(const std::vector<std::string>& bridges) {
@@ -38,7 +29,7 @@ std::string join_bridges(const std::vector<std::string>& bridges) {
 // The fix to suggest for one foreign forward chain, per bridge. iptables-nft's `ip filter
 // FORWARD` is best fixed with iptables itself (what the user manages it with); anything else is
 // native nftables, fixed with `nft insert rule`.
-std::string suggested_fix(const std::string& family, const nft::ChainSummary& c,
+std::string suggested_fix(const std::string& family, const nft::ChainSpec& c,
                           const std::vector<std::string>& bridges) {
     const bool iptables = family == "ip" && c.table == "filter" && c.name == "FORWARD";
     std::string out;
@@ -59,37 +50,24 @@ std::string suggested_fix(const std::string& family, const nft::ChainSummary& c,
     return out;
 }
 
-// The first byte of a /proc/sys file, with the syscall's errno on failure.
-Result<char> read_first_char(const char* path) {
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return Error::sys(errno, fmt::format("open {}", path));
-    char c = 0;
-    ssize_t n;
-    do n = ::read(fd.get(), &c, 1);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return Error::sys(errno, fmt::format("read {}", path));
-    if (n == 0) return Error::internal(fmt::format("read {}: empty", path));
-    return c;
-}
-
 }  // namespace
 
 Result<std::vector<std::string>> check_coexistence(const CoexistenceInput& in) {
     std::vector<std::string> warnings;
 
     CNETD_TRY_ASSIGN(auto sock, nft::Socket::open().context("check firewall coexistence"));
-    CNETD_TRY_ASSIGN(auto chains, sock.dump_all_chains().context("check firewall coexistence"));
+    CNETD_TRY_ASSIGN(auto chains, nft::dump_all_chains(sock).context("check firewall coexistence"));
 
     // Name the bridges in the fix; with none known yet, the default bridge is the likely one.
     const std::vector<std::string> bridges =
         in.bridges.empty() ? std::vector<std::string>{"docker0"} : in.bridges;
     for (const auto& c : chains) {
-        const char* fam = ipv4_family_name(c.family);
-        if (!fam || !c.base || c.hooknum != NF_INET_FORWARD) continue;
+        if (!sees_ipv4_forward(c.family) || !c.base || c.base->hooknum != NF_INET_FORWARD) continue;
         if (c.family == NFPROTO_INET && c.table == in.own_table) continue;
         // An explicit drop policy only: a drop *rule* in an accept-policy chain is a deliberate
         // decision of whoever wrote it, and guessing at rule semantics would be noise.
-        if (!c.has_policy || c.policy != NF_DROP) continue;
+        if (c.base->policy != NF_DROP) continue;
+        const std::string fam = nft::family_name(c.family);
         warnings.push_back(fmt::format(
             "table {} {} chain {} (hook forward, policy drop) drops container traffic that cnetd "
             "accepts: allow the bridges there ({}), e.g. {}",
@@ -98,8 +76,8 @@ Result<std::vector<std::string>> check_coexistence(const CoexistenceInput& in) {
 
     // /proc/sys/net is per network namespace: this reads the calling thread's.
     if (!in.ip_forward_configured) {
-        CNETD_TRY_ASSIGN(const char v, read_first_char("/proc/sys/net/ipv4/ip_forward"));
-        if (v == '0')
+        CNETD_TRY_ASSIGN(const std::string v, sysctl::read("net/ipv4/ip_forward"));
+        if (v == "0")
             warnings.push_back(
                 "net.ipv4.ip_forward is 0 and ip-forward is false in the config: containers "
                 "cannot reach other networks or the outside (set ip-forward: true)");

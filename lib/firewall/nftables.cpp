@@ -1,8 +1,6 @@
-// The nftables backend: remembered intent + pure builders (ruleset.cpp) + one netlink transaction
+// The nftables backend: remembered intent + pure builders (ruleset.hpp) + one netlink transaction
 // per call (nft::Socket::commit). See firewall.hpp for the contract, docs/firewall.md for design.
-#include <fcntl.h>
 #include <linux/netfilter.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -12,30 +10,38 @@
 #include <tuple>
 
 #include "base/log.hpp"
+#include "base/sysctl.hpp"
 #include "firewall/firewall.hpp"
 #include "firewall/ruleset.hpp"
 #include "nft/conntrack.hpp"
-#include "nft/nft.hpp"
+#include "nft/dump.hpp"
+#include "nft/monitor.hpp"
+#include "nft/socket.hpp"
 
 namespace cnetd::firewall {
 namespace {
 
-constexpr const char* kBrNfCallIptables = "/proc/sys/net/bridge/bridge-nf-call-iptables";
-constexpr const char* kBrNfCallIp6tables = "/proc/sys/net/bridge/bridge-nf-call-ip6tables";
+constexpr const char* kBrNfCallIptables = "net/bridge/bridge-nf-call-iptables";
+constexpr const char* kBrNfCallIp6tables = "net/bridge/bridge-nf-call-ip6tables";
 
-Result<void> ensure_one_bridge_nf(const char* path, const std::string& bridge, bool manage) {
-    const std::string what = fmt::format("icc off on bridge {} needs br_netfilter", bridge);
-    UniqueFd fd(::open(path, O_RDWR | O_CLOEXEC));
-    if (!fd.valid()) return Error::sys(errno, fmt::format("{}: open {}", what, path));
-    char c = 0;
-    if (::pread(fd.get(), &c, 1, 0) != 1)
-        return Error::sys(errno, fmt::format("{}: read {}", what, path));
-    if (c == '1') return ok();
+// Makes sysctl `key` 1 unless it already is; `manage` false only reports it. Errors start with
+// `what` (the feature that needs the switch). Returns true if it wrote the 1.
+Result<bool> switch_on(const std::string& key, const std::string& what, bool manage = true) {
+    CNETD_TRY_ASSIGN(const std::string v, sysctl::read(key).context(what));
+    if (v == "1") return false;
     if (!manage)
-        return Error(ErrorKind::Unavailable, fmt::format("{}: {} is 0 (set it to 1)", what, path));
-    if (::pwrite(fd.get(), "1\n", 2, 0) != 2)
-        return Error::sys(errno, fmt::format("{}: write 1 to {}", what, path));
-    log::info("firewall: set {}=1 so bridged traffic of {} passes the forward hook", path, bridge);
+        return Error(ErrorKind::Unavailable,
+                     fmt::format("{}: /proc/sys/{} is 0 (set it to 1)", what, key));
+    CNETD_TRY(sysctl::write(key, "1").context(what));
+    return true;
+}
+
+Result<void> ensure_one_bridge_nf(const char* key, const std::string& bridge, bool manage) {
+    const std::string what = fmt::format("icc off on bridge {} needs br_netfilter", bridge);
+    CNETD_TRY_ASSIGN(bool wrote, switch_on(key, what, manage));
+    if (wrote)
+        log::info("firewall: set /proc/sys/{}=1 so bridged traffic of {} passes the forward hook",
+                  key, bridge);
     return ok();
 }
 
@@ -60,10 +66,9 @@ Result<void> ensure_bridge_nf(const std::vector<NetworkRules>& nets, bool manage
 // the namespace through netfilter (VM bridges included), so an administrator's 0 stays, and
 // hairpin falls back to masquerade. Only ICC off writes 1 (ensure_bridge_nf()), as Docker does.
 BridgeNf probe_bridge_nf() {
-    auto on = [](const char* path) {
-        UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-        char c = 0;
-        return fd.valid() && ::pread(fd.get(), &c, 1, 0) == 1 && c == '1';
+    auto on = [](const char* key) {
+        auto v = sysctl::read(key);
+        return v.ok() && v.value() == "1";
     };
     return BridgeNf{on(kBrNfCallIptables), on(kBrNfCallIp6tables)};
 }
@@ -74,16 +79,9 @@ BridgeNf probe_bridge_nf() {
 // access to 127/8 stays impossible: raw prerouting drops 127/8 not arriving on lo. Left at 1
 // when the last port goes (harmless with that drop; another port may come back).
 Result<void> ensure_route_localnet(const std::string& bridge) {
-    const std::string path = fmt::format("/proc/sys/net/ipv4/conf/{}/route_localnet", bridge);
+    const std::string key = fmt::format("net/ipv4/conf/{}/route_localnet", bridge);
     const std::string what = fmt::format("published ports on {} via 127.0.0.1", bridge);
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!fd.valid()) return Error::sys(errno, fmt::format("{}: open {}", what, path));
-    char c = 0;
-    if (::pread(fd.get(), &c, 1, 0) != 1)
-        return Error::sys(errno, fmt::format("{}: read {}", what, path));
-    if (c == '1') return ok();
-    if (::pwrite(fd.get(), "1\n", 2, 0) != 2)
-        return Error::sys(errno, fmt::format("{}: write 1 to {}", what, path));
+    CNETD_TRY(switch_on(key, what));
     return ok();
 }
 
@@ -147,6 +145,12 @@ SelfDelta count_self(SelfRefs& refs, const std::vector<PortForward>& minus,
     return d;
 }
 
+// "publish port tcp 0.0.0.0:80 -> ..." for one mapping, "publish 3 ports" for several.
+std::string ports_frame(std::string_view verb, const std::vector<PortForward>& ports) {
+    if (ports.size() == 1) return fmt::format("{} port {}", verb, describe(ports[0]));
+    return fmt::format("{} {} ports", verb, ports.size());
+}
+
 Error conflict(const std::string& frame, const PortForward& p, const PortForward& other) {
     return Error::conflict(
         fmt::format("{}: {} conflicts with {}", frame, describe(p), describe(other)));
@@ -190,7 +194,7 @@ public:
 
     Result<void> ensure_base() override {
         CNETD_TRY(ready());
-        CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
+        CNETD_TRY_ASSIGN(auto have, nft::dump_table(*sock_, NFPROTO_INET, opts_.table));
         if (matches(have, expected_state(opts_.table, intent(), list(ports_)), /*elements=*/false))
             return ok();
         if (have.exists)
@@ -261,9 +265,7 @@ public:
     Result<void> add_ports(const std::vector<PortForward>& ports) override {
         CNETD_TRY(ready());
         if (ports.empty()) return ok();
-        const std::string frame = ports.size() == 1
-                                      ? fmt::format("publish port {}", describe(ports[0]))
-                                      : fmt::format("publish {} ports", ports.size());
+        const std::string frame = ports_frame("publish", ports);
         CNETD_TRY(index_ports(ports, frame, &ports_));
         for (const auto& p : ports)
             if (covers_localhost(p)) CNETD_TRY(ensure_route_localnet(p.bridge).context(frame));
@@ -307,9 +309,7 @@ public:
     Result<void> remove_ports(const std::vector<PortForward>& given) override {
         CNETD_TRY(ready());
         if (given.empty()) return ok();
-        const std::string frame = given.size() == 1
-                                      ? fmt::format("unpublish port {}", describe(given[0]))
-                                      : fmt::format("unpublish {} ports", given.size());
+        const std::string frame = ports_frame("unpublish", given);
         // Delete what we actually put in (the remembered value), and forget it in any case.
         std::vector<PortForward> gone, known;  // known: the ones we remembered
         for (const auto& p : given) {
@@ -363,7 +363,7 @@ public:
         // difference in `unbridged`.
         const BridgeNf bnf = probe_bridge_nf();
         std::string out = render(opts_.table, nets, list(ports_), bnf);
-        CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
+        CNETD_TRY_ASSIGN(auto have, nft::dump_table(*sock_, NFPROTO_INET, opts_.table));
         const Expected want = expected_state(opts_.table, nets, list(ports_), bnf);
         const std::string why = mismatch(have, want, /*elements=*/true);
         if (why.empty())
@@ -383,7 +383,7 @@ public:
             // Notifications were lost: typically our own big transaction (one notification per
             // element). Verify rules and element counts instead of rebuilding blindly, which would
             // overflow the monitor again and repeat forever.
-            CNETD_TRY_ASSIGN(auto have, sock_->dump_table(NFPROTO_INET, opts_.table));
+            CNETD_TRY_ASSIGN(auto have, nft::dump_table(*sock_, NFPROTO_INET, opts_.table));
             const std::string why =
                 mismatch(have, expected_state(opts_.table, intent(), list(ports_), bnf_),
                          /*elements=*/true);
@@ -431,7 +431,7 @@ private:
                 "firewall: {} is not 1 (br_netfilter not loaded, or off): containers "
                 "reaching another container's published port through a host address are "
                 "masqueraded, the server sees the bridge address, not the client",
-                kBrNfCallIptables);
+                std::string("/proc/sys/") + kBrNfCallIptables);
         bnf_ = bnf;
         bnf_known_ = true;
         intent_.clear();

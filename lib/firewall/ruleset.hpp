@@ -1,5 +1,15 @@
 // The nftables layout of cnetd's table, as pure functions: intent in, netlink batch (bytes) or
 // expected kernel state out. No kernel access here, so unit tests decode the batches directly.
+// The objects are typed specs (lib/nft/spec.hpp); only lib/nft turns them into netlink messages.
+//
+// Where each concern lives (lib/firewall):
+//   layout.hpp/.cpp  the sets, maps and base chains (declarative tables set_defs, chain_defs)
+//   rules.cpp        the rules (declarative table rule_defs) and their expression sequences
+//   elements.*       element encoders: networks, mappings, hairpin, br_netfilter -> elements
+//   builders.cpp     batch builders (build_*)
+//   verify.cpp       expected_state, mismatch/matches, render
+//   validate.cpp     validate, describe
+//   port_index.cpp   port_key, same_key, overlaps, find_overlap
 //
 // Names in one place (see docs/firewall.md for the full nft text and the reasons):
 //   table inet <t>
@@ -35,11 +45,12 @@
 #include <vector>
 
 #include "firewall/firewall.hpp"
-#include "nft/nft.hpp"
+#include "nft/batch.hpp"
+#include "nft/dump.hpp"
 
 namespace cnetd::firewall {
 
-// The expected kernel view of the table (what nft::Socket::dump_table should return).
+// The expected kernel view of the table (what nft::dump_table() should return).
 struct ExpectedChain {
     std::string name;
     std::vector<std::string> rule_comments;

@@ -11,7 +11,7 @@
 #include "netlink/addr.hpp"
 #include "netlink/detail.hpp"
 #include "netlink/link.hpp"
-#include "netlink/sysctl.hpp"
+#include "base/sysctl.hpp"
 
 namespace cnetd::netlink {
 
@@ -39,7 +39,7 @@ Result<void> configure_ipv6(RouteSocket& s, const BridgeParams& p, const LinkInf
     // link-local address at once, and that one must not start DAD either. No ENOENT escape here:
     // a dual-stack network cannot work on a kernel without IPv6, so that is an error.
     for (const char* knob : {"accept_ra", "accept_dad", "disable_ipv6"}) {
-        auto r = write_sysctl(fmt::format("net/ipv6/conf/{}/{}", p.name, knob), "0");
+        auto r = sysctl::write(fmt::format("net/ipv6/conf/{}/{}", p.name, knob), "0");
         if (!r.ok()) {
             if (r.error().error_number() == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0)
                 return Error::sys(EAFNOSUPPORT, "enable IPv6: IPv6 is disabled in this kernel");
@@ -62,7 +62,7 @@ Result<void> configure_ipv6(RouteSocket& s, const BridgeParams& p, const LinkInf
 Result<void> configure(RouteSocket& s, const BridgeParams& p, const LinkInfo& br, bool created) {
     // Router advertisements must not configure the host's uplink-facing bridge. ENOENT: IPv6 is
     // disabled on this host, nothing to turn off.
-    auto ra = write_sysctl(fmt::format("net/ipv6/conf/{}/accept_ra", p.name), "0");
+    auto ra = sysctl::write(fmt::format("net/ipv6/conf/{}/accept_ra", p.name), "0");
     if (!ra.ok() && ra.error().error_number() != ENOENT) return std::move(ra).error();
 
     if (!created && br.mtu != p.mtu) CNETD_TRY(set_mtu(s, p.name, p.mtu));

@@ -1,9 +1,7 @@
 #include "nft/conntrack.hpp"
-#include "nft/nft.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <linux/netfilter/nfnetlink.h>
@@ -13,18 +11,14 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <vector>
 
 #include <libmnl/libmnl.h>
 
-#include "base/fd.hpp"
+#include "nft/socket.hpp"
 
 namespace cnetd::nft {
 namespace {
-
-constexpr int kTimeoutMs = 5000;
-using SocketPtr = CHandle<mnl_socket, mnl_socket_close>;
 
 const char* proto_name(uint8_t p) {
     switch (p) {
@@ -142,20 +136,6 @@ int dump_cb(const nlmsghdr* nlh, void* data) noexcept {
     return MNL_CB_OK;
 }
 
-// Sends one request and runs the callback over the answer until the kernel says done (or acks).
-Result<void> request(mnl_socket* nl, const nlmsghdr* req, mnl_cb_t cb, void* data,
-                     const std::string& what) {
-    if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0) return Error::sys(errno, what);
-    const uint32_t portid = mnl_socket_get_portid(nl);
-    std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-    for (;;) {
-        CNETD_TRY_ASSIGN(size_t n, recv_some(nl, buf, what, kTimeoutMs));
-        int rc = mnl_cb_run(buf.data(), n, req->nlmsg_seq, portid, cb, data);
-        if (rc < 0) return Error::sys(errno, what);
-        if (rc == MNL_CB_STOP) return ok();
-    }
-}
-
 nlmsghdr* put_header(char* buf, uint8_t msg, uint16_t flags, uint32_t seq, uint8_t family) {
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
     nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg;
@@ -185,11 +165,8 @@ Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms) {
         ms.size() == 1
             ? fmt::format("delete conntrack entries ({})", ms[0].str())
             : fmt::format("delete conntrack entries ({} and {} more)", ms[0].str(), ms.size() - 1);
-    SocketPtr nl(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
-    if (!nl) return Error::sys(errno, "open ctnetlink socket").wrap(frame);
-    if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0)
-        return Error::sys(errno, "bind ctnetlink socket").wrap(frame);
-    uint32_t seq = static_cast<uint32_t>(time(nullptr));
+    // ctnetlink shares the NETLINK_NETFILTER protocol with nf_tables: the same socket type.
+    CNETD_TRY_ASSIGN(Socket sock, Socket::open().context(frame));
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     ErrorList errors;
     size_t deleted = 0;
@@ -208,19 +185,21 @@ Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms) {
         std::vector<Victim> victims;
         ctx.out = &victims;
         {
-            nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, ++seq, af);
-            auto r = request(nl.get(), nlh, dump_cb, &ctx, "dump conntrack table");
+            nlmsghdr* nlh =
+                put_header(buf.data(), IPCTNL_MSG_CT_GET, NLM_F_DUMP, sock.next_seq(), af);
+            auto r = sock.request(nlh, dump_cb, &ctx, "dump conntrack table");
             if (ctx.failed) return Error::sys(ENOMEM, "dump conntrack table").wrap(frame);
             if (!r.ok()) return std::move(r).context(frame).error();
         }
 
         // 2. Delete each by its original tuple (the kernel finds the entry by hash).
         for (const auto& v : victims) {
-            nlmsghdr* nlh = put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, ++seq, af);
+            nlmsghdr* nlh =
+                put_header(buf.data(), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, sock.next_seq(), af);
             std::memcpy(mnl_nlmsg_get_payload_tail(nlh), v.tuple.data(), v.tuple.size());
             nlh->nlmsg_len += MNL_ALIGN(static_cast<uint32_t>(v.tuple.size()));
             if (v.zone) mnl_attr_put_u16(nlh, CTA_ZONE, htons(*v.zone));
-            auto r = request(nl.get(), nlh, nullptr, nullptr, "delete conntrack entry");
+            auto r = sock.request(nlh, nullptr, nullptr, "delete conntrack entry");
             if (r.ok()) {
                 ++deleted;
             } else if (r.error().error_number() != ENOENT) {  // gone meanwhile: fine

@@ -23,7 +23,7 @@
 #include "netlink/reap.hpp"
 #include "netlink/route.hpp"
 #include "netlink/socket.hpp"
-#include "netlink/sysctl.hpp"
+#include "base/sysctl.hpp"
 #include "netlink/veth.hpp"
 #include "netns/netns.hpp"
 
@@ -51,7 +51,7 @@ public:
         const std::string key = fmt::format("net/ipv6/conf/{}/disable_ipv6", ifname);
         CNETD_TRY(validate_ifname(ifname).context("disable ipv6"));
         CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
-        auto r = netlink::write_sysctl(key, "1");
+        auto r = sysctl::write(key, "1");
         if (!r.ok() && r.error().error_number() == ENOENT &&
             ::access("/proc/sys/net/ipv6/conf/all", F_OK) != 0)
             return ok();  // IPv6 is off in this kernel: nothing to disable
@@ -93,7 +93,7 @@ public:
         // at once, and it must not start DAD or router solicitation either.
         for (const char* knob : {"accept_ra", "accept_dad", "disable_ipv6"}) {
             const std::string key = fmt::format("net/ipv6/conf/{}/{}", ifname, knob);
-            auto r = netlink::write_sysctl(key, "0");
+            auto r = sysctl::write(key, "0");
             if (r.ok()) continue;
             const int e = r.error().error_number();
             if (e == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0)
@@ -327,11 +327,11 @@ Result<void> LinuxKernel::flush_retired() {
 }
 
 Result<void> LinuxKernel::write_sysctl(const std::string& key, const std::string& value) {
-    return netlink::write_sysctl(key, value);
+    return sysctl::write(key, value);
 }
 
 Result<std::string> LinuxKernel::read_sysctl(const std::string& key) {
-    return netlink::read_sysctl(key);
+    return sysctl::read(key);
 }
 
 namespace {

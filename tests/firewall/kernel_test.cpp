@@ -26,6 +26,7 @@
 
 #include "firewall/firewall.hpp"
 #include "firewall/ruleset.hpp"
+#include "netns_util.hpp"
 #include "nft/nft.hpp"
 
 namespace cnetd::firewall {
@@ -34,17 +35,8 @@ namespace {
 constexpr const char* kTable = "fwtest";
 constexpr size_t kRules = 37;  // fixed, whatever the number of networks and ports
 
-std::string run(const std::string& cmd) {
-    std::string out;
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int rc = pclose(p);
-    EXPECT_EQ(rc, 0) << cmd << "\n" << out;
-    return out;
-}
+using testing_netns::run;
+using testing_netns::socket_in;
 
 std::string read_file(const std::string& path) {
     std::string out;
@@ -62,21 +54,6 @@ void write_file(const char* path, const char* v) {
     ASSERT_GE(fd, 0) << path;
     ASSERT_GT(write(fd, v, strlen(v)), 0) << path;
     close(fd);
-}
-
-// A socket created inside netns `ns` ("" = the test's own netns); it stays there.
-int socket_in(const std::string& ns, int type = SOCK_STREAM) {
-    int s = -1;
-    std::thread t([&] {
-        if (!ns.empty()) {
-            int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) return;
-            close(fd);
-        }
-        s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    });
-    t.join();
-    return s;
 }
 
 sockaddr_in addr(const char* ip, uint16_t port) {
@@ -126,19 +103,7 @@ std::string tcp_to(const std::string& from, const std::string& to, const char* i
 // The IPv6 version of tcp_to: connect to [ip]:port, listener on [::]:listen_port.
 std::string tcp6_to(const std::string& from, const std::string& to, const char* ip, uint16_t port,
                     uint16_t listen_port) {
-    auto sock6 = [](const std::string& ns) {
-        int s = -1;
-        std::thread t([&] {
-            if (!ns.empty()) {
-                int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) return;
-                close(fd);
-            }
-            s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        });
-        t.join();
-        return s;
-    };
+    auto sock6 = [](const std::string& ns) { return socket_in(ns, SOCK_STREAM, AF_INET6); };
     auto a6 = [](const char* a, uint16_t p) {
         sockaddr_in6 x{};
         x.sin6_family = AF_INET6;
@@ -202,10 +167,7 @@ NetworkRules net(std::string id, std::string br, const char* cidr) {
 class FirewallKernel : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_EQ(unshare(CLONE_NEWNET | CLONE_NEWNS), 0) << strerror(errno);
-        ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0);
-        ASSERT_EQ(mount("tmpfs", "/run", "tmpfs", 0, nullptr), 0);
-        run("ip link set lo up");
+        ASSERT_NO_FATAL_FAILURE(testing_netns::enter_sandbox());
         fw_ = make_nftables_backend({kTable, true});
     }
     void TearDown() override {
@@ -1095,20 +1057,13 @@ TEST_F(PublishedPorts6, LoopbackIsRefusedAndKernelDropsIt) {
 
 TEST_F(PublishedPorts6, UdpRemapDeletesStaleConntrackEntries) {
     auto sock6 = [](const std::string& ns, uint16_t bind_port) {
-        int s = -1;
-        std::thread t([&] {
-            int fd = open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) return;
-            close(fd);
-            s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            if (bind_port) {
-                sockaddr_in6 a{};
-                a.sin6_family = AF_INET6;
-                a.sin6_port = htons(bind_port);
-                bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-            }
-        });
-        t.join();
+        int s = socket_in(ns, SOCK_DGRAM, AF_INET6);
+        if (bind_port) {
+            sockaddr_in6 a{};
+            a.sin6_family = AF_INET6;
+            a.sin6_port = htons(bind_port);
+            bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        }
         return s;
     };
     const auto to_a = p6(L4::Udp, nullptr, 5353, "fd00:a::2", 53);

@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,7 +23,9 @@
 #include <libnftnl/table.h>
 
 #include "firewall/firewall.hpp"
+#include "firewall/layout.hpp"
 #include "firewall/ruleset.hpp"
+#include "nft/codec.hpp"
 
 namespace cnetd::firewall {
 namespace {
@@ -774,6 +777,34 @@ TEST(FirewallIpv6, ValidatePortForwardV6) {
     EXPECT_NE(over.error().message().find("subnet6 fd00:1:0:5::/64 overlaps fd00:1::/48 of a"),
               std::string::npos)
         << over.error().message();
+}
+
+// The rebuild's fixed part decodes back (lib/nft's codec) into exactly the specs of the layout
+// tables: what goes to the kernel is what set_defs/chain_defs/rule_defs say, nothing more.
+TEST(FirewallBatch, RebuildDecodesBackToTheLayoutSpecs) {
+    auto ms = nft::decode(build_rebuild("cnetd", {}).bytes());
+    ASSERT_TRUE(ms.ok()) << ms.error().message();
+    std::vector<nft::SetSpec> sets;
+    std::vector<nft::ChainSpec> chains;
+    std::vector<nft::RuleSpec> rules;
+    for (const auto& m : *ms) {
+        if (const auto* s = std::get_if<nft::SetSpec>(&m.object)) sets.push_back(*s);
+        if (const auto* c = std::get_if<nft::ChainSpec>(&m.object)) chains.push_back(*c);
+        if (const auto* r = std::get_if<nft::RuleSpec>(&m.object)) rules.push_back(*r);
+    }
+    ASSERT_EQ(sets.size(), detail::set_defs().size());
+    for (size_t i = 0; i < sets.size(); ++i)
+        EXPECT_EQ(sets[i], detail::set_spec("cnetd", detail::set_defs()[i], uint32_t(i + 1))) << i;
+    ASSERT_EQ(chains.size(), detail::chain_defs().size());
+    for (size_t i = 0; i < chains.size(); ++i)
+        EXPECT_EQ(chains[i], detail::chain_spec("cnetd", detail::chain_defs()[i])) << i;
+    ASSERT_EQ(rules.size(), static_cast<size_t>(kRules));
+    for (size_t i = 0; i < rules.size(); ++i) {
+        EXPECT_EQ(rules[i], detail::rule_spec("cnetd", detail::rule_defs()[i]))
+            << detail::rule_defs()[i].comment;
+        for (const auto& e : rules[i].exprs)  // every expression is one cnetd knows how to write
+            EXPECT_FALSE(std::holds_alternative<nft::expr::Other>(e)) << nft::expr_name(e);
+    }
 }
 
 TEST(FirewallBatch, SplitKeepsDescriptions) {

@@ -19,7 +19,7 @@
 
 #include "kernel_fixture.hpp"
 #include "netlink/announce.hpp"
-#include "netlink/sysctl.hpp"
+#include "base/sysctl.hpp"
 #include "netns/netns.hpp"
 
 namespace cnetd::ktest {
@@ -73,12 +73,12 @@ std::string sysctl_in(const std::string& path, const std::string& key) {
     if (!fd.ok()) return "<no netns>";
     auto scope = netns::ScopedNetns::enter(fd->get(), path);
     if (!scope.ok()) return "<setns>";
-    auto v = netlink::read_sysctl(key);
+    auto v = sysctl::read(key);
     return v.ok() ? *v : "<" + v.error().message() + ">";
 }
 
 std::string sysctl_here(const std::string& key) {
-    auto v = netlink::read_sysctl(key);
+    auto v = sysctl::read(key);
     return v.ok() ? *v : "<" + v.error().message() + ">";
 }
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "kernel_fixture.hpp"
-#include "netlink/sysctl.hpp"
+#include "base/sysctl.hpp"
 #include "netns/netns.hpp"
 
 namespace cnetd::ktest {
@@ -74,7 +74,7 @@ TEST_F(BridgeTest, CreatesBridgeWithAddressMacMtuAndAcceptRa) {
     EXPECT_EQ(addrs[0]["broadcast"], "192.0.2.255");
 
     if (ipv6_enabled()) {
-        auto ra = netlink::read_sysctl("net/ipv6/conf/br0/accept_ra");
+        auto ra = sysctl::read("net/ipv6/conf/br0/accept_ra");
         ASSERT_TRUE(ra.ok()) << ra.error().message();
         EXPECT_EQ(*ra, "0");
     }
@@ -198,7 +198,7 @@ TEST_F(VethTest, ContainerSideAddressUpRouteAndIpv6Off) {
     {
         auto scope = netns::ScopedNetns::enter(fd->get(), "c1");
         ASSERT_TRUE(scope.ok());
-        auto v = netlink::read_sysctl("net/ipv6/conf/eth0/disable_ipv6");
+        auto v = sysctl::read("net/ipv6/conf/eth0/disable_ipv6");
         if (ipv6_enabled()) {
             ASSERT_TRUE(v.ok()) << v.error().message();
             EXPECT_EQ(*v, "1");
