@@ -4,6 +4,7 @@
 // error body carries "CniCode" too, the CNI error code the plugin prints.
 #include <set>
 
+#include "api/protocol.hpp"
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
 #include "daemon/handlers.hpp"
@@ -27,12 +28,6 @@ int cni_code_of(const Error& e) {
         default:
             return 100;
     }
-}
-
-ApiResponse cni_error(const Error& e) {
-    ApiResponse r = error_response(e);
-    r.body["CniCode"] = cni_code_of(e);
-    return r;
 }
 
 // A strict reader of one JSON object: get_*() record the fields they read, finish() rejects the
@@ -206,72 +201,66 @@ json attachment_json(const core::Endpoint& ep, const std::vector<core::Network>&
     return out;
 }
 
-Error no_engine() {
-    return Error(ErrorKind::Unavailable, "this cnetd backend has no CNI support");
-}
-
 }  // namespace
 
-bool Handlers::handle_cni(const ApiRequest& req, const std::vector<std::string>& p, Reply& reply) {
-    if (p.size() < 3 || p[1] != "cni") return false;
-    const std::string& verb = p[2];
-    auto wrong_method = [&](const char* allow) {
-        ApiResponse r = cni_error(Error::invalid(fmt::format(
-            "method {} not allowed on {} (allowed: {})", req.method, req.target, allow)));
-        r.status = 405;
-        r.allow = allow;
-        reply(std::move(r));
-        return true;
-    };
-    if (verb == "status" && p.size() == 4) {
-        if (req.method != "GET" && req.method != "HEAD") return wrong_method("GET, HEAD");
-        // Reads the kernel (the bridge link): a shared Read job, never ahead of a mutation.
-        shared_read("cni-status/" + p[3], std::move(reply), [net = p[3]](Backend& b) {
-            core::Engine* e = b.engine();
-            if (!e) return cni_error(no_engine());
-            auto problems = e->cni_status(net);
-            return ApiResponse{200, {{"Ready", true}, {"Problems", problems}}, {}};
-        });
-        return true;
-    }
-    if (p.size() != 3 || (verb != "add" && verb != "del" && verb != "check" && verb != "gc")) {
-        return false;
-    }
-    if (req.method != "POST") return wrong_method("POST");
-    if (verb == "add") {
-        auto parsed = parse_add(req.body);
-        if (!parsed) return reply(cni_error(std::move(parsed).error().wrap("CNI ADD"))), true;
-        post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
-            core::Engine* e = b.engine();
-            if (!e) return cni_error(no_engine());
-            auto ep = e->cni_add(r.net, r.att);
-            if (!ep) return cni_error(ep.error());
-            log::debug("api: CNI ADD {}/{} to {}: {}", r.att.container_id, r.att.ifname, r.net.name,
-                       ep->address.str());
-            return ApiResponse{201, attachment_json(*ep, e->networks()), {}};
-        });
-        return true;
-    }
-    auto parsed = parse_key(req.body, verb == "check", verb == "gc");
-    if (!parsed) return reply(cni_error(std::move(parsed).error().wrap("CNI " + verb))), true;
-    post_job(std::move(reply), [verb, r = std::move(parsed).value()](Backend& b) {
-        core::Engine* e = b.engine();
-        if (!e) return cni_error(no_engine());
-        if (verb == "del") {
-            auto done = e->cni_del(r.network, r.container_id, r.ifname);
-            if (!done) return cni_error(done.error());
-            return ApiResponse{200, {{"Removed", *done}}, {}};
-        }
-        if (verb == "check") {
-            auto ep = e->cni_check(r.network, r.container_id, r.ifname, r.netns);
-            if (!ep) return cni_error(ep.error());
-            return ApiResponse{200, attachment_json(*ep, e->networks()), {}};
-        }
-        auto removed = e->cni_gc(r.network, r.valid);
-        if (!removed) return cni_error(removed.error());
+ApiResponse cni_error_response(const Error& e) {
+    return cni_error_response(api::http_status(e.kind()), e);
+}
+
+ApiResponse cni_error_response(int status, const Error& e) {
+    ApiResponse r = error_response(status, e);
+    r.body["CniCode"] = cni_code_of(e);
+    return r;
+}
+
+void Handlers::cni_status(const ApiRequest&, const Args& args, Reply reply) {
+    // Reads the kernel (the bridge link): a shared Read job, never ahead of a mutation.
+    shared_read("cni-status/" + args[0], std::move(reply), [net = args[0]](Backend& b) {
+        auto problems = b.cni_status(net);
+        return ApiResponse{200, {{"Ready", true}, {"Problems", problems}}, {}};
+    });
+}
+
+void Handlers::cni_add(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_add(req.body);
+    if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI ADD")));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto ep = b.cni_add(r.net, r.att);
+        if (!ep) return cni_error_response(ep.error());
+        log::debug("api: CNI ADD {}/{} to {}: {}", r.att.container_id, r.att.ifname, r.net.name,
+                   ep->address.str());
+        return ApiResponse{201, attachment_json(*ep, b.networks()), {}};
+    });
+}
+
+void Handlers::cni_del(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_key(req.body, false, false);
+    if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI del")));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto done = b.cni_del(r.network, r.container_id, r.ifname);
+        if (!done) return cni_error_response(done.error());
+        return ApiResponse{200, {{"Removed", *done}}, {}};
+    });
+}
+
+void Handlers::cni_check(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_key(req.body, true, false);
+    if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI check")));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto ep = b.cni_check(r.network, r.container_id, r.ifname, r.netns);
+        if (!ep) return cni_error_response(ep.error());
+        return ApiResponse{200, attachment_json(*ep, b.networks()), {}};
+    });
+}
+
+void Handlers::cni_gc(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_key(req.body, false, true);
+    if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI gc")));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto removed = b.cni_gc(r.network, r.valid);
+        if (!removed) return cni_error_response(removed.error());
         return ApiResponse{200, {{"Removed", *removed}}, {}};
     });
-    return true;
 }
 
 }  // namespace cnetd::daemon
