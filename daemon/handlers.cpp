@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "api/codec.hpp"
 #include "api/protocol.hpp"
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
@@ -322,7 +323,7 @@ void Handlers::handle(const ApiRequest& req, Reply reply) {
 }
 
 void Handlers::get_ping(const ApiRequest&, const Args&, Reply reply) {
-    reply({200, {{"ok", true}}, {}});
+    reply({200, api::to_json(api::Ping{}), {}});
 }
 
 void Handlers::get_ports(const ApiRequest&, const Args&, Reply reply) {
@@ -330,11 +331,11 @@ void Handlers::get_ports(const ApiRequest&, const Args&, Reply reply) {
 }
 
 void Handlers::list_networks(const ApiRequest&, const Args&, Reply reply) {
-    json out = json::array();
     auto snap = worker_.snapshot();
     const auto roles = core::gateway_roles(snap->networks);
-    for (const auto& n : snap->networks) out.push_back(network_to_json(n, &roles));
-    reply({200, std::move(out), {}});
+    std::vector<api::Network> out;
+    for (const auto& n : snap->networks) out.push_back(to_api(n, &roles));
+    reply({200, api::to_json(out), {}});
 }
 
 void Handlers::create_network(const ApiRequest& req, const Args&, Reply reply) {
@@ -395,7 +396,6 @@ void Handlers::disconnect(const ApiRequest& req, const Args& args, Reply reply) 
 
 void Handlers::list_netns(const ApiRequest&, const Args&, Reply reply) {
     // Read from the directory, not the worker: it is the truth, and reads must not queue.
-    json out = json::array();
     std::vector<std::string> names;
     if (DIR* d = ::opendir(info_.netns_dir.c_str())) {
         while (dirent* e = ::readdir(d)) {
@@ -412,8 +412,9 @@ void Handlers::list_netns(const ApiRequest&, const Args&, Reply reply) {
             error_response(Error::sys(errno, fmt::format("list netns dir {}", info_.netns_dir))));
     }
     std::sort(names.begin(), names.end());
-    for (const auto& n : names) out.push_back({{"Name", n}, {"Path", info_.netns_dir + "/" + n}});
-    reply({200, std::move(out), {}});
+    std::vector<api::Netns> out;
+    for (const auto& n : names) out.push_back({n, info_.netns_dir + "/" + n});
+    reply({200, api::to_json(out), {}});
 }
 
 void Handlers::create_netns(const ApiRequest& req, const Args&, Reply reply) {
@@ -423,7 +424,7 @@ void Handlers::create_netns(const ApiRequest& req, const Args&, Reply reply) {
         auto path = b.create_netns(name);
         if (!path) return error_response(path.error());
         log::debug("api: created netns {}", *path);
-        return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
+        return ApiResponse{201, api::to_json(api::Netns{name, *path}), {}};
     });
 }
 
@@ -444,26 +445,21 @@ void Handlers::set_reload_status(std::vector<std::string> pending_restart,
 
 void Handlers::get_info(const ApiRequest&, const Args&, Reply reply) {
     auto snap = worker_.snapshot();
-    size_t endpoints = 0;
-    for (const auto& n : snap->networks) endpoints += n.endpoints.size();
-    reply({200,
-           {{"Version", info_.version},
-            {"NetnsDir", info_.netns_dir},
-            {"StateDir", info_.state_dir},
-            {"Socket", info_.socket},
-            {"Networks", snap->networks.size()},
-            {"Endpoints", endpoints},
-            {"StartedAt", info_.started_at},
-            {"LastReload", reloaded_at_},
-            {"PendingRestart", pending_restart_},
-            // Why the state store refuses mutations (store/file_store.hpp), "" while writable.
-            {"StateReadOnly", store::read_only_reason()},
-            {"Firewall",
-             {{"Backend", snap->firewall.backend},
-              {"Repairs", snap->firewall.repairs},
-              {"LastRepair", snap->firewall.last_repair},
-              {"Warnings", snap->firewall.warnings}}}},
-           {}});
+    api::Info info;
+    info.version = info_.version;
+    info.netns_dir = info_.netns_dir;
+    info.state_dir = info_.state_dir;
+    info.socket = info_.socket;
+    info.networks = snap->networks.size();
+    for (const auto& n : snap->networks) info.endpoints += n.endpoints.size();
+    info.started_at = info_.started_at;
+    info.last_reload = reloaded_at_;
+    info.pending_restart = pending_restart_;
+    // Why the state store refuses mutations (store/file_store.hpp), "" while writable.
+    info.state_read_only = store::read_only_reason();
+    info.firewall = {snap->firewall.backend, snap->firewall.repairs, snap->firewall.last_repair,
+                     snap->firewall.warnings};
+    reply({200, api::to_json(info), {}});
 }
 
 void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {
@@ -480,15 +476,11 @@ void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {
         // show() ends with "# kernel: matches" or "# kernel: differs: <why>" (firewall.hpp);
         // "none" has nothing to be out of sync with.
         const bool in_sync = none || text->find("# kernel: matches") != std::string::npos;
-        return ApiResponse{200,
-                           {{"Backend", fw.name()},
-                            {"Table", b.firewall_table()},
-                            {"InSync", in_sync},
-                            {"Repairs", fw.repairs()},
-                            {"LastRepair", snap->firewall.last_repair},
-                            {"Warnings", snap->firewall.warnings},
-                            {"Text", *text}},
-                           {}};
+        const api::FirewallShow show{
+            fw.name(),    b.firewall_table(),         in_sync,
+            fw.repairs(), snap->firewall.last_repair, snap->firewall.warnings,
+            *text};
+        return ApiResponse{200, api::to_json(show), {}};
     });
 }
 
