@@ -74,6 +74,9 @@ struct IpamConfig {
     std::map<std::string, std::string> aux_addresses;  // empty is not sent
 };
 
+// The driver option inspect always shows: the network's bridge.
+inline constexpr const char* kBridgeNameOption = "com.docker.network.bridge.name";
+
 // GET /v1/networks/{name} and the elements of GET /v1/networks (`docker network inspect`).
 // Scope "local", Driver "bridge", EnableIPv4 true and IPAM's Driver/Options are constants.
 struct Network {
