@@ -5,11 +5,15 @@
 // implementation (EngineBackend, engine_backend.hpp) forwards to core::Engine.
 // Threading: a Backend is used only on the kernel worker thread (created, called and destroyed
 // there); see worker.hpp.
+// Every route of the API is served through these methods alone (no escape hatch to the engine),
+// so the tests' fake backend can serve them all.
 // Firewall: the Backend exposes the firewall::Backend the engine drives (the drift monitor and
 // GET /v1/firewall use it, on the worker thread too) and the coexistence check for its bridges.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.hpp"
@@ -38,10 +42,36 @@ public:
     // firewall::check_coexistence for the current bridges and the configured ip-forward: one
     // warning per problem found. Reads the kernel; never changes anything.
     virtual Result<std::vector<std::string>> check_coexistence() = 0;
-    // The engine itself, for calls without a Backend method of their own (the CNI routes,
-    // daemon/handlers_cni.cpp); nullptr for backends without one (the tests' fakes): those routes
-    // then answer 503.
-    virtual core::Engine* engine() { return nullptr; }
+
+    // --- CNI attachments (the /v1/cni routes, daemon/handlers_cni.cpp); contracts as
+    // core::Engine's methods of the same name ---
+    virtual Result<core::Endpoint> cni_add(const core::CreateNetworkRequest& net,
+                                           const core::ConnectRequest& att) = 0;
+    // true when something was removed; unknown network or attachment is success (false).
+    virtual Result<bool> cni_del(const std::string& network, const std::string& container_id,
+                                 const std::string& ifname) = 0;
+    virtual Result<core::Endpoint> cni_check(const std::string& network,
+                                             const std::string& container_id,
+                                             const std::string& ifname,
+                                             const std::string& netns) = 0;
+    // Removes the attachments of `network` not in `keep` ((container id, ifname) pairs); returns
+    // "<container id>/<ifname>" of each removed.
+    virtual Result<std::vector<std::string>> cni_gc(
+        const std::string& network,
+        const std::vector<std::pair<std::string, std::string>>& keep) = 0;
+    // What is broken for `network`'s attachments; empty when healthy. Reads the kernel.
+    virtual std::vector<std::string> cni_status(const std::string& network) = 0;
+
+    // --- daemon housekeeping ---
+    // The netns GC watch (daemon/gc_watch.cpp): detaches every endpoint whose namespace died;
+    // returns "network/endpoint" of each.
+    virtual Result<std::vector<std::string>> collect_garbage() = 0;
+    // Config reload (SIGHUP, daemon/daemon.cpp): core::Engine::reconfigure. All or nothing.
+    virtual Result<void> reconfigure(const std::optional<core::DefaultNetworkSpec>& spec,
+                                     const core::EngineOptions& live, bool ip_forward) = 0;
+    // The [::1] bindings the userland relay serves (daemon/relay.cpp); their fds are borrowed
+    // until the next mutation.
+    virtual std::vector<core::LoopbackRelay> loopback_relays() const = 0;
 };
 
 }  // namespace cnetd::daemon

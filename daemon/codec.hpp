@@ -1,13 +1,13 @@
-// JSON ⇄ core types for the control API (shapes documented in docs/api.md).
+// The daemon's one mapping between core types and the API's messages (lib/api/messages.hpp):
+// core → api for every answer, api → core for every request. The wire JSON itself is lib/api's
+// (api/codec.hpp); the *_to_json and parse_* functions here are that codec composed with the
+// mapping, for the handlers and tests.
 //
-// Output mirrors `docker network inspect`. Input parsing is strict and precise, because the message
-// is all a user sees: malformed JSON names the position, a wrong type names the field
-// (`"Subnet": expected a string`), unknown fields are listed by name, missing required fields are
-// named. All errors are ErrorKind::InvalidArgument and nothing is changed by a bad request.
-// Semantic checks (is the subnet a CIDR?) are the engine's; this layer checks shape only.
-// Threading: pure functions. Nothing throws: bodies are parsed by api::parse_json (a number beyond
-// a double's range is `"MTU": number 1e999 is out of range ...`, not an exception) and every
-// value's type is checked before it is read.
+// Output mirrors `docker network inspect`. Input parsing is strict (api/codec.hpp): malformed JSON
+// names the position, a wrong type names the field, unknown fields are listed by name, missing
+// required fields are named. All errors are ErrorKind::InvalidArgument and nothing is changed by a
+// bad request. Semantic checks (is the subnet a CIDR?) are the engine's.
+// Threading: pure functions. Nothing throws.
 #pragma once
 
 #include <map>
@@ -17,41 +17,56 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/messages.hpp"
 #include "base/error.hpp"
 #include "core/engine.hpp"
+#include "core/gateway.hpp"
 #include "core/model.hpp"
 
 namespace cnetd::daemon {
 
 using json = nlohmann::json;
 
-// `roles` (core::gateway_roles() of every network): each endpoint also shows "DefaultRoute", the
-// families of its namespace's default route it carries.
+// --- core → api -------------------------------------------------------------------------------
+// The Containers entry for an endpoint; with `network` non-empty also "Network". "Ports" is
+// Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}; a 1:1
+// range gives one key per container port. `role`: "DefaultRoute", the families of its namespace's
+// default route it carries.
+api::Endpoint to_api(const core::Endpoint& e, const std::string& network = {},
+                     const core::GatewayRole* role = nullptr);
+// `roles` (core::gateway_roles() of every network): each endpoint also shows "DefaultRoute".
+api::Network to_api(const core::Network& n,
+                    const std::map<std::string, core::GatewayRole>* roles = nullptr);
+// GET /v1/ports: one row per binding, networks in the given order, endpoints by name; ports as
+// "8080" or "8000-8010", HostIp "0.0.0.0" for every address.
+std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks);
+// The CNI ADD/CHECK answer: the endpoint with the network that holds it.
+api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets);
+
+// --- api → core -------------------------------------------------------------------------------
+core::CreateNetworkRequest to_core(const api::CreateNetworkRequest& r);
+// `network` comes from the path.
+core::ConnectRequest to_core(const api::ConnectRequest& r, const std::string& network);
+// A CNI ADD: the network to create when missing, and the attachment (its network is net.name).
+struct CniAdd {
+    core::CreateNetworkRequest net;
+    core::ConnectRequest att;
+};
+CniAdd to_core(const api::CniAddRequest& r);
+
+// --- the same composed with lib/api's JSON codec ----------------------------------------------
 json network_to_json(const core::Network& n,
                      const std::map<std::string, core::GatewayRole>* roles = nullptr);
-// The Containers entry for an endpoint; with `network` non-empty also "Network": network.
-// "Ports" is Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort":
-// "8080"}]}; a 1:1 range gives one key per container port; {} when nothing is published.
 json endpoint_to_json(const core::Endpoint& e, const std::string& network = {},
                       const core::GatewayRole* role = nullptr);
-// GET /v1/ports: one row per binding, networks in the given order, endpoints by name:
-// {"Network","Endpoint","EndpointID","Container": "<ip>","Proto","HostIp","HostPort",
-//  "ContainerPort"}, ports as "8080" or "8000-8010", HostIp "0.0.0.0" for every address.
 json ports_to_json(const std::vector<core::Network>& networks);
 
 // The request body as a JSON object: "invalid JSON body: parse error at line 1, column 9: ...".
 Result<json> parse_object(std::string_view body);
-
-// {"Name","Subnet","Gateway"?,"IPRange"?,"Options"?,"Internal"?}. Options are passed through as
-// given; the engine knows which keys exist and validates their values.
+// api::parse_create_network → core ("create network: ..." errors).
 Result<core::CreateNetworkRequest> parse_create_network(std::string_view body);
-// {"Target","Name"?,"IPv4Address"?,"Publish"?,"PortBindings"?}; `network` comes from the path.
-// "Publish" is an array of Docker -p strings, passed through (the engine parses them and names
-// `publish[i]` in its errors). "PortBindings" is an array of {"Proto"? ("tcp"|"udp"|"sctp",
-// default tcp), "HostIp"? ("" or "0.0.0.0": every address), "HostPort"? ("" ephemeral, "8080",
-// "8000-8010"), "ContainerPort" ("80" or "80-90")}, checked here, field by field
-// (`"PortBindings"[0]."HostPort": "80x" is not a port (1-65535) or a port range like
-// 8000-8010`), into core::PortRequest.
+// api::parse_connect → core; "Publish" strings are passed through (the engine parses them and
+// names `publish[i]` in its errors), "PortBindings" become core::PortRequest.
 Result<core::ConnectRequest> parse_connect(std::string_view body, const std::string& network);
 // {"Target"}: returns the target.
 Result<std::string> parse_disconnect(std::string_view body);

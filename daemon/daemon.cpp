@@ -314,12 +314,9 @@ int run(int argc, char** argv) {
             // The running config becomes `applied` only once the engine took it (back on this
             // thread): a refused reload leaves it as it was, so the same file can be retried.
             const bool queued = worker.post([spec, live, forward, applied, &io, &cfg](Backend& b) {
-                core::Engine* e = b.engine();
                 std::string status = "ready: reloaded";
                 bool took = true;
-                if (!e) {
-                    status = "ready: reloaded (no engine to apply it to)";
-                } else if (auto r = e->reconfigure(spec, live, forward); !r.ok()) {
+                if (auto r = b.reconfigure(spec, live, forward); !r.ok()) {
                     log::error("reload: {}", r.error().message());
                     status = "reload failed: " + r.error().message();
                     took = false;

@@ -51,7 +51,37 @@ public:
     std::vector<core::Network> networks() const override { return engine_.networks(); }
 
     firewall::Backend& firewall() override { return engine_.firewall(); }
-    core::Engine* engine() override { return &engine_; }
+
+    Result<core::Endpoint> cni_add(const core::CreateNetworkRequest& net,
+                                   const core::ConnectRequest& att) override {
+        return engine_.cni_add(net, att);
+    }
+    Result<bool> cni_del(const std::string& network, const std::string& container_id,
+                         const std::string& ifname) override {
+        return engine_.cni_del(network, container_id, ifname);
+    }
+    Result<core::Endpoint> cni_check(const std::string& network, const std::string& container_id,
+                                     const std::string& ifname, const std::string& netns) override {
+        return engine_.cni_check(network, container_id, ifname, netns);
+    }
+    Result<std::vector<std::string>> cni_gc(
+        const std::string& network,
+        const std::vector<std::pair<std::string, std::string>>& keep) override {
+        return engine_.cni_gc(network, keep);
+    }
+    std::vector<std::string> cni_status(const std::string& network) override {
+        return engine_.cni_status(network);
+    }
+    Result<std::vector<std::string>> collect_garbage() override {
+        return engine_.collect_garbage();
+    }
+    Result<void> reconfigure(const std::optional<core::DefaultNetworkSpec>& spec,
+                             const core::EngineOptions& live, bool ip_forward) override {
+        return engine_.reconfigure(spec, live, ip_forward);
+    }
+    std::vector<core::LoopbackRelay> loopback_relays() const override {
+        return engine_.loopback_relays();
+    }
     std::string firewall_table() const override {
         return fw_->name() == "none" ? std::string() : "inet " + std::string(kTable);
     }

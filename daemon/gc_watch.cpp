@@ -128,14 +128,12 @@ bool GcWatch::run_collection() {
     }
     bool queued = worker_.post([s](Backend& b) {
         try {
-            if (core::Engine* e = b.engine()) {
-                auto removed = e->collect_garbage();
-                if (!removed.ok()) {
-                    log::error("netns GC: {}", removed.error().message());
-                } else if (!removed->empty()) {
-                    log::info("netns GC: removed {} endpoint(s) whose namespace died",
-                              removed->size());
-                }
+            auto removed = b.collect_garbage();
+            if (!removed.ok()) {
+                log::error("netns GC: {}", removed.error().message());
+            } else if (!removed->empty()) {
+                log::info("netns GC: removed {} endpoint(s) whose namespace died",
+                          removed->size());
             }
         } catch (const std::exception& ex) {
             log::error("netns GC: {}", ex.what());

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <vector>
 
+#include "api/codec.hpp"
 #include "api/protocol.hpp"
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
@@ -62,19 +63,43 @@ Error shutting_down_not_accepted() {
     return Error(ErrorKind::Unavailable, "cnetd is shutting down: request not accepted");
 }
 
-// A route's Allow list: every route that takes GET takes HEAD too.
-std::string with_head(std::string allow) {
-    if (allow.rfind("GET", 0) == 0) allow.insert(3, ", HEAD");
-    return allow;
+ApiResponse no_such_endpoint(const ApiRequest& req) {
+    return error_response(
+        Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target)));
 }
 
-ApiResponse method_not_allowed(const ApiRequest& req, std::string allow) {
-    allow = with_head(std::move(allow));
-    ApiResponse r =
-        error_response(405, Error::invalid(fmt::format("method {} not allowed on {} (allowed: {})",
-                                                       req.method, req.target, allow)));
+// `allow`: the methods the path takes ("GET, HEAD, POST"). On a CNI route the body carries the
+// CniCode too, as every answer of those routes does.
+ApiResponse method_not_allowed(const ApiRequest& req, std::string allow, bool cni) {
+    Error e = Error::invalid(
+        fmt::format("method {} not allowed on {} (allowed: {})", req.method, req.target, allow));
+    ApiResponse r = cni ? cni_error_response(405, e) : error_response(405, e);
     r.allow = std::move(allow);
     return r;
+}
+
+// Splits "/v1/networks/{name}" into its segments (as split_path splits a target).
+std::vector<std::string> segments_of(std::string_view pattern) {
+    std::vector<std::string> out;
+    split_path(pattern, out);
+    return out;
+}
+
+bool is_param(const std::string& segment) {
+    return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// Whether `path` has the pattern's shape; the "{...}" segments go to `args`.
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
+             std::vector<std::string>& args) {
+    if (pattern.size() != path.size()) return false;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        if (is_param(pattern[i]))
+            args.push_back(path[i]);
+        else if (pattern[i] != path[i])
+            return false;
+    }
+    return true;
 }
 
 const core::Network* find_in(const std::vector<core::Network>& nets, const std::string& key,
@@ -231,18 +256,146 @@ void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
     if (!queued) (*shared_reply)(error_response(shutting_down_not_accepted()));
 }
 
-ApiResponse Handlers::get_network(const std::string& name_or_id) const {
-    auto snap = worker_.snapshot();
-    Result<void> err;
-    const core::Network* n = find_in(snap->networks, name_or_id, err);
-    if (!n) return error_response(err.error());
-    const auto roles = core::gateway_roles(snap->networks);
-    return {200, network_to_json(*n, &roles), {}};
+// The route table: the one place a new API route goes (method, pattern, auth class, CNI errors,
+// handler). Rows are tried in order; "{...}" matches one path segment, handed to the handler.
+struct Handlers::Route {
+    RouteInfo info;
+    Handler handler;
+    std::vector<std::string> segments = segments_of(info.pattern);
+};
+
+const std::vector<Handlers::Route>& Handlers::table() {
+    constexpr Access R = Access::Read, W = Access::Write;
+    // clang-format off
+    static const std::vector<Route> routes{
+        {{"GET",    "/v1/ping",                        R, false}, &Handlers::get_ping},
+        {{"GET",    "/v1/info",                        R, false}, &Handlers::get_info},
+        {{"GET",    "/v1/firewall",                    R, false}, &Handlers::get_firewall},
+        {{"GET",    "/v1/ports",                       R, false}, &Handlers::get_ports},
+        {{"GET",    "/v1/networks",                    R, false}, &Handlers::list_networks},
+        {{"POST",   "/v1/networks",                    W, false}, &Handlers::create_network},
+        {{"GET",    "/v1/networks/{name}",             R, false}, &Handlers::get_network},
+        {{"DELETE", "/v1/networks/{name}",             W, false}, &Handlers::remove_network},
+        {{"POST",   "/v1/networks/{name}/connect",     W, false}, &Handlers::connect},
+        {{"POST",   "/v1/networks/{name}/disconnect",  W, false}, &Handlers::disconnect},
+        {{"GET",    "/v1/netns",                       R, false}, &Handlers::list_netns},
+        {{"POST",   "/v1/netns",                       W, false}, &Handlers::create_netns},
+        {{"DELETE", "/v1/netns/{name}",                W, false}, &Handlers::remove_netns},
+        {{"POST",   "/v1/cni/add",                     W, true},  &Handlers::cni_add},
+        {{"POST",   "/v1/cni/del",                     W, true},  &Handlers::cni_del},
+        {{"POST",   "/v1/cni/check",                   W, true},  &Handlers::cni_check},
+        {{"POST",   "/v1/cni/gc",                      W, true},  &Handlers::cni_gc},
+        {{"GET",    "/v1/cni/status/{network}",        R, true},  &Handlers::cni_status},
+    };
+    // clang-format on
+    return routes;
 }
 
-ApiResponse Handlers::list_netns() const {
+std::vector<RouteInfo> Handlers::routes() {
+    std::vector<RouteInfo> out;
+    for (const Route& r : table()) out.push_back(r.info);
+    return out;
+}
+
+void Handlers::handle(const ApiRequest& req, Reply reply) {
+    try {
+        std::vector<std::string> path;
+        if (!split_path(req.target, path)) return reply(no_such_endpoint(req));
+        // HEAD is routed as GET (the server sends the answer without its body); error messages
+        // still name the method the client used.
+        const std::string m = req.method == "HEAD" ? std::string("GET") : req.method;
+        std::string allow;
+        bool cni = false;
+        for (const Route& r : table()) {
+            Args args;
+            if (!matches(r.segments, path, args)) continue;
+            if (r.info.method == m) return (this->*r.handler)(req, args, std::move(reply));
+            allow += (allow.empty() ? "" : ", ") + r.info.method;
+            if (r.info.method == "GET") allow += ", HEAD";
+            cni = cni || r.info.cni;
+        }
+        if (allow.empty()) return reply(no_such_endpoint(req));
+        reply(method_not_allowed(req, std::move(allow), cni));
+    } catch (const std::exception& e) {
+        // Only allocation failures or JSON type bugs can land here; never let them kill the loop.
+        reply(error_response(Error::internal(fmt::format("internal error: {}", e.what()))));
+    }
+}
+
+void Handlers::get_ping(const ApiRequest&, const Args&, Reply reply) {
+    reply({200, api::to_json(api::Ping{}), {}});
+}
+
+void Handlers::get_ports(const ApiRequest&, const Args&, Reply reply) {
+    reply({200, ports_to_json(worker_.snapshot()->networks), {}});
+}
+
+void Handlers::list_networks(const ApiRequest&, const Args&, Reply reply) {
+    auto snap = worker_.snapshot();
+    const auto roles = core::gateway_roles(snap->networks);
+    std::vector<api::Network> out;
+    for (const auto& n : snap->networks) out.push_back(to_api(n, &roles));
+    reply({200, api::to_json(out), {}});
+}
+
+void Handlers::create_network(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_create_network(req.body);
+    if (!parsed) return reply(error_response(parsed.error()));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto n = b.create_network(r);
+        if (!n) return error_response(n.error());
+        log::debug("api: created network {} ({}) on {}", n->name, n->subnet.str(), n->bridge);
+        return ApiResponse{201, network_to_json(*n), {}};
+    });
+}
+
+void Handlers::get_network(const ApiRequest&, const Args& args, Reply reply) {
+    auto snap = worker_.snapshot();
+    Result<void> err;
+    const core::Network* n = find_in(snap->networks, args[0], err);
+    if (!n) return reply(error_response(err.error()));
+    const auto roles = core::gateway_roles(snap->networks);
+    reply({200, network_to_json(*n, &roles), {}});
+}
+
+void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) {
+    post_job(std::move(reply), [name = args[0]](Backend& b) {
+        auto r = b.remove_network(name);
+        if (!r) return error_response(r.error());
+        log::debug("api: removed network {}", name);
+        return ApiResponse{204, nullptr, {}};
+    });
+}
+
+void Handlers::connect(const ApiRequest& req, const Args& args, Reply reply) {
+    auto parsed = parse_connect(req.body, args[0]);
+    if (!parsed) return reply(error_response(parsed.error()));
+    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+        auto ep = b.connect(r);
+        if (!ep) return error_response(ep.error());
+        // The request may name the network by id prefix: answer with its name.
+        std::string net_name = r.network;
+        for (const auto& n : b.networks())
+            if (n.endpoints.count(ep->id)) net_name = n.name;
+        log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
+                   ep->address.str());
+        return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
+    });
+}
+
+void Handlers::disconnect(const ApiRequest& req, const Args& args, Reply reply) {
+    auto parsed = parse_disconnect(req.body);
+    if (!parsed) return reply(error_response(parsed.error()));
+    post_job(std::move(reply), [name = args[0], target = std::move(parsed).value()](Backend& b) {
+        auto r = b.disconnect(name, target);
+        if (!r) return error_response(r.error());
+        log::debug("api: disconnected {} from {}", target, name);
+        return ApiResponse{204, nullptr, {}};
+    });
+}
+
+void Handlers::list_netns(const ApiRequest&, const Args&, Reply reply) {
     // Read from the directory, not the worker: it is the truth, and reads must not queue.
-    json out = json::array();
     std::vector<std::string> names;
     if (DIR* d = ::opendir(info_.netns_dir.c_str())) {
         while (dirent* e = ::readdir(d)) {
@@ -255,11 +408,33 @@ ApiResponse Handlers::list_netns() const {
         }
         ::closedir(d);
     } else if (errno != ENOENT) {
-        return error_response(Error::sys(errno, fmt::format("list netns dir {}", info_.netns_dir)));
+        return reply(
+            error_response(Error::sys(errno, fmt::format("list netns dir {}", info_.netns_dir))));
     }
     std::sort(names.begin(), names.end());
-    for (const auto& n : names) out.push_back({{"Name", n}, {"Path", info_.netns_dir + "/" + n}});
-    return {200, out, {}};
+    std::vector<api::Netns> out;
+    for (const auto& n : names) out.push_back({n, info_.netns_dir + "/" + n});
+    reply({200, api::to_json(out), {}});
+}
+
+void Handlers::create_netns(const ApiRequest& req, const Args&, Reply reply) {
+    auto parsed = parse_create_netns(req.body);
+    if (!parsed) return reply(error_response(parsed.error()));
+    post_job(std::move(reply), [name = std::move(parsed).value()](Backend& b) {
+        auto path = b.create_netns(name);
+        if (!path) return error_response(path.error());
+        log::debug("api: created netns {}", *path);
+        return ApiResponse{201, api::to_json(api::Netns{name, *path}), {}};
+    });
+}
+
+void Handlers::remove_netns(const ApiRequest&, const Args& args, Reply reply) {
+    post_job(std::move(reply), [name = args[0]](Backend& b) {
+        auto r = b.remove_netns(name);
+        if (!r) return error_response(r.error());
+        log::debug("api: removed netns {}", name);
+        return ApiResponse{204, nullptr, {}};
+    });
 }
 
 void Handlers::set_reload_status(std::vector<std::string> pending_restart,
@@ -268,31 +443,26 @@ void Handlers::set_reload_status(std::vector<std::string> pending_restart,
     reloaded_at_ = std::move(reloaded_at);
 }
 
-ApiResponse Handlers::info() const {
+void Handlers::get_info(const ApiRequest&, const Args&, Reply reply) {
     auto snap = worker_.snapshot();
-    size_t endpoints = 0;
-    for (const auto& n : snap->networks) endpoints += n.endpoints.size();
-    return {200,
-            {{"Version", info_.version},
-             {"NetnsDir", info_.netns_dir},
-             {"StateDir", info_.state_dir},
-             {"Socket", info_.socket},
-             {"Networks", snap->networks.size()},
-             {"Endpoints", endpoints},
-             {"StartedAt", info_.started_at},
-             {"LastReload", reloaded_at_},
-             {"PendingRestart", pending_restart_},
-             // Why the state store refuses mutations (store/file_store.hpp), "" while writable.
-             {"StateReadOnly", store::read_only_reason()},
-             {"Firewall",
-              {{"Backend", snap->firewall.backend},
-               {"Repairs", snap->firewall.repairs},
-               {"LastRepair", snap->firewall.last_repair},
-               {"Warnings", snap->firewall.warnings}}}},
-            {}};
+    api::Info info;
+    info.version = info_.version;
+    info.netns_dir = info_.netns_dir;
+    info.state_dir = info_.state_dir;
+    info.socket = info_.socket;
+    info.networks = snap->networks.size();
+    for (const auto& n : snap->networks) info.endpoints += n.endpoints.size();
+    info.started_at = info_.started_at;
+    info.last_reload = reloaded_at_;
+    info.pending_restart = pending_restart_;
+    // Why the state store refuses mutations (store/file_store.hpp), "" while writable.
+    info.state_read_only = store::read_only_reason();
+    info.firewall = {snap->firewall.backend, snap->firewall.repairs, snap->firewall.last_repair,
+                     snap->firewall.warnings};
+    reply({200, api::to_json(info), {}});
 }
 
-void Handlers::get_firewall(Reply reply) {
+void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {
     // show() dumps the kernel's table, so it runs on the worker, as a shared Read job. LastRepair
     // and Warnings come from the snapshot: every mutation before this one, repairs included, has
     // published by the time it runs.
@@ -306,146 +476,12 @@ void Handlers::get_firewall(Reply reply) {
         // show() ends with "# kernel: matches" or "# kernel: differs: <why>" (firewall.hpp);
         // "none" has nothing to be out of sync with.
         const bool in_sync = none || text->find("# kernel: matches") != std::string::npos;
-        return ApiResponse{200,
-                           {{"Backend", fw.name()},
-                            {"Table", b.firewall_table()},
-                            {"InSync", in_sync},
-                            {"Repairs", fw.repairs()},
-                            {"LastRepair", snap->firewall.last_repair},
-                            {"Warnings", snap->firewall.warnings},
-                            {"Text", *text}},
-                           {}};
+        const api::FirewallShow show{
+            fw.name(),    b.firewall_table(),         in_sync,
+            fw.repairs(), snap->firewall.last_repair, snap->firewall.warnings,
+            *text};
+        return ApiResponse{200, api::to_json(show), {}};
     });
-}
-
-void Handlers::handle(const ApiRequest& req, Reply reply) {
-    std::vector<std::string> p;
-    if (!split_path(req.target, p) || p.empty() || p[0] != "v1") {
-        reply(error_response(
-            Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
-        return;
-    }
-    // HEAD is routed as GET (the server sends the answer without its body); error messages still
-    // name the method the client used.
-    const std::string m = req.method == "HEAD" ? std::string("GET") : req.method;
-    auto not_found = [&] {
-        reply(error_response(
-            Error::not_found(fmt::format("no such API endpoint: {} {}", req.method, req.target))));
-    };
-    try {
-        if (handle_cni(req, p, reply)) return;
-        if (p.size() == 2 && p[1] == "ping") {
-            if (m != "GET") return reply(method_not_allowed(req, "GET"));
-            return reply({200, {{"ok", true}}, {}});
-        }
-        if (p.size() == 2 && p[1] == "info") {
-            if (m != "GET") return reply(method_not_allowed(req, "GET"));
-            return reply(info());
-        }
-        if (p.size() == 2 && p[1] == "firewall") {
-            if (m != "GET") return reply(method_not_allowed(req, "GET"));
-            return get_firewall(std::move(reply));
-        }
-        if (p.size() == 2 && p[1] == "ports") {
-            if (m != "GET") return reply(method_not_allowed(req, "GET"));
-            return reply({200, ports_to_json(worker_.snapshot()->networks), {}});
-        }
-        if (p.size() >= 2 && p[1] == "networks") {
-            if (p.size() == 2) {
-                if (m == "GET") {
-                    json out = json::array();
-                    auto snap = worker_.snapshot();
-                    const auto roles = core::gateway_roles(snap->networks);
-                    for (const auto& n : snap->networks) out.push_back(network_to_json(n, &roles));
-                    return reply({200, std::move(out), {}});
-                }
-                if (m == "POST") {
-                    auto parsed = parse_create_network(req.body);
-                    if (!parsed) return reply(error_response(parsed.error()));
-                    return post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
-                        auto n = b.create_network(r);
-                        if (!n) return error_response(n.error());
-                        log::debug("api: created network {} ({}) on {}", n->name, n->subnet.str(),
-                                   n->bridge);
-                        return ApiResponse{201, network_to_json(*n), {}};
-                    });
-                }
-                return reply(method_not_allowed(req, "GET, POST"));
-            }
-            const std::string name = p[2];
-            if (p.size() == 3) {
-                if (m == "GET") return reply(get_network(name));
-                if (m == "DELETE") {
-                    return post_job(std::move(reply), [name](Backend& b) {
-                        auto r = b.remove_network(name);
-                        if (!r) return error_response(r.error());
-                        log::debug("api: removed network {}", name);
-                        return ApiResponse{204, nullptr, {}};
-                    });
-                }
-                return reply(method_not_allowed(req, "GET, DELETE"));
-            }
-            if (p.size() == 4 && p[3] == "connect") {
-                if (m != "POST") return reply(method_not_allowed(req, "POST"));
-                auto parsed = parse_connect(req.body, name);
-                if (!parsed) return reply(error_response(parsed.error()));
-                return post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
-                    auto ep = b.connect(r);
-                    if (!ep) return error_response(ep.error());
-                    // The request may name the network by id prefix: answer with its name.
-                    std::string net_name = r.network;
-                    for (const auto& n : b.networks())
-                        if (n.endpoints.count(ep->id)) net_name = n.name;
-                    log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path,
-                               net_name, ep->address.str());
-                    return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
-                });
-            }
-            if (p.size() == 4 && p[3] == "disconnect") {
-                if (m != "POST") return reply(method_not_allowed(req, "POST"));
-                auto parsed = parse_disconnect(req.body);
-                if (!parsed) return reply(error_response(parsed.error()));
-                return post_job(std::move(reply),
-                                [name, target = std::move(parsed).value()](Backend& b) {
-                                    auto r = b.disconnect(name, target);
-                                    if (!r) return error_response(r.error());
-                                    log::debug("api: disconnected {} from {}", target, name);
-                                    return ApiResponse{204, nullptr, {}};
-                                });
-            }
-            return not_found();
-        }
-        if (p.size() >= 2 && p[1] == "netns") {
-            if (p.size() == 2) {
-                if (m == "GET") return reply(list_netns());
-                if (m == "POST") {
-                    auto parsed = parse_create_netns(req.body);
-                    if (!parsed) return reply(error_response(parsed.error()));
-                    return post_job(
-                        std::move(reply), [name = std::move(parsed).value()](Backend& b) {
-                            auto path = b.create_netns(name);
-                            if (!path) return error_response(path.error());
-                            log::debug("api: created netns {}", *path);
-                            return ApiResponse{201, {{"Name", name}, {"Path", *path}}, {}};
-                        });
-                }
-                return reply(method_not_allowed(req, "GET, POST"));
-            }
-            if (p.size() == 3) {
-                if (m != "DELETE") return reply(method_not_allowed(req, "DELETE"));
-                return post_job(std::move(reply), [name = p[2]](Backend& b) {
-                    auto r = b.remove_netns(name);
-                    if (!r) return error_response(r.error());
-                    log::debug("api: removed netns {}", name);
-                    return ApiResponse{204, nullptr, {}};
-                });
-            }
-        }
-        return not_found();
-    } catch (const std::exception& e) {
-        // Only allocation failures or JSON type bugs can land here; never let them kill the loop.
-        reply(error_response(Error::internal(fmt::format("internal error: {}", e.what()))));
-    }
 }
 
 }  // namespace cnetd::daemon

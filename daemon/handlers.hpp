@@ -1,6 +1,11 @@
 // Routing and handling of API requests (docs/api.md): path + method → a read from the published
 // snapshot, or a job for the kernel worker.
 //
+// Routes: one declarative table, Handlers::table() in daemon/handlers.cpp (method, path pattern,
+// auth class, handler): a new API route is one row there plus its handler. A path no pattern
+// matches is a 404; a path some pattern matches with another method is a 405 whose Allow lists
+// the methods of every matching row in table order (HEAD after GET).
+//
 // Threading: handle() runs on the io thread. Reads (ping, info, networks, ports, netns) are
 // answered synchronously and never wait for the worker. The exceptions are GET /v1/firewall and
 // GET /v1/cni/status/{network}, which read the kernel (nftables table, bridge links) and so run on
@@ -29,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "daemon/auth.hpp"
 #include "daemon/worker.hpp"
 
 namespace cnetd::daemon {
@@ -58,6 +64,18 @@ struct DaemonInfo {
 
 ApiResponse error_response(const Error& e);
 ApiResponse error_response(int status, const Error& e);
+// error_response with "CniCode" too, the CNI error code cnetd-cni prints (the CNI routes):
+// NotFound 3, InvalidArgument/Conflict 7, Unavailable 11, anything else 100.
+ApiResponse cni_error_response(const Error& e);
+ApiResponse cni_error_response(int status, const Error& e);
+
+// One row of the route table, as tests and docs see it.
+struct RouteInfo {
+    std::string method;   // "GET", "POST" or "DELETE" (every GET route serves HEAD too)
+    std::string pattern;  // "/v1/networks/{name}/connect": "{...}" matches one path segment
+    Access access;        // the auth class the route needs (daemon/auth.hpp)
+    bool cni;             // its errors carry "CniCode" (cni_error_response)
+};
 
 class Handlers {
 public:
@@ -83,19 +101,42 @@ public:
     };
     ReadStats read_stats() const;
 
+    // The route table, in matching order (pure; any thread).
+    static std::vector<RouteInfo> routes();
+
 private:
+    // The path segments the pattern's "{...}" matched, in order (already %-decoded).
+    using Args = std::vector<std::string>;
+    using Handler = void (Handlers::*)(const ApiRequest&, const Args&, Reply);
+    struct Route;
+    static const std::vector<Route>& table();
+
     void post_job(Reply reply, std::function<ApiResponse(Backend&)> job);
-    ApiResponse get_network(const std::string& name_or_id) const;
-    ApiResponse list_netns() const;
-    ApiResponse info() const;
-    void get_firewall(Reply reply);
     // Answers `reply` with the result of `dump` (a Read job on the worker), shared with every other
     // read of the same `key` (see the file comment).
     void shared_read(const std::string& key, Reply reply,
                      std::function<ApiResponse(Backend&)> dump);
-    // /v1/cni/... (daemon/handlers_cni.cpp): false when `path` is not a CNI route (reply
-    // untouched).
-    bool handle_cni(const ApiRequest& req, const std::vector<std::string>& path, Reply& reply);
+
+    // The route handlers (one per table row). Snapshot reads answer at once; the rest post a job.
+    void get_ping(const ApiRequest&, const Args&, Reply reply);
+    void get_info(const ApiRequest&, const Args&, Reply reply);
+    void get_firewall(const ApiRequest&, const Args&, Reply reply);
+    void get_ports(const ApiRequest&, const Args&, Reply reply);
+    void list_networks(const ApiRequest&, const Args&, Reply reply);
+    void create_network(const ApiRequest& req, const Args&, Reply reply);
+    void get_network(const ApiRequest&, const Args& args, Reply reply);
+    void remove_network(const ApiRequest&, const Args& args, Reply reply);
+    void connect(const ApiRequest& req, const Args& args, Reply reply);
+    void disconnect(const ApiRequest& req, const Args& args, Reply reply);
+    void list_netns(const ApiRequest&, const Args&, Reply reply);
+    void create_netns(const ApiRequest& req, const Args&, Reply reply);
+    void remove_netns(const ApiRequest&, const Args& args, Reply reply);
+    // The CNI routes (daemon/handlers_cni.cpp).
+    void cni_add(const ApiRequest& req, const Args&, Reply reply);
+    void cni_del(const ApiRequest& req, const Args&, Reply reply);
+    void cni_check(const ApiRequest& req, const Args&, Reply reply);
+    void cni_gc(const ApiRequest& req, const Args&, Reply reply);
+    void cni_status(const ApiRequest&, const Args& args, Reply reply);
 
     Worker& worker_;
     DaemonInfo info_;

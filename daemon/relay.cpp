@@ -419,8 +419,7 @@ void UdpFlow::arm_idle() {
 Relay::Relay(asio::io_context& io, Worker& worker, RelayLimits limits)
     : io_(io), worker_(worker), limits_(limits) {
     worker_.set_publish_hook([this](Backend& b) {
-        core::Engine* e = b.engine();
-        sync(e ? e->loopback_relays() : std::vector<core::LoopbackRelay>{});
+        sync(b.loopback_relays());
     });
     // Start-up's publication happened before the hook existed: an empty job publishes again.
     worker_.post([](Backend&) {});

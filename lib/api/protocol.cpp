@@ -1,5 +1,7 @@
 #include "api/protocol.hpp"
 
+#include "api/codec.hpp"
+
 #include <string>
 
 namespace cnetd::api {
@@ -48,7 +50,7 @@ bool kind_from_string(std::string_view text, ErrorKind& out) noexcept {
 }
 
 json error_body(const Error& e) {
-    return json{{"message", e.message()}, {"kind", to_string(e.kind())}};
+    return to_json(ErrorBody{e.message(), to_string(e.kind()), std::nullopt});
 }
 
 Error error_from_response(int status, std::string_view body) {

@@ -70,11 +70,6 @@ std::vector<std::string> FakeBackend::calls() const {
     return calls_;
 }
 
-core::Engine* FakeBackend::engine() {
-    log("engine");
-    return nullptr;
-}
-
 void FakeBackend::hold_next() {
     std::lock_guard lk(mu_);
     hold_ = true;
@@ -111,6 +106,10 @@ core::Network* FakeBackend::find(const std::string& key) {
 
 Result<core::Network> FakeBackend::create_network(const core::CreateNetworkRequest& req) {
     gate();
+    return add_network(req);
+}
+
+Result<core::Network> FakeBackend::add_network(const core::CreateNetworkRequest& req) {
     if (find(req.name)) return Error::conflict(fmt::format("network {} already exists", req.name));
     auto subnet = Ipv4Cidr::parse_network(req.subnet);
     if (!subnet) return std::move(subnet).error().wrap("subnet");
@@ -146,6 +145,10 @@ Result<void> FakeBackend::remove_network(const std::string& key) {
 
 Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
     gate();
+    return attach(req);
+}
+
+Result<core::Endpoint> FakeBackend::attach(const core::ConnectRequest& req) {
     auto* n = find(req.network);
     if (!n) return Error::not_found(fmt::format("network {} not found", req.network));
     core::Endpoint ep;
@@ -153,7 +156,8 @@ Result<core::Endpoint> FakeBackend::connect(const core::ConnectRequest& req) {
     ep.name = req.name.empty() ? req.target : req.name;
     ep.netns_path = req.target[0] == '/' ? req.target : netns_dir_ + "/" + req.target;
     ep.host_ifname = "veth" + random_hex(7);
-    ep.ifname = "eth0";
+    ep.ifname = req.ifname.empty() ? "eth0" : req.ifname;
+    ep.container_id = req.container_id;
     ep.mac = Mac::random_local();
     if (!req.ipv4.empty()) {
         auto ip = Ipv4::parse(req.ipv4);
@@ -186,10 +190,9 @@ Result<void> FakeBackend::disconnect(const std::string& network, const std::stri
     gate();
     auto* n = find(network);
     if (!n) return Error::not_found(fmt::format("network {} not found", network));
-    for (auto it = n->endpoints.begin(); it != n->endpoints.end(); ++it) {
-        if (it->second.name == target || it->second.netns_path == target) {
-            for (const auto& b : it->second.ports) ports_.release(b);
-            n->endpoints.erase(it);
+    for (const auto& [id, ep] : n->endpoints) {
+        if (ep.name == target || ep.netns_path == target) {
+            erase_endpoint(*n, id);
             return ok();
         }
     }
@@ -230,6 +233,124 @@ Result<std::vector<std::string>> FakeBackend::check_coexistence() {
     ++coexist_checks_;
     std::lock_guard lk(mu_);
     return coexist_;
+}
+
+void FakeBackend::erase_endpoint(core::Network& n, std::string id) {
+    auto it = n.endpoints.find(id);
+    if (it == n.endpoints.end()) return;
+    for (const auto& b : it->second.ports) ports_.release(b);
+    n.endpoints.erase(it);
+}
+
+const core::Endpoint* FakeBackend::find_attachment(const core::Network& n,
+                                                   const std::string& container_id,
+                                                   const std::string& ifname) const {
+    for (const auto& [id, ep] : n.endpoints)
+        if (ep.container_id == container_id && ep.ifname == ifname) return &ep;
+    return nullptr;
+}
+
+Result<core::Endpoint> FakeBackend::cni_add(const core::CreateNetworkRequest& net,
+                                            const core::ConnectRequest& att) {
+    log(fmt::format("cni_add {}/{}", att.container_id, att.ifname));
+    gate();
+    core::Network* n = find(net.name);
+    const bool created = n == nullptr;
+    if (created) {
+        CNETD_TRY(add_network(net));
+        n = find(net.name);
+    } else if (n->subnet.str() != net.subnet) {
+        return Error::conflict(
+            fmt::format("network {} has subnet {}, not {}", net.name, n->subnet.str(), net.subnet));
+    }
+    if (const core::Endpoint* ep = find_attachment(*n, att.container_id, att.ifname)) {
+        if (ep->netns_path == att.target) return *ep;  // a runtime's retry
+        return Error::conflict(fmt::format("{}/{} is attached in {} already", att.container_id,
+                                           att.ifname, ep->netns_path));
+    }
+    core::ConnectRequest req = att;
+    req.network = net.name;
+    auto ep = attach(req);
+    if (!ep && created) nets_.erase(nets_.begin() + (find(net.name) - nets_.data()));
+    return ep;
+}
+
+Result<bool> FakeBackend::cni_del(const std::string& network, const std::string& container_id,
+                                  const std::string& ifname) {
+    log(fmt::format("cni_del {}/{}", container_id, ifname));
+    gate();
+    core::Network* n = find(network);
+    const core::Endpoint* ep = n ? find_attachment(*n, container_id, ifname) : nullptr;
+    if (!ep) return false;
+    erase_endpoint(*n, ep->id);
+    return true;
+}
+
+Result<core::Endpoint> FakeBackend::cni_check(const std::string& network,
+                                              const std::string& container_id,
+                                              const std::string& ifname, const std::string& netns) {
+    log(fmt::format("cni_check {}/{}", container_id, ifname));
+    core::Network* n = find(network);
+    const core::Endpoint* ep = n ? find_attachment(*n, container_id, ifname) : nullptr;
+    if (!ep)
+        return Error::not_found(
+            fmt::format("no attachment {}/{} on network {}", container_id, ifname, network));
+    if (ep->netns_path != netns || ::access(netns.c_str(), F_OK) != 0)
+        return Error(ErrorKind::Kernel, fmt::format("{}/{}: netns {} is not the attachment's {}",
+                                                    container_id, ifname, netns, ep->netns_path));
+    return *ep;
+}
+
+Result<std::vector<std::string>> FakeBackend::cni_gc(
+    const std::string& network, const std::vector<std::pair<std::string, std::string>>& keep) {
+    log("cni_gc " + network);
+    gate();
+    std::vector<std::string> removed;
+    core::Network* n = find(network);
+    if (!n) return removed;
+    std::vector<std::string> doomed;
+    for (const auto& [id, ep] : n->endpoints) {
+        if (ep.container_id.empty()) continue;  // made by connect: never collected
+        const auto key = std::make_pair(ep.container_id, ep.ifname);
+        if (std::find(keep.begin(), keep.end(), key) != keep.end()) continue;
+        doomed.push_back(id);
+        removed.push_back(ep.container_id + "/" + ep.ifname);
+    }
+    for (const auto& id : doomed) erase_endpoint(*n, id);
+    return removed;
+}
+
+void FakeBackend::set_cni_problems(std::vector<std::string> problems) {
+    std::lock_guard lk(mu_);
+    cni_problems_ = std::move(problems);
+}
+
+std::vector<std::string> FakeBackend::cni_status(const std::string& network) {
+    log("cni_status " + network);
+    std::lock_guard lk(mu_);
+    return cni_problems_;
+}
+
+Result<std::vector<std::string>> FakeBackend::collect_garbage() {
+    log("collect_garbage");
+    std::vector<std::string> removed;
+    for (auto& n : nets_) {
+        std::vector<std::string> dead;
+        for (const auto& [id, ep] : n.endpoints)
+            if (::access(ep.netns_path.c_str(), F_OK) != 0) dead.push_back(id);
+        for (const auto& id : dead) {
+            removed.push_back(n.name + "/" + n.endpoints.at(id).name);
+            erase_endpoint(n, id);
+        }
+    }
+    return removed;
+}
+
+Result<void> FakeBackend::reconfigure(const std::optional<core::DefaultNetworkSpec>&,
+                                      const core::EngineOptions&, bool) {
+    log("reconfigure");
+    if (reconfigure_error) return *reconfigure_error;
+    return ok();
 }
 
 }  // namespace cnetd::testing

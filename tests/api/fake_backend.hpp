@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,12 +82,36 @@ public:
     Result<std::string> create_netns(const std::string& name) override;
     Result<void> remove_netns(const std::string& name) override;
     std::vector<core::Network> networks() const override;
-    // No engine (the CNI routes answer 503), but the call is logged as "engine": GET
-    // /v1/cni/status asks for it on the worker, so the log shows when that read ran.
-    core::Engine* engine() override;
+
+    // CNI attachments as the engine keeps them (core/engine.hpp), minus the kernel: cni_add
+    // creates the network when missing (Conflict when it exists with another subnet), a retry
+    // of a recorded attachment in the same netns returns it, another netns is a Conflict;
+    // cni_check's "kernel" check is that the netns path matches and its file exists.
+    Result<core::Endpoint> cni_add(const core::CreateNetworkRequest& net,
+                                   const core::ConnectRequest& att) override;
+    Result<bool> cni_del(const std::string& network, const std::string& container_id,
+                         const std::string& ifname) override;
+    Result<core::Endpoint> cni_check(const std::string& network, const std::string& container_id,
+                                     const std::string& ifname, const std::string& netns) override;
+    Result<std::vector<std::string>> cni_gc(
+        const std::string& network,
+        const std::vector<std::pair<std::string, std::string>>& keep) override;
+    // Returns what set_cni_problems() gave last (nothing by default).
+    std::vector<std::string> cni_status(const std::string& network) override;
+    void set_cni_problems(std::vector<std::string> problems);
+    // Endpoints whose netns file is gone are removed ("network/endpoint").
+    Result<std::vector<std::string>> collect_garbage() override;
+    // Records the call; fails with `reconfigure_error` when set (set it before the reload is
+    // posted; read on the worker).
+    std::optional<Error> reconfigure_error;
+    Result<void> reconfigure(const std::optional<core::DefaultNetworkSpec>& spec,
+                             const core::EngineOptions& live, bool ip_forward) override;
+    std::vector<core::LoopbackRelay> loopback_relays() const override { return {}; }
 
     // The kernel-facing calls in the order the worker made them: "create_netns <name>",
-    // "remove_netns <name>", "show" (the firewall dump), "engine" (a CNI call). Any thread.
+    // "remove_netns <name>", "show" (the firewall dump), "cni_add <cid>/<ifname>", "cni_del ...",
+    // "cni_check ...", "cni_gc <network>", "cni_status <network>", "collect_garbage",
+    // "reconfigure". Any thread.
     std::vector<std::string> calls() const;
 
     firewall::Backend& firewall() override { return fw_; }
@@ -104,6 +129,14 @@ private:
     void gate();
     void log(std::string call);
     core::Network* find(const std::string& name_or_id);
+    // create_network and connect without the gate (cni_add runs them both under one gate).
+    Result<core::Network> add_network(const core::CreateNetworkRequest& req);
+    Result<core::Endpoint> attach(const core::ConnectRequest& req);
+    // The endpoint lives as long as `n` holds it (endpoints are shared, immutable values).
+    const core::Endpoint* find_attachment(const core::Network& n, const std::string& container_id,
+                                          const std::string& ifname) const;
+    // Releases its ports and drops it (the id is copied: it may live in the endpoint dropped).
+    void erase_endpoint(core::Network& n, std::string id);
 
     std::string netns_dir_;
     std::vector<core::Network> nets_;  // sorted by name
@@ -116,7 +149,8 @@ private:
     std::vector<std::string> calls_;  // guarded by mu_
 
     FakeFirewall fw_;
-    std::vector<std::string> coexist_;  // guarded by mu_
+    std::vector<std::string> coexist_;       // guarded by mu_
+    std::vector<std::string> cni_problems_;  // guarded by mu_
     std::atomic<int> coexist_checks_{0};
 };
 

@@ -28,11 +28,13 @@
 #include <thread>
 
 #include "api/client.hpp"
+#include "api/codec.hpp"
 #include "base/net.hpp"
 #include "cni/cni.hpp"
 
 extern char** environ;
 
+namespace api = cnetd::api;
 namespace cni = cnetd::cni;
 using cnetd::Error;
 using cnetd::ErrorKind;
@@ -55,7 +57,7 @@ std::string g_version = "1.1.0";  // the version errors are written in
 }
 
 struct Daemon {
-    cnetd::api::Client client;
+    api::Client client;
     unsigned timeout_ms;
 
     // One request under one deadline, `budget_ms` (default cnetdTimeout) from now: a daemon not
@@ -65,7 +67,7 @@ struct Daemon {
     // reached the daemon. A daemon error: the body's message and CniCode.
     Result<json> call(std::string_view method, const std::string& target, const json& body,
                       bool* lost = nullptr, unsigned budget_ms = 0) const {
-        using Clock = cnetd::api::Clock;
+        using Clock = api::Clock;
         const auto start = Clock::now();
         const auto deadline = start + std::chrono::milliseconds(budget_ms ? budget_ms : timeout_ms);
         const std::string text =
@@ -75,7 +77,7 @@ struct Daemon {
             auto r = client.raw_until(deadline, method, target, text);
             if (!r) {
                 const Error& e = r.error();
-                const bool not_sent = cnetd::api::never_sent(e);
+                const bool not_sent = api::never_sent(e);
                 if (not_sent && Clock::now() + std::chrono::milliseconds(50) < deadline) {
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                     continue;
@@ -91,58 +93,48 @@ struct Daemon {
             }
             json j = json::parse(r->body, nullptr, false);
             if (r->status / 100 == 2) return j.is_discarded() ? json() : j;
+            const auto body = api::read<api::ErrorBody>(j);
             if (r->status == 503) {
-                return cni::cni_error(
-                    cni::kTryAgainLater,
-                    j.is_object() && j.contains("message") && j["message"].is_string()
-                        ? j["message"].get<std::string>()
-                        : "cnetd is unavailable",
-                    ErrorKind::Unavailable);
+                return cni::cni_error(cni::kTryAgainLater,
+                                      body.message.empty() ? "cnetd is unavailable" : body.message,
+                                      ErrorKind::Unavailable);
             }
-            Error e = cnetd::api::error_from_response(r->status, r->body);
-            int code = j.is_object() && j.contains("CniCode") && j["CniCode"].is_number_integer()
-                           ? j["CniCode"].get<int>()
-                           : cni::cni_code(e);
-            return cni::cni_error(code, e.message(), e.kind());
+            Error e = api::error_from_response(r->status, r->body);
+            return cni::cni_error(body.cni_code.value_or(cni::cni_code(e)), e.message(), e.kind());
         }
     }
 };
 
-json add_body(const cni::CniRequest& r, const std::string& ip_range) {
-    json pm = json::array();
-    for (const auto& m : r.port_mappings) {
-        pm.push_back({{"HostPort", m.host_port},
-                      {"ContainerPort", m.container_port},
-                      {"Protocol", m.protocol},
-                      {"HostIP", m.host_ip}});
-    }
-    json net = {{"Name", r.conf.name},          {"Subnet", r.conf.subnet},
-                {"Gateway", r.conf.gateway},    {"IPRange", ip_range},
-                {"Bridge", r.conf.bridge},      {"IpMasq", r.conf.ip_masq},
-                {"Icc", !r.conf.port_isolation}};
-    if (r.conf.mtu) net["Mtu"] = r.conf.mtu;
-    return {{"Network", net},    {"ContainerID", r.container_id}, {"IfName", r.ifname},
-            {"Netns", r.netns},  {"IPv4Address", r.ip},           {"MacAddress", r.mac},
-            {"PortMappings", pm}};
+api::CniAddRequest add_request(const cni::CniRequest& r, const std::string& ip_range) {
+    api::CniAddRequest req;
+    req.network = {r.conf.name,   r.conf.subnet, r.conf.gateway, ip_range,
+                   r.conf.bridge, r.conf.mtu,    r.conf.ip_masq, !r.conf.port_isolation};
+    req.container_id = r.container_id;
+    req.ifname = r.ifname;
+    req.netns = r.netns;
+    req.ipv4_address = r.ip;
+    req.mac_address = r.mac;
+    for (const auto& m : r.port_mappings)
+        req.port_mappings.push_back({m.host_port, m.container_port, m.protocol, m.host_ip});
+    return req;
 }
 
-std::string str(const json& j, const char* k) {
-    return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
+// The attachment's key; CHECK names the namespace too.
+api::CniKeyRequest key_request(const cni::CniRequest& r, bool with_netns) {
+    return {r.conf.name, r.container_id, r.ifname, with_netns ? r.netns : std::string()};
 }
 
 // Our part of the result: [bridge, host veth, container interface], the address on the container
 // interface, the default route via the gateway (none on internal networks).
-cni::CniResult our_result(const cni::CniRequest& r, const json& a) {
-    const json& ep = a.contains("Endpoint") ? a["Endpoint"] : json::object();
+cni::CniResult our_result(const cni::CniRequest& r, const api::CniAttachment& a) {
+    const api::Endpoint& ep = a.endpoint;
     cni::CniResult res;
-    res.interfaces.push_back({str(a, "Bridge"), "", "", 0});
-    res.interfaces.push_back({str(ep, "HostInterface"), "", "", 0});
-    res.interfaces.push_back({str(ep, "Interface"), str(ep, "MacAddress"), r.netns, 0});
-    const std::string gw = str(a, "Gateway");
-    res.ips.push_back({str(ep, "IPv4Address"), gw, 2});
-    if (!str(ep, "IPv6Address").empty()) res.ips.push_back({str(ep, "IPv6Address"), "", 2});
-    if (!(a.contains("Internal") && a["Internal"].is_boolean() && a["Internal"].get<bool>()))
-        res.routes.push_back({"0.0.0.0/0", gw});
+    res.interfaces.push_back({a.bridge, "", "", 0});
+    res.interfaces.push_back({ep.host_interface, "", "", 0});
+    res.interfaces.push_back({ep.interface, ep.mac_address, r.netns, 0});
+    res.ips.push_back({ep.ipv4_address, a.gateway, 2});
+    if (!ep.ipv6_address.empty()) res.ips.push_back({ep.ipv6_address, "", 2});
+    if (!a.internal) res.routes.push_back({"0.0.0.0/0", a.gateway});
     res.dns = r.conf.dns;
     return res;
 }
@@ -200,131 +192,143 @@ Result<void> check_in_netns(const cni::CniRequest& r, const std::string& cidr, b
     return cnetd::ok();
 }
 
-}  // namespace
+void print(const json& j) {
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
-int main() {
+int cmd_version(const cni::CniRequest& r) {
+    if (!cni::version_supported(r.conf.cni_version)) {
+        fail(cni::kIncompatibleVersion,
+             fmt::format("cniVersion \"{}\" is not supported", r.conf.cni_version));
+    }
+    print(cni::version_reply(r.conf.cni_version));
+    return 0;
+}
+
+int cmd_add(const Daemon& d, const cni::CniRequest& r) {
+    const std::string& v = r.conf.cni_version;
+    auto range = cni::ip_range_of(r.conf);
+    if (!range) fail(range.error());
+    std::optional<cni::CniResult> prev;
+    if (r.prev_result) {
+        auto p = cni::decode_result(*r.prev_result, v);
+        if (!p) fail(p.error());
+        prev = *p;
+    }
+    bool lost = false;
+    auto a = d.call("POST", "/v1/cni/add", api::to_json(add_request(r, *range)), &lost);
+    if (!a) {
+        if (lost) {
+            // The answer was lost mid-exchange: the daemon may have made the attachment. Undo it
+            // so nothing half-done is left, then let the runtime retry. At most 1 s more: a daemon
+            // that did not answer the ADD is stopped or stuck, and still gets the DEL after the ADD
+            // once it runs again.
+            (void)d.call("POST", "/v1/cni/del", api::to_json(key_request(r, false)), nullptr,
+                         std::min(r.conf.timeout_ms, 1000u));
+        }
+        fail(a.error());
+    }
+    cni::CniResult res = our_result(r, api::read<api::CniAttachment>(*a));
+    if (prev) res = cni::append_result(*prev, res);
+    print(cni::encode_result(res, v));
+    return 0;
+}
+
+int cmd_del(const Daemon& d, const cni::CniRequest& r) {
+    auto a = d.call("POST", "/v1/cni/del", api::to_json(key_request(r, false)));
+    if (!a) fail(a.error());
+    return 0;
+}
+
+int cmd_check(const Daemon& d, const cni::CniRequest& r) {
+    if (!r.prev_result) fail(cni::kInvalidConfig, "prevResult: required for CHECK");
+    auto prev = cni::decode_result(*r.prev_result, r.conf.cni_version);
+    if (!prev) fail(prev.error());
+    auto a = d.call("POST", "/v1/cni/check", api::to_json(key_request(r, true)));
+    if (!a) fail(a.error());
+    const auto att = api::read<api::CniAttachment>(*a);
+    const std::string& addr = att.endpoint.ipv4_address;
+    // The cached result must describe what the daemon has.
+    bool listed = false;
+    for (const auto& ip : prev->ips) listed = listed || ip.address == addr;
+    if (!listed) {
+        fail(cni::kInvalidConfig,
+             fmt::format("prevResult does not list {}, the address of {} in {}", addr, r.ifname,
+                         r.netns));
+    }
+    if (auto c = check_in_netns(r, addr, !att.internal); !c)
+        fail(cni::kDaemonFailure, c.error().message());
+    return 0;
+}
+
+int cmd_gc(const Daemon& d, const cni::CniRequest& r) {
+    api::CniGcRequest req{r.conf.name, {}};
+    for (const auto& at : r.valid_attachments) req.valid.emplace_back(at.container_id, at.ifname);
+    auto a = d.call("POST", "/v1/cni/gc", api::to_json(req));
+    if (!a) fail(a.error());
+    return 0;
+}
+
+int cmd_status(const Daemon& d, const cni::CniRequest& r) {
+    auto a = d.call("GET", "/v1/cni/status/" + api::encode_segment(r.conf.name), nullptr);
+    if (!a) {
+        if (a.error().kind() == ErrorKind::Unavailable)
+            fail(cni::kPluginNotAvailable, a.error().message());
+        fail(a.error());
+    }
+    const auto status = api::read<api::CniStatus>(*a);
+    if (!status.problems.empty()) {
+        std::string msg;
+        for (const auto& p : status.problems) msg += (msg.empty() ? "" : "; ") + p;
+        fail(cni::kLimitedConnectivity, msg);
+    }
+    return 0;
+}
+
+std::map<std::string, std::string> environment() {
     std::map<std::string, std::string> env;
     for (char** e = environ; *e; ++e) {
         std::string kv = *e;
         auto eq = kv.find('=');
         if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    // Errors are written in the config's version when it can be read at all.
-    if (json j = json::parse(in, nullptr, false);
+    return env;
+}
+
+// Errors are written in the config's version when it can be read at all (the CNI config's own
+// key, not the control API's).
+void detect_version(const std::string& config) {
+    if (json j = json::parse(config, nullptr, false);
         j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string() &&
         cni::version_supported(j["cniVersion"].get<std::string>()))
         g_version = j["cniVersion"].get<std::string>();
+}
 
+}  // namespace
+
+int main() {
+    std::map<std::string, std::string> env = environment();
+    std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    detect_version(in);
     auto parsed = cni::parse_cni(env, in);
     if (!parsed) fail(parsed.error());
     const cni::CniRequest& r = *parsed;
-    if (r.command == cni::Command::Version) {
-        if (!cni::version_supported(r.conf.cni_version)) {
-            fail(cni::kIncompatibleVersion,
-                 fmt::format("cniVersion \"{}\" is not supported", r.conf.cni_version));
-        }
-        std::cout << cni::version_reply(r.conf.cni_version)
-                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                  << std::endl;
-        return 0;
-    }
+    if (r.command == cni::Command::Version) return cmd_version(r);
     std::string socket = r.conf.socket;
     if (socket.empty())
-        socket = env.count("CNETD_SOCKET") ? env["CNETD_SOCKET"] : cnetd::api::kDefaultSocket;
-    Daemon d{cnetd::api::Client(socket), r.conf.timeout_ms};
-    const std::string& v = r.conf.cni_version;
-
+        socket = env.count(api::kSocketEnv) ? env[api::kSocketEnv] : api::kDefaultSocket;
+    const Daemon d{api::Client(socket), r.conf.timeout_ms};
     switch (r.command) {
-        case cni::Command::Add: {
-            auto range = cni::ip_range_of(r.conf);
-            if (!range) fail(range.error());
-            std::optional<cni::CniResult> prev;
-            if (r.prev_result) {
-                auto p = cni::decode_result(*r.prev_result, v);
-                if (!p) fail(p.error());
-                prev = *p;
-            }
-            bool lost = false;
-            auto a = d.call("POST", "/v1/cni/add", add_body(r, *range), &lost);
-            if (!a) {
-                if (lost) {
-                    // The answer was lost mid-exchange: the daemon may have made the attachment.
-                    // Undo it so nothing half-done is left, then let the runtime retry. At
-                    // most 1 s more: a daemon that did not answer the ADD is stopped or stuck,
-                    // and still gets the DEL after the ADD once it runs again.
-                    (void)d.call("POST", "/v1/cni/del",
-                                 {{"Network", r.conf.name},
-                                  {"ContainerID", r.container_id},
-                                  {"IfName", r.ifname}},
-                                 nullptr, std::min(r.conf.timeout_ms, 1000u));
-                }
-                fail(a.error());
-            }
-            cni::CniResult res = our_result(r, *a);
-            if (prev) res = cni::append_result(*prev, res);
-            std::cout << cni::encode_result(res, v).dump(-1, ' ', false,
-                                                         nlohmann::json::error_handler_t::replace)
-                      << std::endl;
-            return 0;
-        }
-        case cni::Command::Del: {
-            auto a = d.call(
-                "POST", "/v1/cni/del",
-                {{"Network", r.conf.name}, {"ContainerID", r.container_id}, {"IfName", r.ifname}});
-            if (!a) fail(a.error());
-            return 0;
-        }
-        case cni::Command::Check: {
-            if (!r.prev_result) fail(cni::kInvalidConfig, "prevResult: required for CHECK");
-            auto prev = cni::decode_result(*r.prev_result, v);
-            if (!prev) fail(prev.error());
-            auto a = d.call("POST", "/v1/cni/check",
-                            {{"Network", r.conf.name},
-                             {"ContainerID", r.container_id},
-                             {"IfName", r.ifname},
-                             {"Netns", r.netns}});
-            if (!a) fail(a.error());
-            const json& ep = (*a)["Endpoint"];
-            const std::string addr = str(ep, "IPv4Address");
-            // The cached result must describe what the daemon has.
-            bool listed = false;
-            for (const auto& ip : prev->ips) listed = listed || ip.address == addr;
-            if (!listed) {
-                fail(cni::kInvalidConfig,
-                     fmt::format("prevResult does not list {}, the address of {} in {}", addr,
-                                 r.ifname, r.netns));
-            }
-            bool internal = (*a).value("Internal", false);
-            if (auto c = check_in_netns(r, addr, !internal); !c)
-                fail(cni::kDaemonFailure, c.error().message());
-            return 0;
-        }
-        case cni::Command::Gc: {
-            json valid = json::array();
-            for (const auto& at : r.valid_attachments)
-                valid.push_back({{"ContainerID", at.container_id}, {"IfName", at.ifname}});
-            auto a = d.call("POST", "/v1/cni/gc", {{"Network", r.conf.name}, {"Valid", valid}});
-            if (!a) fail(a.error());
-            return 0;
-        }
-        case cni::Command::Status: {
-            auto a =
-                d.call("GET", "/v1/cni/status/" + cnetd::api::encode_segment(r.conf.name), nullptr);
-            if (!a) {
-                if (a.error().kind() == ErrorKind::Unavailable)
-                    fail(cni::kPluginNotAvailable, a.error().message());
-                fail(a.error());
-            }
-            if ((*a).contains("Problems") && (*a)["Problems"].is_array() &&
-                !(*a)["Problems"].empty()) {
-                std::string msg;
-                for (const auto& p : (*a)["Problems"])
-                    msg += (msg.empty() ? "" : "; ") + p.get<std::string>();
-                fail(cni::kLimitedConnectivity, msg);
-            }
-            return 0;
-        }
+        case cni::Command::Add:
+            return cmd_add(d, r);
+        case cni::Command::Del:
+            return cmd_del(d, r);
+        case cni::Command::Check:
+            return cmd_check(d, r);
+        case cni::Command::Gc:
+            return cmd_gc(d, r);
+        case cni::Command::Status:
+            return cmd_status(d, r);
         case cni::Command::Version:
             break;
     }

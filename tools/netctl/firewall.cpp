@@ -8,22 +8,14 @@ namespace {
 
 // GET /v1/firewall runs on the daemon's kernel worker (it reads the kernel's table), so it may
 // take as long as a mutation in flight; no special handling needed in a one-shot CLI.
-int cmd_show(const Context& ctx) {
-    auto r = ctx.client().request("GET", "/v1/firewall");
-    if (!r) return fail(r.error());
-    if (ctx.json) {
-        print_json(*r);
-        return kExitOk;
-    }
-    std::string text = r->value("Text", "");
+void print_firewall(const json& answer) {
+    const auto f = api::read<api::FirewallShow>(answer);
+    std::string text = f.text;
     if (!text.empty() && text.back() != '\n') text += '\n';
     std::cout << text;
-    std::cout << "in sync: " << (r->value("InSync", false) ? "yes" : "no") << '\n';
-    std::cout << "repairs: " << r->value("Repairs", uint64_t{0}) << '\n';
-    if (auto w = r->find("Warnings"); w != r->end() && w->is_array())
-        for (const auto& line : *w)
-            if (line.is_string()) std::cout << "warning: " << line.get<std::string>() << '\n';
-    return kExitOk;
+    std::cout << "in sync: " << (f.in_sync ? "yes" : "no") << '\n';
+    std::cout << "repairs: " << f.repairs << '\n';
+    print_warnings(f.warnings);
 }
 
 }  // namespace
@@ -34,12 +26,12 @@ void add_firewall_commands(CLI::App& app, Context& ctx, int& rc) {
     fw->require_subcommand(1);
     fw->fallthrough();
 
-    auto* show = fw->add_subcommand(
+    auto* show_cmd = fw->add_subcommand(
         "show",
         "Print the intended table, whether the kernel matches it, the drift repair count and "
         "coexistence warnings");
-    show->fallthrough();
-    show->callback([&] { rc = cmd_show(ctx); });
+    show_cmd->fallthrough();
+    show_cmd->callback([&] { rc = show(ctx, "/v1/firewall", print_firewall); });
 }
 
 }  // namespace cnetd::netctl

@@ -1,15 +1,18 @@
 // netctl's shared pieces: the command context, exit codes, error reporting and table output.
-// netctl talks only to cnetd's control socket through api::Client (docs/netctl.md).
+// netctl talks only to cnetd's control socket through api::Client (docs/netctl.md), and builds
+// requests and reads answers only through lib/api's messages (api/messages.hpp, api/codec.hpp).
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "api/client.hpp"
+#include "api/codec.hpp"
 #include "base/error.hpp"
 
 namespace cnetd::netctl {
@@ -42,6 +45,27 @@ int usage(const std::string& message);
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
 void print_json(const json& j);
+// "warning: <line>" for each (the daemon's firewall coexistence warnings).
+void print_warnings(const std::vector<std::string>& warnings);
+
+// GETs `path`: with --json prints the answer as it came, else hands it to `print` (which reads
+// it through lib/api's messages). Returns the exit code (a failure reported on stderr).
+int show(const Context& ctx, const std::string& path,
+         const std::function<void(const json&)>& print);
+// Sends `body` (an api message's to_json) to `path`: with --json prints the answer, else hands it
+// to `print` when given. Returns the exit code.
+int send(const Context& ctx, const char* method, const std::string& path, const json& body,
+         const std::function<void(const json&)>& print = {});
+// Sends `method` path_of(name) for each name, handing each answer to on_ok. A refused request is
+// added to `errs` and the next name is tried; an unreachable daemon stops at once: its exit code
+// (reported) is returned then, else nullopt.
+std::optional<int> each_name(const Context& ctx, const std::vector<std::string>& names,
+                             const char* method,
+                             const std::function<std::string(const std::string&)>& path_of,
+                             const std::function<void(const std::string&, json)>& on_ok,
+                             ErrorList& errs);
+// kExitOk when `errs` is empty, else every failure reported in one line (exit 1).
+int finish(const ErrorList& errs);
 // DELETEs path_of(name) for each name, printing each removed name (or a JSON list); keeps going
 // after a failure and reports every failure in one line. An unreachable daemon stops at once.
 int remove_each(const Context& ctx, const std::vector<std::string>& names,

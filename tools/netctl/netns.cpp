@@ -8,26 +8,15 @@ namespace cnetd::netctl {
 namespace {
 
 int cmd_create(const Context& ctx, const std::string& name) {
-    auto r = ctx.client().request("POST", "/v1/netns", json{{"Name", name}});
-    if (!r) return fail(r.error());
-    if (ctx.json)
-        print_json(*r);
-    else
-        std::cout << r->value("Path", "") << '\n';
-    return kExitOk;
+    return send(
+        ctx, "POST", "/v1/netns", api::to_json(api::CreateNetnsRequest{name}),
+        [](const json& answer) { std::cout << api::read<api::Netns>(answer).path << '\n'; });
 }
 
-int cmd_ls(const Context& ctx) {
-    auto r = ctx.client().request("GET", "/v1/netns");
-    if (!r) return fail(r.error());
-    if (ctx.json) {
-        print_json(*r);
-        return kExitOk;
-    }
+void print_netns(const json& answer) {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& n : *r) rows.push_back({n.value("Name", ""), n.value("Path", "")});
+    for (const auto& n : api::read_list<api::Netns>(answer)) rows.push_back({n.name, n.path});
     print_table({"NAME", "PATH"}, rows);
-    return kExitOk;
 }
 
 int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
@@ -35,37 +24,25 @@ int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
                        [](const std::string& n) { return "/v1/netns/" + api::encode_segment(n); });
 }
 
-int cmd_info(const Context& ctx) {
-    auto r = ctx.client().request("GET", "/v1/info");
-    if (!r) return fail(r.error());
-    if (ctx.json) {
-        print_json(*r);
-        return kExitOk;
-    }
-    for (const char* k :
-         {"Version", "Socket", "StateDir", "NetnsDir", "Networks", "Endpoints", "StartedAt"}) {
-        if (!r->contains(k)) continue;
-        const json& v = (*r)[k];
-        std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << '\n';
-    }
-    if (auto fw = r->find("Firewall"); fw != r->end() && fw->is_object()) {
-        std::cout << "Firewall: " << fw->value("Backend", "") << '\n';
-        std::cout << "Firewall repairs: " << fw->value("Repairs", uint64_t{0}) << '\n';
-        if (std::string last = fw->value("LastRepair", ""); !last.empty())
-            std::cout << "Firewall last repair: " << last << '\n';
-        if (auto w = fw->find("Warnings"); w != fw->end() && w->is_array())
-            for (const auto& line : *w)
-                if (line.is_string()) std::cout << "warning: " << line.get<std::string>() << '\n';
-    }
-    if (std::string at = r->value("LastReload", ""); !at.empty()) std::cout << "LastReload: " << at << '\n';
-    if (auto ro = r->find("StateReadOnly"); ro != r->end() && ro->is_string() && *ro != "")
-        std::cout << "state: READ-ONLY (mutations refused until restart): "
-                  << ro->get<std::string>() << '\n';
-    if (auto p = r->find("PendingRestart"); p != r->end() && p->is_array())
-        for (const auto& line : *p)
-            if (line.is_string())
-                std::cout << "pending restart: " << line.get<std::string>() << '\n';
-    return kExitOk;
+void print_info(const json& answer) {
+    const auto i = api::read<api::Info>(answer);
+    std::cout << "Version: " << i.version << '\n'
+              << "Socket: " << i.socket << '\n'
+              << "StateDir: " << i.state_dir << '\n'
+              << "NetnsDir: " << i.netns_dir << '\n'
+              << "Networks: " << i.networks << '\n'
+              << "Endpoints: " << i.endpoints << '\n'
+              << "StartedAt: " << i.started_at << '\n';
+    std::cout << "Firewall: " << i.firewall.backend << '\n';
+    std::cout << "Firewall repairs: " << i.firewall.repairs << '\n';
+    if (!i.firewall.last_repair.empty())
+        std::cout << "Firewall last repair: " << i.firewall.last_repair << '\n';
+    print_warnings(i.firewall.warnings);
+    if (!i.last_reload.empty()) std::cout << "LastReload: " << i.last_reload << '\n';
+    if (!i.state_read_only.empty())
+        std::cout << "state: READ-ONLY (mutations refused until restart): " << i.state_read_only
+                  << '\n';
+    for (const auto& line : i.pending_restart) std::cout << "pending restart: " << line << '\n';
 }
 
 }  // namespace
@@ -86,7 +63,7 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
     auto* ls = ns->add_subcommand("ls", "List the network namespaces in the netns dir");
     ls->alias("list");
     ls->fallthrough();
-    ls->callback([&] { rc = cmd_ls(ctx); });
+    ls->callback([&] { rc = show(ctx, "/v1/netns", print_netns); });
 
     auto names = std::make_shared<std::vector<std::string>>();
     auto* rm =
@@ -102,7 +79,7 @@ void add_info_command(CLI::App& app, Context& ctx, int& rc) {
         "Show the daemon's version, paths, counts and firewall state (backend, drift repairs, "
         "coexistence warnings)");
     info->fallthrough();
-    info->callback([&] { rc = cmd_info(ctx); });
+    info->callback([&] { rc = show(ctx, "/v1/info", print_info); });
 }
 
 }  // namespace cnetd::netctl
