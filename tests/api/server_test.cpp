@@ -723,7 +723,7 @@ protected:
     void SetUp() override {
         ApiServer::SetUp();
         if (HasFatalFailure()) return;
-        monitor_.emplace(worker_, 100ms);
+        monitor_.emplace(io_, worker_, 100ms);
         auto r = monitor_->start();
         ASSERT_TRUE(r.ok()) << r.error().message();
         ASSERT_TRUE(monitor_->watching());
@@ -805,7 +805,7 @@ TEST_F(FirewallMonitorTest, StopIsPromptAndFinal) {
 }
 
 TEST_F(ApiServer, MonitorWithoutAnEventFdOnlyChecksCoexistence) {
-    daemon::FirewallMonitor m(worker_);
+    daemon::FirewallMonitor m(io_, worker_);
     auto r = m.start();
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_FALSE(m.watching());
@@ -816,7 +816,7 @@ TEST_F(ApiServer, MonitorWithoutAnEventFdOnlyChecksCoexistence) {
 TEST_F(ApiServer, MonitorNeedsARunningWorker) {
     worker_.stop();
     fake_ = nullptr;  // destroyed with the worker's backend
-    daemon::FirewallMonitor m(worker_);
+    daemon::FirewallMonitor m(io_, worker_);
     auto r = m.start();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
