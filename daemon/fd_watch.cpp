@@ -1,9 +1,6 @@
 #include "daemon/fd_watch.hpp"
 
-#include <poll.h>
-
 #include <atomic>
-#include <cerrno>
 #include <exception>
 
 #include <boost/asio/dispatch.hpp>
@@ -22,18 +19,12 @@ struct FdWatch::State : std::enable_shared_from_this<State> {
     State(asio::io_context& io, UniqueFd fd, Callback cb)
         : io(io), desc(io, fd.release()), on_ready(std::move(cb)) {}
 
-    // io thread only.
+    // io thread only. Asio's async_wait re-arms the (edge-triggered) registration with
+    // EPOLL_CTL_MOD, which reports an fd that is already readable: no readiness is lost between
+    // two arms (tests/daemon/fd_watch_test.cpp checks it).
     void arm_now() {
         if (stopped || waiting || !desc.is_open()) return;
         waiting = true;
-        pollfd p{desc.native_handle(), POLLIN, 0};
-        int r;
-        do r = ::poll(&p, 1, 0);
-        while (r < 0 && errno == EINTR);
-        if (r != 0) {  // ready (or poll failed: let the owner read the fd and find out)
-            asio::post(io, [s = shared_from_this()] { s->fire({}); });
-            return;
-        }
         desc.async_wait(asio::posix::descriptor_base::wait_read,
                         [s = shared_from_this()](const error_code& ec) {
                             if (ec == asio::error::operation_aborted) {

@@ -7,10 +7,8 @@
 // reads the fd (on the io thread, or by posting a job to the kernel worker) and calls arm() again
 // when it wants the next event: so an fd that stays readable until a worker job has read it never
 // becomes a busy loop. Arming twice before the call is one arm.
-// Level-triggered on purpose: Asio registers descriptors edge-triggered and its async_wait does
-// not look at the fd's current state, so readiness that arrived while nothing waited would be lost
-// until the next event. arm() therefore polls the fd first (poll(2), timeout 0) and completes at
-// once when it is already readable.
+// Level-triggered: readiness that arrived while nothing was armed (e.g. between the worker's read
+// and the next arm()) is reported by the next arm() at once, not only at the next event.
 // `on_ready(ec)`: ec is empty when the fd is ready; otherwise the wait failed (the fd is unusable)
 // and the watch stays idle until armed again. Exceptions escaping on_ready are caught and logged
 // (they would otherwise stop the daemon's loop).
@@ -41,7 +39,8 @@ class FdWatch {
 public:
     using Callback = std::function<void(const boost::system::error_code&)>;
 
-    // `fd`: valid, non-blocking or not (it is only polled here). Waits for nothing yet: the first
+    // `fd`: valid and non-blocking (Asio sets O_NONBLOCK, which a dup shares; it is only waited
+    // on here). Waits for nothing yet: the first
     // arm() starts watching.
     FdWatch(boost::asio::io_context& io, UniqueFd fd, Callback on_ready);
     ~FdWatch();  // stop()
