@@ -86,13 +86,6 @@ uint64_t monotonic_usec() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
-std::string parent_dir(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
 // The command line. Flags win over the config file, at start and at every reload.
 struct Flags {
     std::string config_path = kDefaultConfig;
@@ -198,7 +191,7 @@ Result<Host> prepare_host(config::Config& cfg) {
     raise_fd_limit();
     for (auto [dir, mode] :
          {std::pair{cfg.state_dir, mode_t{0700}}, std::pair{cfg.netns_dir, mode_t{0755}},
-          std::pair{parent_dir(cfg.socket), mode_t{0755}}}) {
+          std::pair{socket_dir(cfg.socket), mode_t{0755}}}) {
         if (auto r = make_dirs(dir, mode); !r) return r.error();
     }
     if (activated->fd < 0) {
