@@ -145,6 +145,26 @@ protected:
         ASSERT_EQ(stats().listeners, n);
     }
 
+    // A "container" server on [::1] (tcp: listening unless told not to), its host port held and
+    // synced to the relay, served once this returns.
+    void serve(int type, bool listening = true) {
+        container_ = bound6(type);
+        if (type == SOCK_STREAM && listening) {
+            ASSERT_EQ(::listen(container_.get(), 8), 0);
+        }
+        b_ = publish(type, hold_, port_of(container_.get()));
+        relay_->sync({b_});
+        wait_listeners(1);
+    }
+    // A client connected through the relay, and the container's side of it (invalid if the relay
+    // never connected).
+    std::pair<UniqueFd, UniqueFd> connect_through() {
+        UniqueFd client = connect6(SOCK_STREAM, b_.host_port);
+        return {std::move(client), accept_one(container_.get())};
+    }
+
+    UniqueFd container_, hold_;
+    core::LoopbackRelay b_;
     daemon::RelayLimits limits_;
     asio::io_context io_{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(io_);
@@ -154,15 +174,9 @@ protected:
 };
 
 TEST_F(RelayTest, TcpBytesBothWaysAndHalfClose) {
-    UniqueFd container = bound6(SOCK_STREAM), hold;
-    ASSERT_EQ(::listen(container.get(), 8), 0);
-    auto b = publish(SOCK_STREAM, hold, port_of(container.get()));
-    relay_->sync({b});
-    wait_listeners(1);
-
-    UniqueFd client = connect6(SOCK_STREAM, b.host_port);
+    serve(SOCK_STREAM);
+    auto [client, server] = connect_through();
     ASSERT_TRUE(client.valid());
-    UniqueFd server = accept_one(container.get());
     ASSERT_TRUE(server.valid()) << "the relay did not connect to the container";
     const std::string big(300000, 'b');  // more than the relay's buffers
     send_str(client.get(), "ping" + big);
@@ -183,13 +197,8 @@ TEST_F(RelayTest, TcpBytesBothWaysAndHalfClose) {
 }
 
 TEST_F(RelayTest, TcpClientCloseReachesTheContainer) {
-    UniqueFd container = bound6(SOCK_STREAM), hold;
-    ASSERT_EQ(::listen(container.get(), 8), 0);
-    auto b = publish(SOCK_STREAM, hold, port_of(container.get()));
-    relay_->sync({b});
-    wait_listeners(1);
-    UniqueFd client = connect6(SOCK_STREAM, b.host_port);
-    UniqueFd server = accept_one(container.get());
+    serve(SOCK_STREAM);
+    auto [client, server] = connect_through();
     ASSERT_TRUE(server.valid());
     send_str(client.get(), "x");
     EXPECT_EQ(recv_n(server.get(), 1), "x");
@@ -198,11 +207,8 @@ TEST_F(RelayTest, TcpClientCloseReachesTheContainer) {
 }
 
 TEST_F(RelayTest, TcpWithoutAContainerListenerClosesTheClient) {
-    UniqueFd unused = bound6(SOCK_STREAM), hold;  // bound, never listening: connect refused
-    auto b = publish(SOCK_STREAM, hold, port_of(unused.get()));
-    relay_->sync({b});
-    wait_listeners(1);
-    UniqueFd client = connect6(SOCK_STREAM, b.host_port);
+    serve(SOCK_STREAM, false);  // bound, never listening: the relay's connect is refused
+    UniqueFd client = connect6(SOCK_STREAM, b_.host_port);
     ASSERT_TRUE(client.valid());     // accepted by the relay's listener...
     EXPECT_TRUE(eof(client.get()));  // ...and closed once the upstream connect failed
 }
@@ -213,22 +219,19 @@ protected:
 };
 
 TEST_F(RelayUdpIdle, UdpFlowsBothWaysOnePerClientAndIdleOnesEnd) {
-    UniqueFd container = bound6(SOCK_DGRAM), hold;
-    auto b = publish(SOCK_DGRAM, hold, port_of(container.get()));
-    relay_->sync({b});
-    wait_listeners(1);
+    serve(SOCK_DGRAM);
 
-    UniqueFd c1 = connect6(SOCK_DGRAM, b.host_port), c2 = connect6(SOCK_DGRAM, b.host_port);
+    UniqueFd c1 = connect6(SOCK_DGRAM, b_.host_port), c2 = connect6(SOCK_DGRAM, b_.host_port);
     for (auto* c : {&c1, &c2}) {
         send_str(c->get(), "hi");
         sockaddr_in6 from{};
         socklen_t len = sizeof from;
         char buf[16];
-        ssize_t n = ::recvfrom(container.get(), buf, sizeof buf, 0,
+        ssize_t n = ::recvfrom(container_.get(), buf, sizeof buf, 0,
                                reinterpret_cast<sockaddr*>(&from), &len);
         ASSERT_EQ(n, 2) << "the datagram did not reach the container (drop-all filter kept?)";
         // The container answers the flow's own socket; the client hears it from [::1]:host_port.
-        ASSERT_EQ(::sendto(container.get(), "ho", 2, 0, reinterpret_cast<sockaddr*>(&from), len),
+        ASSERT_EQ(::sendto(container_.get(), "ho", 2, 0, reinterpret_cast<sockaddr*>(&from), len),
                   2);
         EXPECT_EQ(recv_n(c->get(), 2), "ho");
     }
@@ -243,15 +246,10 @@ protected:
 };
 
 TEST_F(RelayOneConnection, TcpConnectionsBeyondTheLimitAreClosed) {
-    UniqueFd container = bound6(SOCK_STREAM), hold;
-    ASSERT_EQ(::listen(container.get(), 8), 0);
-    auto b = publish(SOCK_STREAM, hold, port_of(container.get()));
-    relay_->sync({b});
-    wait_listeners(1);
-    UniqueFd first = connect6(SOCK_STREAM, b.host_port);
-    UniqueFd server = accept_one(container.get());
+    serve(SOCK_STREAM);
+    auto [first, server] = connect_through();
     ASSERT_TRUE(server.valid());
-    UniqueFd second = connect6(SOCK_STREAM, b.host_port);
+    UniqueFd second = connect6(SOCK_STREAM, b_.host_port);
     ASSERT_TRUE(second.valid());
     EXPECT_TRUE(eof(second.get()));
     send_str(first.get(), "still");
@@ -261,21 +259,16 @@ TEST_F(RelayOneConnection, TcpConnectionsBeyondTheLimitAreClosed) {
 // The engine's hold shuts the socket down and closes it when the mapping goes; the next sync
 // (without it) closes the relay's listener and its connections.
 TEST_F(RelayTest, ASyncWithoutTheBindingClosesItsListenerAndConnections) {
-    UniqueFd container = bound6(SOCK_STREAM), hold;
-    ASSERT_EQ(::listen(container.get(), 8), 0);
-    auto b = publish(SOCK_STREAM, hold, port_of(container.get()));
-    relay_->sync({b});
-    wait_listeners(1);
-    UniqueFd client = connect6(SOCK_STREAM, b.host_port);
-    UniqueFd server = accept_one(container.get());
+    serve(SOCK_STREAM);
+    auto [client, server] = connect_through();
     ASSERT_TRUE(server.valid());
 
-    ::shutdown(hold.get(), SHUT_RDWR);
-    hold.reset();
+    ::shutdown(hold_.get(), SHUT_RDWR);
+    hold_.reset();
     relay_->sync({});
     wait_listeners(0);
     EXPECT_TRUE(eof(client.get()));
-    EXPECT_FALSE(connect6(SOCK_STREAM, b.host_port).valid());  // refused: nobody listens
+    EXPECT_FALSE(connect6(SOCK_STREAM, b_.host_port).valid());  // refused: nobody listens
     // The same sync again changes nothing.
     relay_->sync({});
     EXPECT_EQ(stats().listeners, 0u);
