@@ -17,7 +17,10 @@ using boost::system::error_code;
 // the io_context) after the FdWatch is gone touches nothing freed.
 struct FdWatch::State : std::enable_shared_from_this<State> {
     State(asio::io_context& io, UniqueFd fd, Callback cb)
-        : io(io), desc(io, fd.release()), on_ready(std::move(cb)) {}
+        : io(io), desc(io), on_ready(std::move(cb)) {
+        desc.assign(fd.get());  // throws if epoll refuses it; `fd` then closes it
+        fd.release();
+    }
 
     // io thread only. Asio's async_wait re-arms the (edge-triggered) registration with
     // EPOLL_CTL_MOD, which reports an fd that is already readable: no readiness is lost between

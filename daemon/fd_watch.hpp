@@ -40,8 +40,9 @@ public:
     using Callback = std::function<void(const boost::system::error_code&)>;
 
     // `fd`: valid and non-blocking (Asio sets O_NONBLOCK, which a dup shares; it is only waited
-    // on here). Waits for nothing yet: the first
-    // arm() starts watching.
+    // on here). Waits for nothing yet: the first arm() starts watching. An fd epoll cannot watch
+    // (a regular file) gets on_ready(operation_not_supported) at the first arm(). Throws
+    // boost::system::system_error when the fd cannot be registered at all (it is then closed).
     FdWatch(boost::asio::io_context& io, UniqueFd fd, Callback on_ready);
     ~FdWatch();  // stop()
     FdWatch(const FdWatch&) = delete;

@@ -10,6 +10,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
 
 #include "base/fd.hpp"
 #include "base/log.hpp"
@@ -157,8 +158,13 @@ Result<void> FirewallMonitor::start() {
     UniqueFd dup(::fcntl(*fd, F_DUPFD_CLOEXEC, 0));
     if (!dup.valid())
         return Error::sys(errno, "start firewall monitor: duplicate the event socket");
-    state_ = std::make_shared<State>(io_, worker_, backoff_);
-    state_->begin(std::move(dup));
+    auto state = std::make_shared<State>(io_, worker_, backoff_);
+    try {
+        state->begin(std::move(dup));
+    } catch (const boost::system::system_error& e) {
+        return Error::sys(e.code().value(), "start firewall monitor: watch the event socket");
+    }
+    state_ = std::move(state);
     return ok();
 }
 

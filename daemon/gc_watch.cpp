@@ -14,6 +14,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
 
 #include "base/fd.hpp"
 #include "base/log.hpp"
@@ -230,8 +231,14 @@ Result<void> GcWatch::start() {
     if (state_) return Error::internal("start netns GC: already started");
     auto nl = open_link_events();
     if (!nl) return nl.error();
-    state_ = std::make_shared<State>(io_, worker_, sweep_, settle_, collect_);
-    state_->begin(std::move(nl).value(), open_dir_events(netns_dir_));
+    auto state = std::make_shared<State>(io_, worker_, sweep_, settle_, collect_);
+    try {
+        state->begin(std::move(nl).value(), open_dir_events(netns_dir_));
+    } catch (const boost::system::system_error& e) {
+        state->stop();
+        return Error::sys(e.code().value(), "start netns GC: watch its sockets");
+    }
+    state_ = std::move(state);
     return ok();
 }
 

@@ -140,6 +140,25 @@ TEST_F(FdWatchTest, AnExceptionInTheCallbackDoesNotStopTheLoop) {
     EXPECT_EQ(calls_, 2);
 }
 
+// epoll refuses regular files (EPERM); Asio accepts them and fails the wait instead: the owner
+// hears it through on_ready(ec) (and logs that its trigger is gone), nothing spins.
+TEST_F(FdWatchTest, AnFdEpollCannotWatchIsReportedToTheOwner) {
+    char path[] = "/tmp/cnetd-fdwatch-XXXXXX";
+    UniqueFd file(::mkstemp(path));
+    ASSERT_TRUE(file.valid());
+    ::unlink(path);
+    error_code got;
+    int calls = 0;
+    daemon::FdWatch w(io_, std::move(file), [&](const error_code& ec) {
+        got = ec;
+        ++calls;
+    });
+    w.arm();
+    run_for(50ms);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(got, asio::error::operation_not_supported) << got.message();
+}
+
 // run_on_worker: the job on the worker thread, `done` back on the io thread with its result.
 class RunOnWorker : public ::testing::Test {
 protected:
