@@ -17,8 +17,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
-#include <functional>
+#include <optional>
+#include <vector>
 
 #include "api/client.hpp"
 #include "base/log.hpp"
@@ -86,26 +86,31 @@ uint64_t monotonic_usec() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
-std::string parent_dir(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
-}  // namespace
-
-int run(int argc, char** argv) {
-    CLI::App app{"cnetd: container networking daemon (Docker's bridge networking)", "cnetd"};
+// The command line. Flags win over the config file, at start and at every reload.
+struct Flags {
     std::string config_path = kDefaultConfig;
+    bool config_given = false;  // --config named: a missing file is an error, not defaults
     std::string socket, state_dir, netns_dir, log_level;
+
+    void apply_to(config::Config& c) const {
+        if (!socket.empty()) c.socket = socket;
+        if (!state_dir.empty()) c.state_dir = state_dir;
+        if (!netns_dir.empty()) c.netns_dir = netns_dir;
+        if (!log_level.empty()) c.log_level = log_level;
+    }
+};
+
+// Parses argv into `f`; an exit code when the process must exit now (--help, --version: 0; a
+// usage error: 2, printed).
+std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
+    CLI::App app{"cnetd: container networking daemon (Docker's bridge networking)", "cnetd"};
     auto* config_opt =
-        app.add_option("--config", config_path, "YAML config file")->capture_default_str();
-    app.add_option("--socket", socket, "control socket path (overrides config `socket`)");
-    app.add_option("--state-dir", state_dir, "state directory (overrides config `state-dir`)");
-    app.add_option("--netns-dir", netns_dir,
+        app.add_option("--config", f.config_path, "YAML config file")->capture_default_str();
+    app.add_option("--socket", f.socket, "control socket path (overrides config `socket`)");
+    app.add_option("--state-dir", f.state_dir, "state directory (overrides config `state-dir`)");
+    app.add_option("--netns-dir", f.netns_dir,
                    "network namespace directory (overrides config `netns-dir`)");
-    app.add_option("--log-level", log_level, "debug, info, warning or error (overrides config)");
+    app.add_option("--log-level", f.log_level, "debug, info, warning or error (overrides config)");
     app.set_version_flag("--version", std::string("cnetd ") + CNETD_VERSION);
     try {
         app.parse(argc, argv);
@@ -114,237 +119,311 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "cnetd: %s\n", e.what());
         return 2;
     }
+    f.config_given = config_opt->count() > 0;
+    return std::nullopt;
+}
 
-    if (std::getenv("JOURNAL_STREAM")) log::set_journal_prefix(true);
+struct LoadedConfig {
+    config::Config cfg;
+    log::Level level;
+};
 
-    // A missing default config file means defaults; a missing file named with --config is an error.
-    auto loaded = config::load(config_path, config_opt->count() > 0);
-    if (!loaded) {
-        std::fprintf(stderr, "cnetd: %s\n", loaded.error().message().c_str());
-        return 1;
-    }
-    config::Config cfg = std::move(loaded).value();
-    // Command-line flags win over the file, at start and at every reload.
-    auto overrides = [&](config::Config& c) {
-        if (!socket.empty()) c.socket = socket;
-        if (!state_dir.empty()) c.state_dir = state_dir;
-        if (!netns_dir.empty()) c.netns_dir = netns_dir;
-        if (!log_level.empty()) c.log_level = log_level;
-    };
-    overrides(cfg);
-    auto level = parse_level(cfg.log_level);
-    if (!level) {
-        std::fprintf(stderr, "cnetd: %s\n", level.error().message().c_str());
-        return 1;
-    }
-    log::set_level(*level);
-    for (const auto& w : cfg.warnings) log::warn("config {}: {}", config_path, w);
+// The config file (a missing default file means defaults), the flags over it, its log level.
+// Its warnings are left to the caller (start-up logs them at the new level, a reload before).
+Result<LoadedConfig> read_config(const Flags& f) {
+    auto loaded = config::load(f.config_path, f.config_given);
+    if (!loaded) return loaded.error();
+    LoadedConfig out{std::move(loaded).value(), log::Level::Info};
+    f.apply_to(out.cfg);
+    auto level = parse_level(out.cfg.log_level);
+    if (!level) return level.error();
+    out.level = *level;
+    return out;
+}
 
-    // The instance locks (store/lock.hpp), first of all: before any state is read, the kernel is
-    // touched or the control socket is pinged or bound, so a second daemon on this state dir or in
-    // this network namespace exits here having changed nothing. Held until the process exits.
-    if (auto r = make_dirs(cfg.state_dir, 0700); !r) {
-        log::error("start-up failed: {}", r.error().message());
-        return 1;
-    }
-    auto instance_lock = store::InstanceLock::acquire(cfg.state_dir);
-    if (!instance_lock) {
-        log::error("start-up failed: {}", instance_lock.error().message());
-        return 1;
-    }
+// What start-up holds until the process exits.
+struct Host {
+    store::InstanceLock lock;
+    int activated_fd = -1;  // the socket systemd passed (socket activation), -1 if none
+};
 
-    // Socket activation (etc/systemd/cnetd.socket): serve on the socket systemd holds.
-    auto activated = systemd::take_listen_socket();
-    if (!activated) {
-        log::error("start-up failed: {}", activated.error().message());
-        return 1;
-    }
-    if (activated->fd >= 0 && !activated->path.empty()) cfg.socket = activated->path;
-    notify("STATUS=starting: loading state and reconciling with the kernel");
-
-    // Every published host port is held by a socket (so no other process can take it): allow as
-    // many descriptors as the hard limit permits (systemd's LimitNOFILE sets that).
+// Every published host port is held by a socket (so no other process can take it): allow as many
+// descriptors as the hard limit permits (systemd's LimitNOFILE sets that).
+void raise_fd_limit() {
     if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
             log::warn("raise RLIMIT_NOFILE to {}: {}", rl.rlim_max, std::strerror(errno));
         }
     }
+}
 
+// Checked before the engine touches the kernel (Server::listen checks again, race-free enough for
+// a second instance started by hand): two daemons must never drive the same bridges. (Not when
+// socket-activated: systemd holds the socket, and our own ping would wait forever.) The ping has a
+// deadline: a listener that accepts but does not answer in 5 s (a stopped cnetd, ETIMEDOUT) or
+// whose queue stays full (EAGAIN) is live too; it must neither hang this start nor be taken over.
+Result<void> check_no_other_daemon(const std::string& socket) {
+    auto ping = api::Client(socket, std::chrono::seconds(5)).request("GET", "/v1/ping");
+    if (ping.ok() || ping.error().error_number() == ETIMEDOUT ||
+        ping.error().error_number() == EAGAIN) {
+        return Error::conflict(
+            fmt::format("another cnetd is already running on {}{}", socket,
+                        ping.ok() ? "" : fmt::format(" ({})", ping.error().message())));
+    }
+    return ok();
+}
+
+// Locks, socket activation, descriptor limit, directories and the live-daemon check: everything
+// before the kernel is touched. `cfg.socket` becomes the activated socket's path, if any.
+Result<Host> prepare_host(config::Config& cfg) {
+    // The instance locks (store/lock.hpp), first of all: before any state is read, the kernel is
+    // touched or the control socket is pinged or bound, so a second daemon on this state dir or in
+    // this network namespace exits here having changed nothing. Held until the process exits.
+    if (auto r = make_dirs(cfg.state_dir, 0700); !r) return r.error();
+    auto lock = store::InstanceLock::acquire(cfg.state_dir);
+    if (!lock) return lock.error();
+    // Socket activation (etc/systemd/cnetd.socket): serve on the socket systemd holds.
+    auto activated = systemd::take_listen_socket();
+    if (!activated) return activated.error();
+    if (activated->fd >= 0 && !activated->path.empty()) cfg.socket = activated->path;
+    notify("STATUS=starting: loading state and reconciling with the kernel");
+    raise_fd_limit();
     for (auto [dir, mode] :
          {std::pair{cfg.state_dir, mode_t{0700}}, std::pair{cfg.netns_dir, mode_t{0755}},
-          std::pair{parent_dir(cfg.socket), mode_t{0755}}}) {
-        if (auto r = make_dirs(dir, mode); !r) {
-            log::error("start-up failed: {}", r.error().message());
-            return 1;
-        }
+          std::pair{socket_dir(cfg.socket), mode_t{0755}}}) {
+        if (auto r = make_dirs(dir, mode); !r) return r.error();
     }
-
-    // Checked before the engine touches the kernel (Server::listen checks again, race-free enough
-    // for a second instance started by hand): two daemons must never drive the same bridges.
-    // (Not when socket-activated: systemd holds the socket, and our own ping would wait forever.)
-    // The ping has a deadline: a listener that accepts but does not answer in 5 s (a stopped
-    // cnetd, ETIMEDOUT) or whose queue stays full (EAGAIN) is live too; it must neither hang this
-    // start nor be taken over.
     if (activated->fd < 0) {
-        auto ping = api::Client(cfg.socket, std::chrono::seconds(5)).request("GET", "/v1/ping");
-        if (ping.ok() || ping.error().error_number() == ETIMEDOUT ||
-            ping.error().error_number() == EAGAIN) {
-            log::error("start-up failed: another cnetd is already running on {}{}", cfg.socket,
-                       ping.ok() ? "" : fmt::format(" ({})", ping.error().message()));
-            return 1;
-        }
+        if (auto r = check_no_other_daemon(cfg.socket); !r) return r.error();
     }
+    return Host{std::move(lock).value(), activated->fd};
+}
 
-    Worker worker;
-    if (auto r = worker.start([&cfg] { return create_engine_backend(cfg); }); !r) {
-        log::error("start-up failed: {}", r.error().message());
-        return 1;
+// The reload's engine step, on the worker: the new default network, options and ip-forward.
+// Returns the STATUS= text for systemd and whether the engine took it.
+std::pair<std::string, bool> reconfigure(Backend& b,
+                                         const std::optional<core::DefaultNetworkSpec>& spec,
+                                         const core::EngineOptions& live, bool forward) {
+    if (auto r = b.reconfigure(spec, live, forward); !r.ok()) {
+        log::error("reload: {}", r.error().message());
+        return {"reload failed: " + r.error().message(), false};
     }
-    // Declared after the worker so it is destroyed first: its thread polls a socket the worker's
-    // backend owns.
-    FirewallMonitor fw_monitor(worker);
-    if (auto r = fw_monitor.start(); !r) {
-        log::error("start-up failed: {}", r.error().message());
-        return 1;
-    }
+    return {"ready: reloaded", true};
+}
+
+// The running daemon: the parts in the order they start (and stop, reversed: the io_context last,
+// because the watches, relay and server live on it; the worker after the watches that post to it).
+class Daemon {
+public:
+    Daemon(const Flags& flags, config::Config cfg, int activated_fd)
+        : flags_(flags),
+          cfg_(std::move(cfg)),
+          activated_fd_(activated_fd),
+          gc_watch_(io_, worker_, cfg_.netns_dir) {}
+
+    // The kernel worker, the firewall monitor, the netns GC watch, the relay and the server.
+    Result<void> start();
+    // Serves until SIGTERM/SIGINT; the process exit code.
+    int serve();
+
+private:
+    Result<void> start_backend();
+    ServerOptions server_options() const;
+    void stop_backend();
+    void shutdown(int sig);
+    void wait_drained(std::chrono::steady_clock::time_point deadline);
+    void arm_reload();
+    void reload();
+    void apply_reload(const config::Config& applied);
+    void notify_ready();
+
+    const Flags flags_;
+    config::Config cfg_;  // the running config (io thread)
+    const int activated_fd_;
+    boost::asio::io_context io_{1};
+    Worker worker_;
+    FirewallMonitor fw_monitor_{io_, worker_};
+    GcWatch gc_watch_;
+    std::optional<Relay> relay_;
+    std::optional<Handlers> handlers_;
+    std::optional<Server> server_;
+    boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
+    boost::asio::signal_set hup_{io_, SIGHUP};
+    boost::asio::steady_timer drain_timer_{io_};
+};
+
+Result<void> Daemon::start_backend() {
+    const config::Config& cfg = cfg_;
+    if (auto r = worker_.start([&cfg] { return create_engine_backend(cfg); }); !r) return r;
+    // Drift repair and coexistence warnings (daemon/firewall_monitor.hpp).
+    if (auto r = fw_monitor_.start(); !r) return r;
     // Endpoints whose namespace dies are detached promptly (daemon/gc_watch.hpp).
-    GcWatch gc_watch(worker, cfg.netns_dir);
-    if (auto r = gc_watch.start(); !r) {
-        log::error("start-up failed: {}", r.error().message());
-        return 1;
-    }
+    return gc_watch_.start();
+}
 
-    boost::asio::io_context io(1);
+ServerOptions Daemon::server_options() const {
+    ServerOptions o;  // who may use the socket, and its limits (docs/security.md)
+    o.group = cfg_.group;
+    o.read_group = cfg_.read_group;
+    o.max_connections = cfg_.max_connections;
+    o.max_connections_per_uid = cfg_.max_connections_per_uid;
+    o.reserved_write_connections = cfg_.reserved_write_connections;
+    return o;
+}
+
+Result<void> Daemon::start() {
+    if (auto r = start_backend(); !r) return r;
     // Ports published on [::1] are relayed in userland, synced after every job (daemon/relay.hpp).
-    Relay relay(io, worker);
+    relay_.emplace(io_, worker_);
     // Kernel reads are shared while one is queued or running, never reused after it (age 0): the
     // kernel can change behind the daemon's back (a bridge deleted by hand), and CNI STATUS must
     // see that at once. Mutations still go first (worker.hpp), which is what keeps them fast.
-    Handlers handlers(
-        worker, DaemonInfo{CNETD_VERSION, cfg.netns_dir, cfg.state_dir, cfg.socket, now_rfc3339()},
+    handlers_.emplace(
+        worker_,
+        DaemonInfo{CNETD_VERSION, cfg_.netns_dir, cfg_.state_dir, cfg_.socket, now_rfc3339()},
         std::chrono::milliseconds(0));
-    ServerOptions server_opts;  // who may use the socket, and its limits (docs/security.md)
-    server_opts.group = cfg.group;
-    server_opts.read_group = cfg.read_group;
-    server_opts.max_connections = cfg.max_connections;
-    server_opts.max_connections_per_uid = cfg.max_connections_per_uid;
-    server_opts.reserved_write_connections = cfg.reserved_write_connections;
-    Server server(io, handlers, server_opts);
-    if (auto r = activated->fd >= 0 ? server.adopt(activated->fd, cfg.socket)
-                                    : server.listen(cfg.socket);
-        !r) {
-        log::error("start-up failed: {}", r.error().message());
-        fw_monitor.stop();
-        gc_watch.stop();
-        worker.stop();
-        return 1;
+    server_.emplace(io_, *handlers_, server_options());
+    auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
+                                        : server_->listen(cfg_.socket);
+    if (!listening) stop_backend();
+    return listening;
+}
+
+// Before the worker: the watches post jobs to it (and the monitor watches a dup of its socket).
+void Daemon::stop_backend() {
+    fw_monitor_.stop();
+    gc_watch_.stop();
+    worker_.stop();  // the job in flight finishes; queued ones are answered 503 (not run)
+}
+
+void Daemon::shutdown(int sig) {
+    log::info("received {}, shutting down (networks stay in place)",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify("STOPPING=1\nSTATUS=stopping: finishing the operation in flight");
+    server_->drain();  // no new connections; idle ones closed, busy ones after their answer
+    stop_backend();
+    hup_.cancel();
+    // The answers were posted to this io_context by the worker: let them be written.
+    wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+void Daemon::wait_drained(std::chrono::steady_clock::time_point deadline) {
+    // Every answer written (sessions close after it) or the deadline: then stop.
+    const size_t active = server_->stats().active;
+    if (active == 0 || std::chrono::steady_clock::now() >= deadline) {
+        if (active != 0)
+            log::warn("shutdown: {} connection(s) still open after 5 s, closing them", active);
+        io_.stop();
+        return;
     }
-
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-    boost::asio::signal_set hup(io, SIGHUP);
-    boost::asio::steady_timer drain_timer(io);
-    std::function<void(std::chrono::steady_clock::time_point)> wait_drained =
-        [&](std::chrono::steady_clock::time_point deadline) {
-            // Every answer written (sessions close after it) or the deadline: then stop.
-            if (server.stats().active == 0 || std::chrono::steady_clock::now() >= deadline) {
-                if (server.stats().active != 0)
-                    log::warn("shutdown: {} connection(s) still open after 5 s, closing them",
-                              server.stats().active);
-                io.stop();
-                return;
-            }
-            drain_timer.expires_after(std::chrono::milliseconds(10));
-            drain_timer.async_wait([&, deadline](const boost::system::error_code& ec) {
-                if (!ec) wait_drained(deadline);
-            });
-        };
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        log::info("received {}, shutting down (networks stay in place)",
-                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        notify("STOPPING=1\nSTATUS=stopping: finishing the operation in flight");
-        server.drain();     // no new connections; idle ones closed, busy ones after their answer
-        fw_monitor.stop();  // before the worker: it polls the worker's backend's socket
-        gc_watch.stop();    // before the worker: it waits for its jobs
-        worker.stop();      // the job in flight finishes; queued ones are answered 503 (not run)
-        hup.cancel();
-        // The answers were posted to this io_context by the worker: let them be written.
-        wait_drained(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    drain_timer_.expires_after(std::chrono::milliseconds(10));
+    drain_timer_.async_wait([this, deadline](const boost::system::error_code& ec) {
+        if (!ec) wait_drained(deadline);
     });
+}
 
-    // SIGHUP (systemctl reload): re-read the config; apply what can change live in one step on
-    // the worker, report the rest as pending a restart (log and GET /v1/info). A config that does
-    // not parse changes nothing. systemd hears RELOADING=1 first and READY=1 once the live part
-    // is applied (or refused), so `systemctl reload` returns when the reload is done.
-    std::function<void()> arm_reload = [&] {
-        hup.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            arm_reload();
-            notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading {}",
-                               monotonic_usec(), config_path));
-            auto next = config::load(config_path, config_opt->count() > 0);
-            if (!next) {
-                log::error("reload: {}; keeping the running config", next.error().message());
-                notify("READY=1\nSTATUS=reload failed: " + next.error().message());
-                return;
-            }
-            overrides(*next);
-            auto level = parse_level(next->log_level);
-            if (!level) {
-                log::error("reload: {}; keeping the running config", level.error().message());
-                notify("READY=1\nSTATUS=reload failed: " + level.error().message());
-                return;
-            }
-            for (const auto& w : next->warnings) log::warn("config {}: {}", config_path, w);
-            const config::ReloadPlan plan = config::diff(cfg, *next);
-            const config::Config applied = config::apply_live(cfg, *next);
-            std::vector<std::string> pending;
-            for (const auto& k : plan.restart) pending.push_back(k.str());
-            handlers.set_reload_status(pending, now_rfc3339());
-            log::info("reload: {}", plan.summary());
-            if (plan.live.empty()) {
-                notify("READY=1\nSTATUS=ready: reloaded (nothing to apply live)");
-                return;
-            }
-            log::set_level(*level);
-            const auto spec = default_spec_of(applied);
-            const core::EngineOptions live = engine_options_of(applied);
-            const bool forward = applied.ip_forward;
-            // The running config becomes `applied` only once the engine took it (back on this
-            // thread): a refused reload leaves it as it was, so the same file can be retried.
-            const bool queued = worker.post([spec, live, forward, applied, &io, &cfg](Backend& b) {
-                std::string status = "ready: reloaded";
-                bool took = true;
-                if (auto r = b.reconfigure(spec, live, forward); !r.ok()) {
-                    log::error("reload: {}", r.error().message());
-                    status = "reload failed: " + r.error().message();
-                    took = false;
-                }
-                if (took) boost::asio::post(io, [&cfg, applied] { cfg = applied; });
-                notify("READY=1\nSTATUS=" + status);
-            });
-            if (!queued) notify("READY=1\nSTATUS=stopping: reload not applied");
-        });
-    };
-    arm_reload();
+// SIGHUP (systemctl reload): re-read the config; apply what can change live in one step on the
+// worker, report the rest as pending a restart (log and GET /v1/info). A config that does not
+// parse changes nothing. systemd hears RELOADING=1 first and READY=1 once the live part is applied
+// (or refused), so `systemctl reload` returns when the reload is done.
+void Daemon::arm_reload() {
+    hup_.async_wait([this](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        arm_reload();
+        reload();
+    });
+}
 
-    log::info("cnetd {} listening on {}{}", CNETD_VERSION, cfg.socket,
-              activated->fd >= 0 ? " (socket-activated)" : "");
-    // READY=1 from inside the loop, so it is sent only once requests are being served.
-    boost::asio::post(io, [&worker] {
+void Daemon::reload() {
+    notify(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading {}", monotonic_usec(),
+                       flags_.config_path));
+    auto next = read_config(flags_);
+    if (!next) {
+        log::error("reload: {}; keeping the running config", next.error().message());
+        notify("READY=1\nSTATUS=reload failed: " + next.error().message());
+        return;
+    }
+    for (const auto& w : next->cfg.warnings) log::warn("config {}: {}", flags_.config_path, w);
+    const config::ReloadPlan plan = config::diff(cfg_, next->cfg);
+    const config::Config applied = config::apply_live(cfg_, next->cfg);
+    std::vector<std::string> pending;
+    for (const auto& k : plan.restart) pending.push_back(k.str());
+    handlers_->set_reload_status(pending, now_rfc3339());
+    log::info("reload: {}", plan.summary());
+    if (plan.live.empty()) {
+        notify("READY=1\nSTATUS=ready: reloaded (nothing to apply live)");
+        return;
+    }
+    log::set_level(next->level);
+    apply_reload(applied);
+}
+
+// The running config becomes `applied` only once the engine took it (back on the io thread): a
+// refused reload leaves it as it was, so the same file can be retried.
+void Daemon::apply_reload(const config::Config& applied) {
+    const auto spec = default_spec_of(applied);
+    const core::EngineOptions live = engine_options_of(applied);
+    const bool forward = applied.ip_forward;
+    const bool queued = worker_.post([this, spec, live, forward, applied](Backend& b) {
+        auto [status, took] = reconfigure(b, spec, live, forward);
+        if (took) boost::asio::post(io_, [this, applied] { cfg_ = applied; });
+        notify("READY=1\nSTATUS=" + status);
+    });
+    if (!queued) notify("READY=1\nSTATUS=stopping: reload not applied");
+}
+
+// READY=1 from inside the loop, so it is sent only once requests are being served.
+void Daemon::notify_ready() {
+    boost::asio::post(io_, [this] {
         size_t networks = 0, endpoints = 0;
-        if (auto snap = worker.snapshot()) {
+        if (auto snap = worker_.snapshot()) {
             networks = snap->networks.size();
             for (const auto& n : snap->networks) endpoints += n.endpoints.size();
         }
         notify(
             fmt::format("READY=1\nSTATUS=ready: {} networks, {} endpoints", networks, endpoints));
     });
-    io.run();
-    server.close();
+}
+
+int Daemon::serve() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+        if (!ec) shutdown(sig);
+    });
+    arm_reload();
+    log::info("cnetd {} listening on {}{}", CNETD_VERSION, cfg_.socket,
+              activated_fd_ >= 0 ? " (socket-activated)" : "");
+    notify_ready();
+    io_.run();
+    server_->close();
     log::info("cnetd stopped");
     return 0;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+    Flags flags;
+    if (auto exit_code = parse_flags(argc, argv, flags)) return *exit_code;
+    if (std::getenv("JOURNAL_STREAM")) log::set_journal_prefix(true);
+    auto loaded = read_config(flags);
+    if (!loaded) {
+        std::fprintf(stderr, "cnetd: %s\n", loaded.error().message().c_str());
+        return 1;
+    }
+    log::set_level(loaded->level);
+    for (const auto& w : loaded->cfg.warnings) log::warn("config {}: {}", flags.config_path, w);
+    auto host = prepare_host(loaded->cfg);
+    if (!host) {
+        log::error("start-up failed: {}", host.error().message());
+        return 1;
+    }
+    Daemon daemon(flags, std::move(loaded->cfg), host->activated_fd);
+    if (auto r = daemon.start(); !r) {
+        log::error("start-up failed: {}", r.error().message());
+        return 1;
+    }
+    return daemon.serve();
 }
 
 }  // namespace cnetd::daemon

@@ -1,22 +1,25 @@
 #include "daemon/firewall_monitor.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
-#include <cstring>
 #include <exception>
 #include <future>
-#include <mutex>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
 
 #include "base/fd.hpp"
 #include "base/log.hpp"
+#include "daemon/fd_watch.hpp"
 #include "daemon/handlers.hpp"
 
 namespace cnetd::daemon {
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 namespace {
 
@@ -39,16 +42,88 @@ bool handle_drift(Worker& worker, Backend& backend) {
     return true;
 }
 
+// The start-up job: the first coexistence check and the backend's monitor fd (both from the
+// worker: the backend is not thread-safe). Waits for it.
+Result<int> first_check(Worker& worker) {
+    // A shared_ptr'd promise, because std::function needs a copyable job; if the worker drops the
+    // job (stopping), the promise dies unset and get() throws broken_promise.
+    auto fd_promise = std::make_shared<std::promise<int>>();
+    auto fd_future = fd_promise->get_future();
+    bool queued = worker.post([fd_promise, w = &worker](Backend& b) {
+        try {
+            refresh_coexistence(*w, b);
+        } catch (const std::exception& e) {
+            log::error("firewall: coexistence check failed: {}", e.what());
+        }
+        fd_promise->set_value(b.firewall().monitor_fd());
+    });
+    try {
+        if (!queued) throw std::future_error(std::future_errc::broken_promise);
+        return fd_future.get();
+    } catch (const std::future_error&) {
+        return Error(ErrorKind::Unavailable,
+                     "start firewall monitor: the kernel worker is not running");
+    }
+}
+
 }  // namespace
 
-// Shared between the monitor thread and the jobs it posts; a dropped job only drops a reference.
-struct FirewallMonitor::Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool stopping = false;
-    bool job_done = false;
-    bool job_failed = false;
-    UniqueFd stop_fd;  // eventfd: wakes poll() in stop()
+// The watch: shared with the io handlers and worker jobs it queues. io thread only, but for
+// construction and stop().
+struct FirewallMonitor::State : std::enable_shared_from_this<State> {
+    State(asio::io_context& io, Worker& worker, std::chrono::milliseconds backoff)
+        : io(io), worker(worker), initial(backoff), backoff(backoff), retry(io) {}
+
+    void begin(UniqueFd fd) {
+        watch.emplace(io, std::move(fd), [w = weak_from_this()](const error_code& ec) {
+            if (auto s = w.lock()) s->ready(ec);
+        });
+        watch->arm();
+    }
+
+    void stop() {
+        watch->stop();
+        asio::dispatch(io, [s = shared_from_this()] { s->retry.cancel(); });
+    }
+
+    // Readable, or an error condition (e.g. ENOBUFS after lost events): handle_events() reads
+    // it and decides; either way exactly one job, and no watch until it has run.
+    void ready(const error_code& ec) {
+        if (ec) {
+            log::error(
+                "firewall: waiting on the nftables event socket: {}; drift is no longer "
+                "repaired",
+                ec.message());
+            return;
+        }
+        // False: the worker is stopping, and so is the daemon.
+        run_on_worker(
+            worker, io, "firewall: drift check failed",
+            [s = shared_from_this()](Backend& b) { return handle_drift(s->worker, b); },
+            [s = shared_from_this()](bool ok) { s->job_done(ok); });
+    }
+
+    void job_done(bool ok) {
+        if (watch->stopped()) return;
+        if (ok) {
+            backoff = initial;
+            watch->arm();
+            return;
+        }
+        // A failed check may have left the socket readable: wait before looking again.
+        retry.expires_after(backoff);
+        backoff = std::min(backoff * 2, kMaxBackoff);
+        retry.async_wait([s = shared_from_this()](const error_code& ec) {
+            if (!ec) s->watch->arm();  // a no-op once stopped
+        });
+    }
+
+    asio::io_context& io;
+    Worker& worker;
+    const std::chrono::milliseconds initial;
+    std::chrono::milliseconds backoff;
+    asio::steady_timer retry;
+    std::optional<FdWatch> watch;
 };
 
 void refresh_coexistence(Worker& worker, Backend& backend) {
@@ -62,114 +137,43 @@ void refresh_coexistence(Worker& worker, Backend& backend) {
     worker.note_firewall_warnings(std::move(warnings).value());
 }
 
-FirewallMonitor::FirewallMonitor(Worker& worker, std::chrono::milliseconds error_backoff)
-    : worker_(worker), backoff_(error_backoff) {}
+FirewallMonitor::FirewallMonitor(asio::io_context& io, Worker& worker,
+                                 std::chrono::milliseconds error_backoff)
+    : io_(io), worker_(worker), backoff_(error_backoff) {}
 
 FirewallMonitor::~FirewallMonitor() {
     stop();
 }
 
 Result<void> FirewallMonitor::start() {
-    if (shared_) return Error::internal("start firewall monitor: already started");
-    auto shared = std::make_shared<Shared>();
-    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (efd < 0) return Error::sys(errno, "start firewall monitor: create eventfd");
-    shared->stop_fd.reset(efd);
-
-    // The fd and the first check come from the worker: the backend is not thread-safe. A
-    // shared_ptr'd promise, because std::function needs a copyable job; if the worker drops the
-    // job (stopping), the promise dies unset and get() throws broken_promise.
-    auto fd_promise = std::make_shared<std::promise<int>>();
-    auto fd_future = fd_promise->get_future();
-    bool queued = worker_.post([fd_promise, w = &worker_](Backend& b) {
-        try {
-            refresh_coexistence(*w, b);
-        } catch (const std::exception& e) {
-            log::error("firewall: coexistence check failed: {}", e.what());
-        }
-        fd_promise->set_value(b.firewall().monitor_fd());
-    });
-    int fd = -1;
-    try {
-        if (!queued) throw std::future_error(std::future_errc::broken_promise);
-        fd = fd_future.get();
-    } catch (const std::future_error&) {
-        return Error(ErrorKind::Unavailable,
-                     "start firewall monitor: the kernel worker is not running");
-    }
-    shared_ = std::move(shared);
-    if (fd < 0) {
+    if (started_) return Error::internal("start firewall monitor: already started");
+    auto fd = first_check(worker_);
+    if (!fd) return fd.error();
+    started_ = true;
+    if (*fd < 0) {
         log::debug("firewall: backend has no event socket; drift is not monitored");
         return ok();
     }
-    thread_ = std::thread([this, fd] { loop(fd); });
+    // A dup: the watch owns (and closes) its fd, the backend keeps its own.
+    UniqueFd dup(::fcntl(*fd, F_DUPFD_CLOEXEC, 0));
+    if (!dup.valid())
+        return Error::sys(errno, "start firewall monitor: duplicate the event socket");
+    auto state = std::make_shared<State>(io_, worker_, backoff_);
+    try {
+        state->begin(std::move(dup));
+    } catch (const boost::system::system_error& e) {
+        return Error::sys(e.code().value(), "start firewall monitor: watch the event socket");
+    }
+    state_ = std::move(state);
     return ok();
 }
 
 void FirewallMonitor::stop() {
-    if (!shared_) return;
-    {
-        std::lock_guard lk(shared_->mu);
-        shared_->stopping = true;
-    }
-    shared_->cv.notify_all();
-    const uint64_t one = 1;
-    // Cannot fail short of a bug (the counter cannot overflow with one write); nothing to do then.
-    [[maybe_unused]] ssize_t n = ::write(shared_->stop_fd.get(), &one, sizeof one);
-    if (thread_.joinable()) thread_.join();
+    if (state_) state_->stop();
 }
 
-void FirewallMonitor::loop(int fd) {
-    const std::shared_ptr<Shared> s = shared_;
-    std::chrono::milliseconds backoff = backoff_;
-    for (;;) {
-        pollfd fds[2] = {{fd, POLLIN, 0}, {s->stop_fd.get(), POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            log::error(
-                "firewall: poll on the nftables event socket: {}; drift is no longer "
-                "repaired",
-                std::strerror(errno));
-            return;
-        }
-        if (fds[1].revents != 0) return;
-        if (fds[0].revents & POLLNVAL) {
-            log::error(
-                "firewall: the nftables event socket was closed; drift is no longer "
-                "repaired");
-            return;
-        }
-        // Readable, or an error condition (e.g. ENOBUFS after lost events): handle_events() reads
-        // it and decides; either way exactly one job, and no poll until it has run.
-        {
-            std::lock_guard lk(s->mu);
-            if (s->stopping) return;
-            s->job_done = s->job_failed = false;
-        }
-        bool queued = worker_.post([s, w = &worker_](Backend& b) {
-            bool ok = false;
-            try {
-                ok = handle_drift(*w, b);
-            } catch (const std::exception& e) {
-                log::error("firewall: drift check failed: {}", e.what());
-            }
-            std::lock_guard lk(s->mu);
-            s->job_done = true;
-            s->job_failed = !ok;
-            s->cv.notify_all();
-        });
-        if (!queued) return;  // the worker is stopping
-        std::unique_lock lk(s->mu);
-        s->cv.wait(lk, [&] { return s->job_done || s->stopping; });
-        if (s->stopping) return;
-        if (!s->job_failed) {
-            backoff = backoff_;
-            continue;
-        }
-        // A failed check may have left the socket readable: wait before looking again.
-        if (s->cv.wait_for(lk, backoff, [&] { return s->stopping; })) return;
-        backoff = std::min(backoff * 2, kMaxBackoff);
-    }
+bool FirewallMonitor::watching() const noexcept {
+    return state_ && !state_->watch->stopped();
 }
 
 }  // namespace cnetd::daemon

@@ -2,28 +2,27 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
+#include <exception>
+#include <optional>
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "base/fd.hpp"
 #include "base/log.hpp"
+#include "daemon/fd_watch.hpp"
 
 namespace cnetd::daemon {
-
-struct GcWatch::Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool stopping = false;
-    bool job_done = false;
-    UniqueFd stop_fd;
-};
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 namespace {
 
@@ -70,21 +69,18 @@ bool drain_inotify(int fd) {
     }
 }
 
-}  // namespace
+// The default collection: the backend's.
+void collect_garbage(Backend& b) {
+    auto removed = b.collect_garbage();
+    if (!removed.ok()) {
+        log::error("netns GC: {}", removed.error().message());
+    } else if (!removed->empty()) {
+        log::info("netns GC: removed {} endpoint(s) whose namespace died", removed->size());
+    }
+}
 
-GcWatch::GcWatch(Worker& worker, std::string netns_dir, std::chrono::milliseconds sweep,
-                 std::chrono::milliseconds settle)
-    : worker_(worker), netns_dir_(std::move(netns_dir)), sweep_(sweep), settle_(settle) {}
-
-GcWatch::~GcWatch() { stop(); }
-
-Result<void> GcWatch::start() {
-    if (shared_) return Error::internal("start netns GC: already started");
-    auto shared = std::make_shared<Shared>();
-    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (efd < 0) return Error::sys(errno, "start netns GC: create eventfd");
-    shared->stop_fd.reset(efd);
-
+// The netlink socket for link events, in the calling thread's namespace.
+Result<UniqueFd> open_link_events() {
     UniqueFd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
     if (!nl.valid()) return Error::sys(errno, "start netns GC: netlink socket");
     sockaddr_nl sa{};
@@ -93,92 +89,159 @@ Result<void> GcWatch::start() {
     if (::bind(nl.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
         return Error::sys(errno, "start netns GC: subscribe to link events");
     }
+    return nl;
+}
+
+// inotify on the netns directory; invalid (logged) when it cannot be watched.
+UniqueFd open_dir_events(const std::string& dir) {
     UniqueFd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-    if (in.valid() && ::inotify_add_watch(in.get(), netns_dir_.c_str(),
-                                          IN_DELETE | IN_MOVED_FROM) < 0) {
+    if (in.valid() && ::inotify_add_watch(in.get(), dir.c_str(), IN_DELETE | IN_MOVED_FROM) < 0) {
         log::warn("netns GC: cannot watch {}: {}; relying on link events and the periodic sweep",
-                  netns_dir_, std::strerror(errno));
+                  dir, std::strerror(errno));
         in.reset();
     }
-    nl_ = std::move(nl);
-    inotify_ = std::move(in);
-    shared_ = std::move(shared);
-    thread_ = std::thread([this] { loop(); });
+    return in;
+}
+
+}  // namespace
+
+// The watch: shared with the io handlers and worker jobs it queues. io thread only, but for
+// construction and stop().
+struct GcWatch::State : std::enable_shared_from_this<State> {
+    enum class Phase { Idle, Settling, Running };
+
+    State(asio::io_context& io, Worker& worker, std::chrono::milliseconds sweep,
+          std::chrono::milliseconds settle, Collect collect)
+        : io(io),
+          worker(worker),
+          sweep(sweep),
+          settle(settle),
+          collect(std::move(collect)),
+          sweep_timer(io),
+          settle_timer(io) {}
+
+    // Watches `fd` (if valid) in `slot`; when it is readable, drains it with `drain`, which says
+    // whether the events call for a collection.
+    void watch(std::optional<FdWatch>& slot, UniqueFd fd, bool (*drain)(int), const char* what) {
+        if (!fd.valid()) return;
+        slot.emplace(io, std::move(fd),
+                     [w = weak_from_this(), slot = &slot, drain, what](const error_code& ec) {
+                         auto s = w.lock();
+                         if (!s) return;
+                         if (ec) {
+                             log::error(
+                                 "netns GC: waiting on the {}: {}; it no longer triggers "
+                                 "collections",
+                                 what, ec.message());
+                             return;
+                         }
+                         if (drain((*slot)->fd())) s->trigger();
+                         (*slot)->arm();
+                     });
+        slot->arm();
+    }
+
+    void begin(UniqueFd nl, UniqueFd in) {
+        watch(link, std::move(nl), drain_netlink, "link event socket");
+        watch(dir, std::move(in), drain_inotify, "netns directory");
+        asio::dispatch(io, [s = shared_from_this()] { s->arm_sweep(); });
+    }
+
+    void stop() {
+        if (stopped.exchange(true)) return;
+        if (link) link->stop();
+        if (dir) dir->stop();
+        asio::dispatch(io, [s = shared_from_this()] {
+            s->sweep_timer.cancel();
+            s->settle_timer.cancel();
+        });
+    }
+
+    void arm_sweep() {
+        if (stopped) return;
+        sweep_timer.expires_after(sweep);  // cancels the previous wait
+        sweep_timer.async_wait([s = shared_from_this()](const error_code& ec) {
+            if (!ec) s->trigger();
+        });
+    }
+
+    void trigger() {
+        if (stopped) return;
+        if (phase == Phase::Running) again = true;  // one more collection once this one is done
+        if (phase != Phase::Idle) return;           // settling: this event joins the burst
+        phase = Phase::Settling;
+        sweep_timer.cancel();
+        // Let the teardown finish and a burst of events arrive, then collect once.
+        settle_timer.expires_after(settle);
+        settle_timer.async_wait([s = shared_from_this()](const error_code& ec) {
+            if (!ec) s->settled();
+        });
+    }
+
+    void settled() {
+        if (stopped) return;
+        // The burst's events belong to this collection.
+        if (link) drain_netlink(link->fd());
+        if (dir) drain_inotify(dir->fd());
+        phase = Phase::Running;
+        // False: the worker is stopping (and so is the daemon); the phase stays Running.
+        run_on_worker(
+            worker, io, "netns GC",
+            [s = shared_from_this()](Backend& b) {
+                s->collect(b);
+                return true;
+            },
+            [s = shared_from_this()](bool) { s->collected(); });
+    }
+
+    void collected() {
+        if (stopped) return;
+        phase = Phase::Idle;
+        arm_sweep();
+        if (std::exchange(again, false)) trigger();
+    }
+
+    asio::io_context& io;
+    Worker& worker;
+    const std::chrono::milliseconds sweep, settle;
+    const Collect collect;
+    asio::steady_timer sweep_timer, settle_timer;
+    std::optional<FdWatch> link, dir;
+    std::atomic<bool> stopped{false};
+    Phase phase = Phase::Idle;  // io thread only
+    bool again = false;         // io thread only
+};
+
+GcWatch::GcWatch(asio::io_context& io, Worker& worker, std::string netns_dir,
+                 std::chrono::milliseconds sweep, std::chrono::milliseconds settle, Collect collect)
+    : io_(io),
+      worker_(worker),
+      netns_dir_(std::move(netns_dir)),
+      sweep_(sweep),
+      settle_(settle),
+      collect_(collect ? std::move(collect) : Collect(collect_garbage)) {}
+
+GcWatch::~GcWatch() {
+    stop();
+}
+
+Result<void> GcWatch::start() {
+    if (state_) return Error::internal("start netns GC: already started");
+    auto nl = open_link_events();
+    if (!nl) return nl.error();
+    auto state = std::make_shared<State>(io_, worker_, sweep_, settle_, collect_);
+    try {
+        state->begin(std::move(nl).value(), open_dir_events(netns_dir_));
+    } catch (const boost::system::system_error& e) {
+        state->stop();
+        return Error::sys(e.code().value(), "start netns GC: watch its sockets");
+    }
+    state_ = std::move(state);
     return ok();
 }
 
 void GcWatch::stop() {
-    if (!shared_) return;
-    {
-        std::lock_guard lk(shared_->mu);
-        shared_->stopping = true;
-    }
-    shared_->cv.notify_all();
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(shared_->stop_fd.get(), &one, sizeof one);
-    if (thread_.joinable()) thread_.join();
-}
-
-bool GcWatch::run_collection() {
-    const std::shared_ptr<Shared> s = shared_;
-    {
-        std::lock_guard lk(s->mu);
-        if (s->stopping) return false;
-        s->job_done = false;
-    }
-    bool queued = worker_.post([s](Backend& b) {
-        try {
-            auto removed = b.collect_garbage();
-            if (!removed.ok()) {
-                log::error("netns GC: {}", removed.error().message());
-            } else if (!removed->empty()) {
-                log::info("netns GC: removed {} endpoint(s) whose namespace died",
-                          removed->size());
-            }
-        } catch (const std::exception& ex) {
-            log::error("netns GC: {}", ex.what());
-        }
-        std::lock_guard lk(s->mu);
-        s->job_done = true;
-        s->cv.notify_all();
-    });
-    if (!queued) return false;
-    std::unique_lock lk(s->mu);
-    s->cv.wait(lk, [&] { return s->job_done || s->stopping; });
-    return !s->stopping;
-}
-
-void GcWatch::loop() {
-    const std::shared_ptr<Shared> s = shared_;
-    auto next_sweep = std::chrono::steady_clock::now() + sweep_;
-    for (;;) {
-        auto now = std::chrono::steady_clock::now();
-        int timeout = static_cast<int>(
-            std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - now).count()));
-        pollfd fds[3] = {{s->stop_fd.get(), POLLIN, 0},
-                         {nl_.get(), POLLIN, 0},
-                         {inotify_.valid() ? inotify_.get() : -1, POLLIN, 0}};
-        int r = ::poll(fds, 3, timeout);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            log::error("netns GC: poll: {}; only stopping is handled now", std::strerror(errno));
-            return;
-        }
-        if (fds[0].revents) return;
-        bool trigger = r == 0;  // the periodic sweep
-        if (fds[1].revents && drain_netlink(nl_.get())) trigger = true;
-        if (fds[2].revents && drain_inotify(inotify_.get())) trigger = true;
-        if (!trigger) continue;
-        // Let the teardown finish and a burst of events arrive, then collect once.
-        {
-            std::unique_lock lk(s->mu);
-            if (s->cv.wait_for(lk, settle_, [&] { return s->stopping; })) return;
-        }
-        drain_netlink(nl_.get());
-        if (inotify_.valid()) drain_inotify(inotify_.get());
-        if (!run_collection()) return;
-        next_sweep = std::chrono::steady_clock::now() + sweep_;
-    }
+    if (state_) state_->stop();
 }
 
 }  // namespace cnetd::daemon

@@ -64,6 +64,33 @@ std::string name_of(const core::LoopbackRelay& b) {
                        b.container_port, core::to_string(b.proto), b.endpoint);
 }
 
+// What a listener serves (the binding, its container endpoint, the limits) and how it takes the
+// engine's socket over: shared by the tcp and udp listeners.
+template <class Protocol>
+struct Served {
+    Served(core::LoopbackRelay binding, const RelayLimits& limits)
+        : b_(std::move(binding)),
+          target_(to_asio(b_.container_ip), b_.container_port),
+          limits_(limits) {}
+
+    // Adopts `fd` (a dup of the hold) into `sock`; false (logged) when that fails.
+    template <class Socket>
+    bool adopt(Socket& sock, UniqueFd fd) const {
+        error_code ec;
+        sock.assign(Protocol::v6(), fd.get(), ec);
+        if (ec) {
+            log::error("relay {}: adopt socket: {}", name_of(b_), ec.message());
+            return false;
+        }
+        fd.release();
+        return true;
+    }
+
+    core::LoopbackRelay b_;
+    typename Protocol::endpoint target_;
+    RelayLimits limits_;
+};
+
 // --- tcp -------------------------------------------------------------------------------------
 
 class TcpListener;
@@ -122,23 +149,16 @@ private:
     bool done_ = false;
 };
 
-class TcpListener final : public Relay::Listener, public std::enable_shared_from_this<TcpListener> {
+class TcpListener final : public Relay::Listener,
+                          Served<tcp>,
+                          public std::enable_shared_from_this<TcpListener> {
 public:
     TcpListener(asio::io_context& io, core::LoopbackRelay b, const RelayLimits& limits)
-        : acceptor_(io),
-          retry_(io),
-          b_(std::move(b)),
-          target_(to_asio(b_.container_ip), b_.container_port),
-          limits_(limits) {}
+        : Served(std::move(b), limits), acceptor_(io), retry_(io) {}
 
     bool start(UniqueFd fd) {
+        if (!adopt(acceptor_, std::move(fd))) return false;
         error_code ec;
-        acceptor_.assign(tcp::v6(), fd.get(), ec);
-        if (ec) {
-            log::error("relay {}: adopt socket: {}", name_of(b_), ec.message());
-            return false;
-        }
-        fd.release();
         acceptor_.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) {
             log::error("relay {}: listen: {}", name_of(b_), ec.message());
@@ -200,9 +220,6 @@ private:
 
     tcp::acceptor acceptor_;
     asio::steady_timer retry_;
-    core::LoopbackRelay b_;
-    tcp::endpoint target_;
-    RelayLimits limits_;
     std::set<std::shared_ptr<TcpConn>> conns_;
     bool closed_ = false;
     bool limit_logged_ = false;
@@ -266,23 +283,15 @@ private:
     bool closed_ = false;
 };
 
-class UdpListener final : public Relay::Listener, public std::enable_shared_from_this<UdpListener> {
+class UdpListener final : public Relay::Listener,
+                          Served<udp>,
+                          public std::enable_shared_from_this<UdpListener> {
 public:
     UdpListener(asio::io_context& io, core::LoopbackRelay b, const RelayLimits& limits)
-        : io_(io),
-          sock_(io),
-          b_(std::move(b)),
-          target_(to_asio(b_.container_ip), b_.container_port),
-          limits_(limits) {}
+        : Served(std::move(b), limits), io_(io), sock_(io) {}
 
     bool start(UniqueFd fd) {
-        error_code ec;
-        sock_.assign(udp::v6(), fd.get(), ec);
-        if (ec) {
-            log::error("relay {}: adopt socket: {}", name_of(b_), ec.message());
-            return false;
-        }
-        fd.release();
+        if (!adopt(sock_, std::move(fd))) return false;
         // The hold's drop-all filter kept datagrams off the socket until now.
         int unused = 0;
         if (::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_DETACH_FILTER, &unused,
@@ -291,6 +300,7 @@ public:
             log::error("relay {}: detach filter: {}", name_of(b_), std::strerror(errno));
             return false;
         }
+        error_code ec;
         sock_.non_blocking(true, ec);  // replies are sent inline: never block the io thread
         buf_.resize(kUdpBuffer);
         flow_buf_.resize(kUdpBuffer);
@@ -362,9 +372,6 @@ private:
 
     asio::io_context& io_;
     udp::socket sock_;
-    core::LoopbackRelay b_;
-    udp::endpoint target_;
-    RelayLimits limits_;
     std::vector<char> buf_;       // client -> container (the pending async receive's)
     std::vector<char> flow_buf_;  // container -> client, read synchronously by the flows
     udp::endpoint sender_;

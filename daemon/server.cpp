@@ -383,13 +383,6 @@ bool socket_answers(const std::string& path) {
     return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
-std::string parent_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return path.substr(0, slash);
-}
-
 // Removes the private bind directory (and the socket in it, if it is still there) on every exit.
 struct TempDir {
     std::string dir, sock;
@@ -444,7 +437,7 @@ Result<void> Server::resolve_policy() {
 
 Result<void> Server::listen(const std::string& path) {
     CNETD_TRY(resolve_policy());
-    const std::string parent = parent_of(path);
+    const std::string parent = socket_dir(path);
     TempDir tmp;
     tmp.dir = parent + "/.cnetd-bind-XXXXXX";
     const std::string tmp_sock_name = tmp.dir + "/s";
@@ -613,6 +606,13 @@ void Server::on_accepted(local::socket sock) {
     lk.unlock();  // the session's constructor takes it
     std::make_shared<Session>(std::move(sock), handlers_, shared_, std::move(peer).value(), quick)
         ->start();
+}
+
+std::string socket_dir(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
 }
 
 }  // namespace cnetd::daemon

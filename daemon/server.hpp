@@ -119,4 +119,8 @@ private:
     std::shared_ptr<Shared> shared_;
 };
 
+// The directory a control socket path lives in: "." for a bare name, "/" for "/name". The server
+// binds there (through a private directory); the daemon creates it at start-up.
+std::string socket_dir(const std::string& path);
+
 }  // namespace cnetd::daemon

@@ -660,7 +660,7 @@ protected:
     void SetUp() override {
         ApiServer::SetUp();
         if (HasFatalFailure()) return;
-        monitor_.emplace(worker_, 100ms);
+        monitor_.emplace(io_, worker_, 100ms);
         auto r = monitor_->start();
         ASSERT_TRUE(r.ok()) << r.error().message();
         ASSERT_TRUE(monitor_->watching());
@@ -742,7 +742,7 @@ TEST_F(FirewallMonitorTest, StopIsPromptAndFinal) {
 }
 
 TEST_F(ApiServer, MonitorWithoutAnEventFdOnlyChecksCoexistence) {
-    daemon::FirewallMonitor m(worker_);
+    daemon::FirewallMonitor m(io_, worker_);
     auto r = m.start();
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_FALSE(m.watching());
@@ -753,7 +753,7 @@ TEST_F(ApiServer, MonitorWithoutAnEventFdOnlyChecksCoexistence) {
 TEST_F(ApiServer, MonitorNeedsARunningWorker) {
     worker_.stop();
     fake_ = nullptr;  // destroyed with the worker's backend
-    daemon::FirewallMonitor m(worker_);
+    daemon::FirewallMonitor m(io_, worker_);
     auto r = m.start();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
