@@ -243,14 +243,15 @@ void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
     // The reply is shared: the worker calls it, but if post() refuses, we call it here.
     auto shared_reply = std::make_shared<Reply>(std::move(reply));
     bool queued = worker_.post(
-        [shared_reply, job = std::move(job)](Backend& b) {
-            ApiResponse resp;
+        [this, shared_reply, job = std::move(job)](Backend& b) {
+            auto resp = std::make_shared<ApiResponse>();
             try {
-                resp = job(b);
+                *resp = job(b);
             } catch (const std::exception& e) {
-                resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+                *resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
             }
-            (*shared_reply)(std::move(resp));
+            // Answered once the snapshot with this change is out: a GET right after sees it.
+            worker_.after_publish([shared_reply, resp] { (*shared_reply)(std::move(*resp)); });
         },
         [shared_reply] { (*shared_reply)(error_response(shutting_down_not_started())); });
     if (!queued) (*shared_reply)(error_response(shutting_down_not_accepted()));

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <exception>
+#include <utility>
 
 #include "base/log.hpp"
 
@@ -92,6 +93,10 @@ void Worker::note_firewall_warnings(std::vector<std::string> warnings) {
     fw_notes_.warnings = std::move(warnings);
 }
 
+void Worker::after_publish(std::function<void()> fn) {
+    after_.push_back(std::move(fn));
+}
+
 void Worker::publish(Backend& backend) {
     auto next = std::make_shared<Snapshot>();
     // Outside the lock, so readers never wait for it. O(networks): the endpoints are shared with
@@ -177,6 +182,7 @@ void Worker::run(Factory factory) {
             log::error("kernel worker: job failed with an unknown exception");
         }
         if (mutation) publish(*backend);
+        for (auto& fn : std::exchange(after_, {})) fn();
         trim_pending = true;
     }
     backend.reset();  // on this thread, as the Backend contract requires

@@ -92,6 +92,10 @@ public:
     // with the snapshot that follows the job.
     void note_firewall_repair(std::string when);
     void note_firewall_warnings(std::vector<std::string> warnings);
+    // For jobs only: runs `fn` on the worker thread right after the job, once the snapshot that
+    // includes the job's effects is published (mutations). Replies go through it, so a client
+    // that got its answer and then reads (GET on the io thread) sees its own change.
+    void after_publish(std::function<void()> fn);
 
     // Called on the worker thread after every publication (start-up's included once set), with
     // the Backend, e.g. to sync the [::1] relay (daemon/relay.hpp). Set or clear it from any
@@ -116,6 +120,7 @@ private:
     std::optional<Error> start_error_;
     std::shared_ptr<const Snapshot> snapshot_;  // guarded by mu_; the pointee is immutable
     FirewallStatus fw_notes_;                   // worker thread only: last_repair, warnings
+    std::vector<std::function<void()>> after_;  // worker thread only: after_publish() calls
     std::thread thread_;
     std::mutex hook_mu_;  // held while the hook runs
     std::function<void(Backend&)> hook_;
