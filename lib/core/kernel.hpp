@@ -21,13 +21,8 @@
 
 namespace cnetd::core {
 
-// A network namespace's identity: the nsfs inode (what `ls -i /proc/PID/ns/net` prints), so two
-// paths to one namespace are recognised as the same.
-struct NetnsId {
-    uint64_t dev = 0;
-    uint64_t ino = 0;
-    auto operator<=>(const NetnsId&) const = default;
-};
+// A network namespace's identity (its nsfs inode): base/net.hpp.
+using NetnsId = cnetd::NetnsId;
 
 enum class LinkKind { Absent, Bridge, Other };
 
