@@ -78,7 +78,9 @@ struct VethSpec {
 };
 
 // An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so
-// the namespace cannot vanish under us while we configure it.
+// the namespace cannot vanish under us while we configure it. A Netns handed to a Kernel may be a
+// decorator of the one it opened (core::FailpointNetns forwards every call): a Kernel finds its
+// own state of it through this interface (LinuxKernel: by id()), never by its dynamic type.
 class Netns {
 public:
     virtual ~Netns() = default;
