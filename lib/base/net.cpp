@@ -31,6 +31,43 @@ std::mt19937_64& rng() {
     return eng;
 }
 
+// "<addr>/<n>" for either family: `what` names the form in errors ("a CIDR", "an IPv6 CIDR"),
+// `form` shows it ("a.b.c.d/n"); n <= max_prefix. Host bits may be set.
+template <class Cidr, class Addr>
+Result<Cidr> parse_cidr(std::string_view text, std::string_view what, std::string_view form,
+                        uint32_t max_prefix) {
+    size_t slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return Error::invalid(fmt::format("\"{}\" is not {} (expected {})", text, what, form));
+    }
+    auto addr = Addr::parse(text.substr(0, slash));
+    if (!addr) {
+        return Error::invalid(
+            fmt::format("\"{}\" is not {}: {}", text, what, addr.error().message()));
+    }
+    uint32_t prefix;
+    std::string_view ptext = text.substr(slash + 1);
+    if (!parse_uint(ptext, 1000, prefix)) {
+        return Error::invalid(
+            fmt::format("\"{}\" is not {}: bad prefix length \"{}\"", text, what, ptext));
+    }
+    if (prefix > max_prefix) {
+        return Error::invalid(
+            fmt::format("\"{}\": prefix length {} > {}", text, prefix, max_prefix));
+    }
+    return Cidr(*addr, static_cast<int>(prefix));
+}
+
+// `c` (parsed from `text`) unless it has host bits set: the error names the network meant.
+template <class Cidr>
+Result<Cidr> require_network(std::string_view text, Result<Cidr> c) {
+    if (c && c->addr() != c->network()) {
+        return Error::invalid(
+            fmt::format("\"{}\" has host bits set (did you mean {}?)", text, c->masked().str()));
+    }
+    return c;
+}
+
 }  // namespace
 
 Result<Ipv4> Ipv4::parse(std::string_view text) {
@@ -61,34 +98,11 @@ std::string Ipv4::str() const {
 }
 
 Result<Ipv4Cidr> Ipv4Cidr::parse(std::string_view text) {
-    size_t slash = text.find('/');
-    if (slash == std::string_view::npos) {
-        return Error::invalid(fmt::format("\"{}\" is not a CIDR (expected a.b.c.d/n)", text));
-    }
-    auto addr = Ipv4::parse(text.substr(0, slash));
-    if (!addr)
-        return Error::invalid(
-            fmt::format("\"{}\" is not a CIDR: {}", text, addr.error().message()));
-    uint32_t prefix;
-    std::string_view ptext = text.substr(slash + 1);
-    if (!parse_uint(ptext, 1000, prefix)) {
-        return Error::invalid(
-            fmt::format("\"{}\" is not a CIDR: bad prefix length \"{}\"", text, ptext));
-    }
-    if (prefix > 32) {
-        return Error::invalid(fmt::format("\"{}\": prefix length {} > 32", text, prefix));
-    }
-    return Ipv4Cidr(*addr, static_cast<int>(prefix));
+    return parse_cidr<Ipv4Cidr, Ipv4>(text, "a CIDR", "a.b.c.d/n", 32);
 }
 
 Result<Ipv4Cidr> Ipv4Cidr::parse_network(std::string_view text) {
-    auto c = parse(text);
-    if (!c) return c;
-    if (c->addr() != c->network()) {
-        return Error::invalid(
-            fmt::format("\"{}\" has host bits set (did you mean {}?)", text, c->masked().str()));
-    }
-    return c;
+    return require_network(text, parse(text));
 }
 
 bool Ipv4Cidr::overlaps(const Ipv4Cidr& o) const noexcept {
@@ -137,35 +151,11 @@ std::string Ipv6::str() const {
 }
 
 Result<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
-    size_t slash = text.find('/');
-    if (slash == std::string_view::npos) {
-        return Error::invalid(fmt::format("\"{}\" is not an IPv6 CIDR (expected addr/n)", text));
-    }
-    auto addr = Ipv6::parse(text.substr(0, slash));
-    if (!addr) {
-        return Error::invalid(
-            fmt::format("\"{}\" is not an IPv6 CIDR: {}", text, addr.error().message()));
-    }
-    uint32_t prefix;
-    std::string_view ptext = text.substr(slash + 1);
-    if (!parse_uint(ptext, 1000, prefix)) {
-        return Error::invalid(
-            fmt::format("\"{}\" is not an IPv6 CIDR: bad prefix length \"{}\"", text, ptext));
-    }
-    if (prefix > 128) {
-        return Error::invalid(fmt::format("\"{}\": prefix length {} > 128", text, prefix));
-    }
-    return Ipv6Cidr(*addr, static_cast<int>(prefix));
+    return parse_cidr<Ipv6Cidr, Ipv6>(text, "an IPv6 CIDR", "addr/n", 128);
 }
 
 Result<Ipv6Cidr> Ipv6Cidr::parse_network(std::string_view text) {
-    auto c = parse(text);
-    if (!c) return c;
-    if (c->network() != c->addr()) {
-        return Error::invalid(
-            fmt::format("\"{}\" has host bits set (did you mean {}?)", text, c->masked().str()));
-    }
-    return c;
+    return require_network(text, parse(text));
 }
 
 Ipv6 Ipv6Cidr::network() const noexcept {

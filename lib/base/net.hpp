@@ -1,6 +1,7 @@
-// Validated value types for the kernel's words: IPv4 addresses, CIDRs, MAC addresses and interface
-// names. Parsers are strict (no leading zeros, no trailing junk, host bits checked where it matters)
-// and their errors name the offending text; callers add the field name as a context frame.
+// Validated value types for the kernel's words: IPv4 addresses, CIDRs, MAC addresses, interface
+// names and network namespace identities. Parsers are strict (no leading zeros, no trailing junk,
+// host bits checked where it matters) and their errors name the offending text; callers add the
+// field name as a context frame.
 #pragma once
 
 #include <array>
@@ -121,6 +122,15 @@ public:
 
 private:
     std::array<uint8_t, 6> b_{};
+};
+
+// A network namespace's identity: (st_dev, st_ino) of its nsfs inode (what `ls -i /proc/PID/ns/net`
+// prints), so two fds or paths that name one namespace are recognised as the same. The kernel's
+// word shared by lib/netns (netns::Id) and the engine's Kernel port (core::NetnsId).
+struct NetnsId {
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+    auto operator<=>(const NetnsId&) const = default;
 };
 
 // Linux interface name rules: 1..15 bytes, not "." or "..", no '/', ':' or whitespace.

@@ -165,9 +165,62 @@ Result<void> parse_cni_args(const std::string& text, CniRequest& r) {
     return ok();
 }
 
-Result<void> parse_ipam(const json& ipam, NetConf& c) {
-    CNETD_TRY(get_object(ipam, "ipam"));
-    std::vector<std::pair<std::string, const json*>> ranges;  // (key path, range object)
+// Each element of the array `v` (at `key`) must be an object: calls fn(element, "key[i]").
+template <class Fn>
+Result<void> each_object(const json& v, const std::string& key, Fn fn) {
+    CNETD_TRY(get_array(v, key));
+    for (size_t i = 0; i < v.size(); ++i) {
+        std::string k = fmt::format("{}[{}]", key, i);
+        CNETD_TRY(get_object(v[i], k));
+        CNETD_TRY(fn(v[i], k));
+    }
+    return ok();
+}
+
+// The string member `name` of object `o` (at `key`), which must be there.
+Result<std::string> required_string(const json& o, const char* name, const std::string& key) {
+    if (!o.contains(name)) return bad_config(fmt::format("{}.{}: required", key, name));
+    return get_string(o[name], fmt::format("{}.{}", key, name));
+}
+
+// A MAC address given as text at `key`, in canonical form.
+Result<std::string> mac_text(const std::string& m, std::string_view key) {
+    auto mac = Mac::parse(m);
+    if (!mac) return bad_config(fmt::format("{}: {}", key, mac.error().message()));
+    return mac->str();
+}
+
+// A result's route {dst, gw?} at `key`.
+Result<Route> result_route(const json& e, const std::string& key) {
+    Route rt;
+    CNETD_TRY_ASSIGN(rt.dst, required_string(e, "dst", key));
+    CNETD_TRY(opt_string(e, "gw", key + ".gw", rt.gw));
+    return rt;
+}
+
+// One ipam.routes entry: only the IPv4 default route (via the bridge's gateway) is accepted; IPv6
+// routes are skipped (no IPv6 here).
+Result<void> ipam_route(const json& e, const std::string& rk, NetConf& c) {
+    CNETD_TRY_ASSIGN(std::string dst, required_string(e, "dst", rk));
+    if (dst.find(':') != std::string::npos) return ok();
+    auto d = Ipv4Cidr::parse(dst);
+    if (!d) return bad_config(fmt::format("{}.dst: {}", rk, d.error().message()));
+    if (d->prefix() != 0) {
+        return unsupported(rk + ".dst", e["dst"],
+                           "cnetd installs only the default route (0.0.0.0/0) in the container");
+    }
+    if (e.contains("gw")) {
+        return unsupported(rk + ".gw", e["gw"],
+                           "the default route always goes via the bridge's gateway");
+    }
+    c.routes.push_back(dst);
+    return ok();
+}
+
+using Ranges = std::vector<std::pair<std::string, const json*>>;  // (key path, range object)
+
+// The keys of the ipam object; host-local ranges are collected into `ranges` for parse_range().
+Result<void> ipam_keys(const json& ipam, NetConf& c, Ranges& ranges) {
     for (const auto& [k, v] : ipam.items()) {
         std::string key = "ipam." + k;
         if (k == "type") {
@@ -184,41 +237,70 @@ Result<void> parse_ipam(const json& ipam, NetConf& c) {
         } else if (k == "ranges") {
             CNETD_TRY(get_array(v, key));
             for (size_t i = 0; i < v.size(); ++i) {
-                std::string set_key = fmt::format("{}[{}]", key, i);
-                CNETD_TRY(get_array(v[i], set_key));
-                for (size_t j = 0; j < v[i].size(); ++j) {
-                    std::string rk = fmt::format("{}[{}]", set_key, j);
-                    CNETD_TRY(get_object(v[i][j], rk));
-                    ranges.emplace_back(rk, &v[i][j]);
-                }
+                CNETD_TRY(each_object(v[i], fmt::format("{}[{}]", key, i),
+                                      [&](const json& r, const std::string& rk) -> Result<void> {
+                                          ranges.emplace_back(rk, &r);
+                                          return ok();
+                                      }));
             }
         } else if (k == "routes") {
-            CNETD_TRY(get_array(v, key));
-            for (size_t i = 0; i < v.size(); ++i) {
-                std::string rk = fmt::format("{}[{}]", key, i);
-                CNETD_TRY(get_object(v[i], rk));
-                if (!v[i].contains("dst")) return bad_config(rk + ".dst: required");
-                CNETD_TRY_ASSIGN(std::string dst, get_string(v[i]["dst"], rk + ".dst"));
-                if (dst.find(':') != std::string::npos) continue;  // IPv6 route: no v6 here
-                auto d = Ipv4Cidr::parse(dst);
-                if (!d) return bad_config(fmt::format("{}.dst: {}", rk, d.error().message()));
-                if (d->prefix() != 0) {
-                    return unsupported(rk + ".dst", v[i]["dst"],
-                                       "cnetd installs only the default route (0.0.0.0/0) in the "
-                                       "container");
-                }
-                if (v[i].contains("gw")) {
-                    return unsupported(rk + ".gw", v[i]["gw"],
-                                       "the default route always goes via the bridge's gateway");
-                }
-                c.routes.push_back(dst);
-            }
+            CNETD_TRY(each_object(v, key, [&](const json& e, const std::string& rk) {
+                return ipam_route(e, rk, c);
+            }));
         } else if (k == "dataDir" || k == "resolvConf") {
             CNETD_TRY(get_string(v, key));  // host-local's files: cnetd keeps its own state
         } else {
             return unsupported(key, v, "unknown IPAM key");
         }
     }
+    return ok();
+}
+
+// One host-local range `r` at `rk`: its IPv4 subnet, gateway and range bounds into `c` (a second
+// IPv4 range is refused: `have_v4`).
+Result<void> parse_range(const std::string& rk, const json& r, NetConf& c, bool& have_v4) {
+    for (const auto& [k, v] : r.items()) {
+        if (rk == "ipam" &&
+            (k == "type" || k == "ranges" || k == "routes" || k == "dataDir" || k == "resolvConf"))
+            continue;
+        if (k != "subnet" && k != "rangeStart" && k != "rangeEnd" && k != "gateway") {
+            return unsupported(rk + "." + k, v, "unknown range key");
+        }
+    }
+    CNETD_TRY_ASSIGN(std::string subnet, required_string(r, "subnet", rk));
+    if (subnet.find(':') != std::string::npos) {
+        return unsupported(rk + ".subnet", r["subnet"],
+                           "IPv6 ranges are not supported by cnetd-cni yet");
+    }
+    if (have_v4) {
+        return unsupported(rk + ".subnet", r["subnet"],
+                           "a cnetd network has one IPv4 subnet; give one range");
+    }
+    have_v4 = true;
+    auto net = Ipv4Cidr::parse_network(subnet);
+    if (!net) return bad_config(fmt::format("{}.subnet: {}", rk, net.error().message()));
+    c.subnet = net->str();
+    auto addr_in = [&](const char* key, std::string& out) -> Result<void> {
+        if (!r.contains(key)) return ok();
+        std::string k = fmt::format("{}.{}", rk, key);
+        CNETD_TRY_ASSIGN(std::string t, get_string(r[key], k));
+        auto a = Ipv4::parse(t);
+        if (!a) return bad_config(fmt::format("{}: {}", k, a.error().message()));
+        if (!net->contains(*a)) {
+            return bad_config(fmt::format("{}: {} is not in subnet {}", k, t, net->str()));
+        }
+        out = a->str();
+        return ok();
+    };
+    CNETD_TRY(addr_in("gateway", c.gateway));
+    CNETD_TRY(addr_in("rangeStart", c.range_start));
+    return addr_in("rangeEnd", c.range_end);
+}
+
+Result<void> parse_ipam(const json& ipam, NetConf& c) {
+    CNETD_TRY(get_object(ipam, "ipam"));
+    Ranges ranges;
+    CNETD_TRY(ipam_keys(ipam, c, ranges));
     if (ipam.contains("subnet")) {
         if (!ranges.empty()) {
             return bad_config("ipam: give either subnet or ranges, not both");
@@ -226,49 +308,51 @@ Result<void> parse_ipam(const json& ipam, NetConf& c) {
         ranges.emplace_back("ipam", &ipam);
     }
     bool have_v4 = false;
-    for (const auto& range : ranges) {
-        // Named copies, not structured bindings: clang 14 cannot capture those in lambdas.
-        const std::string& rk = range.first;
-        const json& r = *range.second;
-        for (const auto& [k, v] : r.items()) {
-            if (rk == "ipam" && (k == "type" || k == "ranges" || k == "routes" || k == "dataDir" ||
-                                 k == "resolvConf"))
-                continue;
-            if (k != "subnet" && k != "rangeStart" && k != "rangeEnd" && k != "gateway") {
-                return unsupported(rk + "." + k, v, "unknown range key");
-            }
-        }
-        if (!r.contains("subnet")) return bad_config(rk + ".subnet: required");
-        CNETD_TRY_ASSIGN(std::string subnet, get_string(r["subnet"], rk + ".subnet"));
-        if (subnet.find(':') != std::string::npos) {
-            return unsupported(rk + ".subnet", r["subnet"],
-                               "IPv6 ranges are not supported by cnetd-cni yet");
-        }
-        if (have_v4) {
-            return unsupported(rk + ".subnet", r["subnet"],
-                               "a cnetd network has one IPv4 subnet; give one range");
-        }
-        have_v4 = true;
-        auto net = Ipv4Cidr::parse_network(subnet);
-        if (!net) return bad_config(fmt::format("{}.subnet: {}", rk, net.error().message()));
-        c.subnet = net->str();
-        auto addr_in = [&](const char* key, std::string& out) -> Result<void> {
-            if (!r.contains(key)) return ok();
-            std::string k = fmt::format("{}.{}", rk, key);
-            CNETD_TRY_ASSIGN(std::string t, get_string(r[key], k));
-            auto a = Ipv4::parse(t);
-            if (!a) return bad_config(fmt::format("{}: {}", k, a.error().message()));
-            if (!net->contains(*a)) {
-                return bad_config(fmt::format("{}: {} is not in subnet {}", k, t, net->str()));
-            }
-            out = a->str();
-            return ok();
-        };
-        CNETD_TRY(addr_in("gateway", c.gateway));
-        CNETD_TRY(addr_in("rangeStart", c.range_start));
-        CNETD_TRY(addr_in("rangeEnd", c.range_end));
-    }
+    for (const auto& [rk, r] : ranges) CNETD_TRY(parse_range(rk, *r, c, have_v4));
     return ok();
+}
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+// One runtimeConfig.portMappings entry at `pk`.
+Result<PortMapping> port_mapping(const json& m, const std::string& pk) {
+    PortMapping pm;
+    for (const auto& [mk_raw, mv] : m.items()) {
+        std::string f = pk + "." + mk_raw;
+        // Go's encoding/json (the portmap plugin's decoder) matches keys without case:
+        // containerd's go-cni sends "HostPort", "ContainerPort", "HostIP".
+        const std::string mk = lower(mk_raw);
+        if (mk == "hostport" || mk == "containerport") {
+            CNETD_TRY_ASSIGN(uint64_t port, get_uint(mv, f, 65535));
+            if (port == 0) return bad_config(f + ": 0 is not a port (1-65535)");
+            (mk == "hostport" ? pm.host_port : pm.container_port) = static_cast<uint16_t>(port);
+        } else if (mk == "protocol") {
+            CNETD_TRY_ASSIGN(std::string p, get_string(mv, f));
+            p = p.empty() ? "tcp" : lower(p);
+            if (p != "tcp" && p != "udp" && p != "sctp") {
+                return bad_config(fmt::format("{}: {} is not tcp, udp or sctp", f, show(mv)));
+            }
+            pm.protocol = p;
+        } else if (mk == "hostip") {
+            CNETD_TRY_ASSIGN(std::string ip, get_string(mv, f));
+            if (ip.find(':') != std::string::npos) {
+                return unsupported(f, mv, "IPv6 host addresses are not supported by cnetd-cni yet");
+            }
+            if (!ip.empty()) {
+                auto a = Ipv4::parse(ip);
+                if (!a) return bad_config(fmt::format("{}: {}", f, a.error().message()));
+            }
+            pm.host_ip = ip;
+        } else {
+            return unsupported(f, mv, "unknown port mapping key");
+        }
+    }
+    if (pm.container_port == 0) return bad_config(pk + ".containerPort: required");
+    if (pm.host_port == 0) return bad_config(pk + ".hostPort: required");
+    return pm;
 }
 
 Result<void> parse_runtime_config(const json& rc, CniRequest& r) {
@@ -276,54 +360,12 @@ Result<void> parse_runtime_config(const json& rc, CniRequest& r) {
     for (const auto& [k, v] : rc.items()) {
         std::string key = "runtimeConfig." + k;
         if (k == "portMappings") {
-            CNETD_TRY(get_array(v, key));
-            for (size_t i = 0; i < v.size(); ++i) {
-                std::string pk = fmt::format("{}[{}]", key, i);
-                CNETD_TRY(get_object(v[i], pk));
-                PortMapping pm;
-                for (const auto& [mk_raw, mv] : v[i].items()) {
-                    std::string f = pk + "." + mk_raw;
-                    // Go's encoding/json (the portmap plugin's decoder) matches keys without
-                    // case: containerd's go-cni sends "HostPort", "ContainerPort", "HostIP".
-                    std::string mk = mk_raw;
-                    std::transform(mk.begin(), mk.end(), mk.begin(),
-                                   [](unsigned char c) { return std::tolower(c); });
-                    if (mk == "hostport" || mk == "containerport") {
-                        CNETD_TRY_ASSIGN(uint64_t port, get_uint(mv, f, 65535));
-                        if (port == 0) return bad_config(f + ": 0 is not a port (1-65535)");
-                        (mk == "hostport" ? pm.host_port : pm.container_port) =
-                            static_cast<uint16_t>(port);
-                    } else if (mk == "protocol") {
-                        CNETD_TRY_ASSIGN(std::string p, get_string(mv, f));
-                        std::transform(p.begin(), p.end(), p.begin(),
-                                       [](unsigned char c) { return std::tolower(c); });
-                        if (p.empty()) p = "tcp";
-                        if (p != "tcp" && p != "udp" && p != "sctp") {
-                            return bad_config(
-                                fmt::format("{}: {} is not tcp, udp or sctp", f, show(mv)));
-                        }
-                        pm.protocol = p;
-                    } else if (mk == "hostip") {
-                        CNETD_TRY_ASSIGN(std::string ip, get_string(mv, f));
-                        if (ip.find(':') != std::string::npos) {
-                            return unsupported(f, mv,
-                                               "IPv6 host addresses are not supported by "
-                                               "cnetd-cni yet");
-                        }
-                        if (!ip.empty()) {
-                            auto a = Ipv4::parse(ip);
-                            if (!a)
-                                return bad_config(fmt::format("{}: {}", f, a.error().message()));
-                        }
-                        pm.host_ip = ip;
-                    } else {
-                        return unsupported(f, mv, "unknown port mapping key");
-                    }
-                }
-                if (pm.container_port == 0) return bad_config(pk + ".containerPort: required");
-                if (pm.host_port == 0) return bad_config(pk + ".hostPort: required");
-                r.port_mappings.push_back(pm);
-            }
+            CNETD_TRY(
+                each_object(v, key, [&](const json& m, const std::string& pk) -> Result<void> {
+                    CNETD_TRY_ASSIGN(PortMapping pm, port_mapping(m, pk));
+                    r.port_mappings.push_back(pm);
+                    return ok();
+                }));
         } else if (k == "ips") {
             CNETD_TRY(get_array(v, key));
             for (size_t i = 0; i < v.size(); ++i) {
@@ -337,9 +379,7 @@ Result<void> parse_runtime_config(const json& rc, CniRequest& r) {
             }
         } else if (k == "mac") {
             CNETD_TRY_ASSIGN(std::string m, get_string(v, key));
-            auto mac = Mac::parse(m);
-            if (!mac) return bad_config(fmt::format("{}: {}", key, mac.error().message()));
-            r.mac = mac->str();
+            CNETD_TRY_ASSIGN(r.mac, mac_text(m, key));
         } else if (k == "bandwidth") {
             if (!v.is_null() && !v.empty()) {
                 return unsupported(key, v,
@@ -369,24 +409,134 @@ Result<void> parse_args(const json& a, CniRequest& r) {
     }
     if (c.contains("mac") && r.mac.empty()) {
         CNETD_TRY_ASSIGN(std::string m, get_string(c["mac"], "args.cni.mac"));
-        auto mac = Mac::parse(m);
-        if (!mac) return bad_config(fmt::format("args.cni.mac: {}", mac.error().message()));
-        r.mac = mac->str();
+        CNETD_TRY_ASSIGN(r.mac, mac_text(m, "args.cni.mac"));
     }
     return ok();
 }
 
-Result<void> parse_gc_list(const json& v, std::string_view key, CniRequest& r) {
-    CNETD_TRY(get_array(v, key));
-    for (size_t i = 0; i < v.size(); ++i) {
-        std::string ak = fmt::format("{}[{}]", key, i);
-        CNETD_TRY(get_object(v[i], ak));
+Result<void> parse_gc_list(const json& v, const std::string& key, CniRequest& r) {
+    return each_object(v, key, [&](const json& e, const std::string& ak) -> Result<void> {
         Attachment a;
-        if (!v[i].contains("containerID")) return bad_config(ak + ".containerID: required");
-        if (!v[i].contains("ifname")) return bad_config(ak + ".ifname: required");
-        CNETD_TRY_ASSIGN(a.container_id, get_string(v[i]["containerID"], ak + ".containerID"));
-        CNETD_TRY_ASSIGN(a.ifname, get_string(v[i]["ifname"], ak + ".ifname"));
+        if (!e.contains("containerID")) return bad_config(ak + ".containerID: required");
+        if (!e.contains("ifname")) return bad_config(ak + ".ifname: required");
+        CNETD_TRY_ASSIGN(a.container_id, get_string(e["containerID"], ak + ".containerID"));
+        CNETD_TRY_ASSIGN(a.ifname, get_string(e["ifname"], ak + ".ifname"));
         r.valid_attachments.push_back(std::move(a));
+        return ok();
+    });
+}
+
+// A boolean key cnetd supports only with the value `want`; `why` says so otherwise.
+Result<void> flag_must_be(const std::string& k, const json& v, bool want, std::string_view why) {
+    CNETD_TRY_ASSIGN(bool b, get_bool(v, k));
+    if (b != want) return unsupported(k, v, why);
+    return ok();
+}
+
+// The bridge plugin's own keys (what cnetd honours, accepts or refuses of them). Returns false
+// when `k` is not one of them.
+Result<bool> bridge_plugin_key(const std::string& k, const json& v, NetConf& c) {
+    if (k == "isGateway") {
+        CNETD_TRY(flag_must_be(k, v, true,
+                               "cnetd bridges always carry the gateway address; remove the key or "
+                               "set it to true"));
+    } else if (k == "isDefaultGateway") {
+        CNETD_TRY_ASSIGN(c.is_default_gateway, get_bool(v, k));
+    } else if (k == "ipMasq") {
+        CNETD_TRY_ASSIGN(c.ip_masq, get_bool(v, k));
+    } else if (k == "ipMasqBackend") {
+        CNETD_TRY(get_string(v, k));  // cnetd always uses its own nftables table
+    } else if (k == "mtu") {
+        CNETD_TRY_ASSIGN(uint64_t m, get_uint(v, k, 65535));
+        if (m != 0 && m < 68) return bad_config(fmt::format("mtu: {} is below 68", m));
+        c.mtu = static_cast<unsigned>(m);
+    } else if (k == "hairpinMode") {
+        CNETD_TRY_ASSIGN(c.hairpin_mode, get_bool(v, k));
+    } else if (k == "promiscMode" || k == "forceAddress" || k == "enabledad" ||
+               k == "preserveDefaultVlan") {
+        // promiscMode: published-port hairpin is done in nftables, the bridge needs no
+        // promiscuity; forceAddress: cnetd owns the bridge's address anyway; enabledad: IPv4
+        // only; preserveDefaultVlan: no VLANs.
+        CNETD_TRY(get_bool(v, k));
+    } else if (k == "portIsolation") {
+        CNETD_TRY_ASSIGN(c.port_isolation, get_bool(v, k));
+    } else if (k == "vlan") {
+        CNETD_TRY_ASSIGN(uint64_t vl, get_uint(v, k, 4094));
+        if (vl != 0) return unsupported(k, v, "cnetd bridges are not VLAN-aware");
+    } else if (k == "vlanTrunk") {
+        CNETD_TRY(get_array(v, k));
+        if (!v.empty()) return unsupported(k, v, "cnetd bridges are not VLAN-aware");
+    } else if (k == "macspoofchk") {
+        CNETD_TRY(flag_must_be(k, v, false, "cnetd has no MAC spoof check"));
+    } else if (k == "disableContainerInterface") {
+        CNETD_TRY(flag_must_be(k, v, false, "cnetd always brings the container interface up"));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// cnetd-cni's own keys (cnetdSocket, cnetdTimeout). Returns false when `k` is not one of them.
+Result<bool> cnetd_key(const std::string& k, const json& v, NetConf& c) {
+    if (k == "cnetdSocket") {
+        CNETD_TRY_ASSIGN(c.socket, get_string(v, k));
+        if (c.socket.empty() || c.socket[0] != '/') {
+            return bad_config(fmt::format("cnetdSocket: \"{}\" is not an absolute path", c.socket));
+        }
+        return true;
+    }
+    if (k == "cnetdTimeout") {
+        if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 600) {
+            return bad_config(
+                fmt::format("cnetdTimeout: {} is not a number of seconds in (0, 600]", show(v)));
+        }
+        c.timeout_ms = static_cast<unsigned>(v.get<double>() * 1000);
+        return true;
+    }
+    return false;
+}
+
+// One top-level key of the plugin entry; the sections read in a fixed order afterwards
+// (runtimeConfig, args, prevResult, the GC lists) are only recognised here.
+Result<void> conf_key(const std::string& k, const json& v, CniRequest& r) {
+    NetConf& c = r.conf;
+    if (k == "cniVersion") {
+        CNETD_TRY_ASSIGN(c.cni_version, get_string(v, k));
+    } else if (k == "name") {
+        CNETD_TRY_ASSIGN(c.name, get_string(v, k));
+        if (!valid_id(c.name) || c.name.size() > 128) {
+            return bad_config(fmt::format(
+                "name: \"{}\" is not a valid network name ([A-Za-z0-9][A-Za-z0-9_.-]*, at most "
+                "128 characters)",
+                c.name));
+        }
+    } else if (k == "type") {
+        CNETD_TRY_ASSIGN(c.type, get_string(v, k));
+    } else if (k == "bridge") {
+        CNETD_TRY_ASSIGN(c.bridge, get_string(v, k));
+        if (!valid_ifname(c.bridge)) {
+            return bad_config(fmt::format("bridge: \"{}\" is not an interface name", c.bridge));
+        }
+    } else if (k == "mac") {
+        CNETD_TRY_ASSIGN(std::string m, get_string(v, k));
+        CNETD_TRY_ASSIGN(std::string mac, mac_text(m, k));
+        if (r.mac.empty()) r.mac = mac;
+    } else if (k == "ipam") {
+        CNETD_TRY(parse_ipam(v, c));
+    } else if (k == "dns") {
+        CNETD_TRY(get_object(v, k));
+        c.dns = v;
+    } else if (k == "capabilities") {
+        CNETD_TRY(get_object(v, k));
+    } else if (k == "runtimeConfig" || k == "args" || k == "prevResult" ||
+               k == "cni.dev/valid-attachments" || k == "cni.dev/attachments") {
+        // handled by parse_conf, in a fixed order
+    } else {
+        CNETD_TRY_ASSIGN(bool known, bridge_plugin_key(k, v, c));
+        if (!known) {
+            CNETD_TRY_ASSIGN(known, cnetd_key(k, v, c));
+        }
+        if (!known) return unsupported(k, v, "unknown key for cnetd-cni");
     }
     return ok();
 }
@@ -394,95 +544,7 @@ Result<void> parse_gc_list(const json& v, std::string_view key, CniRequest& r) {
 // The plugin entry's keys.
 Result<void> parse_conf(const json& j, CniRequest& r) {
     NetConf& c = r.conf;
-    auto flag_must_be = [&](const std::string& k, const json& v, bool want,
-                            std::string_view why) -> Result<void> {
-        CNETD_TRY_ASSIGN(bool b, get_bool(v, k));
-        if (b != want) return unsupported(k, v, why);
-        return ok();
-    };
-    for (const auto& [k, v] : j.items()) {
-        if (k == "cniVersion") {
-            CNETD_TRY_ASSIGN(c.cni_version, get_string(v, k));
-        } else if (k == "name") {
-            CNETD_TRY_ASSIGN(c.name, get_string(v, k));
-            if (!valid_id(c.name) || c.name.size() > 128) {
-                return bad_config(fmt::format(
-                    "name: \"{}\" is not a valid network name ([A-Za-z0-9][A-Za-z0-9_.-]*, at most "
-                    "128 characters)",
-                    c.name));
-            }
-        } else if (k == "type") {
-            CNETD_TRY_ASSIGN(c.type, get_string(v, k));
-        } else if (k == "bridge") {
-            CNETD_TRY_ASSIGN(c.bridge, get_string(v, k));
-            if (!valid_ifname(c.bridge)) {
-                return bad_config(fmt::format("bridge: \"{}\" is not an interface name", c.bridge));
-            }
-        } else if (k == "isGateway") {
-            CNETD_TRY(flag_must_be(k, v, true,
-                                   "cnetd bridges always carry the gateway address; remove the "
-                                   "key or set it to true"));
-        } else if (k == "isDefaultGateway") {
-            CNETD_TRY_ASSIGN(c.is_default_gateway, get_bool(v, k));
-        } else if (k == "ipMasq") {
-            CNETD_TRY_ASSIGN(c.ip_masq, get_bool(v, k));
-        } else if (k == "ipMasqBackend") {
-            CNETD_TRY(get_string(v, k));  // cnetd always uses its own nftables table
-        } else if (k == "mtu") {
-            CNETD_TRY_ASSIGN(uint64_t m, get_uint(v, k, 65535));
-            if (m != 0 && m < 68) return bad_config(fmt::format("mtu: {} is below 68", m));
-            c.mtu = static_cast<unsigned>(m);
-        } else if (k == "hairpinMode") {
-            CNETD_TRY_ASSIGN(c.hairpin_mode, get_bool(v, k));
-        } else if (k == "promiscMode" || k == "forceAddress" || k == "enabledad" ||
-                   k == "preserveDefaultVlan") {
-            // promiscMode: published-port hairpin is done in nftables, the bridge needs no
-            // promiscuity; forceAddress: cnetd owns the bridge's address anyway; enabledad: IPv4
-            // only; preserveDefaultVlan: no VLANs.
-            CNETD_TRY(get_bool(v, k));
-        } else if (k == "portIsolation") {
-            CNETD_TRY_ASSIGN(c.port_isolation, get_bool(v, k));
-        } else if (k == "vlan") {
-            CNETD_TRY_ASSIGN(uint64_t vl, get_uint(v, k, 4094));
-            if (vl != 0) return unsupported(k, v, "cnetd bridges are not VLAN-aware");
-        } else if (k == "vlanTrunk") {
-            CNETD_TRY(get_array(v, k));
-            if (!v.empty()) return unsupported(k, v, "cnetd bridges are not VLAN-aware");
-        } else if (k == "macspoofchk") {
-            CNETD_TRY(flag_must_be(k, v, false, "cnetd has no MAC spoof check"));
-        } else if (k == "disableContainerInterface") {
-            CNETD_TRY(flag_must_be(k, v, false, "cnetd always brings the container interface up"));
-        } else if (k == "mac") {
-            CNETD_TRY_ASSIGN(std::string m, get_string(v, k));
-            auto mac = Mac::parse(m);
-            if (!mac) return bad_config(fmt::format("mac: {}", mac.error().message()));
-            if (r.mac.empty()) r.mac = mac->str();
-        } else if (k == "ipam") {
-            CNETD_TRY(parse_ipam(v, c));
-        } else if (k == "dns") {
-            CNETD_TRY(get_object(v, k));
-            c.dns = v;
-        } else if (k == "capabilities") {
-            CNETD_TRY(get_object(v, k));
-        } else if (k == "cnetdSocket") {
-            CNETD_TRY_ASSIGN(c.socket, get_string(v, k));
-            if (c.socket.empty() || c.socket[0] != '/') {
-                return bad_config(
-                    fmt::format("cnetdSocket: \"{}\" is not an absolute path", c.socket));
-            }
-        } else if (k == "cnetdTimeout") {
-            if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 600) {
-                return bad_config(fmt::format(
-                    "cnetdTimeout: {} is not a number of seconds in (0, 600]", show(v)));
-            }
-            c.timeout_ms = static_cast<unsigned>(v.get<double>() * 1000);
-        } else if (k == "runtimeConfig" || k == "args" || k == "prevResult" ||
-                   k == "cni.dev/valid-attachments" || k == "cni.dev/attachments") {
-            // handled below, in a fixed order
-        } else {
-            return unsupported(k, v, "unknown key for cnetd-cni");
-        }
-    }
+    for (const auto& [k, v] : j.items()) CNETD_TRY(conf_key(k, v, r));
     if (c.cni_version.empty()) return bad_config("cniVersion: required");
     if (!version_supported(c.cni_version)) {
         return cni_error(kIncompatibleVersion,
@@ -505,13 +567,15 @@ Result<void> parse_conf(const json& j, CniRequest& r) {
     return ok();
 }
 
-Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std::string_view in) {
-    CniRequest r;
-    auto get = [&](const char* k) -> std::string {
-        auto it = env.find(k);
-        return it == env.end() ? std::string() : it->second;
-    };
-    std::string cmd = get("CNI_COMMAND");
+using Env = std::map<std::string, std::string>;
+
+// env[k], "" when unset.
+std::string env_get(const Env& env, const char* k) {
+    auto it = env.find(k);
+    return it == env.end() ? std::string() : it->second;
+}
+
+Result<Command> parse_command(const std::string& cmd) {
     static const std::map<std::string, Command> cmds = {
         {"ADD", Command::Add},       {"DEL", Command::Del}, {"CHECK", Command::Check},
         {"STATUS", Command::Status}, {"GC", Command::Gc},   {"VERSION", Command::Version}};
@@ -523,59 +587,62 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
                                                    "STATUS, GC or VERSION",
                                                    cmd));
     }
-    r.command = ci->second;
+    return ci->second;
+}
 
-    if (r.command == Command::Version) {
-        // stdin is optional: {"cniVersion": "..."} says which version to answer in.
-        r.conf.cni_version = "1.1.0";
-        std::string_view t = in;
-        while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front())))
-            t.remove_prefix(1);
-        if (t.empty()) return r;
-        auto parsed = api::parse_json(in, api::PathStyle::Plain);
-        if (!parsed) {
-            return cni_error(kDecodeFailure, fmt::format("stdin: {}", parsed.error().message()));
-        }
-        const json& j = *parsed;
-        if (!j.is_object()) return cni_error(kDecodeFailure, "stdin: not a JSON object");
-        if (j.contains("cniVersion")) {
-            CNETD_TRY_ASSIGN(std::string v, get_string(j["cniVersion"], "cniVersion"));
-            if (!v.empty()) r.conf.cni_version = v;
-        }
-        return r;
+// VERSION: stdin is optional; {"cniVersion": "..."} says which version to answer in.
+Result<CniRequest> parse_version_request(CniRequest r, std::string_view in) {
+    r.conf.cni_version = "1.1.0";
+    std::string_view t = in;
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
+    if (t.empty()) return r;
+    auto parsed = api::parse_json(in, api::PathStyle::Plain);
+    if (!parsed) {
+        return cni_error(kDecodeFailure, fmt::format("stdin: {}", parsed.error().message()));
     }
-
-    const bool per_container =
-        r.command == Command::Add || r.command == Command::Del || r.command == Command::Check;
-    r.container_id = get("CNI_CONTAINERID");
-    r.netns = get("CNI_NETNS");
-    r.ifname = get("CNI_IFNAME");
-    r.path = get("CNI_PATH");
-    if (per_container) {
-        if (r.container_id.empty()) return cni_error(kInvalidEnv, "CNI_CONTAINERID: required");
-        if (!valid_id(r.container_id) || r.container_id.size() > 128) {
-            return cni_error(kInvalidEnv,
-                             fmt::format("CNI_CONTAINERID: \"{}\" is invalid (allowed: "
-                                         "[A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters)",
-                                         r.container_id));
-        }
-        if (r.ifname.empty()) return cni_error(kInvalidEnv, "CNI_IFNAME: required");
-        if (!valid_ifname(r.ifname)) {
-            return cni_error(kInvalidEnv,
-                             fmt::format("CNI_IFNAME: \"{}\" is not a valid interface name (1-15 "
-                                         "printable ASCII characters, no '/', ':' or spaces)",
-                                         r.ifname));
-        }
-        if (r.command != Command::Del && r.netns.empty()) {
-            return cni_error(kInvalidEnv, "CNI_NETNS: required");
-        }
-        if (!r.netns.empty() && r.netns[0] != '/') {
-            return cni_error(kInvalidEnv,
-                             fmt::format("CNI_NETNS: \"{}\" is not an absolute path", r.netns));
-        }
+    const json& j = *parsed;
+    if (!j.is_object()) return cni_error(kDecodeFailure, "stdin: not a JSON object");
+    if (j.contains("cniVersion")) {
+        CNETD_TRY_ASSIGN(std::string v, get_string(j["cniVersion"], "cniVersion"));
+        if (!v.empty()) r.conf.cni_version = v;
     }
-    CNETD_TRY(parse_cni_args(get("CNI_ARGS"), r));
+    return r;
+}
 
+// CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME and CNI_PATH into `r`, checked for ADD, DEL and CHECK.
+Result<void> parse_container_env(const Env& env, CniRequest& r) {
+    r.container_id = env_get(env, "CNI_CONTAINERID");
+    r.netns = env_get(env, "CNI_NETNS");
+    r.ifname = env_get(env, "CNI_IFNAME");
+    r.path = env_get(env, "CNI_PATH");
+    if (r.command != Command::Add && r.command != Command::Del && r.command != Command::Check)
+        return ok();
+    if (r.container_id.empty()) return cni_error(kInvalidEnv, "CNI_CONTAINERID: required");
+    if (!valid_id(r.container_id) || r.container_id.size() > 128) {
+        return cni_error(kInvalidEnv,
+                         fmt::format("CNI_CONTAINERID: \"{}\" is invalid (allowed: "
+                                     "[A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters)",
+                                     r.container_id));
+    }
+    if (r.ifname.empty()) return cni_error(kInvalidEnv, "CNI_IFNAME: required");
+    if (!valid_ifname(r.ifname)) {
+        return cni_error(kInvalidEnv,
+                         fmt::format("CNI_IFNAME: \"{}\" is not a valid interface name (1-15 "
+                                     "printable ASCII characters, no '/', ':' or spaces)",
+                                     r.ifname));
+    }
+    if (r.command != Command::Del && r.netns.empty()) {
+        return cni_error(kInvalidEnv, "CNI_NETNS: required");
+    }
+    if (!r.netns.empty() && r.netns[0] != '/') {
+        return cni_error(kInvalidEnv,
+                         fmt::format("CNI_NETNS: \"{}\" is not an absolute path", r.netns));
+    }
+    return ok();
+}
+
+// The network config on stdin (a JSON object) into `r`.
+Result<void> parse_stdin_conf(std::string_view in, CniRequest& r) {
     // parse_json says where: the line and column of a syntax error, the key of a number that
     // does not fit a double ("mtu: number 1e999 is out of range ...").
     auto parsed = api::parse_json(in, api::PathStyle::Plain);
@@ -589,17 +656,24 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
             kDecodeFailure,
             fmt::format("stdin: network config must be a JSON object, got {}", type_name(j)));
     }
-    CNETD_TRY(parse_conf(j, r));
-    // CNI_ARGS come last: runtimeConfig and args win.
+    return parse_conf(j, r);
+}
+
+// CNI_ARGS IP and MAC, where runtimeConfig and args gave none (they come last: those win).
+Result<void> apply_cni_args(CniRequest& r) {
     if (auto it = r.args.find("IP"); it != r.args.end() && r.ip.empty()) {
         std::string first = it->second.substr(0, it->second.find(','));
         CNETD_TRY_ASSIGN(r.ip, static_ipv4(first, "CNI_ARGS IP"));
     }
     if (auto it = r.args.find("MAC"); it != r.args.end() && r.mac.empty()) {
-        auto mac = Mac::parse(it->second);
-        if (!mac) return bad_config(fmt::format("CNI_ARGS MAC: {}", mac.error().message()));
-        r.mac = mac->str();
+        CNETD_TRY_ASSIGN(r.mac, mac_text(it->second, "CNI_ARGS MAC"));
     }
+    return ok();
+}
+
+// What the command needs of the whole request: its minimum cniVersion, ADD a subnet, ordered
+// range bounds.
+Result<void> check_request(const CniRequest& r) {
     if (r.command == Command::Check && compare_versions(r.conf.cni_version, "0.4.0") < 0) {
         return cni_error(kIncompatibleVersion,
                          fmt::format("CHECK needs cniVersion 0.4.0 or later, the config says {}",
@@ -624,6 +698,18 @@ Result<CniRequest> parse_impl(const std::map<std::string, std::string>& env, std
                                           r.conf.range_end, r.conf.range_start));
         }
     }
+    return ok();
+}
+
+Result<CniRequest> parse_impl(const Env& env, std::string_view in) {
+    CniRequest r;
+    CNETD_TRY_ASSIGN(r.command, parse_command(env_get(env, "CNI_COMMAND")));
+    if (r.command == Command::Version) return parse_version_request(std::move(r), in);
+    CNETD_TRY(parse_container_env(env, r));
+    CNETD_TRY(parse_cni_args(env_get(env, "CNI_ARGS"), r));
+    CNETD_TRY(parse_stdin_conf(in, r));
+    CNETD_TRY(apply_cni_args(r));
+    CNETD_TRY(check_request(r));
     return r;
 }
 
@@ -631,24 +717,59 @@ Result<std::vector<std::string>> parse_legacy_ip(const json& ipj, std::string_vi
                                                  CniResult& out) {
     CNETD_TRY(get_object(ipj, key));
     IpConfig ip;
-    if (!ipj.contains("ip")) return bad_config(fmt::format("{}.ip: required", key));
-    CNETD_TRY_ASSIGN(ip.address, get_string(ipj["ip"], fmt::format("{}.ip", key)));
+    CNETD_TRY_ASSIGN(ip.address, required_string(ipj, "ip", std::string(key)));
     CNETD_TRY(opt_string(ipj, "gateway", fmt::format("{}.gateway", key), ip.gateway));
     out.ips.push_back(ip);
-    if (ipj.contains("routes")) {
-        const json& rs = ipj["routes"];
-        CNETD_TRY(get_array(rs, fmt::format("{}.routes", key)));
-        for (size_t i = 0; i < rs.size(); ++i) {
-            std::string rk = fmt::format("{}.routes[{}]", key, i);
-            CNETD_TRY(get_object(rs[i], rk));
-            Route rt;
-            if (!rs[i].contains("dst")) return bad_config(rk + ".dst: required");
-            CNETD_TRY_ASSIGN(rt.dst, get_string(rs[i]["dst"], rk + ".dst"));
-            CNETD_TRY(opt_string(rs[i], "gw", rk + ".gw", rt.gw));
-            out.routes.push_back(rt);
-        }
-    }
+    if (!ipj.contains("routes")) return std::vector<std::string>{};
+    CNETD_TRY(each_object(ipj["routes"], fmt::format("{}.routes", key),
+                          [&](const json& e, const std::string& rk) -> Result<void> {
+                              CNETD_TRY_ASSIGN(Route rt, result_route(e, rk));
+                              out.routes.push_back(rt);
+                              return ok();
+                          }));
     return std::vector<std::string>{};
+}
+
+// prevResult.ips[i] at `k`; its interface index must name one of `out.interfaces`.
+Result<IpConfig> result_ip(const json& e, const std::string& k, const CniResult& out) {
+    IpConfig ip;
+    CNETD_TRY_ASSIGN(ip.address, required_string(e, "address", k));
+    CNETD_TRY(opt_string(e, "gateway", k + ".gateway", ip.gateway));
+    if (e.contains("interface")) {
+        CNETD_TRY_ASSIGN(uint64_t n, get_uint(e["interface"], k + ".interface", 1 << 20));
+        if (n >= out.interfaces.size()) {
+            return bad_config(
+                fmt::format("{}.interface: {} is not an index of interfaces "
+                            "(there are {})",
+                            k, n, out.interfaces.size()));
+        }
+        ip.interface = static_cast<int>(n);
+    }
+    return ip;
+}
+
+Result<Interface> result_interface(const json& e, const std::string& k) {
+    Interface itf;
+    CNETD_TRY(opt_string(e, "name", k + ".name", itf.name));
+    CNETD_TRY(opt_string(e, "mac", k + ".mac", itf.mac));
+    CNETD_TRY(opt_string(e, "sandbox", k + ".sandbox", itf.sandbox));
+    if (e.contains("mtu")) {
+        CNETD_TRY_ASSIGN(uint64_t m, get_uint(e["mtu"], k + ".mtu", 65535));
+        itf.mtu = static_cast<unsigned>(m);
+    }
+    return itf;
+}
+
+// For each element of the optional array j[name] (an object each): out.push_back(read(e, key)).
+template <class T, class Read>
+Result<void> read_list(const json& j, const char* name, std::vector<T>& out, Read read) {
+    if (!j.contains(name)) return ok();
+    return each_object(j[name], fmt::format("prevResult.{}", name),
+                       [&](const json& e, const std::string& k) -> Result<void> {
+                           CNETD_TRY_ASSIGN(T x, read(e, k));
+                           out.push_back(std::move(x));
+                           return ok();
+                       });
 }
 
 Result<CniResult> decode_impl(const json& j, std::string_view version) {
@@ -663,59 +784,10 @@ Result<CniResult> decode_impl(const json& j, std::string_view version) {
         if (j.contains("ip6")) CNETD_TRY(parse_legacy_ip(j["ip6"], "prevResult.ip6", out));
         return out;
     }
-    if (j.contains("interfaces")) {
-        CNETD_TRY(get_array(j["interfaces"], "prevResult.interfaces"));
-        for (size_t i = 0; i < j["interfaces"].size(); ++i) {
-            const json& e = j["interfaces"][i];
-            std::string k = fmt::format("prevResult.interfaces[{}]", i);
-            CNETD_TRY(get_object(e, k));
-            Interface itf;
-            CNETD_TRY(opt_string(e, "name", k + ".name", itf.name));
-            CNETD_TRY(opt_string(e, "mac", k + ".mac", itf.mac));
-            CNETD_TRY(opt_string(e, "sandbox", k + ".sandbox", itf.sandbox));
-            if (e.contains("mtu")) {
-                CNETD_TRY_ASSIGN(uint64_t m, get_uint(e["mtu"], k + ".mtu", 65535));
-                itf.mtu = static_cast<unsigned>(m);
-            }
-            out.interfaces.push_back(itf);
-        }
-    }
-    if (j.contains("ips")) {
-        CNETD_TRY(get_array(j["ips"], "prevResult.ips"));
-        for (size_t i = 0; i < j["ips"].size(); ++i) {
-            const json& e = j["ips"][i];
-            std::string k = fmt::format("prevResult.ips[{}]", i);
-            CNETD_TRY(get_object(e, k));
-            IpConfig ip;
-            if (!e.contains("address")) return bad_config(k + ".address: required");
-            CNETD_TRY_ASSIGN(ip.address, get_string(e["address"], k + ".address"));
-            CNETD_TRY(opt_string(e, "gateway", k + ".gateway", ip.gateway));
-            if (e.contains("interface")) {
-                CNETD_TRY_ASSIGN(uint64_t n, get_uint(e["interface"], k + ".interface", 1 << 20));
-                if (n >= out.interfaces.size()) {
-                    return bad_config(
-                        fmt::format("{}.interface: {} is not an index of interfaces "
-                                    "(there are {})",
-                                    k, n, out.interfaces.size()));
-                }
-                ip.interface = static_cast<int>(n);
-            }
-            out.ips.push_back(ip);
-        }
-    }
-    if (j.contains("routes")) {
-        CNETD_TRY(get_array(j["routes"], "prevResult.routes"));
-        for (size_t i = 0; i < j["routes"].size(); ++i) {
-            const json& e = j["routes"][i];
-            std::string k = fmt::format("prevResult.routes[{}]", i);
-            CNETD_TRY(get_object(e, k));
-            Route rt;
-            if (!e.contains("dst")) return bad_config(k + ".dst: required");
-            CNETD_TRY_ASSIGN(rt.dst, get_string(e["dst"], k + ".dst"));
-            CNETD_TRY(opt_string(e, "gw", k + ".gw", rt.gw));
-            out.routes.push_back(rt);
-        }
-    }
+    CNETD_TRY(read_list(j, "interfaces", out.interfaces, result_interface));
+    CNETD_TRY(read_list(j, "ips", out.ips,
+                        [&](const json& e, const std::string& k) { return result_ip(e, k, out); }));
+    CNETD_TRY(read_list(j, "routes", out.routes, result_route));
     return out;
 }
 

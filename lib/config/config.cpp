@@ -1,6 +1,8 @@
 #include "config/config.hpp"
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -21,13 +23,6 @@ const std::set<std::string> kIgnoredDockerKeys = {
     "registry-mirrors", "runtimes", "selinux-enabled", "storage-driver", "storage-opts", "tls",
     "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userns-remap",
     "shutdown-timeout", "no-new-privileges", "seccomp-profile"};
-
-const std::set<std::string> kKnownKeys = {"bip",       "fixed-cidr", "mtu",       "icc",
-                                          "ip-masq",   "ip-forward", "bridge",    "socket",
-                                          "state-dir", "netns-dir",  "log-level", "firewall", "iptables", "ip",
-                                          "group", "read-group", "max-connections",
-                                          "max-connections-per-uid", "reserved-write-connections",
-                                          "default-address-pools", "ipv6", "fixed-cidr-v6"};
 
 std::string describe(const YAML::Node& n) {
     if (n.IsScalar()) return fmt::format("\"{}\"", n.Scalar());
@@ -78,6 +73,19 @@ Result<unsigned> get_mtu(const std::string& src, const std::string& key, const Y
     return field_error(src, key, "expected a whole number, got " + describe(n));
 }
 
+// One `default-address-pools` entry (at `at`) of the family of Cidr, checked, appended to `out`.
+template <class Cidr, class Pool>
+Result<void> add_pool(const std::string& src, const std::string& at, const std::string& base,
+                      int size, std::vector<Pool>& out) {
+    auto c = Cidr::parse(base);
+    if (!c) return field_error(src, at + ".base", c.error().message());
+    Pool p{*c, size};
+    auto valid = core::validate_pool(p);
+    if (!valid) return field_error(src, at, valid.error().message());
+    out.push_back(p);
+    return ok();
+}
+
 // `default-address-pools`: Docker's daemon.json list of {base: CIDR, size: N}; IPv4 and IPv6
 // entries may be mixed. Errors name the entry: `default-address-pools[1]: size 33 ...`.
 Result<void> get_pools(const std::string& src, const YAML::Node& n, Config& cfg) {
@@ -116,19 +124,9 @@ Result<void> get_pools(const std::string& src, const YAML::Node& n, Config& cfg)
         if (!base) return field_error(src, at, "base is missing (expected {base: CIDR, size: N})");
         if (!size) return field_error(src, at, fmt::format("size is missing for base {}", *base));
         if (base->find(':') != std::string::npos) {
-            auto c = Ipv6Cidr::parse(*base);
-            if (!c) return field_error(src, at + ".base", c.error().message());
-            core::AddressPool6 p{*c, *size};
-            auto ok6 = core::validate_pool(p);
-            if (!ok6) return field_error(src, at, ok6.error().message());
-            v6.push_back(p);
+            CNETD_TRY((add_pool<Ipv6Cidr>(src, at, *base, *size, v6)));
         } else {
-            auto c = Ipv4Cidr::parse(*base);
-            if (!c) return field_error(src, at + ".base", c.error().message());
-            core::AddressPool p{*c, *size};
-            auto ok4 = core::validate_pool(p);
-            if (!ok4) return field_error(src, at, ok4.error().message());
-            v4.push_back(p);
+            CNETD_TRY((add_pool<Ipv4Cidr>(src, at, *base, *size, v4)));
         }
     }
     if (v4.empty()) {
@@ -138,6 +136,239 @@ Result<void> get_pools(const std::string& src, const YAML::Node& n, Config& cfg)
     }
     cfg.address_pools = std::move(v4);
     cfg.address_pools6 = std::move(v6);
+    return ok();
+}
+
+// parse()'s state while it reads the keys: the config so far, and bip/fixed-cidr, which are
+// checked against each other once every key is read.
+struct State {
+    Config cfg;
+    std::optional<Ipv4Cidr> bip;
+    std::optional<Ipv4Cidr> fixed;
+};
+
+// Reads the value `v` of `key` (in file `src`) into `st`; errors name src and key.
+using Reader = std::function<Result<void>(const std::string& src, const std::string& key,
+                                          const YAML::Node& v, State& st)>;
+
+Reader bool_key(bool Config::*field) {
+    return [field](const std::string& src, const std::string& key, const YAML::Node& v,
+                   State& st) -> Result<void> {
+        CNETD_TRY_ASSIGN(st.cfg.*field, get_bool(src, key, v));
+        return ok();
+    };
+}
+
+// A whole number min..65536 (connection limits).
+Reader count_key(unsigned Config::*field, unsigned min) {
+    return [field, min](const std::string& src, const std::string& key, const YAML::Node& v,
+                        State& st) -> Result<void> {
+        const std::string s = v.IsScalar() ? v.Scalar() : std::string();
+        bool digits =
+            !s.empty() && s.size() <= 6 && s.find_first_not_of("0123456789") == std::string::npos;
+        unsigned long n = digits ? std::stoul(s) : 0;
+        if (!digits || n < min || n > 65536) {
+            return field_error(
+                src, key,
+                fmt::format("expected a whole number from {} to 65536, got {}", min, describe(v)));
+        }
+        st.cfg.*field = static_cast<unsigned>(n);
+        return ok();
+    };
+}
+
+// A string `check` accepts (it returns the complaint, "" if none).
+Reader string_key(std::string Config::*field, std::string (*check)(const std::string&)) {
+    return [field, check](const std::string& src, const std::string& key, const YAML::Node& v,
+                          State& st) -> Result<void> {
+        CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+        if (std::string why = check(s); !why.empty()) return field_error(src, key, why);
+        st.cfg.*field = s;
+        return ok();
+    };
+}
+
+std::string check_group(const std::string& s) {
+    if (s.size() > 256 || s.find_first_of(" \t\r\n:/,") != std::string::npos)
+        return fmt::format("\"{}\" is not a group name or numeric gid", s);
+    return "";
+}
+
+std::string check_path(const std::string& s) {
+    if (s.empty() || s[0] != '/') return fmt::format("\"{}\" is not an absolute path", s);
+    return "";
+}
+
+std::string check_firewall(const std::string& s) {
+    if (s != "nftables" && s != "none")
+        return fmt::format("\"{}\" is not one of nftables, none", s);
+    return "";
+}
+
+std::string check_log_level(const std::string& s) {
+    if (s != "debug" && s != "info" && s != "warning" && s != "error")
+        return fmt::format("\"{}\" is not one of debug, info, warning, error", s);
+    return "";
+}
+
+// bip (a gateway address with its prefix) and fixed-cidr (a network).
+Result<void> read_cidr4(const std::string& src, const std::string& key, const YAML::Node& v,
+                        State& st) {
+    CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+    auto c = key == "bip" ? Ipv4Cidr::parse(s) : Ipv4Cidr::parse_network(s);
+    if (!c) return field_error(src, key, c.error().message());
+    (key == "bip" ? st.bip : st.fixed) = *c;
+    return ok();
+}
+
+Result<void> read_mtu(const std::string& src, const std::string& key, const YAML::Node& v,
+                      State& st) {
+    CNETD_TRY_ASSIGN(st.cfg.mtu, get_mtu(src, key, v));
+    return ok();
+}
+
+Result<void> read_bridge(const std::string& src, const std::string& key, const YAML::Node& v,
+                         State& st) {
+    CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+    if (s == "none") {
+        st.cfg.default_network = false;
+    } else if (!s.empty()) {
+        auto r = validate_ifname(s);
+        if (!r) return field_error(src, key, r.error().message());
+        st.cfg.default_net.bridge = s;
+    }
+    return ok();
+}
+
+Result<void> read_ip(const std::string& src, const std::string& key, const YAML::Node& v,
+                     State& st) {
+    CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+    if (s.find(':') != std::string::npos) {
+        return field_error(src, key,
+                           fmt::format("\"{}\": IPv6 host addresses are not supported yet", s));
+    }
+    auto a = Ipv4::parse(s);
+    if (!a) return field_error(src, key, a.error().message());
+    if (a->value() != 0) st.cfg.default_host_ip = *a;
+    return ok();
+}
+
+Result<void> read_pools(const std::string& src, const std::string&, const YAML::Node& v,
+                        State& st) {
+    return get_pools(src, v, st.cfg);
+}
+
+Result<void> read_fixed_cidr_v6(const std::string& src, const std::string& key, const YAML::Node& v,
+                                State& st) {
+    CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+    auto c = Ipv6Cidr::parse_network(s);
+    if (!c) return field_error(src, key, c.error().message());
+    const Ipv6 a = c->addr();
+    if (a.is_multicast() || a.is_link_local() || a.is_loopback() || a.is_unspecified() ||
+        c->prefix() > 126) {
+        return field_error(src, key,
+                           fmt::format("\"{}\" is not a unicast subnet with room for a gateway and "
+                                       "containers (e.g. fd00:1::/64)",
+                                       s));
+    }
+    st.cfg.fixed_cidr_v6 = *c;
+    return ok();
+}
+
+// Docker's `iptables: false` is `firewall: none`.
+Result<void> read_iptables(const std::string& src, const std::string& key, const YAML::Node& v,
+                           State& st) {
+    CNETD_TRY_ASSIGN(bool on, get_bool(src, key, v));
+    if (!on) st.cfg.firewall = "none";
+    return ok();
+}
+
+// Every key cnetd reads, with its reader (a declarative table: any other key is ignored if it is
+// one of kIgnoredDockerKeys, else an error).
+const std::map<std::string, Reader>& readers() {
+    static const std::map<std::string, Reader> table = {
+        {"bip", read_cidr4},
+        {"fixed-cidr", read_cidr4},
+        {"mtu", read_mtu},
+        {"icc", bool_key(&Config::icc)},
+        {"ip-masq", bool_key(&Config::ip_masq)},
+        {"ip-forward", bool_key(&Config::ip_forward)},
+        {"ipv6", bool_key(&Config::ipv6)},
+        {"bridge", read_bridge},
+        {"firewall", string_key(&Config::firewall, check_firewall)},
+        {"iptables", read_iptables},
+        {"ip", read_ip},
+        {"group", string_key(&Config::group, check_group)},
+        {"read-group", string_key(&Config::read_group, check_group)},
+        {"max-connections", count_key(&Config::max_connections, 1)},
+        {"max-connections-per-uid", count_key(&Config::max_connections_per_uid, 1)},
+        {"reserved-write-connections", count_key(&Config::reserved_write_connections, 0)},
+        {"default-address-pools", read_pools},
+        {"fixed-cidr-v6", read_fixed_cidr_v6},
+        {"log-level", string_key(&Config::log_level, check_log_level)},
+        {"socket", string_key(&Config::socket, check_path)},
+        {"state-dir", string_key(&Config::state_dir, check_path)},
+        {"netns-dir", string_key(&Config::netns_dir, check_path)},
+    };
+    return table;
+}
+
+// The checks across keys, once all are read: bip and fixed-cidr, the connection slots.
+Result<void> finish(const std::string& src, State& st) {
+    Config& cfg = st.cfg;
+    if (st.bip) {
+        Ipv4Cidr subnet = st.bip->masked();
+        if (st.bip->addr() == subnet.network() || st.bip->addr() == subnet.broadcast()) {
+            return field_error(src, "bip",
+                               fmt::format("\"{}\" is the network or broadcast address, not a "
+                                           "gateway address (e.g. {}/{})",
+                                           st.bip->str(), Ipv4(subnet.network().value() + 1).str(),
+                                           subnet.prefix()));
+        }
+        cfg.default_net.bip = *st.bip;
+    }
+    if (st.fixed) {
+        Ipv4Cidr subnet = cfg.default_net.bip.masked();
+        if (st.fixed->prefix() < subnet.prefix() || !subnet.contains(st.fixed->network())) {
+            return field_error(src, "fixed-cidr",
+                               fmt::format("{} is not inside the bridge subnet {}", st.fixed->str(),
+                                           subnet.str()));
+        }
+        cfg.default_net.fixed_cidr = *st.fixed;
+    }
+    cfg.default_net.mtu = cfg.mtu;
+    if (cfg.fixed_cidr_v6 && !cfg.ipv6) {
+        cfg.warnings.push_back(
+            fmt::format("{}: fixed-cidr-v6: ignored while ipv6 is false (set ipv6: true for a "
+                        "dual-stack default network)",
+                        src));
+    }
+    if (cfg.reserved_write_connections >= cfg.max_connections) {
+        return field_error(src, "reserved-write-connections",
+                           fmt::format("{} must be less than max-connections ({}): peers "
+                                       "without write access need at least one slot",
+                                       cfg.reserved_write_connections, cfg.max_connections));
+    }
+    return ok();
+}
+
+// Reads every key of the mapping `root` into `st`; `at` follows the key being read, so that an
+// exception no check foresaw can name it.
+Result<void> read_keys(const std::string& src, const YAML::Node& root, State& st, std::string& at) {
+    for (const auto& kv : root) {
+        if (!kv.first.IsScalar())
+            return Error::invalid(fmt::format("{}: a key is not a string", src));
+        const std::string key = kv.first.Scalar();
+        at = key;
+        if (kIgnoredDockerKeys.count(key)) {
+            st.cfg.warnings.push_back(
+                fmt::format("{}: {}: Docker key not used by cnetd, ignored", src, key));
+            continue;
+        }
+        auto it = readers().find(key);
+        if (it == readers().end()) return field_error(src, key, "unknown key");
+        CNETD_TRY(it->second(src, key, kv.second, st));
+    }
     return ok();
 }
 
@@ -152,158 +383,16 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
         return Error::invalid(fmt::format("{}: line {}, column {}: {}", source, e.mark.line + 1,
                                           e.mark.column + 1, e.msg));
     }
-    Config cfg;
-    if (root.IsNull()) return cfg;  // empty file: defaults
+    State st;
+    if (root.IsNull()) return std::move(st.cfg);  // empty file: defaults
     if (!root.IsMap()) {
         return Error::invalid(fmt::format("{}: expected a mapping of keys, got {}", source,
                                           describe(root)));
     }
     std::string at;  // the key being read, for an exception no check foresaw
     try {
-        std::optional<Ipv4Cidr> bip;
-        std::optional<Ipv4Cidr> fixed;
-        for (const auto& kv : root) {
-            if (!kv.first.IsScalar()) return Error::invalid(fmt::format("{}: a key is not a string", source));
-            const std::string key = kv.first.Scalar();
-            at = key;
-            const YAML::Node& v = kv.second;
-            if (kIgnoredDockerKeys.count(key)) {
-                cfg.warnings.push_back(
-                    fmt::format("{}: {}: Docker key not used by cnetd, ignored", source, key));
-                continue;
-            }
-            if (!kKnownKeys.count(key)) {
-                return field_error(source, key, "unknown key");
-            }
-            if (key == "bip" || key == "fixed-cidr") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                auto c = key == "bip" ? Ipv4Cidr::parse(s) : Ipv4Cidr::parse_network(s);
-                if (!c) return field_error(source, key, c.error().message());
-                (key == "bip" ? bip : fixed) = *c;
-            } else if (key == "mtu") {
-                CNETD_TRY_ASSIGN(cfg.mtu, get_mtu(source, key, v));
-            } else if (key == "icc") {
-                CNETD_TRY_ASSIGN(cfg.icc, get_bool(source, key, v));
-            } else if (key == "ip-masq") {
-                CNETD_TRY_ASSIGN(cfg.ip_masq, get_bool(source, key, v));
-            } else if (key == "ip-forward") {
-                CNETD_TRY_ASSIGN(cfg.ip_forward, get_bool(source, key, v));
-            } else if (key == "bridge") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s == "none") {
-                    cfg.default_network = false;
-                } else if (!s.empty()) {
-                    auto r = validate_ifname(s);
-                    if (!r) return field_error(source, key, r.error().message());
-                    cfg.default_net.bridge = s;
-                }
-            } else if (key == "firewall") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s != "nftables" && s != "none") {
-                    return field_error(source, key,
-                                       fmt::format("\"{}\" is not one of nftables, none", s));
-                }
-                cfg.firewall = s;
-            } else if (key == "ip") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s.find(':') != std::string::npos) {
-                    return field_error(source, key,
-                                       fmt::format("\"{}\": IPv6 host addresses are not supported yet", s));
-                }
-                auto a = Ipv4::parse(s);
-                if (!a) return field_error(source, key, a.error().message());
-                if (a->value() != 0) cfg.default_host_ip = *a;
-            } else if (key == "group" || key == "read-group") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s.size() > 256 || s.find_first_of(" \t\r\n:/,") != std::string::npos) {
-                    return field_error(source, key,
-                                       fmt::format("\"{}\" is not a group name or numeric gid", s));
-                }
-                (key == "group" ? cfg.group : cfg.read_group) = s;
-            } else if (key == "max-connections" || key == "max-connections-per-uid" ||
-                       key == "reserved-write-connections") {
-                const unsigned min = key == "reserved-write-connections" ? 0 : 1;
-                const std::string s = v.IsScalar() ? v.Scalar() : std::string();
-                bool digits = !s.empty() && s.size() <= 6 &&
-                              s.find_first_not_of("0123456789") == std::string::npos;
-                unsigned long n = digits ? std::stoul(s) : 0;
-                if (!digits || n < min || n > 65536) {
-                    return field_error(source, key,
-                                       fmt::format("expected a whole number from {} to 65536, got {}",
-                                                   min, describe(v)));
-                }
-                (key == "max-connections"           ? cfg.max_connections
-                 : key == "max-connections-per-uid" ? cfg.max_connections_per_uid
-                                                    : cfg.reserved_write_connections) =
-                    static_cast<unsigned>(n);
-            } else if (key == "default-address-pools") {
-                CNETD_TRY(get_pools(source, v, cfg));
-            } else if (key == "ipv6") {
-                CNETD_TRY_ASSIGN(cfg.ipv6, get_bool(source, key, v));
-            } else if (key == "fixed-cidr-v6") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                auto c = Ipv6Cidr::parse_network(s);
-                if (!c) return field_error(source, key, c.error().message());
-                const Ipv6 a = c->addr();
-                if (a.is_multicast() || a.is_link_local() || a.is_loopback() || a.is_unspecified() ||
-                    c->prefix() > 126) {
-                    return field_error(source, key,
-                                       fmt::format("\"{}\" is not a unicast subnet with room for a "
-                                                   "gateway and containers (e.g. fd00:1::/64)",
-                                                   s));
-                }
-                cfg.fixed_cidr_v6 = *c;
-            } else if (key == "iptables") {
-                CNETD_TRY_ASSIGN(bool b, get_bool(source, key, v));
-                if (!b) cfg.firewall = "none";
-            } else if (key == "log-level") {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s != "debug" && s != "info" && s != "warning" && s != "error") {
-                    return field_error(source, key,
-                                       fmt::format("\"{}\" is not one of debug, info, warning, error", s));
-                }
-                cfg.log_level = s;
-            } else {
-                CNETD_TRY_ASSIGN(std::string s, get_string(source, key, v));
-                if (s.empty() || s[0] != '/') {
-                    return field_error(source, key, fmt::format("\"{}\" is not an absolute path", s));
-                }
-                (key == "socket" ? cfg.socket : key == "state-dir" ? cfg.state_dir : cfg.netns_dir) = s;
-            }
-        }
-        if (bip) {
-            Ipv4Cidr subnet = bip->masked();
-            if (bip->addr() == subnet.network() || bip->addr() == subnet.broadcast()) {
-                return field_error(source, "bip",
-                                   fmt::format("\"{}\" is the network or broadcast address, not a "
-                                               "gateway address (e.g. {}/{})",
-                                               bip->str(), Ipv4(subnet.network().value() + 1).str(),
-                                               subnet.prefix()));
-            }
-            cfg.default_net.bip = *bip;
-        }
-        if (fixed) {
-            Ipv4Cidr subnet = cfg.default_net.bip.masked();
-            if (fixed->prefix() < subnet.prefix() || !subnet.contains(fixed->network())) {
-                return field_error(source, "fixed-cidr",
-                                   fmt::format("{} is not inside the bridge subnet {}",
-                                               fixed->str(), subnet.str()));
-            }
-            cfg.default_net.fixed_cidr = *fixed;
-        }
-        cfg.default_net.mtu = cfg.mtu;
-        if (cfg.fixed_cidr_v6 && !cfg.ipv6) {
-            cfg.warnings.push_back(fmt::format(
-                "{}: fixed-cidr-v6: ignored while ipv6 is false (set ipv6: true for a dual-stack "
-                "default network)",
-                source));
-        }
-        if (cfg.reserved_write_connections >= cfg.max_connections) {
-            return field_error(source, "reserved-write-connections",
-                               fmt::format("{} must be less than max-connections ({}): peers "
-                                           "without write access need at least one slot",
-                                           cfg.reserved_write_connections, cfg.max_connections));
-        }
+        CNETD_TRY(read_keys(source, root, st, at));
+        CNETD_TRY(finish(source, st));
     } catch (const YAML::Exception& e) {
         return Error::invalid(fmt::format("{}: {}", source, e.what()));
     } catch (const std::exception& e) {
@@ -311,7 +400,7 @@ Result<Config> parse(std::string_view text, std::string_view source_sv) {
         return at.empty() ? Error::invalid(fmt::format("{}: {}", source, e.what()))
                           : field_error(source, at, e.what());
     }
-    return cfg;
+    return std::move(st.cfg);
 }
 
 Result<Config> load(const std::string& path, bool must_exist) {

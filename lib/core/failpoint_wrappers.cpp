@@ -2,11 +2,6 @@
 
 namespace cnetd::core {
 
-Netns& unwrap(Netns& ns) {
-    if (auto* w = dynamic_cast<FailpointNetns*>(&ns)) return w->inner();
-    return ns;
-}
-
 Result<std::unique_ptr<Netns>> FailpointKernel::open_netns(const std::string& path) {
     CNETD_TRY_ASSIGN(auto ns, in_.open_netns(path));
     return std::unique_ptr<Netns>(new FailpointNetns(std::move(ns)));

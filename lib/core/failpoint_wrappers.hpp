@@ -12,7 +12,8 @@
 //
 // Adding a mutating method to Kernel, Netns or firewall::Backend: one line here, e.g.
 //   Result<void> foo(const std::string& i) override { CNETD_FP_STEP("netns", "foo", in_.foo(i)); }
-// (a read-only one: `{ return in_.foo(i); }`). Pass a Netns on to the real kernel as unwrap(ns).
+// (a read-only one: `{ return in_.foo(i); }`). A FailpointNetns is passed on to the real kernel as
+// it is: a Kernel finds its own state of a Netns through the interface (LinuxKernel: by id()).
 // Ownership: borrows the wrapped kernel and firewall, which must outlive the wrappers.
 // Threading: as the wrapped objects (the kernel worker).
 #pragma once
@@ -58,13 +59,9 @@ auto best_effort_step(const char* before, const char* after, F&& call) -> declty
     return ::cnetd::core::fp_detail::best_effort_step(layer "." op ".before", \
                                                       layer "." op ".after", [&] { return call; })
 
-// The real Netns behind a FailpointNetns (the real kernel reads its fd); others as they are.
-Netns& unwrap(Netns& ns);
-
 class FailpointNetns final : public Netns {
 public:
     explicit FailpointNetns(std::unique_ptr<Netns> ns) : own_(std::move(ns)), in_(*own_) {}
-    Netns& inner() { return in_; }
     const std::string& path() const override { return in_.path(); }
     NetnsId id() const override { return in_.id(); }
     Result<std::string> free_ifname(const std::string& p) override { return in_.free_ifname(p); }
@@ -123,14 +120,14 @@ public:
         CNETD_FP_STEP("kernel", "delete_netns", in_.delete_netns(path));
     }
     Result<void> restore_netns(const std::string& path, Netns& ns) override {
-        CNETD_FP_STEP("kernel", "restore_netns", in_.restore_netns(path, unwrap(ns)));
+        CNETD_FP_STEP("kernel", "restore_netns", in_.restore_netns(path, ns));
     }
     Result<LinkKind> link_kind(const std::string& name) override { return in_.link_kind(name); }
     Result<bool> ensure_bridge(const BridgeSpec& spec) override {
         CNETD_FP_STEP("kernel", "ensure_bridge", in_.ensure_bridge(spec));
     }
     Result<void> create_veth(const VethSpec& spec, Netns& ns) override {
-        CNETD_FP_STEP("kernel", "create_veth", in_.create_veth(spec, unwrap(ns)));
+        CNETD_FP_STEP("kernel", "create_veth", in_.create_veth(spec, ns));
     }
     Result<void> set_up(const std::string& i) override {
         CNETD_FP_STEP("kernel", "set_up", in_.set_up(i));
@@ -140,8 +137,7 @@ public:
     }
     // Failpoints "kernel.delete_link.*": a retirement is the detach's deletion.
     Result<void> retire_veth(const std::string& host, Netns* ns, const std::string& peer) override {
-        CNETD_FP_STEP("kernel", "delete_link",
-                      in_.retire_veth(host, ns ? &unwrap(*ns) : nullptr, peer));
+        CNETD_FP_STEP("kernel", "delete_link", in_.retire_veth(host, ns, peer));
     }
     Result<void> flush_retired() override { return in_.flush_retired(); }
     Result<void> write_sysctl(const std::string& key, const std::string& value) override {
@@ -168,7 +164,7 @@ public:
         return in_.link_status(name);
     }
     Result<std::optional<PeerStatus>> peer_status(Netns& ns, const std::string& i) override {
-        return in_.peer_status(unwrap(ns), i);
+        return in_.peer_status(ns, i);
     }
     Result<void> set_master(const std::string& i, const std::string& bridge) override {
         CNETD_FP_STEP("kernel", "set_master", in_.set_master(i, bridge));

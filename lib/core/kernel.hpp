@@ -21,13 +21,8 @@
 
 namespace cnetd::core {
 
-// A network namespace's identity: the nsfs inode (what `ls -i /proc/PID/ns/net` prints), so two
-// paths to one namespace are recognised as the same.
-struct NetnsId {
-    uint64_t dev = 0;
-    uint64_t ino = 0;
-    auto operator<=>(const NetnsId&) const = default;
-};
+// A network namespace's identity (its nsfs inode): base/net.hpp.
+using NetnsId = cnetd::NetnsId;
 
 enum class LinkKind { Absent, Bridge, Other };
 
@@ -83,7 +78,9 @@ struct VethSpec {
 };
 
 // An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so
-// the namespace cannot vanish under us while we configure it.
+// the namespace cannot vanish under us while we configure it. A Netns handed to a Kernel may be a
+// decorator of the one it opened (core::FailpointNetns forwards every call): a Kernel finds its
+// own state of it through this interface (LinuxKernel: by id()), never by its dynamic type.
 class Netns {
 public:
     virtual ~Netns() = default;

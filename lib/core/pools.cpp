@@ -78,69 +78,64 @@ Result<void> validate_pool(const AddressPool& p) {
     return ok();
 }
 
-Result<Ipv4Cidr> choose_subnet(const std::vector<AddressPool>& pools, const PoolContext& ctx) {
-    if (pools.empty()) return Error::conflict("no default address pools are configured");
+namespace {
+
+// The pools as the exhaustion messages name them: at most kMaxPoolsNamed, then "and N more".
+template <class Pool>
+std::string pool_list(const std::vector<Pool>& pools) {
+    std::string text;
+    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
+        if (i) text += ", ";
+        text += pools[i].str();
+    }
+    if (pools.size() > kMaxPoolsNamed)
+        text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
+    return text;
+}
+
+// Every pool valid, else the first invalid one's error framed "address pool <base>".
+template <class Pool>
+Result<void> validate_pools(const std::vector<Pool>& pools) {
     for (const auto& pool : pools) {
         auto v = validate_pool(pool);
         if (!v) return std::move(v).error().wrap(fmt::format("address pool {}", pool.base.str()));
     }
-    Tally tally[3];
-    uint64_t total = 0;
-    for (const auto& pool : pools) {
-        const uint64_t step = uint64_t{1} << (32 - pool.size);
-        const uint64_t end = uint64_t{pool.base.network().value()} + pool.base.size();  // exclusive
-        total += pool.count();
-        uint64_t cur = pool.base.network().value();
-        while (cur < end) {
-            const Ipv4Cidr cand(Ipv4(static_cast<uint32_t>(cur)), pool.size);
-            // The blocker of the first reason that applies; among several of that reason, the one
-            // reaching furthest, so the whole run it covers is skipped in one step.
-            std::optional<Reason> reason;
-            uint64_t block_end = 0;  // exclusive
-            std::string block_name;
-            auto consider = [&](Reason r, uint64_t e, const std::string& name) {
-                if (reason && *reason != r) return;
-                if (!reason || e > block_end) {
-                    reason = r;
-                    block_end = e;
-                    block_name = name;
-                }
-            };
-            for (const auto& u : ctx.used) {
-                if (u.overlaps(cand))
-                    consider(kUsed, uint64_t{u.network().value()} + u.size(), u.masked().str());
-            }
-            if (!reason) {
-                for (const auto& r : ctx.onlink_routes) {
-                    if (r.prefix() > 0 && r.overlaps(cand)) {
-                        consider(kRoute, uint64_t{r.network().value()} + r.size(),
-                                 r.masked().str());
-                    }
-                }
-            }
-            if (!reason) {
-                for (const auto& ns : ctx.nameservers) {
-                    if (cand.contains(ns))
-                        consider(kNameserver, uint64_t{ns.value()} + 1, ns.str());
-                }
-            }
-            if (!reason) return cand;
-            // Next candidate at or after the blocker's end (pools are aligned to `step`).
-            uint64_t next = std::max(cur + step, (block_end + step - 1) / step * step);
-            next = std::min(next, end);
-            tally[*reason].add((next - cur) / step, block_name);
-            cur = next;
-        }
-    }
+    return ok();
+}
 
-    std::string pool_text;
-    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
-        if (i) pool_text += ", ";
-        pool_text += pools[i].str();
-    }
-    if (pools.size() > kMaxPoolsNamed)
-        pool_text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
+// What keeps a candidate subnet from being chosen.
+struct Blocker {
+    Reason reason;
+    uint64_t end = 0;  // first address after it (exclusive)
+    std::string name;
+};
 
+// The blocker of `cand` of the first reason that applies (networks, routes, nameservers); among
+// several of that reason, the one reaching furthest, so the whole run it covers is skipped in one
+// step. nullopt: the candidate is free.
+std::optional<Blocker> find_blocker(const Ipv4Cidr& cand, const PoolContext& ctx) {
+    std::optional<Blocker> b;
+    auto consider = [&](Reason r, uint64_t e, const std::string& name) {
+        if (!b || e > b->end) b = Blocker{r, e, name};
+    };
+    for (const auto& u : ctx.used) {
+        if (u.overlaps(cand))
+            consider(kUsed, uint64_t{u.network().value()} + u.size(), u.masked().str());
+    }
+    if (b) return b;
+    for (const auto& r : ctx.onlink_routes) {
+        if (r.prefix() > 0 && r.overlaps(cand))
+            consider(kRoute, uint64_t{r.network().value()} + r.size(), r.masked().str());
+    }
+    if (b) return b;
+    for (const auto& ns : ctx.nameservers) {
+        if (cand.contains(ns)) consider(kNameserver, uint64_t{ns.value()} + 1, ns.str());
+    }
+    return b;
+}
+
+// The Conflict when every candidate of `pools` (`total` of them) was skipped, counted by reason.
+Error exhausted(const std::vector<AddressPool>& pools, uint64_t total, const Tally (&tally)[3]) {
     std::vector<std::string> why;
     auto verb = [](uint64_t n, const char* one, const char* many) { return n == 1 ? one : many; };
     if (auto& t = tally[kUsed]; t.skipped) {
@@ -164,7 +159,33 @@ Result<Ipv4Cidr> choose_subnet(const std::vector<AddressPool>& pools, const Pool
         "add pools to default-address-pools",
         pools == default_address_pools() ? "the default address pools"
                                          : "the configured default-address-pools",
-        pool_text, total, verb(total, "subnet", "subnets"), why_text));
+        pool_list(pools), total, verb(total, "subnet", "subnets"), why_text));
+}
+
+}  // namespace
+
+Result<Ipv4Cidr> choose_subnet(const std::vector<AddressPool>& pools, const PoolContext& ctx) {
+    if (pools.empty()) return Error::conflict("no default address pools are configured");
+    CNETD_TRY(validate_pools(pools));
+    Tally tally[3];
+    uint64_t total = 0;
+    for (const auto& pool : pools) {
+        const uint64_t step = uint64_t{1} << (32 - pool.size);
+        const uint64_t end = uint64_t{pool.base.network().value()} + pool.base.size();  // exclusive
+        total += pool.count();
+        uint64_t cur = pool.base.network().value();
+        while (cur < end) {
+            const Ipv4Cidr cand(Ipv4(static_cast<uint32_t>(cur)), pool.size);
+            auto blocker = find_blocker(cand, ctx);
+            if (!blocker) return cand;
+            // Next candidate at or after the blocker's end (pools are aligned to `step`).
+            uint64_t next = std::max(cur + step, (blocker->end + step - 1) / step * step);
+            next = std::min(next, end);
+            tally[blocker->reason].add((next - cur) / step, blocker->name);
+            cur = next;
+        }
+    }
+    return exhausted(pools, total, tally);
 }
 
 std::string AddressPool6::str() const {
@@ -195,10 +216,7 @@ Result<Ipv6Cidr> choose_subnet6(const std::vector<AddressPool6>& pools,
                                 const std::vector<Ipv6Cidr>& used) {
     using v6::u128;
     if (pools.empty()) return Error::conflict("no IPv6 address pools are configured");
-    for (const auto& pool : pools) {
-        auto v = validate_pool(pool);
-        if (!v) return std::move(v).error().wrap(fmt::format("address pool {}", pool.base.str()));
-    }
+    CNETD_TRY(validate_pools(pools));
     std::vector<std::string> blockers;  // distinct networks that were in the way
     for (const auto& pool : pools) {
         const u128 pool_last = v6::last(pool.base);
@@ -223,16 +241,9 @@ Result<Ipv6Cidr> choose_subnet6(const std::vector<AddressPool6>& pools,
             cur = skip_last + 1;
         }
     }
-    std::string pool_text;
-    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
-        if (i) pool_text += ", ";
-        pool_text += pools[i].str();
-    }
-    if (pools.size() > kMaxPoolsNamed)
-        pool_text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
     return Error::conflict(
-        fmt::format("no free IPv6 subnet in {}: every candidate overlaps {} {} ({})", pool_text,
-                    blockers.size() == 1 ? "the subnet" : "the subnets",
+        fmt::format("no free IPv6 subnet in {}: every candidate overlaps {} {} ({})",
+                    pool_list(pools), blockers.size() == 1 ? "the subnet" : "the subnets",
                     blockers.size() == 1 ? "of a network" : "of networks", name_list(blockers)));
 }
 

@@ -5,71 +5,76 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <functional>
 
 #include "netlink/detail.hpp"
 
 namespace cnetd::netlink {
 
 using detail::AddrPtr;
-using detail::CachePtr;
 
 namespace {
 
-Result<AddrPtr> make_addr(int ifindex, const Ipv4Cidr& a, bool with_broadcast) {
+// An address object for `local`/`prefix` on `ifindex` (`local` is null when its allocation failed):
+// what add and delete send, for either family.
+Result<AddrPtr> make_addr(int ifindex, int family, detail::NlAddrPtr local, int prefix) {
     AddrPtr addr(rtnl_addr_alloc());
-    auto local = detail::ipv4_addr(a.addr(), a.prefix());
     if (!addr || !local) return Error::sys(ENOMEM, "allocate address");
     rtnl_addr_set_ifindex(addr.get(), ifindex);
-    rtnl_addr_set_family(addr.get(), AF_INET);
+    rtnl_addr_set_family(addr.get(), family);
     if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
         return Error::sys(nle_to_errno(-rc), "set local address");
-    rtnl_addr_set_prefixlen(addr.get(), a.prefix());
-    if (with_broadcast && a.prefix() < 31) {
-        auto brd = detail::ipv4_addr(a.broadcast());
-        if (!brd) return Error::sys(ENOMEM, "allocate address");
-        if (int rc = rtnl_addr_set_broadcast(addr.get(), brd.get()); rc < 0)
-            return Error::sys(nle_to_errno(-rc), "set broadcast address");
-    }
+    rtnl_addr_set_prefixlen(addr.get(), prefix);
+    return addr;
+}
+
+Result<AddrPtr> make_addr4(int ifindex, const Ipv4Cidr& a, bool with_broadcast) {
+    auto addr = make_addr(ifindex, AF_INET, detail::ipv4_addr(a.addr(), a.prefix()), a.prefix());
+    if (!addr.ok() || !with_broadcast || a.prefix() >= 31) return addr;
+    auto brd = detail::ipv4_addr(a.broadcast());
+    if (!brd) return Error::sys(ENOMEM, "allocate address");
+    if (int rc = rtnl_addr_set_broadcast(addr->get(), brd.get()); rc < 0)
+        return Error::sys(nle_to_errno(-rc), "set broadcast address");
     return addr;
 }
 
 Result<AddrPtr> make_addr6(int ifindex, const Ipv6Cidr& a) {
-    AddrPtr addr(rtnl_addr_alloc());
-    auto local = detail::ipv6_addr(a.addr(), a.prefix());
-    if (!addr || !local) return Error::sys(ENOMEM, "allocate address");
-    rtnl_addr_set_ifindex(addr.get(), ifindex);
-    rtnl_addr_set_family(addr.get(), AF_INET6);
-    if (int rc = rtnl_addr_set_local(addr.get(), local.get()); rc < 0)
-        return Error::sys(nle_to_errno(-rc), "set local address");
-    rtnl_addr_set_prefixlen(addr.get(), a.prefix());
-    return addr;
+    return make_addr(ifindex, AF_INET6, detail::ipv6_addr(a.addr(), a.prefix()), a.prefix());
 }
 
-}  // namespace
-
-namespace {
-
-// One address dump; calls `fn` for each address of `family` on `ifindex`.
-Result<void> each_addr(RouteSocket& s, int family, int ifindex,
-                       const std::function<void(rtnl_addr*)>& fn) {
-    nl_cache* raw = nullptr;
+// RTM_NEWADDR with `nlm_flags` (NLM_F_REPLACE or NLM_F_EXCL); errors framed by `what`.
+Result<void> send_add(RouteSocket& s, Result<AddrPtr> addr, int nlm_flags,
+                      const std::string& what) {
+    if (!addr.ok()) return std::move(addr).error().wrap(what);
     s.clear_error();
-    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
-    CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* a = reinterpret_cast<rtnl_addr*>(o);
-        if (rtnl_addr_get_family(a) == family && rtnl_addr_get_ifindex(a) == ifindex) fn(a);
+    if (int rc = rtnl_addr_add(s.get(), addr->get(), nlm_flags); rc < 0) return s.error(rc, what);
+    return ok();
+}
+
+// RTM_DELADDR; an address that is already gone is success (delete is idempotent).
+Result<void> send_del(RouteSocket& s, Result<AddrPtr> addr, const std::string& what) {
+    if (!addr.ok()) return std::move(addr).error().wrap(what);
+    s.clear_error();
+    if (int rc = rtnl_addr_delete(s.get(), addr->get(), 0); rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == EADDRNOTAVAIL || e == ENOENT) return ok();
+        return s.error(rc, what);
     }
     return ok();
+}
+
+std::string add_what(RouteSocket& s, const std::string& ifname, const std::string& cidr) {
+    return fmt::format("add address {} to {}{}", cidr, ifname, s.where());
+}
+
+std::string del_what(RouteSocket& s, const std::string& ifname, const std::string& cidr) {
+    return fmt::format("remove address {} from {}{}", cidr, ifname, s.where());
 }
 
 }  // namespace
 
 Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex) {
     std::vector<Ipv4Addr> out;
-    CNETD_TRY(each_addr(s, AF_INET, ifindex, [&](rtnl_addr* a) {
+    CNETD_TRY(detail::each_addr(s, AF_INET, ifindex, [&](rtnl_addr* a) {
         Ipv4 local, brd;
         if (!detail::to_ipv4(rtnl_addr_get_local(a), local)) return;
         detail::to_ipv4(rtnl_addr_get_broadcast(a), brd);
@@ -80,31 +85,17 @@ Result<std::vector<Ipv4Addr>> list_ipv4(RouteSocket& s, int ifindex) {
 
 Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& a,
                       bool replace) {
-    const std::string what = fmt::format("add address {} to {}{}", a.str(), ifname, s.where());
-    auto addr = make_addr(ifindex, a, true);
-    if (!addr.ok()) return std::move(addr).error().wrap(what);
-    s.clear_error();
-    if (int rc = rtnl_addr_add(s.get(), addr->get(), replace ? NLM_F_REPLACE : NLM_F_EXCL); rc < 0)
-        return s.error(rc, what);
-    return ok();
+    return send_add(s, make_addr4(ifindex, a, true), replace ? NLM_F_REPLACE : NLM_F_EXCL,
+                    add_what(s, ifname, a.str()));
 }
 
 Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& a) {
-    const std::string what = fmt::format("remove address {} from {}{}", a.str(), ifname, s.where());
-    auto addr = make_addr(ifindex, a, false);
-    if (!addr.ok()) return std::move(addr).error().wrap(what);
-    s.clear_error();
-    if (int rc = rtnl_addr_delete(s.get(), addr->get(), 0); rc < 0) {
-        int e = s.errno_of(rc);
-        if (e == EADDRNOTAVAIL || e == ENOENT) return ok();
-        return s.error(rc, what);
-    }
-    return ok();
+    return send_del(s, make_addr4(ifindex, a, false), del_what(s, ifname, a.str()));
 }
 
 Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex) {
     std::vector<Ipv6Addr> out;
-    CNETD_TRY(each_addr(s, AF_INET6, ifindex, [&](rtnl_addr* a) {
+    CNETD_TRY(detail::each_addr(s, AF_INET6, ifindex, [&](rtnl_addr* a) {
         Ipv6 local;
         if (!detail::to_ipv6(rtnl_addr_get_local(a), local)) return;
         out.push_back({Ipv6Cidr(local, rtnl_addr_get_prefixlen(a)), rtnl_addr_get_flags(a)});
@@ -114,27 +105,13 @@ Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex) {
 
 Result<void> add_ipv6_nodad(RouteSocket& s, int ifindex, const std::string& ifname,
                             const Ipv6Cidr& a) {
-    const std::string what = fmt::format("add address {} to {}{}", a.str(), ifname, s.where());
     auto addr = make_addr6(ifindex, a);
-    if (!addr.ok()) return std::move(addr).error().wrap(what);
-    rtnl_addr_set_flags(addr->get(), IFA_F_NODAD);
-    s.clear_error();
-    if (int rc = rtnl_addr_add(s.get(), addr->get(), NLM_F_REPLACE); rc < 0)
-        return s.error(rc, what);
-    return ok();
+    if (addr.ok()) rtnl_addr_set_flags(addr->get(), IFA_F_NODAD);
+    return send_add(s, std::move(addr), NLM_F_REPLACE, add_what(s, ifname, a.str()));
 }
 
 Result<void> del_ipv6(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv6Cidr& a) {
-    const std::string what = fmt::format("remove address {} from {}{}", a.str(), ifname, s.where());
-    auto addr = make_addr6(ifindex, a);
-    if (!addr.ok()) return std::move(addr).error().wrap(what);
-    s.clear_error();
-    if (int rc = rtnl_addr_delete(s.get(), addr->get(), 0); rc < 0) {
-        int e = s.errno_of(rc);
-        if (e == EADDRNOTAVAIL || e == ENOENT) return ok();
-        return s.error(rc, what);
-    }
-    return ok();
+    return send_del(s, make_addr6(ifindex, a), del_what(s, ifname, a.str()));
 }
 
 }  // namespace cnetd::netlink

@@ -1,9 +1,11 @@
 #include "netlink/detail.hpp"
 
 #include <arpa/inet.h>
+#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace cnetd::netlink::detail {
@@ -56,6 +58,59 @@ LinkInfo link_info(rtnl_link* l) {
         info.mac = Mac(b);
     }
     return info;
+}
+
+Result<std::optional<LinkInfo>> get_link(RouteSocket& s, int ifindex, const std::string& name,
+                                         const std::string& what) {
+    rtnl_link* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_link_get_kernel(s.get(), ifindex, ifindex ? nullptr : name.c_str(), &raw);
+    LinkPtr l(raw);
+    if (rc < 0) {
+        int e = s.errno_of(rc);
+        if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
+        return s.error(rc, fmt::format("{}{}", what, s.where()));
+    }
+    return std::optional<LinkInfo>(link_info(l.get()));
+}
+
+Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
+                            std::string_view op) {
+    LinkPtr orig(rtnl_link_alloc());
+    if (!orig) return Error::sys(ENOMEM, op);
+    rtnl_link_set_name(changes, name.c_str());
+    s.clear_error();
+    if (int rc = rtnl_link_change(s.get(), orig.get(), changes, 0); rc < 0)
+        return s.error(rc, fmt::format("{} {}{}", op, name, s.where()));
+    return ok();
+}
+
+Result<void> each_addr(RouteSocket& s, int family, int ifindex,
+                       const std::function<void(rtnl_addr*)>& fn) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* a = reinterpret_cast<rtnl_addr*>(o);
+        if (rtnl_addr_get_family(a) == family && rtnl_addr_get_ifindex(a) == ifindex) fn(a);
+    }
+    return ok();
+}
+
+Result<void> each_main_route(RouteSocket& s, int family, std::string_view op,
+                             const std::function<void(rtnl_route*)>& fn) {
+    nl_cache* raw = nullptr;
+    s.clear_error();
+    int rc = rtnl_route_alloc_cache(s.get(), family, 0, &raw);
+    CachePtr cache(raw);
+    if (rc < 0) return s.error(rc, fmt::format("{}{}", op, s.where()));
+    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+        auto* r = reinterpret_cast<rtnl_route*>(o);
+        if (rtnl_route_get_family(r) == family && rtnl_route_get_table(r) == RT_TABLE_MAIN) fn(r);
+    }
+    return ok();
 }
 
 }  // namespace cnetd::netlink::detail

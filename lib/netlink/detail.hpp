@@ -9,6 +9,12 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/error.hpp"
 #include "base/fd.hpp"
 #include "base/net.hpp"
 #include "netlink/link.hpp"
@@ -33,5 +39,26 @@ bool to_ipv4(const nl_addr* a, Ipv4& out);
 bool to_ipv6(const nl_addr* a, Ipv6& out);
 // The fields of a libnl link object cnetd uses.
 LinkInfo link_info(rtnl_link* l);
+
+// RTM_GETLINK of one link by `ifindex` (or, with ifindex 0, by `name`). nullopt when it does not
+// exist (ENODEV/ENOENT); other errors "<what>[ in <netns>]: <strerror>".
+Result<std::optional<LinkInfo>> get_link(RouteSocket& s, int ifindex, const std::string& name,
+                                         const std::string& what);
+
+// RTM_NEWLINK without NLM_F_CREATE, addressed by IFLA_IFNAME (ifindex 0): the kernel applies
+// `changes` to the named link or answers ENODEV. This saves the name -> ifindex lookup round trip.
+// Errors: "<op> <name>[ in <netns>]: <strerror>".
+Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
+                            std::string_view op);
+
+// One dump of the namespace's addresses; calls `fn` for each address of `family` on `ifindex`.
+// Errors: "list addresses[ in <netns>]: <strerror>".
+Result<void> each_addr(RouteSocket& s, int family, int ifindex,
+                       const std::function<void(rtnl_addr*)>& fn);
+
+// One dump of `family`'s routes; calls `fn` for each route of the main table.
+// Errors: "<op>[ in <netns>]: <strerror>".
+Result<void> each_main_route(RouteSocket& s, int family, std::string_view op,
+                             const std::function<void(rtnl_route*)>& fn);
 
 }  // namespace cnetd::netlink::detail

@@ -21,39 +21,24 @@ namespace {
 // The default route's gateway out of `ifindex` in `family`, through `to` (address converter).
 template <class Addr, class Conv>
 Result<std::optional<Addr>> default_gateway(RouteSocket& s, int family, int ifindex, Conv to) {
-    nl_cache* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_route_alloc_cache(s.get(), family, 0, &raw);
-    CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("list routes{}", s.where()));
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* r = reinterpret_cast<rtnl_route*>(o);
-        if (rtnl_route_get_table(r) != RT_TABLE_MAIN) continue;
+    std::optional<Addr> found;
+    CNETD_TRY(detail::each_main_route(s, family, "list routes", [&](rtnl_route* r) {
         nl_addr* dst = rtnl_route_get_dst(r);
-        if (dst && nl_addr_get_prefixlen(dst) != 0) continue;
-        for (int i = 0; i < rtnl_route_get_nnexthops(r); ++i) {
+        if (found || (dst && nl_addr_get_prefixlen(dst) != 0)) return;
+        for (int i = 0; i < rtnl_route_get_nnexthops(r) && !found; ++i) {
             rtnl_nexthop* nh = rtnl_route_nexthop_n(r, i);
             if (!nh || rtnl_route_nh_get_ifindex(nh) != ifindex) continue;
             Addr a;
-            if (to(rtnl_route_nh_get_gateway(nh), a)) return std::optional<Addr>(a);
+            if (to(rtnl_route_nh_get_gateway(nh), a)) found = a;
         }
-    }
-    return std::optional<Addr>{};
+    }));
+    return found;
 }
 
 }  // namespace
 
 Result<std::optional<LinkInfo>> get_link_by_index(RouteSocket& s, int ifindex) {
-    rtnl_link* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_link_get_kernel(s.get(), ifindex, nullptr, &raw);
-    LinkPtr l(raw);
-    if (rc < 0) {
-        int e = s.errno_of(rc);
-        if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
-        return s.error(rc, fmt::format("get link #{}{}", ifindex, s.where()));
-    }
-    return std::optional<LinkInfo>(detail::link_info(l.get()));
+    return detail::get_link(s, ifindex, "", fmt::format("get link #{}", ifindex));
 }
 
 Result<std::vector<LinkInfo>> list_links(RouteSocket& s) {
@@ -70,32 +55,20 @@ Result<std::vector<LinkInfo>> list_links(RouteSocket& s) {
 }
 
 Result<void> set_master(RouteSocket& s, const std::string& name, int master_ifindex) {
-    LinkPtr orig(rtnl_link_alloc());
     LinkPtr ch(rtnl_link_alloc());
-    if (!orig || !ch) return Error::sys(ENOMEM, "set master");
+    if (!ch) return Error::sys(ENOMEM, "set master");
     rtnl_link_set_master(ch.get(), master_ifindex);
-    rtnl_link_set_name(ch.get(), name.c_str());
-    s.clear_error();
-    if (int rc = rtnl_link_change(s.get(), orig.get(), ch.get(), 0); rc < 0)
-        return s.error(rc, fmt::format("set master of {}{}", name, s.where()));
-    return ok();
+    return detail::change_by_name(s, name, ch.get(), "set master of");
 }
 
 Result<std::vector<Ipv6Cidr>> list_ipv6_global(RouteSocket& s, int ifindex) {
-    nl_cache* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_addr_alloc_cache(s.get(), &raw);
-    CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
     std::vector<Ipv6Cidr> out;
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* a = reinterpret_cast<rtnl_addr*>(o);
-        if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET6) continue;
-        if (rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) continue;
+    CNETD_TRY(detail::each_addr(s, AF_INET6, ifindex, [&](rtnl_addr* a) {
         Ipv6 v;
-        if (detail::to_ipv6(rtnl_addr_get_local(a), v))
+        if (rtnl_addr_get_scope(a) == RT_SCOPE_UNIVERSE &&
+            detail::to_ipv6(rtnl_addr_get_local(a), v))
             out.emplace_back(v, rtnl_addr_get_prefixlen(a));
-    }
+    }));
     return out;
 }
 

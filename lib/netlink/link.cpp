@@ -20,34 +20,8 @@ namespace cnetd::netlink {
 using detail::CachePtr;
 using detail::LinkPtr;
 
-namespace {
-
-// RTM_NEWLINK without NLM_F_CREATE, addressed by IFLA_IFNAME (ifindex 0): the kernel modifies the
-// named link or answers ENODEV. This saves the name → ifindex lookup round trip.
-Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
-                            std::string_view op) {
-    LinkPtr orig(rtnl_link_alloc());
-    if (!orig) return Error::sys(ENOMEM, op);
-    rtnl_link_set_name(changes, name.c_str());
-    s.clear_error();
-    if (int rc = rtnl_link_change(s.get(), orig.get(), changes, 0); rc < 0)
-        return s.error(rc, fmt::format("{} {}{}", op, name, s.where()));
-    return ok();
-}
-
-}  // namespace
-
 Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name) {
-    rtnl_link* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_link_get_kernel(s.get(), 0, name.c_str(), &raw);
-    LinkPtr l(raw);
-    if (rc < 0) {
-        int e = s.errno_of(rc);
-        if (e == ENODEV || e == ENOENT) return std::optional<LinkInfo>{};
-        return s.error(rc, fmt::format("get link {}{}", name, s.where()));
-    }
-    return std::optional<LinkInfo>(detail::link_info(l.get()));
+    return detail::get_link(s, 0, name, fmt::format("get link {}", name));
 }
 
 namespace {
@@ -107,14 +81,14 @@ Result<void> set_up(RouteSocket& s, const std::string& name) {
     LinkPtr ch(rtnl_link_alloc());
     if (!ch) return Error::sys(ENOMEM, "set up");
     rtnl_link_set_flags(ch.get(), IFF_UP);
-    return change_by_name(s, name, ch.get(), "set up");
+    return detail::change_by_name(s, name, ch.get(), "set up");
 }
 
 Result<void> set_mtu(RouteSocket& s, const std::string& name, unsigned mtu) {
     LinkPtr ch(rtnl_link_alloc());
     if (!ch) return Error::sys(ENOMEM, "set mtu");
     rtnl_link_set_mtu(ch.get(), mtu);
-    return change_by_name(s, name, ch.get(), fmt::format("set mtu {} on", mtu));
+    return detail::change_by_name(s, name, ch.get(), fmt::format("set mtu {} on", mtu));
 }
 
 Result<void> set_hairpin(RouteSocket& s, int ifindex, const std::string& name) {

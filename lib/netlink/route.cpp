@@ -39,16 +39,22 @@ Result<detail::RoutePtr> default_route_object(int family, int ifindex, detail::N
     return route;
 }
 
-// One default route via `gw` on `ifindex`, in the main table, replacing any of the same metric.
-Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr gw,
-                         uint32_t metric, const std::string& what) {
-    if (!gw) return Error::sys(ENOMEM, what);
+// Adds or replaces (same metric) the default route via `gw` (null: on-link) out of `ifindex`.
+Result<void> replace_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr gw,
+                             uint32_t metric, const std::string& what) {
     CNETD_TRY_ASSIGN(detail::RoutePtr route,
                      default_route_object(family, ifindex, std::move(gw), metric, what));
     s.clear_error();
     if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
         return s.error(rc, what);
     return ok();
+}
+
+// One default route via `gw` on `ifindex`, in the main table, replacing any of the same metric.
+Result<void> add_default(RouteSocket& s, int family, int ifindex, detail::NlAddrPtr gw,
+                         uint32_t metric, const std::string& what) {
+    if (!gw) return Error::sys(ENOMEM, what);  // the gateway's allocation failed
+    return replace_default(s, family, ifindex, std::move(gw), metric, what);
 }
 
 }  // namespace
@@ -68,19 +74,12 @@ Result<void> add_default_route6(RouteSocket& s, int ifindex, const std::string& 
 }
 
 Result<std::optional<DefaultRoute>> get_default_route(RouteSocket& s, int family) {
-    nl_cache* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_route_alloc_cache(s.get(), family, 0, &raw);
-    detail::CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("read default route{}", s.where()));
     std::optional<DefaultRoute> best;
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* r = reinterpret_cast<rtnl_route*>(o);
+    CNETD_TRY(detail::each_main_route(s, family, "read default route", [&](rtnl_route* r) {
         nl_addr* d = rtnl_route_get_dst(r);
-        if (rtnl_route_get_family(r) != family || rtnl_route_get_table(r) != RT_TABLE_MAIN ||
-            rtnl_route_get_type(r) != RTN_UNICAST || (d && nl_addr_get_prefixlen(d) != 0) ||
+        if (rtnl_route_get_type(r) != RTN_UNICAST || (d && nl_addr_get_prefixlen(d) != 0) ||
             rtnl_route_get_nnexthops(r) < 1)
-            continue;
+            return;
         DefaultRoute cur;
         cur.metric = rtnl_route_get_priority(r);
         rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
@@ -92,7 +91,7 @@ Result<std::optional<DefaultRoute>> get_default_route(RouteSocket& s, int family
             if (family == AF_INET6 && detail::to_ipv6(gw, g6)) cur.gateway6 = g6;
         }
         if (!best || cur.metric < best->metric) best = cur;
-    }
+    }));
     return best;
 }
 
@@ -102,12 +101,7 @@ Result<void> put_default_route(RouteSocket& s, int family, const DefaultRoute& r
     detail::NlAddrPtr gw;
     if (r.gateway4) gw = detail::ipv4_addr(*r.gateway4);
     if (r.gateway6) gw = detail::ipv6_addr(*r.gateway6);
-    CNETD_TRY_ASSIGN(detail::RoutePtr route,
-                     default_route_object(family, r.ifindex, std::move(gw), r.metric, what));
-    s.clear_error();
-    if (int rc = rtnl_route_add(s.get(), route.get(), NLM_F_REPLACE); rc < 0)
-        return s.error(rc, what);
-    return ok();
+    return replace_default(s, family, r.ifindex, std::move(gw), r.metric, what);
 }
 
 Result<void> delete_default_route(RouteSocket& s, int family, int ifindex, uint32_t metric,
@@ -127,21 +121,13 @@ Result<void> delete_default_route(RouteSocket& s, int family, int ifindex, uint3
 }
 
 Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {
-    nl_cache* raw = nullptr;
-    s.clear_error();
-    int rc = rtnl_route_alloc_cache(s.get(), AF_INET, 0, &raw);
-    detail::CachePtr cache(raw);
-    if (rc < 0) return s.error(rc, fmt::format("list IPv4 routes{}", s.where()));
     std::vector<Route4> out;
-    for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-        auto* r = reinterpret_cast<rtnl_route*>(o);
-        if (rtnl_route_get_family(r) != AF_INET || rtnl_route_get_table(r) != RT_TABLE_MAIN)
-            continue;
+    CNETD_TRY(detail::each_main_route(s, AF_INET, "list IPv4 routes", [&](rtnl_route* r) {
         Route4 out_r;
         nl_addr* d = rtnl_route_get_dst(r);
         Ipv4 dst;
         // A default route may come without RTA_DST: libnl then reports no (or an empty) address.
-        if (d && nl_addr_get_len(d) > 0 && !detail::to_ipv4(d, dst)) continue;
+        if (d && nl_addr_get_len(d) > 0 && !detail::to_ipv4(d, dst)) return;
         out_r.dst = Ipv4Cidr(dst, d ? static_cast<int>(nl_addr_get_prefixlen(d)) : 0);
         out_r.scope = static_cast<unsigned>(rtnl_route_get_scope(r));
         out_r.type = rtnl_route_get_type(r);
@@ -149,7 +135,7 @@ Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {
         if (rtnl_route_get_nnexthops(r) > 0)
             out_r.oif = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
         out.push_back(out_r);
-    }
+    }));
     return out;
 }
 

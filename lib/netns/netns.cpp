@@ -110,25 +110,29 @@ Result<UniqueFd> host_mount_namespace(const std::string& dir, const std::string&
     return host;
 }
 
-Result<void> create(const std::string& path, int mntns_fd) {
-    const std::string what = fmt::format("create netns {}", path);
-    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the
-    // thread that calls it. The thread bind-mounts its own nsfs inode before it exits, which keeps
-    // the namespace alive. File, namespace and mount are made in the same mount namespace.
+namespace {
+
+// On a throwaway thread inside `mntns_fd`: creates the empty file `path`, with `new_netns` moves
+// the thread into a new network namespace, then bind-mounts `src` on the file. On failure the file
+// is unlinked again: nothing is left behind. Errors "<what>[: <step>]: <strerror>", the step of a
+// failed file creation being `create_step` ("": none).
+Result<void> bind_on_new_file(int mntns_fd, const std::string& path, const std::string& src,
+                              bool new_netns, const char* create_step, const std::string& what) {
     const char* step = "";
     int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
         // O_EXCL: never bind over somebody else's file (or an existing namespace).
         int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
         if (fd < 0) {
-            s = "";
-            return errno;
+            int e = errno;
+            s = create_step;
+            return e;
         }
         ::close(fd);
         int e = 0;
-        if (::unshare(CLONE_NEWNET) != 0) {
+        if (new_netns && ::unshare(CLONE_NEWNET) != 0) {
             e = errno;
             s = "unshare";
-        } else if (::mount(kThreadNs, path.c_str(), "none", MS_BIND, nullptr) != 0) {
+        } else if (::mount(src.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
             e = errno;
             s = "bind mount";
         }
@@ -139,28 +143,20 @@ Result<void> create(const std::string& path, int mntns_fd) {
     return ok();
 }
 
+}  // namespace
+
+Result<void> create(const std::string& path, int mntns_fd) {
+    // The new namespace is made on a throwaway thread: unshare() changes the namespace of the
+    // thread that calls it. The thread bind-mounts its own nsfs inode before it exits, which keeps
+    // the namespace alive. File, namespace and mount are made in the same mount namespace.
+    return bind_on_new_file(mntns_fd, path, kThreadNs, true, "",
+                            fmt::format("create netns {}", path));
+}
+
 Result<void> mount_at(int ns_fd, const std::string& path, int mntns_fd) {
-    const std::string what = fmt::format("restore netns {}", path);
     // The fd table is shared with the throwaway thread; /proc/self/fd/N names the namespace.
-    const std::string src = fmt::format("/proc/self/fd/{}", ns_fd);
-    const char* step = "";
-    int err = on_thread(mntns_fd, step, [&](const char*& s) noexcept {
-        int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-        if (fd < 0) {
-            s = "create file";
-            return errno;
-        }
-        ::close(fd);
-        if (::mount(src.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
-            int e = errno;
-            s = "bind mount";
-            ::unlink(path.c_str());
-            return e;
-        }
-        return 0;
-    });
-    if (err != 0) return Error::sys(err, fmt::format("{}: {}", what, step));
-    return ok();
+    return bind_on_new_file(mntns_fd, path, fmt::format("/proc/self/fd/{}", ns_fd), false,
+                            "create file", fmt::format("restore netns {}", path));
 }
 
 Result<UniqueFd> open(const std::string& path) {

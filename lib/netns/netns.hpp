@@ -17,16 +17,13 @@
 
 #include "base/error.hpp"
 #include "base/fd.hpp"
+#include "base/net.hpp"
 
 namespace cnetd::netns {
 
-// A namespace's identity: (st_dev, st_ino) of its nsfs inode. Two fds or paths that name the same
-// namespace have the same Id.
-struct Id {
-    uint64_t dev = 0;
-    uint64_t ino = 0;
-    auto operator<=>(const Id&) const = default;
-};
+// A namespace's identity: (st_dev, st_ino) of its nsfs inode (base/net.hpp). Two fds or paths that
+// name the same namespace have the same Id.
+using Id = NetnsId;
 
 // The mount namespace netns files must be mounted in, when it is not the caller's own.
 //

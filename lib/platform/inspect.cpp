@@ -34,7 +34,7 @@ Result<std::optional<core::PeerStatus>> LinuxKernel::peer_status(core::Netns& ns
                                                                  const std::string& ifname) {
     CNETD_TRY_ASSIGN(UniqueFd fd, netns::open(ns.path()));
     CNETD_TRY_ASSIGN(netns::Id id, netns::identity(fd.get()));
-    if (core::NetnsId{id.dev, id.ino} != ns.id()) {
+    if (id != ns.id()) {
         return Error::sys(ESTALE, fmt::format("inspect {} in {}: the path now names another "
                                               "namespace",
                                               ifname, ns.path()));

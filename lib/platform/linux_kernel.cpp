@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include <unistd.h>
@@ -31,64 +33,78 @@ namespace cnetd::platform {
 
 namespace {
 
-// An open container namespace: the fd pins the namespace; the route socket was created inside it
-// once (open_netns) and serves every step of an attach without further setns() calls. Only the
-// /proc/sys write needs the thread to enter the namespace.
+// What an open container namespace is to the kernel: the fd that pins it and a route socket made
+// inside it once (open_netns), which serves every step without further setns() calls (only the
+// /proc/sys writes need the thread to enter the namespace). Shared between the LinuxNetns that
+// owns it and LinuxKernel's registry of open namespaces (a weak reference there).
+struct NsHandle {
+    std::string path;
+    UniqueFd fd;
+    netlink::RouteSocket sock;
+    // Interface name -> ifindex, as resolved by this handle's steps: an attach's steps on one
+    // interface (address, routes, IPv6) look its index up once, not once per step. Entries go
+    // when this code deletes, retires or creates a link of that name in the namespace.
+    std::map<std::string, int, std::less<>> ifindex;
+
+    Result<int> ifindex_of(const std::string& ifname, std::string_view op) {
+        if (auto it = ifindex.find(ifname); it != ifindex.end()) return it->second;
+        CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock, ifname));
+        if (!link) return Error::sys(ENODEV, fmt::format("{} {}{}", op, ifname, sock.where()));
+        ifindex.emplace(ifname, link->ifindex);
+        return link->ifindex;
+    }
+};
+
 class LinuxNetns final : public core::Netns {
 public:
-    LinuxNetns(std::string path, UniqueFd fd, core::NetnsId id, netlink::RouteSocket sock)
-        : path_(std::move(path)), fd_(std::move(fd)), id_(id), sock_(std::move(sock)) {}
+    LinuxNetns(core::NetnsId id, std::shared_ptr<NsHandle> h) : id_(id), h_(std::move(h)) {}
 
-    const std::string& path() const override { return path_; }
+    const std::string& path() const override { return h_->path; }
     core::NetnsId id() const override { return id_; }
-    int fd() const { return fd_.get(); }
 
     Result<std::string> free_ifname(const std::string& prefix) override {
-        return netlink::free_ifname(sock_, prefix);
+        return netlink::free_ifname(h_->sock, prefix);
     }
 
     Result<void> disable_ipv6(const std::string& ifname) override {
         const std::string key = fmt::format("net/ipv6/conf/{}/disable_ipv6", ifname);
         CNETD_TRY(validate_ifname(ifname).context("disable ipv6"));
-        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(h_->fd.get(), h_->path));
         auto r = sysctl::write(key, "1");
         if (!r.ok() && r.error().error_number() == ENOENT &&
             ::access("/proc/sys/net/ipv6/conf/all", F_OK) != 0)
             return ok();  // IPv6 is off in this kernel: nothing to disable
         if (!r.ok())
             return Error::sys(r.error().error_number(),
-                              fmt::format("write sysctl {}=1 in {}", key, path_));
+                              fmt::format("write sysctl {}=1 in {}", key, h_->path));
         return ok();
     }
 
     Result<void> add_address(const std::string& ifname, const Ipv4Cidr& addr) override {
         CNETD_TRY_ASSIGN(int ifindex,
-                         ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
-        return netlink::add_ipv4(sock_, ifindex, ifname, addr, /*replace=*/true);
+                         h_->ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
+        return netlink::add_ipv4(h_->sock, ifindex, ifname, addr, /*replace=*/true);
     }
 
     Result<void> set_up(const std::string& ifname) override {
-        return netlink::set_up(sock_, ifname);
+        return netlink::set_up(h_->sock, ifname);
     }
 
     Result<void> add_default_route(const std::string& ifname, Ipv4 gateway) override {
-        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(ifname, fmt::format("add default route via {} dev",
-                                                                     gateway.str())));
-        return netlink::add_default_route(sock_, ifindex, ifname, gateway);
+        CNETD_TRY_ASSIGN(int ifindex, h_->ifindex_of(ifname, fmt::format("add default route via "
+                                                                         "{} dev",
+                                                                         gateway.str())));
+        return netlink::add_default_route(h_->sock, ifindex, ifname, gateway);
     }
 
     Result<void> delete_link(const std::string& ifname) override {
-        return netlink::delete_link(sock_, ifname);
-    }
-
-    // The container end of a retired pair: down and renamed (LinuxKernel::retire_veth).
-    Result<void> retire_peer(const std::string& ifname, const std::string& new_name) {
-        return netlink::retire_peer(sock_, ifname, new_name);
+        h_->ifindex.erase(ifname);
+        return netlink::delete_link(h_->sock, ifname);
     }
 
     Result<void> enable_ipv6(const std::string& ifname) override {
         CNETD_TRY(validate_ifname(ifname).context("enable ipv6"));
-        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(h_->fd.get(), h_->path));
         // accept_ra/accept_dad first: disable_ipv6=0 on an up link creates the link-local address
         // at once, and it must not start DAD or router solicitation either.
         for (const char* knob : {"accept_ra", "accept_dad", "disable_ipv6"}) {
@@ -98,73 +114,70 @@ public:
             const int e = r.error().error_number();
             if (e == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0)
                 return Error::sys(EAFNOSUPPORT, fmt::format("enable ipv6 on {} in {}: IPv6 is off",
-                                                            ifname, path_));
+                                                            ifname, h_->path));
             if (e == ENOENT)  // the per-interface directory is missing: no such link
-                return Error::sys(ENODEV, fmt::format("enable ipv6 on {} in {}", ifname, path_));
-            return Error::sys(e, fmt::format("write sysctl {}=0 in {}", key, path_));
+                return Error::sys(ENODEV, fmt::format("enable ipv6 on {} in {}", ifname, h_->path));
+            return Error::sys(e, fmt::format("write sysctl {}=0 in {}", key, h_->path));
         }
         return ok();
     }
 
     Result<void> add_address6(const std::string& ifname, const Ipv6Cidr& addr) override {
         CNETD_TRY_ASSIGN(int ifindex,
-                         ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
-        return netlink::add_ipv6_nodad(sock_, ifindex, ifname, addr);
+                         h_->ifindex_of(ifname, fmt::format("add address {} to", addr.str())));
+        return netlink::add_ipv6_nodad(h_->sock, ifindex, ifname, addr);
     }
 
     Result<void> add_default_route6(const std::string& ifname, Ipv6 gateway) override {
-        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(ifname, fmt::format("add default route via {} dev",
-                                                                     gateway.str())));
-        return netlink::add_default_route6(sock_, ifindex, ifname, gateway);
+        CNETD_TRY_ASSIGN(int ifindex, h_->ifindex_of(ifname, fmt::format("add default route via "
+                                                                         "{} dev",
+                                                                         gateway.str())));
+        return netlink::add_default_route6(h_->sock, ifindex, ifname, gateway);
     }
 
     Result<std::optional<core::DefaultRoute>> default_route(core::IpFamily f) override {
-        CNETD_TRY_ASSIGN(auto r, netlink::get_default_route(sock_, af(f)));
+        CNETD_TRY_ASSIGN(auto r, netlink::get_default_route(h_->sock, af(f)));
         if (!r) return std::optional<core::DefaultRoute>();
-        CNETD_TRY_ASSIGN(auto link, netlink::get_link_by_index(sock_, r->ifindex));
+        CNETD_TRY_ASSIGN(auto link, netlink::get_link_by_index(h_->sock, r->ifindex));
         if (!link)  // the route's link vanished between two dumps: as good as no route
             return std::optional<core::DefaultRoute>();
         return std::optional(core::DefaultRoute{link->name, r->gateway4, r->gateway6, r->metric});
     }
 
     Result<void> put_default_route(core::IpFamily f, const core::DefaultRoute& r) override {
-        CNETD_TRY_ASSIGN(int ifindex, ifindex_of(r.ifname, "restore default route dev"));
-        return netlink::put_default_route(sock_, af(f), {ifindex, r.gateway4, r.gateway6, r.metric},
-                                          r.ifname);
+        CNETD_TRY_ASSIGN(int ifindex, h_->ifindex_of(r.ifname, "restore default route dev"));
+        return netlink::put_default_route(h_->sock, af(f),
+                                          {ifindex, r.gateway4, r.gateway6, r.metric}, r.ifname);
     }
 
     Result<void> delete_default_route(core::IpFamily f, const std::string& ifname,
                                       uint32_t metric) override {
-        CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
-        if (!link) return ok();  // gone with its routes
-        return netlink::delete_default_route(sock_, af(f), link->ifindex, metric, ifname);
+        auto ifindex = h_->ifindex_of(ifname, "delete default route dev");
+        if (!ifindex.ok() && ifindex.error().error_number() == ENODEV)
+            return ok();  // gone with its routes
+        CNETD_TRY(ifindex);
+        return netlink::delete_default_route(h_->sock, af(f), *ifindex, metric, ifname);
     }
 
     Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
                           std::optional<Ipv6> v6) override {
         // The packet socket (and the name lookup) must be made inside the container's namespace.
-        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(fd_.get(), path_));
-        return netlink::announce(ifname, mac, v4, v6, sock_.where());
+        CNETD_TRY_ASSIGN(auto scope, netns::ScopedNetns::enter(h_->fd.get(), h_->path));
+        return netlink::announce(ifname, mac, v4, v6, h_->sock.where());
     }
 
 private:
     static int af(core::IpFamily f) { return f == core::IpFamily::V4 ? AF_INET : AF_INET6; }
 
-    Result<int> ifindex_of(const std::string& ifname, std::string_view op) {
-        CNETD_TRY_ASSIGN(auto link, netlink::get_link(sock_, ifname));
-        if (!link) return Error::sys(ENODEV, fmt::format("{} {}{}", op, ifname, sock_.where()));
-        return link->ifindex;
-    }
-
-    std::string path_;
-    UniqueFd fd_;
     core::NetnsId id_;
-    netlink::RouteSocket sock_;
+    std::shared_ptr<NsHandle> h_;
 };
 
 }  // namespace
 
 struct LinuxKernel::Impl {
+    explicit Impl(netlink::RouteSocket s) : host(std::move(s)) {}
+
     netlink::RouteSocket host;
     // The host's mount namespace when ours is a private one (netns::host_mount_namespace()):
     // netns files are mounted there. Invalid: our own.
@@ -172,6 +185,38 @@ struct LinuxKernel::Impl {
     // Deletes retired veth pairs in batches on its own thread and socket (netlink/reap.hpp); its
     // destructor deletes what is still queued, so a daemon stop leaves no retired pair behind.
     std::unique_ptr<netlink::Reaper> reaper = nullptr;
+    // The namespaces open through open_netns(), by identity. create_veth, restore_netns and
+    // retire_veth are handed a core::Netns (possibly wrapped, e.g. by core::FailpointNetns) and
+    // find its fd and route socket here through Netns::id(): any open handle of one namespace
+    // serves. Weak: an entry dies with its LinuxNetns; dead ones are swept as entries are added.
+    std::multimap<core::NetnsId, std::weak_ptr<NsHandle>> open;
+    size_t sweep_at = 64;
+
+    void add(core::NetnsId id, const std::shared_ptr<NsHandle>& h) {
+        if (open.size() >= sweep_at) {
+            std::erase_if(open, [](const auto& e) { return e.second.expired(); });
+            sweep_at = 2 * open.size() + 64;  // amortised O(1) per open
+        }
+        open.emplace(id, h);
+    }
+
+    // An open handle of the namespace `ns` names, or nullptr when this kernel has none.
+    std::shared_ptr<NsHandle> find(const core::Netns& ns) const {
+        auto [first, last] = open.equal_range(ns.id());
+        for (auto it = first; it != last; ++it) {
+            if (auto h = it->second.lock()) return h;
+        }
+        return nullptr;
+    }
+
+    // `ifname` in namespace `id` is about to name another link (or none): no handle may keep
+    // its old index.
+    void forget_ifindex(core::NetnsId id, const std::string& ifname) {
+        auto [first, last] = open.equal_range(id);
+        for (auto it = first; it != last; ++it) {
+            if (auto h = it->second.lock()) h->ifindex.erase(ifname);
+        }
+    }
 };
 
 LinuxKernel::LinuxKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -179,7 +224,7 @@ LinuxKernel::~LinuxKernel() = default;
 
 Result<std::unique_ptr<LinuxKernel>> LinuxKernel::create(const std::string& netns_dir) {
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());
-    auto impl = std::make_unique<Impl>(Impl{std::move(sock), UniqueFd()});
+    auto impl = std::make_unique<Impl>(std::move(sock));
     if (auto mnt = netns::host_mount_namespace(netns_dir.empty() ? "/" : netns_dir); !mnt) {
         log::warn("netns files: {}; mounting them in cnetd's own mount namespace",
                   mnt.error().message());
@@ -201,8 +246,9 @@ Result<std::unique_ptr<core::Netns>> LinuxKernel::open_netns(const std::string& 
     CNETD_TRY_ASSIGN(UniqueFd fd, netns::open(path));
     CNETD_TRY_ASSIGN(netns::Id id, netns::identity(fd.get()));
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_in(fd.get(), path));
-    return std::unique_ptr<core::Netns>(
-        new LinuxNetns(path, std::move(fd), core::NetnsId{id.dev, id.ino}, std::move(sock)));
+    auto h = std::make_shared<NsHandle>(NsHandle{path, std::move(fd), std::move(sock), {}});
+    impl_->add(id, h);
+    return std::unique_ptr<core::Netns>(new LinuxNetns(id, std::move(h)));
 }
 
 std::vector<core::NetnsId> LinuxKernel::host_netns_ids() {
@@ -237,9 +283,9 @@ Result<void> LinuxKernel::create_netns(const std::string& path) {
 }
 
 Result<void> LinuxKernel::restore_netns(const std::string& path, core::Netns& ns) {
-    auto* lns = dynamic_cast<LinuxNetns*>(&ns);
-    if (!lns) return Error::internal("restore netns: not a namespace of this kernel");
-    return netns::mount_at(lns->fd(), path, impl_->host_mnt.get());
+    auto h = impl_->find(ns);
+    if (!h) return Error::internal("restore netns: not a namespace of this kernel");
+    return netns::mount_at(h->fd.get(), path, impl_->host_mnt.get());
 }
 
 Result<void> LinuxKernel::delete_netns(const std::string& path) {
@@ -261,8 +307,10 @@ Result<bool> LinuxKernel::ensure_bridge(const core::BridgeSpec& spec) {
 
 Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {
     const std::string what = fmt::format("create veth {} in {}", spec.host_name, ns.path());
-    auto* lns = dynamic_cast<LinuxNetns*>(&ns);
-    if (!lns) return Error::internal(fmt::format("{}: namespace not opened by LinuxKernel", what));
+    auto h = impl_->find(ns);
+    if (!h) return Error::internal(fmt::format("{}: namespace not opened by LinuxKernel", what));
+    // The peer is born with this name inside the namespace: a cached index of it is stale.
+    impl_->forget_ifindex(ns.id(), spec.peer_name);
     // IFLA_MASTER takes an ifindex: one by-name lookup of the bridge (no dump).
     CNETD_TRY_ASSIGN(auto br, netlink::get_link(impl_->host, spec.bridge));
     if (!br) return Error::sys(ENODEV, fmt::format("{}: bridge {}", what, spec.bridge));
@@ -270,7 +318,7 @@ Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& n
         return Error::conflict(fmt::format("{}: \"{}\" is a {} link, not a bridge", what,
                                            spec.bridge, br->kind.empty() ? "device" : br->kind));
     netlink::VethParams p{spec.host_name, br->ifindex, spec.peer_name,
-                          spec.peer_mac,  spec.mtu,    lns->fd()};
+                          spec.peer_mac,  spec.mtu,    h->fd.get()};
     auto made = netlink::create_veth(impl_->host, p, ns.path());
     if (!made.ok() && made.error().error_number() == EEXIST && impl_->reaper->pending() > 0) {
         // A retired pair not yet reaped may still hold a name (a peer that could not be
@@ -310,8 +358,12 @@ Result<void> LinuxKernel::retire_veth(const std::string& host_ifname, core::Netn
         return netlink::delete_link(impl_->host, host_ifname);
     }
     if (!*retired) return ok();  // absent: nothing to delete
-    if (auto* lns = dynamic_cast<LinuxNetns*>(ns); lns && !peer_ifname.empty()) {
-        auto r = lns->retire_peer(peer_ifname, netlink::retired_peer_name(host_ifname));
+    if (auto h = ns ? impl_->find(*ns) : nullptr; h && !peer_ifname.empty()) {
+        // The container end goes down and is renamed, inside the namespace: no handle may keep
+        // its index under the old name.
+        impl_->forget_ifindex(ns->id(), peer_ifname);
+        auto r =
+            netlink::retire_peer(h->sock, peer_ifname, netlink::retired_peer_name(host_ifname));
         if (!r.ok()) {
             // The container would keep `peer_ifname` until the reaper runs: delete at once.
             log::warn("{}; deleting the pair at once", r.error().message());

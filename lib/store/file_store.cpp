@@ -196,6 +196,18 @@ T field_or(const json& j, const char* name, T fallback) {
     return j.is_object() && j.contains(name) ? field<T>(j, name) : std::move(fallback);
 }
 
+// The string member `name` of `j` read with `parse` (Ipv4::parse, Mac::parse, ...); errors name it.
+template <class Parse>
+auto field_parsed(const json& j, const char* name, Parse parse) {
+    return parsed(parse(field<std::string>(j, name)), name);
+}
+
+// field_parsed() for an optional member: `out` is set only when `name` is present.
+template <class T, class Parse>
+void optional_parsed(const json& j, const char* name, Parse parse, std::optional<T>& out) {
+    if (j.contains(name)) out = field_parsed(j, name, parse);
+}
+
 // j[name] as an array (for iteration), checked.
 const json& array_field(const json& j, const char* name) {
     const json& v = member(j, name);
@@ -222,10 +234,9 @@ core::Endpoint endpoint_from(const json& j) {
     e.netns_id.ino = field<uint64_t>(j, "netns_ino");
     e.host_ifname = field<S>(j, "host_ifname");
     e.ifname = field<S>(j, "ifname");
-    e.mac = parsed(Mac::parse(field<S>(j, "mac")), "mac");
-    e.address = parsed(Ipv4Cidr::parse(field<S>(j, "address")), "address");
-    if (j.contains("address6"))
-        e.address6 = parsed(Ipv6Cidr::parse(field<S>(j, "address6")), "address6");
+    e.mac = field_parsed(j, "mac", Mac::parse);
+    e.address = field_parsed(j, "address", Ipv4Cidr::parse);
+    optional_parsed(j, "address6", Ipv6Cidr::parse, e.address6);
     e.container_id = field_or<S>(j, "container_id", "");
     if (j.contains("gw_priority")) {  // signed: the one such field
         const json& v = j["gw_priority"];
@@ -238,12 +249,10 @@ core::Endpoint endpoint_from(const json& j) {
     if (!j.contains("ports")) return e;
     for (const auto& pj : array_field(j, "ports")) {
         core::PortBinding b;
-        b.proto = parsed(core::parse_proto(field<S>(pj, "proto")), "proto");
-        if (pj.contains("host_ip"))
-            b.host_ip = parsed(Ipv4::parse(field<S>(pj, "host_ip")), "host_ip");
+        b.proto = field_parsed(pj, "proto", core::parse_proto);
+        optional_parsed(pj, "host_ip", Ipv4::parse, b.host_ip);
         b.ipv6 = field_or(pj, "ipv6", false);
-        if (pj.contains("host_ip6"))
-            b.host_ip6 = parsed(Ipv6::parse(field<S>(pj, "host_ip6")), "host_ip6");
+        optional_parsed(pj, "host_ip6", Ipv6::parse, b.host_ip6);
         b.host = {port_at(pj, "host", 0), port_at(pj, "host", 1)};
         b.container = {port_at(pj, "container", 0), port_at(pj, "container", 1)};
         if (b.host.first == 0 || b.host.last < b.host.first || b.container.first == 0 ||
@@ -262,29 +271,25 @@ core::Network header_from(const json& j) {
     n.id = field<S>(j, "id");
     n.name = field<S>(j, "name");
     n.bridge = field<S>(j, "bridge");
-    n.subnet = parsed(Ipv4Cidr::parse_network(field<S>(j, "subnet")), "subnet");
-    n.gateway = parsed(Ipv4::parse(field<S>(j, "gateway")), "gateway");
-    if (j.contains("ip_range"))
-        n.ip_range = parsed(Ipv4Cidr::parse_network(field<S>(j, "ip_range")), "ip_range");
+    n.subnet = field_parsed(j, "subnet", Ipv4Cidr::parse_network);
+    n.gateway = field_parsed(j, "gateway", Ipv4::parse);
+    optional_parsed(j, "ip_range", Ipv4Cidr::parse_network, n.ip_range);
     n.mtu = field<unsigned>(j, "mtu");
     n.is_default = field<bool>(j, "is_default");
     n.internal = field_or(j, "internal", false);
     n.icc = field_or(j, "icc", true);
     n.masquerade = field_or(j, "masquerade", true);
-    if (j.contains("host_binding"))
-        n.host_binding = parsed(Ipv4::parse(field<S>(j, "host_binding")), "host_binding");
-    if (j.contains("host_ipv4"))
-        n.host_ipv4 = parsed(Ipv4::parse(field<S>(j, "host_ipv4")), "host_ipv4");
+    optional_parsed(j, "host_binding", Ipv4::parse, n.host_binding);
+    optional_parsed(j, "host_ipv4", Ipv4::parse, n.host_ipv4);
     n.bridge_adopted = field<bool>(j, "bridge_adopted");
     n.created = field<S>(j, "created");
     n.options = field<Map>(j, "options");
     // Fields added with format 2 (dual stack, labels...): absent in v1 files, defaults then.
     if (j.contains("subnet6")) {
-        n.subnet6 = parsed(Ipv6Cidr::parse_network(field<S>(j, "subnet6")), "subnet6");
-        n.gateway6 = parsed(Ipv6::parse(field<S>(j, "gateway6")), "gateway6");
+        n.subnet6 = field_parsed(j, "subnet6", Ipv6Cidr::parse_network);
+        n.gateway6 = field_parsed(j, "gateway6", Ipv6::parse);
     }
-    if (j.contains("ip_range6"))
-        n.ip_range6 = parsed(Ipv6Cidr::parse_network(field<S>(j, "ip_range6")), "ip_range6");
+    optional_parsed(j, "ip_range6", Ipv6Cidr::parse_network, n.ip_range6);
     n.labels = field_or(j, "labels", Map());
     n.aux_addresses = field_or(j, "aux_addresses", Map());
     n.mode4 = parse_mode(field_or<S>(j, "mode4", "nat"));

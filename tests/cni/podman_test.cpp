@@ -32,7 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr const char* kWan = "cnetd-pm-wan";
 constexpr const char* kBusybox = "/bin/busybox";
 
 // True when `path` is an ELF executable without a program interpreter (statically linked), so
@@ -79,12 +78,13 @@ protected:
         if (fs::exists("/sys/fs/cgroup/unified/cgroup.controllers")) {  // hybrid cgroup v1+v2
             ASSERT_EQ(mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", 0, nullptr), 0);
         }
-        add_outside(kWan, "wan0", "198.51.100");
+        add_wan();
         start();
         write_configs();
     }
     void TearDown() override {
         if (!IsSkipped()) podman({"rm", "-a", "-f", "-t", "0"});  // after a failure: no leftovers
+        DaemonTest::TearDown();
     }
 
     void write_configs() {
@@ -170,7 +170,7 @@ TEST_F(Podman, RunPublishesAPortAndRmReleasesEverything) {
                 "localhost/cnetd-busybox", "httpd", "-f", "-p", "80", "-h", "/www"});
     ASSERT_EQ(r.status, 0) << r.err << "\n--- cnetd log ---\n" << d.log();
     EXPECT_EQ(http_get("", "198.51.100.1", 8080), "hello from podman\n");
-    EXPECT_EQ(http_get(netns_path(kWan), "198.51.100.1", 8080), "hello from podman\n");
+    EXPECT_EQ(http_get(wan_path(), kHostWan, 8080), "hello from podman\n");
     EXPECT_EQ(try_bind(true, "0.0.0.0", 8080), EADDRINUSE);  // Podman's (conmon's) reservation
     ok({"netns", "create", "x"});
     EXPECT_NE(fails({"network", "connect", "bridge", "x", "-p", "8080:80"})
@@ -183,7 +183,7 @@ TEST_F(Podman, RunPublishesAPortAndRmReleasesEverything) {
     EXPECT_TRUE(ip_json({"link", "show", "master", "cni-podman0"}).empty());
     EXPECT_EQ(d.netctl_json({"port", "ls"}).dump().find("8080"), std::string::npos);
     EXPECT_EQ(run({"nft", "list", "table", "inet", "cnetd"}).out.find("8080"), std::string::npos);
-    EXPECT_EQ(http_get(netns_path(kWan), "198.51.100.1", 8080, 1), "");
+    EXPECT_EQ(http_get(wan_path(), kHostWan, 8080, 1), "");
 }
 
 }  // namespace

@@ -27,8 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-wan";
-constexpr const char* kWanIp = "198.51.100.2";
 constexpr int kWhoPort = 8080;
 
 class Firewall : public DaemonTest {
@@ -36,17 +34,15 @@ protected:
     void SetUp() override {
         DaemonTest::SetUp();
         // /run is the test binary's private tmpfs (see main() in spine_test.cpp).
-        add_outside(kWanNs, "wan0", "198.51.100", "", /*default_route=*/false);
+        add_wan(/*ipv6=*/false, /*default_route=*/false);
         who_ = std::make_unique<WhoAmIServer>(wan_path(), "0.0.0.0", kWhoPort);
         ASSERT_TRUE(who_->ready());
     }
     void TearDown() override {
         who_.reset();
-        run({"ip", "netns", "del", kWanNs});
+        DaemonTest::TearDown();
     }
 
-    static std::string wan_path() { return netns_path(kWanNs); }
-    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
     // A command inside a container namespace (by its daemon name).
     void in(const std::string& name, std::vector<std::string> argv) {
         in_ns(ns(name), std::move(argv));

@@ -18,11 +18,23 @@
 
 namespace cnetd::it {
 
+// The outside world most tests use: namespace kWanNs behind the host's wan0, host kHostWan,
+// outside kWanIp (TEST-NET-2; with IPv6 also 2001:db8:1::1 and ::2). See DaemonTest::add_wan().
+inline constexpr const char* kWanNs = "cnetd-it-wan";
+inline constexpr const char* kHostWan = "198.51.100.1";
+inline constexpr const char* kWanIp = "198.51.100.2";
+
 class DaemonTest : public ::testing::Test {
 protected:
     void SetUp() override {
         ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
         sh({"ip", "link", "set", "lo", "up"});
+    }
+    // Deletes the outside namespaces the test added (a subclass calls it last from its own
+    // TearDown, after stopping servers that run inside them).
+    void TearDown() override {
+        for (const auto& name : outsides_) run({"ip", "netns", "del", name});
+        outsides_.clear();
     }
 
     // An "outside" namespace, /run/netns/`name` (so `ip netns` and nsenter find it), behind the
@@ -30,10 +42,11 @@ protected:
     // net24 = "198.51.100". With `net6` ("2001:db8:1::") also `net6`1/64 and `net6`2/64 (no DAD).
     // `default_route`: the outside routes everything via the host (needed to reach containers
     // and published ports on other addresses of the host).
-    static void add_outside(const std::string& name, const std::string& host_if,
-                            const std::string& net24, const std::string& net6 = "",
-                            bool default_route = true) {
+    // TearDown() deletes it.
+    void add_outside(const std::string& name, const std::string& host_if, const std::string& net24,
+                     const std::string& net6 = "", bool default_route = true) {
         sh({"ip", "netns", "add", name});
+        outsides_.push_back(name);
         sh({"ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", name});
         sh({"ip", "addr", "add", net24 + ".1/24", "dev", host_if});
         if (!net6.empty()) sh({"ip", "-6", "addr", "add", net6 + "1/64", "dev", host_if, "nodad"});
@@ -51,6 +64,13 @@ protected:
         }
     }
     static std::string netns_path(const std::string& name) { return "/run/netns/" + name; }
+    // The wan: add_outside(kWanNs, "wan0", "198.51.100", ipv6 ? "2001:db8:1::" : "", ...).
+    void add_wan(bool ipv6 = false, bool default_route = true) {
+        add_outside(kWanNs, "wan0", "198.51.100", ipv6 ? "2001:db8:1::" : "", default_route);
+    }
+    static std::string wan_path() { return netns_path(kWanNs); }
+    // sh() inside the wan.
+    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
 
     // Runs argv; the test fails (here) unless it exits 0.
     static void sh(const std::vector<std::string>& argv) {
@@ -99,6 +119,9 @@ protected:
     }
 
     Daemon d;
+
+private:
+    std::vector<std::string> outsides_;  // added by add_outside(), deleted by TearDown()
 };
 
 }  // namespace cnetd::it

@@ -21,19 +21,17 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-hwan";
-constexpr const char* kHostWan = "198.51.100.1";
 constexpr const char* kGateway = "172.17.0.1";  // docker0's address
 
 class Hairpin : public DaemonTest {
 protected:
     void SetUp() override {
         DaemonTest::SetUp();
-        add_outside(kWanNs, "wan0", "198.51.100");
+        add_wan();
     }
     void TearDown() override {
         servers_.clear();
-        run({"ip", "netns", "del", kWanNs});
+        DaemonTest::TearDown();
     }
     // A server in container `name` on `port` answering each connection with the peer address.
     void who(const std::string& name, int port) {
@@ -66,7 +64,7 @@ TEST_F(Hairpin, NeighbourKeepsItsAddressItselfIsMasqueraded) {
     EXPECT_EQ(tcp_whoami(ns("a"), kHostWan, 8081), kGateway) << "itself via a host address";
     EXPECT_EQ(tcp_whoami(ns("a"), kGateway, 8081), kGateway) << "itself via the gateway address";
     // Controls: from outside the client address is kept, as before.
-    EXPECT_EQ(tcp_whoami(netns_path(kWanNs), kHostWan, 8080), "198.51.100.2");
+    EXPECT_EQ(tcp_whoami(wan_path(), kHostWan, 8080), "198.51.100.2");
     // After b unpublishes and publishes again (elements removed and re-added), the same.
     ok({"network", "disconnect", "bridge", "b"});
     ok({"network", "connect", "bridge", "b", "-p", "8080:80"});

@@ -183,19 +183,3 @@ TEST_F(Load, FiveHundredConcurrentConnectsAcrossFiveNetworks) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr, "load tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    // Our own private mount namespace with a tmpfs on /run, as the other integration binaries.
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("load: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}

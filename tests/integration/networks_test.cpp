@@ -24,21 +24,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-nwan";
-
 class Networks : public DaemonTest {
 protected:
     void SetUp() override {
         DaemonTest::SetUp();
-        add_outside(kWanNs, "wan0", "198.51.100", "2001:db8:1::");
+        add_wan(/*ipv6=*/true);
     }
     void TearDown() override {
         servers_.clear();
-        run({"ip", "netns", "del", kWanNs});
+        DaemonTest::TearDown();
     }
 
-    static std::string wan_path() { return netns_path(kWanNs); }
-    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
     json endpoint(const std::string& network, const std::string& name) {
         json n = d.netctl_json({"network", "inspect", network});
         if (!n.is_array() || n.empty()) return json();

@@ -25,22 +25,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-persist-wan";
-constexpr const char* kHostWan = "198.51.100.1";
-
 class Persist : public DaemonTest {
 protected:
     void SetUp() override {
         DaemonTest::SetUp();
         // "Outside": a namespace behind wan0 (host 198.51.100.1, outside .2).
-        add_outside(kWanNs, "wan0", "198.51.100");
+        add_wan();
     }
     void TearDown() override {
         unsetenv("CNETD_FAILPOINTS");
-        run({"ip", "netns", "del", kWanNs});
+        DaemonTest::TearDown();
     }
-    static std::string wan_path() { return netns_path(kWanNs); }
-    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
     json containers() {
         json net = d.netctl_json({"network", "inspect", "bridge"});
         if (!net.is_array() || net.empty()) return json::object();
@@ -239,19 +234,3 @@ TEST_F(Persist, StreamsSurviveTermAndKill9Restarts) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr,
-                "integration tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("persist: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}

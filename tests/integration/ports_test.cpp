@@ -25,9 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-pwan";
 constexpr const char* kLanNs = "cnetd-it-plan";
-constexpr const char* kHostWan = "198.51.100.1";
 constexpr const char* kHostLan = "203.0.113.1";
 
 using P = TagServer::Proto;
@@ -36,18 +34,15 @@ class Ports : public DaemonTest {
 protected:
     void SetUp() override {
         DaemonTest::SetUp();
-        add_outside(kWanNs, "wan0", "198.51.100");
+        add_wan();
         add_outside(kLanNs, "lan0", "203.0.113");
     }
     void TearDown() override {
         servers_.clear();
-        run({"ip", "netns", "del", kWanNs});
-        run({"ip", "netns", "del", kLanNs});
+        DaemonTest::TearDown();
     }
 
-    static std::string wan_path() { return netns_path(kWanNs); }
     static std::string lan_path() { return netns_path(kLanNs); }
-    static void wan(std::vector<std::string> argv) { in_ns(wan_path(), std::move(argv)); }
 
     // TCP and UDP TagServers answering `tag` on `port` in container `name` (kept until TearDown).
     void serve(const std::string& name, int port, const std::string& tag) {

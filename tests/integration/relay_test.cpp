@@ -31,8 +31,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kWanNs = "cnetd-it-rwan";
-
 sockaddr_in6 loopback6(int port) {
     sockaddr_in6 sa{};
     sa.sin6_family = AF_INET6;
@@ -163,15 +161,14 @@ class Relay : public DaemonTest {
 protected:
     void SetUp() override {
         DaemonTest::SetUp();
-        add_outside(kWanNs, "wan0", "198.51.100", "2001:db8:1::");
+        add_wan(/*ipv6=*/true);
         start("ipv6: true\n");
     }
     void TearDown() override {
         servers_.clear();
-        run({"ip", "netns", "del", kWanNs});
+        DaemonTest::TearDown();
     }
 
-    static std::string wan_path() { return netns_path(kWanNs); }
     // netns create + connect to the default network with `extra` (-p ...).
     void container(const std::string& name, std::vector<std::string> extra = {}) {
         DaemonTest::container(name, "bridge", std::move(extra));
@@ -377,19 +374,3 @@ TEST_F(Relay, Measure) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr, "relay tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    // Our own private mount namespace with a tmpfs on /run, as the other integration binaries.
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("relay: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}

@@ -1,6 +1,7 @@
-// The main of root test binaries (fault, rollback, lock): gtest inside a private mount namespace
-// with its own /run (the daemon's netns files are bind mounts: they must not leak into the
-// machine's /run).
+// The main of the root test binaries (integration, persist, load, relay, lock, fault, rollback):
+// gtest inside a private mount namespace with its own /run (the daemon's netns files and the
+// outside namespaces are bind mounts: they must not leak into the machine's /run, even when a
+// binary is started without the meson unshare wrapper).
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>

@@ -374,19 +374,3 @@ TEST_F(Spine, RestartAndKill9LeaveTrafficUndisturbed) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (geteuid() != 0) {
-        fprintf(stderr, "integration tests need root (they run inside private namespaces): skipped\n");
-        return 77;
-    }
-    // Our own mount namespace, private, with a tmpfs on /run: nothing we mount or link under /run
-    // reaches the machine, even when this binary is started without the meson unshare wrapper.
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
-        perror("integration: private mount namespace");
-        return 1;
-    }
-    return RUN_ALL_TESTS();
-}
