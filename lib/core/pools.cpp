@@ -78,6 +78,50 @@ Result<void> validate_pool(const AddressPool& p) {
     return ok();
 }
 
+// "a, b, c and 2 more": the first kMaxPoolsNamed pools of either family.
+template <class Pool>
+static std::string pool_list(const std::vector<Pool>& pools) {
+    std::string pool_text;
+    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
+        if (i) pool_text += ", ";
+        pool_text += pools[i].str();
+    }
+    if (pools.size() > kMaxPoolsNamed)
+        pool_text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
+    return pool_text;
+}
+
+// Why no pool had a free subnet: the pools tried and how many candidates each reason skipped.
+static Error exhausted(const std::vector<AddressPool>& pools, const Tally (&tally)[3],
+                       uint64_t total) {
+    const std::string pool_text = pool_list(pools);
+
+    std::vector<std::string> why;
+    auto verb = [](uint64_t n, const char* one, const char* many) { return n == 1 ? one : many; };
+    if (auto& t = tally[kUsed]; t.skipped) {
+        why.push_back(
+            fmt::format("{} used by {}", t.skipped, verb(t.skipped, "a network", "networks")));
+    }
+    if (auto& t = tally[kRoute]; t.skipped) {
+        why.push_back(fmt::format("{} {} on-link {} {} on the host", t.skipped,
+                                  verb(t.skipped, "overlaps", "overlap"),
+                                  verb(t.names.size(), "route", "routes"), name_list(t.names)));
+    }
+    if (auto& t = tally[kNameserver]; t.skipped) {
+        why.push_back(fmt::format("{} {} {} {}", t.skipped, verb(t.skipped, "overlaps", "overlap"),
+                                  verb(t.names.size(), "nameserver", "nameservers"),
+                                  name_list(t.names)));
+    }
+    std::string why_text;
+    for (size_t i = 0; i < why.size(); ++i) why_text += (i ? ", " : "") + why[i];
+    return Error::conflict(fmt::format(
+        "no free subnet in {} {} ({} {}: {}); give the network a subnet, remove unused networks or "
+        "add pools to default-address-pools",
+        pools == default_address_pools() ? "the default address pools"
+                                         : "the configured default-address-pools",
+        pool_text, total, verb(total, "subnet", "subnets"), why_text));
+}
+
 Result<Ipv4Cidr> choose_subnet(const std::vector<AddressPool>& pools, const PoolContext& ctx) {
     if (pools.empty()) return Error::conflict("no default address pools are configured");
     for (const auto& pool : pools) {
@@ -133,38 +177,7 @@ Result<Ipv4Cidr> choose_subnet(const std::vector<AddressPool>& pools, const Pool
         }
     }
 
-    std::string pool_text;
-    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
-        if (i) pool_text += ", ";
-        pool_text += pools[i].str();
-    }
-    if (pools.size() > kMaxPoolsNamed)
-        pool_text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
-
-    std::vector<std::string> why;
-    auto verb = [](uint64_t n, const char* one, const char* many) { return n == 1 ? one : many; };
-    if (auto& t = tally[kUsed]; t.skipped) {
-        why.push_back(
-            fmt::format("{} used by {}", t.skipped, verb(t.skipped, "a network", "networks")));
-    }
-    if (auto& t = tally[kRoute]; t.skipped) {
-        why.push_back(fmt::format("{} {} on-link {} {} on the host", t.skipped,
-                                  verb(t.skipped, "overlaps", "overlap"),
-                                  verb(t.names.size(), "route", "routes"), name_list(t.names)));
-    }
-    if (auto& t = tally[kNameserver]; t.skipped) {
-        why.push_back(fmt::format("{} {} {} {}", t.skipped, verb(t.skipped, "overlaps", "overlap"),
-                                  verb(t.names.size(), "nameserver", "nameservers"),
-                                  name_list(t.names)));
-    }
-    std::string why_text;
-    for (size_t i = 0; i < why.size(); ++i) why_text += (i ? ", " : "") + why[i];
-    return Error::conflict(fmt::format(
-        "no free subnet in {} {} ({} {}: {}); give the network a subnet, remove unused networks or "
-        "add pools to default-address-pools",
-        pools == default_address_pools() ? "the default address pools"
-                                         : "the configured default-address-pools",
-        pool_text, total, verb(total, "subnet", "subnets"), why_text));
+    return exhausted(pools, tally, total);
 }
 
 std::string AddressPool6::str() const {
@@ -223,13 +236,7 @@ Result<Ipv6Cidr> choose_subnet6(const std::vector<AddressPool6>& pools,
             cur = skip_last + 1;
         }
     }
-    std::string pool_text;
-    for (size_t i = 0; i < pools.size() && i < kMaxPoolsNamed; ++i) {
-        if (i) pool_text += ", ";
-        pool_text += pools[i].str();
-    }
-    if (pools.size() > kMaxPoolsNamed)
-        pool_text += fmt::format(" and {} more", pools.size() - kMaxPoolsNamed);
+    const std::string pool_text = pool_list(pools);
     return Error::conflict(
         fmt::format("no free IPv6 subnet in {}: every candidate overlaps {} {} ({})", pool_text,
                     blockers.size() == 1 ? "the subnet" : "the subnets",
