@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "core/driver.hpp"
+#include "core/gateway.hpp"
 #include "core/ipam.hpp"
 #include "core/ipam6.hpp"
-#include "core/gateway.hpp"
-#include "core/driver.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
 #include "core/network_spec.hpp"
