@@ -177,6 +177,12 @@ Result<void> BridgeDriver::probe(Network& n) {
     return ok();
 }
 
+Result<std::optional<std::string>> BridgeDriver::missing(const Network& n) {
+    CNETD_TRY_ASSIGN(LinkKind kind, kernel_.link_kind(n.bridge));
+    if (kind == LinkKind::Bridge) return std::optional<std::string>();
+    return std::optional<std::string>("bridge " + n.bridge);
+}
+
 Result<void> BridgeDriver::create(const Network& n, detail::Rollback& undo) {
     auto created = kernel_.ensure_bridge(bridge_spec(n));
     if (!created.ok()) {

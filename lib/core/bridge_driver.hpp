@@ -37,6 +37,7 @@ public:
     // InvalidArgument when the bridge name is an interface that is not a bridge; an existing
     // bridge is adopted (n.bridge_adopted).
     Result<void> probe(Network& n) override;
+    Result<std::optional<std::string>> missing(const Network& n) override;
     Result<void> create(const Network& n, detail::Rollback& undo) override;
     Result<bool> ensure(const Network& n) override;
     // Deletes an owned bridge (the undo makes it again with its MAC); an adopted one stays.

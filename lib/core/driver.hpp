@@ -35,6 +35,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,10 @@ public:
     // Refuses what the kernel has that `n` cannot use (InvalidArgument); records what it will
     // adopt rather than own in `n` (e.g. Network::bridge_adopted).
     virtual Result<void> probe(Network& n) = 0;
+
+    // What of the network's own kernel objects is missing, in words for an error ("bridge
+    // br-1a2b"); nullopt when intact (CNI CHECK and STATUS). Reads only.
+    virtual Result<std::optional<std::string>> missing(const Network& n) = 0;
 
     // --- network lifecycle ---
     // Makes (or adopts) the network's kernel objects for a new network; undo removes what it made.

@@ -7,6 +7,11 @@
 // state is persisted after the kernel work succeeds; if persisting fails the kernel work is rolled
 // back too.
 //
+// The engine orchestrates; the kernel objects of a network and its endpoints are its driver's
+// (core/driver.hpp: NetworkDriver, held by name; BridgeDriver is "bridge"). Request text is
+// planned purely first (core/network_spec.hpp for networks), so a refusable request makes no
+// kernel call.
+//
 // Threading: not thread-safe. The daemon calls it only from its kernel worker thread (the Kernel
 // implementation switches that thread's netns). Readers use snapshots (networks()) copied by the
 // caller after each mutation.
@@ -20,10 +25,10 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "core/driver.hpp"
+#include "core/gateway.hpp"
 #include "core/ipam.hpp"
 #include "core/ipam6.hpp"
-#include "core/gateway.hpp"
-#include "core/driver.hpp"
 #include "core/kernel.hpp"
 #include "core/model.hpp"
 #include "core/network_spec.hpp"

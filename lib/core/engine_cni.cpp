@@ -101,8 +101,8 @@ Result<Endpoint> Engine::cni_check(const std::string& network, const std::string
                                             container_id, ifname, network));
     }
     auto gone = [&](std::string what) { return Error(ErrorKind::Kernel, frame + ": " + what); };
-    CNETD_TRY_ASSIGN(LinkKind br, kernel_.link_kind(n->net.bridge));
-    if (br != LinkKind::Bridge) return gone(fmt::format("bridge {} is missing", n->net.bridge));
+    CNETD_TRY_ASSIGN(auto missing, driver_of(n->net).missing(n->net));
+    if (missing) return gone(*missing + " is missing");
     CNETD_TRY_ASSIGN(LinkKind veth, kernel_.link_kind(ep->host_ifname));
     if (veth == LinkKind::Absent) {
         return gone(fmt::format("host interface {} is missing", ep->host_ifname));
@@ -145,10 +145,11 @@ std::vector<std::string> Engine::cni_status(const std::string& network) {
     std::vector<std::string> problems;
     for (const auto& [id, x] : nets_) {
         if (x.net.name != network) continue;
-        auto br = kernel_.link_kind(x.net.bridge);
-        if (!br.ok() || *br != LinkKind::Bridge) {
-            problems.push_back(
-                fmt::format("bridge {} of network {} is missing", x.net.bridge, network));
+        auto missing = driver_of(x.net).missing(x.net);
+        if (!missing.ok()) {
+            problems.push_back(fmt::format("network {}: {}", network, missing.error().message()));
+        } else if (*missing) {
+            problems.push_back(fmt::format("{} of network {} is missing", **missing, network));
         }
         // A host veth missing is not a degradation of the network: it is an attachment whose
         // container died without DEL (GC and DEL clean it up), so it does not count here.

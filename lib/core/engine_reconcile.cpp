@@ -1,10 +1,11 @@
 // Reconciliation at start and netns garbage collection (owner: persist). See engine.hpp.
 //
 // Why here and not in engine.cpp: these walk persisted endpoints against the kernel and share the
-// "forget an endpoint whose namespace died" step; attach/detach stay in engine.cpp.
+// "forget an endpoint whose namespace died" step; attach/detach stay in engine.cpp. What an
+// endpoint is in the kernel (and so how it is repaired, and which leftovers are swept) is its
+// network driver's (core/driver.hpp): this file decides which endpoints live, die or carry the
+// default routes.
 #include <cerrno>
-#include <regex>
-#include <set>
 
 #include "base/log.hpp"
 #include "core/engine.hpp"

@@ -174,6 +174,8 @@ Result<bool> Engine::apply_default_network(const std::optional<DefaultNetworkSpe
     const unsigned mtu = spec.mtu != 0 ? spec.mtu : default_mtu();
     if (def && same_default(def->net, spec, a, mtu)) return false;
     Network n;
+    // A bridge not ours yet: adopted when it exists (Docker's docker0, an admin's), else made.
+    const bool new_bridge = !def || def->net.bridge != spec.bridge;
     if (def) {
         n = def->net;
         CNETD_TRY(check_default_move(n, spec, a));
@@ -189,9 +191,7 @@ Result<bool> Engine::apply_default_network(const std::optional<DefaultNetworkSpe
         n.created = detail::now_rfc3339();
         n.options["com.docker.network.bridge.default_bridge"] = "true";
     }
-    const bool new_bridge = !def || n.bridge != spec.bridge;
     apply_default_spec(n, spec, a, mtu);
-    // A docker0 that predates our state (Docker's, or an admin's) is adopted, not owned.
     if (new_bridge) CNETD_TRY(driver_of(n).probe(n));
     std::string id = n.id;
     CNETD_TRY_ASSIGN(Net net, make_net(std::move(n)));
@@ -222,10 +222,10 @@ Result<void> Engine::reconfigure(const std::optional<DefaultNetworkSpec>& spec,
         for (const auto& [id, n] : nets_)
             if (n.net.subnet6) CNETD_TRY(enable_ip6_forwarding().context("reload"));
     }
+    bool synced = false;  // declared before the undo log, whose first action reads it
     Rollback undo;
     // Added first, so it runs last: once the firewall has the new intent, a later failure puts the
     // old one back after everything else is restored.
-    bool synced = false;
     undo.add([this, &synced] {
         if (synced) log_undo_failure(sync_firewall(), "firewall");
     });

@@ -76,6 +76,7 @@ core::Network sample() {
     n.mode6 = firewall::GatewayMode::NatUnprotected;
     n.inhibit_ipv4 = true;
     n.iface_prefix = "net";
+    n.driver = "testdriver";
     core::Endpoint e;
     e.id = std::string(64, 'b');
     e.name = "a";
@@ -126,6 +127,7 @@ void expect_same(const core::Network& a, const core::Network& b) {
     EXPECT_EQ(a.mode6, b.mode6);
     EXPECT_EQ(a.inhibit_ipv4, b.inhibit_ipv4);
     EXPECT_EQ(a.iface_prefix, b.iface_prefix);
+    EXPECT_EQ(a.driver, b.driver);
     ASSERT_EQ(a.endpoints.size(), b.endpoints.size());
     for (const auto& [id, e] : a.endpoints) {
         ASSERT_TRUE(b.endpoints.count(id)) << id;
@@ -235,6 +237,7 @@ TEST_F(StoreTest, MigratesTheV1File) {
     ASSERT_EQ(loaded->size(), 1u);
     const auto& n = (*loaded)[0];
     EXPECT_EQ(n.iface_prefix, "eth");
+    EXPECT_EQ(n.driver, "bridge");  // written before drivers existed
     EXPECT_EQ(n.mode4, firewall::GatewayMode::Nat);
     ASSERT_EQ(n.endpoints.size(), 1u);
     EXPECT_EQ(n.endpoints.at("bbbb").ports.size(), 1u);

@@ -172,6 +172,7 @@ Result<void> FakeKernel::step(const std::string& what) {
 }
 
 Result<std::unique_ptr<core::Netns>> FakeKernel::open_netns(const std::string& path) {
+    ++reads;
     if (regular_files.count(path)) {
         return Error::invalid(fmt::format("\"{}\" is not a network namespace", path));
     }
@@ -197,6 +198,7 @@ Result<void> FakeKernel::delete_netns(const std::string& path) {
 }
 
 Result<core::LinkKind> FakeKernel::link_kind(const std::string& name) {
+    ++reads;
     auto it = state.links.find(name);
     if (it == state.links.end()) return core::LinkKind::Absent;
     return it->second.kind == "bridge" ? core::LinkKind::Bridge : core::LinkKind::Other;
@@ -258,6 +260,7 @@ Result<void> FakeKernel::delete_link(const std::string& ifname) {
 }
 
 Result<std::string> FakeKernel::read_sysctl(const std::string& key) {
+    ++reads;
     auto it = state.sysctls.find(key);
     if (it == state.sysctls.end()) return Error::sys(ENOENT, "read sysctl " + key);
     return it->second;
@@ -304,11 +307,18 @@ Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports6(int proto, std::
     return std::unique_ptr<core::PortHold>(new FakeHold(held, keys));
 }
 
-Result<std::optional<unsigned>> FakeKernel::default_route_mtu() { return uplink_mtu; }
+Result<std::optional<unsigned>> FakeKernel::default_route_mtu() {
+    ++reads;
+    return uplink_mtu;
+}
 
-Result<std::vector<Ipv4Cidr>> FakeKernel::onlink_routes4() { return onlink; }
+Result<std::vector<Ipv4Cidr>> FakeKernel::onlink_routes4() {
+    ++reads;
+    return onlink;
+}
 
 Result<unsigned> FakeKernel::bridge_port_count(const std::string& bridge) {
+    ++reads;
     unsigned n = extra_ports[bridge];
     for (const auto& [name, l] : state.links) {
         if (l.master == bridge) ++n;
@@ -328,6 +338,7 @@ Result<void> FakeKernel::write_sysctl(const std::string& key, const std::string&
 namespace cnetd::test {
 
 Result<std::optional<core::LinkStatus>> FakeKernel::link_status(const std::string& name) {
+    ++reads;
     auto it = state.links.find(name);
     if (it == state.links.end()) return std::optional<core::LinkStatus>{};
     core::LinkStatus st;
@@ -340,6 +351,7 @@ Result<std::optional<core::LinkStatus>> FakeKernel::link_status(const std::strin
 
 Result<std::optional<core::PeerStatus>> FakeKernel::peer_status(core::Netns& ns,
                                                                 const std::string& ifname) {
+    ++reads;
     auto nit = state.ns_links.find(ns.path());
     if (nit == state.ns_links.end() || !nit->second.count(ifname)) return std::optional<core::PeerStatus>{};
     const FakeNsLink& l = nit->second.at(ifname);
@@ -370,6 +382,7 @@ Result<void> FakeKernel::set_master(const std::string& ifname, const std::string
 }
 
 Result<std::vector<std::string>> FakeKernel::bridge_veths(const std::string& bridge) {
+    ++reads;
     std::vector<std::string> out;
     for (const auto& [name, l] : state.links)
         if (l.master == bridge && l.kind == "veth") out.push_back(name);

@@ -61,6 +61,7 @@ public:
     int fail_step = 0;             // 0: never fail; N: the N-th mutating call fails
     int fail_errno = EIO;
     int steps = 0;                        // mutating calls so far
+    int reads = 0;  // reading calls so far (links, routes, sysctls, namespaces opened)
     std::set<std::string> regular_files;  // paths that exist but are not namespaces
 
     // Returns an error when this call is the one chosen to fail.
