@@ -15,6 +15,7 @@
 #include "base/failpoint.hpp"
 #include "base/log.hpp"
 #include "base/validate.hpp"
+#include "core/attach_plan.hpp"
 #include "core/engine_detail.hpp"
 #include "core/ula.hpp"
 
@@ -78,35 +79,6 @@ const char* bool_str(bool b) {
     return b ? "true" : "false";
 }
 
-// "32768\t60999" -> {32768, 60999}; anything odd falls back to the kernel's default range.
-PortRange parse_port_range_sysctl(const std::string& s) {
-    unsigned a = 0, b = 0;
-    if (std::sscanf(s.c_str(), "%u %u", &a, &b) == 2 && a > 0 && a <= b && b <= 65535) {
-        return {static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
-    }
-    return {32768, 60999};
-}
-
-// "8080,9000-9010" -> {8080, 9000, ..., 9010}
-std::set<uint16_t> parse_reserved_ports(const std::string& s) {
-    std::set<uint16_t> out;
-    size_t pos = 0;
-    while (pos < s.size()) {
-        size_t comma = s.find(',', pos);
-        std::string item =
-            s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        unsigned a = 0, b = 0;
-        if (std::sscanf(item.c_str(), "%u-%u", &a, &b) == 2) {
-            for (unsigned p = a; p <= b && p <= 65535; ++p) out.insert(static_cast<uint16_t>(p));
-        } else if (std::sscanf(item.c_str(), "%u", &a) == 1 && a <= 65535) {
-            out.insert(static_cast<uint16_t>(a));
-        }
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-    }
-    return out;
-}
-
 }  // namespace
 
 namespace detail {
@@ -144,69 +116,7 @@ int proto_number(Proto p) {
 }  // namespace detail
 
 Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts)
-    : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)) {}
-
-std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const Endpoint& ep) {
-    std::vector<firewall::PortForward> out;
-    for (const auto& b : ep.ports) {
-        firewall::PortForward f;
-        f.proto = static_cast<firewall::L4>(proto_number(b.proto));
-        f.host_first = b.host.first;
-        f.host_last = b.host.last;
-        f.container_ip = ep.address.addr();
-        f.container_first = b.container.first;
-        f.bridge = n.bridge;
-        if (b.ipv6) {
-            if (!ep.address6) continue;  // cannot happen: v6 bindings need a v6 endpoint
-            // [::1] is relayed in userland by the daemon (loopback_relays()): no map element.
-            if (b.host_ip6 && b.host_ip6->is_loopback()) continue;
-            f.family = firewall::Family::V6;
-            f.host_ip6 = b.host_ip6;
-            f.container_ip6 = ep.address6->addr();
-        } else {
-            f.host_ip = b.host_ip;
-        }
-        out.push_back(std::move(f));
-    }
-    return out;
-}
-
-std::vector<LoopbackRelay> Engine::loopback_relays() const {
-    std::vector<LoopbackRelay> out;
-    for (const auto& [nid, n] : nets_) {
-        for (const auto& [eid, ep] : n.net.endpoints) {
-            if (!ep.address6) continue;
-            auto held = holds_.find(eid);
-            for (size_t i = 0; i < ep.ports.size(); ++i) {
-                const PortBinding& b = ep.ports[i];
-                if (!b.ipv6 || !b.host_ip6 || !b.host_ip6->is_loopback()) continue;
-                std::vector<int> fds;
-                if (held != holds_.end() && i < held->second.size() && held->second[i])
-                    fds = held->second[i]->fds();
-                for (uint32_t k = 0; k < b.host.size(); ++k) {
-                    LoopbackRelay r;
-                    r.endpoint = ep.name;
-                    r.proto = b.proto;
-                    r.host_port = static_cast<uint16_t>(b.host.first + k);
-                    r.container_ip = ep.address6->addr();
-                    r.container_port = static_cast<uint16_t>(b.container.first + k);
-                    r.fd = k < fds.size() ? fds[k] : -1;
-                    out.push_back(std::move(r));
-                }
-            }
-        }
-    }
-    return out;
-}
-
-void Engine::unpublish(const Network& net, const Endpoint& ep) {
-    if (ep.ports.empty()) return;
-    if (auto fw = fw_.remove_ports(forwards_of(net, ep)); !fw.ok()) {
-        log::warn("endpoint {}: unpublish: {}", ep.name, fw.error().message());
-    }
-    holds_.erase(ep.id);
-    for (const auto& b : ep.ports) ports_.release(b);
-}
+    : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)), publisher_(kernel, fw) {}
 
 firewall::NetworkRules Engine::rules_of(const Network& n) {
     firewall::NetworkRules r;
@@ -264,7 +174,7 @@ Result<void> Engine::sync_firewall() {
     for (const auto& [id, n] : nets_) {
         rules.push_back(rules_of(n.net));
         for (const auto& [eid, ep] : n.net.endpoints) {
-            auto f = forwards_of(n.net, ep);
+            auto f = Publisher::forwards_of(n.net, ep);
             forwards.insert(forwards.end(), f.begin(), f.end());
         }
     }
@@ -328,34 +238,16 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
         CNETD_TRY(kernel_.write_sysctl("net/ipv4/ip_forward", "1").context("enable ip_forward"));
     }
     CNETD_TRY_ASSIGN(std::vector<Network> saved, store_.load().context("load state"));
-    {
-        // Ephemeral host ports come from the kernel's own range, minus its reserved ports.
-        auto range = kernel_.read_sysctl("net/ipv4/ip_local_port_range");
-        auto reserved = kernel_.read_sysctl("net/ipv4/ip_local_reserved_ports");
-        ports_ = PortAllocator(parse_port_range_sysctl(range.ok() ? *range : ""),
-                               parse_reserved_ports(reserved.ok() ? *reserved : ""));
-    }
+    publisher_.load_port_range();
     for (auto& n : saved) {
         auto made = make_net(std::move(n));
         if (!made.ok()) return std::move(made).error().wrap("load state");
         Net net = std::move(made).value();
         for (const auto& [eid, ep] : net.net.endpoints) {
-            for (const auto& b : ep.ports) {
-                auto c = ports_.claim(b);
-                if (!c.ok()) {
-                    return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
-                                                       net.net.name, ep.name, c.error().message()));
-                }
-                // Hold the host port again (not for CNI attachments: hold()); if another process
-                // took it meanwhile the DNAT still works (it happens before socket lookup), so
-                // this is a warning, not a failure.
-                auto h = hold(ep, b);
-                if (h.ok()) {
-                    holds_[ep.id].push_back(std::move(h).value());
-                } else {
-                    log::warn("endpoint {}: {}", ep.name, h.error().message());
-                    holds_[ep.id].push_back(nullptr);  // keeps holds_ aligned with ep.ports
-                }
+            // Allocations and held host ports as they were (a port taken meanwhile: a warning).
+            if (auto c = publisher_.restore(ep); !c.ok()) {
+                return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
+                                                   net.net.name, ep.name, c.error().message()));
             }
         }
         std::string id = net.net.id;
@@ -966,14 +858,7 @@ Result<void> Engine::remove_network(const std::string& key) {
 // endpoints
 
 Result<std::string> Engine::resolve_target(const std::string& target) const {
-    if (target.empty()) return Error::invalid("target: must not be empty");
-    if (target[0] == '/') return target;
-    if (target.find('/') != std::string::npos) {
-        return Error::invalid(
-            fmt::format("target: \"{}\" is neither a netns name nor an absolute path", target));
-    }
-    CNETD_TRY(validate_name("target", target));
-    return opts_.netns_dir + "/" + target;
+    return resolve_netns_target(opts_.netns_dir, target);
 }
 
 Result<void> Engine::disconnect(const std::string& network, const std::string& target) {
@@ -1050,12 +935,7 @@ void Engine::teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why,
     // The pair leaves service now (the container loses the interface, with its address and
     // route) and is deleted soon after in a batch with others (Kernel::retire_veth).
     auto retired = kernel_.retire_veth(ep.host_ifname, ns.get(), ep.ifname);
-    if (firewall) {
-        unpublish(n.net, ep);  // map elements, holds, port allocations
-    } else {
-        holds_.erase(ep.id);
-        for (const auto& b : ep.ports) ports_.release(b);
-    }
+    publisher_.unpublish(n.net, ep, firewall);  // map elements (with `firewall`), holds, ports
     // `ep` has left the state already: the namespace's default routes go to the endpoints the
     // rule picks now (core/gateway.hpp), e.g. from the one that left to the next in line.
     if (ns) hand_over_gateway(*ns);
