@@ -9,6 +9,19 @@ namespace {
 
 // req.ports and req.publish (Docker -p text), as one list of well-formed mappings.
 Result<std::vector<PortRequest>> port_requests(const ConnectRequest& req) {
+    // Structured ports (CNI portMappings) come unparsed: their ranges must make sense (the
+    // parser guarantees that for -p specs).
+    for (size_t i = 0; i < req.ports.size(); ++i) {
+        const PortRequest& pr = req.ports[i];
+        if (pr.container.first == 0 || pr.container.last < pr.container.first ||
+            (pr.host.first != 0 && pr.host.last < pr.host.first) ||
+            (pr.container.size() > 1 && pr.host.first != 0 &&
+             pr.host.size() != pr.container.size())) {
+            return Error::invalid(fmt::format("ports[{}]: invalid mapping {}-{} -> {}-{}", i,
+                                              pr.host.first, pr.host.last, pr.container.first,
+                                              pr.container.last));
+        }
+    }
     std::vector<PortRequest> out = req.ports;
     for (size_t i = 0; i < req.publish.size(); ++i) {
         auto parsed = parse_port_spec(req.publish[i]);
@@ -19,17 +32,6 @@ Result<std::vector<PortRequest>> port_requests(const ConnectRequest& req) {
                             req.publish[i], kMaxMappings));
         }
         out.insert(out.end(), parsed->begin(), parsed->end());
-    }
-    // Structured ports (CNI portMappings) come unparsed: the ranges must make sense.
-    for (const auto& pr : out) {
-        if (pr.container.first == 0 || pr.container.last < pr.container.first ||
-            (pr.host.first != 0 && pr.host.last < pr.host.first) ||
-            (pr.container.size() > 1 && pr.host.first != 0 &&
-             pr.host.size() != pr.container.size())) {
-            return Error::invalid(fmt::format("ports: invalid mapping {}-{} -> {}-{}",
-                                              pr.host.first, pr.host.last, pr.container.first,
-                                              pr.container.last));
-        }
     }
     return out;
 }
