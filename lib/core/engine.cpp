@@ -6,6 +6,8 @@
 
 #include "base/failpoint.hpp"
 #include "base/log.hpp"
+#include "base/validate.hpp"
+#include "core/attach_plan.hpp"
 #include "core/engine_detail.hpp"
 #include "core/bridge_driver.hpp"
 
@@ -57,7 +59,7 @@ int proto_number(Proto p) {
 }  // namespace detail
 
 Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineOptions opts)
-    : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)) {
+    : kernel_(kernel), fw_(fw), store_(store), opts_(std::move(opts)), publisher_(kernel, fw) {
     // The one place drivers are registered: a new driver is one more line here.
     auto bridge = std::make_unique<BridgeDriver>(kernel_);
     drivers_.emplace(std::string(bridge->name()), std::move(bridge));
@@ -89,68 +91,6 @@ Engine::Net* Engine::default_net() {
     for (auto& [id, n] : nets_)
         if (n.net.is_default) return &n;
     return nullptr;
-}
-
-std::vector<firewall::PortForward> Engine::forwards_of(const Network& n, const Endpoint& ep) {
-    std::vector<firewall::PortForward> out;
-    for (const auto& b : ep.ports) {
-        firewall::PortForward f;
-        f.proto = static_cast<firewall::L4>(proto_number(b.proto));
-        f.host_first = b.host.first;
-        f.host_last = b.host.last;
-        f.container_ip = ep.address.addr();
-        f.container_first = b.container.first;
-        f.bridge = n.bridge;
-        if (b.ipv6) {
-            if (!ep.address6) continue;  // cannot happen: v6 bindings need a v6 endpoint
-            // [::1] is relayed in userland by the daemon (loopback_relays()): no map element.
-            if (b.host_ip6 && b.host_ip6->is_loopback()) continue;
-            f.family = firewall::Family::V6;
-            f.host_ip6 = b.host_ip6;
-            f.container_ip6 = ep.address6->addr();
-        } else {
-            f.host_ip = b.host_ip;
-        }
-        out.push_back(std::move(f));
-    }
-    return out;
-}
-
-std::vector<LoopbackRelay> Engine::loopback_relays() const {
-    std::vector<LoopbackRelay> out;
-    for (const auto& [nid, n] : nets_) {
-        for (const auto& [eid, ep] : n.net.endpoints) {
-            if (!ep.address6) continue;
-            auto held = holds_.find(eid);
-            for (size_t i = 0; i < ep.ports.size(); ++i) {
-                const PortBinding& b = ep.ports[i];
-                if (!b.ipv6 || !b.host_ip6 || !b.host_ip6->is_loopback()) continue;
-                std::vector<int> fds;
-                if (held != holds_.end() && i < held->second.size() && held->second[i])
-                    fds = held->second[i]->fds();
-                for (uint32_t k = 0; k < b.host.size(); ++k) {
-                    LoopbackRelay r;
-                    r.endpoint = ep.name;
-                    r.proto = b.proto;
-                    r.host_port = static_cast<uint16_t>(b.host.first + k);
-                    r.container_ip = ep.address6->addr();
-                    r.container_port = static_cast<uint16_t>(b.container.first + k);
-                    r.fd = k < fds.size() ? fds[k] : -1;
-                    out.push_back(std::move(r));
-                }
-            }
-        }
-    }
-    return out;
-}
-
-void Engine::unpublish(const Network& net, const Endpoint& ep) {
-    if (ep.ports.empty()) return;
-    if (auto fw = fw_.remove_ports(forwards_of(net, ep)); !fw.ok()) {
-        log::warn("endpoint {}: unpublish: {}", ep.name, fw.error().message());
-    }
-    holds_.erase(ep.id);
-    for (const auto& b : ep.ports) ports_.release(b);
 }
 
 firewall::NetworkRules Engine::rules_of(const Network& n) {
@@ -198,7 +138,7 @@ Result<void> Engine::sync_firewall() {
     for (const auto& [id, n] : nets_) {
         rules.push_back(driver_of(n.net).rules(n.net));
         for (const auto& [eid, ep] : n.net.endpoints) {
-            auto f = forwards_of(n.net, ep);
+            auto f = Publisher::forwards_of(n.net, ep);
             forwards.insert(forwards.end(), f.begin(), f.end());
         }
     }
@@ -257,14 +197,7 @@ Result<void> Engine::enable_ip6_forwarding() {
 // endpoints
 
 Result<std::string> Engine::resolve_target(const std::string& target) const {
-    if (target.empty()) return Error::invalid("target: must not be empty");
-    if (target[0] == '/') return target;
-    if (target.find('/') != std::string::npos) {
-        return Error::invalid(
-            fmt::format("target: \"{}\" is neither a netns name nor an absolute path", target));
-    }
-    CNETD_TRY(validate_name("target", target));
-    return opts_.netns_dir + "/" + target;
+    return resolve_netns_target(opts_.netns_dir, target);
 }
 
 Result<void> Engine::disconnect(const std::string& network, const std::string& target) {
@@ -340,12 +273,7 @@ void Engine::teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why,
         ns = std::move(o).value();
     // Out of service now (the container loses the interface, with its address and route).
     auto retired = driver_of(n.net).unlink(n.net, ep, ns.get());
-    if (firewall) {
-        unpublish(n.net, ep);  // map elements, holds, port allocations
-    } else {
-        holds_.erase(ep.id);
-        for (const auto& b : ep.ports) ports_.release(b);
-    }
+    publisher_.unpublish(n.net, ep, firewall);  // map elements (with `firewall`), holds, ports
     // `ep` has left the state already: the namespace's default routes go to the endpoints the
     // rule picks now (core/gateway.hpp), e.g. from the one that left to the next in line.
     if (ns) hand_over_gateway(*ns);

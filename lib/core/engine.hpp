@@ -33,6 +33,7 @@
 #include "core/model.hpp"
 #include "core/network_spec.hpp"
 #include "core/pools.hpp"
+#include "core/publish.hpp"
 #include "firewall/firewall.hpp"
 
 namespace cnetd::core {
@@ -40,6 +41,7 @@ namespace cnetd::core {
 namespace detail {
 class Rollback;
 }
+struct AttachPlan;  // core/attach_plan.hpp
 
 // Persists the engine's networks. Implementations: store::FileStateStore (lib/store), fakes.
 class StateStore {
@@ -82,19 +84,6 @@ struct ConnectRequest {
     // Docker 28's --gw-priority: the namespace's default route comes from its endpoint with the
     // highest priority (core/gateway.hpp). Any int; default 0.
     int gw_priority = 0;
-};
-
-// A published port on [::1] (IPv6 loopback), which the kernel cannot forward (IPv6 has no
-// route_localnet): the daemon relays it in userland (daemon/relay.hpp). One per host port.
-struct LoopbackRelay {
-    std::string endpoint;      // endpoint name, for logs
-    Proto proto = Proto::Tcp;  // Tcp or Udp (sctp on [::1] is refused by publish)
-    uint16_t host_port = 0;
-    Ipv6 container_ip;
-    uint16_t container_port = 0;
-    // The socket holding [::1]:host_port (bound, not listening; udp with a drop-all filter),
-    // borrowed: valid until the next mutation. -1 when none is held (test fakes, a failed re-hold).
-    int fd = -1;
 };
 
 class Engine {
@@ -248,21 +237,12 @@ private:
     Result<void> record_network(const Network& n, detail::Rollback& undo);
     // InvalidArgument for the default network, Conflict while it has endpoints.
     Result<void> check_removable(const Network& n) const;
-    // --- connect (lib/core/engine_attach.cpp) ---
-    struct AttachPlan;
+    // --- connect (lib/core/engine_attach.cpp; the pure part in core/attach_plan.hpp) ---
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
-    // The request parsed and validated; no kernel call.
-    Result<AttachPlan> plan_attach(const Net& n, const ConnectRequest& req) const;
     // Refuses the host's namespaces, a namespace or name already on `n`, a full bridge.
     Result<void> check_target(const Net& n, const Netns& ns, const AttachPlan& p);
     Result<void> allocate_addresses(Net& n, const AttachPlan& p, Endpoint& ep,
                                     detail::Rollback& undo);
-    // Host ports from the allocator into ep.ports, checked by the firewall (memory only).
-    Result<void> plan_ports(const Network& net, Endpoint& ep, const std::vector<PortRequest>& reqs,
-                            detail::Rollback& undo);
-    // Holds the host ports of `ep`'s binding `b`; nullptr where cnetd holds none (CNI).
-    Result<std::unique_ptr<PortHold>> hold(const Endpoint& ep, const PortBinding& b);
-    Result<void> hold_all(const Endpoint& ep, detail::Rollback& undo);
     // Every endpoint (of any network) in namespace `id`.
     std::vector<GatewayCandidate> namespace_endpoints(NetnsId id) const;
     static Result<void> add_route(const Network& net, const Endpoint& ep, Netns& ns, IpFamily f);
@@ -273,8 +253,6 @@ private:
     // After an endpoint of `ns` left (state already without it): the winners carry the default
     // routes. Best effort: failures are logged (the request has succeeded by then).
     void hand_over_gateway(Netns& ns);
-    void unpublish(const Network& net, const Endpoint& ep);
-    static std::vector<firewall::PortForward> forwards_of(const Network& n, const Endpoint& ep);
 
     Kernel& kernel_;
     firewall::Backend& fw_;
@@ -283,10 +261,7 @@ private:
     std::map<std::string, Net> nets_;  // by network id
     // The network drivers by name (Network::driver): "bridge" -> BridgeDriver.
     std::map<std::string, std::unique_ptr<NetworkDriver>, std::less<>> drivers_;
-    PortAllocator ports_;
-    // Host ports held open for each endpoint (by endpoint id), so nobody else binds them: one
-    // entry per ep.ports element, in the same order (nullptr when a re-hold at start failed).
-    std::map<std::string, std::vector<std::unique_ptr<PortHold>>> holds_;
+    Publisher publisher_;  // host ports, their sockets and map elements (core/publish.hpp)
 
     // --- detach: one path for every endpoint that leaves (lib/core/engine.cpp, endpoints) ---
     // An endpoint by (network id, endpoint id): what the detach path acts on, never a name.

@@ -110,11 +110,7 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
 
 Result<void> Engine::load_state() {
     CNETD_TRY_ASSIGN(std::vector<Network> saved, store_.load().context("load state"));
-    // Ephemeral host ports come from the kernel's own range, minus its reserved ports.
-    auto range = kernel_.read_sysctl("net/ipv4/ip_local_port_range");
-    auto reserved = kernel_.read_sysctl("net/ipv4/ip_local_reserved_ports");
-    ports_ = PortAllocator(parse_port_range_sysctl(range.ok() ? *range : ""),
-                           parse_reserved_ports(reserved.ok() ? *reserved : ""));
+    publisher_.load_port_range();  // the kernel's ephemeral range, minus its reserved ports
     for (auto& n : saved) {
         const std::string frame = fmt::format("load state: network {}", n.name);
         if (auto d = driver_for("driver", n.driver); !d) return std::move(d).error().wrap(frame);
@@ -129,22 +125,9 @@ Result<void> Engine::load_state() {
 
 Result<void> Engine::restore_ports(const Net& net) {
     for (const auto& [eid, ep] : net.net.endpoints) {
-        for (const auto& b : ep.ports) {
-            auto c = ports_.claim(b);
-            if (!c.ok()) {
-                return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
-                                                   net.net.name, ep.name, c.error().message()));
-            }
-            // Hold the host port again (not for CNI attachments: hold()); if another process
-            // took it meanwhile the DNAT still works (it happens before socket lookup), so this
-            // is a warning, not a failure.
-            auto h = hold(ep, b);
-            if (h.ok()) {
-                holds_[ep.id].push_back(std::move(h).value());
-            } else {
-                log::warn("endpoint {}: {}", ep.name, h.error().message());
-                holds_[ep.id].push_back(nullptr);  // keeps holds_ aligned with ep.ports
-            }
+        if (auto c = publisher_.restore(ep); !c.ok()) {
+            return Error::internal(fmt::format("load state: network {} endpoint {}: {}",
+                                               net.net.name, ep.name, c.error().message()));
         }
     }
     return ok();

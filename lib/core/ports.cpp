@@ -37,6 +37,91 @@ std::string bind_text(const PortBinding& b) {
     return b.ipv6 ? "[" + b.host_ip_text() + "]" : b.host_ip_text();
 }
 
+// A -p spec in three steps: the protocol suffix, the address and port parts (split_v6 for
+// "[v6]:...", split_v4 for the rest), then the requests those parts give (requests_of).
+struct SpecParts {
+    PortRequest base;            // proto and host address; ports filled by requests_of
+    std::string_view host = {};  // empty: an ephemeral host port per container port
+    std::string_view cont = {};
+};
+
+Error spec_error(std::string_view spec, std::string_view why) {
+    return Error::invalid(fmt::format("port spec \"{}\": {}", spec, why));
+}
+
+// "[v6]:host:container" or "[v6]::container"; "[::]" is every IPv6 address.
+Result<SpecParts> split_v6(std::string_view spec, std::string_view rest, Proto proto) {
+    constexpr std::string_view kForm = "expected [IPv6]:HOSTPORT:CONTAINERPORT";
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+        return spec_error(spec, kForm);
+    auto a = Ipv6::parse(rest.substr(1, close - 1));
+    if (!a) return spec_error(spec, a.error().message());
+    SpecParts parts;
+    parts.base.proto = proto;
+    parts.base.ipv6 = true;
+    if (!a->is_unspecified()) parts.base.host_ip6 = *a;
+    std::string_view ports = rest.substr(close + 2);
+    size_t c = ports.find(':');
+    if (c == std::string_view::npos || ports.find(':', c + 1) != std::string_view::npos)
+        return spec_error(spec, kForm);
+    parts.host = ports.substr(0, c);
+    parts.cont = ports.substr(c + 1);
+    return parts;
+}
+
+// [ip:][host:]container, split on ':' from the right.
+Result<SpecParts> split_v4(std::string_view spec, std::string_view rest, Proto proto) {
+    SpecParts parts;
+    parts.base.proto = proto;
+    size_t c2 = rest.rfind(':');
+    if (c2 == std::string_view::npos) {
+        parts.cont = rest;
+        return parts;
+    }
+    parts.cont = rest.substr(c2 + 1);
+    std::string_view left = rest.substr(0, c2);
+    size_t c1 = left.rfind(':');
+    if (c1 == std::string_view::npos) {
+        if (left.empty()) return spec_error(spec, "empty host port");
+        parts.host = left;
+        return parts;
+    }
+    parts.host = left.substr(c1 + 1);
+    std::string_view ip = left.substr(0, c1);
+    if (ip.find(':') != std::string_view::npos)
+        return spec_error(spec, "too many ':' (IPv6 addresses go in brackets)");
+    auto a = Ipv4::parse(ip);
+    if (!a) return spec_error(spec, a.error().message());
+    parts.base.host_ip = *a;  // an explicit 0.0.0.0 (every address) overrides a default host IP
+    return parts;
+}
+
+// The requests of a split spec: one per container port with an ephemeral host port ("80",
+// "IP::80", "[v6]::80"), else one mapping of the host port (range) onto the container's.
+Result<std::vector<PortRequest>> requests_of(std::string_view spec, const SpecParts& parts) {
+    CNETD_TRY_ASSIGN(PortRange cont, parse_range(spec, parts.cont));
+    std::vector<PortRequest> out;
+    PortRequest r = parts.base;
+    if (parts.host.empty()) {
+        for (uint32_t p = cont.first; p <= cont.last; ++p) {
+            const auto port = static_cast<uint16_t>(p);
+            r.host = {0, 0};
+            r.container = {port, port};
+            out.push_back(r);
+        }
+        return out;
+    }
+    CNETD_TRY_ASSIGN(r.host, parse_range(spec, parts.host));
+    if (cont.size() > 1 && r.host.size() != cont.size()) {
+        return spec_error(spec, fmt::format("host range has {} ports but container range has {}",
+                                            r.host.size(), cont.size()));
+    }
+    r.container = cont;
+    out.push_back(r);
+    return out;
+}
+
 }  // namespace
 
 const char* to_string(Proto p) noexcept {
@@ -74,92 +159,14 @@ Result<std::vector<PortRequest>> parse_port_spec(std::string_view spec) {
     Proto proto = Proto::Tcp;
     if (size_t slash = rest.rfind('/'); slash != std::string_view::npos) {
         auto p = parse_proto(rest.substr(slash + 1));
-        if (!p) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, p.error().message()));
+        if (!p) return spec_error(spec, p.error().message());
         proto = *p;
         rest = rest.substr(0, slash);
     }
-    std::optional<Ipv4> host_ip;
-    std::optional<Ipv6> host_ip6;
-    std::string_view host_part, cont_part;
-    if (!rest.empty() && rest[0] == '[') {
-        // "[v6]:host:container" or "[v6]::container"
-        size_t close = rest.find(']');
-        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
-            return Error::invalid(fmt::format(
-                "port spec \"{}\": expected [IPv6]:HOSTPORT:CONTAINERPORT", spec));
-        }
-        auto a = Ipv6::parse(rest.substr(1, close - 1));
-        if (!a) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, a.error().message()));
-        if (!a->is_unspecified()) host_ip6 = *a;
-        std::string_view ports = rest.substr(close + 2);
-        size_t c = ports.find(':');
-        if (c == std::string_view::npos || ports.find(':', c + 1) != std::string_view::npos) {
-            return Error::invalid(fmt::format(
-                "port spec \"{}\": expected [IPv6]:HOSTPORT:CONTAINERPORT", spec));
-        }
-        host_part = ports.substr(0, c);
-        cont_part = ports.substr(c + 1);
-        CNETD_TRY_ASSIGN(PortRange cont6, parse_range(spec, cont_part));
-        std::vector<PortRequest> out6;
-        if (host_part.empty()) {
-            for (uint32_t p = cont6.first; p <= cont6.last; ++p) {
-                auto port = static_cast<uint16_t>(p);
-                out6.push_back({proto, std::nullopt, {0, 0}, {port, port}, true, host_ip6});
-            }
-            return out6;
-        }
-        CNETD_TRY_ASSIGN(PortRange host6, parse_range(spec, host_part));
-        if (cont6.size() > 1 && host6.size() != cont6.size()) {
-            return Error::invalid(fmt::format(
-                "port spec \"{}\": host range has {} ports but container range has {}", spec,
-                host6.size(), cont6.size()));
-        }
-        out6.push_back({proto, std::nullopt, host6, cont6, true, host_ip6});
-        return out6;
-    }
-    // Split on ':' from the right: [ip:][host:]container
-    size_t c2 = rest.rfind(':');
-    if (c2 == std::string_view::npos) {
-        cont_part = rest;
-    } else {
-        cont_part = rest.substr(c2 + 1);
-        std::string_view left = rest.substr(0, c2);
-        size_t c1 = left.rfind(':');
-        if (c1 == std::string_view::npos) {
-            host_part = left;
-        } else {
-            host_part = left.substr(c1 + 1);
-            std::string_view ip = left.substr(0, c1);
-            if (ip.find(':') != std::string_view::npos) {
-                return Error::invalid(fmt::format(
-                    "port spec \"{}\": too many ':' (IPv6 addresses go in brackets)", spec));
-            }
-            auto a = Ipv4::parse(ip);
-            if (!a) return Error::invalid(fmt::format("port spec \"{}\": {}", spec, a.error().message()));
-            host_ip = *a;  // an explicit 0.0.0.0 (every address) overrides a default host IP
-        }
-        if (host_part.empty() && c1 == std::string_view::npos) {
-            return Error::invalid(fmt::format("port spec \"{}\": empty host port", spec));
-        }
-    }
-    CNETD_TRY_ASSIGN(PortRange cont, parse_range(spec, cont_part));
-    std::vector<PortRequest> out;
-    if (host_part.empty()) {
-        // "80" or "IP::80": ephemeral host port per container port.
-        for (uint32_t p = cont.first; p <= cont.last; ++p) {
-            auto port = static_cast<uint16_t>(p);
-            out.push_back({proto, host_ip, {0, 0}, {port, port}});
-        }
-        return out;
-    }
-    CNETD_TRY_ASSIGN(PortRange host, parse_range(spec, host_part));
-    if (cont.size() > 1 && host.size() != cont.size()) {
-        return Error::invalid(fmt::format(
-            "port spec \"{}\": host range has {} ports but container range has {}", spec,
-            host.size(), cont.size()));
-    }
-    out.push_back({proto, host_ip, host, cont});
-    return out;
+    CNETD_TRY_ASSIGN(SpecParts parts, !rest.empty() && rest[0] == '['
+                                          ? split_v6(spec, rest, proto)
+                                          : split_v4(spec, rest, proto));
+    return requests_of(spec, parts);
 }
 
 PortAllocator::PortAllocator(PortRange ephemeral, std::set<uint16_t> reserved)
