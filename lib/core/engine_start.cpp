@@ -1,9 +1,6 @@
 // Engine::start and Engine::reconfigure (engine.hpp): the state file and the config brought into
 // the kernel. The default network is planned purely (core/network_spec.hpp, plan_default_
 // addressing) before its bridge is touched; each network's kernel objects are its driver's.
-#include <cstdio>
-#include <set>
-
 #include "base/log.hpp"
 #include "core/engine.hpp"
 #include "core/engine_detail.hpp"
@@ -14,35 +11,6 @@ namespace {
 
 const char* bool_str(bool b) {
     return b ? "true" : "false";
-}
-
-// "32768\t60999" -> {32768, 60999}; anything odd falls back to the kernel's default range.
-PortRange parse_port_range_sysctl(const std::string& s) {
-    unsigned a = 0, b = 0;
-    if (std::sscanf(s.c_str(), "%u %u", &a, &b) == 2 && a > 0 && a <= b && b <= 65535) {
-        return {static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
-    }
-    return {32768, 60999};
-}
-
-// "8080,9000-9010" -> {8080, 9000, ..., 9010}
-std::set<uint16_t> parse_reserved_ports(const std::string& s) {
-    std::set<uint16_t> out;
-    size_t pos = 0;
-    while (pos < s.size()) {
-        size_t comma = s.find(',', pos);
-        std::string item =
-            s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        unsigned a = 0, b = 0;
-        if (std::sscanf(item.c_str(), "%u-%u", &a, &b) == 2) {
-            for (unsigned p = a; p <= b && p <= 65535; ++p) out.insert(static_cast<uint16_t>(p));
-        } else if (std::sscanf(item.c_str(), "%u", &a) == 1 && a <= 65535) {
-            out.insert(static_cast<uint16_t>(a));
-        }
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-    }
-    return out;
 }
 
 // The settings of the default network that reload may change live (and start sets).
