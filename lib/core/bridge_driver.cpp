@@ -272,6 +272,20 @@ Result<void> BridgeDriver::unlink(const Network&, const Endpoint& ep, Netns* ns)
     return kernel_.retire_veth(ep.host_ifname, ns, ep.ifname);
 }
 
+Result<std::optional<std::string>> BridgeDriver::endpoint_defect(const Network& n,
+                                                                 const Endpoint& ep, Netns& ns) {
+    using Defect = std::optional<std::string>;
+    CNETD_TRY_ASSIGN(auto host, kernel_.link_status(ep.host_ifname));
+    if (!host || host->kind != "veth" || host->master != n.bridge)
+        return Defect(fmt::format("its host veth {} is not on {}", ep.host_ifname, n.bridge));
+    CNETD_TRY_ASSIGN(auto peer, kernel_.peer_status(ns, ep.ifname));
+    if (!peer || peer->mac != ep.mac || !has(peer->addresses4, ep.address) ||
+        (ep.address6 && !has(peer->addresses6, *ep.address6))) {
+        return Defect(fmt::format("{} in {} lacks its MAC or addresses", ep.ifname, ep.netns_path));
+    }
+    return Defect();
+}
+
 void BridgeDriver::sweep(const Network& n) {
     // Leftovers of an interrupted connect (veth made, state never saved): ours by name, on our
     // bridge, owned by no endpoint.

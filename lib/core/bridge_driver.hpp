@@ -51,6 +51,9 @@ public:
     // Kernel::retire_veth: out of service now, deleted in a batch soon after.
     Result<void> unlink(const Network& n, const Endpoint& ep, Netns* ns) override;
     Result<void> repair(const Network& n, const Endpoint& ep, Netns& ns, RouteRoles roles) override;
+    // The host veth on the bridge, the container side with the MAC and addresses.
+    Result<std::optional<std::string>> endpoint_defect(const Network& n, const Endpoint& ep,
+                                                       Netns& ns) override;
     // Deletes veths on the bridge named like ours that no endpoint owns.
     void sweep(const Network& n) override;
 

@@ -113,6 +113,11 @@ public:
     // routes `roles` says it carries. Logs each fix. Error: could not (the engine keeps it as is).
     virtual Result<void> repair(const Network& n, const Endpoint& ep, Netns& ns,
                                 RouteRoles roles) = 0;
+    // Read only: why the endpoint's kernel objects are not as recorded (in words, e.g. "its host
+    // veth vethab12cd3 is not on br-1a2b"); nullopt when intact. `ns`: its namespace. CNI ADD
+    // answers a retry with the recorded endpoint only when intact.
+    virtual Result<std::optional<std::string>> endpoint_defect(const Network& n, const Endpoint& ep,
+                                                               Netns& ns) = 0;
     // Start-up, after the repairs: deletes the driver's leftovers that no endpoint of `n` owns
     // (an interrupted connect). Best effort.
     virtual void sweep(const Network& n) = 0;

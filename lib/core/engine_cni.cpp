@@ -177,19 +177,8 @@ Result<Endpoint> Engine::cni_retry(const Net& n, const Endpoint& ep, const Conne
         return refuse(fmt::format("this ADD asks for MAC {}", att.mac));
     // Intact in the kernel, or the retry would hand out a result that does not work: a broken
     // attachment is the runtime's to DEL (DEL then ADD rebuilds it), not ours to paper over.
-    CNETD_TRY_ASSIGN(auto host, kernel_.link_status(ep.host_ifname));
-    if (!host || host->kind != "veth" || host->master != n.net.bridge)
-        return refuse(fmt::format("its host veth {} is not on {}: DEL it first", ep.host_ifname,
-                                  n.net.bridge));
-    CNETD_TRY_ASSIGN(auto peer, kernel_.peer_status(**ns, ep.ifname));
-    auto has = [](const auto& v, const auto& x) {
-        return std::find(v.begin(), v.end(), x) != v.end();
-    };
-    if (!peer || peer->mac != ep.mac || !has(peer->addresses4, ep.address) ||
-        (ep.address6 && !has(peer->addresses6, *ep.address6))) {
-        return refuse(fmt::format("{} in {} lacks its MAC or addresses: DEL it first", ep.ifname,
-                                  ep.netns_path));
-    }
+    CNETD_TRY_ASSIGN(auto defect, driver_of(n.net).endpoint_defect(n.net, ep, **ns));
+    if (defect) return refuse(*defect + ": DEL it first");
     log::info("CNI ADD {}/{} on {}: a retry of the recorded attachment ({}), answered with it",
               att.container_id, att.ifname, n.net.name, ep.address.str());
     return ep;
