@@ -66,6 +66,13 @@ void KernelTest::TearDown() {
     }
 }
 
+void BridgeKernelTest::SetUp() {
+    KernelTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto br = kernel->ensure_bridge({"br0", Ipv4Cidr::parse("192.0.2.1/24").value(), mtu_});
+    ASSERT_TRUE(br.ok()) << br.error().message();
+}
+
 std::unique_ptr<core::Netns> KernelTest::make_ns(const std::string& name) {
     auto c = kernel->create_netns(ns_path(name));
     EXPECT_TRUE(c.ok()) << c.error().message();

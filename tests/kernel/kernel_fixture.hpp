@@ -38,6 +38,16 @@ protected:
     std::unique_ptr<platform::LinuxKernel> kernel;
 };
 
+// KernelTest with the bridge br0 (192.0.2.1/24, MTU `mtu`) that veths are attached to.
+class BridgeKernelTest : public KernelTest {
+protected:
+    explicit BridgeKernelTest(unsigned mtu = 1500) : mtu_(mtu) {}
+    void SetUp() override;
+
+private:
+    unsigned mtu_;
+};
+
 // A TCP exchange: a listener created inside `server_ns` (fd, or -1 for the current namespace) on
 // ip:port, a client created inside `client_ns`; connects, sends, receives, with bounded waits.
 // With listen_any the listener binds 0.0.0.0 / [::] (so it can exist where `ip` is not configured).

@@ -120,13 +120,9 @@ TEST_F(BridgeTest, NonBridgeNameIsAnErrorNamingTheKind) {
     EXPECT_EQ(*kernel->link_kind("dummy0"), core::LinkKind::Other);
 }
 
-class VethTest : public KernelTest {
+class VethTest : public BridgeKernelTest {
 protected:
-    void SetUp() override {
-        KernelTest::SetUp();
-        auto br = kernel->ensure_bridge({"br0", cidr("192.0.2.1/24"), 1400});
-        ASSERT_TRUE(br.ok()) << br.error().message();
-    }
+    VethTest() : BridgeKernelTest(1400) {}
     // Attaches netns `name` to br0 the way the engine does; returns the open namespace.
     std::unique_ptr<core::Netns> attach(const std::string& name, const std::string& host,
                                         const char* ip) {

@@ -25,13 +25,8 @@ std::vector<std::string> addrs4(const std::string& dev, const std::string& ns) {
     return out;
 }
 
-class NetnsHandleTest : public KernelTest {
+class NetnsHandleTest : public BridgeKernelTest {
 protected:
-    void SetUp() override {
-        KernelTest::SetUp();
-        auto br = kernel->ensure_bridge({"br0", cidr("192.0.2.1/24"), 1500});
-        ASSERT_TRUE(br.ok()) << br.error().message();
-    }
     core::VethSpec veth(const char* host, const char* peer) {
         return {host, "br0", peer, Mac::random_local(), 1500};
     }

@@ -39,13 +39,8 @@ size_t link_count(const std::string& ns = "") {
     return ip_json((ns.empty() ? "" : "-n " + ns + " ") + "link show").size();
 }
 
-class ReapTest : public KernelTest {
+class ReapTest : public BridgeKernelTest {
 protected:
-    void SetUp() override {
-        KernelTest::SetUp();
-        auto br = kernel->ensure_bridge({"br0", cidr("192.0.2.1/24"), 1500});
-        ASSERT_TRUE(br.ok()) << br.error().message();
-    }
     // An attached endpoint: netns `name`, host end `host`, container end `peer` with an address.
     std::unique_ptr<core::Netns> attach(const std::string& name, const std::string& host,
                                         const std::string& peer, int ip) {
