@@ -102,6 +102,7 @@ api::Network to_api(const core::Network& n, const std::map<std::string, core::Ga
     api::Network out;
     out.name = n.name;
     out.id = n.id;
+    out.driver = n.driver;  // "bridge" today; the network's NetworkDriver (core/driver.hpp)
     out.created = n.created;
     out.enable_ipv6 = n.subnet6.has_value();
     out.internal = n.internal;

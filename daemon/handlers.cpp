@@ -135,18 +135,6 @@ ApiResponse error_response(int status, const Error& e) {
     return r;
 }
 
-std::string now_rfc3339() {
-    auto now = std::chrono::system_clock::now();
-    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now - secs).count();
-    std::time_t t = std::chrono::system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:09d}Z", buf, nanos);
-}
-
 // The shared kernel reads (see shared_read). `mu` guards everything; replies are called outside it.
 struct Handlers::ReadCache {
     struct Entry {

@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.hpp"
 #include "base/error.hpp"
 #include "daemon/auth.hpp"
 #include "daemon/worker.hpp"
@@ -147,7 +148,6 @@ private:
     std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
 };
 
-// Current time as RFC 3339 UTC with nanoseconds, like Docker's "Created".
-std::string now_rfc3339();
+using cnetd::now_rfc3339;  // base/clock.hpp
 
 }  // namespace cnetd::daemon

@@ -155,6 +155,17 @@ firewall::NetworkRules BridgeDriver::rules_of(const Network& n) {
     return r;
 }
 
+Result<void> BridgeDriver::check_capacity(const Network& n) {
+    // Below this many endpoints the kernel's port count is not asked (a link dump, O(links) per
+    // attach); an adopted bridge with foreign ports still gets the clear error from EXFULL at
+    // veth creation (link()).
+    constexpr unsigned kAskPortsFrom = kMaxPorts - 64;
+    if (n.endpoints.size() < kAskPortsFrom) return ok();
+    CNETD_TRY_ASSIGN(unsigned ports, kernel_.bridge_port_count(n.bridge));
+    if (ports >= kMaxPorts) return full_error(n, ports);
+    return ok();
+}
+
 Error BridgeDriver::full_error(const Network& n, unsigned ports) {
     return Error::conflict(fmt::format(
         "bridge {} already has {} ports, the Linux limit per bridge; use another network", n.bridge,

@@ -38,6 +38,8 @@ public:
     // bridge is adopted (n.bridge_adopted).
     Result<void> probe(Network& n) override;
     Result<std::optional<std::string>> missing(const Network& n) override;
+    // The bridge's port limit (kMaxPorts), asked of the kernel only near it.
+    Result<void> check_capacity(const Network& n) override;
     Result<void> create(const Network& n, detail::Rollback& undo) override;
     Result<bool> ensure(const Network& n) override;
     // Deletes an owned bridge (the undo makes it again with its MAC); an adopted one stays.

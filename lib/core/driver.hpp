@@ -12,14 +12,15 @@
 //                    -> create -> firewall add_network(rules)
 //   start:           ensure (each network, existing endpoints left alone) -> per endpoint whose
 //                    namespace lives: repair -> sweep (each network) -> firewall sync(rules)
-//   connect:         [plan, allocation, ports held] -> link -> [default routes] -> announce
+//   connect:         [plan] -> check_capacity (reads only) -> [allocation, ports held] -> link
+//                    -> [default routes] -> announce
 //   every detach:    [state saved] -> unlink
 //   remove network:  [firewall remove] -> remove -> [state saved]
 //   reload (MTU):    ensure
 //
 // Contract for every method:
 // - Pure methods (parse_options, check_against, rules) make no kernel call and change nothing.
-// - probe only reads the kernel. Every other method may change it.
+// - probe, missing and check_capacity only read the kernel. Every other method may change it.
 // - Undo: a method taking `undo` registers, right after each kernel change succeeds, the action
 //   that reverts it; on error it returns with what it did so far undoable through `undo` (or
 //   already reverted), never half-done and unrecorded. The engine runs the log in reverse on any
@@ -85,6 +86,10 @@ public:
     // What of the network's own kernel objects is missing, in words for an error ("bridge
     // br-1a2b"); nullopt when intact (CNI CHECK and STATUS). Reads only.
     virtual Result<std::optional<std::string>> missing(const Network& n) = 0;
+
+    // Refuses one more endpoint when the network's kernel objects are full (Conflict saying
+    // why, e.g. the bridge's port limit). Reads only; `n.endpoints` is the current count.
+    virtual Result<void> check_capacity(const Network& n) = 0;
 
     // --- network lifecycle ---
     // Makes (or adopts) the network's kernel objects for a new network; undo removes what it made.

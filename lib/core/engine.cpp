@@ -33,16 +33,6 @@ Result<void> validate_name(std::string_view field, const std::string& name) {
     return ok();
 }
 
-std::string now_rfc3339() {
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 int proto_number(Proto p) {
     switch (p) {
         case Proto::Tcp:

@@ -239,7 +239,8 @@ private:
     Result<void> check_removable(const Network& n) const;
     // --- connect (lib/core/engine_attach.cpp; the pure part in core/attach_plan.hpp) ---
     Result<Endpoint> attach(Net& n, const ConnectRequest& req);
-    // Refuses the host's namespaces, a namespace or name already on `n`, a full bridge.
+    // Refuses the host's namespaces, a namespace or name already on `n`, a full network (the
+    // driver's check_capacity).
     Result<void> check_target(const Net& n, const Netns& ns, const AttachPlan& p);
     Result<void> allocate_addresses(Net& n, const AttachPlan& p, Endpoint& ep,
                                     detail::Rollback& undo);

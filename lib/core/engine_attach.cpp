@@ -25,20 +25,6 @@ namespace cnetd::core {
 
 namespace {
 
-// Linux numbers bridge ports 1..1023 (BR_MAX_PORTS 1024, port 0 reserved) and refuses the 1024th
-// with EXFULL ("exchange full"): say why before it does.
-constexpr unsigned kMaxBridgePorts = 1023;
-// Below this many endpoints on a network the kernel's port count is not asked (it is a link dump,
-// O(links) per attach); an adopted bridge with foreign ports still gets the clear error from
-// EXFULL at veth creation.
-constexpr unsigned kAskPortsFrom = kMaxBridgePorts - 64;
-
-Error bridge_full(const Network& net, unsigned ports) {
-    return Error::conflict(fmt::format(
-        "bridge {} already has {} ports, the Linux limit per bridge; use another network",
-        net.bridge, ports));
-}
-
 // An address from `pool`: the static one when `want` is set (errors framed `field`), else the
 // next free one.
 template <class Pool, class Addr>
@@ -53,11 +39,7 @@ Result<Addr> take_address(Pool& pool, const std::optional<Addr>& want, const cha
 
 Result<void> Engine::check_target(const Net& n, const Netns& ns, const AttachPlan& p) {
     CNETD_TRY(check_namespace(n.net, ns.id(), kernel_.host_netns_ids(), p));
-    if (n.net.endpoints.size() >= kAskPortsFrom) {
-        CNETD_TRY_ASSIGN(unsigned ports, kernel_.bridge_port_count(n.net.bridge));
-        if (ports >= kMaxBridgePorts) return bridge_full(n.net, ports);
-    }
-    return ok();
+    return driver_of(n.net).check_capacity(n.net);
 }
 
 Result<void> Engine::allocate_addresses(Net& n, const AttachPlan& p, Endpoint& ep, Rollback& undo) {

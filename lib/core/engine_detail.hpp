@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "base/error.hpp"
 #include "base/log.hpp"
 #include "core/model.hpp"
@@ -41,8 +42,7 @@ Result<void> validate_name(std::string_view field, const std::string& name);
 
 int proto_number(Proto p);
 
-// Now as RFC 3339 in UTC ("2026-12-03T19:56:08Z"), for Network::created.
-std::string now_rfc3339();
+using cnetd::now_rfc3339;  // base/clock.hpp: Network::created
 
 }  // namespace cnetd::core::detail
 
