@@ -57,10 +57,31 @@ out=${BENCH_OUT:-bench-results.md}
 mode=full
 ((quick)) && mode=quick
 ((compare)) || : > "$out"  # the cnetd-only sections append
-# Every sandbox: its own net+mount+PID namespace, tmpfs /run, lo up.
+# The function wan_sandbox, defined in every sandbox for the scripts that need it: descriptors
+# for cnetd's held host ports (one socket per port: 10,000 mappings need 10,000+; cnetd raises its
+# soft limit to the hard one), and the outside world: namespace "wan" (198.51.100.2) behind this
+# "host" (198.51.100.1).
+wan_sandbox='
+wan_sandbox() {
+  if (( $(ulimit -Hn) < 16384 )); then
+    ulimit -Hn 16384 || echo "warning: RLIMIT_NOFILE hard limit stays $(ulimit -Hn)" >&2
+  fi
+  ulimit -Sn "$(ulimit -Hn)"
+  ip netns add wan
+  ip link add wan0 type veth peer name wan1 netns wan
+  ip addr add 198.51.100.1/24 dev wan0
+  ip link set wan0 up
+  ip -n wan link set lo up
+  ip -n wan addr add 198.51.100.2/24 dev wan1
+  ip -n wan link set wan1 up
+  ip -n wan route add default via 198.51.100.1
+}'
+# Every sandbox: its own net+mount+PID namespace, tmpfs /run, lo up, wan_sandbox defined.
 sandbox() {
+  WAN_SANDBOX=$wan_sandbox \
   unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c \
-    'mount -t tmpfs tmpfs /run; ip link set lo up; script=$1; shift; eval "$script"' bash "$@"
+    'mount -t tmpfs tmpfs /run; ip link set lo up; eval "$WAN_SANDBOX"; script=$1; shift
+     eval "$script"' bash "$@"
 }
 
 if ((compare)); then
@@ -90,18 +111,7 @@ if ((compare)); then
     echo "bench: $engine ($mode)" >&2
     sandbox '
       engine=$1 mode=$2 bdir=$3 cni_client=$4 floor=$5 cnetd=$6
-      # cnetd holds one socket per published host port: 10,000 mappings need 10,000+ descriptors.
-      if (( $(ulimit -Hn) < 16384 )); then ulimit -Hn 16384 || true; fi
-      ulimit -Sn "$(ulimit -Hn)"
-      # The outside world: namespace "wan" (198.51.100.2) behind this "host" (198.51.100.1).
-      ip netns add wan
-      ip link add wan0 type veth peer name wan1 netns wan
-      ip addr add 198.51.100.1/24 dev wan0
-      ip link set wan0 up
-      ip -n wan link set lo up
-      ip -n wan addr add 198.51.100.2/24 dev wan1
-      ip -n wan link set wan1 up
-      ip -n wan route add default via 198.51.100.1
+      wan_sandbox
       w=/run/bench; mkdir -p $w
       extra=()
       if [[ $engine == cnetd ]]; then
@@ -168,19 +178,7 @@ sizes="1,100,10000"
 ((quick)) && sizes="1,100"
 sandbox '
 sizes=$1; out=$2; cnetd=$3
-# cnetd holds one socket per published host port: 10,000 mappings need 10,000+ descriptors. cnetd
-# raises its soft limit to the hard limit; make sure the hard limit is high enough (as root).
-if (( $(ulimit -Hn) < 16384 )); then ulimit -Hn 16384 || echo "warning: RLIMIT_NOFILE hard limit stays $(ulimit -Hn)" >&2; fi
-ulimit -Sn "$(ulimit -Hn)"
-# The outside world: namespace "wan" (198.51.100.2) behind this "host" (198.51.100.1).
-ip netns add wan
-ip link add wan0 type veth peer name wan1 netns wan
-ip addr add 198.51.100.1/24 dev wan0
-ip link set wan0 up
-ip -n wan link set lo up
-ip -n wan addr add 198.51.100.2/24 dev wan1
-ip -n wan link set wan1 up
-ip -n wan route add default via 198.51.100.1
+wan_sandbox
 {
 echo
 echo "## Published ports ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r), firewall nftables)"

@@ -1,7 +1,8 @@
 // libFuzzer target: the control API's input path. The input is a raw HTTP/1.1 request as a client
 // would send it over the socket; it goes through the same Beast parser with the same limits as
-// daemon/server.cpp, and its body through every request decoder of daemon/codec.cpp. The input is
-// also tried as a bare body, so JSON seeds are fuzzed without the HTTP framing in the way.
+// daemon/server.cpp, and its body through every request decoder (daemon/codec.hpp, and
+// lib/api/codec.hpp for the CNI routes). The input is also tried as a bare body, so JSON seeds are
+// fuzzed without the HTTP framing in the way.
 // Nothing may crash, hang or leak; decoders must fail with InvalidArgument, never anything else.
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/codec.hpp"
 #include "api/protocol.hpp"
 #include "daemon/codec.hpp"
 
@@ -38,6 +40,10 @@ void decode(std::string_view body) {
     expect_invalid_on_error(daemon::parse_connect(body, "bridge"), body);
     expect_invalid_on_error(daemon::parse_disconnect(body), body);
     expect_invalid_on_error(daemon::parse_create_netns(body), body);
+    expect_invalid_on_error(api::parse_cni_add(body), body);
+    expect_invalid_on_error(api::parse_cni_key(body, true), body);
+    expect_invalid_on_error(api::parse_cni_key(body, false), body);
+    expect_invalid_on_error(api::parse_cni_gc(body), body);
 }
 
 }  // namespace
