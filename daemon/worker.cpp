@@ -111,6 +111,9 @@ void Worker::publish(Backend& backend) {
         next->generation = snapshot_->generation + 1;
         snapshot_ = std::move(next);
     }
+}
+
+void Worker::run_hook(Backend& backend) {
     std::lock_guard hk(hook_mu_);
     if (hook_) hook_(backend);
 }
@@ -137,6 +140,7 @@ void Worker::run(Factory factory) {
     }
     std::unique_ptr<Backend> backend = std::move(created).value();
     publish(*backend);
+    run_hook(*backend);
     {
         std::lock_guard lk(mu_);
         start_done_ = true;
@@ -181,8 +185,11 @@ void Worker::run(Factory factory) {
         } catch (...) {
             log::error("kernel worker: job failed with an unknown exception");
         }
+        // The snapshot, then the replies (a GET after an answer sees the change), then the hook
+        // (the relay's sync: nobody waits for it, so it does not delay the answer).
         if (mutation) publish(*backend);
         for (auto& fn : std::exchange(after_, {})) fn();
+        if (mutation) run_hook(*backend);
         trim_pending = true;
     }
     backend.reset();  // on this thread, as the Backend contract requires

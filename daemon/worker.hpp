@@ -98,13 +98,15 @@ public:
     void after_publish(std::function<void()> fn);
 
     // Called on the worker thread after every publication (start-up's included once set), with
-    // the Backend, e.g. to sync the [::1] relay (daemon/relay.hpp). Set or clear it from any
+    // the Backend, e.g. to sync the [::1] relay (daemon/relay.hpp); after the job's replies
+    // (after_publish), so it never delays an answer. Set or clear it from any
     // thread; clearing waits for a call in progress, so the hook's owner may then go away.
     void set_publish_hook(std::function<void(Backend&)> hook);
 
 private:
     void run(Factory factory);
-    void publish(Backend& backend);
+    void publish(Backend& backend);   // the snapshot only
+    void run_hook(Backend& backend);  // the publish hook, if set
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
