@@ -236,7 +236,8 @@ void Handlers::post_job(Reply reply, std::function<ApiResponse(Backend&)> job) {
             try {
                 *resp = job(b);
             } catch (const std::exception& e) {
-                *resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+                *resp =
+                    error_response(Error::internal(fmt::format("internal error: {}", e.what())));
             }
             // Answered once the snapshot with this change is out: a GET right after sees it.
             worker_.after_publish([shared_reply, resp] { (*shared_reply)(std::move(*resp)); });

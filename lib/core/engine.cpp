@@ -8,11 +8,10 @@
 #include "base/log.hpp"
 #include "base/validate.hpp"
 #include "core/attach_plan.hpp"
-#include "core/engine_detail.hpp"
 #include "core/bridge_driver.hpp"
+#include "core/engine_detail.hpp"
 
 namespace cnetd::core {
-
 
 namespace detail {
 
@@ -44,7 +43,6 @@ int proto_number(Proto p) {
     }
     return 6;
 }
-
 
 }  // namespace detail
 
