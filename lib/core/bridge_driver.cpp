@@ -140,7 +140,7 @@ Result<void> BridgeDriver::check_against(const Network& n,
     return ok();
 }
 
-firewall::NetworkRules BridgeDriver::rules_of(const Network& n) {
+firewall::NetworkRules BridgeDriver::rules(const Network& n) const {
     firewall::NetworkRules r;
     r.id = n.id;
     r.bridge = n.bridge;

@@ -30,9 +30,8 @@ public:
     // Conflict when another network uses the bridge name.
     Result<void> check_against(const Network& n,
                                const std::vector<const Network*>& existing) const override;
-    firewall::NetworkRules rules(const Network& n) const override { return rules_of(n); }
-    // The bridge network's firewall intent; static for Engine::rules_of.
-    static firewall::NetworkRules rules_of(const Network& n);
+    // The bridge network's firewall intent (kernel words only).
+    firewall::NetworkRules rules(const Network& n) const override;
 
     // InvalidArgument when the bridge name is an interface that is not a bridge; an existing
     // bridge is adopted (n.bridge_adopted).

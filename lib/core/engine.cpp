@@ -81,10 +81,6 @@ Engine::Net* Engine::default_net() {
     return nullptr;
 }
 
-firewall::NetworkRules Engine::rules_of(const Network& n) {
-    return BridgeDriver::rules_of(n);
-}
-
 std::vector<Network> Engine::networks() const {
     std::vector<Network> out;
     out.reserve(nets_.size());

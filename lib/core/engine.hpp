@@ -140,9 +140,6 @@ public:
     const EngineOptions& options() const noexcept { return opts_; }
     // The firewall backend, for the daemon's drift monitor and `netctl firewall show`.
     firewall::Backend& firewall() noexcept { return fw_; }
-    // The firewall intent of one bridge network (kernel words only): BridgeDriver::rules_of.
-    // (The engine itself asks each network's driver.)
-    static firewall::NetworkRules rules_of(const Network& n);
 
     // --- CNI attachments (defined in lib/core/engine_cni.cpp) ---
     // An attachment is the endpoint of network `net.name` whose container_id and ifname are
