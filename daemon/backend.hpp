@@ -72,6 +72,9 @@ public:
     // The [::1] bindings the userland relay serves (daemon/relay.cpp); their fds are borrowed
     // until the next mutation.
     virtual std::vector<core::LoopbackRelay> loopback_relays() const = 0;
+    // The embedded resolver's sockets per namespace (core::Engine::dns_sandboxes), fds borrowed
+    // until the next mutation. Default: none (the tests' fake backend).
+    virtual std::vector<core::DnsSandbox> dns_sandboxes() const { return {}; }
 };
 
 }  // namespace cnetd::daemon

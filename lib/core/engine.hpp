@@ -84,6 +84,21 @@ struct ConnectRequest {
     // Docker 28's --gw-priority: the namespace's default route comes from its endpoint with the
     // highest priority (core/gateway.hpp). Any int; default 0.
     int gw_priority = 0;
+    // --alias, repeatable: names the embedded resolver answers for this endpoint (validated as DNS
+    // names: labels of [A-Za-z0-9_-], 1..63 bytes, 255 in all; duplicates removed).
+    std::vector<std::string> aliases = {};
+};
+
+// The embedded resolver's sockets in one container namespace (one per namespace that has an
+// endpoint on a network with dns: true), for the daemon's DNS server (daemon/dns_server.hpp).
+struct DnsSandbox {
+    NetnsId netns;
+    std::string netns_path;  // for logs
+    // Listening sockets on 127.0.0.11 inside the namespace (Netns::open_dns_listener), borrowed:
+    // valid until the next mutation (the server dup()s them). -1 for fakes.
+    int udp_fd = -1;
+    int tcp_fd = -1;
+    std::vector<std::string> networks;  // ids of the dns networks the namespace is attached to
 };
 
 class Engine {
@@ -132,6 +147,12 @@ public:
     // Every [::1] binding with the socket that holds its host port (see LoopbackRelay), for the
     // daemon's relay; call on the kernel worker between mutations.
     std::vector<LoopbackRelay> loopback_relays() const;
+    // Every namespace's resolver sockets (see DnsSandbox), for the daemon's DNS server; call on
+    // the kernel worker between mutations. Attach opens them (and the namespace's DNAT of
+    // 127.0.0.11:53, Netns::set_dns_nat) before connect returns, as one step of the attach's undo
+    // log; the last dns endpoint's detach (or GC) closes them; start() reopens them for every
+    // namespace with dns endpoints (sockets die with the daemon).
+    std::vector<DnsSandbox> dns_sandboxes() const;
 
     // Current networks, sorted by name (a copy: a snapshot for readers).
     std::vector<Network> networks() const;

@@ -156,4 +156,9 @@ std::vector<LoopbackRelay> Engine::loopback_relays() const {
     return publisher_.loopback_relays(nets);
 }
 
+// Placeholder until the engine opens resolver sockets (issue 17, in progress): no sandbox yet.
+std::vector<DnsSandbox> Engine::dns_sandboxes() const {
+    return {};
+}
+
 }  // namespace cnetd::core

@@ -77,6 +77,17 @@ struct VethSpec {
     unsigned mtu = 1500;
 };
 
+// The embedded resolver's sockets in a container namespace (Netns::open_dns_listener).
+class DnsListener {
+public:
+    virtual ~DnsListener() = default;
+    virtual uint16_t udp_port() const = 0;
+    virtual uint16_t tcp_port() const = 0;
+    // Borrowed; -1 for fakes.
+    virtual int udp_fd() const { return -1; }
+    virtual int tcp_fd() const { return -1; }
+};
+
 // An open network namespace (not the daemon's own): the fd is held for the object's lifetime, so
 // the namespace cannot vanish under us while we configure it. A Netns handed to a Kernel may be a
 // decorator of the one it opened (core::FailpointNetns forwards every call): a Kernel finds its
@@ -114,6 +125,26 @@ public:
                                   std::optional<Ipv6> v6) = 0;
     // Deletes a link in this namespace (its veth peer goes with it). Absent is not an error.
     virtual Result<void> delete_link(const std::string& ifname) = 0;
+
+    // --- the embedded resolver (docs/dns.md) ---
+    // Sets "lo" up (127.0.0.11 needs the loopback route) and opens a UDP socket and a listening TCP
+    // socket on 127.0.0.11, ports chosen by the kernel, inside this namespace (they stay in it
+    // when the thread leaves). Closing the object closes them (TCP shut down first, so a dup
+    // stops accepting at once).
+    virtual Result<std::unique_ptr<DnsListener>> open_dns_listener() {
+        return Error(ErrorKind::Kernel, "open_dns_listener: not supported by this kernel port");
+    }
+    // Makes 127.0.0.11:53 (udp and tcp) reach those ports: replaces this namespace's table
+    // "ip cnetd-dns" (nat hook output: dnat 127.0.0.11 dport 53 → the port; one netlink batch, so
+    // there is no moment without it) and deletes conntrack entries to 127.0.0.11 left from older
+    // ports (a daemon restart), so no query is sent to a dead port. Ports are the listener's.
+    virtual Result<void> set_dns_nat(uint16_t udp_port, uint16_t tcp_port) {
+        (void)udp_port;
+        (void)tcp_port;
+        return Error(ErrorKind::Kernel, "set_dns_nat: not supported by this kernel port");
+    }
+    // Deletes the table. Absent is success.
+    virtual Result<void> remove_dns_nat() { return ok(); }
 };
 
 // A held host port: sockets bound (never listening) so no other process can take the port while

@@ -26,9 +26,13 @@ namespace cnetd::core {
 // Docker's option names that cnetd understands on a network (others are rejected by name).
 inline constexpr const char* kOptBridgeName = "com.docker.network.bridge.name";
 inline constexpr const char* kOptEnableIcc = "com.docker.network.bridge.enable_icc";
-inline constexpr const char* kOptEnableMasquerade = "com.docker.network.bridge.enable_ip_masquerade";
+inline constexpr const char* kOptEnableMasquerade =
+    "com.docker.network.bridge.enable_ip_masquerade";
 inline constexpr const char* kOptHostIpv4 = "com.docker.network.host_ipv4";
 inline constexpr const char* kOptHostBinding = "com.docker.network.bridge.host_binding_ipv4";
+// "false" turns the embedded resolver (127.0.0.11, docs/dns.md) off on a user-defined network; the
+// default network never has it.
+inline constexpr const char* kOptEnableDns = "com.docker.network.enable_dns";
 
 struct Endpoint {
     std::string id;           // 64 hex characters
@@ -38,13 +42,16 @@ struct Endpoint {
     std::string host_ifname;  // "veth" + 7 hex
     std::string ifname;       // inside the namespace: "eth0"
     Mac mac;
-    Ipv4Cidr address;         // container address with the network's prefix (172.17.0.2/16)
+    Ipv4Cidr address;                // container address with the network's prefix (172.17.0.2/16)
     std::vector<PortBinding> ports;  // published ports, host side chosen
     std::optional<Ipv6Cidr> address6;  // dual-stack networks: fd..::2/64
     std::string container_id;  // CNI_CONTAINERID (CNI attachments are container_id + ifname)
     // Docker 28's --gw-priority: among a namespace's endpoints the highest provides the default
     // route (core/gateway.hpp has the whole rule).
     int gw_priority = 0;
+    // --alias (Docker's --network-alias): more names the embedded resolver answers for this
+    // endpoint on this network, as given (lookups are case-insensitive). Persisted.
+    std::vector<std::string> aliases;
 };
 
 // A network's endpoints by id: a copy-on-write map of immutable, shared endpoints.
@@ -135,27 +142,27 @@ struct Network {
     std::string id;    // 64 hex characters
     std::string name;  // "bridge" for the default network
     std::string bridge;
-    Ipv4Cidr subnet;   // host bits zero
+    Ipv4Cidr subnet;  // host bits zero
     Ipv4 gateway;
     std::optional<Ipv4Cidr> ip_range;  // addresses for endpoints come from here (fixed-cidr)
     unsigned mtu = 1500;
     bool is_default = false;
-    bool internal = false;    // --internal: no traffic beyond the subnet, no default route
-    bool icc = true;          // inter-container communication on this bridge
-    bool masquerade = true;   // NAT traffic leaving through other interfaces
-    std::optional<Ipv4> host_ipv4;  // SNAT to this address instead of MASQUERADE
+    bool internal = false;             // --internal: no traffic beyond the subnet, no default route
+    bool icc = true;                   // inter-container communication on this bridge
+    bool masquerade = true;            // NAT traffic leaving through other interfaces
+    std::optional<Ipv4> host_ipv4;     // SNAT to this address instead of MASQUERADE
     std::optional<Ipv4> host_binding;  // default host address of published ports (nullopt: all)
-    bool bridge_adopted = false;  // the bridge existed before us: left in place on removal
-    std::string created;          // RFC 3339, UTC
+    bool bridge_adopted = false;       // the bridge existed before us: left in place on removal
+    std::string created;               // RFC 3339, UTC
     std::map<std::string, std::string> options;  // Docker-style driver options, as inspect shows
-    EndpointMap endpoints;                        // by endpoint id
+    EndpointMap endpoints;                       // by endpoint id
 
     // Dual stack (--ipv6): subnet6 set means every endpoint gets an IPv6 address too.
     std::optional<Ipv6Cidr> subnet6;
     Ipv6 gateway6;
     std::optional<Ipv6Cidr> ip_range6;
-    std::map<std::string, std::string> labels;        // --label k=v
-    std::map<std::string, std::string> aux_addresses; // --aux-address name=IP (never handed out)
+    std::map<std::string, std::string> labels;         // --label k=v
+    std::map<std::string, std::string> aux_addresses;  // --aux-address name=IP (never handed out)
     firewall::GatewayMode mode4 = firewall::GatewayMode::Nat;
     firewall::GatewayMode mode6 = firewall::GatewayMode::Nat;
     bool inhibit_ipv4 = false;         // com.docker.network.bridge.inhibit_ipv4
@@ -163,6 +170,10 @@ struct Network {
     // The NetworkDriver that made it (core/driver.hpp), by name; state files written before
     // drivers existed load as "bridge".
     std::string driver = "bridge";
+    // The embedded resolver (docs/dns.md): user-defined networks have it unless created with
+    // com.docker.network.enable_dns=false; the default network never. State files written before
+    // it existed load with dns = !is_default.
+    bool dns = true;
 
     Ipv4Cidr gateway_cidr() const { return {gateway, subnet.prefix()}; }
     std::optional<Ipv6Cidr> gateway6_cidr() const {
