@@ -21,7 +21,11 @@ CNETD_PACKAGES=(
   containernetworking-plugins                # CNI tests: loopback and tuning in chains
   clang-14 libclang-rt-14-dev             # tests/fuzz: libFuzzer targets (tests/run.sh runs them)
   podman crun conmon busybox-static       # tests only (tests/cni/podman_test.cpp): real Podman over cnetd-cni
+  bind9-dnsutils                          # tests/integration/dns_test.cpp: dig, a real DNS client in containers
+  libldns-dev                             # tests: cross-check of the DNS codec (lib/dns) against NLnet Labs' ldns
 )
+# Benchmark-only packages are not listed here: tools/bench.sh installs its own (bench_pkgs there:
+# the comparison's engines, and for its DNS section aardvark-dns, dnsperf and dnsmasq-base).
 
 missing=()
 for p in "${CNETD_PACKAGES[@]}"; do
