@@ -20,7 +20,11 @@
 # Older cnetd-only sections, appended to the same file:
 #   sudo tools/bench.sh --firewall [--quick] # attach with the nftables firewall vs `firewall: none`
 #   sudo tools/bench.sh --ports [--quick]    # published ports: ports_bench.py (with a no-DNAT control)
-#   sudo tools/bench.sh --all [--quick]      # side by side, then both of the above
+#   sudo tools/bench.sh --dns [--quick]      # embedded DNS: cnetd vs aardvark-dns vs dnsmasq
+#       (tools/bench/dns_bench.py: local name with 10 and 1,000 names, forwarded name; 1 client
+#       and 50 in flight (dnsperf); CPU per 1,000 queries; RSS). ~1 min with --quick, ~3 min
+#       without; --dns-servers cnetd,aardvark,dnsmasq picks a subset.
+#   sudo tools/bench.sh --all [--quick]      # side by side, then all three of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
 # raw results (JSON) go to <build>/bench/. BENCH_BUILD picks the meson build dir (default: build).
@@ -28,19 +32,24 @@
 # BENCH_PERF=1 also records a perf profile of cnetd over its run: <build>/bench/cnetd.perf.data
 # (`perf report -i <build>/bench/cnetd.perf.data --no-children`).
 # Installs what it needs if missing: the project's packages (tools/install-deps.sh) and the
-# comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables.
+# comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables;
+# for --dns: aardvark-dns dnsperf dnsmasq-base (the compared servers and the load generator).
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 compare=1 firewall=0 ports=0 engines=cnetd,cni,netavark,floor
+quick=0 compare=1 firewall=0 ports=0 dns=0 engines=cnetd,cni,netavark,floor
+dns_servers=cnetd,aardvark,dnsmasq
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --ports) compare=0 ports=1 ;;
     --firewall) compare=0 firewall=1 ;;
-    --all) compare=1 firewall=1 ports=1 ;;
+    --dns) compare=0 dns=1 ;;
+    --dns-servers) dns_servers=${2:?--dns-servers needs a list}; shift ;;
+    --all) compare=1 firewall=1 ports=1 dns=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
-    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--all]" >&2
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--all]" \
+         "[--dns-servers cnetd,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
   shift
@@ -49,7 +58,8 @@ tools/install-deps.sh
 build=${BENCH_BUILD:-build}
 if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
 targets=()
-if ((firewall || ports)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((firewall || ports || dns)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((dns)); then targets+=(tools/bench/cnetd-bench-dns-pingpong); fi
 if ((compare)) && [[ ,$engines, == *,floor,* ]]; then targets+=(tools/bench/cnetd-bench-floor); fi
 # BENCH_NO_BUILD=1: measure the binaries already in the build dir (e.g. while the tree is mid-edit).
 if ((${#targets[@]})) && [[ -z ${BENCH_NO_BUILD:-} ]]; then ninja -C "$build" "${targets[@]}" >/dev/null; fi
@@ -197,5 +207,32 @@ for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
 rm -rf $d
 exit $rc
 ' "$sizes" "$out" "$(realpath "$build")/daemon/cnetd"
+fi
+if ((dns)); then
+  # The compared servers and the load generator: installed for this section only (not CI's).
+  dns_pkgs=(aardvark-dns dnsperf dnsmasq-base)
+  missing=()
+  for p in "${dns_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "bench: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  bdir=$(realpath "$build")/bench
+  mkdir -p "$bdir"
+  rm -f "$bdir/dns.json"
+  sandbox '
+    quick=$1 bdir=$2 cnetd=$3 pingpong=$4 servers=$5
+    wan_sandbox
+    q=(); ((quick)) && q=(--quick)
+    python3 tools/bench/dns_bench.py run --work /run/bench-dns --cnetd $cnetd --pingpong $pingpong \
+      --servers $servers --out $bdir/dns.json "${q[@]}"
+  ' "$quick" "$bdir" "$(realpath "$build")/daemon/cnetd" \
+    "$(realpath "$build")/tools/bench/cnetd-bench-dns-pingpong" "$dns_servers" ||
+    echo "bench: dns failed (see above)" >&2
+  [[ -f $bdir/dns.json ]] && python3 tools/bench/dns_bench.py table "$bdir/dns.json" --out "$out"
 fi
 echo "results: $out"
