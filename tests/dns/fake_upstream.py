@@ -9,6 +9,8 @@ and answers by the first label of the asked name, so one server covers every for
   servfail.*  SERVFAIL          refused.*  REFUSED          nxdomain.*  NXDOMAIN
   drop.*      no answer at all (a dead server for that name)
   slow.*      the normal answer after --slow-ms milliseconds (default 2000)
+  MODE<N>.*   (e.g. servfail2.*, drop2.*) that mode on the server with --tag N only; the others
+              answer normally (failover to the next server)
   anything else: the normal answer: A 203.0.113.<tag>, AAAA 2001:db8:113::<tag>, other types
               an empty NOERROR; TTL 60. --tag tells which server answered.
 
@@ -56,11 +58,15 @@ def parse_question(msg):
     return qid, flags, ".".join(labels), qtype, off + 4
 
 
-def mode_of(name, forced):
+def mode_of(name, forced, tag):
     if forced != "answer":
         return forced
     first = name.split(".", 1)[0].lower()
-    return first if first in MODES else "answer"
+    mode = first.rstrip("0123456789")
+    if mode not in MODES:
+        return "answer"
+    only = first[len(mode):]
+    return mode if not only or int(only) == tag else "answer"
 
 
 def build_reply(msg, q, mode, tag, over_tcp):
@@ -99,7 +105,7 @@ class Server:
         self.log("tcp" if over_tcp else "udp", q, peer)
         if q is None:
             return None
-        mode = mode_of(q[2], self.args.mode)
+        mode = mode_of(q[2], self.args.mode, self.args.tag)
         if mode == "drop":
             return None
         if mode == "slow":
@@ -110,7 +116,7 @@ class Server:
         while True:
             msg, peer = sock.recvfrom(65535)
             q = parse_question(msg)
-            if q is not None and mode_of(q[2], self.args.mode) == "slow":
+            if q is not None and mode_of(q[2], self.args.mode, self.args.tag) == "slow":
                 # A slow answer must not hold up the others: its own thread.
                 threading.Thread(target=self._udp_one, args=(sock, msg, peer), daemon=True).start()
             else:
