@@ -151,6 +151,14 @@ TEST(DnsZone, ReverseNames) {
     EXPECT_FALSE(z.reverse(s, v4("172.20.0.2")));  // the dotted network is not in scope
     EXPECT_FALSE(z.reverse(s, v6("fd00::3")));
     EXPECT_FALSE(Zone().reverse(s, v4("172.18.0.2")));
+    // An endpoint without a name (CNI) is named by its short container id, else endpoint id.
+    NetworkEntry n{"id", "net", false, {host("", "10.0.0.2", 'a'), host("", "10.0.0.3", 'B')}};
+    n.hosts[0].container_id = "0123456789ABCDEF";
+    Zone nameless({n});
+    std::vector<uint32_t> one{0};
+    EXPECT_EQ(nameless.reverse(one, v4("10.0.0.2")), "0123456789ab.net");
+    EXPECT_EQ(nameless.reverse(one, v4("10.0.0.3")), "bbbbbbbbbbbb.net");
+    EXPECT_TRUE(nameless.lookup(one, "bbbbbbbbbbbb.net").found);
 }
 
 TEST(DnsZone, ThousandNamesLookUpByHash) {
