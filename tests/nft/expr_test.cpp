@@ -40,7 +40,8 @@ Exprs every_expression() {
         fib(NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_3), verdict(NF_ACCEPT),
         verdict(NF_DROP), verdict(NFT_RETURN), masquerade(), snat(NFPROTO_IPV4, NFT_REG_1),
         dnat(NFPROTO_IPV6, NFT_REG32_00, NFT_REG32_04, NFT_REG32_05, NF_NAT_RANGE_PROTO_OFFSET),
-        dnat(NFPROTO_IPV4, NFT_REG32_00, NFT_REG32_01, NFT_REG32_01, 0));
+        dnat(NFPROTO_IPV4, NFT_REG32_00, NFT_REG32_01, NFT_REG32_01, 0),
+        immediate(NFT_REG_1, &zero, sizeof zero), immediate(NFT_REG_2, &zero, 2));
 }
 
 RuleSpec rule_with(Exprs exprs, std::string comment = "cnetd: test rule") {

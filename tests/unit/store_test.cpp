@@ -77,6 +77,7 @@ core::Network sample() {
     n.inhibit_ipv4 = true;
     n.iface_prefix = "net";
     n.driver = "testdriver";
+    n.dns = false;  // not the default: the round trip must keep it
     core::Endpoint e;
     e.id = std::string(64, 'b');
     e.name = "a";
@@ -88,6 +89,7 @@ core::Network sample() {
     e.address = *Ipv4Cidr::parse("10.10.0.130/24");
     e.address6 = *Ipv6Cidr::parse("fd12:3456:789a:1::2/64");
     e.container_id = "c0ffee";
+    e.aliases = {"db", "primary.db"};
     e.ports = {{core::Proto::Tcp, std::nullopt, {8080, 8080}, {80, 80}},
                {core::Proto::Udp, *Ipv4::parse("127.0.0.1"), {9000, 9002}, {53, 55}}};
     core::PortBinding v6;
@@ -128,6 +130,7 @@ void expect_same(const core::Network& a, const core::Network& b) {
     EXPECT_EQ(a.inhibit_ipv4, b.inhibit_ipv4);
     EXPECT_EQ(a.iface_prefix, b.iface_prefix);
     EXPECT_EQ(a.driver, b.driver);
+    EXPECT_EQ(a.dns, b.dns);
     ASSERT_EQ(a.endpoints.size(), b.endpoints.size());
     for (const auto& [id, e] : a.endpoints) {
         ASSERT_TRUE(b.endpoints.count(id)) << id;
@@ -142,6 +145,7 @@ void expect_same(const core::Network& a, const core::Network& b) {
         EXPECT_EQ(e.address6, f.address6);
         EXPECT_EQ(e.container_id, f.container_id);
         EXPECT_EQ(e.ports, f.ports);
+        EXPECT_EQ(e.aliases, f.aliases);
     }
 }
 
@@ -241,12 +245,42 @@ TEST_F(StoreTest, MigratesTheV1File) {
     EXPECT_EQ(n.mode4, firewall::GatewayMode::Nat);
     ASSERT_EQ(n.endpoints.size(), 1u);
     EXPECT_EQ(n.endpoints.at("bbbb").ports.size(), 1u);
+    EXPECT_FALSE(n.dns) << "the default network never had the resolver";
+    EXPECT_TRUE(n.endpoints.at("bbbb").aliases.empty());
     ASSERT_TRUE(s.save(*loaded).ok());  // the first save writes the v2 snapshot
     EXPECT_NE(read(s.path()).find("\"version\": 2"), std::string::npos);
     store::FileStateStore s2(dir);
     auto again = s2.load();
     ASSERT_TRUE(again.ok());
     expect_same(n, (*again)[0]);
+}
+
+TEST_F(StoreTest, UserNetworksWrittenBeforeTheResolverLoadWithIt) {
+    ASSERT_TRUE(store::FileStateStore(dir).init().ok());
+    std::ofstream(dir + "/state.json") << R"({"version": 1, "networks": [{
+        "id": "cccc", "name": "web", "bridge": "br-cccc", "subnet": "10.1.0.0/24",
+        "gateway": "10.1.0.1", "mtu": 1500, "is_default": false, "bridge_adopted": false,
+        "created": "2026-01-01T00:00:00Z", "options": {}, "endpoints": []}]})";
+    store::FileStateStore s(dir);
+    auto loaded = s.load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    EXPECT_TRUE((*loaded)[0].dns);
+}
+
+TEST_F(StoreTest, AnAliasChangeIsJournaled) {
+    store::FileStateStore s(dir);
+    ASSERT_TRUE(s.init().ok());
+    ASSERT_TRUE(s.load().ok());
+    core::Network n = sample();
+    ASSERT_TRUE(s.save({n}).ok());
+    core::Endpoint e = n.endpoints.begin()->second;
+    e.aliases.push_back("cache");
+    n.endpoints.put(e);
+    ASSERT_TRUE(s.save({n}).ok());
+    store::FileStateStore s2(dir);
+    auto loaded = s2.load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    expect_same(n, (*loaded)[0]);
 }
 
 TEST_F(StoreTest, TornJournalTailIsReportedCutAndKept) {
@@ -318,13 +352,15 @@ TEST_F(StoreTest, CorruptSnapshotIsReportedAndNeverOverwritten) {
     store::FileStateStore s2(dir);
     auto r = s2.load();
     ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message().find(s.path() + " is corrupt"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(s.path() + " is corrupt"), std::string::npos)
+        << r.error().message();
     EXPECT_FALSE(s2.save({sample()}).ok());
     EXPECT_EQ(fs::file_size(s.path()), 100u);  // left as it was for inspection
     std::ofstream(s.path()) << R"({"version": 2, "networks": [{"id": "x"}]})";
     EXPECT_FALSE(store::FileStateStore(dir).load().ok());
     std::ofstream(s.path()) << R"({"version": 9, "networks": []})";
-    EXPECT_NE(store::FileStateStore(dir).load().error().message().find("format version 9 is not supported"),
+    EXPECT_NE(store::FileStateStore(dir).load().error().message().find(
+                  "format version 9 is not supported"),
               std::string::npos);
 }
 
@@ -378,7 +414,7 @@ TEST_F(StoreTest, SaveCostIsFlat) {
             n.endpoints.put(e);
         }
         std::vector<core::Network> state{n};  // saved by reference: only the store is timed
-        ASSERT_TRUE(s.save(state).ok());  // the baseline snapshot
+        ASSERT_TRUE(s.save(state).ok());      // the baseline snapshot
         const int rounds = 50;
         const uint64_t before = s.journal_bytes();
         auto t0 = std::chrono::steady_clock::now();
@@ -390,7 +426,8 @@ TEST_F(StoreTest, SaveCostIsFlat) {
             state[0].endpoints.erase(e.id);
             ASSERT_TRUE(s.save(state).ok());
         }
-        auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+        auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                      .count();
         double per_save_bytes = double(s.journal_bytes() - before) / (2 * rounds);
         EXPECT_EQ(s.compactions(), 1u);  // only the baseline snapshot: no rewrite of the state
         bytes.push_back(per_save_bytes);

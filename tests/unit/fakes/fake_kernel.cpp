@@ -120,8 +120,8 @@ public:
     }
     Result<void> announce(const std::string& ifname, const Mac& mac, std::optional<Ipv4> v4,
                           std::optional<Ipv6> v6) override {
-        k_.announcements.push_back(fmt::format("{} {} {} {}", ifname, mac.str(), v4 ? v4->str() : "-",
-                                               v6 ? v6->str() : "-"));
+        k_.announcements.push_back(fmt::format("{} {} {} {}", ifname, mac.str(),
+                                               v4 ? v4->str() : "-", v6 ? v6->str() : "-"));
         if (k_.fail_announce) return Error::sys(ENETDOWN, "announce on " + ifname);
         return ok();
     }
@@ -166,8 +166,10 @@ private:
         bool v6 = rest.find(':') != std::string::npos || rest == "dev v6";
         if (v6 != (f == core::IpFamily::V6)) return std::nullopt;
         if (rest.rfind("via ", 0) == 0) {
-            if (v6) out.gateway6 = *Ipv6::parse(rest.substr(4));
-            else out.gateway4 = *Ipv4::parse(rest.substr(4));
+            if (v6)
+                out.gateway6 = *Ipv6::parse(rest.substr(4));
+            else
+                out.gateway4 = *Ipv4::parse(rest.substr(4));
         }
         return out;
     }
@@ -270,7 +272,8 @@ Result<void> FakeKernel::create_veth(const core::VethSpec& spec, core::Netns& ns
     if (m == state.links.end()) return Error::sys(ENODEV, "bridge " + spec.bridge);
     state.links[spec.host_name] =
         FakeLink{"veth", spec.bridge, ns.path() + ":" + spec.peer_name, false, spec.mtu, {}};
-    nsl[spec.peer_name] = FakeNsLink{spec.host_name, spec.peer_mac.str(), false, false, false, {}, {}};
+    nsl[spec.peer_name] =
+        FakeNsLink{spec.host_name, spec.peer_mac.str(), false, false, false, {}, {}};
     return ok();
 }
 
@@ -323,7 +326,11 @@ Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports(int proto, std::o
     std::vector<std::string> keys;
     for (uint32_t p = first; p <= last; ++p) {
         std::string where = fmt::format("{}:{}", addr ? addr->str() : "0.0.0.0", p);
-        std::string key = fmt::format("{}/{}", proto == 17 ? "udp" : proto == 132 ? "sctp" : "tcp", where);
+        std::string key = fmt::format("{}/{}",
+                                      proto == 17    ? "udp"
+                                      : proto == 132 ? "sctp"
+                                                     : "tcp",
+                                      where);
         if (taken.count(key)) return Error::sys(EADDRINUSE, "Bind for " + where + " failed");
         keys.push_back(key);
     }
@@ -335,7 +342,11 @@ Result<std::unique_ptr<core::PortHold>> FakeKernel::hold_ports6(int proto, std::
     std::vector<std::string> keys;
     for (uint32_t p = first; p <= last; ++p) {
         std::string where = fmt::format("[{}]:{}", addr ? addr->str() : "::", p);
-        std::string key = fmt::format("{}/{}", proto == 17 ? "udp" : proto == 132 ? "sctp" : "tcp", where);
+        std::string key = fmt::format("{}/{}",
+                                      proto == 17    ? "udp"
+                                      : proto == 132 ? "sctp"
+                                                     : "tcp",
+                                      where);
         if (taken.count(key)) return Error::sys(EADDRINUSE, "Bind for " + where + " failed");
         keys.push_back(key);
     }
@@ -388,21 +399,26 @@ Result<std::optional<core::PeerStatus>> FakeKernel::peer_status(core::Netns& ns,
                                                                 const std::string& ifname) {
     ++reads;
     auto nit = state.ns_links.find(ns.path());
-    if (nit == state.ns_links.end() || !nit->second.count(ifname)) return std::optional<core::PeerStatus>{};
+    if (nit == state.ns_links.end() || !nit->second.count(ifname))
+        return std::optional<core::PeerStatus>{};
     const FakeNsLink& l = nit->second.at(ifname);
     core::PeerStatus st;
     st.up = l.up;
     st.mac = *Mac::parse(l.mac);
     for (const auto& a : l.addresses) {
-        if (auto v4 = Ipv4Cidr::parse(a); v4.ok()) st.addresses4.push_back(*v4);
-        else if (auto v6 = Ipv6Cidr::parse(a); v6.ok()) st.addresses6.push_back(*v6);
+        if (auto v4 = Ipv4Cidr::parse(a); v4.ok())
+            st.addresses4.push_back(*v4);
+        else if (auto v6 = Ipv6Cidr::parse(a); v6.ok())
+            st.addresses6.push_back(*v6);
     }
     for (const auto& r : l.routes) {
         if (r.rfind("default via ", 0) != 0) continue;
         std::string gw = r.substr(std::string("default via ").size());
         gw = gw.substr(0, gw.find(' '));
-        if (auto v4 = Ipv4::parse(gw); v4.ok()) st.default_gateway4 = *v4;
-        else if (auto v6 = Ipv6::parse(gw); v6.ok()) st.default_gateway6 = *v6;
+        if (auto v4 = Ipv4::parse(gw); v4.ok())
+            st.default_gateway4 = *v4;
+        else if (auto v6 = Ipv6::parse(gw); v6.ok())
+            st.default_gateway6 = *v6;
     }
     return std::optional<core::PeerStatus>(std::move(st));
 }

@@ -67,7 +67,7 @@ public:
     std::set<std::string> fail_ops;
     uint16_t next_dns_port = 40000;  // fake listeners' ports, counting up
     int fail_errno = EIO;
-    int steps = 0;                        // mutating calls so far
+    int steps = 0;  // mutating calls so far
     int reads = 0;  // reading calls so far (links, routes, sysctls, namespaces opened)
     std::set<std::string> regular_files;  // paths that exist but are not namespaces
 
