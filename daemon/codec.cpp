@@ -77,7 +77,14 @@ api::Endpoint to_api(const core::Endpoint& e, const std::string& network,
         }
     }
     out.network = network;
+    out.aliases = e.aliases;
     return out;
+}
+
+void add_dns(api::Endpoint& out, const EndpointDns& dns) {
+    out.resolv_conf = dns.resolv_conf;
+    if (dns.resolv_conf.empty() && dns.nameservers.empty()) return;
+    out.dns = api::EndpointDns{dns.nameservers, dns.search, dns.options};
 }
 
 std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks) {
@@ -98,7 +105,8 @@ std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks) 
     return out;
 }
 
-api::Network to_api(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles) {
+api::Network to_api(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles,
+                    const DnsServer* dns) {
     api::Network out;
     out.name = n.name;
     out.id = n.id;
@@ -106,6 +114,7 @@ api::Network to_api(const core::Network& n, const std::map<std::string, core::Ga
     out.created = n.created;
     out.enable_ipv6 = n.subnet6.has_value();
     out.internal = n.internal;
+    out.enable_dns = n.dns;
     out.ipam.push_back({n.subnet.str(), n.gateway.str(), n.ip_range ? n.ip_range->str() : "", {}});
     if (n.subnet6)
         out.ipam.push_back(
@@ -127,13 +136,15 @@ api::Network to_api(const core::Network& n, const std::map<std::string, core::Ga
         if (roles) {
             if (auto it = roles->find(id); it != roles->end()) role = &it->second;
         }
-        out.containers[id] = to_api(ep, {}, role);
+        api::Endpoint& e = out.containers[id] = to_api(ep, {}, role);
+        if (dns) add_dns(e, dns->endpoint_dns(n, ep));
     }
     out.labels = n.labels;
     return out;
 }
 
-api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets) {
+api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets,
+                                 const DnsServer* dns) {
     api::CniAttachment out;
     out.endpoint = to_api(ep);
     for (const auto& n : nets) {
@@ -144,6 +155,7 @@ api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<cor
         out.gateway = n.gateway.str();
         out.internal = n.internal;
         out.mtu = n.mtu;
+        if (dns) add_dns(out.endpoint, dns->endpoint_dns(n, ep));
     }
     return out;
 }
@@ -176,6 +188,7 @@ core::ConnectRequest to_core(const api::ConnectRequest& r, const std::string& ne
     req.publish = r.publish;
     req.gw_priority = r.gw_priority.value_or(0);
     for (const auto& b : r.port_bindings) req.ports.push_back(to_core(b));
+    req.aliases = r.aliases;
     return req;
 }
 
@@ -210,14 +223,20 @@ CniAdd to_core(const api::CniAddRequest& r) {
     return out;
 }
 
-json network_to_json(const core::Network& n,
-                     const std::map<std::string, core::GatewayRole>* roles) {
-    return api::to_json(to_api(n, roles));
+json network_to_json(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles,
+                     const DnsServer* dns) {
+    return api::to_json(to_api(n, roles, dns));
 }
 
 json endpoint_to_json(const core::Endpoint& e, const std::string& network,
                       const core::GatewayRole* role) {
     return api::to_json(to_api(e, network, role));
+}
+
+json connected_to_json(const core::Endpoint& e, const core::Network& net, const DnsServer* dns) {
+    api::Endpoint out = to_api(e, net.name);
+    if (dns) add_dns(out, dns->endpoint_dns(net, e));
+    return api::to_json(out);
 }
 
 json ports_to_json(const std::vector<core::Network>& networks) {

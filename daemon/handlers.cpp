@@ -271,6 +271,7 @@ const std::vector<Handlers::Route>& Handlers::table() {
         {{"GET",    "/v1/netns",                       R, false}, &Handlers::list_netns},
         {{"POST",   "/v1/netns",                       W, false}, &Handlers::create_netns},
         {{"DELETE", "/v1/netns/{name}",                W, false}, &Handlers::remove_netns},
+        {{"GET",    "/v1/dns",                         R, false}, &Handlers::get_dns},
         {{"POST",   "/v1/cni/add",                     W, true},  &Handlers::cni_add},
         {{"POST",   "/v1/cni/del",                     W, true},  &Handlers::cni_del},
         {{"POST",   "/v1/cni/check",                   W, true},  &Handlers::cni_check},
@@ -323,8 +324,9 @@ void Handlers::get_ports(const ApiRequest&, const Args&, Reply reply) {
 void Handlers::list_networks(const ApiRequest&, const Args&, Reply reply) {
     auto snap = worker_.snapshot();
     const auto roles = core::gateway_roles(snap->networks);
+    const DnsServer* dns = dns_.load();
     std::vector<api::Network> out;
-    for (const auto& n : snap->networks) out.push_back(to_api(n, &roles));
+    for (const auto& n : snap->networks) out.push_back(to_api(n, &roles, dns));
     reply({200, api::to_json(out), {}});
 }
 
@@ -345,7 +347,7 @@ void Handlers::get_network(const ApiRequest&, const Args& args, Reply reply) {
     const core::Network* n = find_in(snap->networks, args[0], err);
     if (!n) return reply(error_response(err.error()));
     const auto roles = core::gateway_roles(snap->networks);
-    reply({200, network_to_json(*n, &roles), {}});
+    reply({200, network_to_json(*n, &roles, dns_.load()), {}});
 }
 
 void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) {
@@ -360,16 +362,17 @@ void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) 
 void Handlers::connect(const ApiRequest& req, const Args& args, Reply reply) {
     auto parsed = parse_connect(req.body, args[0]);
     if (!parsed) return reply(error_response(parsed.error()));
-    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+    post_job(std::move(reply), [r = std::move(parsed).value(), dns = dns_.load()](Backend& b) {
         auto ep = b.connect(r);
         if (!ep) return error_response(ep.error());
         // The request may name the network by id prefix: answer with its name.
-        std::string net_name = r.network;
-        for (const auto& n : b.networks())
-            if (n.endpoints.count(ep->id)) net_name = n.name;
-        log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path, net_name,
-                   ep->address.str());
-        return ApiResponse{201, endpoint_to_json(*ep, net_name), {}};
+        for (const auto& n : b.networks()) {
+            if (!n.endpoints.count(ep->id)) continue;
+            log::debug("api: connected {} ({}) to {} as {}", ep->name, ep->netns_path, n.name,
+                       ep->address.str());
+            return ApiResponse{201, connected_to_json(*ep, n, dns), {}};
+        }
+        return ApiResponse{201, endpoint_to_json(*ep, r.network), {}};  // never: it was just made
     });
 }
 
@@ -450,6 +453,25 @@ void Handlers::get_info(const ApiRequest&, const Args&, Reply reply) {
     info.firewall = {snap->firewall.backend, snap->firewall.repairs, snap->firewall.last_repair,
                      snap->firewall.warnings};
     reply({200, api::to_json(info), {}});
+}
+
+void Handlers::get_dns(const ApiRequest&, const Args&, Reply reply) {
+    const DnsServer* dns = dns_.load();
+    if (!dns)
+        return reply(
+            error_response(503, Error(ErrorKind::Unavailable, "embedded DNS not running")));
+    const DnsStatus st = dns->status();
+    const DnsCounters& c = st.counters;
+    api::DnsStatus out;
+    out.upstreams = st.upstreams;
+    out.upstreams_file = st.upstreams_file;
+    out.sandboxes = st.sandboxes;
+    out.names = st.names;
+    out.in_flight = st.in_flight;
+    out.counters = {c.queries_udp, c.queries_tcp,       c.answered_local,
+                    c.forwarded,   c.upstream_failures, c.servfail,
+                    c.refused,     c.malformed,         c.tcp_rejected};
+    reply({200, api::to_json(out), {}});
 }
 
 void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {

@@ -6,7 +6,7 @@
 // matches is a 404; a path some pattern matches with another method is a 405 whose Allow lists
 // the methods of every matching row in table order (HEAD after GET).
 //
-// Threading: handle() runs on the io thread. Reads (ping, info, networks, ports, netns) are
+// Threading: handle() runs on the io thread. Reads (ping, info, networks, ports, netns, dns) are
 // answered synchronously and never wait for the worker. The exceptions are GET /v1/firewall and
 // GET /v1/cni/status/{network}, which read the kernel (nftables table, bridge links) and so run on
 // the worker, as Read-priority jobs (worker.hpp): never ahead of a queued mutation. They are
@@ -25,6 +25,7 @@
 // No exception escapes handle().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,7 @@
 #include "base/clock.hpp"
 #include "base/error.hpp"
 #include "daemon/auth.hpp"
+#include "daemon/dns_server.hpp"
 #include "daemon/worker.hpp"
 
 namespace cnetd::daemon {
@@ -93,6 +95,12 @@ public:
     // After a config reload (SIGHUP): changed keys that wait for a restart ("bip: a -> b"), shown
     // by GET /v1/info as PendingRestart. Called on the io thread, like handle().
     void set_reload_status(std::vector<std::string> pending_restart, std::string reloaded_at);
+    // The embedded resolver (daemon/dns_server.hpp), borrowed: it must outlive every handle() call
+    // and every pending reply. With it, connect answers, network inspect and the CNI ADD/CHECK
+    // answers carry each endpoint's "ResolvConf" and "Dns" (DnsServer::endpoint_dns), and GET
+    // /v1/dns answers its status(); without it (nullptr, the default) those fields are left out
+    // and GET /v1/dns is a 503 "embedded DNS not running". Any thread.
+    void set_dns(const DnsServer* dns) { dns_.store(dns); }
 
     // The shared kernel reads, for tests and diagnostics (any thread).
     struct ReadStats {
@@ -132,6 +140,7 @@ private:
     void list_netns(const ApiRequest&, const Args&, Reply reply);
     void create_netns(const ApiRequest& req, const Args&, Reply reply);
     void remove_netns(const ApiRequest&, const Args& args, Reply reply);
+    void get_dns(const ApiRequest&, const Args&, Reply reply);
     // The CNI routes (daemon/handlers_cni.cpp).
     void cni_add(const ApiRequest& req, const Args&, Reply reply);
     void cni_del(const ApiRequest& req, const Args&, Reply reply);
@@ -146,6 +155,7 @@ private:
     std::chrono::milliseconds read_cache_age_;
     struct ReadCache;
     std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
+    std::atomic<const DnsServer*> dns_{nullptr};
 };
 
 using cnetd::now_rfc3339;  // base/clock.hpp

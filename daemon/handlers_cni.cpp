@@ -49,12 +49,12 @@ void Handlers::cni_status(const ApiRequest&, const Args& args, Reply reply) {
 void Handlers::cni_add(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = api::parse_cni_add(req.body);
     if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI ADD")));
-    post_job(std::move(reply), [r = to_core(*parsed)](Backend& b) {
+    post_job(std::move(reply), [r = to_core(*parsed), dns = dns_.load()](Backend& b) {
         auto ep = b.cni_add(r.net, r.att);
         if (!ep) return cni_error_response(ep.error());
         log::debug("api: CNI ADD {}/{} to {}: {}", r.att.container_id, r.att.ifname, r.net.name,
                    ep->address.str());
-        return ApiResponse{201, api::to_json(attachment_of(*ep, b.networks())), {}};
+        return ApiResponse{201, api::to_json(attachment_of(*ep, b.networks(), dns)), {}};
     });
 }
 
@@ -71,10 +71,10 @@ void Handlers::cni_del(const ApiRequest& req, const Args&, Reply reply) {
 void Handlers::cni_check(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = api::parse_cni_key(req.body, true);
     if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI check")));
-    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
+    post_job(std::move(reply), [r = std::move(parsed).value(), dns = dns_.load()](Backend& b) {
         auto ep = b.cni_check(r.network, r.container_id, r.ifname, r.netns);
         if (!ep) return cni_error_response(ep.error());
-        return ApiResponse{200, api::to_json(attachment_of(*ep, b.networks())), {}};
+        return ApiResponse{200, api::to_json(attachment_of(*ep, b.networks(), dns)), {}};
     });
 }
 

@@ -100,6 +100,7 @@ json to_json(const ConnectRequest& r) {
         }
         body["PortBindings"] = std::move(pb);
     }
+    if (!r.aliases.empty()) body["Aliases"] = r.aliases;
     return body;
 }
 
@@ -128,6 +129,12 @@ json to_json(const Endpoint& e) {
     }
     j["Ports"] = std::move(ports);
     if (!e.network.empty()) j["Network"] = e.network;
+    j["Aliases"] = e.aliases;
+    put_if(j, "ResolvConf", e.resolv_conf);
+    if (e.dns)
+        j["Dns"] = {{"Nameservers", e.dns->nameservers},
+                    {"Search", e.dns->search},
+                    {"Options", e.dns->options}};
     return j;
 }
 
@@ -149,6 +156,7 @@ json to_json(const Network& n) {
         {"Driver", n.driver},
         {"EnableIPv4", true},
         {"EnableIPv6", n.enable_ipv6},
+        {"EnableDNS", n.enable_dns},
         {"IPAM", {{"Driver", "default"}, {"Options", json::object()}, {"Config", config}}},
         {"Internal", n.internal},
         {"Options", string_map(n.options)},
@@ -206,6 +214,25 @@ json to_json(const FirewallShow& f) {
 
 json to_json(const Ping& p) {
     return {{"ok", p.ok}};
+}
+
+json to_json(const DnsStatus& s) {
+    const DnsCounters& c = s.counters;
+    return {{"Upstreams", s.upstreams},
+            {"UpstreamsFile", s.upstreams_file},
+            {"Sandboxes", s.sandboxes},
+            {"Names", s.names},
+            {"InFlight", s.in_flight},
+            {"Counters",
+             {{"QueriesUdp", c.queries_udp},
+              {"QueriesTcp", c.queries_tcp},
+              {"AnsweredLocal", c.answered_local},
+              {"Forwarded", c.forwarded},
+              {"UpstreamFailures", c.upstream_failures},
+              {"Servfail", c.servfail},
+              {"Refused", c.refused},
+              {"Malformed", c.malformed},
+              {"TcpRejected", c.tcp_rejected}}}};
 }
 
 json to_json(const Disconnected& d) {
@@ -271,6 +298,7 @@ Result<ConnectRequest> parse_connect(std::string_view body) {
                          parse_binding(fmt::format("\"PortBindings\"[{}]", i), bindings[i]));
         req.port_bindings.push_back(std::move(b));
     }
+    CNETD_TRY_ASSIGN(req.aliases, f.optional_string_array("Aliases"));
     CNETD_TRY(f.no_others());
     if (req.target.empty()) return Error::invalid("\"Target\": must not be empty");
     return req;
@@ -351,6 +379,12 @@ void from_json(const json& j, Endpoint& e) {
         }
     }
     e.network = str(j, "Network");
+    e.aliases = strings(j, "Aliases");
+    e.resolv_conf = str(j, "ResolvConf");
+    const json& dns = member(j, "Dns");
+    if (dns.is_object())
+        e.dns = EndpointDns{strings(dns, "Nameservers"), strings(dns, "Search"),
+                            strings(dns, "Options")};
 }
 
 void from_json(const json& j, Network& n) {
@@ -360,6 +394,7 @@ void from_json(const json& j, Network& n) {
     n.driver = str(j, "Driver");
     n.enable_ipv6 = boolean(j, "EnableIPv6");
     n.internal = boolean(j, "Internal");
+    n.enable_dns = boolean(j, "EnableDNS");
     const json& config = member(member(j, "IPAM"), "Config");
     if (config.is_array()) {
         for (const auto& c : config)
@@ -401,6 +436,19 @@ void from_json(const json& j, Info& i) {
 void from_json(const json& j, FirewallShow& f) {
     f = {str(j, "Backend"),    str(j, "Table"),        boolean(j, "InSync"), number(j, "Repairs"),
          str(j, "LastRepair"), strings(j, "Warnings"), str(j, "Text")};
+}
+
+void from_json(const json& j, DnsStatus& s) {
+    s.upstreams = strings(j, "Upstreams");
+    s.upstreams_file = str(j, "UpstreamsFile");
+    s.sandboxes = number(j, "Sandboxes");
+    s.names = number(j, "Names");
+    s.in_flight = number(j, "InFlight");
+    const json& c = member(j, "Counters");
+    s.counters = {
+        number(c, "QueriesUdp"), number(c, "QueriesTcp"),       number(c, "AnsweredLocal"),
+        number(c, "Forwarded"),  number(c, "UpstreamFailures"), number(c, "Servfail"),
+        number(c, "Refused"),    number(c, "Malformed"),        number(c, "TcpRejected")};
 }
 
 void from_json(const json& j, ErrorBody& e) {

@@ -44,6 +44,7 @@ json to_json(const Info& i);
 json to_json(const FirewallShow& f);
 json to_json(const Ping& p);
 json to_json(const Disconnected& d);
+json to_json(const DnsStatus& s);
 json to_json(const CniAddRequest& r);
 json to_json(const CniKeyRequest& r);  // "Netns" only when not empty
 json to_json(const CniGcRequest& r);
@@ -71,9 +72,11 @@ Result<json> parse_object(std::string_view body);
 //  "AuxAddresses"?,"Labels"?,"Options"?,"Internal"?}; "Name" must not be empty.
 Result<CreateNetworkRequest> parse_create_network(std::string_view body);
 // {"Target","Name"?,"IPv4Address"?,"IPv6Address"?,"MacAddress"?,"Publish"?,"GwPriority"?,
-//  "PortBindings"?}. Each binding is checked field by field (`"PortBindings"[0]."HostPort": "80x"
-// is not a port (1-65535) or a port range like 8000-8010`): Proto one of tcp/udp/sctp, HostIp an
-// address, ports "N" or "N-M", a container range only with a host range of its size (or none).
+//  "PortBindings"?,"Aliases"?}. Each binding is checked field by field (`"PortBindings"[0].
+// "HostPort": "80x" is not a port (1-65535) or a port range like 8000-8010`): Proto one of
+// tcp/udp/sctp, HostIp an address, ports "N" or "N-M", a container range only with a host range of
+// its size (or none). "Aliases" is an array of strings (`"Aliases"[1]: expected a string, got
+// number`); whether each is a DNS name is the engine's to judge.
 Result<ConnectRequest> parse_connect(std::string_view body);
 Result<DisconnectRequest> parse_disconnect(std::string_view body);     // "Target" not empty
 Result<CreateNetnsRequest> parse_create_netns(std::string_view body);  // "Name" not empty
@@ -102,6 +105,7 @@ void from_json(const json& j, Info& i);
 void from_json(const json& j, FirewallShow& f);
 void from_json(const json& j, CniAttachment& a);
 void from_json(const json& j, CniStatus& s);
+void from_json(const json& j, DnsStatus& s);
 void from_json(const json& j, ErrorBody& e);
 
 // from_json into a fresh T; an array of them for std::vector<T> (non-objects skipped).

@@ -43,6 +43,9 @@ struct ConnectRequest {
     std::vector<std::string> publish;  // Docker -p strings, passed through
     std::optional<int> gw_priority;
     std::vector<PortBinding> port_bindings;
+    // Names the embedded resolver answers for the endpoint besides its own (netctl --alias,
+    // Docker's --network-alias); not sent when empty. Syntax is the engine's to judge.
+    std::vector<std::string> aliases;
 };
 
 // POST /v1/networks/{name}/disconnect.
@@ -53,6 +56,12 @@ struct DisconnectRequest {
 // One host side of a published container port ("HostIp", "HostPort").
 struct HostBinding {
     std::string host_ip, host_port;
+};
+
+// What a runtime writes into the container's resolv.conf ("Dns" of an endpoint, docs/dns.md):
+// ["127.0.0.11"] on networks with the embedded resolver, else the host's servers.
+struct EndpointDns {
+    std::vector<std::string> nameservers, search, options;
 };
 
 // An endpoint as inspect shows it (a "Containers" entry, or the connect answer).
@@ -66,6 +75,11 @@ struct Endpoint {
     // Docker's NetworkSettings.Ports: "80/tcp" → its host bindings.
     std::map<std::string, std::vector<HostBinding>> ports;
     std::string network;  // the connect answer names its network; "" elsewhere (not sent)
+    std::vector<std::string> aliases;  // "Aliases": always sent ([] when none)
+    // While the daemon's embedded DNS runs: the ready resolv.conf file for the runtime to
+    // bind-mount ("ResolvConf", "" not sent) and what it holds ("Dns", not sent when absent).
+    std::string resolv_conf;
+    std::optional<EndpointDns> dns;
 };
 
 // One "IPAM"."Config" element.
@@ -87,6 +101,9 @@ struct Network {
     std::map<std::string, std::string> options, labels;
     std::map<std::string, Endpoint> containers;  // by endpoint id
     std::string driver = "bridge";
+    // "EnableDNS": the embedded resolver answers on it (user-defined networks unless created with
+    // com.docker.network.enable_dns=false; never the default network).
+    bool enable_dns = false;
 };
 
 // One row of GET /v1/ports.
@@ -136,6 +153,19 @@ struct FirewallShow {
 // GET /v1/ping.
 struct Ping {
     bool ok = true;
+};
+
+// GET /v1/dns: the embedded resolver's state (daemon/dns_server.hpp DnsStatus), counters since
+// the daemon started.
+struct DnsCounters {
+    uint64_t queries_udp = 0, queries_tcp = 0, answered_local = 0, forwarded = 0,
+             upstream_failures = 0, servfail = 0, refused = 0, malformed = 0, tcp_rejected = 0;
+};
+struct DnsStatus {
+    std::vector<std::string> upstreams;  // the host's servers, as the file writes them
+    std::string upstreams_file;          // the file they come from
+    uint64_t sandboxes = 0, names = 0, in_flight = 0;
+    DnsCounters counters;
 };
 
 // What `netctl --json network disconnect` prints (the route itself answers 204).

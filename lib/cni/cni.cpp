@@ -950,6 +950,16 @@ json encode_result(const CniResult& r, std::string_view version) {
     return out;
 }
 
+json result_dns(const json& conf_dns, const std::vector<std::string>& nameservers,
+                const std::vector<std::string>& search, const std::vector<std::string>& options) {
+    if (conf_dns.is_object() && !conf_dns.empty()) return conf_dns;
+    json out = json::object();
+    if (!nameservers.empty()) out["nameservers"] = nameservers;
+    if (!search.empty()) out["search"] = search;
+    if (!options.empty()) out["options"] = options;
+    return out;
+}
+
 CniResult append_result(CniResult prev, const CniResult& ours) {
     const int shift = static_cast<int>(prev.interfaces.size());
     prev.interfaces.insert(prev.interfaces.end(), ours.interfaces.begin(), ours.interfaces.end());

@@ -95,7 +95,7 @@ struct NetConf {
     std::vector<std::string> routes;  // destinations of ipam.routes (cnetd installs 0.0.0.0/0)
     json dns = json::object();        // passed through to the result
     // cnetd's keys.
-    std::string socket;          // "" = /run/cnetd/cnetd.sock (or $CNETD_SOCKET)
+    std::string socket;           // "" = /run/cnetd/cnetd.sock (or $CNETD_SOCKET)
     unsigned timeout_ms = 30000;  // cnetdTimeout (seconds, may be fractional): wait for the daemon
 };
 
@@ -160,6 +160,13 @@ Result<CniResult> decode_result(const json& j, std::string_view version);
 // Writes `r` in `version` (which must be supported): 1.x as is; 0.3.x/0.4.0 add ips[].version;
 // 0.1.0/0.2.0 the legacy {ip4: {ip, gateway, routes}, dns}.
 json encode_result(const CniResult& r, std::string_view version);
+// The result's "dns" (CNI spec: {nameservers, domain, search, options}, each omitted when empty).
+// A conf that sets "dns" keeps it, unchanged (the admin's choice, as the reference bridge plugin
+// passes it through); otherwise the daemon's resolver facts for the attachment (docs/dns.md:
+// ["127.0.0.11"] and the host's search/options on networks with the embedded resolver, the host's
+// servers elsewhere). Neither: {}.
+json result_dns(const json& conf_dns, const std::vector<std::string>& nameservers,
+                const std::vector<std::string>& search, const std::vector<std::string>& options);
 // Appends `ours` to `prev` (chaining): ours' interface indexes are shifted past prev's interfaces.
 CniResult append_result(CniResult prev, const CniResult& ours);
 

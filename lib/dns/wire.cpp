@@ -1,6 +1,7 @@
 #include "dns/wire.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace cnetd::dns {
 
@@ -30,38 +31,57 @@ char lower(uint8_t c) {
     return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
 }
 
-// One label byte in presentation form (RFC 4343 / ldns): '.' and the characters special to zone
-// files are escaped with '\', non-printable bytes as \DDD, so distinct wire names stay distinct.
-void append_presentation(std::string& out, uint8_t c) {
-    if (c == '.' || c == ';' || c == '(' || c == ')' || c == '\\' || c == '"' || c == '@' ||
-        c == '$') {
-        out += '\\';
-        out += static_cast<char>(c);
-    } else if (c < 0x21 || c > 0x7e) {
-        out += '\\';
-        out += static_cast<char>('0' + c / 100);
-        out += static_cast<char>('0' + c / 10 % 10);
-        out += static_cast<char>('0' + c % 10);
+// Presentation form of one label byte (RFC 4343, as ldns prints): '.' and the characters special
+// to zone files are escaped with '\', non-printable bytes as \DDD, so distinct wire names stay
+// distinct names. Returns the bytes it takes; appends them when `out` is given.
+size_t presentation(uint8_t c, std::string* out) {
+    bool special = c == '.' || c == ';' || c == '(' || c == ')' || c == '\\' || c == '"' ||
+                   c == '@' || c == '$';
+    bool unprintable = c < 0x21 || c > 0x7e;
+    if (!out) return special ? 2 : unprintable ? 4 : 1;
+    if (special) {
+        *out += '\\';
+        *out += static_cast<char>(c);
+    } else if (unprintable) {
+        *out += '\\';
+        *out += static_cast<char>('0' + c / 100);
+        *out += static_cast<char>('0' + c / 10 % 10);
+        *out += static_cast<char>('0' + c % 10);
     } else {
-        out += lower(c);
+        *out += lower(c);
+    }
+    return 0;
+}
+
+// Checks the uncompressed name at `at`: the offset past it and the length of its presentation
+// form, or {0, 0} when it is malformed (a pointer, a reserved label type, too long, cut off).
+std::pair<size_t, size_t> measure_question_name(std::span<const uint8_t> p, size_t at) {
+    size_t wire = 0, text = 0;
+    for (;;) {
+        if (at >= p.size()) return {0, 0};
+        uint8_t len = p[at];
+        wire += 1 + len;
+        if (len > kMaxLabel || wire > kMaxName) return {0, 0};  // also rejects pointers (0xC0)
+        if (len == 0) return {at + 1, text};
+        if (at + 1 + len > p.size()) return {0, 0};
+        text += text ? 1 : 0;
+        for (size_t i = 0; i < len; ++i) text += presentation(p[at + 1 + i], nullptr);
+        at += 1 + len;
     }
 }
 
-// Reads an uncompressed name at `at` into `name` (presentation form, lower-cased); returns the
-// offset past it, or 0 when it is malformed (a pointer, a reserved label type, too long, cut off).
+// Reads the question's name at `at` into `name` (presentation form, lower-cased, one allocation
+// at most: none for names that fit std::string's inline buffer); the offset past it, 0 if bad.
 size_t read_question_name(std::span<const uint8_t> p, size_t at, std::string& name) {
-    size_t wire = 0;
-    for (;;) {
-        if (at >= p.size()) return 0;
-        uint8_t len = p[at];
-        wire += 1 + len;
-        if (len > kMaxLabel || wire > kMaxName) return 0;  // also rejects pointers (0xC0)
-        if (len == 0) return at + 1;
-        if (at + 1 + len > p.size()) return 0;
+    auto [end, text] = measure_question_name(p, at);
+    if (end == 0) return 0;
+    name.reserve(text);
+    while (p[at] != 0) {
         if (!name.empty()) name += '.';
-        for (size_t i = 0; i < len; ++i) append_presentation(name, p[at + 1 + i]);
-        at += 1 + len;
+        for (size_t i = 0; i < p[at]; ++i) presentation(p[at + 1 + i], &name);
+        at += 1 + p[at];
     }
+    return end;
 }
 
 // Skips a name that may end in a compression pointer (records after the question); 0 when bad.
@@ -186,7 +206,6 @@ std::optional<Query> parse_query(std::span<const uint8_t> pkt) {
     q.id = get16(pkt, 0);
     q.opcode = (pkt[2] >> 3) & 0x0F;
     q.rd = pkt[2] & 0x01;
-    q.name.reserve(kMaxName);
     size_t at = read_question_name(pkt, kHeader, q.name);
     if (at == 0 || at + 4 > pkt.size()) return std::nullopt;
     q.qtype = get16(pkt, at);

@@ -58,6 +58,14 @@ std::vector<std::string> names_of(const HostEntry& h) {
     return out;
 }
 
+// The PTR target's host part: the endpoint's name (Docker's), else a short id (a CNI endpoint
+// may have no name), so the answer is always a name that resolves back.
+std::string ptr_name(const HostEntry& h) {
+    if (!h.name.empty()) return h.name;
+    const std::string& id = h.container_id.empty() ? h.endpoint_id : h.container_id;
+    return lowered(std::string_view(id).substr(0, 12));
+}
+
 }  // namespace
 
 struct Zone::Index {
@@ -87,8 +95,9 @@ Zone::Zone(std::vector<NetworkEntry> networks) : nets_(std::move(networks)) {
                 if (h.v6) a.v6.push_back(*h.v6);
             }
             // The first endpoint with an address names it (addresses are unique per network).
-            if (h.v4) net.rev4.emplace(h.v4->value(), h.name + "." + n.name);
-            if (h.v6) net.rev6.emplace(*h.v6, h.name + "." + n.name);
+            std::string target = ptr_name(h) + "." + n.name;
+            if (h.v4) net.rev4.emplace(h.v4->value(), target);
+            if (h.v6) net.rev6.emplace(*h.v6, target);
         }
         for (auto& [key, a] : net.names) {  // a name given twice for one endpoint, or a
             sort_unique(a.v4);              // duplicate address: one record each

@@ -23,12 +23,16 @@
 #include <gtest/gtest.h>
 
 #include "api/client.hpp"
+#include "proc.hpp"
 
 namespace cnetd {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::bin;
+using testing::Proc;
+using testing::run;
 
 // A listening unix socket nobody answers on. `accept`: a thread accepts every connection and holds
 // it open without reading (a daemon stopped after accept); otherwise connections stay queued
@@ -171,52 +175,6 @@ TEST_F(ClientDeadline, DefaultIsThirtySeconds) {
 }
 
 // ---- the binaries ----
-
-struct Proc {
-    int status = -1;  // exit code
-    std::string out, err;
-    long took_ms = 0;
-};
-
-// Runs argv with `env` added to ours and `in` on stdin; output through files (no pipe deadlock).
-Proc run(const std::string& dir, std::vector<std::string> argv, const std::vector<std::string>& env,
-         const std::string& in) {
-    const std::string fin = dir + "/stdin", fout = dir + "/stdout", ferr = dir + "/stderr";
-    std::ofstream(fin) << in;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, fin.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, fout.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, ferr.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> envs = env;
-    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-    std::vector<char*> av, ev;
-    for (auto& a : argv) av.push_back(a.data());
-    av.push_back(nullptr);
-    for (auto& e : envs) ev.push_back(e.data());
-    ev.push_back(nullptr);
-    Proc r;
-    const auto t0 = Clock::now();
-    pid_t pid = -1;
-    EXPECT_EQ(::posix_spawn(&pid, av[0], &fa, nullptr, av.data(), ev.data()), 0) << argv[0];
-    posix_spawn_file_actions_destroy(&fa);
-    int st = 0;
-    if (pid > 0 && ::waitpid(pid, &st, 0) == pid && WIFEXITED(st)) r.status = WEXITSTATUS(st);
-    r.took_ms = ms(Clock::now() - t0);
-    auto slurp = [](const std::string& p) {
-        std::stringstream ss;
-        ss << std::ifstream(p).rdbuf();
-        return ss.str();
-    };
-    r.out = slurp(fout);
-    r.err = slurp(ferr);
-    return r;
-}
-
-std::string bin(const char* var) {
-    const char* v = std::getenv(var);
-    return v ? v : "";
-}
 
 TEST_F(ClientDeadline, NetctlTimeoutFailsWithExit3AndTheTimeWaited) {
     if (bin("NETCTL_BIN").empty()) GTEST_SKIP() << "NETCTL_BIN not set (run through meson)";

@@ -1,6 +1,7 @@
 // Request validation, response shapes and the error codec: pure functions, no socket.
 #include <gtest/gtest.h>
 
+#include "api/codec.hpp"
 #include "api/json_parse.hpp"
 #include "api/protocol.hpp"
 #include "daemon/codec.hpp"
@@ -164,6 +165,7 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
     n.gateway = Ipv4(0xAC110001);
     n.ip_range = Ipv4Cidr(Ipv4(0xAC118000), 17);
     n.is_default = true;
+    n.dns = false;
     n.created = "2024-01-01T00:00:00Z";
     core::Endpoint ep;
     ep.id = std::string(64, 'b');
@@ -194,7 +196,9 @@ TEST(Codec, NetworkJsonIsShapedLikeDockerInspect) {
                           R"(","MacAddress":"02:42:ac:11:00:02","IPv4Address":"172.17.0.2/16",
                           "IPv6Address":"","SandboxKey":"/var/run/docker/netns/c1",
                           "Interface":"eth0","HostInterface":"veth1234567","Ports":{},
-                          "GwPriority":0})"));
+                          "GwPriority":0,"Aliases":[]})"));
+    // The default network has no embedded resolver; a user-defined one says so.
+    EXPECT_EQ(j["EnableDNS"], false);
     // With the gateway roles (core::gateway_roles of every network): the families it carries.
     const auto roles = core::gateway_roles({n});
     EXPECT_EQ(daemon::network_to_json(n, &roles)["Containers"][ep.id]["DefaultRoute"],
@@ -232,6 +236,23 @@ TEST(Codec, ConnectPassesPublishStringsThrough) {
               "\"Publish\": expected an array of strings, got string");
     EXPECT_EQ(connect_error(R"({"Target":"a","Publish":["8080:80",8080]})"),
               "\"Publish\"[1]: expected a string, got number");
+}
+
+TEST(Codec, ConnectPassesAliasesThrough) {
+    auto r = daemon::parse_connect(R"({"Target":"a","Aliases":["db","Primary.DB"]})", "web");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    // As given: DNS name syntax and duplicates are the engine's (core::ConnectRequest::aliases).
+    EXPECT_EQ(r->aliases, (std::vector<std::string>{"db", "Primary.DB"}));
+    auto none = daemon::parse_connect(R"({"Target":"a","Aliases":null})", "web");
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_TRUE(none->aliases.empty());
+    EXPECT_EQ(connect_error(R"({"Target":"a","Aliases":"db"})"),
+              "\"Aliases\": expected an array of strings, got string");
+    EXPECT_EQ(connect_error(R"({"Target":"a","Aliases":["db",7]})"),
+              "\"Aliases\"[1]: expected a string, got number");
+    EXPECT_EQ(connect_error(R"({"Target":"a","Aliases":[["db"]]})"),
+              "\"Aliases\"[0]: expected a string, got array");
+    EXPECT_EQ(connect_error(R"({"Target":"a","Alias":["db"]})"), "unknown field \"Alias\"");
 }
 
 TEST(Codec, ConnectParsesPortBindings) {
@@ -325,6 +346,41 @@ TEST(Codec, EndpointPortsAreShapedLikeDockerNetworkSettings) {
         "90/tcp": [{"HostIp":"0.0.0.0","HostPort":"8000"}],
         "91/tcp": [{"HostIp":"0.0.0.0","HostPort":"8001"}],
         "92/tcp": [{"HostIp":"0.0.0.0","HostPort":"8002"}]})"));
+}
+
+// "Aliases" always; "ResolvConf" and "Dns" only with the embedded resolver's facts; "EnableDNS"
+// is the network's flag.
+TEST(Codec, EndpointShowsAliasesAndResolverFacts) {
+    core::Endpoint ep = endpoint_with_ports();
+    ep.aliases = {"db", "primary"};
+    json plain = daemon::endpoint_to_json(ep, "web");
+    EXPECT_EQ(plain["Aliases"], json::array({"db", "primary"}));
+    EXPECT_FALSE(plain.contains("ResolvConf"));
+    EXPECT_FALSE(plain.contains("Dns"));
+
+    api::Endpoint out = daemon::to_api(ep, "web");
+    daemon::add_dns(out, {"/run/cnetd/resolv/" + ep.id + "/resolv.conf",
+                          {"127.0.0.11"},
+                          {"example.com"},
+                          {"ndots:0", "edns0"}});
+    json j = api::to_json(out);
+    EXPECT_EQ(j["ResolvConf"], "/run/cnetd/resolv/" + ep.id + "/resolv.conf");
+    EXPECT_EQ(j["Dns"], json::parse(R"({"Nameservers":["127.0.0.11"],"Search":["example.com"],
+                                        "Options":["ndots:0","edns0"]})"));
+    // Nothing known (no file, no server): nothing shown.
+    api::Endpoint none = daemon::to_api(ep, "web");
+    daemon::add_dns(none, {});
+    EXPECT_FALSE(api::to_json(none).contains("Dns"));
+    EXPECT_FALSE(api::to_json(none).contains("ResolvConf"));
+
+    core::Network n;
+    n.name = "web";
+    EXPECT_EQ(daemon::network_to_json(n)["EnableDNS"], true);  // user-defined: on by default
+    n.dns = false;
+    n.options[core::kOptEnableDns] = "false";
+    json off = daemon::network_to_json(n);
+    EXPECT_EQ(off["EnableDNS"], false);
+    EXPECT_EQ(off["Options"][core::kOptEnableDns], "false");  // as given at create
 }
 
 TEST(Codec, PortsListHasOneRowPerBinding) {

@@ -52,6 +52,7 @@ FakeBackend::FakeBackend(std::string netns_dir, bool firewall_monitor)
     def.subnet = Ipv4Cidr(Ipv4(0xAC110000), 16);
     def.gateway = Ipv4(0xAC110001);
     def.is_default = true;
+    def.dns = false;  // the default network never has the embedded resolver
     def.created = "2024-01-01T00:00:00Z";
     nets_.push_back(def);
     fw_.on_show = [this] {
@@ -127,6 +128,10 @@ Result<core::Network> FakeBackend::add_network(const core::CreateNetworkRequest&
     n.bridge = it != req.options.end() ? it->second : "br-" + n.id.substr(0, 12);
     n.options = req.options;
     n.internal = req.internal;
+    // The engine's rule (core/model.hpp): user-defined networks resolve names unless the option
+    // turns it off.
+    auto dns = req.options.find(core::kOptEnableDns);
+    n.dns = dns == req.options.end() || dns->second != "false";
     n.created = "2024-01-02T00:00:00Z";
     nets_.push_back(n);
     std::sort(nets_.begin(), nets_.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -158,6 +163,7 @@ Result<core::Endpoint> FakeBackend::attach(const core::ConnectRequest& req) {
     ep.host_ifname = "veth" + random_hex(7);
     ep.ifname = req.ifname.empty() ? "eth0" : req.ifname;
     ep.container_id = req.container_id;
+    ep.aliases = req.aliases;
     ep.mac = Mac::random_local();
     if (!req.ipv4.empty()) {
         auto ip = Ipv4::parse(req.ipv4);

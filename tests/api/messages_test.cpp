@@ -48,7 +48,8 @@ TEST(Messages, RequestsRoundTripThroughTheStrictParsers) {
                                 "02:42:00:00:00:09",
                                 {"8080:80", "[::1]:53:53/udp"},
                                 7,
-                                {{"udp", "0.0.0.0", "8000-8002", "80-82"}, {"", "::", "", "90"}}};
+                                {{"udp", "0.0.0.0", "8000-8002", "80-82"}, {"", "::", "", "90"}},
+                                {"db", "primary"}};
     auto pn = api::parse_connect(api::to_json(connect).dump());
     ASSERT_TRUE(pn.ok()) << pn.error().message();
     EXPECT_EQ(api::to_json(*pn), api::to_json(connect));
@@ -100,12 +101,22 @@ TEST(Messages, AnswersReadBackWithoutLoss) {
     b.host = {8000, 8001};
     b.container = {80, 81};
     ep.ports.push_back(b);
+    ep.aliases = {"db", "primary"};
     n.endpoints.put(ep);
     const auto roles = core::gateway_roles({n});
     const json inspect = daemon::network_to_json(n, &roles);
+    EXPECT_EQ(inspect["EnableDNS"], true);
     EXPECT_EQ(api::to_json(api::read<api::Network>(inspect)), inspect);
     const json connected = daemon::endpoint_to_json(ep, "web");
     EXPECT_EQ(api::to_json(api::read<api::Endpoint>(connected)), connected);
+    api::Endpoint with_dns = daemon::to_api(ep, "web");
+    daemon::add_dns(with_dns, {"/run/cnetd/resolv/x/resolv.conf", {"127.0.0.11"}, {}, {"ndots:0"}});
+    const json resolved = api::to_json(with_dns);
+    EXPECT_EQ(resolved["Dns"]["Search"], json::array());
+    EXPECT_EQ(api::to_json(api::read<api::Endpoint>(resolved)), resolved);
+    api::CniAttachment att_dns{with_dns, "web", "br-web", "10.1.0.0/24", "10.1.0.1", false, 1500};
+    EXPECT_EQ(api::to_json(api::read<api::CniAttachment>(api::to_json(att_dns))),
+              api::to_json(att_dns));
     const json ports = daemon::ports_to_json({n});
     EXPECT_EQ(api::to_json(api::read_list<api::PortRow>(ports)), ports);
     const json att = api::to_json(daemon::attachment_of(ep, {n}));
@@ -128,6 +139,13 @@ TEST(Messages, AnswersReadBackWithoutLoss) {
     EXPECT_EQ(api::to_json(api::read<api::FirewallShow>(api::to_json(fw))), api::to_json(fw));
     api::CniStatus st{true, {"bridge cni0 is missing"}};
     EXPECT_EQ(api::to_json(api::read<api::CniStatus>(api::to_json(st))), api::to_json(st));
+    api::DnsStatus dns{{"192.0.2.53", "fe80::1%eth0"}, "/run/systemd/resolve/resolv.conf", 2, 5, 1,
+                       {10, 2, 7, 4, 1, 1, 3, 6, 9}};
+    const json dns_json = api::to_json(dns);
+    EXPECT_EQ(dns_json["Counters"]["TcpRejected"], 9);
+    EXPECT_EQ(dns_json["Counters"]["QueriesUdp"], 10);
+    EXPECT_EQ(dns_json["UpstreamsFile"], "/run/systemd/resolve/resolv.conf");
+    EXPECT_EQ(api::to_json(api::read<api::DnsStatus>(dns_json)), dns_json);
     api::ErrorBody err{"no", "not-found", 3};
     EXPECT_EQ(api::to_json(api::read<api::ErrorBody>(api::to_json(err))), api::to_json(err));
 }
@@ -142,6 +160,11 @@ TEST(Messages, LenientReadersTolerateForeignShapes) {
     EXPECT_EQ(n.options, (std::map<std::string, std::string>{{"b", "c"}}));
     EXPECT_TRUE(api::read_list<api::Netns>(json("not a list")).empty());
     EXPECT_EQ(api::read<api::Info>(json(nullptr)).networks, 0u);
+    // An answer from a daemon without the embedded DNS (or a foreign shape): no facts, no throw.
+    auto ep = api::read<api::Endpoint>(json::parse(R"({"Aliases":"db","Dns":["127.0.0.11"]})"));
+    EXPECT_TRUE(ep.aliases.empty());
+    EXPECT_FALSE(ep.dns.has_value());
+    EXPECT_EQ(api::read<api::DnsStatus>(json::parse(R"({"Counters":[1],"Names":-1})")).names, 0u);
 }
 
 }  // namespace

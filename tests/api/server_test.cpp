@@ -514,9 +514,10 @@ std::string header(const std::string& resp, std::size_t pos, const std::string& 
 TEST_F(ApiServer, HeadAnswersEveryGetRouteWithItsHeadersAndNoBody) {
     // HEAD then GET of the same target pipelined on one connection: the HEAD answer must end with
     // its headers (the GET's status line follows at once) and announce the GET body's length.
-    for (const char* target : {"/v1/ping", "/v1/info", "/v1/networks", "/v1/networks/bridge",
-                               "/v1/networks/nope", "/v1/ports", "/v1/netns", "/v1/firewall",
-                               "/v1/cni/status/pods", "/v1/nope", "/v1/networks/bridge/connect"}) {
+    for (const char* target :
+         {"/v1/ping", "/v1/info", "/v1/networks", "/v1/networks/bridge", "/v1/networks/nope",
+          "/v1/ports", "/v1/netns", "/v1/firewall", "/v1/dns", "/v1/cni/status/pods", "/v1/nope",
+          "/v1/networks/bridge/connect"}) {
         const std::string t = target;
         const std::string all =
             round_trip(sock_, "HEAD " + t + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + t +

@@ -140,7 +140,9 @@ TEST(CniParse, VersionWithAndWithoutStdin) {
 TEST(CniParse, NonAsciiAndInvalidUtf8EnvValuesAreRefusedAndTheErrorEncodes) {
     for (const char* cmd : {"ADD", "DEL", "CHECK"}) {
         Env e = env(cmd);
-        e["CNI_IFNAME"] = "et\xb5" "0";
+        e["CNI_IFNAME"] =
+            "et\xb5"
+            "0";
         auto [code, msg] = fails(e, conf().dump());
         EXPECT_EQ(code, kInvalidEnv) << cmd;
         EXPECT_NE(msg.find("CNI_IFNAME: "), std::string::npos) << msg;
@@ -455,6 +457,29 @@ TEST(CniResultTest, ChainingShiftsInterfaceIndexes) {
     EXPECT_EQ(all.ips[0].interface, 0);
     EXPECT_EQ(all.ips[1].interface, 3);
     EXPECT_EQ(all.dns["nameservers"][0], "10.0.0.10");
+}
+
+// The result's "dns": the daemon's resolver facts (docs/dns.md), unless the conf sets "dns".
+TEST(CniResultTest, DnsFromTheDaemonUnlessTheConfSetsIt) {
+    json d = result_dns(json::object(), {"127.0.0.11"}, {"corp.example"}, {"ndots:0"});
+    EXPECT_EQ(d, json({{"nameservers", {"127.0.0.11"}},
+                       {"search", {"corp.example"}},
+                       {"options", {"ndots:0"}}}));
+    // Empty lists are left out (the spec's omitempty); nothing known: {} as before.
+    EXPECT_EQ(result_dns(json::object(), {"127.0.0.11"}, {}, {}),
+              json({{"nameservers", {"127.0.0.11"}}}));
+    EXPECT_EQ(result_dns(json::object(), {}, {}, {}), json::object());
+    const json conf = {{"nameservers", {"10.96.0.10"}}, {"domain", "cluster.local"}};
+    EXPECT_EQ(result_dns(conf, {"127.0.0.11"}, {"corp.example"}, {}), conf);
+    // In every version's shape, including the legacy one's top-level "dns".
+    CniResult r = sample();
+    r.dns = d;
+    for (const char* v : kSupportedVersions) {
+        EXPECT_EQ(encode_result(r, v)["dns"], d) << v;
+        auto back = decode_result(encode_result(r, v), v);
+        ASSERT_TRUE(back.ok()) << v << ": " << back.error().message();
+        EXPECT_EQ(back->dns, d) << v;
+    }
 }
 
 TEST(CniErrors, EncodeAndCodes) {

@@ -125,7 +125,8 @@ api::CniKeyRequest key_request(const cni::CniRequest& r, bool with_netns) {
 }
 
 // Our part of the result: [bridge, host veth, container interface], the address on the container
-// interface, the default route via the gateway (none on internal networks).
+// interface, the default route via the gateway (none on internal networks), and "dns": the
+// embedded resolver's facts from the answer's "Dns" unless the conf sets "dns" (cni::result_dns).
 cni::CniResult our_result(const cni::CniRequest& r, const api::CniAttachment& a) {
     const api::Endpoint& ep = a.endpoint;
     cni::CniResult res;
@@ -135,7 +136,8 @@ cni::CniResult our_result(const cni::CniRequest& r, const api::CniAttachment& a)
     res.ips.push_back({ep.ipv4_address, a.gateway, 2});
     if (!ep.ipv6_address.empty()) res.ips.push_back({ep.ipv6_address, "", 2});
     if (!a.internal) res.routes.push_back({"0.0.0.0/0", a.gateway});
-    res.dns = r.conf.dns;
+    const api::EndpointDns dns = ep.dns.value_or(api::EndpointDns{});
+    res.dns = cni::result_dns(r.conf.dns, dns.nameservers, dns.search, dns.options);
     return res;
 }
 

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     add_netns_commands(app, ctx, rc);
     add_firewall_commands(app, ctx, rc);
     add_port_commands(app, ctx, rc);
+    add_dns_command(app, ctx, rc);
     add_info_command(app, ctx, rc);
     try {
         app.parse(argc, argv);

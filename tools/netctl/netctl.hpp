@@ -77,5 +77,6 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc);
 void add_info_command(CLI::App& app, Context& ctx, int& rc);
 void add_firewall_commands(CLI::App& app, Context& ctx, int& rc);
 void add_port_commands(CLI::App& app, Context& ctx, int& rc);
+void add_dns_command(CLI::App& app, Context& ctx, int& rc);
 
 }  // namespace cnetd::netctl

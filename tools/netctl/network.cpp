@@ -130,7 +130,8 @@ void add_create_command(CLI::App& net, Context& ctx, int& rc) {
                        "com.docker.network.container_iface_prefix=PREFIX, "
                        "com.docker.network.bridge.gateway_mode_ipv4|_ipv6="
                        "nat|nat-unprotected|routed|isolated, "
-                       "com.docker.network.bridge.inhibit_ipv4=true|false");
+                       "com.docker.network.bridge.inhibit_ipv4=true|false, "
+                       "com.docker.network.enable_dns=false (no embedded DNS on it)");
     create->add_flag("--internal", ca->internal,
                      "restrict external access: no traffic to or from outside the subnet, no NAT");
     create->fallthrough();
@@ -155,6 +156,11 @@ void add_connect_command(CLI::App& net, Context& ctx, int& rc) {
                         "then network name)");
     connect->add_option("--mac", co->req.mac,
                         "static MAC address (default: random, locally administered)");
+    connect
+        ->add_option("--alias", co->req.aliases,
+                     "another name the embedded DNS (127.0.0.11) answers for this endpoint on "
+                     "this network (repeatable), like Docker's --network-alias")
+        ->allow_extra_args(false);  // one NAME per --alias: `--alias db NETWORK TARGET` works
     connect->add_option(
         "-p,--publish", co->req.publish,
         "publish container ports on the host (repeatable), Docker's -p forms: 8080:80, "
