@@ -144,19 +144,21 @@ struct DnsServer::Impl final : QueryHandler {
 DnsServer::Impl::Impl(DnsOptions o)
     : opts(std::move(o)),
       fwd(io, counters, opts.max_in_flight, opts.budget),
-      host_(read_host_resolv(opts.host_resolv_conf, opts.systemd_resolv_conf)),
       files(opts.resolv_dir) {
+    // The watch first, then the read: a change in between is never missed. Set up before the
+    // thread runs the io_context, so it is in place when the constructor returns.
+    try {
+        watch = std::make_unique<ResolvWatch>(
+            io, std::vector<std::string>{opts.host_resolv_conf, opts.systemd_resolv_conf},
+            [this] { reload_host(); });
+    } catch (const std::exception& e) {
+        log::warn("dns: watching the host's resolv.conf: {}", e.what());
+    }
+    host_ = read_host_resolv(opts.host_resolv_conf, opts.systemd_resolv_conf);
     fwd.set_servers(upstream_endpoints(host_.upstreams));
     files.set_host(host_.conf);
     log::info("dns: upstream servers from {}: {}", host_.file, host_.upstreams.size());
     thread = std::thread([this] {
-        try {
-            watch = std::make_unique<ResolvWatch>(
-                io, std::vector<std::string>{opts.host_resolv_conf, opts.systemd_resolv_conf},
-                [this] { reload_host(); });
-        } catch (const std::exception& e) {
-            log::warn("dns: watching the host's resolv.conf: {}", e.what());
-        }
         for (;;) {
             try {
                 io.run();
