@@ -24,6 +24,7 @@
 #include "base/log.hpp"
 #include "config/config.hpp"
 #include "config/reload.hpp"
+#include "daemon/dns_server.hpp"
 #include "daemon/engine_backend.hpp"
 #include "daemon/firewall_monitor.hpp"
 #include "daemon/gc_watch.hpp"
@@ -91,6 +92,7 @@ struct Flags {
     std::string config_path = kDefaultConfig;
     bool config_given = false;  // --config named: a missing file is an error, not defaults
     std::string socket, state_dir, netns_dir, log_level;
+    std::string resolv_dir = DnsOptions{}.resolv_dir;  // the per-endpoint resolv.conf files
 
     void apply_to(config::Config& c) const {
         if (!socket.empty()) c.socket = socket;
@@ -111,6 +113,9 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
     app.add_option("--netns-dir", f.netns_dir,
                    "network namespace directory (overrides config `netns-dir`)");
     app.add_option("--log-level", f.log_level, "debug, info, warning or error (overrides config)");
+    app.add_option("--resolv-dir", f.resolv_dir,
+                   "directory of the resolv.conf files written for containers (docs/dns.md)")
+        ->capture_default_str();
     app.set_version_flag("--version", std::string("cnetd ") + CNETD_VERSION);
     try {
         app.parse(argc, argv);
@@ -229,6 +234,7 @@ public:
 
 private:
     Result<void> start_backend();
+    void start_dns();
     ServerOptions server_options() const;
     void stop_backend();
     void shutdown(int sig);
@@ -246,6 +252,8 @@ private:
     FirewallMonitor fw_monitor_{io_, worker_};
     GcWatch gc_watch_;
     std::optional<Relay> relay_;
+    // Before the handlers (which hold a pointer to it): destroyed after them.
+    std::optional<DnsServer> dns_;
     std::optional<Handlers> handlers_;
     std::optional<Server> server_;
     boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
@@ -272,8 +280,23 @@ ServerOptions Daemon::server_options() const {
     return o;
 }
 
+// The embedded resolver (daemon/dns_server.hpp) on its own thread, synced as the worker's snapshot
+// hook: after every mutation's publication and before its replies, so a name answers the moment
+// connect returns. A first sync (an empty job) serves the namespaces restored at start-up. A
+// config reload (SIGHUP) never touches it: no query is lost across one.
+void Daemon::start_dns() {
+    DnsOptions opts;
+    opts.resolv_dir = flags_.resolv_dir;
+    dns_.emplace(std::move(opts));
+    DnsServer* dns = &*dns_;
+    worker_.set_snapshot_hook(
+        [dns](const Snapshot& snap, Backend& b) { dns->sync(snap.networks, b.dns_sandboxes()); });
+    worker_.post([](Backend&) {});
+}
+
 Result<void> Daemon::start() {
     if (auto r = start_backend(); !r) return r;
+    start_dns();
     // Ports published on [::1] are relayed in userland, synced after every job (daemon/relay.hpp).
     relay_.emplace(io_, worker_);
     // Kernel reads are shared while one is queued or running, never reused after it (age 0): the
@@ -283,6 +306,7 @@ Result<void> Daemon::start() {
         worker_,
         DaemonInfo{CNETD_VERSION, cfg_.netns_dir, cfg_.state_dir, cfg_.socket, now_rfc3339()},
         std::chrono::milliseconds(0));
+    // TODO(lead): handlers_->set_dns(&*dns_); once h-dnsapi's Handlers::set_dns is merged.
     server_.emplace(io_, *handlers_, server_options());
     auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
                                         : server_->listen(cfg_.socket);
@@ -295,6 +319,7 @@ void Daemon::stop_backend() {
     fw_monitor_.stop();
     gc_watch_.stop();
     worker_.stop();  // the job in flight finishes; queued ones are answered 503 (not run)
+    worker_.set_snapshot_hook({});
 }
 
 void Daemon::shutdown(int sig) {
@@ -396,6 +421,7 @@ int Daemon::serve() {
     notify_ready();
     io_.run();
     server_->close();
+    dns_.reset();  // answered until the control socket closed; its thread is joined here
     log::info("cnetd stopped");
     return 0;
 }

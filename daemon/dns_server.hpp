@@ -15,9 +15,11 @@
 // /run/systemd/resolve/resolv.conf when /etc/resolv.conf has only 127.0.0.53), re-read when either
 // file changes (inotify); UDP from a fresh socket per query (random source port), TCP when the
 // reply is truncated or the query came over TCP; SERVFAIL/REFUSED/timeout → next server; a 4 s
-// budget in all; every server failed → SERVFAIL; other rcodes returned as they are. Askers whose
-// dns networks are all internal are never forwarded (REFUSED, as Docker). At most
-// `max_in_flight` forwarded queries at once (Docker: 1024), beyond that REFUSED.
+// budget in all (each try gets remaining / servers left: daemon/dns_forward.hpp); every server
+// failed → SERVFAIL; other rcodes returned as they are. Askers whose dns networks are all internal
+// are never forwarded: SERVFAIL (moby's forwardExtDNS skips the host's servers for them and, with
+// none left, answers SERVFAIL). At most `max_in_flight` forwarded queries at once (Docker: 1024),
+// beyond that REFUSED.
 // resolv.conf files: sync() also keeps "<resolv_dir>/<endpoint id>/resolv.conf" for every endpoint
 // (dns::render_resolver_file on dns networks, dns::render_plain_file elsewhere), rewritten in
 // place when the host's file changes, removed when the endpoint goes.
@@ -57,10 +59,11 @@ struct DnsCounters {
     uint64_t answered_local = 0;     // A/AAAA/PTR/MX answered from the zone (NOERROR)
     uint64_t forwarded = 0;          // queries sent upstream
     uint64_t upstream_failures = 0;  // a server that timed out, errored or said SERVFAIL/REFUSED
-    uint64_t servfail = 0;           // SERVFAIL sent because every server failed (or none is known)
-    uint64_t refused = 0;            // REFUSED: in-flight limit reached, or internal-only asker
-    uint64_t malformed = 0;          // packets dropped: not a parseable query
-    uint64_t tcp_rejected = 0;       // TCP connections closed: over-long message, idle, limit
+    uint64_t servfail =
+        0;                 // SERVFAIL sent: every server failed, none is known, internal-only asker
+    uint64_t refused = 0;  // REFUSED: in-flight limit reached
+    uint64_t malformed = 0;     // packets dropped: not a parseable query
+    uint64_t tcp_rejected = 0;  // TCP connections closed: over-long message, idle, limit
 };
 
 struct DnsStatus {

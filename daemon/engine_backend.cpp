@@ -82,6 +82,7 @@ public:
     std::vector<core::LoopbackRelay> loopback_relays() const override {
         return engine_.loopback_relays();
     }
+    std::vector<core::DnsSandbox> dns_sandboxes() const override { return engine_.dns_sandboxes(); }
     std::string firewall_table() const override {
         return fw_->name() == "none" ? std::string() : "inet " + std::string(kTable);
     }

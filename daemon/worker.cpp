@@ -109,8 +109,10 @@ void Worker::publish(Backend& backend) {
     {
         std::lock_guard lk(mu_);
         next->generation = snapshot_->generation + 1;
-        snapshot_ = std::move(next);
+        snapshot_ = next;
     }
+    std::lock_guard hk(snapshot_hook_mu_);
+    if (snapshot_hook_) snapshot_hook_(*next, backend);
 }
 
 void Worker::run_hook(Backend& backend) {
@@ -121,6 +123,11 @@ void Worker::run_hook(Backend& backend) {
 void Worker::set_publish_hook(std::function<void(Backend&)> hook) {
     std::lock_guard hk(hook_mu_);
     hook_ = std::move(hook);
+}
+
+void Worker::set_snapshot_hook(std::function<void(const Snapshot&, Backend&)> hook) {
+    std::lock_guard hk(snapshot_hook_mu_);
+    snapshot_hook_ = std::move(hook);
 }
 
 void Worker::run(Factory factory) {
@@ -185,8 +192,9 @@ void Worker::run(Factory factory) {
         } catch (...) {
             log::error("kernel worker: job failed with an unknown exception");
         }
-        // The snapshot, then the replies (a GET after an answer sees the change), then the hook
-        // (the relay's sync: nobody waits for it, so it does not delay the answer).
+        // The snapshot and its hook (the DNS server's sync: in effect before anyone is answered),
+        // then the replies (a GET after an answer sees the change), then the publish hook (the
+        // relay's sync: nobody waits for it, so it does not delay the answer).
         if (mutation) publish(*backend);
         for (auto& fn : std::exchange(after_, {})) fn();
         if (mutation) run_hook(*backend);

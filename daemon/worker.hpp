@@ -102,10 +102,17 @@ public:
     // (after_publish), so it never delays an answer. Set or clear it from any
     // thread; clearing waits for a call in progress, so the hook's owner may then go away.
     void set_publish_hook(std::function<void(Backend&)> hook);
+    // Called on the worker thread right after every publication (start-up's included once set)
+    // with the snapshot just published and the Backend, BEFORE the job's replies (after_publish):
+    // what it does is in effect when the client hears back (the DNS server's sync: a name
+    // answers the moment connect returns). Every reply waits for it, so it must be quick (no
+    // kernel calls). Runs before the publish hook. Set or clear it from any thread; clearing
+    // waits for a call in progress, so the hook's owner may then go away.
+    void set_snapshot_hook(std::function<void(const Snapshot&, Backend&)> hook);
 
 private:
     void run(Factory factory);
-    void publish(Backend& backend);   // the snapshot only
+    void publish(Backend& backend);   // the snapshot, then the snapshot hook
     void run_hook(Backend& backend);  // the publish hook, if set
 
     mutable std::mutex mu_;
@@ -126,6 +133,8 @@ private:
     std::thread thread_;
     std::mutex hook_mu_;  // held while the hook runs
     std::function<void(Backend&)> hook_;
+    std::mutex snapshot_hook_mu_;  // held while the snapshot hook runs
+    std::function<void(const Snapshot&, Backend&)> snapshot_hook_;
 };
 
 }  // namespace cnetd::daemon

@@ -7,7 +7,7 @@ Scans every C++ source/header under lib/, daemon/ and tools/ and fails (exit 1) 
     Boost.Beast/Asio: lib/api and daemon/), or
   * a layer includes a project header of a layer that is not among its dependencies
     (the ALLOWED table below, closed transitively) -- in particular a lower layer including
-    a higher one (order: base < nft < firewall < core < netns < netlink < platform < config <
+    a higher one (order: base < dns < nft < firewall < core < netns < netlink < platform < config <
     store < api < cni < daemon, tools), or
   * ALLOWED disagrees with the `dependencies :` of a static_library in lib/*/meson.build
     (the table must be updated with the build, not drift from it), or
@@ -27,7 +27,7 @@ import sys
 # meson builds as its own library (json_parse_dep: base + json, no Boost) so that lib/cni can use
 # it without the HTTP client. daemon/ and each tools/<dir> sit above every lib/ layer.
 ORDER = [
-    "base", "nft", "firewall", "core", "netns", "netlink", "platform", "config", "store",
+    "base", "dns", "nft", "firewall", "core", "netns", "netlink", "platform", "config", "store",
     "api.json_parse", "api", "cni",
     "daemon", "netctl", "cnetd-cni", "bench",
 ]
@@ -37,6 +37,7 @@ ORDER = [
 # include its own headers and those of any unit reachable through this table.
 ALLOWED = {
     "base": [],                                     # lib/base: fmt
+    "dns": ["base"],                                # lib/dns: wire codec, zone, resolv.conf
     "nft": ["base"],                                # lib/nft: + libmnl, libnftnl
     "firewall": ["base", "nft"],                    # lib/firewall
     "core": ["base", "firewall"],                   # lib/core
@@ -48,9 +49,9 @@ ALLOWED = {
     "api.json_parse": ["base"],                     # lib/api cnetd_json_parse: + json
     "api": ["base", "api.json_parse"],              # lib/api cnetd_api: + json, Boost
     "cni": ["base", "api.json_parse"],              # lib/cni: + json
-    # daemon/meson.build: cnetd_daemon (api, base, core, store) + the cnetd executable
-    # (firewall, config, platform).
-    "daemon": ["api", "base", "core", "store", "firewall", "config", "platform"],
+    # daemon/meson.build: cnetd_daemon (api, base, core, store, dns: the embedded resolver) + the
+    # cnetd executable (firewall, config, platform).
+    "daemon": ["api", "base", "core", "store", "dns", "firewall", "config", "platform"],
     "netctl": ["api", "base"],                      # tools/netctl: + CLI11
     "cnetd-cni": ["api", "cni", "base"],            # tools/cnetd-cni
     "bench": ["netlink", "netns", "base"],          # tools/bench (cnetd-bench-floor)

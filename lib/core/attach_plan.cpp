@@ -1,5 +1,7 @@
 #include "core/attach_plan.hpp"
 
+#include <algorithm>
+
 #include "base/validate.hpp"
 #include "core/engine_detail.hpp"
 
@@ -105,7 +107,47 @@ Result<void> plan_addresses(const Network& net, const ConnectRequest& req, Attac
     return ok();
 }
 
+bool same_name(std::string_view a, std::string_view b) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [&](char x, char y) { return lower(x) == lower(y); });
+}
+
 }  // namespace
+
+Result<void> validate_dns_name(std::string_view field, const std::string& name) {
+    auto refuse = [&](std::string_view why) {
+        return Error::invalid(fmt::format("{}: \"{}\" is not a DNS name: {}", field, name, why));
+    };
+    if (name.empty()) return refuse("empty");
+    if (name.size() > 255) return refuse("longer than 255 characters");
+    size_t label = 0;
+    for (size_t i = 0; i <= name.size(); ++i) {
+        if (i == name.size() || name[i] == '.') {
+            if (label == 0) return refuse("an empty label");
+            if (label > 63) return refuse("a label longer than 63 characters");
+            label = 0;
+            continue;
+        }
+        const char c = name[i];
+        const bool good = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!good) return refuse(fmt::format("'{}' (allowed: letters, digits, '-', '_', '.')", c));
+        ++label;
+    }
+    return ok();
+}
+
+Result<std::vector<std::string>> plan_aliases(const std::vector<std::string>& aliases) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < aliases.size(); ++i) {
+        CNETD_TRY(validate_dns_name(fmt::format("Aliases[{}]", i), aliases[i]));
+        // Names are case-insensitive: "DB" after "db" adds nothing.
+        auto same = [&](const std::string& o) { return same_name(o, aliases[i]); };
+        if (std::none_of(out.begin(), out.end(), same)) out.push_back(aliases[i]);
+    }
+    return out;
+}
 
 Result<std::string> resolve_netns_target(const std::string& netns_dir, const std::string& target) {
     if (target.empty()) return Error::invalid("target: must not be empty");
@@ -128,6 +170,7 @@ Result<AttachPlan> plan_attach(const Network& net, const ConnectRequest& req,
     }
     if (!req.container_id.empty()) CNETD_TRY(validate_container_id(req.container_id));
     CNETD_TRY_ASSIGN(p.ports, plan_ports(net, req));
+    CNETD_TRY_ASSIGN(p.aliases, plan_aliases(req.aliases));
     p.name = req.name;
     if (p.name.empty()) {
         const std::string dir = netns_dir + "/";

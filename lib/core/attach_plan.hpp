@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.hpp"
@@ -31,6 +32,7 @@ struct AttachPlan {
     std::optional<Ipv6> ipv6;     // only on dual-stack networks
     std::optional<Mac> mac;       // static MAC, unicast (else random)
     std::vector<PortPlan> ports;  // req.ports, then the mappings of req.publish, in order
+    std::vector<std::string> aliases;  // req.aliases, checked, duplicates (any case) removed
 };
 
 // Most mappings one request may ask for: "1-65535" expands to 65,535 of them (docs/security.md).
@@ -39,6 +41,13 @@ inline constexpr size_t kMaxMappings = 65535;
 // The namespace file a connect or disconnect target names: an absolute path as it is, a bare
 // name inside `netns_dir`. Errors: empty, a relative path, a name Docker would refuse.
 Result<std::string> resolve_netns_target(const std::string& netns_dir, const std::string& target);
+
+// A name the embedded resolver may answer: labels of [A-Za-z0-9_-], 1..63 bytes each, 255 in
+// all. InvalidArgument naming `field` and the value otherwise.
+Result<void> validate_dns_name(std::string_view field, const std::string& name);
+// --alias values checked (errors name "Aliases[i]" and the value), duplicates removed
+// case-insensitively (the first spelling is kept), order kept.
+Result<std::vector<std::string>> plan_aliases(const std::vector<std::string>& aliases);
 
 // `req` checked and decided for network `net` (req.network is not looked at; the caller found
 // `net` by it). Ports: req.ports, then req.publish parsed, each checked (a valid range; an IPv6

@@ -261,6 +261,7 @@ void Engine::teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why,
     // `ep` has left the state already: the namespace's default routes go to the endpoints the
     // rule picks now (core/gateway.hpp), e.g. from the one that left to the next in line.
     if (ns) hand_over_gateway(*ns);
+    release_dns(ep.netns_id, ns.get());  // the namespace's last dns endpoint closes its resolver
     if (!retired.ok()) {
         // The pair may still carry the addresses: keep them reserved until the next start.
         log::error(

@@ -273,6 +273,29 @@ private:
     // routes. Best effort: failures are logged (the request has succeeded by then).
     void hand_over_gateway(Netns& ns);
 
+    // --- the embedded resolver's sandboxes (lib/core/engine_dns.cpp) ---
+    // One per namespace with >= 1 endpoint on a network with dns: its listening sockets (the
+    // DNAT of 127.0.0.11:53 to them lives in the namespace's table "ip cnetd-dns").
+    struct DnsState {
+        std::string netns_path;
+        std::unique_ptr<DnsListener> listener;
+    };
+    // Attach: when `n` has dns and namespace `ns` no sandbox yet, opens the listener and installs
+    // the DNAT, both undone by `undo` (nat removed, sockets closed). Errors name the step.
+    Result<void> ensure_dns(const Net& n, Netns& ns, detail::Rollback& undo);
+    // After an endpoint of namespace `id` left the state: when no endpoint of that namespace is on
+    // a dns network any more, removes the DNAT (when `ns`, the namespace still alive; failures
+    // logged) and closes the sockets.
+    void release_dns(NetnsId id, Netns* ns);
+    // start(): a sandbox for every live namespace with dns endpoints (the sockets died with the
+    // previous daemon: new ports, DNAT replaced, stale conntrack entries flushed). Failures are
+    // logged per namespace, never fatal.
+    void open_dns_sandboxes();
+    // Opens the listener in `ns` and points the DNAT at it (no undo: callers own that).
+    Result<std::unique_ptr<DnsListener>> open_dns(Netns& ns);
+    bool has_dns_endpoint(NetnsId id) const;
+    std::map<NetnsId, DnsState> dns_;
+
     Kernel& kernel_;
     firewall::Backend& fw_;
     StateStore& store_;

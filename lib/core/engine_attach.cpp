@@ -10,9 +10,11 @@
 //      any link);
 //   4. kernel: veth, sysctls, addresses, links up, default routes (core/gateway.hpp decides which
 //      endpoint of the namespace carries them; a replaced route is put back by the undo log);
-//   5. Publisher::publish: firewall map elements, then record and persist; a failed save undoes
+//   5. the embedded resolver's sandbox of the namespace, when this is its first endpoint on a
+//      network with dns (Engine::ensure_dns, engine_dns.cpp);
+//   6. Publisher::publish: firewall map elements, then record and persist; a failed save undoes
 //      everything.
-// One undo log (detail::Rollback) covers steps 2 to 5.
+// One undo log (detail::Rollback) covers steps 2 to 6.
 #include <algorithm>
 
 #include "base/log.hpp"
@@ -122,6 +124,7 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     ep.mac = p.mac ? *p.mac : Mac::random_local();
     ep.container_id = req.container_id;
     ep.gw_priority = req.gw_priority;
+    ep.aliases = p.aliases;
     CNETD_TRY(allocate_addresses(n, p, ep, undo));
     CNETD_TRY(publisher_.reserve(n.net, ep, p.ports, undo));
     if (!req.ifname.empty()) {
@@ -135,6 +138,7 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     CNETD_TRY(driver.link(n.net, ep, *ns, undo));
     if (!n.net.internal) CNETD_TRY(take_default_routes(n, ep, *ns, undo));
     driver.announce(n.net, ep, *ns);
+    CNETD_TRY(ensure_dns(n, *ns, undo));  // 127.0.0.11 answers once connect returns
     CNETD_TRY(publisher_.publish(n.net, ep, undo));
 
     n.net.endpoints.put(ep);
@@ -154,11 +158,6 @@ std::vector<LoopbackRelay> Engine::loopback_relays() const {
     nets.reserve(nets_.size());
     for (const auto& [nid, n] : nets_) nets.push_back(&n.net);
     return publisher_.loopback_relays(nets);
-}
-
-// Placeholder until the engine opens resolver sockets (issue 17, in progress): no sandbox yet.
-std::vector<DnsSandbox> Engine::dns_sandboxes() const {
-    return {};
 }
 
 }  // namespace cnetd::core

@@ -34,6 +34,7 @@ void apply_default_spec(Network& n, const DefaultNetworkSpec& spec, const Defaul
     n.gateway6 = a.gateway6;
     n.bridge = spec.bridge;
     n.options[kOptBridgeName] = spec.bridge;
+    n.dns = false;  // Docker: the default network has no embedded resolver
     apply_live_settings(n, spec, mtu);
 }
 
@@ -70,6 +71,7 @@ Result<void> Engine::start(const std::optional<DefaultNetworkSpec>& spec, bool i
     CNETD_TRY(ensure_networks());
     if (reconcile_endpoints()) changed = true;  // engine_reconcile.cpp
     if (changed) CNETD_TRY(persist().context("save state"));
+    open_dns_sandboxes();  // engine_dns.cpp: the sockets died with the previous daemon
     // The whole table from state, in one transaction: a restart never opens a window without
     // NAT or filtering, and leftovers of a crashed run are replaced.
     CNETD_TRY(sync_firewall().context(fmt::format("firewall ({})", fw_.name())));
@@ -82,6 +84,7 @@ Result<void> Engine::load_state() {
     for (auto& n : saved) {
         const std::string frame = fmt::format("load state: network {}", n.name);
         if (auto d = driver_for("driver", n.driver); !d) return std::move(d).error().wrap(frame);
+        if (n.is_default) n.dns = false;  // never, whatever a hand-edited file says
         auto made = make_net(std::move(n));
         if (!made.ok()) return std::move(made).error().wrap("load state");
         CNETD_TRY(restore_ports(*made));

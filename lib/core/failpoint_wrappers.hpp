@@ -102,6 +102,15 @@ public:
     Result<void> delete_link(const std::string& i) override {
         CNETD_FP_STEP("netns", "delete_link", in_.delete_link(i));
     }
+    Result<std::unique_ptr<DnsListener>> open_dns_listener() override {
+        CNETD_FP_STEP("netns", "open_dns_listener", in_.open_dns_listener());
+    }
+    Result<void> set_dns_nat(uint16_t udp, uint16_t tcp) override {
+        CNETD_FP_STEP("netns", "set_dns_nat", in_.set_dns_nat(udp, tcp));
+    }
+    Result<void> remove_dns_nat() override {
+        CNETD_FP_STEP("netns", "remove_dns_nat", in_.remove_dns_nat());
+    }
 
 private:
     std::unique_ptr<Netns> own_;

@@ -215,7 +215,24 @@ Result<NetworkSpec> parse_network_request(const CreateNetworkRequest& req, const
     s.req = req;
     s.net.id = id;
     CNETD_TRY(parse_common(req, in, s.net));
-    CNETD_TRY(driver.parse_options(req.options, in, s.net));
+    // The resolver is the engine's (every driver's endpoints get it), so its option never
+    // reaches the driver, which refuses keys it does not know.
+    auto driver_opts = req.options;
+    std::optional<std::string> dns_opt;
+    if (auto it = driver_opts.find(kOptEnableDns); it != driver_opts.end()) {
+        dns_opt = it->second;
+        driver_opts.erase(it);
+    }
+    CNETD_TRY(driver.parse_options(driver_opts, in, s.net));
+    if (dns_opt) {
+        auto b = parse_bool(*dns_opt);
+        if (!b) {
+            return Error::invalid(fmt::format("option {}: \"{}\" is not a boolean (true or false)",
+                                              kOptEnableDns, *dns_opt));
+        }
+        s.net.dns = *b;
+        s.net.options[kOptEnableDns] = *dns_opt;  // inspect shows it as given
+    }
     CNETD_TRY(parse_addressing4(req, s));
     CNETD_TRY(parse_addressing6(req, s));
     return s;

@@ -48,6 +48,9 @@ Expr fib(uint32_t flags, uint32_t result, uint32_t dreg) {
 Expr verdict(int code) {
     return Verdict{code};
 }
+Expr immediate(uint32_t dreg, const void* data, uint32_t len) {
+    return Immediate{dreg, bytes_of(data, len)};
+}
 Expr masquerade() {
     return Masquerade{};
 }
@@ -71,6 +74,7 @@ std::string expr_name(const Expr& e) {
         std::string operator()(const expr::Lookup&) const { return "lookup"; }
         std::string operator()(const expr::Fib&) const { return "fib"; }
         std::string operator()(const expr::Verdict&) const { return "immediate"; }
+        std::string operator()(const expr::Immediate&) const { return "immediate"; }
         std::string operator()(const expr::Masquerade&) const { return "masq"; }
         std::string operator()(const expr::Nat&) const { return "nat"; }
         std::string operator()(const expr::Other& o) const { return o.name; }

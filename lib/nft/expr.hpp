@@ -57,6 +57,11 @@ struct Verdict {  // immediate to the verdict register: NF_ACCEPT / NF_DROP / NF
     int32_t code = 0;
     bool operator==(const Verdict&) const = default;
 };
+struct Immediate {  // immediate data to a data register (constants for nat: address, port)
+    uint32_t dreg = 0;
+    std::vector<uint8_t> data;
+    bool operator==(const Immediate&) const = default;
+};
 struct Masquerade {
     bool operator==(const Masquerade&) const = default;
 };
@@ -76,9 +81,9 @@ struct Other {
 
 }  // namespace expr
 
-using Expr =
-    std::variant<expr::Meta, expr::Payload, expr::Cmp, expr::Ct, expr::Bitwise, expr::Lookup,
-                 expr::Fib, expr::Verdict, expr::Masquerade, expr::Nat, expr::Other>;
+using Expr = std::variant<expr::Meta, expr::Payload, expr::Cmp, expr::Ct, expr::Bitwise,
+                          expr::Lookup, expr::Fib, expr::Verdict, expr::Immediate, expr::Masquerade,
+                          expr::Nat, expr::Other>;
 using Exprs = std::vector<Expr>;
 
 // Constructors in nft's words, so a rule table reads like the nft text beside it.
@@ -97,6 +102,8 @@ Expr lookup(uint32_t sreg, std::string_view set, bool invert = false,
             std::optional<uint32_t> dreg = std::nullopt);
 Expr fib(uint32_t flags, uint32_t result, uint32_t dreg);
 Expr verdict(int code);
+// immediate reg <dreg> <data> (len bytes, copied as they are: network order for addresses/ports).
+Expr immediate(uint32_t dreg, const void* data, uint32_t len);
 Expr masquerade();
 Expr snat(uint32_t nfproto, uint32_t addr_reg);
 // dnat <nfproto> addr_min <addr_reg> proto_min <proto_min_reg> proto_max <proto_max_reg>

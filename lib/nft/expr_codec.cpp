@@ -81,6 +81,11 @@ struct Put {
         add(make("immediate", {{NFTNL_EXPR_IMM_DREG, uint32_t(NFT_REG_VERDICT)},
                                {NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(v.code)}}));
     }
+    void operator()(const expr::Immediate& i) const {
+        nftnl_expr* e = make("immediate", {{NFTNL_EXPR_IMM_DREG, i.dreg}});
+        set_bytes(e, NFTNL_EXPR_IMM_DATA, i.data);
+        add(e);
+    }
     void operator()(const expr::Masquerade&) const { add(make("masq")); }
     void operator()(const expr::Nat& n) const {
         const std::optional<uint32_t> flags = n.flags ? std::optional(n.flags) : std::nullopt;
@@ -140,6 +145,9 @@ Expr get_one(const nftnl_expr* e) {
     if (name == "immediate" && opt_u32(e, NFTNL_EXPR_IMM_DREG) == NFT_REG_VERDICT &&
         !nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN))
         return expr::Verdict{static_cast<int32_t>(u32(e, NFTNL_EXPR_IMM_VERDICT))};
+    if (name == "immediate" && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA) &&
+        opt_u32(e, NFTNL_EXPR_IMM_DREG).value_or(NFT_REG_VERDICT) != NFT_REG_VERDICT)
+        return expr::Immediate{u32(e, NFTNL_EXPR_IMM_DREG), data_of(e, NFTNL_EXPR_IMM_DATA)};
     if (name == "masq") return expr::Masquerade{};
     if (name == "nat")
         return expr::Nat{u32(e, NFTNL_EXPR_NAT_TYPE),

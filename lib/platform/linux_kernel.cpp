@@ -17,6 +17,7 @@
 #include <cerrno>
 
 #include "base/log.hpp"
+#include "base/sysctl.hpp"
 #include "netlink/addr.hpp"
 #include "netlink/announce.hpp"
 #include "netlink/bridge.hpp"
@@ -25,9 +26,9 @@
 #include "netlink/reap.hpp"
 #include "netlink/route.hpp"
 #include "netlink/socket.hpp"
-#include "base/sysctl.hpp"
 #include "netlink/veth.hpp"
 #include "netns/netns.hpp"
+#include "platform/dns_sandbox.hpp"
 
 namespace cnetd::platform {
 
@@ -166,6 +167,16 @@ public:
         return netlink::announce(ifname, mac, v4, v6, h_->sock.where());
     }
 
+    Result<std::unique_ptr<core::DnsListener>> open_dns_listener() override {
+        return platform::open_dns_listener(h_->sock, h_->fd.get(), h_->path);
+    }
+    Result<void> set_dns_nat(uint16_t udp_port, uint16_t tcp_port) override {
+        return platform::set_dns_nat(h_->fd.get(), h_->path, udp_port, tcp_port);
+    }
+    Result<void> remove_dns_nat() override {
+        return platform::remove_dns_nat(h_->fd.get(), h_->path);
+    }
+
 private:
     static int af(core::IpFamily f) { return f == core::IpFamily::V4 ? AF_INET : AF_INET6; }
 
@@ -258,8 +269,8 @@ std::vector<core::NetnsId> LinuxKernel::host_netns_ids() {
     for (const char* p : {"/proc/self/ns/net", "/proc/1/ns/net"}) {
         struct stat st {};
         if (::stat(p, &st) == 0)
-            out.push_back(core::NetnsId{static_cast<uint64_t>(st.st_dev),
-                                        static_cast<uint64_t>(st.st_ino)});
+            out.push_back(
+                core::NetnsId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)});
     }
     return out;
 }
@@ -300,9 +311,8 @@ Result<core::LinkKind> LinuxKernel::link_kind(const std::string& name) {
 
 Result<bool> LinuxKernel::ensure_bridge(const core::BridgeSpec& spec) {
     CNETD_TRY(validate_ifname(spec.name).context("ensure bridge"));
-    return netlink::ensure_bridge(
-        impl_->host,
-        {spec.name, spec.address, spec.mtu, spec.address6, spec.no_ipv4_address, spec.mac});
+    return netlink::ensure_bridge(impl_->host, {spec.name, spec.address, spec.mtu, spec.address6,
+                                                spec.no_ipv4_address, spec.mac});
 }
 
 Result<void> LinuxKernel::create_veth(const core::VethSpec& spec, core::Netns& ns) {

@@ -88,6 +88,7 @@ json to_json(const core::Endpoint& e) {
               {"address", e.address.str()},
               {"container_id", e.container_id}};
     if (e.gw_priority != 0) j["gw_priority"] = e.gw_priority;
+    if (!e.aliases.empty()) j["aliases"] = e.aliases;
     if (e.address6) j["address6"] = e.address6->str();
     return j;
 }
@@ -113,7 +114,8 @@ json header_json(const core::Network& n) {
               {"mode6", mode_str(n.mode6)},
               {"inhibit_ipv4", n.inhibit_ipv4},
               {"iface_prefix", n.iface_prefix},
-              {"driver", n.driver}};
+              {"driver", n.driver},
+              {"dns", n.dns}};
     if (n.ip_range) j["ip_range"] = n.ip_range->str();
     if (n.host_ipv4) j["host_ipv4"] = n.host_ipv4->str();
     if (n.host_binding) j["host_binding"] = n.host_binding->str();
@@ -166,6 +168,12 @@ T as(const json& v, std::string_view name) {
     } else if constexpr (std::is_same_v<T, std::string>) {
         if (!v.is_string()) throw bad("a string");
         return v.get<std::string>();
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        if (!v.is_array()) throw bad("an array of strings");
+        T out;
+        for (size_t i = 0; i < v.size(); ++i)
+            out.push_back(as<std::string>(v[i], fmt::format("{}[{}]", name, i)));
+        return out;
     } else {
         static_assert(std::is_same_v<T, std::map<std::string, std::string>>);
         if (!v.is_object()) throw bad("an object of strings");
@@ -246,6 +254,7 @@ core::Endpoint endpoint_from(const json& j) {
                             INT32_MAX, shown(v)));
         e.gw_priority = static_cast<int>(v.get<int64_t>());
     }
+    e.aliases = field_or(j, "aliases", std::vector<S>());  // absent before the resolver existed
     if (!j.contains("ports")) return e;
     for (const auto& pj : array_field(j, "ports")) {
         core::PortBinding b;
@@ -297,6 +306,7 @@ core::Network header_from(const json& j) {
     n.inhibit_ipv4 = field_or(j, "inhibit_ipv4", false);
     n.iface_prefix = field_or<S>(j, "iface_prefix", "eth");
     n.driver = field_or<S>(j, "driver", "bridge");  // absent before drivers existed
+    n.dns = field_or(j, "dns", !n.is_default);       // absent before the resolver existed
     return n;
 }
 
@@ -314,7 +324,7 @@ bool same_endpoint(const core::Endpoint& a, const core::Endpoint& b) {
            a.netns_id == b.netns_id && a.host_ifname == b.host_ifname && a.ifname == b.ifname &&
            a.mac == b.mac && a.address == b.address && a.ports == b.ports &&
            a.address6 == b.address6 && a.container_id == b.container_id &&
-           a.gw_priority == b.gw_priority;
+           a.gw_priority == b.gw_priority && a.aliases == b.aliases;
 }
 
 Result<void> write_all(int fd, const std::string& data, const std::string& path) {

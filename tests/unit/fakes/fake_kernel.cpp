@@ -7,6 +7,23 @@ namespace cnetd::test {
 
 namespace {
 
+// Counts itself in FakeState::dns_listeners while open (the FakeKernel outlives it).
+class FakeDnsListener : public core::DnsListener {
+public:
+    FakeDnsListener(FakeKernel& k, std::string path, uint16_t udp, uint16_t tcp)
+        : k_(k), path_(std::move(path)), udp_(udp), tcp_(tcp) {}
+    ~FakeDnsListener() override {
+        if (--k_.state.dns_listeners[path_] <= 0) k_.state.dns_listeners.erase(path_);
+    }
+    uint16_t udp_port() const override { return udp_; }
+    uint16_t tcp_port() const override { return tcp_; }
+
+private:
+    FakeKernel& k_;
+    std::string path_;
+    uint16_t udp_, tcp_;
+};
+
 class FakeNetns : public core::Netns {
 public:
     FakeNetns(FakeKernel& k, std::string path, core::NetnsId id)
@@ -108,6 +125,22 @@ public:
         if (k_.fail_announce) return Error::sys(ENETDOWN, "announce on " + ifname);
         return ok();
     }
+    Result<std::unique_ptr<core::DnsListener>> open_dns_listener() override {
+        CNETD_TRY(k_.step("open_dns_listener " + path_));
+        const uint16_t udp = ++k_.next_dns_port, tcp = ++k_.next_dns_port;
+        ++k_.state.dns_listeners[path_];
+        return std::unique_ptr<core::DnsListener>(new FakeDnsListener(k_, path_, udp, tcp));
+    }
+    Result<void> set_dns_nat(uint16_t udp_port, uint16_t tcp_port) override {
+        CNETD_TRY(k_.step(fmt::format("set_dns_nat {} {} {}", path_, udp_port, tcp_port)));
+        k_.state.dns_nat[path_] = fmt::format("udp {} tcp {}", udp_port, tcp_port);
+        return ok();
+    }
+    Result<void> remove_dns_nat() override {
+        CNETD_TRY(k_.step("remove_dns_nat " + path_));
+        k_.state.dns_nat.erase(path_);
+        return ok();
+    }
     Result<void> delete_link(const std::string& ifname) override {
         CNETD_TRY(k_.step("ns_delete_link " + ifname));
         auto& links = k_.state.ns_links[path_];
@@ -168,6 +201,7 @@ Result<void> FakeKernel::step(const std::string& what) {
     ops.push_back(what);
     ++steps;
     if (fail_step != 0 && steps == fail_step) return Error::sys(fail_errno, what);
+    if (fail_ops.count(what.substr(0, what.find(' ')))) return Error::sys(fail_errno, what);
     return ok();
 }
 
@@ -194,6 +228,7 @@ Result<void> FakeKernel::delete_netns(const std::string& path) {
     // Links inside die with the namespace, and so do their host-side peers.
     for (auto& [name, l] : state.ns_links[path]) state.links.erase(l.peer);
     state.ns_links.erase(path);
+    state.dns_nat.erase(path);  // its nftables tables die with it (open sockets do not)
     return ok();
 }
 

@@ -45,6 +45,10 @@ struct FakeState {
     std::map<std::string, std::map<std::string, FakeNsLink>> ns_links;  // by netns path
     std::set<std::string> netns;                                        // netns files
     std::map<std::string, std::string> sysctls;
+    // The embedded resolver, by netns path: open DnsListeners (entry gone at 0) and the DNAT of
+    // 127.0.0.11:53 ("udp 40001 tcp 40002"; entry gone when removed or with the namespace).
+    std::map<std::string, int> dns_listeners;
+    std::map<std::string, std::string> dns_nat;
     auto operator<=>(const FakeState&) const = default;
     // The same state without empty per-namespace link maps (so "never touched" == "emptied").
     FakeState normalized() const {
@@ -59,6 +63,9 @@ public:
     FakeState state;
     std::vector<std::string> ops;  // every mutating call, in order ("create_veth vethx" ...)
     int fail_step = 0;             // 0: never fail; N: the N-th mutating call fails
+    // Mutating calls that fail whenever made, by the op's first word ("set_dns_nat").
+    std::set<std::string> fail_ops;
+    uint16_t next_dns_port = 40000;  // fake listeners' ports, counting up
     int fail_errno = EIO;
     int steps = 0;                        // mutating calls so far
     int reads = 0;  // reading calls so far (links, routes, sysctls, namespaces opened)

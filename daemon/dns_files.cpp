@@ -1,0 +1,132 @@
+#include "daemon/dns_files.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "base/fd.hpp"
+#include "base/log.hpp"
+
+namespace cnetd::daemon {
+namespace {
+
+// mkdir -p with 0755 for every directory created (existing ones are left as they are).
+bool make_dirs(const std::string& path) {
+    for (size_t pos = 1; pos <= path.size(); ++pos) {
+        if (pos != path.size() && path[pos] != '/') continue;
+        const std::string part = path.substr(0, pos);
+        if (::mkdir(part.c_str(), 0755) == 0) {
+            ::chmod(part.c_str(), 0755);  // mkdir's mode passes through the umask
+        } else if (errno != EEXIST) {
+            log::error("dns: create directory {}: {}", part, std::strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+bool write_in_place(const std::string& path, const std::string& content) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!fd.valid() || ::fchmod(fd.get(), 0644) != 0) {
+        log::error("dns: write {}: {}", path, std::strerror(errno));
+        return false;
+    }
+    size_t off = 0;
+    while (off < content.size()) {
+        const ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            log::error("dns: write {}: {}", path, std::strerror(errno));
+            return false;
+        }
+        off += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+void remove_endpoint_dir(const std::string& dir, const std::string& id) {
+    const std::string file = dns::endpoint_file(dir, id);
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT)
+        log::warn("dns: remove {}: {}", file, std::strerror(errno));
+    const std::string sub = file.substr(0, file.rfind('/'));
+    if (::rmdir(sub.c_str()) != 0 && errno != ENOENT)
+        log::warn("dns: remove {}: {}", sub, std::strerror(errno));
+}
+
+bool is_endpoint_id(const char* name) {
+    size_t n = 0;
+    for (; name[n]; ++n)
+        if (!((name[n] >= '0' && name[n] <= '9') || (name[n] >= 'a' && name[n] <= 'f')))
+            return false;
+    return n == 64;
+}
+
+}  // namespace
+
+EndpointFiles::EndpointFiles(std::string dir) : dir_(std::move(dir)) {}
+
+void EndpointFiles::set_host(dns::ResolvConf host) {
+    std::lock_guard lk(mu_);
+    host_ = std::move(host);
+    write_all();
+}
+
+void EndpointFiles::set_wanted(std::vector<Want> want) {
+    std::lock_guard lk(mu_);
+    want_ = std::move(want);
+    if (!swept_) sweep();
+    write_all();
+}
+
+void EndpointFiles::sweep() {
+    swept_ = true;
+    std::set<std::string> keep;
+    for (const auto& w : want_) keep.insert(w.endpoint_id);
+    DIR* d = ::opendir(dir_.c_str());
+    if (!d) return;  // not there yet: nothing stale
+    std::vector<std::string> stale;
+    while (const dirent* e = ::readdir(d))
+        if (is_endpoint_id(e->d_name) && !keep.count(e->d_name)) stale.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const auto& id : stale) remove_endpoint_dir(dir_, id);
+}
+
+void EndpointFiles::write_all() {
+    // Four possible contents (resolver or not, IPv6 or not): rendered once, not per endpoint, so
+    // a sync costs a string comparison per endpoint.
+    const std::array<std::string, 4> content{
+        dns::render_plain_file(host_, false), dns::render_plain_file(host_, true),
+        dns::render_resolver_file(host_), dns::render_resolver_file(host_)};
+    std::set<std::string> now;
+    bool dir_made = false;
+    for (const auto& w : want_) {
+        now.insert(w.endpoint_id);
+        const std::string& text = content[(w.resolver ? 2 : 0) + (w.ipv6 ? 1 : 0)];
+        auto it = written_.find(w.endpoint_id);
+        if (it != written_.end() && it->second == text) continue;
+        const std::string file = dns::endpoint_file(dir_, w.endpoint_id);
+        if (!dir_made && !make_dirs(dir_)) return;
+        dir_made = true;
+        if (!make_dirs(file.substr(0, file.rfind('/'))) || !write_in_place(file, text)) {
+            written_.erase(w.endpoint_id);  // tried again next time
+            continue;
+        }
+        written_[w.endpoint_id] = text;
+    }
+    for (auto it = written_.begin(); it != written_.end();) {
+        if (now.count(it->first)) {
+            ++it;
+            continue;
+        }
+        remove_endpoint_dir(dir_, it->first);
+        it = written_.erase(it);
+    }
+}
+
+}  // namespace cnetd::daemon

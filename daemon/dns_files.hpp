@@ -1,0 +1,53 @@
+// The resolv.conf file cnetd keeps for every endpoint, for the runtime to bind-mount into the
+// container (docs/dns.md "The resolv.conf file"): "<dir>/<endpoint id>/resolv.conf" with
+// dns::render_resolver_file on a network with the embedded resolver, dns::render_plain_file
+// elsewhere (the default network, enable_dns=false).
+//
+// Files are written in place (open O_TRUNC, write), never replaced by a rename: a bind mount holds
+// the inode, so a renamed-in file would never reach a running container. Directories 0755, files
+// 0644 (containers run as any user). A file is written only when its content changes; an endpoint
+// that goes loses its file and directory. The first set_wanted() also removes the directories of
+// endpoints that went while the daemon was down (names of 64 hex characters only: nothing else in
+// `dir` is touched).
+//
+// Threading: every method takes an internal mutex (the kernel worker calls set_wanted(), the DNS
+// thread set_host()). Errors are logged, never thrown; a file that could not be written is tried
+// again at the next call.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dns/resolv_conf.hpp"
+
+namespace cnetd::daemon {
+
+class EndpointFiles {
+public:
+    struct Want {
+        std::string endpoint_id;
+        bool resolver = false;  // on a network with the embedded resolver
+        bool ipv6 = false;      // the network is dual-stack (IPv6 servers kept in the plain file)
+    };
+
+    explicit EndpointFiles(std::string dir);
+    // The host's file changed: rewrites the files whose content changes.
+    void set_host(dns::ResolvConf host);
+    // The endpoints now: writes new or changed files, removes those of endpoints gone.
+    void set_wanted(std::vector<Want> want);
+
+private:
+    void write_all();  // mu_ held
+    void sweep();      // mu_ held: directories of endpoints gone while we were down
+
+    std::mutex mu_;
+    const std::string dir_;
+    dns::ResolvConf host_;
+    std::vector<Want> want_;
+    std::map<std::string, std::string> written_;  // endpoint id → content written
+    bool swept_ = false;
+};
+
+}  // namespace cnetd::daemon
