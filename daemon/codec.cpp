@@ -143,6 +143,17 @@ api::Network to_api(const core::Network& n, const std::map<std::string, core::Ga
     return out;
 }
 
+api::DnsStatus to_api(const DnsStatus& s) {
+    const DnsCounters& c = s.counters;
+    return {s.upstreams,
+            s.upstreams_file,
+            s.sandboxes,
+            s.names,
+            s.in_flight,
+            {c.queries_udp, c.queries_tcp, c.answered_local, c.forwarded, c.upstream_failures,
+             c.servfail, c.refused, c.malformed, c.tcp_rejected}};
+}
+
 api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets,
                                  const DnsServer* dns) {
     api::CniAttachment out;

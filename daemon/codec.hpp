@@ -44,6 +44,8 @@ void add_dns(api::Endpoint& out, const EndpointDns& dns);
 api::Network to_api(const core::Network& n,
                     const std::map<std::string, core::GatewayRole>* roles = nullptr,
                     const DnsServer* dns = nullptr);
+// GET /v1/dns: the resolver's status as the API shows it.
+api::DnsStatus to_api(const DnsStatus& s);
 // GET /v1/ports: one row per binding, networks in the given order, endpoints by name; ports as
 // "8080" or "8000-8010", HostIp "0.0.0.0" for every address.
 std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks);

@@ -460,18 +460,7 @@ void Handlers::get_dns(const ApiRequest&, const Args&, Reply reply) {
     if (!dns)
         return reply(
             error_response(503, Error(ErrorKind::Unavailable, "embedded DNS not running")));
-    const DnsStatus st = dns->status();
-    const DnsCounters& c = st.counters;
-    api::DnsStatus out;
-    out.upstreams = st.upstreams;
-    out.upstreams_file = st.upstreams_file;
-    out.sandboxes = st.sandboxes;
-    out.names = st.names;
-    out.in_flight = st.in_flight;
-    out.counters = {c.queries_udp, c.queries_tcp,       c.answered_local,
-                    c.forwarded,   c.upstream_failures, c.servfail,
-                    c.refused,     c.malformed,         c.tcp_rejected};
-    reply({200, api::to_json(out), {}});
+    reply({200, api::to_json(to_api(dns->status())), {}});
 }
 
 void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {
