@@ -23,7 +23,8 @@
 #   sudo tools/bench.sh --dns [--quick]      # embedded DNS: cnetd vs aardvark-dns vs dnsmasq
 #       (tools/bench/dns_bench.py: local name with 10 and 1,000 names, forwarded name; 1 client
 #       and 50 in flight (dnsperf); CPU per 1,000 queries; RSS). ~1 min with --quick, ~3 min
-#       without; --dns-servers cnetd,aardvark,dnsmasq picks a subset.
+#       without; --dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq picks a subset (cnetd-nodns:
+#       the RSS control, the same endpoints on an enable_dns=false network).
 #   sudo tools/bench.sh --all [--quick]      # side by side, then all three of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
@@ -38,7 +39,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0 compare=1 firewall=0 ports=0 dns=0 engines=cnetd,cni,netavark,floor
-dns_servers=cnetd,aardvark,dnsmasq
+dns_servers=cnetd,cnetd-nodns,aardvark,dnsmasq
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
@@ -49,7 +50,7 @@ while (($#)); do
     --all) compare=1 firewall=1 ports=1 dns=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
     *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--all]" \
-         "[--dns-servers cnetd,aardvark,dnsmasq]" >&2
+         "[--dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
   shift

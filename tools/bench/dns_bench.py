@@ -16,6 +16,7 @@ bind-mounts over /etc/resolv.conf and starts DNS servers on port 53).
   dnsmasq    --no-daemon --no-resolv --addn-hosts (the same names) --server 198.51.100.2,
              --cache-size=0 (cnetd and aardvark do not cache forwarded answers either), on
              10.89.0.1
+  cnetd-nodns  the RSS control: cnetd with the same endpoints on an enable_dns=false network
 
 Per server and size (10, then 1,000 names; the local name asked is "db", the last one added):
 one client (cnetd-bench-dns-pingpong: qps, p50/p99) and 50 in flight (dnsperf -q 50: qps,
@@ -208,8 +209,15 @@ def run_dnsmasq(args, sizes):
     return rows
 
 
-def run_cnetd(args, sizes):
-    w = os.path.join(args.work, "cnetd")
+def run_cnetd_nodns(args, sizes):
+    """The RSS control: the same endpoints on an enable_dns=false network (no resolver), so that
+    cnetd's growth with 1,000 names can be told from the engine's own per-endpoint state."""
+    return run_cnetd(args, sizes, dns=False)
+
+
+def run_cnetd(args, sizes, dns=True):
+    server = "cnetd" if dns else "cnetd, enable_dns=false (RSS control)"
+    w = os.path.join(args.work, "cnetd" if dns else "cnetd-nodns")
     os.makedirs(w, exist_ok=True)
     with open(os.path.join(w, "cnetd.yaml"), "w") as f:
         f.write("firewall: nftables\n")
@@ -222,7 +230,10 @@ def run_cnetd(args, sizes):
         if not wait_for(lambda: os.path.exists(sock)):
             raise RuntimeError("cnetd did not start")
         api = Api(sock)
-        api.req("POST", "/v1/networks", {"Name": "app", "Subnet": "10.90.0.0/16"})
+        net = {"Name": "app", "Subnet": "10.90.0.0/16"}
+        if not dns:
+            net["Options"] = {"com.docker.network.enable_dns": "false"}
+        api.req("POST", "/v1/networks", net)
 
         def attach(name, create=True):
             if create:
@@ -241,11 +252,12 @@ def run_cnetd(args, sizes):
             attach(LOCAL, create=not others)
             others = n - 2
             log(f"cnetd: {grow + 1} endpoints attached in {time.time() - t0:.1f} s")
-            load = Load(args, f"{w}/netns/client", "127.0.0.11")
-            wait_for(lambda: load.answers(LOCAL), 3)
-            rows += measure(load, proc.pid, "cnetd", n)
+            if dns:
+                load = Load(args, f"{w}/netns/client", "127.0.0.11")
+                wait_for(lambda: load.answers(LOCAL), 3)
+                rows += measure(load, proc.pid, server, n)
             time.sleep(0.5)  # at rest: the worker gives freed heap back after 200 ms idle
-            rows.append({"server": "cnetd", "names": n, "rss_kb": rss_kb(proc.pid)})
+            rows.append({"server": server, "names": n, "rss_kb": rss_kb(proc.pid)})
     finally:
         proc.terminate()
         proc.wait()
@@ -274,7 +286,8 @@ def cmd_run(args):
     os.makedirs(args.work, exist_ok=True)
     up = upstream(args.work)
     rows = []
-    runners = {"cnetd": run_cnetd, "aardvark": run_aardvark, "dnsmasq": run_dnsmasq}
+    runners = {"cnetd": run_cnetd, "cnetd-nodns": run_cnetd_nodns, "aardvark": run_aardvark,
+               "dnsmasq": run_dnsmasq}
     try:
         for s in args.servers.split(","):
             log(f"{s} ({'quick' if args.quick else 'full'})")
@@ -298,7 +311,9 @@ def cmd_table(args):
            f"{doc['cores']} cores, kernel {doc['kernel']}{', quick' if doc['quick'] else ''})", "",
            "Local name `db`; forwarded `fwd.example.test` (upstream: dnsmasq in the wan namespace). "
            "1 client: cnetd-bench-dns-pingpong; 50 in flight: dnsperf -q 50 (average ± stddev; it "
-           "prints no percentiles). CPU: the server's utime+stime per 1,000 queries of the dnsperf run.",
+           "prints no percentiles). CPU: the server's utime+stime per 1,000 queries of the dnsperf run. "
+           "dnsmasq runs with --cache-size=0 but joins identical queries in flight into one "
+           "upstream query (one name is asked), which lifts its forwarded 50-in-flight numbers.",
            "",
            "| server | names | query | 1 client qps | p50 / p99 µs | 50 in flight qps | "
            "avg ± sd µs | lost | CPU ms / 1k queries |",
@@ -335,7 +350,7 @@ def main():
     r.add_argument("--work", required=True)
     r.add_argument("--cnetd", required=True)
     r.add_argument("--pingpong", required=True)
-    r.add_argument("--servers", default="cnetd,aardvark,dnsmasq")
+    r.add_argument("--servers", default="cnetd,cnetd-nodns,aardvark,dnsmasq")
     r.add_argument("--quick", action="store_true")
     r.add_argument("--out", required=True)
     t = sub.add_parser("table")
