@@ -95,10 +95,10 @@ sandbox() {
      eval "$script"' bash "$@"
 }
 
-if ((compare)); then
-  bench_pkgs=(golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables)
-  missing=()
-  for p in "${bench_pkgs[@]}"; do
+# The comparison's own packages, installed when missing.
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -107,6 +107,10 @@ if ((compare)); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+}
+
+if ((compare)); then
+  install_missing golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables
   bdir=$(realpath "$build")/bench
   mkdir -p "$bdir"
   cni_client=$bdir/cnetd-bench-cni
@@ -211,17 +215,7 @@ exit $rc
 fi
 if ((dns)); then
   # The compared servers and the load generator: installed for this section only (not CI's).
-  dns_pkgs=(aardvark-dns dnsperf dnsmasq-base)
-  missing=()
-  for p in "${dns_pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "bench: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  install_missing aardvark-dns dnsperf dnsmasq-base
   bdir=$(realpath "$build")/bench
   mkdir -p "$bdir"
   rm -f "$bdir/dns.json"

@@ -124,6 +124,18 @@ void enter_netns_or_die(const std::string& path) {
     close(fd);
 }
 
+// In a child inside a container namespace: a socket of `type` connected to 127.0.0.11:53 (the
+// resolver's DNAT), or -1.
+int connect_resolver(int type) {
+    int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(53);
+    inet_pton(AF_INET, kResolver, &to.sin_addr);
+    if (s < 0 || connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) return -1;
+    return s;
+}
+
 // One UDP socket kept open in a container namespace by a forked child, connected to
 // 127.0.0.11:53: every query shares one source port (one conntrack flow, like a long-lived
 // resolver client). ask() sends a query for a name and waits for the reply with its id.
@@ -171,12 +183,8 @@ public:
 
 private:
     [[noreturn]] static void serve(int cmd, int res) {
-        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(53);
-        inet_pton(AF_INET, kResolver, &to.sin_addr);
-        if (connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) _exit(91);
+        int s = connect_resolver(SOCK_DGRAM);
+        if (s < 0) _exit(91);
         FILE* in = fdopen(cmd, "r");
         char name[256];
         int timeout_ms = 0;
@@ -542,12 +550,8 @@ TEST_F(Dns, MalformedAndOversizedQueriesAreRefused) {
     pid_t pid = fork();
     if (pid == 0) {  // the oversized TCP query: length 65535, then as much body as is taken
         enter_netns_or_die(ns("a"));
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_port = htons(53);
-        inet_pton(AF_INET, kResolver, &to.sin_addr);
-        if (connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) _exit(1);
+        int s = connect_resolver(SOCK_STREAM);
+        if (s < 0) _exit(1);
         timeval tv{3, 0};
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
