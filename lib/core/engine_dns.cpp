@@ -28,8 +28,10 @@ Result<void> Engine::ensure_dns(const Net& n, Netns& ns, Rollback& undo) {
     // Undone even when set_dns_nat fails: a failed batch changed nothing, but removing an absent
     // table is success, and the table is ours in any case.
     undo.add([&ns] { log_undo_failure(ns.remove_dns_nat(), "remove table ip cnetd-dns"); });
-    return ns.set_dns_nat(udp, tcp).context(
-        fmt::format("embedded DNS: DNAT 127.0.0.11:53 to udp {} tcp {}", udp, tcp));
+    CNETD_TRY(ns.set_dns_nat(udp, tcp).context(
+        fmt::format("embedded DNS: DNAT 127.0.0.11:53 to udp {} tcp {}", udp, tcp)));
+    log::info("embedded DNS in {}: 127.0.0.11:53 -> udp {} tcp {}", ns.path(), udp, tcp);
+    return ok();
 }
 
 bool Engine::has_dns_endpoint(NetnsId id) const {

@@ -23,10 +23,11 @@ public:
     LinuxDnsListener(UniqueFd udp, UniqueFd tcp, uint16_t udp_port, uint16_t tcp_port)
         : udp_(std::move(udp)), tcp_(std::move(tcp)), udp_port_(udp_port), tcp_port_(tcp_port) {}
     ~LinuxDnsListener() override {
-        // The daemon's DNS server serves dups of these: shutting them down (TCP first, so no
-        // connection is accepted any more) wakes and stops it now, not when its dups close.
+        // The daemon's DNS server serves dups of these: shutting the listener down stops it
+        // accepting now, not when its dup closes (the contract in core/kernel.hpp). UDP is left
+        // alone: a shut-down datagram socket reads 0 bytes forever, which a server would spin
+        // on; the DNAT is gone by now, so no query reaches it, and the server's sync() closes it.
         ::shutdown(tcp_.get(), SHUT_RDWR);
-        ::shutdown(udp_.get(), SHUT_RDWR);  // ENOTCONN, yet readers are woken (inet_shutdown)
     }
     uint16_t udp_port() const override { return udp_port_; }
     uint16_t tcp_port() const override { return tcp_port_; }

@@ -306,7 +306,7 @@ core::Network header_from(const json& j) {
     n.inhibit_ipv4 = field_or(j, "inhibit_ipv4", false);
     n.iface_prefix = field_or<S>(j, "iface_prefix", "eth");
     n.driver = field_or<S>(j, "driver", "bridge");  // absent before drivers existed
-    n.dns = field_or(j, "dns", !n.is_default);       // absent before the resolver existed
+    n.dns = field_or(j, "dns", !n.is_default);      // absent before the resolver existed
     return n;
 }
 
