@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -69,11 +68,17 @@ bool is_endpoint_id(const char* name) {
 
 }  // namespace
 
-EndpointFiles::EndpointFiles(std::string dir) : dir_(std::move(dir)) {}
+EndpointFiles::EndpointFiles(std::string dir) : dir_(std::move(dir)) {
+    set_host({});
+}
 
 void EndpointFiles::set_host(dns::ResolvConf host) {
     std::lock_guard lk(mu_);
     host_ = std::move(host);
+    prev_gen_ = host_gen_++;
+    prev_contents_ = std::move(contents_);
+    contents_ = {dns::render_plain_file(host_, false), dns::render_plain_file(host_, true),
+                 dns::render_resolver_file(host_), dns::render_resolver_file(host_)};
     write_all();
 }
 
@@ -97,30 +102,42 @@ void EndpointFiles::sweep() {
     for (const auto& id : stale) remove_endpoint_dir(dir_, id);
 }
 
+const std::string* EndpointFiles::text_of(const Written& w) const {
+    if (w.variant < 0) return nullptr;
+    if (w.host_gen == host_gen_) return &contents_[size_t(w.variant)];
+    if (w.host_gen == prev_gen_) return &prev_contents_[size_t(w.variant)];
+    return nullptr;
+}
+
 void EndpointFiles::write_all() {
-    // Four possible contents (resolver or not, IPv6 or not): rendered once, not per endpoint, so
-    // a sync costs a string comparison per endpoint.
-    const std::array<std::string, 4> content{
-        dns::render_plain_file(host_, false), dns::render_plain_file(host_, true),
-        dns::render_resolver_file(host_), dns::render_resolver_file(host_)};
-    std::set<std::string> now;
+    const uint64_t mark = ++mark_;
     bool dir_made = false;
     for (const auto& w : want_) {
-        now.insert(w.endpoint_id);
-        const std::string& text = content[(w.resolver ? 2 : 0) + (w.ipv6 ? 1 : 0)];
-        auto it = written_.find(w.endpoint_id);
-        if (it != written_.end() && it->second == text) continue;
+        const int variant = (w.resolver ? 2 : 0) + (w.ipv6 ? 1 : 0);
+        Written& done = written_[w.endpoint_id];
+        done.mark = mark;
+        if (done.variant == variant && done.host_gen == host_gen_) continue;
+        // The text on disk is what it should be anyway (the two resolver variants are the same
+        // text; a host change may leave the plain files as they were): nothing to write.
+        if (const std::string* on_disk = text_of(done);
+            on_disk && *on_disk == contents_[size_t(variant)]) {
+            done.variant = variant;
+            done.host_gen = host_gen_;
+            continue;
+        }
         const std::string file = dns::endpoint_file(dir_, w.endpoint_id);
         if (!dir_made && !make_dirs(dir_)) return;
         dir_made = true;
-        if (!make_dirs(file.substr(0, file.rfind('/'))) || !write_in_place(file, text)) {
-            written_.erase(w.endpoint_id);  // tried again next time
+        if (!make_dirs(file.substr(0, file.rfind('/'))) ||
+            !write_in_place(file, contents_[size_t(variant)])) {
+            done.variant = -1;  // tried again next time
             continue;
         }
-        written_[w.endpoint_id] = text;
+        done.variant = variant;
+        done.host_gen = host_gen_;
     }
     for (auto it = written_.begin(); it != written_.end();) {
-        if (now.count(it->first)) {
+        if (it->second.mark == mark) {
             ++it;
             continue;
         }

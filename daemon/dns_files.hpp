@@ -15,9 +15,11 @@
 // again at the next call.
 #pragma once
 
-#include <map>
+#include <array>
+#include <cstdint>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dns/resolv_conf.hpp"
@@ -42,11 +44,26 @@ private:
     void write_all();  // mu_ held
     void sweep();      // mu_ held: directories of endpoints gone while we were down
 
+    // What a file holds: one of four contents (resolver or not, IPv6 or not) of one host file.
+    struct Written {
+        int variant = -1;
+        uint64_t host_gen = 0;
+        uint64_t mark = 0;  // the last write_all() that wanted it
+    };
+    const std::string* text_of(const Written& w) const;  // what its file holds, if known
+
     std::mutex mu_;
     const std::string dir_;
     dns::ResolvConf host_;
+    uint64_t host_gen_ = 1;                // bumps with set_host()
+    std::array<std::string, 4> contents_;  // of host_gen_
+    uint64_t prev_gen_ = 0;
+    std::array<std::string, 4> prev_contents_;  // of the host file before, to skip equal rewrites
+    uint64_t mark_ = 0;
     std::vector<Want> want_;
-    std::map<std::string, std::string> written_;  // endpoint id → content written
+    // By endpoint id. A sync compares two integers per endpoint, never file contents: the cost of
+    // a connect with 1,000 endpoints stays a hash probe each.
+    std::unordered_map<std::string, Written> written_;
     bool swept_ = false;
 };
 

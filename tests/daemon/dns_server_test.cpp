@@ -227,10 +227,11 @@ std::optional<Answer> parse_answer(const std::vector<uint8_t>& p) {
     return r;
 }
 
-// A client socket in the namespace, connected to the resolver's UDP port; 3 s receive timeout.
-UniqueFd udp_client(const std::string& ns, uint16_t port) {
-    return in_netns(ns, [port] {
-        UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+// A client socket (SOCK_DGRAM or SOCK_STREAM) in the namespace, connected to 127.0.0.11:port;
+// 3 s receive timeout.
+UniqueFd client(const std::string& ns, int type, uint16_t port) {
+    return in_netns(ns, [type, port] {
+        UniqueFd s(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
         timeval tv{3, 0};
         ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         sockaddr_in sa = v4addr("127.0.0.11", port);
@@ -238,16 +239,11 @@ UniqueFd udp_client(const std::string& ns, uint16_t port) {
         return s;
     });
 }
-
+UniqueFd udp_client(const std::string& ns, uint16_t port) {
+    return client(ns, SOCK_DGRAM, port);
+}
 UniqueFd tcp_client(const std::string& ns, uint16_t port) {
-    return in_netns(ns, [port] {
-        UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        timeval tv{3, 0};
-        ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        sockaddr_in sa = v4addr("127.0.0.11", port);
-        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) s.reset();
-        return s;
-    });
+    return client(ns, SOCK_STREAM, port);
 }
 
 std::optional<std::vector<uint8_t>> recv_udp(int fd) {
@@ -842,6 +838,19 @@ TEST_F(DnsServerTest, ListenerShutDownByTheEngineIsNotABusyLoop) {
     auto a = ask("locker", dns::kTypeA, "dns-u");  // the other sandbox is unaffected
     ASSERT_TRUE(a);
     EXPECT_EQ(a->a, std::vector<std::string>{"10.91.0.2"});
+}
+
+TEST_F(DnsServerTest, ClientOverTcpIsForwardedOverTcp) {
+    FakeUpstream up("127.0.0.61", FakeUpstream::Mode::Answer, "192.0.2.67");
+    start();
+    UniqueFd c = tcp_client("dns-t", t_.tcp_port);
+    send_framed(c.get(), make_query(0x77, "example.com", dns::kTypeA));
+    auto a = recv_framed(c.get());
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->id, 0x77);
+    EXPECT_EQ(a->a, std::vector<std::string>{"192.0.2.67"});
+    EXPECT_EQ(up.tcp_queries(), 1);
+    EXPECT_EQ(up.udp_queries(), 0);
 }
 
 }  // namespace
