@@ -306,7 +306,7 @@ Result<void> Daemon::start() {
         worker_,
         DaemonInfo{CNETD_VERSION, cfg_.netns_dir, cfg_.state_dir, cfg_.socket, now_rfc3339()},
         std::chrono::milliseconds(0));
-    // TODO(lead): handlers_->set_dns(&*dns_); once h-dnsapi's Handlers::set_dns is merged.
+    handlers_->set_dns(&*dns_);  // inspect/connect resolv.conf facts, GET /v1/dns
     server_.emplace(io_, *handlers_, server_options());
     auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
                                         : server_->listen(cfg_.socket);

@@ -1,5 +1,6 @@
 #include "daemon/dns_serve.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -196,6 +197,12 @@ void ServedSandbox::read_udp() {
         udp::endpoint from;
         error_code ec;
         const size_t n = udp_.receive_from(asio::buffer(udp_buf_), from, 0, ec);
+        // Woken with nothing to read, or an empty datagram: the engine may have shut the listener
+        // down (the next sync drops this sandbox); stop reading rather than spin until then.
+        if (((ec && i == 0) || (!ec && n == 0)) && shut_down()) {
+            closed_ = true;
+            return;
+        }
         if (ec) return;  // would_block: drained
         std::weak_ptr<ServedSandbox> weak = weak_from_this();
         auto later = [&weak, &from]() -> QueryHandler::Respond {
@@ -213,6 +220,14 @@ void ServedSandbox::read_udp() {
     }
 }
 
+// The engine shuts its listener down before closing it (the last dns endpoint of the namespace
+// went): the UDP socket then stays readable with nothing to read (EAGAIN), which must not become a
+// busy loop.
+bool ServedSandbox::shut_down() {
+    pollfd p{udp_.native_handle(), POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
 void ServedSandbox::accept_tcp() {
     tcp_.async_accept([self = shared_from_this()](const error_code& ec, tcp::socket s) {
         if (self->closed_) return;
@@ -220,7 +235,7 @@ void ServedSandbox::accept_tcp() {
             // The listener is unusable (shut down by the engine as the namespace's last dns
             // endpoint went, or out of descriptors): stop here; the next sync closes or replaces
             // the sandbox.
-            if (ec != asio::error::operation_aborted)
+            if (ec != asio::error::operation_aborted && ec != asio::error::invalid_argument)
                 log::warn("dns: sandbox {}: accept: {}", self->path_, ec.message());
             return;
         }

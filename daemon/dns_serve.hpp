@@ -72,6 +72,7 @@ public:
 private:
     void wait_udp();
     void read_udp();
+    bool shut_down();
     void accept_tcp();
     friend class TcpClient;
 

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -819,6 +820,28 @@ TEST_F(DnsServerTest, NamesFollowSyncAndSandboxesGoWithTheirNamespace) {
     for (int i = 0; i < 100 && server_->status().sandboxes != 1; ++i)
         std::this_thread::sleep_for(5ms);
     EXPECT_EQ(server_->status().sandboxes, 1u);
+}
+
+TEST_F(DnsServerTest, ListenerShutDownByTheEngineIsNotABusyLoop) {
+    start();
+    // What LinuxDnsListener's destructor does when the namespace's last dns endpoint goes, before
+    // the next sync drops the sandbox: a shut-down UDP socket reads as empty datagrams forever.
+    const auto cpu = [] {
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    };
+    const auto cpu0 = cpu();
+    ::shutdown(t_.tcp.get(), SHUT_RDWR);
+    ::shutdown(t_.udp.get(), SHUT_RDWR);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_LT(cpu() - cpu0, 50ms);  // the DNS thread is not spinning
+    EXPECT_EQ(counters().queries_udp, 0u);
+    EXPECT_EQ(counters().malformed, 0u);
+    auto a = ask("locker", dns::kTypeA, "dns-u");  // the other sandbox is unaffected
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->a, std::vector<std::string>{"10.91.0.2"});
 }
 
 }  // namespace
