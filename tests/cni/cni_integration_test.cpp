@@ -141,6 +141,12 @@ TEST_F(Cni, LibcniAddCheckDelAgainstTheKernel) {
     EXPECT_EQ(itf["name"], "eth0");
     EXPECT_EQ(itf["sandbox"], a);
     EXPECT_EQ(res["routes"][0], json({{"dst", "0.0.0.0/0"}, {"gw", "10.88.0.1"}}));
+    // The result's dns is the embedded resolver (docs/dns.md), which answers in the pod's netns:
+    // the attachment's name (its container id) resolves to its address.
+    EXPECT_EQ(res["dns"]["nameservers"], json::array({"127.0.0.11"})) << r.out;
+    EXPECT_EQ(
+        run({"nsenter", "--net=" + a, "dig", "+short", "+time=2", "@127.0.0.11", "ctr-a"}).out,
+        "10.88.0.2\n");
     // Kernel: the address on eth0 in the netns, the bridge cni0 carrying the gateway, traffic.
     EXPECT_EQ(addrs(a, "eth0"), std::vector<std::string>{"10.88.0.2/16"});
     EXPECT_EQ(addrs("", "cni0"), std::vector<std::string>{"10.88.0.1/16"});
