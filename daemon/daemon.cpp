@@ -392,6 +392,9 @@ void Daemon::apply_reload(const config::Config& applied) {
     const bool forward = applied.ip_forward;
     const bool queued = worker_.post([this, spec, live, forward, applied](Backend& b) {
         auto [status, took] = reconfigure(b, spec, live, forward);
+        // The summary above is logged when the reload is read; this says it took effect (a
+        // failure logs "reload: <error>" instead).
+        if (took) log::info("reload: live changes in effect");
         if (took) boost::asio::post(io_, [this, applied] { cfg_ = applied; });
         notify("READY=1\nSTATUS=" + status);
     });

@@ -39,7 +39,8 @@ struct ConntrackMatch {
 // Deletes the entries matching ANY of `ms` (e.g. a container's published UDP ports): ONE dump of
 // each family's table present in `ms`, then each matching entry is deleted by its original tuple
 // (and zone). An entry that vanished in between (ENOENT) is not an error. Empty `ms`: 0, nothing
-// opened. Returns how many entries were deleted. Errors name the operation, e.g. "delete conntrack
+// opened. A namespace whose conntrack table is empty (its per-namespace count, asked first) is not
+// dumped: the dump would walk the host's whole shared table. Returns how many entries were deleted. Errors name the operation, e.g. "delete conntrack
 // entries (udp dport 5353): dump conntrack table: Operation not permitted"; on a delete error the
 // remaining entries are still tried and every failure is reported.
 Result<size_t> conntrack_delete(const std::vector<ConntrackMatch>& ms);

@@ -111,16 +111,23 @@ protected:
         return r->status >= 200 && r->status < 300;
     }
     std::string ns(const std::string& name) const { return d.netns_dir() + "/" + name; }
-    // SIGHUP with `yaml` as the config; true when the live part applied. The daemon logs the
-    // plan ("reload: applied: ..."), then its worker applies it: a worker job queued after that
-    // line (GET /v1/firewall) returns once the reload is done, and the log tells how it went.
+    // SIGHUP with `yaml` as the config; true when the live part applied (or there was none).
     bool reload(const std::string& yaml, std::string& err) {
         const size_t from = d.log().size();
         d.write_config(yaml);
         ::kill(d.pid(), SIGHUP);
-        for (int i = 0; i < 500 && d.log().find("info: reload: ", from) == std::string::npos; ++i)
-            std::this_thread::sleep_for(10ms);
-        (void)d.netctl({"firewall"});
+        // The summary ("info: reload: applied: ...") is logged when the file is read; the live
+        // part runs later on the worker and ends in "reload: live changes in effect" or
+        // "error: reload: ...". Waiting for the summary alone raced the worker.
+        auto done = [&] {
+            const std::string l = d.log().substr(from);
+            if (l.find("error: reload: ") != std::string::npos) return true;
+            const size_t s = l.find("info: reload: ");
+            if (s == std::string::npos) return false;
+            if (l.find("info: reload: applied: ", s) == std::string::npos) return true;
+            return l.find("reload: live changes in effect", s) != std::string::npos;
+        };
+        for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
         const std::string log = d.log().substr(from);
         const size_t e = log.find("error: reload: ");
         if (e == std::string::npos) return true;
