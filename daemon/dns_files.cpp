@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <set>
 
 #include "base/fd.hpp"
 #include "base/log.hpp"
@@ -84,20 +83,31 @@ void EndpointFiles::set_host(dns::ResolvConf host) {
 
 void EndpointFiles::set_wanted(std::vector<Want> want) {
     std::lock_guard lk(mu_);
-    want_ = std::move(want);
+    const uint64_t mark = ++mark_;
+    for (const auto& w : want) {
+        Written& e = written_[w.endpoint_id];
+        e.mark = mark;
+        e.want = static_cast<int8_t>((w.resolver ? 2 : 0) + (w.ipv6 ? 1 : 0));
+    }
+    for (auto it = written_.begin(); it != written_.end();) {
+        if (it->second.mark == mark) {
+            ++it;
+            continue;
+        }
+        remove_endpoint_dir(dir_, it->first);
+        it = written_.erase(it);
+    }
     if (!swept_) sweep();
     write_all();
 }
 
 void EndpointFiles::sweep() {
     swept_ = true;
-    std::set<std::string> keep;
-    for (const auto& w : want_) keep.insert(w.endpoint_id);
     DIR* d = ::opendir(dir_.c_str());
     if (!d) return;  // not there yet: nothing stale
     std::vector<std::string> stale;
     while (const dirent* e = ::readdir(d))
-        if (is_endpoint_id(e->d_name) && !keep.count(e->d_name)) stale.emplace_back(e->d_name);
+        if (is_endpoint_id(e->d_name) && !written_.count(e->d_name)) stale.emplace_back(e->d_name);
     ::closedir(d);
     for (const auto& id : stale) remove_endpoint_dir(dir_, id);
 }
@@ -110,12 +120,9 @@ const std::string* EndpointFiles::text_of(const Written& w) const {
 }
 
 void EndpointFiles::write_all() {
-    const uint64_t mark = ++mark_;
     bool dir_made = false;
-    for (const auto& w : want_) {
-        const int variant = (w.resolver ? 2 : 0) + (w.ipv6 ? 1 : 0);
-        Written& done = written_[w.endpoint_id];
-        done.mark = mark;
+    for (auto& [id, done] : written_) {
+        const int variant = done.want;
         if (done.variant == variant && done.host_gen == host_gen_) continue;
         // The text on disk is what it should be anyway (the two resolver variants are the same
         // text; a host change may leave the plain files as they were): nothing to write.
@@ -125,7 +132,7 @@ void EndpointFiles::write_all() {
             done.host_gen = host_gen_;
             continue;
         }
-        const std::string file = dns::endpoint_file(dir_, w.endpoint_id);
+        const std::string file = dns::endpoint_file(dir_, id);
         if (!dir_made && !make_dirs(dir_)) return;
         dir_made = true;
         if (!make_dirs(file.substr(0, file.rfind('/'))) ||
@@ -135,14 +142,6 @@ void EndpointFiles::write_all() {
         }
         done.variant = variant;
         done.host_gen = host_gen_;
-    }
-    for (auto it = written_.begin(); it != written_.end();) {
-        if (it->second.mark == mark) {
-            ++it;
-            continue;
-        }
-        remove_endpoint_dir(dir_, it->first);
-        it = written_.erase(it);
     }
 }
 

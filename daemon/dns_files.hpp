@@ -41,14 +41,15 @@ public:
     void set_wanted(std::vector<Want> want);
 
 private:
-    void write_all();  // mu_ held
+    void write_all();  // mu_ held: every wanted file whose content is not on disk yet
     void sweep();      // mu_ held: directories of endpoints gone while we were down
 
     // What a file holds: one of four contents (resolver or not, IPv6 or not) of one host file.
     struct Written {
-        int variant = -1;
+        int8_t want = 0;     // the variant wanted now: (resolver ? 2 : 0) + (ipv6 ? 1 : 0)
+        int variant = -1;    // the variant on disk, -1 unknown
         uint64_t host_gen = 0;
-        uint64_t mark = 0;  // the last write_all() that wanted it
+        uint64_t mark = 0;  // the last set_wanted() that wanted it
     };
     const std::string* text_of(const Written& w) const;  // what its file holds, if known
 
@@ -60,7 +61,6 @@ private:
     uint64_t prev_gen_ = 0;
     std::array<std::string, 4> prev_contents_;  // of the host file before, to skip equal rewrites
     uint64_t mark_ = 0;
-    std::vector<Want> want_;
     // By endpoint id. A sync compares two integers per endpoint, never file contents: the cost of
     // a connect with 1,000 endpoints stays a hash probe each.
     std::unordered_map<std::string, Written> written_;

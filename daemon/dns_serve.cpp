@@ -1,9 +1,15 @@
 #include "daemon/dns_serve.hpp"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
 #include <deque>
 #include <utility>
 
@@ -15,7 +21,6 @@
 
 namespace cnetd::daemon {
 namespace asio = boost::asio;
-using udp = asio::ip::udp;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
@@ -64,11 +69,11 @@ void ServedSandbox::TcpClient::close() {
 }
 
 void ServedSandbox::TcpClient::arm_idle() {
-    idle_.expires_after(parent_->limits_.tcp_idle);
+    idle_.expires_after(parent_->shared_.limits.tcp_idle);
     idle_.async_wait([self = shared_from_this()](const error_code& ec) {
         if (ec || self->closed_) return;
         if (self->pending_ > 0 || !self->outq_.empty()) return self->arm_idle();
-        self->parent_->counters_.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
+        self->parent_->shared_.counters.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
         self->close();
     });
 }
@@ -83,9 +88,9 @@ void ServedSandbox::TcpClient::read_length() {
                 return;
             }
             const size_t n = size_t{self->len_[0]} << 8 | self->len_[1];
-            if (n > self->parent_->limits_.max_tcp_message || n == 0) {
+            if (n > self->parent_->shared_.limits.max_tcp_message || n == 0) {
                 // Never a real query: close without reading (a 64 KiB body is never buffered).
-                self->parent_->counters_.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
+                self->parent_->shared_.counters.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
                 return self->close();
             }
             self->read_body(n);
@@ -112,8 +117,9 @@ void ServedSandbox::TcpClient::read_body(size_t n) {
                     c->answer(msg);
                 };
             };
-            auto& out = self->parent_->out_;
-            if (self->parent_->handler_.handle(self->parent_->ns_, self->query_, true, out, later))
+            auto& out = self->parent_->shared_.out;
+            if (self->parent_->shared_.handler.handle(self->parent_->ns_, self->query_, true, out,
+                                                      later))
                 self->answer(out);
             self->read_length();
         });
@@ -141,81 +147,114 @@ void ServedSandbox::TcpClient::write_next() {
                       });
 }
 
-ServedSandbox::ServedSandbox(asio::io_context& io, NetnsId ns, std::string path,
-                             QueryHandler& handler, DnsAtomicCounters& counters,
-                             std::vector<uint8_t>& udp_buf, SandboxLimits limits)
-    : io_(io),
-      ns_(ns),
-      path_(std::move(path)),
-      handler_(handler),
-      counters_(counters),
-      udp_buf_(udp_buf),
-      limits_(limits),
-      udp_(io),
-      tcp_(io) {}
+SandboxPoller::SandboxPoller(asio::io_context& io) : ep_(io) {
+    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "dns: epoll_create1");
+    ep_.assign(fd);
+    wait();
+}
 
-ServedSandbox::~ServedSandbox() = default;
+bool SandboxPoller::add(int fd, Watch* w) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;  // level-triggered: a socket not drained is reported again
+    ev.data.ptr = w;
+    return ::epoll_ctl(ep_.native_handle(), EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void SandboxPoller::remove(int fd) {
+    if (fd >= 0) ::epoll_ctl(ep_.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void SandboxPoller::wait() {
+    ep_.async_wait(asio::posix::descriptor::wait_read, [this](const error_code& ec) {
+        if (ec == asio::error::operation_aborted) return;
+        dispatch();
+        wait();
+    });
+}
+
+// A sandbox closed while handling an event of this batch is removed from the set but still
+// alive (its owner drops it from a later handler, never from one of these), so a later event of
+// the batch for it finds it closed rather than freed.
+void SandboxPoller::dispatch() {
+    std::array<epoll_event, 64> evs;
+    const int n = ::epoll_wait(ep_.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
+    for (int i = 0; i < n; ++i) {
+        const auto* w = static_cast<const Watch*>(evs[static_cast<size_t>(i)].data.ptr);
+        w->sandbox->ready(w->tcp);
+    }
+}
+
+ServedSandbox::ServedSandbox(NetnsId ns, std::string path, SandboxShared& shared)
+    : ns_(ns), path_(std::move(path)), shared_(shared) {}
+
+ServedSandbox::~ServedSandbox() {
+    if (!closed_) close();
+}
 
 bool ServedSandbox::start(UniqueFd udp_fd, UniqueFd tcp_fd) {
-    error_code ec;
-    if (udp_fd.valid()) {
-        udp_.assign(udp::v4(), udp_fd.get(), ec);
-        if (!ec) udp_fd.release();
-        if (!ec) udp_.non_blocking(true, ec);
+    for (UniqueFd* fd : {&udp_fd, &tcp_fd}) {
+        // O_NONBLOCK is shared with the engine's descriptor (one open file): set, never cleared.
+        if (fd->valid() && ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK) < 0) {
+            log::error("dns: sandbox {}: adopt socket: {}", path_, std::strerror(errno));
+            return false;
+        }
     }
-    if (!ec && tcp_fd.valid()) {
-        tcp_.assign(tcp::v4(), tcp_fd.get(), ec);
-        if (!ec) tcp_fd.release();
-    }
-    if (ec) {
-        log::error("dns: sandbox {}: adopt socket: {}", path_, ec.message());
+    udp_ = std::move(udp_fd);
+    tcp_ = std::move(tcp_fd);
+    if ((udp_.valid() && !shared_.poller.add(udp_.get(), &udp_watch_)) ||
+        (tcp_.valid() && !shared_.poller.add(tcp_.get(), &tcp_watch_))) {
+        log::error("dns: sandbox {}: watch socket: {}", path_, std::strerror(errno));
+        close();
         return false;
     }
-    if (udp_.is_open()) wait_udp();
-    if (tcp_.is_open()) accept_tcp();
     return true;
 }
 
 void ServedSandbox::close() {
     closed_ = true;
-    error_code ignored;
-    udp_.close(ignored);
-    tcp_.close(ignored);
+    shared_.poller.remove(udp_.get());
+    shared_.poller.remove(tcp_.get());
+    udp_.reset();
+    tcp_.reset();
     for (auto c : std::set<std::shared_ptr<TcpClient>>(clients_)) c->close();
 }
 
-void ServedSandbox::wait_udp() {
-    udp_.async_wait(udp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-        if (self->closed_ || ec) return;
-        self->read_udp();
-        self->wait_udp();
-    });
+void ServedSandbox::ready(bool tcp) {
+    if (closed_) return;
+    tcp ? accept_tcp() : read_udp();
 }
 
 void ServedSandbox::read_udp() {
+    std::vector<uint8_t>& buf = shared_.udp_buf;
     for (int i = 0; i < kUdpBatch; ++i) {
-        udp::endpoint from;
-        error_code ec;
-        const size_t n = udp_.receive_from(asio::buffer(udp_buf_), from, 0, ec);
+        sockaddr_in from{};
+        socklen_t len = sizeof from;
+        const ssize_t n = ::recvfrom(udp_.get(), buf.data(), buf.size(), 0,
+                                     reinterpret_cast<sockaddr*>(&from), &len);
         // Woken with nothing to read, or an empty datagram: the engine may have shut the listener
-        // down (the next sync drops this sandbox); stop reading rather than spin until then.
-        if (((ec && i == 0) || (!ec && n == 0)) && shut_down()) {
+        // down (the next sync drops this sandbox); stop watching rather than spin until then.
+        if (((n < 0 && i == 0) || n == 0) && shut_down()) {
+            shared_.poller.remove(udp_.get());
+            shared_.poller.remove(tcp_.get());
             closed_ = true;
             return;
         }
-        if (ec) return;  // would_block: drained
+        if (n < 0) return;  // EAGAIN: drained (anything else: the next wake-up tells)
         std::weak_ptr<ServedSandbox> weak = weak_from_this();
         auto later = [&weak, &from]() -> QueryHandler::Respond {
             return [weak, from](std::span<const uint8_t> msg) {
                 auto s = weak.lock();
                 if (!s || s->closed_) return;
-                error_code ignored;
-                s->udp_.send_to(asio::buffer(msg.data(), msg.size()), from, 0, ignored);
+                (void)::sendto(s->udp_.get(), msg.data(), msg.size(), MSG_DONTWAIT,
+                               reinterpret_cast<const sockaddr*>(&from), sizeof from);
             };
         };
-        if (handler_.handle(ns_, {udp_buf_.data(), n}, false, out_, later)) {
-            error_code ignored;  // a full socket buffer drops the answer; the client retries
-            udp_.send_to(asio::buffer(out_), from, 0, ignored);
+        std::vector<uint8_t>& out = shared_.out;
+        if (shared_.handler.handle(ns_, {buf.data(), static_cast<size_t>(n)}, false, out, later)) {
+            // A full socket buffer drops the answer; the client retries.
+            (void)::sendto(udp_.get(), out.data(), out.size(), MSG_DONTWAIT,
+                           reinterpret_cast<const sockaddr*>(&from), sizeof from);
         }
     }
 }
@@ -223,35 +262,39 @@ void ServedSandbox::read_udp() {
 // The engine shuts its listener down before closing it (the last dns endpoint of the namespace
 // went): the UDP socket then stays readable with nothing to read (EAGAIN), which must not become a
 // busy loop.
-bool ServedSandbox::shut_down() {
-    pollfd p{udp_.native_handle(), POLLRDHUP, 0};
+bool ServedSandbox::shut_down() const {
+    pollfd p{udp_.get(), POLLRDHUP, 0};
     return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
 }
 
 void ServedSandbox::accept_tcp() {
-    tcp_.async_accept([self = shared_from_this()](const error_code& ec, tcp::socket s) {
-        if (self->closed_) return;
-        if (ec && ec != asio::error::connection_aborted) {
-            // The listener is unusable (shut down by the engine as the namespace's last dns
-            // endpoint went, or out of descriptors): stop here; the next sync closes or replaces
-            // the sandbox.
-            if (ec != asio::error::operation_aborted && ec != asio::error::invalid_argument)
-                log::warn("dns: sandbox {}: accept: {}", self->path_, ec.message());
+    const int fd = ::accept4(tcp_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED || errno == EINTR)
             return;
-        }
-        if (!ec) {
-            if (self->clients_.size() >= self->limits_.max_tcp_clients) {
-                self->counters_.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
-                error_code ignored;
-                s.close(ignored);
-            } else {
-                auto c = std::make_shared<TcpClient>(self, std::move(s));
-                self->clients_.insert(c);
-                c->start();
-            }
-        }
-        self->accept_tcp();
-    });
+        // The listener is unusable (shut down by the engine as the namespace's last dns endpoint
+        // went: EINVAL; or out of descriptors): stop watching it, or level-triggered epoll would
+        // spin; the next sync closes or replaces the sandbox.
+        if (errno != EINVAL) log::warn("dns: sandbox {}: accept: {}", path_, std::strerror(errno));
+        shared_.poller.remove(tcp_.get());
+        return;
+    }
+    UniqueFd conn(fd);
+    if (clients_.size() >= shared_.limits.max_tcp_clients) {
+        shared_.counters.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
+        return;  // closed by `conn`
+    }
+    error_code ec;
+    tcp::socket s(shared_.io);
+    s.assign(tcp::v4(), conn.get(), ec);
+    if (ec) {
+        log::warn("dns: sandbox {}: accept: {}", path_, ec.message());
+        return;
+    }
+    conn.release();
+    auto c = std::make_shared<TcpClient>(shared_from_this(), std::move(s));
+    clients_.insert(c);
+    c->start();
 }
 
 }  // namespace cnetd::daemon

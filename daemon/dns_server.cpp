@@ -125,7 +125,8 @@ struct DnsServer::Impl final : QueryHandler {
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     DnsAtomicCounters counters;
     Forwarder fwd;
-    std::vector<uint8_t> udp_buf = std::vector<uint8_t>(65536);
+    SandboxPoller poller{io};  // after io: destroyed before it
+    SandboxShared shared{io, *this, counters, poller};
     std::mt19937 rng{std::random_device{}()};  // DNS thread: round robin shuffles
 
     mutable std::mutex view_mu;
@@ -145,6 +146,7 @@ DnsServer::Impl::Impl(DnsOptions o)
     : opts(std::move(o)),
       fwd(io, counters, opts.max_in_flight, opts.budget),
       files(opts.resolv_dir) {
+    shared.limits.tcp_idle = opts.tcp_idle;
     // The watch first, then the read: a change in between is never missed. Set up before the
     // thread runs the io_context, so it is in place when the constructor returns.
     try {
@@ -299,9 +301,7 @@ void DnsServer::Impl::apply(SandboxChange& change) {
                 it->second->close();  // the engine reopened its sockets: serve the new ones
                 served.erase(it);
             }
-            auto s =
-                std::make_shared<ServedSandbox>(io, a.sb.netns, a.sb.netns_path, *this, counters,
-                                                udp_buf, SandboxLimits{64, 4096, opts.tcp_idle});
+            auto s = std::make_shared<ServedSandbox>(a.sb.netns, a.sb.netns_path, shared);
             if (s->start(std::move(a.udp), std::move(a.tcp))) served.emplace(a.sb.netns, s);
         }
         served_count.store(served.size(), std::memory_order_relaxed);

@@ -104,6 +104,7 @@ Zone::Zone(std::vector<NetworkEntry> networks) : nets_(std::move(networks)) {
             sort_unique(a.v6);
         }
         index->names += net.names.size();
+        nets_[i].hosts = {};  // indexed: the copies (64-hex ids and all) would only cost memory
     }
     index_ = std::move(index);
 }

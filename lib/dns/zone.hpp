@@ -67,6 +67,8 @@ public:
 
     // Index of the network with this id (for building scopes once per sandbox), nullopt if absent.
     std::optional<uint32_t> network_index(std::string_view id) const;
+    // The network's id, name and `internal`; its `hosts` are empty: they are indexed, then
+    // dropped (a zone of 1,000 endpoints keeps only what lookups read).
     const NetworkEntry& network(uint32_t index) const;
     size_t networks() const;
     size_t names() const;  // distinct (network, name) keys, for status
