@@ -46,8 +46,8 @@ private:
 
     // What a file holds: one of four contents (resolver or not, IPv6 or not) of one host file.
     struct Written {
-        int8_t want = 0;     // the variant wanted now: (resolver ? 2 : 0) + (ipv6 ? 1 : 0)
-        int variant = -1;    // the variant on disk, -1 unknown
+        int8_t want = 0;   // the variant wanted now: (resolver ? 2 : 0) + (ipv6 ? 1 : 0)
+        int variant = -1;  // the variant on disk, -1 unknown
         uint64_t host_gen = 0;
         uint64_t mark = 0;  // the last set_wanted() that wanted it
     };

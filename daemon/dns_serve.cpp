@@ -9,8 +9,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <system_error>
 #include <deque>
+#include <system_error>
 #include <utility>
 
 #include <boost/asio/read.hpp>
@@ -79,22 +79,24 @@ void ServedSandbox::TcpClient::arm_idle() {
 }
 
 void ServedSandbox::TcpClient::read_length() {
-    asio::async_read(
-        sock_, asio::buffer(len_), [self = shared_from_this()](const error_code& ec, size_t) {
-            if (self->closed_) return;
-            if (ec) {  // EOF (or reset): finish what is pending, then close
-                self->reading_ = false;
-                if (self->pending_ == 0 && self->outq_.empty()) self->close();
-                return;
-            }
-            const size_t n = size_t{self->len_[0]} << 8 | self->len_[1];
-            if (n > self->parent_->shared_.limits.max_tcp_message || n == 0) {
-                // Never a real query: close without reading (a 64 KiB body is never buffered).
-                self->parent_->shared_.counters.tcp_rejected.fetch_add(1, std::memory_order_relaxed);
-                return self->close();
-            }
-            self->read_body(n);
-        });
+    asio::async_read(sock_, asio::buffer(len_),
+                     [self = shared_from_this()](const error_code& ec, size_t) {
+                         if (self->closed_) return;
+                         if (ec) {  // EOF (or reset): finish what is pending, then close
+                             self->reading_ = false;
+                             if (self->pending_ == 0 && self->outq_.empty()) self->close();
+                             return;
+                         }
+                         const size_t n = size_t{self->len_[0]} << 8 | self->len_[1];
+                         if (n > self->parent_->shared_.limits.max_tcp_message || n == 0) {
+                             // Never a real query: close without reading (a 64 KiB body is never
+                             // buffered).
+                             self->parent_->shared_.counters.tcp_rejected.fetch_add(
+                                 1, std::memory_order_relaxed);
+                             return self->close();
+                         }
+                         self->read_body(n);
+                     });
 }
 
 void ServedSandbox::TcpClient::read_body(size_t n) {
@@ -195,7 +197,8 @@ ServedSandbox::~ServedSandbox() {
 bool ServedSandbox::start(UniqueFd udp_fd, UniqueFd tcp_fd) {
     for (UniqueFd* fd : {&udp_fd, &tcp_fd}) {
         // O_NONBLOCK is shared with the engine's descriptor (one open file): set, never cleared.
-        if (fd->valid() && ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK) < 0) {
+        if (fd->valid() &&
+            ::fcntl(fd->get(), F_SETFL, ::fcntl(fd->get(), F_GETFL) | O_NONBLOCK) < 0) {
             log::error("dns: sandbox {}: adopt socket: {}", path_, std::strerror(errno));
             return false;
         }

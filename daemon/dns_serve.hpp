@@ -4,8 +4,8 @@
 //
 // UDP: the socket is waited on for readability (SandboxPoller: one epoll set for all sandboxes)
 // and drained with non-blocking reads into one buffer shared by every sandbox (they all run on the
-// one DNS thread), so a sandbox costs no buffer of its own while idle. Answers are sent with a non-blocking send (a full socket buffer
-// drops the answer: the client retries, as over any UDP).
+// one DNS thread), so a sandbox costs no buffer of its own while idle. Answers are sent with a
+// non-blocking send (a full socket buffer drops the answer: the client retries, as over any UDP).
 // TCP (RFC 7766): a 2-byte length before each message; several queries per connection, answered
 // as they are ready (a forwarded one never holds up a local one behind it); a declared length
 // above `max_tcp_message` closes the connection without reading the body (counter tcp_rejected);
@@ -63,7 +63,7 @@ class ServedSandbox;
 // thread's io_context (level-triggered; up to 64 events per wake-up).
 // Why not an asio socket per listener: each costs ~500 bytes of reactor state plus a pending
 // operation, and a container has two; with 1,000 containers that alone was over 1 MB of the
-// resolver's 2 MB budget (docs/dns.md, MEMORY). Here a listener costs its epoll registration
+// resolver's 2 MB budget (docs/dns.md, HOW IT WORKS). Here a listener costs its epoll registration
 // (kernel memory) and nothing on the heap.
 // Lifetime: a registered sandbox must call remove() (ServedSandbox::close does) before it is
 // destroyed; the poller must be destroyed before its io_context, or after the context stopped.

@@ -26,7 +26,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string fmt_line(const std::string& s) { return s + "\n"; }
+std::string fmt_line(const std::string& s) {
+    return s + "\n";
+}
 
 // The forked servers report readiness with one byte on a pipe: closes our write end, waits up to
 // 5 s for the byte, closes the read end.
@@ -141,7 +143,8 @@ int connect_with_timeout(const std::string& addr, int port, std::chrono::millise
 
 // Sends msg and reads exactly msg.size() bytes back within timeout.
 bool echo_once(int s, const std::string& msg, std::chrono::milliseconds timeout) {
-    if (send(s, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) return false;
+    if (send(s, msg.data(), msg.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size()))
+        return false;
     std::string got;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (got.size() < msg.size()) {
@@ -254,7 +257,9 @@ EchoServer::EchoServer(const std::string& netns_path, const std::string& addr, i
     ready_ = wait_ready(ready);
 }
 
-EchoServer::~EchoServer() { kill_child(pid_); }
+EchoServer::~EchoServer() {
+    kill_child(pid_);
+}
 
 bool tcp_echo(const std::string& netns_path, const std::string& addr, int port,
               std::chrono::milliseconds timeout) {
@@ -292,7 +297,9 @@ WhoAmIServer::WhoAmIServer(const std::string& netns_path, const std::string& add
     ready_ = wait_ready(ready);
 }
 
-WhoAmIServer::~WhoAmIServer() { kill_child(pid_); }
+WhoAmIServer::~WhoAmIServer() {
+    kill_child(pid_);
+}
 
 std::string tcp_whoami(const std::string& netns_path, const std::string& addr, int port,
                        std::chrono::milliseconds timeout) {
@@ -333,7 +340,9 @@ std::string tcp_whoami(const std::string& netns_path, const std::string& addr, i
 
 namespace {
 volatile sig_atomic_t g_stream_stop = 0;
-void on_stream_term(int) { g_stream_stop = 1; }
+void on_stream_term(int) {
+    g_stream_stop = 1;
+}
 }  // namespace
 
 Stream::Stream(const std::string& netns_path, const std::string& addr, int port) {
@@ -402,7 +411,9 @@ Daemon::~Daemon() {
     fs::remove_all(dir_, ec);
 }
 
-void Daemon::write_config(const std::string& yaml) { std::ofstream(config()) << yaml; }
+void Daemon::write_config(const std::string& yaml) {
+    std::ofstream(config()) << yaml;
+}
 
 std::string Daemon::log() const {
     std::ifstream in(dir_ + "/cnetd.log");
@@ -415,7 +426,8 @@ bool Daemon::start(std::string* log_out) {
     if (!fs::exists(config())) write_config("");
     pid_ = fork();
     if (pid_ == 0) {
-        int logfd = open((dir_ + "/cnetd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int logfd =
+            open((dir_ + "/cnetd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         dup2(logfd, 1);
         dup2(logfd, 2);
         std::string bin = env_or("CNETD_BIN", "cnetd");
@@ -466,6 +478,15 @@ nlohmann::json Daemon::netctl_json(const std::vector<std::string>& args) const {
     return nlohmann::json::parse(r.out, nullptr, false);
 }
 
+nlohmann::json inspect_endpoint(const Daemon& d, const std::string& network,
+                                const std::string& name) {
+    nlohmann::json n = d.netctl_json({"network", "inspect", network});
+    if (!n.is_array() || n.empty()) return nlohmann::json();
+    for (const auto& [id, ep] : n[0]["Containers"].items())
+        if (ep["Name"] == name) return ep;
+    return nlohmann::json();
+}
+
 std::string kernel_snapshot(const Daemon& d) {
     auto strip = [](nlohmann::json j) {
         // Fields the kernel changes by itself: operstate settles after a link goes up, and IPv6
@@ -483,7 +504,8 @@ std::string kernel_snapshot(const Daemon& d) {
             if (!l.contains("addr_info")) continue;
             nlohmann::json kept = nlohmann::json::array();
             for (auto& a : l["addr_info"])
-                if (!(a.value("family", "") == "inet6" && a.value("scope", "") == "link")) kept.push_back(a);
+                if (!(a.value("family", "") == "inet6" && a.value("scope", "") == "link"))
+                    kept.push_back(a);
             l["addr_info"] = kept;
         }
         return j;
@@ -504,7 +526,8 @@ std::string kernel_snapshot(const Daemon& d) {
     s["routes"] = strip_routes(ip_json({"route", "show", "table", "all"}));
     std::error_code ec;
     std::vector<std::string> files;
-    for (const auto& e : fs::directory_iterator(d.netns_dir(), ec)) files.push_back(e.path().string());
+    for (const auto& e : fs::directory_iterator(d.netns_dir(), ec))
+        files.push_back(e.path().string());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
         s["netns"][f]["addrs"] = strip(ip_json({"addr", "show"}, f));
@@ -591,7 +614,9 @@ TagServer::TagServer(const std::string& netns_path, Proto proto, const std::stri
     ready_ = wait_ready(ready);
 }
 
-TagServer::~TagServer() { kill_child(pid_); }
+TagServer::~TagServer() {
+    kill_child(pid_);
+}
 
 std::string udp_ask(const std::string& netns_path, const std::string& addr, int port,
                     std::chrono::milliseconds timeout) {

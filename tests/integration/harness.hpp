@@ -3,8 +3,8 @@
 // The test binary is started by meson under `unshare --net --mount --pid --fork --propagation
 // private`; every test then unshares a fresh network namespace of its own (SetUp), so each test
 // starts from an empty kernel: only `lo`. Paths of the daemon (socket, state, netns dir, config)
-// live in a per-test temp dir. Kernel state is read back with `ip -j` and `nsenter`; traffic is real
-// TCP between processes that setns() into the namespaces.
+// live in a per-test temp dir. Kernel state is read back with `ip -j` and `nsenter`; traffic is
+// real TCP between processes that setns() into the namespaces.
 #pragma once
 
 #include <sys/types.h>
@@ -25,7 +25,7 @@ struct CmdResult {
 
 // Runs argv (no shell), captures stdout and stderr, waits. Kills it after `timeout`.
 CmdResult run(const std::vector<std::string>& argv,
-        std::chrono::milliseconds timeout = std::chrono::seconds(20));
+              std::chrono::milliseconds timeout = std::chrono::seconds(20));
 // `ip -j ...` (optionally inside a netns file via nsenter) parsed as JSON.
 nlohmann::json ip_json(const std::vector<std::string>& args, const std::string& netns = "");
 
@@ -109,6 +109,10 @@ private:
 // Everything of the kernel that a failed request must not change: links, addresses, routes,
 // netns files. Compared as JSON text.
 std::string kernel_snapshot(const Daemon& d);
+// The endpoint called `name` in `netctl network inspect <network>` (its "Containers" entry), or
+// null when there is none.
+nlohmann::json inspect_endpoint(const Daemon& d, const std::string& network,
+                                const std::string& name);
 // "" when equal, else the first differing lines of two snapshots, for a readable failure.
 std::string snapshot_diff(const std::string& before, const std::string& after);
 

@@ -36,11 +36,7 @@ protected:
     }
 
     json endpoint(const std::string& network, const std::string& name) {
-        json n = d.netctl_json({"network", "inspect", network});
-        if (!n.is_array() || n.empty()) return json();
-        for (const auto& [id, ep] : n[0]["Containers"].items())
-            if (ep["Name"] == name) return ep;
-        return json();
+        return inspect_endpoint(d, network, name);
     }
     json link(const std::string& ifname, const std::string& netns = "") {
         json j = ip_json({"-d", "addr", "show", "dev", ifname}, netns);
