@@ -214,6 +214,8 @@ std::pair<std::string, bool> reconfigure(Backend& b,
         log::error("reload: {}", r.error().message());
         return {"reload failed: " + r.error().message(), false};
     }
+    // The reload's summary is logged when the file is read; this line says it took effect.
+    log::info("reload: live changes in effect");
     return {"ready: reloaded", true};
 }
 
@@ -392,9 +394,6 @@ void Daemon::apply_reload(const config::Config& applied) {
     const bool forward = applied.ip_forward;
     const bool queued = worker_.post([this, spec, live, forward, applied](Backend& b) {
         auto [status, took] = reconfigure(b, spec, live, forward);
-        // The summary above is logged when the reload is read; this says it took effect (a
-        // failure logs "reload: <error>" instead).
-        if (took) log::info("reload: live changes in effect");
         if (took) boost::asio::post(io_, [this, applied] { cfg_ = applied; });
         notify("READY=1\nSTATUS=" + status);
     });
