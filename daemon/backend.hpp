@@ -75,6 +75,27 @@ public:
     // The embedded resolver's sockets per namespace (core::Engine::dns_sandboxes), fds borrowed
     // until the next mutation. Default: none (the tests' fake backend).
     virtual std::vector<core::DnsSandbox> dns_sandboxes() const { return {}; }
+
+    // --- overlay networks: contracts as core::Engine's methods of the same name; the cluster
+    // agent (daemon/cluster_agent.hpp) calls them through jobs. Default: Unavailable (backends
+    // without overlay support, e.g. the API tests' fake). ---
+    virtual Result<core::OverlayNetworkDef> plan_overlay_network(
+        const core::CreateNetworkRequest& req) {
+        (void)req;
+        return Error(ErrorKind::Unavailable, "overlay networks are not supported by this backend");
+    }
+    virtual Result<core::Network> add_overlay_network(const core::OverlayNetworkDef& def,
+                                                      const core::OverlayLocal& local) {
+        (void)def;
+        (void)local;
+        return Error(ErrorKind::Unavailable, "overlay networks are not supported by this backend");
+    }
+    virtual Result<void> set_overlay_peers(const std::string& net_id,
+                                           std::vector<core::OverlayPeer> peers) {
+        (void)net_id;
+        (void)peers;
+        return Error(ErrorKind::Unavailable, "overlay networks are not supported by this backend");
+    }
 };
 
 }  // namespace cnetd::daemon

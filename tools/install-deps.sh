@@ -23,6 +23,8 @@ CNETD_PACKAGES=(
   podman crun conmon busybox-static       # tests only (tests/cni/podman_test.cpp): real Podman over cnetd-cni
   bind9-dnsutils                          # tests/integration/dns_test.cpp: dig, a real DNS client in containers
   libldns-dev                             # tests: cross-check of the DNS codec (lib/dns) against NLnet Labs' ldns
+  libssl-dev                              # etcd over TLS (cluster tls: ca/cert/key): Asio's OpenSSL stream
+  etcd-server etcd-client                 # tests: real etcd 3.4 clusters for overlay networks (started in private namespaces)
 )
 # Benchmark-only packages are not listed here: tools/bench.sh installs its own (bench_pkgs there:
 # the comparison's engines, and for its DNS section aardvark-dns, dnsperf and dnsmasq-base).

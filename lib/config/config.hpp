@@ -13,6 +13,7 @@
 // length 33 > 32`. This is the only file that includes yaml-cpp; its exceptions never escape.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,23 @@
 #include "core/pools.hpp"
 
 namespace cnetd::config {
+
+// `cluster:` (docs/overlay.md): this node's membership of an overlay cluster. Absent: no cluster,
+// nothing changes (overlay networks are refused). Restart-only (a reload reports it pending).
+struct ClusterConfig {
+    std::vector<std::string> etcd;  // `etcd`: endpoints, "http://192.0.2.1:2379" (>= 1)
+    std::string node_name;          // `node-name`: unique in the cluster; default: hostname
+    Ipv4 advertise_address;         // `advertise-address`: underlay IPv4 (required)
+    uint16_t vxlan_port = 4789;     // `vxlan-port`: UDP port of every node's VXLAN devices
+    // `tls: {ca, cert, key}`: etcd over https with client certificates (all three, readable).
+    std::string tls_ca, tls_cert, tls_key;
+    // `lease-ttl` (seconds, >= 10): how long a silent node keeps its blocks and routes on the
+    // other nodes. `lease-renew-margin` (seconds, < lease-ttl): renewal starts when this much is
+    // left. docs/overlay.md says why 3600/900: a node away from etcd for up to 45 minutes flaps
+    // nothing; a dead node's routes go within an hour.
+    unsigned lease_ttl = 3600;
+    unsigned lease_renew_margin = 900;
+};
 
 struct Config {
     std::string socket = "/run/cnetd/cnetd.sock";
@@ -63,6 +81,7 @@ struct Config {
     bool ipv6 = false;
     std::optional<Ipv6Cidr> fixed_cidr_v6;
     std::vector<std::string> warnings;  // e.g. ignored Docker keys; the daemon logs them
+    std::optional<ClusterConfig> cluster;  // `cluster:` (overlay networks); nullopt: none
 };
 
 // Parses YAML text; `source` names the file in errors.

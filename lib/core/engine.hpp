@@ -70,6 +70,29 @@ struct EngineOptions {
     std::optional<Ipv4> host_binding = std::nullopt;
 };
 
+// An overlay network as the cluster knows it (its record in etcd, lib/cluster/records.hpp).
+struct OverlayNetworkDef {
+    std::string id;    // 64 hex, chosen by the node that created it
+    std::string name;
+    Ipv4Cidr subnet;   // the whole overlay subnet
+    unsigned block_prefix = 24;
+    uint32_t vni = 0;
+    bool internal = false;
+    bool dns = true;
+    std::map<std::string, std::string> labels;
+    std::map<std::string, std::string> options;  // as given (inspect shows them)
+    std::string created;                         // RFC 3339 with nanoseconds, UTC
+    auto operator<=>(const OverlayNetworkDef&) const = default;
+};
+
+// This node's side of an overlay network.
+struct OverlayLocal {
+    std::string node;      // cluster node-name
+    Ipv4 local;            // advertise-address
+    uint16_t port = 4789;  // vxlan-port
+    Ipv4Cidr block;        // the block this node leased
+};
+
 struct ConnectRequest {
     std::string network;  // name or id (full or unique prefix)
     std::string target;   // netns name in the netns dir, or an absolute path to a netns file
@@ -189,6 +212,32 @@ public:
     // What is broken for `network`'s existing attachments (its bridge is missing); empty
     // when healthy or when the network does not exist yet.
     std::vector<std::string> cni_status(const std::string& network);
+
+    // --- overlay networks (lib/core/engine_overlay.cpp, core/overlay_driver.hpp; docs/overlay.md) ---
+    // The daemon's cluster agent (daemon/cluster_agent.hpp) owns the cluster side (etcd); these
+    // are the node-local halves, called on the kernel worker like everything here.
+    //
+    // Validates a `network create --driver overlay` request without a kernel call or a change:
+    // name free on this node, an IPv4 subnet given (required), kOptHostSubnetSize (default 24;
+    // longer than the subnet's prefix, at most 30), no IPv6, no --gateway/--ip-range/--aux-address
+    // (each node's gateway is its block's first address), bridge-only options refused naming the
+    // option; internal, labels and enable_dns as on bridges. Assigns the id and `created`. The
+    // VNI is left 0 (the agent allocates it cluster-wide).
+    Result<OverlayNetworkDef> plan_overlay_network(const CreateNetworkRequest& req) const;
+    // Makes the overlay network `def` on this node with block `local.block` (leased by the
+    // agent): bridge + VXLAN device (OverlayDriver), firewall, state — all or nothing.
+    // Idempotent: the network with def.id already here with the same block returns it unchanged;
+    // another block: Conflict naming both (the agent never asks that while endpoints exist).
+    // Conflict naming the other network when def.name belongs to another network here or the
+    // block overlaps a local network's subnet.
+    Result<Network> add_overlay_network(const OverlayNetworkDef& def, const OverlayLocal& local);
+    // Replaces the remote nodes of overlay network `net_id` with `peers` (any order): programs
+    // the added ones, removes the gone ones, re-programs changed ones; persisted. A peer that
+    // could not be programmed is left out of the recorded set (retried on the next call) and its
+    // error returned after the others were done. NotFound for an unknown network.
+    Result<void> set_overlay_peers(const std::string& net_id, std::vector<OverlayPeer> peers);
+    // remove_network() removes overlay networks too (the agent calls it when the record leaves
+    // etcd); it refuses while the network has endpoints here, as for bridges.
 
     // --- reconciliation and garbage collection (defined in lib/core/engine_reconcile.cpp) ---
     // Start-up, called by start() after the bridges are ensured and before the firewall sync:

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.hpp"
@@ -145,6 +146,25 @@ public:
     }
     // Deletes the table. Absent is success.
     virtual Result<void> remove_dns_nat() { return ok(); }
+
+    // --- overlay networks (docs/overlay.md) ---
+    // Adds the route `dst via gateway dev ifname` (main table, IPv4). The overlay driver gives
+    // every endpoint a route to the whole overlay subnet through its node's gateway, so remote
+    // blocks are reached even when another network holds the namespace's default route (and on
+    // internal overlay networks, which have no default route). EEXIST is an error.
+    virtual Result<void> add_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gateway) {
+        (void)ifname;
+        (void)dst;
+        (void)gateway;
+        return Error(ErrorKind::Kernel, "add_route: not supported by this kernel port");
+    }
+    // Whether that route exists (repair and the endpoint defect check). Reads only.
+    virtual Result<bool> has_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gateway) {
+        (void)ifname;
+        (void)dst;
+        (void)gateway;
+        return false;
+    }
 };
 
 // A held host port: sockets bound (never listening) so no other process can take the port while
@@ -156,6 +176,30 @@ public:
     // The holding sockets, one per port from first to last (borrowed; empty for fakes). The daemon
     // relays [::1] bindings through these very sockets (daemon/relay.hpp).
     virtual std::vector<int> fds() const { return {}; }
+};
+
+// An overlay network's VXLAN device on this node (flannel's vxlan backend, overlay.md): one
+// device per overlay network, VNI = the network's, learning off, UDP `port` from `local`.
+struct VxlanSpec {
+    std::string name;      // "vx-" + first 12 hex of the network id
+    uint32_t vni = 0;      // 1 .. 2^24-1
+    Ipv4 local;            // this node's underlay address (cluster advertise-address)
+    uint16_t port = 4789;  // cluster vxlan-port
+    std::string underlay;  // the link holding `local` (the device's lower link); "" for none
+    unsigned mtu = 1450;   // underlay MTU - 50 (VXLAN over IPv4 costs 50 bytes)
+    Mac mac;               // stable (remote FDB entries point at it): derived, never random
+    // The node's block network address as /32 (flannel gives the device subnet.IP/32): the
+    // source of the host's own packets to remote blocks, and what remote neighbours point at.
+    Ipv4Cidr address;
+    auto operator<=>(const VxlanSpec&) const = default;
+};
+
+// One remote node as the data plane of an overlay network sees it.
+struct VxlanPeer {
+    Ipv4Cidr block;  // the remote node's block, e.g. 10.200.2.0/24
+    Ipv4 underlay;   // its VTEP (advertise-address)
+    Mac mac;         // its VXLAN device's MAC
+    auto operator<=>(const VxlanPeer&) const = default;
 };
 
 class Kernel {
@@ -255,6 +299,45 @@ public:
         (void)v4;
         (void)v6;
         return ok();
+    }
+
+    // --- overlay data plane (lib/netlink/vxlan.hpp; docs/overlay.md) ---
+    // Creates the VXLAN device as `spec` says, or brings an existing one to it (MTU, MAC, the
+    // /32 address, up) without disturbing its FDB/neighbours/routes; a device whose VNI, port,
+    // local address or kind differ is deleted and created again (flannel's rule). Returns true
+    // when it created the device. InvalidArgument naming the link when a link of another kind
+    // holds the name (never deleted: it is not ours).
+    virtual Result<bool> ensure_vxlan(const VxlanSpec& spec) {
+        (void)spec;
+        return Error(ErrorKind::Kernel, "ensure_vxlan: not supported by this kernel port");
+    }
+    // Programs one remote node on `dev`, in flannel's order: neighbour (peer.block.network() ->
+    // peer.mac, NUD_PERMANENT), FDB (peer.mac -> peer.underlay, NTF_SELF, permanent), then the
+    // route `peer.block via peer.block.network() dev <dev> onlink` (last: with the route first
+    // the kernel would ARP for the gateway). Existing entries are replaced (NLM_F_REPLACE). On a
+    // failure the entries this call added are removed again before the error returns.
+    virtual Result<void> add_vxlan_peer(const std::string& dev, const VxlanPeer& peer) {
+        (void)dev;
+        (void)peer;
+        return Error(ErrorKind::Kernel, "add_vxlan_peer: not supported by this kernel port");
+    }
+    // Removes route, FDB entry and neighbour (in that order). Absent entries are success.
+    virtual Result<void> remove_vxlan_peer(const std::string& dev, const VxlanPeer& peer) {
+        (void)dev;
+        (void)peer;
+        return ok();
+    }
+    // The peers programmed on `dev`: one per onlink route via a neighbour with a permanent
+    // lladdr whose FDB entry exists (entries missing a part are returned too, so a caller can
+    // repair them: then mac or underlay is zero). Reads only; empty when `dev` does not exist.
+    virtual Result<std::vector<VxlanPeer>> vxlan_peers(const std::string& dev) {
+        (void)dev;
+        return std::vector<VxlanPeer>{};
+    }
+    // The link holding IPv4 address `a` in our namespace and its MTU (the VXLAN device's lower
+    // link and MTU). NotFound naming the address when no link has it.
+    virtual Result<std::pair<std::string, unsigned>> link_of_address(Ipv4 a) {
+        return Error(ErrorKind::NotFound, "no link has address " + a.str());
     }
 };
 

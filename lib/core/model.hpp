@@ -34,6 +34,38 @@ inline constexpr const char* kOptHostBinding = "com.docker.network.bridge.host_b
 // default network never has it.
 inline constexpr const char* kOptEnableDns = "com.docker.network.enable_dns";
 
+// Overlay networks (docs/overlay.md): the size of each node's block of the overlay subnet
+// (netctl --host-subnet-size; default 24, flannel's SubnetLen).
+inline constexpr const char* kOptHostSubnetSize = "cnetd.overlay.host_subnet_size";
+
+// A remote node of an overlay network, as its lease in etcd says (lib/cluster/records.hpp).
+struct OverlayPeer {
+    std::string node;  // cluster node-name
+    Ipv4 underlay;     // its advertise-address (VTEP)
+    Ipv4Cidr block;    // its block of the overlay subnet
+    Mac mac;           // its VXLAN device's MAC for this network
+    auto operator<=>(const OverlayPeer&) const = default;
+};
+
+// What makes a Network an overlay network (driver "overlay", scope "global"). The cluster-wide
+// facts come from the network's record in etcd; the node's own from its lease and config.
+// Network::subnet/gateway are this node's BLOCK and its first host address, so IPAM, the bridge,
+// the firewall and the resolver work on an overlay network exactly as on a bridge network.
+struct Overlay {
+    Ipv4Cidr subnet;             // the whole overlay subnet (10.200.0.0/16)
+    unsigned block_prefix = 24;  // each node's block (kOptHostSubnetSize)
+    uint32_t vni = 0;            // VXLAN network identifier, unique per overlay network
+    std::string vxlan;           // this node's VXLAN device: "vx-" + id[0..12)
+    Mac mac;                     // its MAC: stable, derived from (node, network id)
+    std::string node;            // this node's name
+    Ipv4 local;                  // this node's advertise-address
+    uint16_t port = 4789;        // cluster vxlan-port
+    // The remote nodes programmed on the device (sorted by node), persisted so a restarted daemon
+    // re-programs them without etcd (nothing is flushed while etcd is away).
+    std::vector<OverlayPeer> peers;
+    auto operator<=>(const Overlay&) const = default;
+};
+
 struct Endpoint {
     std::string id;           // 64 hex characters
     std::string name;         // container name: --name, else the netns file's base name
@@ -174,6 +206,11 @@ struct Network {
     // com.docker.network.enable_dns=false; the default network never. State files written before
     // it existed load with dns = !is_default.
     bool dns = true;
+    // Overlay networks only (driver "overlay"): see Overlay. nullopt for bridge networks.
+    std::optional<Overlay> overlay;
+    // Docker's Scope: "global" for overlay networks (every node of the cluster has them), else
+    // "local".
+    const char* scope() const { return overlay ? "global" : "local"; }
 
     Ipv4Cidr gateway_cidr() const { return {gateway, subnet.prefix()}; }
     std::optional<Ipv6Cidr> gateway6_cidr() const {

@@ -44,6 +44,11 @@ struct NetworkRules {
     std::optional<Ipv6Cidr> subnet6 = std::nullopt;
     GatewayMode mode4 = GatewayMode::Nat;
     GatewayMode mode6 = GatewayMode::Nat;
+    // Overlay networks: the node's VXLAN device ("vx-..."), part of the network: traffic between
+    // the bridge and the tunnel is accepted both ways (remote nodes' containers are peers, not
+    // "outside"), packets for the subnet may arrive on it, and nothing leaving through it is
+    // NATed (no NAT between overlay peers). "" for bridge networks.
+    std::string tunnel = {};
     bool operator==(const NetworkRules&) const = default;
 };
 
