@@ -30,7 +30,7 @@ ClusterAgent::Impl::Impl(config::ClusterConfig c, std::string dir, Worker& w, Dn
 bool ClusterAgent::Impl::note(const Error* err) {
     std::lock_guard lk(mu);
     if (!err || err->kind() != ErrorKind::Unavailable) {
-        if (!reachable) log::info("cluster: etcd reachable ({})", kv.current_endpoint());
+        if (!reachable) log::info("cluster: etcd reachable");
         reachable = true;
         etcd_error.clear();
         unreachable_since.clear();

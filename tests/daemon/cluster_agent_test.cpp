@@ -3,6 +3,7 @@
 // wrapper and sandbox_main.cpp), on 127.0.0.1 with its data dir on the private /run tmpfs, and
 // killed by PID. Two or three agents with different node names against one etcd are a cluster
 // without kernels: their backends (OverlayBackend) record what the agent asked the engine for.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include "base/clock.hpp"
 #include "cluster/records.hpp"
 #include "daemon/cluster_agent.hpp"
+#include "daemon/dns_server.hpp"
 #include "daemon/worker.hpp"
 #include "etcd/client.hpp"
 #include "fake_backend.hpp"
@@ -204,6 +206,10 @@ public:
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
+            if (int null = ::open("/dev/null", O_WRONLY); null >= 0) {  // its log is noise here
+                ::dup2(null, 1);
+                ::dup2(null, 2);
+            }
             ::execvp("etcd", argv.data());
             ::_exit(127);
         }
@@ -234,8 +240,14 @@ private:
 
 // A "node": a worker with an OverlayBackend and an agent on its own state dir.
 struct Node {
-    Node(const std::string& name, int n, const std::string& etcd, unsigned ttl = 60)
+    Node(const std::string& name, int n, const std::string& etcd, unsigned ttl = 60,
+         bool with_dns = false)
         : state_dir("/run/state-" + name + "-" + random_hex(6)) {
+        if (with_dns) {
+            DnsOptions o;
+            o.resolv_dir = state_dir + "/resolv";
+            dns = std::make_unique<DnsServer>(o);
+        }
         fs::create_directories(state_dir);
         cfg.etcd = {etcd};
         cfg.node_name = name;
@@ -255,9 +267,14 @@ struct Node {
         worker.stop();
     }
     void start_agent() {
-        agent = std::make_unique<ClusterAgent>(cfg, state_dir, worker, nullptr);
+        agent = std::make_unique<ClusterAgent>(cfg, state_dir, worker, dns.get());
         ClusterAgent* a = agent.get();
-        worker.set_snapshot_hook([a](const Snapshot&, Backend&) { a->notify(); });
+        DnsServer* d = dns.get();
+        worker.set_snapshot_hook([a, d](const Snapshot& snap, Backend&) {  // as daemon.cpp does
+            if (d) d->sync(snap.networks, {});
+            a->notify();
+        });
+        worker.post([](Backend&) {});  // a first snapshot through the hook
         agent->start();
     }
     void stop_agent() {
@@ -296,6 +313,7 @@ struct Node {
 
     std::string state_dir;
     config::ClusterConfig cfg;
+    std::unique_ptr<DnsServer> dns;  // before the worker: its hook uses it
     Worker worker;
     std::unique_ptr<ClusterAgent> agent;
 };
@@ -460,6 +478,36 @@ TEST_F(ClusterAgentTest, RemoveRefusedWhileAnotherNodeHasEndpoints) {
     auto left = client().range_prefix(cluster::kPrefix);
     ASSERT_TRUE(left.ok());
     for (const auto& kv : left->kvs) EXPECT_EQ(kv.key.find(id), std::string::npos) << kv.key;
+}
+
+TEST_F(ClusterAgentTest, LeaseIsKeptAliveBeforeItExpires) {
+    Node a("a", 1, etcd.url(), /*ttl=*/5);  // renewed when 2 s are left
+    ASSERT_TRUE(eventually([&] { return a.agent->status().lease_id != 0; }));
+    const int64_t lease = a.agent->status().lease_id;
+    auto node = client().range(cluster::node_key("a"));
+    ASSERT_TRUE(node.ok() && node->kvs.size() == 1);
+    std::this_thread::sleep_for(8s);  // longer than the TTL
+    EXPECT_EQ(a.agent->status().lease_id, lease);
+    auto left = client().time_to_live(lease);
+    ASSERT_TRUE(left.ok()) << left.error().message();
+    EXPECT_GT(*left, 0);
+    auto again = client().range(cluster::node_key("a"));
+    ASSERT_TRUE(again.ok() && again->kvs.size() == 1);
+    EXPECT_GT(again->kvs[0].mod_revision, node->kvs[0].mod_revision);  // last_seen re-put
+}
+
+TEST_F(ClusterAgentTest, RemoteEndpointNamesReachTheDnsServer) {
+    Node a("a", 1, etcd.url(), 60, /*with_dns=*/true), b("b", 2, etcd.url());
+    auto made = a.agent->create_network(mesh(), 10s);
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    const std::string id = made->id;
+    ASSERT_TRUE(eventually([&] { return b.net(id).has_value(); }));
+    EXPECT_EQ(a.dns->status().names, 0u);
+    ASSERT_TRUE(b.connect(id, "db").ok());
+    // "db" and its endpoint id's 12-character prefix, in network mesh's zone on node a.
+    EXPECT_TRUE(eventually([&] { return a.dns->status().names == 2; }));
+    ASSERT_TRUE(b.disconnect(id, "db").ok());
+    EXPECT_TRUE(eventually([&] { return a.dns->status().names == 0; }));
 }
 
 }  // namespace
