@@ -480,6 +480,22 @@ TEST_F(ClusterAgentTest, RemoveRefusedWhileAnotherNodeHasEndpoints) {
     for (const auto& kv : left->kvs) EXPECT_EQ(kv.key.find(id), std::string::npos) << kv.key;
 }
 
+TEST_F(ClusterAgentTest, StartsWithEtcdDownAndJoinsWhenItAnswers) {
+    etcd.kill();
+    const auto t0 = std::chrono::steady_clock::now();
+    Node a("a", 1, etcd.url());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);  // start() never waits for etcd
+    std::this_thread::sleep_for(300ms);
+    auto st = a.agent->status();
+    EXPECT_FALSE(st.etcd_reachable);
+    EXPECT_FALSE(st.unreachable_since.empty());
+    EXPECT_EQ(st.lease_id, 0);
+    etcd.start();
+    EXPECT_TRUE(eventually([&] { return a.agent->status().lease_id != 0; }));
+    EXPECT_TRUE(a.agent->status().etcd_reachable);
+    EXPECT_TRUE(eventually([&] { return a.agent->nodes().size() == 1; }));
+}
+
 TEST_F(ClusterAgentTest, LeaseIsKeptAliveBeforeItExpires) {
     Node a("a", 1, etcd.url(), /*ttl=*/5);  // renewed when 2 s are left
     ASSERT_TRUE(eventually([&] { return a.agent->status().lease_id != 0; }));
