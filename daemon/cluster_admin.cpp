@@ -133,24 +133,33 @@ Result<void> ClusterAgent::Impl::check_unused(const core::OverlayNetworkDef& def
                                        fmt::join(nodes, ", ")));
 }
 
-std::optional<core::OverlayNetworkDef> ClusterAgent::Impl::find_def(const std::string& name_or_id) {
+// The record of `name_or_id` (name, id or unique id prefix) in the view, with its revision.
+std::optional<std::pair<core::OverlayNetworkDef, int64_t>> ClusterAgent::Impl::find_def(
+    const std::string& name_or_id) {
     const Decoded d = decoded();
-    std::vector<const core::OverlayNetworkDef*> by_prefix;
-    for (const auto& [id, def] : d.nets) {
-        if (def.name == name_or_id || id == name_or_id) return def;
-        if (id.rfind(name_or_id, 0) == 0) by_prefix.push_back(&def);
-    }
-    if (by_prefix.size() == 1) return *by_prefix[0];
-    return std::nullopt;
+    std::vector<const core::OverlayNetworkDef*> found;
+    for (const auto& [id, def] : d.nets)
+        if (def.name == name_or_id || id == name_or_id) {
+            found = {&def};
+            break;
+        } else if (id.rfind(name_or_id, 0) == 0) {
+            found.push_back(&def);
+        }
+    if (found.size() != 1) return std::nullopt;
+    std::lock_guard lk(mu);
+    auto kvv = view.find(cluster::network_key(found[0]->name));
+    if (kvv == view.end()) return std::nullopt;
+    return std::make_pair(*found[0], kvv->second.mod_revision);
 }
 
 Result<void> ClusterAgent::remove_network(const std::string& name_or_id,
                                           std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    auto def = impl_->find_def(name_or_id);
-    if (!def)
+    auto found = impl_->find_def(name_or_id);
+    if (!found)
         return Error::not_found(
             fmt::format("overlay network {} not found in the cluster", name_or_id));
+    const auto* def = &found->first;
     {
         std::lock_guard api_lk(impl_->api_mu);
         if (auto r = impl_->check_unused(*def); !r) return r.error();
@@ -158,7 +167,7 @@ Result<void> ClusterAgent::remove_network(const std::string& name_or_id,
         const std::string key = cluster::network_key(def->name);
         const std::string blocks = cluster::blocks_prefix(def->id);
         auto t =
-            impl_->api.txn({{key, C::Target::Value, C::Result::Equal, 0, cluster::encode(*def)}},
+            impl_->api.txn({{key, C::Target::Mod, C::Result::Equal, found->second, {}}},
                            {{etcd::TxnOp::Kind::Delete, key, {}, 0, {}},
                             {etcd::TxnOp::Kind::Delete, cluster::vni_key(def->vni), {}, 0, {}},
                             {etcd::TxnOp::Kind::Delete, blocks, {}, 0, etcd::prefix_end(blocks)}});

@@ -110,6 +110,7 @@ void ClusterAgent::Impl::stop_threads() {
     cv.notify_all();
     kv.cancel();
     watch.cancel();
+    api.cancel();  // a create/remove still waiting on etcd returns now
     if (agent_thread.joinable()) agent_thread.join();
     if (watch_thread.joinable()) watch_thread.join();
 }

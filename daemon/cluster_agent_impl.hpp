@@ -159,7 +159,8 @@ struct ClusterAgent::Impl {
     Result<core::Network> wait_local(const std::string& id, Clock::time_point deadline,
                                      bool present, const std::string& name);
     Result<void> check_unused(const core::OverlayNetworkDef& def);
-    std::optional<core::OverlayNetworkDef> find_def(const std::string& name_or_id);
+    std::optional<std::pair<core::OverlayNetworkDef, int64_t>> find_def(
+        const std::string& name_or_id);
 
     // cluster_endpoints.cpp
     void publish_endpoints(const Decoded& d);

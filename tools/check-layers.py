@@ -50,8 +50,8 @@ ALLOWED = {
     "api.json_parse": ["base"],                     # lib/api cnetd_json_parse: + json
     "api": ["base", "api.json_parse"],              # lib/api cnetd_api: + json, Boost
     "cni": ["base", "api.json_parse"],              # lib/cni: + json
-    # daemon/meson.build: cnetd_daemon (api, base, core, store, dns: the embedded resolver) + the
-    # cnetd executable (firewall, config, platform).
+    # daemon/meson.build: cnetd_daemon (api, base, core, store, dns: the embedded resolver,
+    # cluster + config: the cluster agent) + the cnetd executable (firewall, config, platform).
     "daemon": ["api", "base", "core", "store", "dns", "firewall", "config", "platform",
                "cluster"],
     "netctl": ["api", "base"],                      # tools/netctl: + CLI11
