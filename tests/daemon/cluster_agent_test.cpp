@@ -425,7 +425,8 @@ TEST_F(ClusterAgentTest, EtcdDownThenBackSyncsPendingPublications) {
     auto made = a.agent->create_network(mesh(), 10s);
     ASSERT_TRUE(made.ok()) << made.error().message();
     const std::string id = made->id;
-    ASSERT_TRUE(eventually([&] { return b.net(id).has_value(); }));
+    ASSERT_TRUE(eventually([&] { return a.peer_nodes(id) == std::vector<std::string>{"b"}; }));
+    ASSERT_TRUE(eventually([&] { return a.agent->nodes().size() == 2; }));
     etcd.kill();
     // Local attach goes on; the publication waits.
     ASSERT_TRUE(a.connect(id, "web").ok());
