@@ -2,6 +2,7 @@
 // list's revision + 1 on the watch thread with its own connection. A compaction, a broken stream
 // or an unreachable etcd: list again (the list replaces the view, so missed deletions are seen)
 // after a backoff from 100 ms doubling to 5 s (flannel's), reset by a list that works.
+#include "base/failpoint.hpp"
 #include "daemon/cluster_agent_impl.hpp"
 
 namespace cnetd::daemon {
@@ -69,6 +70,8 @@ void ClusterAgent::Impl::run_watch() {
             continue;
         }
         backoff = std::chrono::milliseconds(100);
+        // Tests stall here to compact etcd between the list and the watch (the compacted path).
+        failpoint::hit("cluster.watch.listed.after");
         bool compacted = false;
         auto w = watch.watch(cluster::kPrefix, revision + 1, [&](const etcd::WatchBatch& b) {
             if (b.compacted) {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
@@ -159,6 +160,27 @@ private:
     std::map<std::string, core::Network> nets_;
     testing::FakeFirewall fw_{false};
 };
+
+// Failpoints armed at run time (base/failpoint.hpp): the environment is read at the first hit.
+constexpr const char* kFailpointRules = "/run/cluster-agent-failpoints";
+constexpr const char* kFailpointLog = "/run/cluster-agent-failpoints.log";
+const bool failpoints_set = [] {
+    ::setenv("CNETD_FAILPOINTS_FILE", kFailpointRules, 1);
+    ::setenv("CNETD_FAILPOINTS_LOG", kFailpointLog, 1);
+    ::setenv("CNETD_FAILPOINTS_TRACE", "1", 1);
+    return true;
+}();
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+}
+
+int count_lines(const std::string& path, const std::string& needle) {
+    std::ifstream in(path);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+    return n;
+}
 
 uint16_t free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -418,6 +440,36 @@ TEST_F(ClusterAgentTest, CompactionThenRelistConverges) {
         for (const auto& id : {one->id, two->id})
             EXPECT_TRUE(eventually([&] { return n->peer_nodes(id).size() == 2; }))
                 << n->cfg.node_name;
+}
+
+// The watch starts from a revision compacted away (a failpoint stalls the agents between their
+// list and their watch while the test changes and compacts etcd): they list again and see the
+// change they would otherwise have missed.
+TEST_F(ClusterAgentTest, WatchFromACompactedRevisionListsAgain) {
+    Node a("a", 1, etcd.url()), b("b", 2, etcd.url());
+    auto made = a.agent->create_network(mesh(), 10s);
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    const std::string id = made->id;
+    ASSERT_TRUE(eventually([&] { return a.peer_nodes(id).size() == 1; }));
+    ASSERT_TRUE(eventually([&] { return b.peer_nodes(id).size() == 1; }));
+    write_file(kFailpointLog, "");
+    write_file(kFailpointRules, "cluster.watch.listed.after=sleep(3000)\n");
+    etcd.kill();  // both watches break, and list again once etcd is back
+    etcd.start();
+    ASSERT_TRUE(eventually([] { return count_lines(kFailpointLog, "cluster.watch.listed") >= 2; }));
+    write_file(kFailpointRules, "");
+    // A third node's block, then the history up to it compacted away.
+    auto c = client();
+    auto lease = c.grant(60);
+    ASSERT_TRUE(lease.ok());
+    const cluster::BlockRecord z{"z", Ipv4(0xC0000209u), cluster::vtep_mac("z", id)};
+    ASSERT_TRUE(c.put(cluster::block_key(id, *Ipv4Cidr::parse("10.200.250.0/24")),
+                      cluster::encode(z), lease->id)
+                    .ok());
+    ASSERT_TRUE(c.put("/cnetd/test/after", "x").ok());  // compact past the block's revision
+    etcd.compact();
+    EXPECT_TRUE(eventually([&] { return a.peer_nodes(id).size() == 2; }));
+    EXPECT_TRUE(eventually([&] { return b.peer_nodes(id).size() == 2; }));
 }
 
 TEST_F(ClusterAgentTest, EtcdDownThenBackSyncsPendingPublications) {
