@@ -84,20 +84,16 @@ std::string incompatibility(const Existing& ex, const VxlanParams& p) {
     if (p.lower_ifindex != 0 && ex.lower != static_cast<uint32_t>(p.lower_ifindex))
         return fmt::format("lower link {} (want {})", ex.lower, p.lower_ifindex);
     if (ex.learning) return "learning on";
+    // The kernel flushes a device's neighbours (permanent ones too) when its MAC changes: set in
+    // place, the peers' entries would be lost without the caller knowing. Made again, it does.
+    if (ex.info.mac != p.mac)
+        return fmt::format("mac {} (want {})", ex.info.mac.str(), p.mac.str());
     return "";
 }
 
-// MTU, MAC, the only IPv4 address, up: what ensure_vxlan adjusts in place.
+// MTU, the only IPv4 address, up: what ensure_vxlan adjusts in place.
 Result<void> configure(RouteSocket& s, const VxlanParams& p, const LinkInfo& dev) {
     if (dev.mtu != p.mtu) CNETD_TRY(set_mtu(s, p.name, p.mtu));
-    if (dev.mac != p.mac) {
-        detail::LinkPtr ch(rtnl_link_alloc());
-        auto hw = detail::mac_addr(p.mac);
-        if (!ch || !hw) return Error::sys(ENOMEM, "set address");
-        rtnl_link_set_addr(ch.get(), hw.get());
-        CNETD_TRY(detail::change_by_name(s, p.name, ch.get(),
-                                         fmt::format("set address {} on", p.mac.str())));
-    }
     CNETD_TRY(make_only_ipv4(s, dev.ifindex, p.name, p.address));
     return set_up(s, p.name);
 }
@@ -222,7 +218,8 @@ Result<NlMsg> build_peer_add(PeerPart part, int ifindex, const VxlanPeerEntry& p
     if (part == PeerPart::Route) return build_route4_add(peer_route(ifindex, peer), nlm_flags);
     CNETD_TRY_ASSIGN(NeighPtr n, neigh_object(part, ifindex, peer, true));
     nl_msg* msg = nullptr;
-    if (int rc = rtnl_neigh_build_add_request(n.get(), nlm_flags, &msg); rc < 0)
+    // rtnl_neigh_build_add_request() adds no NLM_F_CREATE (the kernel then answers ENOENT).
+    if (int rc = rtnl_neigh_build_add_request(n.get(), NLM_F_CREATE | nlm_flags, &msg); rc < 0)
         return Error::sys(nle_to_errno(-rc), part_name(part));
     return NlMsg(msg);
 }

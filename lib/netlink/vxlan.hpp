@@ -41,13 +41,15 @@ struct VxlanParams {
 Result<NlMsg> build_vxlan_create(const VxlanParams& p);
 
 // Creates the device, or brings an existing vxlan device of that name to `p` without disturbing
-// its FDB, neighbours and routes: MTU and MAC set when they differ, p.address made the only IPv4
-// address (an already-present one is left alone), then up. A vxlan device that differs in VNI,
-// port, local address, lower link (when p.lower_ifindex is set) or has learning on is deleted
-// and created again (flannel's "incompatible link" rule; its peers' entries go with it). Returns
-// true when it created the device (the caller must program the peers again). A link of another
-// kind holding the name: InvalidArgument naming it, and it is left alone (it is not ours). A
-// device this call created is deleted again when a later step fails.
+// its FDB, neighbours and routes: MTU set when it differs, p.address made the only IPv4 address
+// (an already-present one is left alone), then up. A vxlan device that differs in VNI, port,
+// local address, lower link (when p.lower_ifindex is set) or MAC, or has learning on, is deleted
+// and created again (flannel's "incompatible link" rule; the MAC because the kernel flushes a
+// device's neighbours when its MAC changes, so an in-place change would lose them unnoticed).
+// Returns true when it created the device: the caller must program the peers again. (A device
+// someone set down lost its routes to the kernel then; it is set up again, and vxlan_peers shows
+// what to repair.) A link of another kind holding the name: InvalidArgument naming it, left
+// alone (it is not ours). A device this call created is deleted again when a later step fails.
 Result<bool> ensure_vxlan(RouteSocket& s, const VxlanParams& p);
 
 // One remote node on an overlay device.
