@@ -366,6 +366,16 @@ TEST_F(OverlayTest, TrafficCrossesHostsThroughTheThreeEntries) {
     ASSERT_EQ(addrs[0]["addr_info"].size(), 1u) << addrs.dump();
     EXPECT_EQ(addrs[0]["addr_info"][0].value("local", ""), "10.200.1.0");
     EXPECT_EQ(addrs[0]["addr_info"][0].value("prefixlen", 0), 32);
+    // Entries missing a part are listed with that part zero, for the caller to repair.
+    ASSERT_EQ(run("bridge -n h1 fdb del " + h2.vtep_mac().str() + " dev " + kDev + " self").status,
+              0);
+    auto peers = h1.k->vxlan_peers(kDev);
+    ASSERT_TRUE(peers.ok()) << peers.error().message();
+    EXPECT_EQ(*peers, (std::vector<core::VxlanPeer>{{h2.block(), Ipv4(), h2.vtep_mac()}}));
+    ASSERT_EQ(run("ip -n h1 neigh del 10.200.2.0 dev " + std::string(kDev)).status, 0);
+    peers = h1.k->vxlan_peers(kDev);
+    ASSERT_TRUE(peers.ok()) << peers.error().message();
+    EXPECT_EQ(*peers, (std::vector<core::VxlanPeer>{{h2.block(), Ipv4(), Mac()}}));
 }
 
 TEST_F(OverlayTest, EnsureIsIdempotentAndRepairsInPlaceWithoutTouchingEntries) {
