@@ -1,10 +1,11 @@
 #include "cluster/records.hpp"
 
 #include <algorithm>
-#include <array>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "core/overlay_driver.hpp"
 
 namespace cnetd::cluster {
 namespace {
@@ -136,15 +137,6 @@ Result<Mac> parse_mac(const std::string& s) {
 }
 Result<Ipv4Cidr> parse_net(const std::string& s) {
     return Ipv4Cidr::parse_network(s);
-}
-
-// FNV-1a, 64 bits: stable across builds and machines (std::hash is neither).
-uint64_t fnv1a(const std::string& s, uint64_t h = 14695981039346656037ull) {
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 }  // namespace
@@ -300,13 +292,9 @@ Result<EndpointRecord> decode_endpoint(const std::string& key, const std::string
     return e;
 }
 
+// One derivation for the MAC the engine gives the device and the one peers are told.
 Mac vtep_mac(const std::string& node, const std::string& net_id) {
-    // The separator keeps ("ab", "c") and ("a", "bc") apart.
-    const uint64_t h = fnv1a(net_id, fnv1a(node + '\0'));
-    std::array<uint8_t, 6> b{};
-    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(h >> (8 * i));
-    b[0] = static_cast<uint8_t>((b[0] & 0xfe) | 0x02);  // unicast, locally administered
-    return Mac(b);
+    return core::overlay_vtep_mac(node, net_id);
 }
 
 std::optional<Ipv4Cidr> choose_block(const Ipv4Cidr& subnet, unsigned block_prefix,
