@@ -31,6 +31,7 @@
 #include "daemon/dns_server.hpp"
 #include "daemon/worker.hpp"
 #include "etcd/client.hpp"
+#include "etcd_server.hpp"
 #include "fake_backend.hpp"
 
 namespace cnetd::daemon {
@@ -203,47 +204,17 @@ bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds lim
     return cond();
 }
 
-// One etcd member on 127.0.0.1, data on the private /run tmpfs; restartable on the same dir.
+// One etcd member on 127.0.0.1, data on the private /run tmpfs (tests/etcd/etcd_server.hpp);
+// start() after kill() restarts it on the same data dir.
 class Etcd {
 public:
-    Etcd() : dir_("/run/etcd-" + random_hex(8)), client_(free_port()), peer_(free_port()) {}
-    ~Etcd() {
-        kill();
-        fs::remove_all(dir_);
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(client_); }
+    std::string url() const { return server_.url(); }
     void start() {
-        const std::string peer = "http://127.0.0.1:" + std::to_string(peer_);
-        std::vector<std::string> args = {"etcd",
-                                         "--name=t",
-                                         "--data-dir=" + dir_,
-                                         "--listen-client-urls=" + url(),
-                                         "--advertise-client-urls=" + url(),
-                                         "--listen-peer-urls=" + peer,
-                                         "--initial-advertise-peer-urls=" + peer,
-                                         "--initial-cluster=t=" + peer,
-                                         "--log-level=error"};
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            if (int null = ::open("/dev/null", O_WRONLY); null >= 0) {  // its log is noise here
-                ::dup2(null, 1);
-                ::dup2(null, 2);
-            }
-            ::execvp("etcd", argv.data());
-            ::_exit(127);
-        }
-        etcd::Client c({{url()}, std::nullopt, 500ms});
-        ASSERT_TRUE(eventually([&] { return c.range("x").ok(); }, 20s)) << "etcd did not start";
+        if (!first_) server_.restart();
+        first_ = false;
+        ASSERT_TRUE(server_.wait_ready()) << "etcd did not start: " << server_.log();
     }
-    void kill() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
+    void kill() { server_.kill(); }
     // etcdctl compact <current revision>: the history before it is gone.
     void compact() {
         etcd::Client c({{url()}, std::nullopt, 2000ms});
@@ -255,9 +226,8 @@ public:
     }
 
 private:
-    std::string dir_;
-    uint16_t client_, peer_;
-    pid_t pid_ = -1;
+    etcd::testing::EtcdServer server_{free_port()};
+    bool first_ = true;
 };
 
 // A "node": a worker with an OverlayBackend and an agent on its own state dir.

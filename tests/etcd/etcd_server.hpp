@@ -42,22 +42,23 @@ public:
             "--logger=zap",
         };
         args.insert(args.end(), extra.begin(), extra.end());
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // Its log next to its data (shown by log() when a test fails).
-            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            ::execvp("etcd", argv.data());
-            ::_exit(127);
-        }
+        args_ = std::move(args);
+        spawn();
     }
     ~EtcdServer() { stop(); }
+
+    // SIGKILL, data kept (stop() removes it); restart() starts it again on the same data dir.
+    void kill() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+    void restart() {
+        kill();
+        spawn();
+    }
 
     std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
     pid_t pid() const { return pid_; }
@@ -92,11 +93,7 @@ public:
     }
 
     void stop() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
+        kill();
         if (!dir_.empty()) {
             std::string cmd = "rm -rf '" + dir_ + "'";
             (void)std::system(cmd.c_str());
@@ -105,6 +102,24 @@ public:
     }
 
 private:
+    void spawn() {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            std::vector<char*> argv;
+            for (auto& a : args_) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            // Its log next to its data (shown by log() when a test fails).
+            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+            }
+            ::execvp("etcd", argv.data());
+            ::_exit(127);
+        }
+    }
+
+    std::vector<std::string> args_;
     int port_;
     std::string scheme_;
     std::string dir_;
