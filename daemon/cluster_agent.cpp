@@ -29,6 +29,12 @@ ClusterAgent::Impl::Impl(config::ClusterConfig c, std::string dir, Worker& w, Dn
 
 bool ClusterAgent::Impl::note(const Error* err) {
     std::lock_guard lk(mu);
+    // A write under a lease etcd no longer has (revoked, or expired while we were away): renew
+    // now, which finds it gone and takes a new one (cluster_lease.cpp), instead of at its time.
+    if (err && err->message().find("lease not found") != std::string::npos) {
+        lease_seen = Clock::time_point{};
+        wake = true;
+    }
     if (!err || err->kind() != ErrorKind::Unavailable) {
         if (!reachable) log::info("cluster: etcd reachable");
         reachable = true;

@@ -383,6 +383,32 @@ TEST_F(ClusterAgentTest, RestartedAgentKeepsItsLeaseAndBlock) {
     EXPECT_EQ(blocks->kvs.size(), 2u);
 }
 
+// Its lease revoked under it (what a long absence from etcd does): the agent notices at its next
+// write, takes a new lease and puts its keys again, with the same block.
+TEST_F(ClusterAgentTest, LostLeaseIsReplacedAndTheSameBlockClaimedAgain) {
+    Node a("a", 1, etcd.url()), b("b", 2, etcd.url());
+    auto made = a.agent->create_network(mesh(), 10s);
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    const std::string id = made->id;
+    ASSERT_TRUE(eventually([&] { return b.peer_nodes(id) == std::vector<std::string>{"a"}; }));
+    const int64_t old = a.agent->status().lease_id;
+    ASSERT_TRUE(client().revoke(old).ok());
+    ASSERT_TRUE(eventually([&] {
+        const int64_t now = a.agent->status().lease_id;
+        return now != 0 && now != old;
+    }));
+    EXPECT_TRUE(eventually([&] {
+        auto k = client().range(cluster::block_key(id, made->subnet));
+        return k.ok() && k->kvs.size() == 1 && k->kvs[0].lease == a.agent->status().lease_id;
+    }));
+    EXPECT_TRUE(eventually([&] {
+        auto k = client().range(cluster::node_key("a"));
+        return k.ok() && k->kvs.size() == 1;
+    }));
+    EXPECT_EQ(a.net(id)->subnet, made->subnet);
+    EXPECT_TRUE(eventually([&] { return b.peer_nodes(id) == std::vector<std::string>{"a"}; }));
+}
+
 TEST_F(ClusterAgentTest, AgentGoneForGoodIsDroppedWhenItsLeaseGoes) {
     Node a("a", 1, etcd.url()), b("b", 2, etcd.url()), c("c", 3, etcd.url());
     auto made = a.agent->create_network(mesh(), 10s);
