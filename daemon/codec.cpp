@@ -105,6 +105,17 @@ std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks) 
     return out;
 }
 
+namespace {
+api::OverlayInfo overlay_info(const core::Network& n) {
+    const core::Overlay& o = *n.overlay;
+    api::OverlayInfo out{
+        o.subnet.str(), o.block_prefix, n.subnet.str(), o.vni, o.vxlan, o.node, {}};
+    for (const auto& p : o.peers)
+        out.peers.push_back({p.node, p.underlay.str(), p.block.str(), p.mac.str()});
+    return out;
+}
+}  // namespace
+
 api::Network to_api(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles,
                     const DnsServer* dns) {
     api::Network out;
@@ -115,7 +126,11 @@ api::Network to_api(const core::Network& n, const std::map<std::string, core::Ga
     out.enable_ipv6 = n.subnet6.has_value();
     out.internal = n.internal;
     out.enable_dns = n.dns;
-    out.ipam.push_back({n.subnet.str(), n.gateway.str(), n.ip_range ? n.ip_range->str() : "", {}});
+    // An overlay network's subnet is the cluster's; this node allocates in its block of it.
+    const Ipv4Cidr subnet = n.overlay ? n.overlay->subnet : n.subnet;
+    out.ipam.push_back({subnet.str(), n.gateway.str(), n.ip_range ? n.ip_range->str() : "", {}});
+    out.scope = n.scope();
+    if (n.overlay) out.overlay = overlay_info(n);
     if (n.subnet6)
         out.ipam.push_back(
             {n.subnet6->str(), n.gateway6.str(), n.ip_range6 ? n.ip_range6->str() : "", {}});

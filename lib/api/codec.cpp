@@ -139,6 +139,19 @@ json to_json(const Endpoint& e) {
     return j;
 }
 
+namespace {
+json overlay_json(const OverlayInfo& o) {
+    json peers = json::array();
+    for (const auto& p : o.peers)
+        peers.push_back(
+            {{"Node", p.node}, {"Address", p.address}, {"Block", p.block}, {"MAC", p.mac}});
+    return {{"Subnet", o.subnet},       {"BlockSize", o.block_size},
+            {"Block", o.block},         {"VNI", o.vni},
+            {"Device", o.device},       {"Node", o.node},
+            {"Peers", std::move(peers)}};
+}
+}  // namespace
+
 json to_json(const Network& n) {
     json config = json::array();
     for (const auto& c : n.ipam) {
@@ -149,11 +162,11 @@ json to_json(const Network& n) {
     }
     json containers = json::object();
     for (const auto& [id, ep] : n.containers) containers[id] = to_json(ep);
-    return {
+    json j = {
         {"Name", n.name},
         {"Id", n.id},
         {"Created", n.created},
-        {"Scope", "local"},
+        {"Scope", n.scope},
         {"Driver", n.driver},
         {"EnableIPv4", true},
         {"EnableIPv6", n.enable_ipv6},
@@ -164,6 +177,8 @@ json to_json(const Network& n) {
         {"Containers", containers},
         {"Labels", string_map(n.labels)},
     };
+    if (n.overlay) j["Overlay"] = overlay_json(*n.overlay);
+    return j;
 }
 
 json to_json(const PortRow& p) {
@@ -429,6 +444,23 @@ void from_json(const json& j, Network& n) {
     const json& containers = member(j, "Containers");
     if (containers.is_object())
         for (const auto& [id, ep] : containers.items()) n.containers[id] = read<Endpoint>(ep);
+    if (auto scope = str(j, "Scope"); !scope.empty()) n.scope = scope;  // older daemons: local
+    const json& ov = member(j, "Overlay");
+    if (ov.is_object()) {
+        OverlayInfo o{str(ov, "Subnet"),
+                      unsigned(number(ov, "BlockSize")),
+                      str(ov, "Block"),
+                      uint32_t(number(ov, "VNI")),
+                      str(ov, "Device"),
+                      str(ov, "Node"),
+                      {}};
+        const json& peers = member(ov, "Peers");
+        if (peers.is_array())
+            for (const auto& p : peers)
+                o.peers.push_back(
+                    {str(p, "Node"), str(p, "Address"), str(p, "Block"), str(p, "MAC")});
+        n.overlay = std::move(o);
+    }
 }
 
 void from_json(const json& j, PortRow& p) {

@@ -94,8 +94,24 @@ struct IpamConfig {
 // The driver option inspect always shows: the network's bridge.
 inline constexpr const char* kBridgeNameOption = "com.docker.network.bridge.name";
 
+// An overlay network's remote node ("Overlay"."Peers" element).
+struct OverlayPeer {
+    std::string node, address, block, mac;  // "Node", "Address" (underlay), "Block", "MAC"
+};
+
+// "Overlay" of an overlay network (docs/overlay.md): the cluster's facts and this node's part.
+struct OverlayInfo {
+    std::string subnet;              // "Subnet": the whole overlay subnet
+    unsigned block_size = 0;         // "BlockSize": each node's block prefix length (24)
+    std::string block;               // "Block": this node's block
+    uint32_t vni = 0;                // "VNI"
+    std::string device, node;        // "Device" (vx-...), "Node" (this node's name)
+    std::vector<OverlayPeer> peers;  // "Peers"
+};
+
 // GET /v1/networks/{name} and the elements of GET /v1/networks (`docker network inspect`).
-// Scope "local", Driver "bridge", EnableIPv4 true and IPAM's Driver/Options are constants.
+// EnableIPv4 true and IPAM's Driver/Options are constants. Overlay networks: Scope "global", an
+// "Overlay" object, and IPAM.Config shows the overlay subnet with this node's gateway.
 struct Network {
     std::string name, id, created;
     bool enable_ipv6 = false;
@@ -107,6 +123,8 @@ struct Network {
     // "EnableDNS": the embedded resolver answers on it (user-defined networks unless created with
     // com.docker.network.enable_dns=false; never the default network).
     bool enable_dns = false;
+    std::string scope = "local";         // "Scope": "local", or "global" for overlay networks
+    std::optional<OverlayInfo> overlay;  // "Overlay": overlay networks only
 };
 
 // One row of GET /v1/ports.

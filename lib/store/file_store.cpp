@@ -93,6 +93,24 @@ json to_json(const core::Endpoint& e) {
     return j;
 }
 
+json overlay_json(const core::Overlay& o) {
+    json peers = json::array();
+    for (const auto& p : o.peers)
+        peers.push_back({{"node", p.node},
+                         {"underlay", p.underlay.str()},
+                         {"block", p.block.str()},
+                         {"mac", p.mac.str()}});
+    return {{"subnet", o.subnet.str()},
+            {"block_prefix", o.block_prefix},
+            {"vni", o.vni},
+            {"vxlan", o.vxlan},
+            {"mac", o.mac.str()},
+            {"node", o.node},
+            {"local", o.local.str()},
+            {"port", o.port},
+            {"peers", std::move(peers)}};
+}
+
 // A network without its endpoints (journal put_net records, and the snapshot's base).
 json header_json(const core::Network& n) {
     json j = {{"id", n.id},
@@ -124,6 +142,7 @@ json header_json(const core::Network& n) {
         j["gateway6"] = n.gateway6.str();
     }
     if (n.ip_range6) j["ip_range6"] = n.ip_range6->str();
+    if (n.overlay) j["overlay"] = overlay_json(*n.overlay);
     return j;
 }
 
@@ -273,6 +292,30 @@ core::Endpoint endpoint_from(const json& j) {
     return e;
 }
 
+// Overlay networks' "overlay" object (absent in files written before overlay networks existed,
+// and on bridge networks).
+core::Overlay overlay_from(const json& j) {
+    using S = std::string;
+    core::Overlay o;
+    o.subnet = field_parsed(j, "subnet", Ipv4Cidr::parse_network);
+    o.block_prefix = field<unsigned>(j, "block_prefix");
+    o.vni = field<uint32_t>(j, "vni");
+    o.vxlan = field<S>(j, "vxlan");
+    o.mac = field_parsed(j, "mac", Mac::parse);
+    o.node = field<S>(j, "node");
+    o.local = field_parsed(j, "local", Ipv4::parse);
+    o.port = field<uint16_t>(j, "port");
+    for (const auto& pj : array_field(j, "peers")) {
+        core::OverlayPeer p;
+        p.node = field<S>(pj, "node");
+        p.underlay = field_parsed(pj, "underlay", Ipv4::parse);
+        p.block = field_parsed(pj, "block", Ipv4Cidr::parse_network);
+        p.mac = field_parsed(pj, "mac", Mac::parse);
+        o.peers.push_back(std::move(p));
+    }
+    return o;
+}
+
 core::Network header_from(const json& j) {
     using S = std::string;
     using Map = std::map<std::string, std::string>;
@@ -307,6 +350,13 @@ core::Network header_from(const json& j) {
     n.iface_prefix = field_or<S>(j, "iface_prefix", "eth");
     n.driver = field_or<S>(j, "driver", "bridge");  // absent before drivers existed
     n.dns = field_or(j, "dns", !n.is_default);      // absent before the resolver existed
+    if (j.contains("overlay")) {
+        try {
+            n.overlay = overlay_from(j["overlay"]);
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(fmt::format("overlay.{}", e.what()));
+        }
+    }
     return n;
 }
 

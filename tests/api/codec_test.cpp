@@ -336,6 +336,50 @@ core::Endpoint endpoint_with_ports() {
     return ep;
 }
 
+TEST(Codec, OverlayNetworkJsonHasGlobalScopeTheOverlayAndItsSubnet) {
+    core::Network n;
+    n.id = std::string(64, 'd');
+    n.name = "mesh";
+    n.driver = "overlay";
+    n.bridge = "br-dddddddddddd";
+    n.subnet = *Ipv4Cidr::parse("10.200.1.0/24");  // this node's block
+    n.gateway = *Ipv4::parse("10.200.1.1");
+    n.mtu = 1450;
+    core::Overlay o;
+    o.subnet = *Ipv4Cidr::parse("10.200.0.0/16");
+    o.block_prefix = 24;
+    o.vni = 4096;
+    o.vxlan = "vx-dddddddddddd";
+    o.node = "n1";
+    o.peers = {{"n2", *Ipv4::parse("192.0.2.2"), *Ipv4Cidr::parse("10.200.2.0/24"),
+                *Mac::parse("02:00:00:00:00:02")}};
+    n.overlay = o;
+    json j = daemon::network_to_json(n);
+    EXPECT_EQ(j["Scope"], "global");
+    EXPECT_EQ(j["Driver"], "overlay");
+    EXPECT_EQ(j["IPAM"]["Config"],
+              json::parse(R"([{"Subnet":"10.200.0.0/16","Gateway":"10.200.1.1"}])"));
+    EXPECT_EQ(j["Overlay"], json::parse(R"({"Subnet":"10.200.0.0/16","BlockSize":24,
+        "Block":"10.200.1.0/24","VNI":4096,"Device":"vx-dddddddddddd","Node":"n1",
+        "Peers":[{"Node":"n2","Address":"192.0.2.2","Block":"10.200.2.0/24",
+                  "MAC":"02:00:00:00:00:02"}]})"));
+    // The client reads it back.
+    auto back = api::read<api::Network>(j);
+    EXPECT_EQ(back.scope, "global");
+    ASSERT_TRUE(back.overlay);
+    EXPECT_EQ(back.overlay->block, "10.200.1.0/24");
+    EXPECT_EQ(back.overlay->vni, 4096u);
+    ASSERT_EQ(back.overlay->peers.size(), 1u);
+    EXPECT_EQ(back.overlay->peers[0].mac, "02:00:00:00:00:02");
+    // A bridge network has neither.
+    n.overlay.reset();
+    n.driver = "bridge";
+    j = daemon::network_to_json(n);
+    EXPECT_EQ(j["Scope"], "local");
+    EXPECT_FALSE(j.contains("Overlay"));
+    EXPECT_FALSE(api::read<api::Network>(j).overlay);
+}
+
 TEST(Codec, EndpointPortsAreShapedLikeDockerNetworkSettings) {
     json j = daemon::endpoint_to_json(endpoint_with_ports(), "bridge");
     EXPECT_EQ(j["Network"], "bridge");

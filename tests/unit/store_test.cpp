@@ -131,6 +131,7 @@ void expect_same(const core::Network& a, const core::Network& b) {
     EXPECT_EQ(a.iface_prefix, b.iface_prefix);
     EXPECT_EQ(a.driver, b.driver);
     EXPECT_EQ(a.dns, b.dns);
+    EXPECT_EQ(a.overlay, b.overlay);
     ASSERT_EQ(a.endpoints.size(), b.endpoints.size());
     for (const auto& [id, e] : a.endpoints) {
         ASSERT_TRUE(b.endpoints.count(id)) << id;
@@ -149,7 +150,69 @@ void expect_same(const core::Network& a, const core::Network& b) {
     }
 }
 
+core::OverlayPeer overlay_peer(int i) {
+    return {fmt::format("n{}", i), Ipv4(0xC0000200u + i),
+            Ipv4Cidr(Ipv4(0x0AC80000u + (i << 8)), 24),
+            *Mac::parse(fmt::format("02:00:00:00:00:{:02x}", i))};
+}
+
+// An overlay network as this node has it: its block as the subnet, the cluster facts and peers.
+core::Network overlay_sample() {
+    core::Network n;
+    n.id = std::string(64, 'd');
+    n.name = "mesh";
+    n.driver = "overlay";
+    n.bridge = "br-dddddddddddd";
+    n.subnet = *Ipv4Cidr::parse("10.200.1.0/24");
+    n.gateway = *Ipv4::parse("10.200.1.1");
+    n.mtu = 1450;
+    n.created = "2026-12-04T08:00:00.000000000Z";
+    core::Overlay o;
+    o.subnet = *Ipv4Cidr::parse("10.200.0.0/16");
+    o.block_prefix = 24;
+    o.vni = 4097;
+    o.vxlan = "vx-dddddddddddd";
+    o.mac = *Mac::parse("02:ab:cd:ef:01:23");
+    o.node = "n1";
+    o.local = *Ipv4::parse("192.0.2.1");
+    o.port = 8472;
+    o.peers = {overlay_peer(2), overlay_peer(3)};
+    n.overlay = o;
+    n.endpoints.put(endpoint(7));
+    return n;
+}
+
 }  // namespace
+
+TEST_F(StoreTest, OverlayNetworksRoundTripWithTheirPeersAndPeerChangesAreJournaled) {
+    store::FileStateStore s(dir);
+    ASSERT_TRUE(s.init().ok());
+    ASSERT_TRUE(s.load().ok());
+    core::Network n = overlay_sample();
+    ASSERT_TRUE(s.save({sample(), n}).ok());
+    auto loaded = store::FileStateStore(dir).load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    ASSERT_EQ(loaded->size(), 2u);
+    expect_same(sample(), (*loaded)[0]);
+    EXPECT_FALSE((*loaded)[0].overlay);  // bridge networks have none
+    expect_same(n, (*loaded)[1]);
+    // A change of peers only (set_overlay_peers) reaches the file too.
+    n.overlay->peers = {overlay_peer(3), overlay_peer(4)};
+    ASSERT_TRUE(s.save({sample(), n}).ok());
+    loaded = store::FileStateStore(dir).load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    expect_same(n, (*loaded)[1]);
+    // A malformed overlay value names the field.
+    nlohmann::json j = nlohmann::json::parse(read(dir + "/state.json"));
+    for (auto& net : j["networks"])
+        if (net.contains("overlay")) net["overlay"]["vni"] = "many";
+    std::ofstream(dir + "/state.journal", std::ios::trunc);
+    std::ofstream(dir + "/state.json", std::ios::trunc) << j.dump();
+    auto bad = store::FileStateStore(dir).load();
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("overlay.vni: expected an integer"), std::string::npos)
+        << bad.error().message();
+}
 
 TEST_F(StoreTest, RoundTripEveryFieldAndPermissions) {
     store::FileStateStore s(dir);
@@ -265,6 +328,7 @@ TEST_F(StoreTest, UserNetworksWrittenBeforeTheResolverLoadWithIt) {
     auto loaded = s.load();
     ASSERT_TRUE(loaded.ok()) << loaded.error().message();
     EXPECT_TRUE((*loaded)[0].dns);
+    EXPECT_FALSE((*loaded)[0].overlay);  // written before overlay networks existed
 }
 
 TEST_F(StoreTest, AnAliasChangeIsJournaled) {
