@@ -25,6 +25,7 @@
 #include "daemon/server.hpp"
 #include "daemon/worker.hpp"
 #include "fake_backend.hpp"
+#include "proc.hpp"
 
 namespace cnetd {
 
@@ -64,6 +65,22 @@ protected:
     }
 
     api::Client client() const { return api::Client(sock_); }
+
+    // One request through api::Client: the status and the body as JSON (discarded JSON when the
+    // body is none); {0, null} when the request failed (also a test failure).
+    std::pair<int, api::json> call(const char* method, const std::string& target,
+                                   const api::json& body) {
+        auto r = client().raw(method, target, body.is_null() ? "" : body.dump());
+        EXPECT_TRUE(r.ok()) << r.error().message();
+        if (!r) return {0, nullptr};
+        return {r->status, api::json::parse(r->body, nullptr, false)};
+    }
+    // The real netctl (NETCTL_BIN) against this server's socket.
+    testing::Proc netctl(std::vector<std::string> args) {
+        std::vector<std::string> argv{testing::bin("NETCTL_BIN"), "--socket", sock_};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return testing::run(dir_, argv, {}, "");
+    }
 
     // One request on a fresh connection with arbitrary headers, answered as raw status + body.
     std::pair<int, std::string> beast_request(

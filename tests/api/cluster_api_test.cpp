@@ -114,20 +114,9 @@ private:
 
 class ClusterApi : public ApiServer {
 protected:
-    std::pair<int, json> call(const char* method, const std::string& target, const json& body) {
-        auto r = client().raw(method, target, body.is_null() ? "" : body.dump());
-        EXPECT_TRUE(r.ok()) << r.error().message();
-        if (!r) return {0, nullptr};
-        return {r->status, json::parse(r->body, nullptr, false)};
-    }
     void join() {
         cluster_.emplace(worker_);
         handlers_->set_cluster(&*cluster_);
-    }
-    Proc netctl(std::vector<std::string> args) {
-        std::vector<std::string> argv{bin("NETCTL_BIN"), "--socket", sock_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return testing::run(dir_, argv, {}, "");
     }
     const json mesh_ = {{"Name", "mesh"}, {"Driver", "overlay"}, {"Subnet", "10.200.0.0/16"}};
     void TearDown() override {

@@ -35,14 +35,6 @@ protected:
             {"PortMappings",
              json::array({{{"HostPort", host_port}, {"ContainerPort", 80}, {"Protocol", "tcp"}}})}};
     }
-
-    // status + parsed body of one request (any status).
-    std::pair<int, json> call(const char* method, const std::string& target, const json& body) {
-        auto r = client().raw(method, target, body.is_null() ? "" : body.dump());
-        EXPECT_TRUE(r.ok()) << r.error().message();
-        if (!r) return {0, nullptr};
-        return {r->status, json::parse(r->body, nullptr, false)};
-    }
 };
 
 TEST_F(CniRoutes, AddCheckDelServedByTheBackend) {

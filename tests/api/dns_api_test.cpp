@@ -25,12 +25,6 @@ using testing::Proc;
 
 class DnsApi : public ApiServer {
 protected:
-    std::pair<int, json> call(const char* method, const std::string& target, const json& body) {
-        auto r = client().raw(method, target, body.is_null() ? "" : body.dump());
-        EXPECT_TRUE(r.ok()) << r.error().message();
-        if (!r) return {0, nullptr};
-        return {r->status, json::parse(r->body, nullptr, false)};
-    }
     void create(const std::string& name, const std::string& subnet, json options = json::object()) {
         auto [status, body] = call("POST", "/v1/networks",
                                    {{"Name", name}, {"Subnet", subnet}, {"Options", options}});
@@ -46,11 +40,6 @@ protected:
         o.systemd_resolv_conf = dir_ + "/no-systemd-resolv.conf";
         dns_.emplace(o);
         handlers_->set_dns(&*dns_);
-    }
-    Proc netctl(std::vector<std::string> args) {
-        std::vector<std::string> argv{bin("NETCTL_BIN"), "--socket", sock_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return testing::run(dir_, argv, {}, "");
     }
     void TearDown() override {
         ApiServer::TearDown();  // the handlers borrow the resolver: stop them first
