@@ -12,9 +12,9 @@ std::string net_path(const std::string& name) {
     return "/v1/networks/" + api::encode_segment(name);
 }
 
-// NETWORK ID NAME DRIVER SCOPE SUBNET BRIDGE CONTAINERS; SCOPE as Docker's: "global" for
-// overlay networks (every node of the cluster has them), else "local". CONTAINERS counts this
-// node's endpoints.
+// NETWORK ID NAME DRIVER SCOPE SUBNET BRIDGE CONTAINERS; SCOPE is the daemon's "Scope", as
+// Docker's: "global" for overlay networks (every node of the cluster has them), else "local".
+// CONTAINERS counts this node's endpoints.
 void print_networks(const json& answer) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : api::read_list<api::Network>(answer)) {
@@ -22,7 +22,7 @@ void print_networks(const json& answer) {
         for (const auto& c : n.ipam) subnet += (subnet.empty() ? "" : ",") + c.subnet;
         auto bridge = n.options.find(api::kBridgeNameOption);
         rows.push_back({n.id.substr(0, 12), n.name, n.driver,
-                        n.driver == "overlay" ? "global" : "local", subnet,
+                        n.scope, subnet,
                         bridge != n.options.end() ? bridge->second : "",
                         std::to_string(n.containers.size())});
     }
