@@ -302,11 +302,13 @@ public:
     }
 
     // --- overlay data plane (lib/netlink/vxlan.hpp; docs/overlay.md) ---
-    // Creates the VXLAN device as `spec` says, or brings an existing one to it (MTU, MAC, the
-    // /32 address, up) without disturbing its FDB/neighbours/routes; a device whose VNI, port,
-    // local address or kind differ is deleted and created again (flannel's rule). Returns true
-    // when it created the device. InvalidArgument naming the link when a link of another kind
-    // holds the name (never deleted: it is not ours).
+    // Creates the VXLAN device as `spec` says, or brings an existing one to it (MTU, the /32
+    // address, up) without disturbing its FDB/neighbours/routes; a vxlan device whose VNI, port,
+    // local address, lower link or MAC differ, or with learning on, is deleted and created again
+    // (flannel's rule; the MAC too because the kernel flushes a device's neighbours when its MAC
+    // changes). Returns true when it created the device (program every peer again).
+    // InvalidArgument naming the link when a link of another kind holds the name (never
+    // deleted: it is not ours).
     virtual Result<bool> ensure_vxlan(const VxlanSpec& spec) {
         (void)spec;
         return Error(ErrorKind::Kernel, "ensure_vxlan: not supported by this kernel port");
