@@ -42,13 +42,25 @@ public:
             "--logger=zap",
         };
         args.insert(args.end(), extra.begin(), extra.end());
+        args_ = std::move(args);
+        start();
+    }
+    ~EtcdServer() { stop(); }
+
+    // Kills the server and starts it again on the same data (a member restart).
+    void restart() {
+        kill_only();
+        start();
+    }
+
+    void start() {
         pid_ = ::fork();
         if (pid_ == 0) {
             std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
+            for (auto& a : args_) argv.push_back(a.data());
             argv.push_back(nullptr);
             // Its log next to its data (shown by log() when a test fails).
-            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
                 ::dup2(fd, 1);
                 ::dup2(fd, 2);
@@ -57,7 +69,6 @@ public:
             ::_exit(127);
         }
     }
-    ~EtcdServer() { stop(); }
 
     std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
     pid_t pid() const { return pid_; }
@@ -91,12 +102,16 @@ public:
         return out;
     }
 
-    void stop() {
+    void kill_only() {
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);
             pid_ = -1;
         }
+    }
+
+    void stop() {
+        kill_only();
         if (!dir_.empty()) {
             std::string cmd = "rm -rf '" + dir_ + "'";
             (void)std::system(cmd.c_str());
@@ -108,6 +123,7 @@ private:
     int port_;
     std::string scheme_;
     std::string dir_;
+    std::vector<std::string> args_;
     pid_t pid_ = -1;
 };
 
