@@ -192,6 +192,8 @@ Result<void> Client::Impl::connect(Conn& c, int idx, Clock::time_point deadline)
     c.close();
     const Endpoint& ep = endpoints[static_cast<std::size_t>(idx)];
     const auto start = Clock::now();
+    // Synchronous: an address resolves at once; a host name waits for the system resolver
+    // (outside the deadline and cancel(): configure addresses where that matters).
     tcp::resolver resolver(c.io);
     boost::system::error_code ec;
     auto addrs = resolver.resolve(ep.host, ep.port, ec);
