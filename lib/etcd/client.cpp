@@ -62,7 +62,7 @@ void set_keepalive(tcp::socket& s) {
 // One connection to one endpoint with its own io_context. Owned by one thread; cancel() reaches
 // it only through post().
 struct Conn {
-    asio::io_context io{1};
+    asio::io_context io;
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
     int endpoint = -1;  // index of the endpoint connected to, -1 when closed
@@ -166,7 +166,9 @@ namespace {
 http::request<http::string_body> make_post(const Endpoint& ep, const std::string& target,
                                            const std::string& body) {
     http::request<http::string_body> req{http::verb::post, target, 11};
-    req.set(http::field::host, ep.host + ":" + ep.port);
+    const bool v6 = ep.host.find(':') != std::string::npos;
+    req.set(http::field::host,
+            v6 ? fmt::format("[{}]:{}", ep.host, ep.port) : fmt::format("{}:{}", ep.host, ep.port));
     req.set(http::field::user_agent, "cnetd-etcd-client");
     req.set(http::field::content_type, "application/json");
     req.keep_alive(true);
@@ -190,6 +192,8 @@ Result<void> Client::Impl::connect(Conn& c, int idx, Clock::time_point deadline)
     c.close();
     const Endpoint& ep = endpoints[static_cast<std::size_t>(idx)];
     const auto start = Clock::now();
+    // Synchronous: an address resolves at once; a host name waits for the system resolver
+    // (outside the deadline and cancel(): configure addresses where that matters).
     tcp::resolver resolver(c.io);
     boost::system::error_code ec;
     auto addrs = resolver.resolve(ep.host, ep.port, ec);
@@ -297,7 +301,7 @@ Result<std::string> Client::Impl::call(const std::string& target, const std::str
         return r;
     }
     return Error(ErrorKind::Unavailable,
-                 fmt::format("etcd: no endpoint answered {}: {}", target, fmt::join(tried, "; ")),
+                 fmt::format("etcd: no endpoint answered: {}", fmt::join(tried, "; ")),
                  EHOSTUNREACH);
 }
 
@@ -453,7 +457,7 @@ Result<void> Client::watch(const std::string& prefix, int64_t start_revision,
         return r;
     }
     return Error(ErrorKind::Unavailable,
-                 fmt::format("etcd: no endpoint answered /v3/watch: {}", fmt::join(tried, "; ")),
+                 fmt::format("etcd: no endpoint answered: {}", fmt::join(tried, "; ")),
                  EHOSTUNREACH);
 }
 

@@ -8,12 +8,14 @@
 // our HTTP stack) speaks it. One request = one HTTP/1.1 POST on a kept-alive connection.
 //
 // Endpoints: "http://HOST:PORT" or "https://HOST:PORT" (then ClientOptions::tls is required:
-// server verified against `ca`, client certificate `cert`/`key`). A request goes to the endpoint
-// that answered last; on a connection error or timeout the next one is tried, each at most once
-// per request. Errors: Unavailable when no endpoint answered ("etcd: no endpoint answered:
-// http://192.0.2.1:2379: connect: Connection refused; ..."), Internal for a malformed answer,
-// and etcd's own error (its "error"/"message" text) as Conflict for a failed precondition or
-// Unavailable for "etcdserver: no leader" and the like.
+// server verified against `ca` and the endpoint's host name or IP address, client certificate
+// `cert`/`key`; note that etcd's gateway dials etcd's own gRPC port with the server certificate,
+// so with --client-cert-auth that certificate needs the clientAuth usage too). A request goes to
+// the endpoint that answered last; on a connection error or timeout the next one is tried, each at
+// most once per request. Errors: Unavailable when no endpoint answered ("etcd: no endpoint
+// answered: http://192.0.2.1:2379: connect: Connection refused; ..."), Internal for a malformed
+// answer, and etcd's own error (its "error"/"message" text) as Conflict for a failed precondition
+// or Unavailable for "etcdserver: no leader" and the like.
 //
 // Threading: a Client is used by one thread at a time (the daemon's cluster agent thread), except
 // cancel(), which any thread may call to abort a blocking request or watch. A Watch owns its own
@@ -40,8 +42,8 @@ struct TlsFiles {
 };
 
 struct ClientOptions {
-    std::vector<std::string> endpoints;  // "http://192.0.2.1:2379", ...; at least one
-    std::optional<TlsFiles> tls;         // required for https endpoints
+    std::vector<std::string> endpoints;       // "http://192.0.2.1:2379", ...; at least one
+    std::optional<TlsFiles> tls;              // required for https endpoints
     std::chrono::milliseconds timeout{3000};  // per request and endpoint (connect + answer)
 };
 
@@ -144,9 +146,13 @@ public:
     // Streams changes of the keys under `prefix` from `start_revision` (> 0) to `on_batch` on
     // the caller's thread until on_batch returns false (then ok), cancel() is called (ok), the
     // stream breaks or no endpoint answers (error: the caller relists and watches again), or a
-    // compaction is reported (that batch is delivered with compacted = true, then ok). The
-    // request asks for progress notifications, so a silent stream is noticed: no message for
-    // `idle` means the connection is dead (Unavailable).
+    // compaction is reported (that batch is delivered with compacted = true, then ok). Batches
+    // are events and progress notifications (events empty, revision = how far the watch has
+    // seen); etcd's "created" confirmation is not delivered. A silent stream is checked: after
+    // `idle` with no byte the member must answer a linearizable read within `timeout` (etcd 3.4
+    // sends progress notifications only every 10 minutes by default, and a member cut off from
+    // its quorum keeps a watch open but silent); if it does not, Unavailable. TCP keepalive
+    // notices a vanished peer.
     Result<void> watch(const std::string& prefix, int64_t start_revision,
                        const std::function<bool(const WatchBatch&)>& on_batch,
                        std::chrono::milliseconds idle = std::chrono::milliseconds(30000));

@@ -301,6 +301,10 @@ Result<std::string> base64_decode(std::string_view in) {
             }
             n = (n << 6) | static_cast<uint32_t>(v);
         }
+        // Bits below the last byte must be zero: one text per value (what Go writes).
+        if ((pad == 1 && (n & 0xff) != 0) || (pad == 2 && (n & 0xffff) != 0)) {
+            return Error::invalid(fmt::format("non-zero padding bits at offset {}", i));
+        }
         out += static_cast<char>(n >> 16);
         if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
         if (pad < 1) out += static_cast<char>(n & 0xff);

@@ -23,7 +23,8 @@ namespace cnetd::etcd::codec {
 
 // RFC 4648 base64 with padding (what Go's encoding/json writes for []byte).
 std::string base64_encode(std::string_view in);
-// Strict: padding required, no whitespace. Error: InvalidArgument saying why.
+// Strict: padding required, no whitespace, zero bits below the last byte (one text per value).
+// Error: InvalidArgument saying why.
 Result<std::string> base64_decode(std::string_view in);
 
 // One endpoint URL split up. validate() and the client use the same parser.

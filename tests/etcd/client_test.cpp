@@ -2,6 +2,7 @@
 // the binary's private namespaces.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -369,6 +370,148 @@ TEST_F(EtcdTest, BlackHoledEndpointCostsTheTimeout) {
     auto w = alone.watch("/b", 1, [](const WatchBatch&) { return true; });
     ASSERT_FALSE(w.ok());
     EXPECT_LT(ms_since(t0), 1500);
+}
+
+TEST_F(EtcdTest, SilentWatchOnAStoppedMemberEnds) {
+    const int64_t rev = client_->range("/z")->revision;
+    Client watcher(opts_for({server_->url()}, 500ms));
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(300ms);
+        ::kill(server_->pid(), SIGSTOP);  // accepts nothing, answers nothing: a wedged member
+    });
+    const auto t0 = SteadyClock::now();
+    auto r = watcher.watch(
+        "/z/", rev + 1, [](const WatchBatch&) { return true; }, 500ms);
+    stopper.join();
+    ::kill(server_->pid(), SIGCONT);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_NE(r.error().message().find("the watch was silent for 500 ms and the member did not "
+                                       "answer a read: /v3/kv/range: no answer within"),
+              std::string::npos)
+        << r.error().message();
+    EXPECT_LT(ms_since(t0), 2500);
+}
+
+TEST_F(EtcdTest, ReconnectsAfterTheMemberRestarts) {
+    ASSERT_TRUE(client_->put("/r", "1").ok());  // a kept-alive connection to the old process
+    server_->restart();
+    ASSERT_TRUE(server_->wait_ready());
+    auto r = client_->range("/r");
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->kvs.at(0).value, "1");
+}
+
+TEST_F(EtcdTest, CancelAbortsABlockedRequest) {
+    BlackHole hole;
+    Client c(opts_for({hole.url()}, 10000ms));
+    std::thread canceller([&] {
+        std::this_thread::sleep_for(300ms);
+        c.cancel();
+    });
+    const auto t0 = SteadyClock::now();
+    auto r = c.put("/k", "v");
+    canceller.join();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::Unavailable);
+    EXPECT_EQ(r.error().message(), "etcd: the request was cancelled");
+    EXPECT_LT(ms_since(t0), 1000);
+}
+
+// A CA, a server certificate for IP 127.0.0.1 and a client certificate, made by the openssl CLI.
+struct Pki {
+    std::string dir;
+    explicit Pki(const std::string& name) : dir("/run/pki-" + name) {
+        const std::string script = R"(set -e
+mkdir -p "$D" && cd "$D"
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+key ca.key
+openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj "/CN=test-ca-$N" 2>/dev/null
+for who in server client; do
+  key $who.key
+  openssl req -new -key $who.key -out $who.csr -subj "/CN=$who" 2>/dev/null
+done
+# etcd's gateway dials etcd's own gRPC port with the server certificate as its client one.
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+printf 'extendedKeyUsage=clientAuth\n' >client.ext
+for who in server client; do
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile $who.ext -out $who.pem 2>/dev/null
+done
+)";
+        const std::string cmd = "D='" + dir + "' N='" + name + "' sh -c '" + escape(script) + "'";
+        EXPECT_EQ(std::system(cmd.c_str()), 0) << "openssl failed";
+    }
+    static std::string escape(const std::string& s) {
+        std::string out;
+        for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        return out;
+    }
+    std::string f(const char* name) const { return dir + "/" + name; }
+    TlsFiles client() const { return {f("ca.pem"), f("client.pem"), f("client.key")}; }
+};
+
+TEST(EtcdTls, ClientCertificatesBothWays) {
+    Pki pki("a"), other("b");
+    EtcdServer server(24379,
+                      {"--cert-file=" + pki.f("server.pem"), "--key-file=" + pki.f("server.key"),
+                       "--trusted-ca-file=" + pki.f("ca.pem"), "--client-cert-auth"},
+                      "https");
+    ClientOptions o = opts_for({server.url()});
+    o.tls = pki.client();
+    ASSERT_TRUE(server.wait_ready(o)) << server.log();
+
+    Client c(o);
+    auto put = c.put("/tls", "v");
+    ASSERT_TRUE(put.ok()) << put.error().message();
+    EXPECT_EQ(c.range("/tls")->kvs.at(0).value, "v");
+    int events = 0;
+    auto w = c.watch("/tls", *put, [&](const WatchBatch& b) {
+        events += static_cast<int>(b.events.size());
+        return false;
+    });
+    ASSERT_TRUE(w.ok()) << w.error().message();
+    EXPECT_EQ(events, 1);
+
+    // The server is verified: another CA does not vouch for it.
+    ClientOptions wrong_ca = o;
+    wrong_ca.tls->ca = other.f("ca.pem");
+    auto r1 = Client(wrong_ca).range("/tls");
+    ASSERT_FALSE(r1.ok());
+    EXPECT_NE(r1.error().message().find("TLS handshake: certificate verify failed"),
+              std::string::npos)
+        << r1.error().message();
+
+    // ... and so is its name: the certificate names 127.0.0.1, not "localhost".
+    ClientOptions by_name = o;
+    by_name.endpoints = {"https://localhost:24379"};
+    auto r2 = Client(by_name).range("/tls");
+    ASSERT_FALSE(r2.ok());
+    EXPECT_NE(r2.error().message().find("certificate verify failed"), std::string::npos)
+        << r2.error().message();
+
+    // The client must present a certificate the server's CA signed.
+    ClientOptions foreign = o;
+    foreign.tls->cert = other.f("client.pem");
+    foreign.tls->key = other.f("client.key");
+    auto r3 = Client(foreign).range("/tls");
+    ASSERT_FALSE(r3.ok());
+    EXPECT_EQ(r3.error().kind(), ErrorKind::Unavailable) << r3.error().message();
+
+    // A key that is not the certificate's is refused before any connection.
+    ClientOptions mismatched = o;
+    mismatched.tls->key = other.f("client.key");
+    auto r4 = Client(mismatched).range("/tls");
+    ASSERT_FALSE(r4.ok());
+    EXPECT_EQ(r4.error().kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(r4.error().message().find("cluster.tls.key: "), std::string::npos)
+        << r4.error().message();
+    ClientOptions not_pem = o;
+    not_pem.tls->ca = pki.f("server.ext");
+    auto r5 = Client(not_pem).range("/tls");
+    ASSERT_FALSE(r5.ok());
+    EXPECT_NE(r5.error().message().find("cluster.tls.ca: cannot load"), std::string::npos)
+        << r5.error().message();
 }
 
 TEST(EtcdValidate, ErrorsNameTheField) {

@@ -43,21 +43,31 @@ public:
         };
         args.insert(args.end(), extra.begin(), extra.end());
         args_ = std::move(args);
-        spawn();
+        start();
     }
     ~EtcdServer() { stop(); }
 
-    // SIGKILL, data kept (stop() removes it); restart() starts it again on the same data dir.
-    void kill() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
-    }
+    // Kills the server and starts it again on the same data (a member restart).
     void restart() {
-        kill();
-        spawn();
+        kill_only();
+        start();
+    }
+
+    void start() {
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            std::vector<char*> argv;
+            for (auto& a : args_) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            // Its log next to its data (shown by log() when a test fails).
+            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+            }
+            ::execvp("etcd", argv.data());
+            ::_exit(127);
+        }
     }
 
     std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
@@ -92,8 +102,18 @@ public:
         return out;
     }
 
+    // SIGKILL, data kept (stop() also removes the data); restart() starts it again on it.
+    void kill() { kill_only(); }
+    void kill_only() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+
     void stop() {
-        kill();
+        kill_only();
         if (!dir_.empty()) {
             std::string cmd = "rm -rf '" + dir_ + "'";
             (void)std::system(cmd.c_str());
@@ -102,27 +122,10 @@ public:
     }
 
 private:
-    void spawn() {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args_) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            // Its log next to its data (shown by log() when a test fails).
-            const int fd = ::open((dir_ + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            ::execvp("etcd", argv.data());
-            ::_exit(127);
-        }
-    }
-
-    std::vector<std::string> args_;
     int port_;
     std::string scheme_;
     std::string dir_;
+    std::vector<std::string> args_;
     pid_t pid_ = -1;
 };
 

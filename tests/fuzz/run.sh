@@ -28,7 +28,7 @@ case "${1:-}" in
   *) secs=$1 ;;
 esac
 build=${FUZZ_BUILD:-build-fuzz}
-all_targets="fuzz_api fuzz_config fuzz_ports fuzz_net fuzz_cni fuzz_dns_query fuzz_dns_reply fuzz_resolv_conf"
+all_targets="fuzz_api fuzz_config fuzz_ports fuzz_net fuzz_cni fuzz_dns_query fuzz_dns_reply fuzz_resolv_conf fuzz_etcd"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 if ! command -v clang++ >/dev/null; then
