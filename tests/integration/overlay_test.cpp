@@ -195,6 +195,12 @@ TEST_F(ClusterHarness, EtcdUnderlayAndPlainCnetd) {
         container(h(i), "a", "bridge");
         EXPECT_EQ(tcp_whoami(h(i).netns("a"), kClusterWanIp, 8000), h(i).address());
     }
+    // Containers inside the host's mount namespace, reached from the test by path and by
+    // nsenter (dig through the host's resolver on a user-defined bridge network).
+    ok(h(2), {"network", "create", "lan", "--subnet", "10.90.0.0/24"});
+    container(h(2), "x", "lan");
+    container(h(2), "y", "lan");
+    EXPECT_EQ(dig(h(2), "x", "y"), ip_of(h(2), "y", "lan") + "\n");
     // Every host has its own mount namespace: its /run is its own.
     EXPECT_EQ(h(1).sh({"test", "-d", "/run/etcd-h1"}).status, 0);
     EXPECT_NE(h(2).sh({"test", "-d", "/run/etcd-h1"}).status, 0);
