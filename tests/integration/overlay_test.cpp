@@ -388,7 +388,8 @@ TEST_F(Overlay, KillRestartSameBlockStreamSurvives) {
     h(2).kill_cnetd(SIGKILL);
     std::string log;
     ASSERT_TRUE(h(2).start_cnetd(&log)) << log;
-    EXPECT_EQ(block_of(h(2)), block2);
+    EXPECT_TRUE(wait_until([&] { return block_of(h(2)) == block2; }, 10s))
+        << "h2 came back with block " << block_of(h(2)) << ", had " << block2;
     EXPECT_FALSE(c->route_on(1, block2).empty());
     EXPECT_FALSE(c->route_on(3, block2).empty());
     std::this_thread::sleep_for(2s);
