@@ -287,10 +287,10 @@ for line in sys.stdin:
 """
 
 
-def bench_reach(c, samples):
-    """Attach on host 1 -> a container on host 2 completes a TCP connect to it (ms)."""
-    h1, h2 = c.host(1), c.host(2)
-    container(h2, "probe", "mesh")
+def bench_reach(c, samples, network="mesh", prober_host=2):
+    """Attach on host 1 -> a container on `prober_host` completes a TCP connect to it (ms)."""
+    h1, h2 = c.host(1), c.host(prober_host)
+    container(h2, "probe", network)
     prober = h2.in_ns("probe", [sys.executable, "-c", PROBER], stdin=subprocess.PIPE,
                       stdout=subprocess.PIPE, text=True)
     times = []
@@ -304,8 +304,8 @@ def bench_reach(c, samples):
                                        "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
             listener.stdout.readline()
             t0 = time.monotonic()
-            h1.api.req("POST", "/v1/networks/mesh/connect", {"Target": name})
-            prober.stdin.write(address_of(h1, "mesh", name) + "\n")
+            h1.api.req("POST", f"/v1/networks/{network}/connect", {"Target": name})
+            prober.stdin.write(address_of(h1, network, name) + "\n")
             prober.stdin.flush()
             times.append((float(prober.stdout.readline()) - t0) * 1000)
             listener.kill()
