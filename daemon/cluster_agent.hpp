@@ -42,38 +42,14 @@
 #include "config/config.hpp"
 #include "core/model.hpp"
 #include "core/network_spec.hpp"
+#include "daemon/cluster.hpp"
 
 namespace cnetd::daemon {
 
 class Worker;
 class DnsServer;
 
-// One row of `netctl node ls` (GET /v1/nodes).
-struct NodeStatus {
-    std::string name;
-    std::string address;            // advertise-address
-    std::vector<std::string> blocks;  // "mesh 10.200.1.0/24", one per overlay network
-    int64_t ttl_left = -1;          // seconds left on its etcd lease; -1 unknown
-    std::string last_seen;          // RFC 3339 UTC of its last renewal (its node record)
-    bool self = false;
-};
-
-// `netctl info` (GET /v1/info "Cluster").
-struct ClusterStatus {
-    std::string node;
-    std::string advertise_address;
-    std::vector<std::string> etcd;  // endpoints as configured
-    bool etcd_reachable = false;
-    std::string etcd_error;         // the last error while unreachable
-    std::string unreachable_since;  // RFC 3339, "" while reachable
-    int64_t lease_id = 0;
-    int64_t lease_ttl_left = -1;
-    std::size_t pending = 0;        // publications/deletions waiting for etcd
-    std::size_t networks = 0;       // overlay networks known
-    std::size_t peers = 0;          // remote nodes programmed (sum over networks)
-};
-
-class ClusterAgent {
+class ClusterAgent final : public Cluster {
 public:
     ClusterAgent(config::ClusterConfig cfg, std::string state_dir, Worker& worker,
                  DnsServer* dns);
@@ -93,14 +69,15 @@ public:
     // use in the cluster; Unavailable naming etcd's error when etcd cannot be reached (a network
     // cannot be created without the cluster).
     Result<core::Network> create_network(const core::CreateNetworkRequest& req,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout) override;
     // `network rm` of an overlay network, from any node: Conflict naming the nodes while any
     // node has endpoints on it (etcd's endpoint records and this node's own state); else deletes
     // the record, its VNI and blocks, and waits until this node removed it.
-    Result<void> remove_network(const std::string& name_or_id, std::chrono::milliseconds timeout);
+    Result<void> remove_network(const std::string& name_or_id,
+                                std::chrono::milliseconds timeout) override;
 
-    std::vector<NodeStatus> nodes() const;  // from the agent's view (no etcd round trip)
-    ClusterStatus status() const;
+    std::vector<NodeStatus> nodes() const override;  // the agent's view (no etcd round trip)
+    ClusterStatus status() const override;
     // The worker published a snapshot (called from its snapshot hook: must be quick).
     void notify();
 

@@ -174,6 +174,7 @@ api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<cor
 core::CreateNetworkRequest to_core(const api::CreateNetworkRequest& r) {
     core::CreateNetworkRequest req;
     req.name = r.name;
+    if (!r.driver.empty()) req.driver = r.driver;
     req.subnet = r.subnet;
     req.gateway = r.gateway;
     req.ip_range = r.ip_range;

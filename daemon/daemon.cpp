@@ -24,6 +24,7 @@
 #include "base/log.hpp"
 #include "config/config.hpp"
 #include "config/reload.hpp"
+#include "daemon/cluster_agent.hpp"
 #include "daemon/dns_server.hpp"
 #include "daemon/engine_backend.hpp"
 #include "daemon/firewall_monitor.hpp"
@@ -237,6 +238,7 @@ public:
 private:
     Result<void> start_backend();
     void start_dns();
+    void start_cluster();
     ServerOptions server_options() const;
     void stop_backend();
     void shutdown(int sig);
@@ -256,6 +258,9 @@ private:
     std::optional<Relay> relay_;
     // Before the handlers (which hold a pointer to it): destroyed after them.
     std::optional<DnsServer> dns_;
+    // `cluster:` only (daemon/cluster_agent.hpp): after the DNS server it feeds, before the
+    // handlers that call it.
+    std::optional<ClusterAgent> agent_;
     std::optional<Handlers> handlers_;
     std::optional<Server> server_;
     boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
@@ -290,10 +295,22 @@ void Daemon::start_dns() {
     DnsOptions opts;
     opts.resolv_dir = flags_.resolv_dir;
     dns_.emplace(std::move(opts));
+    start_cluster();  // it feeds the DNS server, and the snapshot hook wakes it
     DnsServer* dns = &*dns_;
-    worker_.set_snapshot_hook(
-        [dns](const Snapshot& snap, Backend& b) { dns->sync(snap.networks, b.dns_sandboxes()); });
+    ClusterAgent* agent = agent_ ? &*agent_ : nullptr;
+    worker_.set_snapshot_hook([dns, agent](const Snapshot& snap, Backend& b) {
+        dns->sync(snap.networks, b.dns_sandboxes());
+        if (agent) agent->notify();  // endpoint publication (only wakes its thread)
+    });
     worker_.post([](Backend&) {});
+}
+
+// The cluster agent (daemon/cluster_agent.hpp) on its own threads, once the worker runs: it never
+// waits for etcd, so a node starts with etcd down (its overlay networks come from its state).
+void Daemon::start_cluster() {
+    if (!cfg_.cluster) return;
+    agent_.emplace(*cfg_.cluster, cfg_.state_dir, worker_, &*dns_);
+    agent_->start();
 }
 
 Result<void> Daemon::start() {
@@ -308,7 +325,8 @@ Result<void> Daemon::start() {
         worker_,
         DaemonInfo{CNETD_VERSION, cfg_.netns_dir, cfg_.state_dir, cfg_.socket, now_rfc3339()},
         std::chrono::milliseconds(0));
-    handlers_->set_dns(&*dns_);  // inspect/connect resolv.conf facts, GET /v1/dns
+    handlers_->set_dns(&*dns_);                    // inspect/connect resolv.conf facts, GET /v1/dns
+    if (agent_) handlers_->set_cluster(&*agent_);  // overlay create/rm, GET /v1/nodes, info
     server_.emplace(io_, *handlers_, server_options());
     auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
                                         : server_->listen(cfg_.socket);
@@ -318,6 +336,7 @@ Result<void> Daemon::start() {
 
 // Before the worker: the watches post jobs to it (and the monitor watches a dup of its socket).
 void Daemon::stop_backend() {
+    if (agent_) agent_->stop();  // its jobs go to the worker
     fw_monitor_.stop();
     gc_watch_.stop();
     worker_.stop();  // the job in flight finishes; queued ones are answered 503 (not run)

@@ -35,6 +35,8 @@ struct Scope {
     bool forward = false;
 };
 
+using RemoteEndpoints = std::map<std::string, std::vector<core::Endpoint>>;
+
 // What sync() publishes for the DNS thread, immutable once built.
 struct View {
     dns::Zone zone;
@@ -52,13 +54,18 @@ dns::HostEntry host_of(const core::Endpoint& ep) {
     return h;
 }
 
-std::shared_ptr<const View> build_view(const std::vector<core::Network>& networks) {
+// `remote`: other cluster nodes' endpoints by network id (set_remote_endpoints): names in the
+// zone of that network, never a scope (no namespace of theirs is served here).
+std::shared_ptr<const View> build_view(const std::vector<core::Network>& networks,
+                                       const RemoteEndpoints& remote) {
     std::vector<dns::NetworkEntry> entries;
     for (const auto& n : networks) {
         if (!n.dns || n.is_default) continue;
         dns::NetworkEntry e{n.id, n.name, n.internal, {}};
         e.hosts.reserve(n.endpoints.size());
         for (const auto& [id, ep] : n.endpoints) e.hosts.push_back(host_of(ep));
+        if (auto it = remote.find(n.id); it != remote.end())
+            for (const auto& ep : it->second) e.hosts.push_back(host_of(ep));
         entries.push_back(std::move(e));
     }
     auto view = std::make_shared<View>();
@@ -131,6 +138,16 @@ struct DnsServer::Impl final : QueryHandler {
 
     mutable std::mutex view_mu;
     std::shared_ptr<const View> view_ = std::make_shared<View>();
+    // What the view is built from: the last synced networks and the remote endpoints (either
+    // changes → a new view). build_mu orders the two writers (worker, cluster agent).
+    std::mutex build_mu;
+    std::vector<core::Network> networks_;
+    RemoteEndpoints remote_;
+    void rebuild() {  // build_mu held
+        auto v = build_view(networks_, remote_);
+        std::lock_guard lk(view_mu);
+        view_ = std::move(v);
+    }
     mutable std::mutex host_mu;
     HostResolv host_;
     EndpointFiles files;
@@ -331,10 +348,10 @@ DnsServer::~DnsServer() = default;
 void DnsServer::sync(const std::vector<core::Network>& networks,
                      const std::vector<core::DnsSandbox>& sandboxes) {
     try {
-        auto v = build_view(networks);
         {
-            std::lock_guard lk(impl_->view_mu);
-            impl_->view_ = std::move(v);
+            std::lock_guard lk(impl_->build_mu);
+            impl_->networks_ = networks;  // O(networks): endpoints are shared, not copied
+            impl_->rebuild();
         }
         std::vector<EndpointFiles::Want> want;
         for (const auto& n : networks)
@@ -344,6 +361,17 @@ void DnsServer::sync(const std::vector<core::Network>& networks,
         impl_->sync_sandboxes(sandboxes);
     } catch (const std::exception& e) {
         log::error("dns: sync: {}", e.what());
+    }
+}
+
+void DnsServer::set_remote_endpoints(
+    std::map<std::string, std::vector<core::Endpoint>> by_network_id) {
+    try {
+        std::lock_guard lk(impl_->build_mu);
+        impl_->remote_ = std::move(by_network_id);
+        impl_->rebuild();
+    } catch (const std::exception& e) {
+        log::error("dns: remote endpoints: {}", e.what());
     }
 }
 

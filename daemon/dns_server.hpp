@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,12 @@ public:
     // Kernel worker: the networks as just published and the engine's sandboxes (fds borrowed).
     void sync(const std::vector<core::Network>& networks,
               const std::vector<core::DnsSandbox>& sandboxes);
+
+    // Any thread (the cluster agent, daemon/cluster_agent.hpp): the endpoints other cluster nodes
+    // have on overlay networks, by network id, replacing the previous set. Their names answer in
+    // the zone of that network (for askers on it here) as local ones do; networks this node does
+    // not have are ignored until it has them (the view is rebuilt with every sync()).
+    void set_remote_endpoints(std::map<std::string, std::vector<core::Endpoint>> by_network_id);
 
     DnsStatus status() const;
     // The resolv.conf facts for an endpoint of `net` (any thread; pure apart from reading the

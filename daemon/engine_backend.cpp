@@ -83,6 +83,18 @@ public:
         return engine_.loopback_relays();
     }
     std::vector<core::DnsSandbox> dns_sandboxes() const override { return engine_.dns_sandboxes(); }
+    Result<core::OverlayNetworkDef> plan_overlay_network(
+        const core::CreateNetworkRequest& req) override {
+        return engine_.plan_overlay_network(req);
+    }
+    Result<core::Network> add_overlay_network(const core::OverlayNetworkDef& def,
+                                              const core::OverlayLocal& local) override {
+        return engine_.add_overlay_network(def, local);
+    }
+    Result<void> set_overlay_peers(const std::string& net_id,
+                                   std::vector<core::OverlayPeer> peers) override {
+        return engine_.set_overlay_peers(net_id, std::move(peers));
+    }
     std::string firewall_table() const override {
         return fw_->name() == "none" ? std::string() : "inet " + std::string(kTable);
     }

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "api/codec.hpp"
@@ -122,7 +125,71 @@ const core::Network* find_in(const std::vector<core::Network>& nets, const std::
     return found;
 }
 
+// The driver whose networks the cluster makes (core::Network::overlay).
+constexpr std::string_view kOverlayDriver = "overlay";
+
+Error no_cluster_for_overlay() {
+    return Error::invalid("overlay networks need a `cluster:` section in the config");
+}
+
+api::NodeStatus to_api(const NodeStatus& n) {
+    return {n.name, n.address, n.blocks, n.ttl_left, n.last_seen, n.self};
+}
+
+api::ClusterStatus to_api(const ClusterStatus& c) {
+    return {c.node,       c.advertise_address, c.etcd,     c.etcd_reachable,
+            c.etcd_error, c.unreachable_since, c.lease_id, c.lease_ttl_left,
+            c.pending,    c.networks,          c.peers};
+}
+
 }  // namespace
+
+// The cluster's blocking calls (create/remove of overlay networks wait for etcd and for this
+// node's realization), one at a time in arrival order, off the io thread and the worker. Jobs
+// still queued at destruction are answered "shutting down"; the running one finishes first.
+class Handlers::ClusterThread {
+public:
+    struct Job {
+        std::function<void()> run, cancel;
+    };
+    ClusterThread() : thread_([this] { loop(); }) {}
+    ~ClusterThread() {
+        std::deque<Job> left;
+        {
+            std::lock_guard lk(mu_);
+            stop_ = true;
+            left.swap(queue_);
+        }
+        cv_.notify_one();
+        thread_.join();
+        for (auto& j : left) j.cancel();
+    }
+    void post(Job j) {
+        {
+            std::lock_guard lk(mu_);
+            queue_.push_back(std::move(j));
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void loop() {
+        for (;;) {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            if (stop_) return;
+            Job j = std::move(queue_.front());
+            queue_.pop_front();
+            lk.unlock();
+            j.run();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job> queue_;
+    bool stop_ = false;
+    std::thread thread_;  // last: starts once the rest is built
+};
 
 ApiResponse error_response(const Error& e) {
     return error_response(api::http_status(e.kind()), e);
@@ -272,6 +339,7 @@ const std::vector<Handlers::Route>& Handlers::table() {
         {{"POST",   "/v1/netns",                       W, false}, &Handlers::create_netns},
         {{"DELETE", "/v1/netns/{name}",                W, false}, &Handlers::remove_netns},
         {{"GET",    "/v1/dns",                         R, false}, &Handlers::get_dns},
+        {{"GET",    "/v1/nodes",                       R, false}, &Handlers::list_nodes},
         {{"POST",   "/v1/cni/add",                     W, true},  &Handlers::cni_add},
         {{"POST",   "/v1/cni/del",                     W, true},  &Handlers::cni_del},
         {{"POST",   "/v1/cni/check",                   W, true},  &Handlers::cni_check},
@@ -330,9 +398,36 @@ void Handlers::list_networks(const ApiRequest&, const Args&, Reply reply) {
     reply({200, api::to_json(out), {}});
 }
 
+void Handlers::post_cluster(Reply reply, std::function<ApiResponse()> call) {
+    auto shared_reply = std::make_shared<Reply>(std::move(reply));
+    auto run = [shared_reply, call = std::move(call)] {
+        ApiResponse resp;
+        try {
+            resp = call();
+        } catch (const std::exception& e) {
+            resp = error_response(Error::internal(fmt::format("internal error: {}", e.what())));
+        }
+        (*shared_reply)(std::move(resp));
+    };
+    auto cancel = [shared_reply] { (*shared_reply)(error_response(shutting_down_not_started())); };
+    std::lock_guard lk(cluster_thread_mu_);
+    if (!cluster_thread_) cluster_thread_ = std::make_unique<ClusterThread>();
+    cluster_thread_->post({std::move(run), std::move(cancel)});
+}
+
 void Handlers::create_network(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = parse_create_network(req.body);
     if (!parsed) return reply(error_response(parsed.error()));
+    if (parsed->driver == kOverlayDriver) {
+        Cluster* cluster = cluster_.load();
+        if (!cluster) return reply(error_response(no_cluster_for_overlay()));
+        return post_cluster(std::move(reply), [cluster, r = std::move(parsed).value()] {
+            auto n = cluster->create_network(r, kClusterTimeout);
+            if (!n) return error_response(n.error());
+            log::debug("api: created overlay network {} ({})", n->name, n->subnet.str());
+            return ApiResponse{201, network_to_json(*n), {}};
+        });
+    }
     post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
         auto n = b.create_network(r);
         if (!n) return error_response(n.error());
@@ -351,6 +446,21 @@ void Handlers::get_network(const ApiRequest&, const Args& args, Reply reply) {
 }
 
 void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) {
+    // A global (overlay) network is removed cluster-wide; the cluster refuses it while any node
+    // has endpoints on it. Without a cluster (config changed) it is removed here only.
+    if (Cluster* cluster = cluster_.load()) {
+        auto snap = worker_.snapshot();
+        Result<void> err;
+        const core::Network* n = find_in(snap->networks, args[0], err);
+        if (n && n->overlay) {
+            return post_cluster(std::move(reply), [cluster, name = n->name] {
+                auto r = cluster->remove_network(name, kClusterTimeout);
+                if (!r) return error_response(r.error());
+                log::debug("api: removed overlay network {}", name);
+                return ApiResponse{204, nullptr, {}};
+            });
+        }
+    }
     post_job(std::move(reply), [name = args[0]](Backend& b) {
         auto r = b.remove_network(name);
         if (!r) return error_response(r.error());
@@ -452,6 +562,7 @@ void Handlers::get_info(const ApiRequest&, const Args&, Reply reply) {
     info.state_read_only = store::read_only_reason();
     info.firewall = {snap->firewall.backend, snap->firewall.repairs, snap->firewall.last_repair,
                      snap->firewall.warnings};
+    if (const Cluster* cluster = cluster_.load()) info.cluster = to_api(cluster->status());
     reply({200, api::to_json(info), {}});
 }
 
@@ -461,6 +572,17 @@ void Handlers::get_dns(const ApiRequest&, const Args&, Reply reply) {
         return reply(
             error_response(503, Error(ErrorKind::Unavailable, "embedded DNS not running")));
     reply({200, api::to_json(to_api(dns->status())), {}});
+}
+
+void Handlers::list_nodes(const ApiRequest&, const Args&, Reply reply) {
+    const Cluster* cluster = cluster_.load();
+    if (!cluster) {
+        return reply(error_response(
+            Error::invalid("this node is in no cluster: the config has no `cluster:` section")));
+    }
+    std::vector<api::NodeStatus> out;
+    for (const auto& n : cluster->nodes()) out.push_back(to_api(n));
+    reply({200, api::to_json(out), {}});
 }
 
 void Handlers::get_firewall(const ApiRequest&, const Args&, Reply reply) {

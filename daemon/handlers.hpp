@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +38,7 @@
 #include "base/clock.hpp"
 #include "base/error.hpp"
 #include "daemon/auth.hpp"
+#include "daemon/cluster.hpp"
 #include "daemon/dns_server.hpp"
 #include "daemon/worker.hpp"
 
@@ -101,6 +103,16 @@ public:
     // /v1/dns answers its status(); without it (nullptr, the default) those fields are left out
     // and GET /v1/dns is a 503 "embedded DNS not running". Any thread.
     void set_dns(const DnsServer* dns) { dns_.store(dns); }
+    // This node's cluster membership (daemon/cluster.hpp; the daemon's ClusterAgent), borrowed like
+    // the resolver. With it: POST /v1/networks with "Driver": "overlay" and DELETE of a network
+    // whose scope is global go to the cluster (run on the handlers' own cluster thread, one at a
+    // time: they wait for etcd and for this node's realization, never on the io thread or the
+    // worker), GET /v1/nodes answers its nodes() and GET /v1/info carries "Cluster". Without it
+    // (nullptr, the default: no `cluster:` config) an overlay create is a 400 naming the config
+    // section and GET /v1/nodes a 400 saying the node is in no cluster. Any thread.
+    void set_cluster(Cluster* cluster) { cluster_.store(cluster); }
+    // How long the cluster's create/remove may take (a client's default timeout is 30 s).
+    static constexpr std::chrono::milliseconds kClusterTimeout{20'000};
 
     // The shared kernel reads, for tests and diagnostics (any thread).
     struct ReadStats {
@@ -141,6 +153,9 @@ private:
     void create_netns(const ApiRequest& req, const Args&, Reply reply);
     void remove_netns(const ApiRequest&, const Args& args, Reply reply);
     void get_dns(const ApiRequest&, const Args&, Reply reply);
+    void list_nodes(const ApiRequest&, const Args&, Reply reply);
+    // Runs `call` (a blocking Cluster call) on the cluster thread and replies with its answer.
+    void post_cluster(Reply reply, std::function<ApiResponse()> call);
     // The CNI routes (daemon/handlers_cni.cpp).
     void cni_add(const ApiRequest& req, const Args&, Reply reply);
     void cni_del(const ApiRequest& req, const Args&, Reply reply);
@@ -156,6 +171,10 @@ private:
     struct ReadCache;
     std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
     std::atomic<const DnsServer*> dns_{nullptr};
+    std::atomic<Cluster*> cluster_{nullptr};
+    class ClusterThread;
+    std::mutex cluster_thread_mu_;
+    std::unique_ptr<ClusterThread> cluster_thread_;  // made at the first cluster mutation
 };
 
 using cnetd::now_rfc3339;  // base/clock.hpp

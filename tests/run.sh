@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds cnetd twice (release-ish and ASan+UBSan) and runs every test
-# suite in both builds: unit, kernel, integration, cni and fault. Kernel and integration tests need root; they
+# suite in both builds: unit, kernel, integration, cni, fault and etcd. Kernel and integration tests need root; they
 # run inside private namespaces (the whole run is wrapped in `unshare --net --mount --pid`), so the
 # machine's own network is never touched.
 #
 #   sudo tests/run.sh            # everything
 #   sudo tests/run.sh --quick    # one build (no sanitizers)
-#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni)
+#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni, etcd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,7 +15,7 @@ tools/install-deps.sh
 
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
-suites=${SUITES:-"unit kernel integration cni fault"}
+suites=${SUITES:-"unit kernel integration cni fault etcd"}
 suite_args=()
 for s in $suites; do suite_args+=(--suite "$s"); done
 

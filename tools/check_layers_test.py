@@ -86,6 +86,13 @@ class CheckLayersTest(unittest.TestCase):
         self.assert_flags("lib/api/json_parse.cpp", "<boost/asio/io_context.hpp>", "boost-asio",
                           ["api.json_parse"])
 
+    def test_openssl_outside_etcd(self):
+        self.assert_flags("lib/api/client.cpp", "<openssl/ssl.h>", "openssl", ["etcd", "api"])
+
+    def test_etcd_uses_base_only(self):
+        # lib/etcd sits above core in ORDER but links base only: the cluster records are not its.
+        self.assert_flags("lib/etcd/codec.cpp", '"core/model.hpp"', "edge", ["etcd", "core"])
+
     def test_lower_layer_includes_higher(self):
         self.assert_flags("lib/netlink/link.cpp", '"platform/linux_kernel.hpp"', "upward",
                           ["lower layer netlink", "higher layer platform"])

@@ -67,6 +67,7 @@ Result<PortBinding> parse_binding(const std::string& where, const json& j) {
 
 json to_json(const CreateNetworkRequest& r) {
     json body = {{"Name", r.name}};
+    put_if(body, "Driver", r.driver);
     put_if(body, "Subnet", r.subnet);
     put_if(body, "Gateway", r.gateway);
     put_if(body, "IPRange", r.ip_range);
@@ -184,22 +185,43 @@ json to_json(const Netns& n) {
     return {{"Name", n.name}, {"Path", n.path}};
 }
 
+json to_json(const NodeStatus& n) {
+    return {{"Name", n.name}, {"Address", n.address},    {"Blocks", n.blocks},
+            {"TTL", n.ttl},   {"LastSeen", n.last_seen}, {"Self", n.self}};
+}
+
+json to_json(const ClusterStatus& c) {
+    return {{"Node", c.node},
+            {"AdvertiseAddress", c.advertise_address},
+            {"Etcd", c.etcd},
+            {"EtcdReachable", c.etcd_reachable},
+            {"EtcdError", c.etcd_error},
+            {"UnreachableSince", c.unreachable_since},
+            {"LeaseID", c.lease_id},
+            {"LeaseTTL", c.lease_ttl},
+            {"Pending", c.pending},
+            {"Networks", c.networks},
+            {"Peers", c.peers}};
+}
+
 json to_json(const Info& i) {
-    return {{"Version", i.version},
-            {"NetnsDir", i.netns_dir},
-            {"StateDir", i.state_dir},
-            {"Socket", i.socket},
-            {"Networks", i.networks},
-            {"Endpoints", i.endpoints},
-            {"StartedAt", i.started_at},
-            {"LastReload", i.last_reload},
-            {"PendingRestart", i.pending_restart},
-            {"StateReadOnly", i.state_read_only},
-            {"Firewall",
-             {{"Backend", i.firewall.backend},
-              {"Repairs", i.firewall.repairs},
-              {"LastRepair", i.firewall.last_repair},
-              {"Warnings", i.firewall.warnings}}}};
+    json j = {{"Version", i.version},
+              {"NetnsDir", i.netns_dir},
+              {"StateDir", i.state_dir},
+              {"Socket", i.socket},
+              {"Networks", i.networks},
+              {"Endpoints", i.endpoints},
+              {"StartedAt", i.started_at},
+              {"LastReload", i.last_reload},
+              {"PendingRestart", i.pending_restart},
+              {"StateReadOnly", i.state_read_only},
+              {"Firewall",
+               {{"Backend", i.firewall.backend},
+                {"Repairs", i.firewall.repairs},
+                {"LastRepair", i.firewall.last_repair},
+                {"Warnings", i.firewall.warnings}}}};
+    if (i.cluster) j["Cluster"] = to_json(*i.cluster);
+    return j;
 }
 
 json to_json(const FirewallShow& f) {
@@ -264,6 +286,7 @@ Result<CreateNetworkRequest> parse_create_network(std::string_view body) {
     Fields f(j);
     CreateNetworkRequest req;
     CNETD_TRY_ASSIGN(req.name, f.required_string("Name"));
+    CNETD_TRY_ASSIGN(req.driver, f.optional_string("Driver"));
     CNETD_TRY_ASSIGN(req.subnet, f.optional_string("Subnet"));
     CNETD_TRY_ASSIGN(req.gateway, f.optional_string("Gateway"));
     CNETD_TRY_ASSIGN(req.ip_range, f.optional_string("IPRange"));
@@ -431,6 +454,38 @@ void from_json(const json& j, Info& i) {
     const json& fw = member(j, "Firewall");
     i.firewall = {str(fw, "Backend"), number(fw, "Repairs"), str(fw, "LastRepair"),
                   strings(fw, "Warnings")};
+    if (const json& c = member(j, "Cluster"); c.is_object()) i.cluster = read<ClusterStatus>(c);
+}
+
+namespace {
+// A signed JSON integer at `key` (TTLs are -1 when unknown), else `dflt`.
+int64_t signed_number(const json& j, const char* key, int64_t dflt) {
+    const json& v = member(j, key);
+    if (v.is_number_unsigned()) {
+        const uint64_t u = v.get<uint64_t>();
+        return u > uint64_t(INT64_MAX) ? dflt : static_cast<int64_t>(u);
+    }
+    return v.is_number_integer() ? v.get<int64_t>() : dflt;
+}
+}  // namespace
+
+void from_json(const json& j, NodeStatus& n) {
+    n = {str(j, "Name"),     str(j, "Address"), strings(j, "Blocks"), signed_number(j, "TTL", -1),
+         str(j, "LastSeen"), boolean(j, "Self")};
+}
+
+void from_json(const json& j, ClusterStatus& c) {
+    c.node = str(j, "Node");
+    c.advertise_address = str(j, "AdvertiseAddress");
+    c.etcd = strings(j, "Etcd");
+    c.etcd_reachable = boolean(j, "EtcdReachable");
+    c.etcd_error = str(j, "EtcdError");
+    c.unreachable_since = str(j, "UnreachableSince");
+    c.lease_id = signed_number(j, "LeaseID", 0);
+    c.lease_ttl = signed_number(j, "LeaseTTL", -1);
+    c.pending = number(j, "Pending");
+    c.networks = number(j, "Networks");
+    c.peers = number(j, "Peers");
 }
 
 void from_json(const json& j, FirewallShow& f) {

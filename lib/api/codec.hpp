@@ -40,7 +40,9 @@ json to_json(const Network& n);
 json to_json(const PortRow& p);
 json to_json(const CreateNetnsRequest& r);
 json to_json(const Netns& n);
-json to_json(const Info& i);
+json to_json(const Info& i);  // "Cluster" only when i.cluster is set
+json to_json(const NodeStatus& n);
+json to_json(const ClusterStatus& c);
 json to_json(const FirewallShow& f);
 json to_json(const Ping& p);
 json to_json(const Disconnected& d);
@@ -68,7 +70,7 @@ json to_json(const std::vector<T>& items) {
 // "request body: expected a JSON object, got array".
 Result<json> parse_object(std::string_view body);
 
-// {"Name","Subnet"?,"Gateway"?,"IPRange"?,"EnableIPv6"?,"Subnet6"?,"Gateway6"?,"IPRange6"?,
+// {"Name","Driver"?,"Subnet"?,"Gateway"?,"IPRange"?,"EnableIPv6"?,"Subnet6"?,"Gateway6"?,"IPRange6"?,
 //  "AuxAddresses"?,"Labels"?,"Options"?,"Internal"?}; "Name" must not be empty.
 Result<CreateNetworkRequest> parse_create_network(std::string_view body);
 // {"Target","Name"?,"IPv4Address"?,"IPv6Address"?,"MacAddress"?,"Publish"?,"GwPriority"?,
@@ -101,7 +103,9 @@ void from_json(const json& j, Endpoint& e);
 void from_json(const json& j, Network& n);
 void from_json(const json& j, PortRow& p);
 void from_json(const json& j, Netns& n);
-void from_json(const json& j, Info& i);
+void from_json(const json& j, Info& i);  // cluster set iff "Cluster" is an object
+void from_json(const json& j, NodeStatus& n);
+void from_json(const json& j, ClusterStatus& c);
 void from_json(const json& j, FirewallShow& f);
 void from_json(const json& j, CniAttachment& a);
 void from_json(const json& j, CniStatus& s);

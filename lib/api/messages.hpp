@@ -26,6 +26,9 @@ struct CreateNetworkRequest {
     std::string subnet6, gateway6, ip_range6;
     std::map<std::string, std::string> aux_addresses, labels, options;
     bool internal = false;
+    // "Driver": "bridge" (also when empty) or "overlay" (a cluster-wide network: the daemon needs
+    // a `cluster:` config, docs/overlay.md); any other name is the engine's to refuse.
+    std::string driver;
 };
 
 // One element of "PortBindings": the wire strings, checked by parse_connect (codec.hpp).
@@ -130,6 +133,32 @@ struct FirewallState {
     std::vector<std::string> warnings;
 };
 
+// --- cluster (overlay networks, docs/overlay.md) ------------------------------------------------
+
+// One element of GET /v1/nodes: a node of the cluster as this node's agent sees it.
+struct NodeStatus {
+    std::string name;
+    std::string address;              // its advertise-address (underlay)
+    std::vector<std::string> blocks;  // "mesh 10.200.1.0/24": one per overlay network
+    int64_t ttl = -1;                 // seconds left on its etcd lease; -1 unknown
+    std::string last_seen;            // RFC 3339 UTC of its last lease renewal; "" unknown
+    bool self = false;                // the node that answered
+};
+
+// "Cluster" of GET /v1/info, present only when the daemon has a `cluster:` config.
+struct ClusterStatus {
+    std::string node, advertise_address;
+    std::vector<std::string> etcd;  // endpoints as configured
+    bool etcd_reachable = false;
+    std::string etcd_error;         // the last error while unreachable
+    std::string unreachable_since;  // RFC 3339; "" while reachable
+    int64_t lease_id = 0;
+    int64_t lease_ttl = -1;  // seconds left; -1 unknown
+    uint64_t pending = 0;    // publications/deletions waiting for etcd
+    uint64_t networks = 0;   // overlay networks known
+    uint64_t peers = 0;      // remote nodes programmed (sum over networks)
+};
+
 // GET /v1/info.
 struct Info {
     std::string version, netns_dir, state_dir, socket;
@@ -138,6 +167,7 @@ struct Info {
     std::vector<std::string> pending_restart;
     std::string state_read_only;  // why mutations are refused; "" while writable
     FirewallState firewall;
+    std::optional<ClusterStatus> cluster;  // "Cluster": only with a `cluster:` config
 };
 
 // GET /v1/firewall.

@@ -1,10 +1,13 @@
 #include "config/config.hpp"
 
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <yaml-cpp/yaml.h>
 
@@ -283,6 +286,186 @@ Result<void> read_iptables(const std::string& src, const std::string& key, const
     return ok();
 }
 
+// --- `cluster:` (overlay networks; docs/overlay.md) -------------------------------------------
+
+// A whole number min..max at `key` (cluster's seconds and port).
+Result<unsigned long> get_number(const std::string& src, const std::string& key,
+                                 const YAML::Node& v, unsigned long min, unsigned long max) {
+    const std::string s = v.IsScalar() ? v.Scalar() : std::string();
+    bool digits =
+        !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
+    unsigned long n = digits ? std::stoul(s) : 0;
+    if (!digits || n < min || n > max) {
+        return field_error(
+            src, key,
+            fmt::format("expected a whole number from {} to {}, got {}", min, max, describe(v)));
+    }
+    return n;
+}
+
+// The node name goes into etcd keys (/cnetd/nodes/<name>, /cnetd/endpoints/<id>/<name>/...):
+// no '/', nothing a key or a log line could misread.
+std::string check_node_name(const std::string& s) {
+    if (s.empty() || s.size() > 63 ||
+        s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            std::string::npos ||
+        s == "." || s == "..") {
+        return fmt::format("\"{}\" is not a node name (1 to 63 of A-Z a-z 0-9 . _ -)", s);
+    }
+    return "";
+}
+
+// An etcd endpoint: http(s)://host:port, nothing after the port (the client adds /v3/...).
+std::string check_endpoint(const std::string& s) {
+    const std::string bad =
+        fmt::format("\"{}\" is not an etcd endpoint (http://host:port or https://host:port)", s);
+    std::string rest;
+    if (s.rfind("http://", 0) == 0) {
+        rest = s.substr(7);
+    } else if (s.rfind("https://", 0) == 0) {
+        rest = s.substr(8);
+    } else {
+        return bad;
+    }
+    const auto colon = rest.rfind(':');
+    if (colon == std::string::npos || colon == 0) return bad;
+    const std::string host = rest.substr(0, colon), port = rest.substr(colon + 1);
+    if (host.find_first_of("/?#@ \t") != std::string::npos) return bad;
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
+        std::stoul(port) > 65535) {
+        return bad;
+    }
+    return "";
+}
+
+Result<void> read_cluster_etcd(const std::string& src, const std::string& key, const YAML::Node& v,
+                               ClusterConfig& c) {
+    if (!v.IsSequence())
+        return field_error(src, key, "expected a list of endpoints, got " + describe(v));
+    if (v.size() == 0) return field_error(src, key, "the list is empty (at least one endpoint)");
+    size_t i = 0;
+    for (const auto& e : v) {
+        const std::string at = fmt::format("{}[{}]", key, i++);
+        CNETD_TRY_ASSIGN(std::string s, get_string(src, at, e));
+        if (std::string why = check_endpoint(s); !why.empty()) return field_error(src, at, why);
+        c.etcd.push_back(s);
+    }
+    return ok();
+}
+
+// `tls: {ca, cert, key}`: client certificates for etcd; all three or none, absolute and readable
+// (a typo is reported at start, not as a TLS failure at the first etcd request).
+Result<void> read_cluster_tls(const std::string& src, const std::string& key, const YAML::Node& v,
+                              ClusterConfig& c) {
+    if (!v.IsMap()) return field_error(src, key, "expected {ca, cert, key}, got " + describe(v));
+    for (const auto& kv : v) {
+        const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+        std::string* dst = k == "ca"     ? &c.tls_ca
+                           : k == "cert" ? &c.tls_cert
+                           : k == "key"  ? &c.tls_key
+                                         : nullptr;
+        if (!dst)
+            return field_error(src, key,
+                               fmt::format("unknown key \"{}\" (tls has ca, cert and key)", k));
+        const std::string at = key + "." + k;
+        CNETD_TRY_ASSIGN(*dst, get_string(src, at, kv.second));
+        if (std::string why = check_path(*dst); !why.empty()) return field_error(src, at, why);
+        if (::access(dst->c_str(), R_OK) != 0) {
+            return field_error(src, at, fmt::format("\"{}\": {}", *dst, std::strerror(errno)));
+        }
+    }
+    if (c.tls_ca.empty() || c.tls_cert.empty() || c.tls_key.empty()) {
+        return field_error(src, key, "needs all three of ca, cert and key");
+    }
+    return ok();
+}
+
+// One key of `cluster:`; `key` is path-qualified ("cluster.vxlan-port").
+Result<void> read_cluster_key(const std::string& src, const std::string& k, const YAML::Node& v,
+                              ClusterConfig& c, bool& have_address) {
+    const std::string key = "cluster." + k;
+    if (k == "etcd") return read_cluster_etcd(src, key, v, c);
+    if (k == "tls") return read_cluster_tls(src, key, v, c);
+    if (k == "node-name") {
+        CNETD_TRY_ASSIGN(c.node_name, get_string(src, key, v));
+        if (std::string why = check_node_name(c.node_name); !why.empty())
+            return field_error(src, key, why);
+    } else if (k == "advertise-address") {
+        CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+        auto a = Ipv4::parse(s);
+        if (!a) return field_error(src, key, a.error().message());
+        if (a->value() == 0 || (a->value() >> 24) == 127 || (a->value() >> 28) == 14 ||
+            a->value() == 0xffffffffu) {
+            return field_error(
+                src, key, fmt::format("\"{}\": not a unicast address other nodes can reach", s));
+        }
+        c.advertise_address = *a;
+        have_address = true;
+    } else if (k == "vxlan-port") {
+        CNETD_TRY_ASSIGN(unsigned long n, get_number(src, key, v, 1, 65535));
+        c.vxlan_port = static_cast<uint16_t>(n);
+    } else if (k == "lease-ttl") {
+        // Up to a week: etcd's own lease TTL limit is far larger, a week is already absurd.
+        CNETD_TRY_ASSIGN(c.lease_ttl, get_number(src, key, v, 10, 604800));
+    } else if (k == "lease-renew-margin") {
+        CNETD_TRY_ASSIGN(c.lease_renew_margin, get_number(src, key, v, 1, 604800));
+    } else {
+        return field_error(src, "cluster",
+                           fmt::format("unknown key \"{}\" (cluster has etcd, node-name, "
+                                       "advertise-address, vxlan-port, tls, lease-ttl, "
+                                       "lease-renew-margin)",
+                                       k));
+    }
+    return ok();
+}
+
+// The hostname, the default node name.
+std::string hostname() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "";
+    return buf;
+}
+
+// `cluster:`: all keys read, then the checks across them (required keys, https needs tls, margin
+// below the TTL).
+Result<void> read_cluster(const std::string& src, const std::string&, const YAML::Node& v,
+                          State& st) {
+    if (!v.IsMap()) return field_error(src, "cluster", "expected a mapping, got " + describe(v));
+    ClusterConfig c;
+    bool have_address = false;
+    for (const auto& kv : v) {
+        if (!kv.first.IsScalar()) return field_error(src, "cluster", "a key is not a string");
+        CNETD_TRY(read_cluster_key(src, kv.first.Scalar(), kv.second, c, have_address));
+    }
+    if (c.etcd.empty())
+        return field_error(src, "cluster.etcd", "missing (a list of etcd endpoints)");
+    if (!have_address) {
+        return field_error(src, "cluster.advertise-address",
+                           "missing (this node's underlay IPv4 address, which the others reach)");
+    }
+    if (c.node_name.empty()) {
+        c.node_name = hostname();
+        if (std::string why = check_node_name(c.node_name); !why.empty()) {
+            return field_error(src, "cluster.node-name", "not set, and the hostname " + why);
+        }
+    }
+    for (const auto& e : c.etcd) {
+        if (e.rfind("https://", 0) == 0 && c.tls_ca.empty()) {
+            return field_error(
+                src, "cluster.tls",
+                fmt::format("missing: the https endpoint {} needs {{ca, cert, key}}", e));
+        }
+    }
+    if (c.lease_renew_margin >= c.lease_ttl) {
+        return field_error(
+            src, "cluster.lease-renew-margin",
+            fmt::format("{} must be less than lease-ttl ({})", c.lease_renew_margin, c.lease_ttl));
+    }
+    st.cfg.cluster = std::move(c);
+    return ok();
+}
+
 // Every key cnetd reads, with its reader (a declarative table: any other key is ignored if it is
 // one of kIgnoredDockerKeys, else an error).
 const std::map<std::string, Reader>& readers() {
@@ -309,6 +492,7 @@ const std::map<std::string, Reader>& readers() {
         {"socket", string_key(&Config::socket, check_path)},
         {"state-dir", string_key(&Config::state_dir, check_path)},
         {"netns-dir", string_key(&Config::netns_dir, check_path)},
+        {"cluster", read_cluster},
     };
     return table;
 }

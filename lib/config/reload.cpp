@@ -26,6 +26,23 @@ std::string pools_text(const Config& c) {
     return s.empty() ? "(none)" : s;
 }
 
+// `cluster:` as one value: any change of it waits for a restart (the agent's lease, watch and
+// VXLAN devices are made from it at start).
+std::string cluster_text(const Config& c) {
+    if (!c.cluster) return "(unset)";
+    const ClusterConfig& k = *c.cluster;
+    std::string etcd;
+    for (const auto& e : k.etcd) etcd += (etcd.empty() ? "" : ",") + e;
+    return fmt::format(
+        "{{etcd: [{}], node-name: {}, advertise-address: {}, vxlan-port: {}, tls: {}, "
+        "lease-ttl: {}, lease-renew-margin: {}}}",
+        etcd, k.node_name, k.advertise_address.str(), k.vxlan_port,
+        k.tls_ca.empty()
+            ? std::string("none")
+            : fmt::format("{{ca: {}, cert: {}, key: {}}}", k.tls_ca, k.tls_cert, k.tls_key),
+        k.lease_ttl, k.lease_renew_margin);
+}
+
 std::string cut(std::string s) {
     if (s.size() > kMaxValueText) {
         s.resize(kMaxValueText - 3);
@@ -114,6 +131,9 @@ const std::vector<Key>& keys() {
         {"read-group", false, "the socket file's mode is set when it is created",
          [](const Config& c) { return c.read_group.empty() ? std::string("\"\"") : c.read_group; },
          nullptr},
+        {"cluster", false,
+         "the cluster agent (etcd lease, watch, VXLAN devices) is made from it at start",
+         [](const Config& c) { return cluster_text(c); }, nullptr},
         {"max-connections", false, "the control server's limit is fixed when it starts listening",
          [](const Config& c) { return std::to_string(c.max_connections); }, nullptr},
         {"max-connections-per-uid", false,

@@ -31,6 +31,8 @@
 //                                   live in the old directories.
 //            group, read-group      the socket file's group and mode are set when it is created.
 //            max-connections        the control server's limit is fixed when it starts listening.
+//            cluster                the cluster agent (its etcd lease and watch, the node's
+//                                   blocks and VXLAN devices) is made from it at start.
 // Threading: none (values in, values out).
 #pragma once
 

@@ -10,6 +10,7 @@
 #include "core/attach_plan.hpp"
 #include "core/bridge_driver.hpp"
 #include "core/engine_detail.hpp"
+#include "core/overlay_driver.hpp"
 
 namespace cnetd::core {
 
@@ -51,6 +52,8 @@ Engine::Engine(Kernel& kernel, firewall::Backend& fw, StateStore& store, EngineO
     // The one place drivers are registered: a new driver is one more line here.
     auto bridge = std::make_unique<BridgeDriver>(kernel_);
     drivers_.emplace(std::string(bridge->name()), std::move(bridge));
+    auto overlay = std::make_unique<OverlayDriver>(kernel_);
+    drivers_.emplace(std::string(overlay->name()), std::move(overlay));
 }
 
 Result<NetworkDriver*> Engine::driver_for(std::string_view field, const std::string& name) {

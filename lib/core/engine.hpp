@@ -302,6 +302,18 @@ private:
     Result<Network> plan_new_network(const CreateNetworkRequest& req);
     // Write-ahead: into memory and the state file; the undo takes it out of both again.
     Result<void> record_network(const Network& n, detail::Rollback& undo);
+    // A planned network into state, kernel (its driver's create) and firewall, all or nothing;
+    // errors framed with `frame`.
+    Result<void> realize_network(const Network& n, const std::string& frame);
+    // --- overlay networks (lib/core/engine_overlay.cpp) ---
+    // The local Network of overlay network `def` with block `local.block`, checked against this
+    // node's networks (name, block overlaps, the driver's check_against and probe); reads the
+    // advertise-address's link for the MTU. No change.
+    Result<Network> plan_local_overlay(const OverlayNetworkDef& def, const OverlayLocal& local);
+    // Programs `want` on the network's VXLAN device in place of its recorded peers; returns the
+    // peers the device has afterwards (sorted by node) and adds each failure to `errors`.
+    std::vector<OverlayPeer> program_peers(const Network& net, const std::vector<OverlayPeer>& want,
+                                           ErrorList& errors);
     // InvalidArgument for the default network, Conflict while it has endpoints.
     Result<void> check_removable(const Network& n) const;
     // --- connect (lib/core/engine_attach.cpp; the pure part in core/attach_plan.hpp) ---

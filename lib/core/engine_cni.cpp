@@ -16,6 +16,34 @@ const Endpoint* find_attachment(const Network& n, const std::string& cid,
     return nullptr;
 }
 
+// The conf and the existing network `have` must agree, or the pod would get an address the config
+// does not describe. An overlay network's conf may leave the subnet out or give the whole overlay
+// subnet; its gateway is each node's own (not compared).
+Result<void> check_cni_config(const CreateNetworkRequest& net, const Network& have,
+                              const std::string& frame) {
+    auto differs = [&](std::string_view what, const std::string& want, const std::string& got) {
+        return Error::conflict(fmt::format(
+            "{}: network {} exists with {} {}, the CNI config asks for {}: use another network "
+            "name or align the config",
+            frame, have.name, what, got, want));
+    };
+    const Ipv4Cidr have_subnet = have.overlay ? have.overlay->subnet : have.subnet;
+    if (!(have.overlay && net.subnet.empty())) {
+        auto subnet = Ipv4Cidr::parse_network(net.subnet);
+        if (!subnet) return std::move(subnet).error().wrap(frame + ": subnet");
+        if (*subnet != have_subnet) return differs("subnet", net.subnet, have_subnet.str());
+    }
+    if (!have.overlay && !net.gateway.empty() && net.gateway != have.gateway.str())
+        return differs("gateway", net.gateway, have.gateway.str());
+    if (auto b = net.options.find(kOptBridgeName);
+        b != net.options.end() && b->second != have.bridge)
+        return differs("bridge", b->second, have.bridge);
+    const std::string range = have.ip_range ? have.ip_range->str() : "";
+    if (!net.ip_range.empty() && net.ip_range != range)
+        return differs("ip range", net.ip_range, range.empty() ? "(none)" : range);
+    return ok();
+}
+
 }  // namespace
 
 Result<Endpoint> Engine::cni_add(const CreateNetworkRequest& net, const ConnectRequest& att) {
@@ -29,29 +57,15 @@ Result<Endpoint> Engine::cni_add(const CreateNetworkRequest& net, const ConnectR
         if (x.net.name == net.name) n = &x;
     bool created = false;
     if (n) {
-        // The conf and the existing network must agree, or the pod would get an address the
-        // config does not describe.
-        const Network& have = n->net;
-        auto differs = [&](std::string_view what, const std::string& want, const std::string& got) {
-            return Error::conflict(fmt::format(
-                "{}: network {} exists with {} {}, the CNI config asks for {}: use another network "
-                "name or align the config",
-                frame, have.name, what, got, want));
-        };
-        auto subnet = Ipv4Cidr::parse_network(net.subnet);
-        if (!subnet) return std::move(subnet).error().wrap(frame + ": subnet");
-        if (*subnet != have.subnet) return differs("subnet", net.subnet, have.subnet.str());
-        if (!net.gateway.empty() && net.gateway != have.gateway.str())
-            return differs("gateway", net.gateway, have.gateway.str());
-        if (auto b = net.options.find(kOptBridgeName);
-            b != net.options.end() && b->second != have.bridge)
-            return differs("bridge", b->second, have.bridge);
-        const std::string range = have.ip_range ? have.ip_range->str() : "";
-        if (!net.ip_range.empty() && net.ip_range != range)
-            return differs("ip range", net.ip_range, range.empty() ? "(none)" : range);
-        if (const Endpoint* ep = find_attachment(have, att.container_id, att.ifname)) {
+        CNETD_TRY(check_cni_config(net, n->net, frame));
+        if (const Endpoint* ep = find_attachment(n->net, att.container_id, att.ifname)) {
             return cni_retry(*n, *ep, att).context(frame);
         }
+    } else if (net.driver == "overlay") {
+        return Error::not_found(fmt::format(
+            "{}: overlay network {} does not exist on this node; a CNI config cannot create one "
+            "(netctl network create --driver overlay, with a `cluster:` config)",
+            frame, net.name));
     } else {
         auto made = create_network(net);
         if (!made) return std::move(made).error().wrap(frame + ": create network");

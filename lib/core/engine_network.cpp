@@ -7,6 +7,7 @@
 #include "base/log.hpp"
 #include "core/engine.hpp"
 #include "core/engine_detail.hpp"
+#include "core/overlay_driver.hpp"
 
 namespace cnetd::core {
 
@@ -28,6 +29,9 @@ std::vector<Ipv4> nameservers_of(const std::string& path) {
 }  // namespace
 
 Result<Network> Engine::plan_new_network(const CreateNetworkRequest& req) {
+    // The daemon routes these to its cluster agent (Engine::plan_overlay_network and
+    // add_overlay_network): a node never makes one alone.
+    if (req.driver == "overlay") return Error::invalid(kOverlayThroughCluster);
     CNETD_TRY_ASSIGN(NetworkDriver * driver, driver_for("driver", req.driver));
     PlanInputs in = plan_inputs();
     CNETD_TRY_ASSIGN(NetworkSpec spec, parse_network_request(req, random_hex(64), *driver, in));
@@ -67,11 +71,7 @@ Result<void> Engine::record_network(const Network& n, Rollback& undo) {
     return ok();
 }
 
-Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
-    // 1. Validate and plan everything; nothing changes until all of it passes.
-    CNETD_TRY_ASSIGN(Network n, plan_new_network(req));
-    // 2. Apply, with one undo log: state, kernel objects, firewall.
-    const std::string frame = fmt::format("create network {}", req.name);
+Result<void> Engine::realize_network(const Network& n, const std::string& frame) {
     Rollback undo;
     CNETD_TRY(record_network(n, undo).context(frame));
     CNETD_TRY(driver_of(n).create(n, undo).context(frame));
@@ -81,6 +81,14 @@ Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
         log_undo_failure(fw_.remove_network(rules), "remove firewall elements of " + rules.bridge);
     });
     undo.commit();
+    return ok();
+}
+
+Result<Network> Engine::create_network(const CreateNetworkRequest& req) {
+    // 1. Validate and plan everything; nothing changes until all of it passes.
+    CNETD_TRY_ASSIGN(Network n, plan_new_network(req));
+    // 2. Apply, with one undo log: state, kernel objects, firewall.
+    CNETD_TRY(realize_network(n, fmt::format("create network {}", req.name)));
     // After the commit, so a refused request leaves the sysctl as it was; forwarding is never
     // turned off again (other networks may need it), as at start.
     if (n.subnet6) {

@@ -84,6 +84,8 @@ Result<void> Engine::load_state() {
     for (auto& n : saved) {
         const std::string frame = fmt::format("load state: network {}", n.name);
         if (auto d = driver_for("driver", n.driver); !d) return std::move(d).error().wrap(frame);
+        if ((n.driver == "overlay") != n.overlay.has_value())
+            return Error::internal(frame + ": the overlay record and the driver disagree");
         if (n.is_default) n.dns = false;  // never, whatever a hand-edited file says
         auto made = make_net(std::move(n));
         if (!made.ok()) return std::move(made).error().wrap("load state");

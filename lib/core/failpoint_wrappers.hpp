@@ -111,6 +111,12 @@ public:
     Result<void> remove_dns_nat() override {
         CNETD_FP_STEP("netns", "remove_dns_nat", in_.remove_dns_nat());
     }
+    Result<void> add_route(const std::string& i, const Ipv4Cidr& dst, Ipv4 gw) override {
+        CNETD_FP_STEP("netns", "add_route", in_.add_route(i, dst, gw));
+    }
+    Result<bool> has_route(const std::string& i, const Ipv4Cidr& dst, Ipv4 gw) override {
+        return in_.has_route(i, dst, gw);
+    }
 
 private:
     std::unique_ptr<Netns> own_;
@@ -184,6 +190,21 @@ public:
     Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
                                    std::optional<Ipv6> v6) override {
         CNETD_FP_STEP("kernel", "forget_neighbours", in_.forget_neighbours(dev, v4, v6));
+    }
+    Result<bool> ensure_vxlan(const VxlanSpec& s) override {
+        CNETD_FP_STEP("kernel", "ensure_vxlan", in_.ensure_vxlan(s));
+    }
+    Result<void> add_vxlan_peer(const std::string& dev, const VxlanPeer& p) override {
+        CNETD_FP_STEP("kernel", "add_vxlan_peer", in_.add_vxlan_peer(dev, p));
+    }
+    Result<void> remove_vxlan_peer(const std::string& dev, const VxlanPeer& p) override {
+        CNETD_FP_STEP("kernel", "remove_vxlan_peer", in_.remove_vxlan_peer(dev, p));
+    }
+    Result<std::vector<VxlanPeer>> vxlan_peers(const std::string& dev) override {
+        return in_.vxlan_peers(dev);
+    }
+    Result<std::pair<std::string, unsigned>> link_of_address(Ipv4 a) override {
+        return in_.link_of_address(a);
     }
 
 private:

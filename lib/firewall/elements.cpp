@@ -109,16 +109,30 @@ std::vector<SetElems> network_elements(const NetworkRules& n) {
     out.push_back({"bridges", {Elem{ifname(n.bridge), {}, {}, false}}, fmt::format("{{ {} }}", q)});
     if (n.internal || protects(n.mode4))
         out.push_back({"subnets", interval(s), fmt::format("{{ {} }}", s.str())});
-    out.push_back({"nets",
-                   {Elem{cat(be32(s.network().value()), ifname(n.bridge)),
-                         cat(be32(s.broadcast().value()), ifname(n.bridge)),
-                         {},
-                         false}},
-                   fmt::format("{{ {} . {} }}", s.str(), q)});
+    auto net_elem = [&](const std::string& dev) {
+        return Elem{cat(be32(s.network().value()), ifname(dev)),
+                    cat(be32(s.broadcast().value()), ifname(dev)),
+                    {},
+                    false};
+    };
+    auto pair_elem = [&](const std::string& a, const std::string& b) {
+        return Elem{cat(ifname(a), ifname(b)), {}, {}, false};
+    };
+    out.push_back({"nets", {net_elem(n.bridge)}, fmt::format("{{ {} . {} }}", s.str(), q)});
     if (n.icc)
-        out.push_back({"icc_bridges",
-                       {Elem{cat(ifname(n.bridge), ifname(n.bridge)), {}, {}, false}},
-                       fmt::format("{{ {} . {} }}", q, q)});
+        out.push_back(
+            {"icc_bridges", {pair_elem(n.bridge, n.bridge)}, fmt::format("{{ {} . {} }}", q, q)});
+    if (!n.tunnel.empty()) {
+        // Overlay: the subnet (this node's block) may arrive on the tunnel (no direct routing)
+        // and leaves through it un-NATed (no nat on own bridge); with icc, remote nodes'
+        // containers are peers both ways, accepted before isolation and the internal drops.
+        const std::string t = fmt::format("\"{}\"", n.tunnel);
+        out.push_back({"nets", {net_elem(n.tunnel)}, fmt::format("{{ {} . {} }}", s.str(), t)});
+        if (n.icc)
+            out.push_back({"icc_bridges",
+                           {pair_elem(n.bridge, n.tunnel), pair_elem(n.tunnel, n.bridge)},
+                           fmt::format("{{ {} . {}, {} . {} }}", q, t, t, q)});
+    }
     if (n.internal)
         out.push_back({"internal_bridges",
                        {Elem{ifname(n.bridge), {}, {}, false}},

@@ -6,11 +6,27 @@ namespace cnetd::firewall {
 
 using namespace detail;
 
+namespace {
+// The interfaces a network's rules name: its bridge, and an overlay network's tunnel.
+std::vector<std::string> devices(const NetworkRules& n) {
+    std::vector<std::string> out{n.bridge};
+    if (!n.tunnel.empty()) out.push_back(n.tunnel);
+    return out;
+}
+}  // namespace
+
 Result<void> validate(const NetworkRules& n) {
     auto frame = [&] { return fmt::format("network {}", n.id.empty() ? n.bridge : n.id); };
     if (n.id.empty()) return Error::invalid(fmt::format("{}: empty network id", frame()));
     if (auto r = validate_ifname(n.bridge); !r.ok())
         return Error(r.error()).wrap(frame() + ": bridge");
+    if (!n.tunnel.empty()) {
+        if (auto r = validate_ifname(n.tunnel); !r.ok())
+            return Error(r.error()).wrap(frame() + ": tunnel");
+        if (n.tunnel == n.bridge)
+            return Error::invalid(
+                fmt::format("{}: tunnel {} is the network's bridge", frame(), n.tunnel));
+    }
     if (n.subnet.prefix() < 1 || n.subnet.prefix() > 32)
         return Error::invalid(
             fmt::format("{}: subnet {}: prefix must be 1..32", frame(), n.subnet.str()));
@@ -71,6 +87,12 @@ Result<void> validate(const std::vector<NetworkRules>& nets) {
             if (nets[i].bridge == nets[j].bridge)
                 return Error::invalid(fmt::format("network {}: bridge {} already used by {}",
                                                   nets[i].id, nets[i].bridge, nets[j].id));
+            for (const auto& a : devices(nets[i]))
+                for (const auto& b : devices(nets[j]))
+                    if (a == b)
+                        return Error::invalid(
+                            fmt::format("network {}: interface {} already used by {}", nets[i].id,
+                                        a, nets[j].id));
             if (nets[i].subnet.masked().overlaps(nets[j].subnet.masked()))
                 return Error::invalid(fmt::format("network {}: subnet {} overlaps {} of {}",
                                                   nets[i].id, nets[i].subnet.str(),

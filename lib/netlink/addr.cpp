@@ -93,6 +93,33 @@ Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, co
     return send_del(s, make_addr4(ifindex, a, false), del_what(s, ifname, a.str()));
 }
 
+Result<void> make_only_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
+                            const std::optional<Ipv4Cidr>& want) {
+    CNETD_TRY_ASSIGN(auto addrs, list_ipv4(s, ifindex));
+    bool have_right = false;
+    for (const auto& a : addrs) {
+        // /31 and /32 addresses are added without a broadcast address (make_addr4).
+        const Ipv4 brd = want && want->prefix() < 31 ? want->broadcast() : Ipv4();
+        if (want && a.local == *want && a.broadcast == brd) {
+            have_right = true;
+            continue;
+        }
+        CNETD_TRY(del_ipv4(s, ifindex, ifname, a.local));
+    }
+    if (want && !have_right) CNETD_TRY(add_ipv4(s, ifindex, ifname, *want, true));
+    return ok();
+}
+
+Result<std::optional<int>> ipv4_owner(RouteSocket& s, Ipv4 a) {
+    std::optional<int> owner;
+    CNETD_TRY(detail::each_addr(s, AF_INET, 0, [&](rtnl_addr* addr) {
+        Ipv4 local;
+        if (!owner && detail::to_ipv4(rtnl_addr_get_local(addr), local) && local == a)
+            owner = rtnl_addr_get_ifindex(addr);
+    }));
+    return owner;
+}
+
 Result<std::vector<Ipv6Addr>> list_ipv6(RouteSocket& s, int ifindex) {
     std::vector<Ipv6Addr> out;
     CNETD_TRY(detail::each_addr(s, AF_INET6, ifindex, [&](rtnl_addr* a) {

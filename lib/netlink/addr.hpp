@@ -2,6 +2,7 @@
 // Errors: Kernel kind, "<op> <cidr> to/from <ifname>[ in <netns>]: <strerror>".
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ Result<void> add_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, co
 
 // Removes `addr` from `ifindex`. An absent address is success.
 Result<void> del_ipv4(RouteSocket& s, int ifindex, const std::string& ifname, const Ipv4Cidr& addr);
+
+// Makes `want` the only IPv4 address of `ifindex` (nullopt: removes every IPv4 address). A right
+// one already there (same address, prefix and broadcast) is left alone: re-adding would flap its
+// routes and neighbours. Wrong ones go first: deleting a primary address also deletes the
+// secondaries of its subnet, which would take a freshly added right one with it.
+Result<void> make_only_ipv4(RouteSocket& s, int ifindex, const std::string& ifname,
+                            const std::optional<Ipv4Cidr>& want);
+
+// The ifindex of the link holding IPv4 address `a` (any prefix), nullopt when no link has it (one
+// dump of the namespace's addresses).
+Result<std::optional<int>> ipv4_owner(RouteSocket& s, Ipv4 a);
 
 struct Ipv6Addr {
     Ipv6Cidr local;      // address with its prefix length

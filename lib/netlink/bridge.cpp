@@ -67,20 +67,9 @@ Result<void> configure(RouteSocket& s, const BridgeParams& p, const LinkInfo& br
 
     if (!created && br.mtu != p.mtu) CNETD_TRY(set_mtu(s, p.name, p.mtu));
 
-    // Make p.address the only IPv4 address (none with no_ipv4_address). Wrong ones go first:
-    // deleting a primary address also deletes the secondaries of its subnet, which would take a
-    // freshly added right one with it.
-    CNETD_TRY_ASSIGN(auto addrs, list_ipv4(s, br.ifindex));
-    bool have_right = false;
-    for (const auto& a : addrs) {
-        if (!p.no_ipv4_address && a.local == p.address && a.broadcast == p.address.broadcast()) {
-            have_right = true;  // leave it: re-adding would flap routes and neighbours
-            continue;
-        }
-        CNETD_TRY(del_ipv4(s, br.ifindex, p.name, a.local));
-    }
-    if (!p.no_ipv4_address && !have_right)
-        CNETD_TRY(add_ipv4(s, br.ifindex, p.name, p.address, true));
+    // Make p.address the only IPv4 address (none with no_ipv4_address).
+    CNETD_TRY(make_only_ipv4(s, br.ifindex, p.name,
+                             p.no_ipv4_address ? std::nullopt : std::optional(p.address)));
     if (p.address6) CNETD_TRY(configure_ipv6(s, p, br));
     return set_up(s, p.name);
 }

@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <netlink/handlers.h>
+#include <netlink/netlink.h>
+
 namespace cnetd::netlink::detail {
 
 NlAddrPtr ipv4_addr(Ipv4 a, int prefix) {
@@ -94,9 +97,42 @@ Result<void> each_addr(RouteSocket& s, int family, int ifindex,
     if (rc < 0) return s.error(rc, fmt::format("list addresses{}", s.where()));
     for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
         auto* a = reinterpret_cast<rtnl_addr*>(o);
-        if (rtnl_addr_get_family(a) == family && rtnl_addr_get_ifindex(a) == ifindex) fn(a);
+        if (rtnl_addr_get_family(a) == family &&
+            (ifindex == 0 || rtnl_addr_get_ifindex(a) == ifindex))
+            fn(a);
     }
     return ok();
+}
+
+namespace {
+
+int on_dump_msg(nl_msg* msg, void* arg) noexcept {
+    (*static_cast<const std::function<void(nl_msg*)>*>(arg))(msg);
+    return NL_OK;
+}
+
+}  // namespace
+
+Result<void> dump(RouteSocket& s, const std::function<Result<NlMsg>()>& request,
+                  const std::function<void(nl_msg*)>& fn, const std::function<void()>& restart,
+                  const std::string& what) {
+    // A private copy of the socket's callbacks (it keeps the error hook) with our VALID handler.
+    nl_cb* base = nl_socket_get_cb(s.get());
+    CHandle<nl_cb, nl_cb_put> cb(nl_cb_clone(base));
+    nl_cb_put(base);
+    if (!cb) return Error::sys(ENOMEM, what);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_dump_msg,
+              const_cast<std::function<void(nl_msg*)>*>(&fn));
+    for (int attempt = 0;; ++attempt) {
+        CNETD_TRY_ASSIGN(NlMsg msg, request());
+        s.clear_error();
+        restart();
+        if (int rc = nl_send_auto(s.get(), msg.get()); rc < 0) return s.error(rc, what);
+        int rc = nl_recvmsgs(s.get(), cb.get());
+        if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
+        if (rc < 0) return s.error(rc, what);
+        return ok();
+    }
 }
 
 Result<void> each_main_route(RouteSocket& s, int family, std::string_view op,

@@ -51,10 +51,19 @@ Result<std::optional<LinkInfo>> get_link(RouteSocket& s, int ifindex, const std:
 Result<void> change_by_name(RouteSocket& s, const std::string& name, rtnl_link* changes,
                             std::string_view op);
 
-// One dump of the namespace's addresses; calls `fn` for each address of `family` on `ifindex`.
+// One dump of the namespace's addresses; calls `fn` for each address of `family` on `ifindex`
+// (0: on any link).
 // Errors: "list addresses[ in <netns>]: <strerror>".
 Result<void> each_addr(RouteSocket& s, int family, int ifindex,
                        const std::function<void(rtnl_addr*)>& fn);
+
+// Sends the dump request `request()` builds and calls `fn` for each message of the answer. A dump
+// the kernel marks interrupted (NLM_F_DUMP_INTR: the table changed meanwhile) is run again, up to
+// 10 times, as libnl's cache refill does: `restart` is called first so `fn` can drop what it
+// collected. Errors: "<what>: <strerror>" (what already carries the namespace).
+Result<void> dump(RouteSocket& s, const std::function<Result<NlMsg>()>& request,
+                  const std::function<void(nl_msg*)>& fn, const std::function<void()>& restart,
+                  const std::string& what);
 
 // One dump of `family`'s routes; calls `fn` for each route of the main table.
 // Errors: "<op>[ in <netns>]: <strerror>".

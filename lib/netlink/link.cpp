@@ -24,25 +24,6 @@ Result<std::optional<LinkInfo>> get_link(RouteSocket& s, const std::string& name
     return detail::get_link(s, 0, name, fmt::format("get link {}", name));
 }
 
-namespace {
-
-struct PortCount {
-    uint32_t master = 0;
-    unsigned n = 0;
-};
-
-// NL_CB_VALID for the filtered RTM_GETLINK dump. Kernels without dump filtering (< 4.1) send
-// every link, so the master is checked here as well.
-int count_port(nl_msg* msg, void* arg) noexcept {
-    auto* c = static_cast<PortCount*>(arg);
-    nlattr* tb[IFLA_MAX + 1] = {};
-    if (nlmsg_parse(nlmsg_hdr(msg), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return NL_SKIP;
-    if (tb[IFLA_MASTER] && nla_get_u32(tb[IFLA_MASTER]) == c->master) ++c->n;
-    return NL_OK;
-}
-
-}  // namespace
-
 Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::string& master_name) {
     const std::string what = fmt::format("count ports of {}{}", master_name, s.where());
     auto request = [&]() -> Result<NlMsg> {
@@ -56,25 +37,20 @@ Result<unsigned> count_ports(RouteSocket& s, int master_ifindex, const std::stri
             return Error::sys(ENOBUFS, what);
         return msg;
     };
-    // A private copy of the socket's callbacks (it keeps the error hook) with our VALID handler.
-    nl_cb* base = nl_socket_get_cb(s.get());
-    CHandle<nl_cb, nl_cb_put> cb(nl_cb_clone(base));
-    nl_cb_put(base);
-    if (!cb) return Error::sys(ENOMEM, what);
-    PortCount count{static_cast<uint32_t>(master_ifindex), 0};
-    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, count_port, &count);
+    // Kernels without dump filtering (< 4.1) send every link, so the master is checked here too.
+    unsigned n = 0;
+    auto count = [&](nl_msg* msg) {
+        nlattr* tb[IFLA_MAX + 1] = {};
+        if (nlmsg_parse(nlmsg_hdr(msg), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return;
+        if (tb[IFLA_MASTER] &&
+            nla_get_u32(tb[IFLA_MASTER]) == static_cast<uint32_t>(master_ifindex))
+            ++n;
+    };
     // A link list that changes during the dump (e.g. the veth reaper deleting retired pairs)
-    // marks it NLM_F_DUMP_INTR: count again, as libnl's cache refill does.
-    for (int attempt = 0;; ++attempt) {
-        CNETD_TRY_ASSIGN(NlMsg msg, request());
-        s.clear_error();
-        count.n = 0;
-        if (int rc = nl_send_auto(s.get(), msg.get()); rc < 0) return s.error(rc, what);
-        int rc = nl_recvmsgs(s.get(), cb.get());
-        if (rc == -NLE_DUMP_INTR && attempt < 10) continue;
-        if (rc < 0) return s.error(rc, what);
-        return count.n;
-    }
+    // marks it NLM_F_DUMP_INTR: detail::dump counts again.
+    CNETD_TRY(detail::dump(
+        s, request, count, [&] { n = 0; }, what));
+    return n;
 }
 
 Result<void> set_up(RouteSocket& s, const std::string& name) {

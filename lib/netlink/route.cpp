@@ -132,11 +132,84 @@ Result<std::vector<Route4>> list_main_routes4(RouteSocket& s) {
         out_r.scope = static_cast<unsigned>(rtnl_route_get_scope(r));
         out_r.type = rtnl_route_get_type(r);
         out_r.priority = rtnl_route_get_priority(r);
-        if (rtnl_route_get_nnexthops(r) > 0)
-            out_r.oif = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+        out_r.flags = rtnl_route_get_flags(r);
+        if (rtnl_route_get_nnexthops(r) > 0) {
+            rtnl_nexthop* nh = rtnl_route_nexthop_n(r, 0);
+            out_r.oif = rtnl_route_nh_get_ifindex(nh);
+            out_r.flags |= rtnl_route_nh_get_flags(nh);
+            Ipv4 gw;
+            if (detail::to_ipv4(rtnl_route_nh_get_gateway(nh), gw)) out_r.gateway = gw;
+        }
         out.push_back(out_r);
     }));
     return out;
+}
+
+namespace {
+
+// The route object of `r` (gateway left out when `with_gateway` is false: a delete by key).
+Result<detail::RoutePtr> route4_object(const GatewayRoute4& r, bool with_gateway,
+                                       const std::string& what) {
+    detail::RoutePtr route(rtnl_route_alloc());
+    detail::NlAddrPtr dst = detail::ipv4_addr(r.dst.addr(), r.dst.prefix());
+    detail::NlAddrPtr gw = detail::ipv4_addr(r.gateway);
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();
+    if (!route || !dst || !gw || !nh) {
+        if (nh) rtnl_route_nh_free(nh);
+        return Error::sys(ENOMEM, what);
+    }
+    rtnl_route_set_family(route.get(), AF_INET);
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_type(route.get(), RTN_UNICAST);
+    if (int rc = rtnl_route_set_dst(route.get(), dst.get()); rc < 0) {
+        rtnl_route_nh_free(nh);
+        return Error::sys(nle_to_errno(-rc), what);
+    }
+    rtnl_route_nh_set_ifindex(nh, r.ifindex);
+    if (with_gateway) {
+        rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+        rtnl_route_set_scope(route.get(), RT_SCOPE_UNIVERSE);
+        rtnl_route_nh_set_gateway(nh, gw.get());
+        // A single-nexthop route carries its nexthop flags in rtm_flags (as `ip route` sends it).
+        if (r.onlink) rtnl_route_set_flags(route.get(), RTNH_F_ONLINK);
+    } else {
+        // Any scope and protocol: the kernel then matches on table, dst and the device only.
+        rtnl_route_set_scope(route.get(), RT_SCOPE_NOWHERE);
+        rtnl_route_set_protocol(route.get(), RTPROT_UNSPEC);
+    }
+    rtnl_route_add_nexthop(route.get(), nh);  // the route owns nh from here
+    return route;
+}
+
+}  // namespace
+
+Result<NlMsg> build_route4_add(const GatewayRoute4& r, int nlm_flags) {
+    const std::string what = fmt::format("add route {} via {}{}", r.dst.str(), r.gateway.str(),
+                                         r.onlink ? " onlink" : "");
+    CNETD_TRY_ASSIGN(detail::RoutePtr route, route4_object(r, true, what));
+    nl_msg* msg = nullptr;
+    if (int rc = rtnl_route_build_add_request(route.get(), nlm_flags, &msg); rc < 0)
+        return Error::sys(nle_to_errno(-rc), what);
+    return NlMsg(msg);
+}
+
+Result<NlMsg> build_route4_delete(const GatewayRoute4& r) {
+    const std::string what = fmt::format("delete route {}", r.dst.str());
+    CNETD_TRY_ASSIGN(detail::RoutePtr route, route4_object(r, false, what));
+    nl_msg* msg = nullptr;
+    if (int rc = rtnl_route_build_del_request(route.get(), 0, &msg); rc < 0)
+        return Error::sys(nle_to_errno(-rc), what);
+    return NlMsg(msg);
+}
+
+Result<void> add_route4(RouteSocket& s, const GatewayRoute4& r, const std::string& ifname) {
+    const std::string what = fmt::format("add route {} via {} dev {}{}", r.dst.str(),
+                                         r.gateway.str(), ifname, s.where());
+    auto msg = build_route4_add(r, NLM_F_EXCL);
+    if (!msg.ok()) return std::move(msg).error().wrap(what);
+    s.clear_error();
+    if (int rc = s.send_sync(std::move(msg).value()); rc < 0) return s.error(rc, what);
+    return ok();
 }
 
 }  // namespace cnetd::netlink

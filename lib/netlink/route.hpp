@@ -1,5 +1,6 @@
 // Routes, in the socket's namespace.
-// Errors: Kernel kind, "add default route via <gw> dev <ifname>[ in <netns>]: <strerror>".
+// Errors: Kernel kind, "add default route via <gw> dev <ifname>[ in <netns>]: <strerror>",
+// "add route <dst> via <gw> dev <ifname>[ in <netns>]: <strerror>".
 #pragma once
 
 #include <cstdint>
@@ -48,14 +49,36 @@ Result<void> delete_default_route(RouteSocket& s, int family, int ifindex, uint3
 
 // One IPv4 route of the main table, as the kernel dumps it.
 struct Route4 {
-    Ipv4Cidr dst;           // 0.0.0.0/0 for a default route
-    unsigned scope = 0;     // RT_SCOPE_* (RT_SCOPE_LINK = 253 for on-link routes)
-    unsigned type = 0;      // RTN_* (RTN_UNICAST, ...)
-    uint32_t priority = 0;  // metric: lower wins among equal destinations
-    int oif = 0;            // ifindex of the first nexthop, 0 if none (blackhole, ...)
+    Ipv4Cidr dst;                 // 0.0.0.0/0 for a default route
+    unsigned scope = 0;           // RT_SCOPE_* (RT_SCOPE_LINK = 253 for on-link routes)
+    unsigned type = 0;            // RTN_* (RTN_UNICAST, ...)
+    uint32_t priority = 0;        // metric: lower wins among equal destinations
+    int oif = 0;                  // ifindex of the first nexthop, 0 if none (blackhole, ...)
+    std::optional<Ipv4> gateway;  // the first nexthop's gateway, nullopt for "dev" routes
+    unsigned flags = 0;           // rtm_flags, with the nexthop's RTNH_F_* (RTNH_F_ONLINK = 4)
 };
 
 // Every IPv4 route of the main table (RT_TABLE_MAIN). One dump: not for the hot path.
 Result<std::vector<Route4>> list_main_routes4(RouteSocket& s);
+
+// A main-table IPv4 route `dst via gateway dev ifindex` (protocol boot, scope universe). With
+// onlink (RTNH_F_ONLINK) the kernel takes the gateway as directly reachable on the link even when
+// no address of the link covers it: the overlay's "block via block.0 dev vx onlink" (the kernel
+// then resolves the gateway with the neighbour entry programmed before the route).
+struct GatewayRoute4 {
+    int ifindex = 0;
+    Ipv4Cidr dst;  // a network address (host bits zero), else the kernel answers EINVAL
+    Ipv4 gateway;
+    bool onlink = false;
+};
+
+// Pure: the RTM_NEWROUTE (NLM_F_CREATE | nlm_flags: NLM_F_EXCL or NLM_F_REPLACE) adding `r`.
+Result<NlMsg> build_route4_add(const GatewayRoute4& r, int nlm_flags);
+// Pure: the RTM_DELROUTE of the main table's route to r.dst out of r.ifindex, whatever its
+// gateway, scope or protocol.
+Result<NlMsg> build_route4_delete(const GatewayRoute4& r);
+
+// Adds `r` with NLM_F_EXCL: an existing route to r.dst (same metric) is an error (EEXIST).
+Result<void> add_route4(RouteSocket& s, const GatewayRoute4& r, const std::string& ifname);
 
 }  // namespace cnetd::netlink

@@ -167,6 +167,31 @@ public:
         return netlink::announce(ifname, mac, v4, v6, h_->sock.where());
     }
 
+    Result<void> add_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gateway) override {
+        const std::string what =
+            fmt::format("add route {} via {} dev {}", dst.str(), gateway.str(), ifname);
+        if (dst != dst.masked()) {
+            return Error::invalid(
+                fmt::format("{}{}: destination {} is not a network address "
+                            "(the network is {})",
+                            what, h_->sock.where(), dst.str(), dst.masked().str()));
+        }
+        CNETD_TRY_ASSIGN(int ifindex,
+                         h_->ifindex_of(ifname, fmt::format("add route {} via {} dev", dst.str(),
+                                                            gateway.str())));
+        return netlink::add_route4(h_->sock, {ifindex, dst, gateway, false}, ifname);
+    }
+
+    Result<bool> has_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gateway) override {
+        auto ifindex = h_->ifindex_of(ifname, "find route dev");
+        if (!ifindex.ok() && ifindex.error().error_number() == ENODEV) return false;
+        CNETD_TRY(ifindex);
+        CNETD_TRY_ASSIGN(auto routes, netlink::list_main_routes4(h_->sock));
+        return std::any_of(routes.begin(), routes.end(), [&](const netlink::Route4& r) {
+            return r.oif == *ifindex && r.dst == dst.masked() && r.gateway == gateway;
+        });
+    }
+
     Result<std::unique_ptr<core::DnsListener>> open_dns_listener() override {
         return platform::open_dns_listener(h_->sock, h_->fd.get(), h_->path);
     }
@@ -232,6 +257,10 @@ struct LinuxKernel::Impl {
 
 LinuxKernel::LinuxKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LinuxKernel::~LinuxKernel() = default;
+
+netlink::RouteSocket& LinuxKernel::host_socket() {
+    return impl_->host;
+}
 
 Result<std::unique_ptr<LinuxKernel>> LinuxKernel::create(const std::string& netns_dir) {
     CNETD_TRY_ASSIGN(auto sock, netlink::RouteSocket::open_current());

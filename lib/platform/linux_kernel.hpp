@@ -12,6 +12,10 @@
 #include "base/error.hpp"
 #include "core/kernel.hpp"
 
+namespace cnetd::netlink {
+class RouteSocket;
+}
+
 namespace cnetd::platform {
 
 class LinuxKernel final : public core::Kernel {
@@ -54,7 +58,17 @@ public:
     Result<void> forget_neighbours(const std::string& dev, std::optional<Ipv4> v4,
                                    std::optional<Ipv6> v6) override;
 
+    // Overlay data plane (lib/platform/overlay.cpp over netlink/vxlan.hpp), on host_socket().
+    Result<bool> ensure_vxlan(const core::VxlanSpec& spec) override;
+    Result<void> add_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) override;
+    Result<void> remove_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) override;
+    Result<std::vector<core::VxlanPeer>> vxlan_peers(const std::string& dev) override;
+    Result<std::pair<std::string, unsigned>> link_of_address(Ipv4 a) override;
+
 private:
+    // The route socket of the namespace this object was created in (the daemon's).
+    netlink::RouteSocket& host_socket();
+
     struct Impl;
     explicit LinuxKernel(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;

@@ -126,8 +126,8 @@ TEST(Codec, WrongTypeNamesTheField) {
 }
 
 TEST(Codec, UnknownFieldsAreNamed) {
-    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","Driver":"x","labels":{}})"),
-              "unknown fields \"Driver\", \"labels\"");
+    EXPECT_EQ(create_error(R"({"Name":"web","Subnet":"10.0.0.0/8","driver":"x","labels":{}})"),
+              "unknown fields \"driver\", \"labels\"");
     auto r = daemon::parse_disconnect(R"({"Target":"a","Force":true})");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().message(), "unknown field \"Force\"");

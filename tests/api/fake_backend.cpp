@@ -226,6 +226,29 @@ Result<void> FakeBackend::remove_netns(const std::string& name) {
     return ok();
 }
 
+Result<core::Network> FakeBackend::add_overlay_network(const core::OverlayNetworkDef& def,
+                                                       const core::OverlayLocal& local) {
+    gate();
+    if (find(def.name)) return Error::conflict(fmt::format("network {} already exists", def.name));
+    core::Network n;
+    n.id = def.id;
+    n.name = def.name;
+    n.driver = "overlay";
+    n.subnet = local.block;
+    n.gateway = Ipv4(local.block.network().value() + 1);
+    n.bridge = "br-" + n.id.substr(0, 12);
+    n.options = def.options;
+    n.internal = def.internal;
+    n.dns = def.dns;
+    n.created = def.created;
+    n.overlay = core::Overlay{def.subnet, def.block_prefix, def.vni,     "vx-" + n.id.substr(0, 12),
+                              {},         local.node,       local.local, local.port,
+                              {}};
+    nets_.push_back(n);
+    std::sort(nets_.begin(), nets_.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    return n;
+}
+
 std::vector<core::Network> FakeBackend::networks() const {
     return nets_;
 }

@@ -82,6 +82,10 @@ public:
     Result<std::string> create_netns(const std::string& name) override;
     Result<void> remove_netns(const std::string& name) override;
     std::vector<core::Network> networks() const override;
+    // An overlay network as the engine makes it, minus the kernel: driver "overlay", subnet =
+    // the block, overlay facts from `def` and `local` (for the cluster routes' tests).
+    Result<core::Network> add_overlay_network(const core::OverlayNetworkDef& def,
+                                              const core::OverlayLocal& local) override;
 
     // CNI attachments as the engine keeps them (core/engine.hpp), minus the kernel: cni_add
     // creates the network when missing (Conflict when it exists with another subnet), a retry

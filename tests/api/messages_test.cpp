@@ -36,7 +36,8 @@ TEST(Messages, RequestsRoundTripThroughTheStrictParsers) {
                                      {{"host1", "10.1.0.5"}},
                                      {{"team", "a"}},
                                      {{"com.docker.network.bridge.name", "br-web"}},
-                                     true};
+                                     true,
+                                     "overlay"};
     auto pc = api::parse_create_network(api::to_json(create).dump());
     ASSERT_TRUE(pc.ok()) << pc.error().message();
     EXPECT_EQ(api::to_json(*pc), api::to_json(create));
@@ -135,8 +136,27 @@ TEST(Messages, AnswersReadBackWithoutLoss) {
                    "t1",
                    {"bip: a -> b"},
                    "",
-                   {"nftables", 4, "t2", {"w"}}};
+                   {"nftables", 4, "t2", {"w"}},
+                   std::nullopt};
     EXPECT_EQ(api::to_json(api::read<api::Info>(api::to_json(info))), api::to_json(info));
+    EXPECT_FALSE(api::to_json(info).contains("Cluster"));  // no `cluster:` config: no key
+    info.cluster = api::ClusterStatus{"n1",
+                                      "192.0.2.1",
+                                      {"http://192.0.2.1:2379"},
+                                      false,
+                                      "connect: refused",
+                                      "t3",
+                                      0x694d7a2b1c3e4f10,
+                                      -1,
+                                      2,
+                                      1,
+                                      3};
+    EXPECT_EQ(api::to_json(api::read<api::Info>(api::to_json(info))), api::to_json(info));
+    EXPECT_EQ(api::to_json(info)["Cluster"]["LeaseTTL"], -1);
+    api::NodeStatus node{"n2", "192.0.2.2", {"mesh 10.200.2.0/24"}, 3541, "t4", true};
+    const json nodes = api::to_json(std::vector<api::NodeStatus>{node, {}});
+    EXPECT_EQ(api::to_json(api::read_list<api::NodeStatus>(nodes)), nodes);
+    EXPECT_EQ(nodes[1]["TTL"], -1);
     api::FirewallShow fw{"nftables", "inet cnetd", true, 1, "t", {"w"}, "table inet cnetd {}\n"};
     EXPECT_EQ(api::to_json(api::read<api::FirewallShow>(api::to_json(fw))), api::to_json(fw));
     api::CniStatus st{true, {"bridge cni0 is missing"}};

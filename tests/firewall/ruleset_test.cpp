@@ -261,6 +261,68 @@ TEST(FirewallBatch, SnatIccOffInternal) {
     EXPECT_EQ(find_elems(ms, "internal_bridges")->elems.at(0).key, ifn("br-in"));
 }
 
+TEST(FirewallBatch, OverlayTunnelElements) {
+    auto n = net("ov", "br-cccccccccccc", "10.200.1.0/24");
+    n.tunnel = "vx-cccccccccccc";
+    auto b = build_network("cnetd", n, true);
+    auto ms = decode(b.bytes(100));
+    // The block may arrive on the tunnel and leaves through it un-NATed: (block . vx) in nets.
+    std::vector<std::vector<uint8_t>> nets_keys, icc_keys;
+    for (const auto& m : ms) {
+        for (const auto& e : m.elems) {
+            if (m.name == "nets") {
+                nets_keys.push_back(e.key);
+                EXPECT_EQ(e.key_end.size(), 20u);
+            }
+            if (m.name == "icc_bridges") icc_keys.push_back(e.key);
+        }
+    }
+    EXPECT_EQ(nets_keys,
+              (std::vector<std::vector<uint8_t>>{ip("10.200.1.0") + ifn("br-cccccccccccc"),
+                                                 ip("10.200.1.0") + ifn("vx-cccccccccccc")}));
+    // Remote nodes' containers are peers both ways.
+    EXPECT_EQ(icc_keys,
+              (std::vector<std::vector<uint8_t>>{ifn("br-cccccccccccc") + ifn("br-cccccccccccc"),
+                                                 ifn("br-cccccccccccc") + ifn("vx-cccccccccccc"),
+                                                 ifn("vx-cccccccccccc") + ifn("br-cccccccccccc")}));
+    // Not a bridge: nothing filters or isolates the tunnel as one.
+    EXPECT_EQ(find_elems(ms, "bridges")->elems.size(), 1u);
+    std::string all;
+    for (size_t seq = 101; seq + 1 < 100 + ms.size(); ++seq) all += b.describe(100, seq) + "\n";
+    EXPECT_NE(all.find("add element inet cnetd nets { 10.200.1.0/24 . \"vx-cccccccccccc\" }"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find("add element inet cnetd icc_bridges { \"br-cccccccccccc\" . "
+                       "\"vx-cccccccccccc\", \"vx-cccccccccccc\" . \"br-cccccccccccc\" }"),
+              std::string::npos)
+        << all;
+    // Removal deletes the same elements; icc off: no peer acceptance either.
+    auto del = decode(build_network("cnetd", n, false).bytes());
+    EXPECT_EQ(del.size(), ms.size());
+    n.icc = false;
+    ms = decode(build_network("cnetd", n, true).bytes());
+    EXPECT_FALSE(find_elems(ms, "icc_bridges"));
+}
+
+TEST(FirewallValidate, TunnelName) {
+    auto n = net("ov", "br-c", "10.200.1.0/24");
+    n.tunnel = "vx-c";
+    EXPECT_TRUE(validate(n).ok());
+    n.tunnel = "this-name-is-too-long";
+    auto bad = validate(n);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("network ov: tunnel"), std::string::npos)
+        << bad.error().message();
+    n.tunnel = "br-c";
+    EXPECT_FALSE(validate(n).ok());
+    n.tunnel = "vx-c";
+    auto other = net("b", "vx-c", "10.9.0.0/24");
+    auto clash = validate(std::vector<NetworkRules>{n, other});
+    ASSERT_FALSE(clash.ok());
+    EXPECT_NE(clash.error().message().find("interface vx-c already used by"), std::string::npos)
+        << clash.error().message();
+}
+
 TEST(FirewallBatch, RemoveDeletesTheSameElements) {
     auto n = net("n1", "docker0", "172.17.0.0/16");
     auto add = decode(build_network("cnetd", n, true).bytes());

@@ -1,6 +1,9 @@
 // The shipped, annotated config must load and must say exactly what the defaults are.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "config/config.hpp"
 
 using namespace cnetd;
@@ -26,4 +29,32 @@ TEST(ExampleConfig, LoadsAndEqualsTheDefaults) {
     EXPECT_EQ(c->group, d.group);
     EXPECT_EQ(c->read_group, d.read_group);
     EXPECT_EQ(c->max_connections, d.max_connections);
+}
+
+// The commented `cluster:` example: absent as shipped; uncommented (without its tls line, whose
+// files do not exist here) it parses and its lease/port values are the defaults.
+TEST(ExampleConfig, ClusterExampleParsesAndShowsTheDefaults) {
+    auto shipped = config::load(CNETD_EXAMPLE_CONFIG, true);
+    ASSERT_TRUE(shipped.ok());
+    EXPECT_FALSE(shipped->cluster.has_value());
+    std::ifstream in(CNETD_EXAMPLE_CONFIG);
+    std::string line, text;
+    bool in_cluster = false;
+    while (std::getline(in, line)) {
+        if (line == "#cluster:") in_cluster = true;
+        if (!in_cluster || line.rfind("#", 0) != 0) continue;
+        line = line.substr(1);
+        if (line.find("tls:") != std::string::npos && line.find("  #") != 0) continue;
+        text += line + "\n";
+    }
+    ASSERT_FALSE(text.empty());
+    auto c = config::parse(text, "example cluster:");
+    ASSERT_TRUE(c.ok()) << c.error().message() << "\n" << text;
+    ASSERT_TRUE(c->cluster);
+    config::ClusterConfig d;
+    EXPECT_EQ(c->cluster->vxlan_port, d.vxlan_port);
+    EXPECT_EQ(c->cluster->lease_ttl, d.lease_ttl);
+    EXPECT_EQ(c->cluster->lease_renew_margin, d.lease_renew_margin);
+    EXPECT_EQ(c->cluster->etcd.size(), 3u);
+    EXPECT_EQ(c->cluster->advertise_address.str(), "192.0.2.1");
 }

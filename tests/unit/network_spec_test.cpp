@@ -385,8 +385,11 @@ TEST_F(DriverSeamTest, ARefusedCreateMakesZeroKernelCalls) {
     req.aux_addresses["h"] = "10.2.0.1";
     refuse(req, "aux-address: h=10.2.0.1");
     req.aux_addresses.clear();
+    req.driver = "macvlan";
+    refuse(req, "driver: \"macvlan\" is not a network driver (known: bridge, overlay)");
+    // Overlay networks are the cluster's to make (engine_overlay.cpp), never a node's alone.
     req.driver = "overlay";
-    refuse(req, "driver: \"overlay\" is not a network driver (known: bridge)");
+    refuse(req, "driver overlay: overlay networks are created through the cluster");
     // And the same request passes once it is right (the refusals left nothing behind).
     req.driver = "bridge";
     auto ok = engine->create_network(req);
@@ -414,12 +417,12 @@ TEST_F(DriverSeamTest, StateWithAnUnknownDriverIsRefusedAtStartNamingIt) {
     req.subnet = "10.5.0.0/24";
     ASSERT_TRUE(engine->create_network(req).ok());
     for (auto& n : store.saved)
-        if (n.name == "web") n.driver = "overlay";
+        if (n.name == "web") n.driver = "macvlan";
     FakeKernel k2;
     Engine again(k2, fw, store, engine->options());
     auto r = again.start(DefaultNetworkSpec{}, false);
     ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message().find("load state: network web: driver: \"overlay\""),
+    EXPECT_NE(r.error().message().find("load state: network web: driver: \"macvlan\""),
               std::string::npos)
         << r.error().message();
     EXPECT_TRUE(k2.ops.empty());

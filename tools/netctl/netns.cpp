@@ -24,6 +24,29 @@ int cmd_rm(const Context& ctx, const std::vector<std::string>& names) {
                        [](const std::string& n) { return "/v1/netns/" + api::encode_segment(n); });
 }
 
+// The "Cluster" part of info: this node, etcd's reachability, its lease.
+void print_cluster(const api::ClusterStatus& c) {
+    std::string etcd;
+    for (const auto& e : c.etcd) etcd += (etcd.empty() ? "" : ", ") + e;
+    std::cout << "Cluster node: " << c.node << " (" << c.advertise_address << ")\n"
+              << "Cluster etcd: " << etcd << '\n';
+    if (c.etcd_reachable) {
+        std::cout << "Cluster etcd reachable: yes\n";
+    } else {
+        std::cout << "Cluster etcd reachable: NO"
+                  << (c.unreachable_since.empty() ? "" : " since " + c.unreachable_since)
+                  << (c.etcd_error.empty() ? "" : ": " + c.etcd_error)
+                  << " (local attach/detach go on; changes sync when it answers)\n";
+    }
+    // etcdctl prints lease ids in hex.
+    std::cout << fmt::format(
+                     "Cluster lease: {:x}, TTL {}\n", static_cast<uint64_t>(c.lease_id),
+                     c.lease_ttl < 0 ? std::string("unknown") : std::to_string(c.lease_ttl) + "s")
+              << "Cluster pending: " << c.pending << '\n'
+              << "Cluster networks: " << c.networks << '\n'
+              << "Cluster peers: " << c.peers << '\n';
+}
+
 void print_info(const json& answer) {
     const auto i = api::read<api::Info>(answer);
     std::cout << "Version: " << i.version << '\n'
@@ -43,6 +66,7 @@ void print_info(const json& answer) {
         std::cout << "state: READ-ONLY (mutations refused until restart): " << i.state_read_only
                   << '\n';
     for (const auto& line : i.pending_restart) std::cout << "pending restart: " << line << '\n';
+    if (i.cluster) print_cluster(*i.cluster);
 }
 
 }  // namespace
@@ -76,8 +100,8 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
 void add_info_command(CLI::App& app, Context& ctx, int& rc) {
     auto* info = app.add_subcommand(
         "info",
-        "Show the daemon's version, paths, counts and firewall state (backend, drift repairs, "
-        "coexistence warnings)");
+        "Show the daemon's version, paths, counts, firewall state (backend, drift repairs, "
+        "coexistence warnings) and cluster state (etcd, lease)");
     info->fallthrough();
     info->callback([&] { rc = show(ctx, "/v1/info", print_info); });
 }

@@ -12,17 +12,21 @@ std::string net_path(const std::string& name) {
     return "/v1/networks/" + api::encode_segment(name);
 }
 
+// NETWORK ID NAME DRIVER SCOPE SUBNET BRIDGE CONTAINERS; SCOPE as Docker's: "global" for
+// overlay networks (every node of the cluster has them), else "local". CONTAINERS counts this
+// node's endpoints.
 void print_networks(const json& answer) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : api::read_list<api::Network>(answer)) {
         std::string subnet;
         for (const auto& c : n.ipam) subnet += (subnet.empty() ? "" : ",") + c.subnet;
         auto bridge = n.options.find(api::kBridgeNameOption);
-        rows.push_back({n.id.substr(0, 12), n.name, n.driver, subnet,
+        rows.push_back({n.id.substr(0, 12), n.name, n.driver,
+                        n.driver == "overlay" ? "global" : "local", subnet,
                         bridge != n.options.end() ? bridge->second : "",
                         std::to_string(n.containers.size())});
     }
-    print_table({"NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE", "CONTAINERS"}, rows);
+    print_table({"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "BRIDGE", "CONTAINERS"}, rows);
 }
 
 // Like docker: print what was found, fail (one line naming every miss) if anything was missing.
@@ -37,6 +41,8 @@ int cmd_inspect(const Context& ctx, const std::vector<std::string>& names) {
 
 struct CreateArgs {
     std::string name;
+    std::string driver;             // "" bridge
+    unsigned host_subnet_size = 0;  // overlay: each node's block prefix; 0 the daemon's default
     // Docker's repeatable flags: one IPv4 and one IPv6 value each, told apart by family.
     std::vector<std::string> subnets, gateways, ip_ranges, aux, labels, opts;
     bool internal = false, ipv6 = false;
@@ -71,6 +77,7 @@ Result<void> by_family(const char* flag, const std::vector<std::string>& values,
 Result<api::CreateNetworkRequest> create_request(const CreateArgs& a) {
     api::CreateNetworkRequest req;
     req.name = a.name;
+    req.driver = a.driver == "bridge" ? std::string() : a.driver;
     CNETD_TRY(by_family("--subnet", a.subnets, req.subnet, req.subnet6));
     CNETD_TRY(by_family("--gateway", a.gateways, req.gateway, req.gateway6));
     CNETD_TRY(by_family("--ip-range", a.ip_ranges, req.ip_range, req.ip_range6));
@@ -79,6 +86,11 @@ Result<api::CreateNetworkRequest> create_request(const CreateArgs& a) {
     CNETD_TRY(pairs("-o", a.opts, req.options));
     CNETD_TRY(pairs("--aux-address", a.aux, req.aux_addresses));
     CNETD_TRY(pairs("--label", a.labels, req.labels));
+    if (a.host_subnet_size) {
+        if (req.driver != "overlay")
+            return Error::invalid("--host-subnet-size: only for --driver overlay");
+        req.options["cnetd.overlay.host_subnet_size"] = std::to_string(a.host_subnet_size);
+    }
     return req;
 }
 
@@ -105,8 +117,18 @@ int cmd_disconnect(const Context& ctx, const std::string& network, const std::st
 
 void add_create_command(CLI::App& net, Context& ctx, int& rc) {
     auto ca = std::make_shared<CreateArgs>();
-    auto* create = net.add_subcommand("create", "Create a bridge network; prints its id");
+    auto* create = net.add_subcommand(
+        "create",
+        "Create a bridge network (or an overlay network across the cluster); prints its id");
     create->add_option("NAME", ca->name, "network name")->required();
+    create->add_option("-d,--driver", ca->driver,
+                       "bridge (default): this host only; overlay: every node of the cluster "
+                       "(the daemon needs a cluster: config; IPv4 only)");
+    create
+        ->add_option("--host-subnet-size", ca->host_subnet_size,
+                     "overlay: prefix length of the block of --subnet each node leases "
+                     "(default 24)")
+        ->check(CLI::Range(1, 32));
     create->add_option("--subnet", ca->subnets,
                        "subnet in CIDR form, e.g. 172.18.0.0/16; once more for IPv6 "
                        "(fd00:1::/64). Default: the next free subnet of the address pools");

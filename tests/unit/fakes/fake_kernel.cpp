@@ -141,6 +141,25 @@ public:
         k_.state.dns_nat.erase(path_);
         return ok();
     }
+    // Routes other than default ones: "10.200.0.0/16 via 10.200.1.1" in the link's routes.
+    Result<void> add_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gw) override {
+        const std::string text = dst.str() + " via " + gw.str();
+        CNETD_TRY(k_.step("add_route " + ifname + " " + text));
+        CNETD_TRY_ASSIGN(FakeNsLink * l, link(ifname));
+        if (!l->up) return Error::sys(ENETUNREACH, "add route " + text);
+        if (std::find(l->routes.begin(), l->routes.end(), text) != l->routes.end())
+            return Error::sys(EEXIST, "add route " + text);
+        l->routes.push_back(text);
+        return ok();
+    }
+    Result<bool> has_route(const std::string& ifname, const Ipv4Cidr& dst, Ipv4 gw) override {
+        ++k_.reads;
+        auto& links = k_.state.ns_links[path_];
+        auto it = links.find(ifname);
+        if (it == links.end()) return false;
+        const auto& r = it->second.routes;
+        return std::find(r.begin(), r.end(), dst.str() + " via " + gw.str()) != r.end();
+    }
     Result<void> delete_link(const std::string& ifname) override {
         CNETD_TRY(k_.step("ns_delete_link " + ifname));
         auto& links = k_.state.ns_links[path_];
@@ -294,6 +313,7 @@ Result<void> FakeKernel::delete_link(const std::string& ifname) {
         state.ns_links[it->second.peer.substr(0, colon)].erase(it->second.peer.substr(colon + 1));
     }
     state.links.erase(it);
+    state.vxlan_peers.erase(ifname);  // the device's FDB, neighbours and routes go with it
     return ok();
 }
 
@@ -438,6 +458,67 @@ Result<std::vector<std::string>> FakeKernel::bridge_veths(const std::string& bri
     for (const auto& [name, l] : state.links)
         if (l.master == bridge && l.kind == "veth") out.push_back(name);
     return out;
+}
+
+}  // namespace cnetd::test
+
+// --- overlay data plane ---
+namespace cnetd::test {
+
+Result<bool> FakeKernel::ensure_vxlan(const core::VxlanSpec& spec) {
+    CNETD_TRY(step("ensure_vxlan " + spec.name));
+    const std::string identity = fmt::format("vni {} local {} port {} dev {}", spec.vni,
+                                             spec.local.str(), spec.port, spec.underlay);
+    auto it = state.links.find(spec.name);
+    if (it != state.links.end() && it->second.kind != "vxlan")
+        return Error::invalid("link " + spec.name + " exists and is not a vxlan device");
+    bool created = it == state.links.end() || it->second.vxlan != identity;
+    if (created) {  // flannel's rule: another VNI, port or local address -> made again
+        state.links.erase(spec.name);
+        state.vxlan_peers.erase(spec.name);
+    }
+    FakeLink& l = state.links[spec.name];
+    l.kind = "vxlan";
+    l.vxlan = identity;
+    l.mtu = spec.mtu;
+    l.mac = spec.mac.str();
+    l.addresses = {spec.address.str()};
+    l.up = true;
+    return created;
+}
+
+Result<void> FakeKernel::add_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) {
+    CNETD_TRY(step("add_vxlan_peer " + dev + " " + peer.block.str()));
+    auto it = state.links.find(dev);
+    if (it == state.links.end() || it->second.kind != "vxlan")
+        return Error::sys(ENODEV, "add peer " + peer.block.str() + " on " + dev);
+    state.vxlan_peers[dev][peer.block.str()] = peer;
+    return ok();
+}
+
+Result<void> FakeKernel::remove_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) {
+    CNETD_TRY(step("remove_vxlan_peer " + dev + " " + peer.block.str()));
+    auto it = state.vxlan_peers.find(dev);
+    if (it == state.vxlan_peers.end()) return ok();
+    it->second.erase(peer.block.str());
+    if (it->second.empty()) state.vxlan_peers.erase(it);
+    return ok();
+}
+
+Result<std::vector<core::VxlanPeer>> FakeKernel::vxlan_peers(const std::string& dev) {
+    ++reads;
+    std::vector<core::VxlanPeer> out;
+    if (auto it = state.vxlan_peers.find(dev); it != state.vxlan_peers.end())
+        for (const auto& [block, p] : it->second) out.push_back(p);
+    return out;
+}
+
+Result<std::pair<std::string, unsigned>> FakeKernel::link_of_address(Ipv4 a) {
+    ++reads;
+    auto it = host_addresses.find(a.str());
+    if (it == host_addresses.end())
+        return Error(ErrorKind::NotFound, "no link has address " + a.str());
+    return it->second;
 }
 
 }  // namespace cnetd::test

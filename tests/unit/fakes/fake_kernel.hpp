@@ -26,6 +26,8 @@ struct FakeLink {
     unsigned mtu = 0;
     std::vector<std::string> addresses;
     std::string mac = {};  // bridges: given, or random when created
+    // VXLAN devices: "vni 4096 local 192.0.2.1 port 4789 dev eth0" (what ensure_vxlan compares).
+    std::string vxlan = {};
     auto operator<=>(const FakeLink&) const = default;
 };
 
@@ -49,6 +51,9 @@ struct FakeState {
     // 127.0.0.11:53 ("udp 40001 tcp 40002"; entry gone when removed or with the namespace).
     std::map<std::string, int> dns_listeners;
     std::map<std::string, std::string> dns_nat;
+    // Remote nodes programmed on VXLAN devices: device -> block -> peer (neighbour, FDB entry and
+    // route as one; gone with the device).
+    std::map<std::string, std::map<std::string, core::VxlanPeer>> vxlan_peers;
     auto operator<=>(const FakeState&) const = default;
     // The same state without empty per-namespace link maps (so "never touched" == "emptied").
     FakeState normalized() const {
@@ -117,6 +122,15 @@ public:
                                                         const std::string& ifname) override;
     Result<void> set_master(const std::string& ifname, const std::string& bridge) override;
     Result<std::vector<std::string>> bridge_veths(const std::string& bridge) override;
+    // --- overlay data plane ---
+    // Our namespace's addresses for link_of_address(): address -> (link, MTU).
+    std::map<std::string, std::pair<std::string, unsigned>> host_addresses;
+    Result<bool> ensure_vxlan(const core::VxlanSpec& spec) override;
+    Result<void> add_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) override;
+    Result<void> remove_vxlan_peer(const std::string& dev, const core::VxlanPeer& peer) override;
+    Result<std::vector<core::VxlanPeer>> vxlan_peers(const std::string& dev) override;
+    Result<std::pair<std::string, unsigned>> link_of_address(Ipv4 a) override;
+
     // Our namespace's neighbour table, "<dev> <ip>" -> MAC (tests fill it as traffic would);
     // forget_neighbours() erases entries and is not a step (best effort, never rolled back).
     std::map<std::string, std::string> neighbours;
