@@ -103,6 +103,15 @@ protected:
             if (r.contains("gateway")) ++n;
         return n;
     }
+    // The network's VXLAN device on host x: inspect's Overlay.Device, else the design's name
+    // "vx-" + id[0..12) (so the kernel checks run even where inspect lacks the Overlay object).
+    std::string device_of(Host& x, const std::string& network) {
+        std::string d = overlay_of(x, network).value("Device", "");
+        if (!d.empty()) return d;
+        json n = listed(x, network);
+        const std::string id = n.is_object() ? n.value("Id", "") : "";
+        return id.size() >= 12 ? "vx-" + id.substr(0, 12) : "";
+    }
     // The entry of `network` in `network ls --json` on host x (null when none).
     json listed(Host& x, const std::string& network = "mesh") {
         json ls = x.netctl_json({"network", "ls"});
@@ -130,7 +139,7 @@ protected:
             [&] {
                 for (int i = 1; i <= hosts; ++i) {
                     std::string& d = dev[static_cast<size_t>(i - 1)];
-                    if (d.empty()) d = overlay_of(h(i), network).value("Device", "");
+                    if (d.empty()) d = device_of(h(i), network);
                     if (d.empty() || kernel_peers(h(i), d) != n) return false;
                 }
                 return true;
