@@ -355,6 +355,7 @@ TEST_F(Overlay, AllEtcdDownLocalAttachThenSync) {
     container(h(1), "a");
     ASSERT_TRUE(all_have_peers("mesh", 2, 15s));
     const std::string block3 = block_of(h(3));
+    ASSERT_FALSE(block3.empty()) << "no Overlay.Block in h3's inspect";
     for (int i = 1; i <= 3; ++i) h(i).kill_etcd(9);
     EXPECT_TRUE(wait_until(
         [&] {
