@@ -25,7 +25,12 @@
 #       and 50 in flight (dnsperf); CPU per 1,000 queries; RSS). ~1 min with --quick, ~3 min
 #       without; --dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq picks a subset (cnetd-nodns:
 #       the RSS control, the same endpoints on an enable_dns=false network).
-#   sudo tools/bench.sh --all [--quick]      # side by side, then all three of the above
+#   sudo tools/bench.sh --overlay [--quick]  # overlay networks (issue 18, docs/overlay.md) on a
+#       simulated 3-host cluster with real etcd (tools/bench/overlay_bench.py): iperf3 throughput
+#       overlay vs bridge vs underlay, overlay vs bridge attach p50, attach-to-reachable-from-
+#       another-host p50/p99, etcd requests per attach, convergence of 20 hosts (10 with --quick).
+#       ~1 min with --quick, ~2 min without. Installs iperf3 (bench-only) if missing.
+#   sudo tools/bench.sh --all [--quick]      # side by side, then all four of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
 # raw results (JSON) go to <build>/bench/. BENCH_BUILD picks the meson build dir (default: build).
@@ -34,11 +39,12 @@
 # (`perf report -i <build>/bench/cnetd.perf.data --no-children`).
 # Installs what it needs if missing: the project's packages (tools/install-deps.sh) and the
 # comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables;
-# for --dns: aardvark-dns dnsperf dnsmasq-base (the compared servers and the load generator).
+# for --dns: aardvark-dns dnsperf dnsmasq-base (the compared servers and the load generator); for
+# --overlay: iperf3.
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 compare=1 firewall=0 ports=0 dns=0 engines=cnetd,cni,netavark,floor
+quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 engines=cnetd,cni,netavark,floor
 dns_servers=cnetd,cnetd-nodns,aardvark,dnsmasq
 while (($#)); do
   case $1 in
@@ -46,10 +52,11 @@ while (($#)); do
     --ports) compare=0 ports=1 ;;
     --firewall) compare=0 firewall=1 ;;
     --dns) compare=0 dns=1 ;;
+    --overlay) compare=0 overlay=1 ;;
     --dns-servers) dns_servers=${2:?--dns-servers needs a list}; shift ;;
-    --all) compare=1 firewall=1 ports=1 dns=1 ;;
+    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
-    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--all]" \
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--all]" \
          "[--dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
@@ -59,8 +66,9 @@ tools/install-deps.sh
 build=${BENCH_BUILD:-build}
 if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
 targets=()
-if ((firewall || ports || dns)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((firewall || ports || dns || overlay)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
 if ((dns)); then targets+=(tools/bench/cnetd-bench-dns-pingpong); fi
+if ((overlay)); then targets+=(tools/netctl/netctl); fi
 if ((compare)) && [[ ,$engines, == *,floor,* ]]; then targets+=(tools/bench/cnetd-bench-floor); fi
 # BENCH_NO_BUILD=1: measure the binaries already in the build dir (e.g. while the tree is mid-edit).
 if ((${#targets[@]})) && [[ -z ${BENCH_NO_BUILD:-} ]]; then ninja -C "$build" "${targets[@]}" >/dev/null; fi
@@ -229,5 +237,17 @@ if ((dns)); then
     "$(realpath "$build")/tools/bench/cnetd-bench-dns-pingpong" "$dns_servers" ||
     echo "bench: dns failed (see above)" >&2
   [[ -f $bdir/dns.json ]] && python3 tools/bench/dns_bench.py table "$bdir/dns.json" --out "$out"
+fi
+if ((overlay)); then
+  install_missing iperf3  # bench-only: the throughput of the overlay vs bridge vs underlay
+  bdir=$(realpath "$build")/bench
+  mkdir -p "$bdir"
+  sandbox '
+    quick=$1 bdir=$2 cnetd=$3 netctl=$4 out=$5
+    q=(); ((quick)) && q=(--quick)
+    python3 tools/bench/overlay_bench.py --cnetd $cnetd --netctl $netctl \
+      --out $bdir/overlay.json "${q[@]}" | tee -a "$out"
+  ' "$quick" "$bdir" "$(realpath "$build")/daemon/cnetd" "$(realpath "$build")/tools/netctl/netctl" \
+    "$out" || echo "bench: overlay failed (see above)" >&2
 fi
 echo "results: $out"

@@ -430,10 +430,16 @@ bool Daemon::start(std::string* log_out) {
             open((dir_ + "/cnetd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         dup2(logfd, 1);
         dup2(logfd, 2);
-        std::string bin = env_or("CNETD_BIN", "cnetd");
-        execl(bin.c_str(), bin.c_str(), "--config", config().c_str(), "--socket", socket().c_str(),
-              "--state-dir", state_dir().c_str(), "--netns-dir", netns_dir().c_str(), "--log-level",
-              "debug", static_cast<char*>(nullptr));
+        std::vector<std::string> argv = prefix_;
+        for (std::string a : {env_or("CNETD_BIN", "cnetd"), std::string("--config"), config(),
+                              std::string("--socket"), socket(), std::string("--state-dir"),
+                              state_dir(), std::string("--netns-dir"), netns_dir(),
+                              std::string("--log-level"), std::string("debug")})
+            argv.push_back(a);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
         _exit(127);
     }
     for (int i = 0; i < 200; ++i) {  // up to 10 s
@@ -465,7 +471,7 @@ void Daemon::kill(int sig) {
 }
 
 CmdResult Daemon::netctl(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{env_or("NETCTL_BIN", "netctl")};
+    std::vector<std::string> argv{env_or("NETCTL_BIN", "netctl"), "--socket", socket()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv);
 }

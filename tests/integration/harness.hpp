@@ -94,16 +94,21 @@ public:
     bool start(std::string* log = nullptr);
     // Starts cnetd expecting it to fail; returns its exit status and stderr.
     CmdResult start_failing();
+    // start() runs cnetd through `prefix` (e.g. {"nsenter", "-t", pid, "--net", "--mount", "--"}:
+    // a simulated host of tests/integration/cluster.hpp). The prefix must exec cnetd in place so
+    // that pid() stays cnetd's.
+    void set_exec_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
     void kill(int sig);  // sends sig and waits for exit
     pid_t pid() const { return pid_; }
     std::string log() const;
-    // netctl --socket <ours> args...
+    // netctl --socket <ours> args... (explicit: several daemons may live in one test)
     CmdResult netctl(const std::vector<std::string>& args) const;
     nlohmann::json netctl_json(const std::vector<std::string>& args) const;
 
 private:
     std::string dir_;
     pid_t pid_ = -1;
+    std::vector<std::string> prefix_;
 };
 
 // Everything of the kernel that a failed request must not change: links, addresses, routes,
