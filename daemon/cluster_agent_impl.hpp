@@ -164,6 +164,10 @@ struct ClusterAgent::Impl {
 
     // cluster_endpoints.cpp
     void publish_endpoints(const Decoded& d);
+    // The records this node should have for network `n` (all its endpoints on resolver
+    // networks; one representative on IP-only ones).
+    void wanted_records(const core::Network& n, const Decoded& d,
+                        std::map<std::string, std::string>& want) const;
     void sync_remote_names(const Decoded& d);
 };
 

@@ -4,21 +4,48 @@
 // deletes the difference between the snapshot and the view. Left undone while etcd is away
 // (status(): pending) and done when it answers again. The other nodes' records go to the DNS
 // server, so their names resolve here.
+//
+// Networks without the resolver (enable_dns=false) need no names, only "this node has endpoints"
+// (network rm is refused while any node has some): ONE record per node stands for all of them,
+// kept as long as its endpoint lives, so an attach there writes nothing to etcd unless it is the
+// node's first (and a detach only when it takes the representative away).
 #include "daemon/cluster_agent_impl.hpp"
 
 namespace cnetd::daemon {
 
+namespace {
+
+std::string record_of(const core::Endpoint& ep) {
+    return cluster::encode(
+        cluster::EndpointRecord{ep.name, ep.aliases, ep.address.addr(), ep.container_id});
+}
+
+}  // namespace
+
+// key -> value of the records this node should have in etcd for network `n`.
+void ClusterAgent::Impl::wanted_records(const core::Network& n, const Decoded& d,
+                                        std::map<std::string, std::string>& want) const {
+    if (n.endpoints.empty()) return;
+    if (n.dns) {
+        for (const auto& [id, ep] : n.endpoints)
+            want[cluster::endpoint_key(n.id, cfg.node_name, id)] = record_of(ep);
+        return;
+    }
+    // IP-only: the representative already published while its endpoint lives, else the first.
+    for (const auto& e : d.endpoints)
+        if (e.node == cfg.node_name && e.net_id == n.id && n.endpoints.count(e.ep_id)) {
+            want[e.kv.key] = record_of(n.endpoints.at(e.ep_id));
+            return;
+        }
+    const auto& [id, ep] = *n.endpoints.begin();
+    want[cluster::endpoint_key(n.id, cfg.node_name, id)] = record_of(ep);
+}
+
 void ClusterAgent::Impl::publish_endpoints(const Decoded& d) {
     std::map<std::string, std::string> want;  // key -> value
     if (auto snap = snapshot())
-        for (const auto& n : snap->networks) {
-            if (!n.overlay || !d.nets.count(n.id)) continue;
-            for (const auto& [id, ep] : n.endpoints) {
-                const cluster::EndpointRecord r{ep.name, ep.aliases, ep.address.addr(),
-                                                ep.container_id};
-                want[cluster::endpoint_key(n.id, cfg.node_name, id)] = cluster::encode(r);
-            }
-        }
+        for (const auto& n : snap->networks)
+            if (n.overlay && d.nets.count(n.id)) wanted_records(n, d, want);
     int64_t lease = 0;
     bool ready = false;
     {
@@ -61,6 +88,7 @@ void ClusterAgent::Impl::sync_remote_names(const Decoded& d) {
     std::string sig;
     for (const auto& e : d.endpoints) {
         if (e.node == cfg.node_name || !d.nets.count(e.net_id)) continue;
+        if (!d.nets.at(e.net_id).dns) continue;  // IP-only: a presence record, not a name
         core::Endpoint ep;
         ep.id = e.ep_id;
         ep.name = e.rec.name;

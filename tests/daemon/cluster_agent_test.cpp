@@ -53,6 +53,7 @@ public:
         d.name = req.name;
         d.subnet = *subnet;
         d.block_prefix = 24;
+        d.dns = !req.options.count(core::kOptEnableDns);  // only ever given as "false" here
         d.created = now_rfc3339();
         return d;
     }
@@ -67,6 +68,7 @@ public:
         n.name = def.name;
         n.subnet = local.block;
         n.gateway = Ipv4(local.block.network().value() + 1);
+        n.dns = def.dns;
         n.overlay = core::Overlay{def.subnet,
                                   def.block_prefix,
                                   def.vni,
@@ -321,6 +323,8 @@ core::CreateNetworkRequest mesh(const std::string& name = "mesh",
 
 class ClusterAgentTest : public ::testing::Test {
 protected:
+    // The binary runs in a fresh network namespace (meson's unshare): etcd listens on 127.0.0.1.
+    static void SetUpTestSuite() { ASSERT_EQ(std::system("ip link set lo up"), 0); }
     void SetUp() override { etcd.start(); }
     etcd::Client client() { return etcd::Client({{etcd.url()}, std::nullopt, 2000ms}); }
     Etcd etcd;
@@ -527,6 +531,48 @@ TEST_F(ClusterAgentTest, RemoveRefusedWhileAnotherNodeHasEndpoints) {
     auto left = client().range_prefix(cluster::kPrefix);
     ASSERT_TRUE(left.ok());
     for (const auto& kv : left->kvs) EXPECT_EQ(kv.key.find(id), std::string::npos) << kv.key;
+}
+
+// Without the resolver a network needs no names in etcd, only "node b has endpoints" (for rm):
+// one record stands for all of b's endpoints, so attaches after the first write nothing.
+TEST_F(ClusterAgentTest, IpOnlyNetworkKeepsOneRecordPerNode) {
+    Node a("a", 1, etcd.url()), b("b", 2, etcd.url());
+    auto req = mesh();
+    req.options[core::kOptEnableDns] = "false";
+    auto made = a.agent->create_network(req, 10s);
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    const std::string id = made->id;
+    ASSERT_TRUE(eventually([&] { return b.net(id).has_value(); }));
+    auto records = [&]() -> std::vector<std::string> {
+        auto eps = client().range_prefix(cluster::endpoints_prefix(id));
+        std::vector<std::string> keys;
+        if (eps.ok())
+            for (const auto& kv : eps->kvs) keys.push_back(kv.key);
+        return keys;
+    };
+    ASSERT_TRUE(b.connect(id, "c1").ok());
+    ASSERT_TRUE(eventually([&] { return records().size() == 1; }));
+    const auto first = records();
+    auto before = client().range_prefix(cluster::kPrefix);
+    ASSERT_TRUE(before.ok());
+    for (const char* n : {"c2", "c3", "c4"}) ASSERT_TRUE(b.connect(id, n).ok());
+    std::this_thread::sleep_for(500ms);
+    ASSERT_TRUE(eventually([&] { return b.agent->status().pending == 0; }));
+    EXPECT_EQ(records(), first);
+    // No write at all for those three attaches: etcd's revision stood still (the lease keepalive
+    // is not a write).
+    auto after = client().range_prefix(cluster::kPrefix);
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->revision, before->revision);
+    // rm is still refused while b has endpoints, naming b.
+    auto refused = a.agent->remove_network("mesh", 5s);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().message().find("b"), std::string::npos) << refused.error().message();
+    // The representative leaves: another endpoint stands in; the last one leaves: none.
+    ASSERT_TRUE(b.disconnect(id, "c1").ok());
+    ASSERT_TRUE(eventually([&] { auto r = records(); return r.size() == 1 && r != first; }));
+    for (const char* n : {"c2", "c3", "c4"}) ASSERT_TRUE(b.disconnect(id, n).ok());
+    ASSERT_TRUE(eventually([&] { return records().empty(); }));
 }
 
 TEST_F(ClusterAgentTest, StartsWithEtcdDownAndJoinsWhenItAnswers) {
