@@ -18,7 +18,8 @@ const Endpoint* find_attachment(const Network& n, const std::string& cid,
 
 // The conf and the existing network `have` must agree, or the pod would get an address the config
 // does not describe. An overlay network's conf may leave the subnet out or give the whole overlay
-// subnet; its gateway is each node's own (not compared).
+// subnet; its gateway and bridge are each node's own (not compared: the plugin fills in the bridge
+// plugin's default "cni0" when the conf names none).
 Result<void> check_cni_config(const CreateNetworkRequest& net, const Network& have,
                               const std::string& frame) {
     auto differs = [&](std::string_view what, const std::string& want, const std::string& got) {
@@ -36,7 +37,7 @@ Result<void> check_cni_config(const CreateNetworkRequest& net, const Network& ha
     if (!have.overlay && !net.gateway.empty() && net.gateway != have.gateway.str())
         return differs("gateway", net.gateway, have.gateway.str());
     if (auto b = net.options.find(kOptBridgeName);
-        b != net.options.end() && b->second != have.bridge)
+        !have.overlay && b != net.options.end() && b->second != have.bridge)
         return differs("bridge", b->second, have.bridge);
     const std::string range = have.ip_range ? have.ip_range->str() : "";
     if (!net.ip_range.empty() && net.ip_range != range)

@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -304,6 +306,50 @@ TEST_F(Overlay, CrossHostTcpNamesAndMasquerade) {
         << "a@h1 resolving b: " << dig(h(1), "a", "b");
     EXPECT_TRUE(wait_until([&] { return dig(h(2), "b", "c") == c_ip + "\n"; }, 15s))
         << "b@h2 resolving c: " << dig(h(2), "b", "c");
+}
+
+// CNI (what containerd execs): cnetd-cni attaches a pod on host 2 to the overlay network named in
+// its config; a container on host 1 reaches the pod across hosts; DEL takes it away again.
+TEST_F(Overlay, CniPodJoinsTheOverlay) {
+    const char* plugin = std::getenv("CNETD_CNI_BIN");
+    ASSERT_NE(plugin, nullptr) << "CNETD_CNI_BIN not set";
+    UP();
+    CREATE(1);
+    container(h(1), "a");
+    ASSERT_TRUE(all_have_peers("mesh", 2, 15s));
+    ok(h(2), {"netns", "create", "pod"});
+    const std::string path = h(2).d.netns_dir() + "/pod";
+    const json conf = {{"cniVersion", "1.0.0"},
+                       {"name", "mesh"},
+                       {"type", "cnetd-cni"},
+                       {"cnetdSocket", h(2).d.socket()},
+                       // The conflist names the overlay subnet (the node's block is cnetd's).
+                       {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", kSubnet}}}}}}}};
+    const std::string file = h(2).d.netns_dir() + "/../pod-conf.json";
+    {
+        std::ofstream f(file);
+        f << conf.dump();
+    }
+    auto run = [&](const std::string& cmd) {
+        return h(2).sh({"sh", "-c",
+                        "CNI_COMMAND=" + cmd + " CNI_CONTAINERID=pod1 CNI_NETNS=" + path +
+                            " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni exec " + plugin + " < " +
+                            file});
+    };
+    CmdResult add = run("ADD");
+    ASSERT_EQ(add.status, 0) << add.out << add.err;
+    const json res = json::parse(add.out, nullptr, false);
+    ASSERT_TRUE(res.contains("ips") && !res["ips"].empty()) << add.out;
+    const std::string pod_ip = bare(res["ips"][0].value("address", ""));
+    const json ov = overlay_of(h(2));
+    EXPECT_FALSE(ov.value("Block", "").empty()) << ov.dump();
+    EchoServer srv(h(2).netns("pod"), "0.0.0.0", 7002);
+    ASSERT_TRUE(srv.ready());
+    EXPECT_TRUE(wait_until([&] { return tcp_echo(h(1).netns("a"), pod_ip, 7002, 1s); }, 10s))
+        << "a@h1 -> pod@h2 " << pod_ip;
+    CmdResult del = run("DEL");
+    EXPECT_EQ(del.status, 0) << del.out << del.err;
+    EXPECT_FALSE(tcp_echo(h(1).netns("a"), pod_ip, 7002, 1s)) << "pod still reachable after DEL";
 }
 
 // `netctl node ls`: one row per node with its address, block, TTL left and the own row marked.
