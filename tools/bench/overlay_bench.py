@@ -10,7 +10,8 @@ etcd 3.4 member (data on the host's own tmpfs /run) and one cnetd.
 Measures:
 - TCP throughput (iperf3, one stream): over the overlay (host 1 -> host 2), between two containers
   on one bridge network of host 1, and host 1 -> host 2 on the underlay directly;
-- attach latency p50/p95 through the API: overlay vs bridge network on host 1;
+- attach latency p50/p95 through the API: overlay vs bridge network on host 1, with the resolver
+  and without (enable_dns=false), the four networks taken in turn;
 - time from an attach on host 1 until a container on host 2 connects to the new container (TCP):
   p50/p99;
 - etcd requests and puts per attach (sum over the members of grpc_server_handled_total and
@@ -258,14 +259,21 @@ def bench_throughput(c, seconds):
 
 
 def bench_attach(c, network, samples, prefix):
+    return bench_attach_each(c, {network: prefix}, samples)[network]
+
+
+def bench_attach_each(c, prefixes, samples):
+    """Attach latency (ms) on host 1 per network, the networks taken in turn at every sample (so
+    no network gets the quieter or the busier part of the run)."""
     h = c.host(1)
-    times = []
+    times = {network: [] for network in prefixes}
     for k in range(samples):
-        name = f"{prefix}{k}"
-        h.api.req("POST", "/v1/netns", {"Name": name})
-        t = time.perf_counter()
-        h.api.req("POST", f"/v1/networks/{network}/connect", {"Target": name})
-        times.append((time.perf_counter() - t) * 1000)
+        for network, prefix in prefixes.items():
+            name = f"{prefix}{k}"
+            h.api.req("POST", "/v1/netns", {"Name": name})
+            t = time.perf_counter()
+            h.api.req("POST", f"/v1/networks/{network}/connect", {"Target": name})
+            times[network].append((time.perf_counter() - t) * 1000)
     return times
 
 
@@ -354,6 +362,8 @@ def run(args):
         for h in c.hosts:
             h.start_cnetd(args.cnetd, c.endpoints)
         c.netctl(1, "network", "create", "--subnet", "10.90.0.0/24", "lan")
+        c.netctl(1, "network", "create", "--subnet", "10.91.0.0/24", "-o",
+                 "com.docker.network.enable_dns=false", "lanq")
         create_overlay(c, "mesh")
         create_overlay(c, "quiet", "10.201.0.0/16", ["-o", "com.docker.network.enable_dns=false"])
         container(c.host(1), "lx", "lan")
@@ -361,8 +371,10 @@ def run(args):
         container(c.host(1), "ta", "mesh")
         container(c.host(2), "tb", "mesh")
         res["throughput_mbit"] = bench_throughput(c, seconds)
-        res["attach_ms"] = {"bridge": bench_attach(c, "lan", samples, "ab"),
-                            "overlay": bench_attach(c, "mesh", samples, "ao")}
+        each = bench_attach_each(c, {"lan": "ab", "mesh": "ao", "lanq": "abq", "quiet": "aq"},
+                                 samples)
+        res["attach_ms"] = {"bridge": each["lan"], "overlay": each["mesh"],
+                            "bridge_ip": each["lanq"], "overlay_ip": each["quiet"]}
         res["reach_ms"] = bench_reach(c, samples)
         res["etcd_per_attach"] = {"names": bench_etcd(c, "mesh", samples, "en"),
                                   "ip_only": bench_etcd(c, "quiet", samples, "eq")}
@@ -376,6 +388,7 @@ def run(args):
 def table(res):
     a, r, t = res["attach_ms"], res["reach_ms"], res["throughput_mbit"]
     ob, bb = statistics.median(a["overlay"]), statistics.median(a["bridge"])
+    qob, qbb = statistics.median(a["overlay_ip"]), statistics.median(a["bridge_ip"])
     reqs, puts = res["etcd_per_attach"]["names"]
     qreqs, qputs = res["etcd_per_attach"]["ip_only"]
     conv = res["convergence_s"]
@@ -393,6 +406,10 @@ def table(res):
         f"| attach p50 / p95, bridge | {bb:.2f} / {pct(a['bridge'], 0.95):.2f} ms | |",
         f"| attach p50 / p95, overlay | {ob:.2f} / {pct(a['overlay'], 0.95):.2f} ms | "
         f"overlay/bridge p50 {ob / bb:.2f}x (target <= 1.2x) |",
+        f"| attach p50 / p95, bridge, enable_dns=false | {qbb:.2f} / "
+        f"{pct(a['bridge_ip'], 0.95):.2f} ms | |",
+        f"| attach p50 / p95, overlay, enable_dns=false | {qob:.2f} / "
+        f"{pct(a['overlay_ip'], 0.95):.2f} ms | overlay/bridge p50 {qob / qbb:.2f}x |",
         f"| attach on h1 -> reached from h2, p50 / p99 | {statistics.median(r):.1f} / "
         f"{pct(r, 0.99):.1f} ms | p99 <= 1000 ms |",
         f"| etcd requests / puts per attach, names on | {reqs:.2f} / {puts:.2f} | "
