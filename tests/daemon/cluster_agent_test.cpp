@@ -323,8 +323,7 @@ core::CreateNetworkRequest mesh(const std::string& name = "mesh",
 
 class ClusterAgentTest : public ::testing::Test {
 protected:
-    // The binary runs in a fresh network namespace (meson's unshare): etcd listens on 127.0.0.1.
-    static void SetUpTestSuite() { ASSERT_EQ(std::system("ip link set lo up"), 0); }
+    // etcd listens on 127.0.0.1: sandbox_main.cpp brings lo up in the binary's fresh namespace.
     void SetUp() override { etcd.start(); }
     etcd::Client client() { return etcd::Client({{etcd.url()}, std::nullopt, 2000ms}); }
     Etcd etcd;
