@@ -307,7 +307,7 @@ std::string topology_dot(const Topology& t) {
     const Index idx(t);
     std::string out = "graph cnetd {\n";
     out += fmt::format(
-        "  graph [rankdir=LR, labelloc=t, fontname=\"Helvetica\", label={}];\n"
+        "  graph [rankdir=LR, labelloc=t, fontname=\"Helvetica\", fontsize=12, label={}];\n"
         "  node [fontname=\"Helvetica\", fontsize=10, shape=box, style=rounded];\n"
         "  edge [fontname=\"Helvetica\", fontsize=9];\n",
         q(t.node.empty() ? "cnetd topology" : "cnetd topology, node " + t.node));
