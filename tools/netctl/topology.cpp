@@ -23,8 +23,7 @@ extern char** environ;
 namespace cnetd::netctl {
 namespace {
 
-// --- shared facts
-// ---------------------------------------------------------------------------------
+// --- shared facts -----------------------------------------------------------------------------
 
 // What a network shows in both formats, read once.
 struct NetFacts {
@@ -94,11 +93,10 @@ private:
     std::set<std::string> used_keys_;
 };
 
-// --- dot
-// ------------------------------------------------------------------------------------------
+// --- dot --------------------------------------------------------------------------------------
 
-// `s` as a dot quoted string. Backslashes are doubled (dot reads "\N", "\G", "\l" in labels as
-// escapes) and control characters become spaces; `\n` in `lines` separators stays a line break.
+// `s` as a dot quoted string: quotes and backslashes escaped (dot reads "\N", "\G", "\l" in
+// labels as escapes), control characters turned into spaces.
 std::string q(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
@@ -192,8 +190,7 @@ void dot_nodes(const Topology& t, std::string& out) {
                            lines({"node " + name, address}));
 }
 
-// --- text
-// -----------------------------------------------------------------------------------------
+// --- text -------------------------------------------------------------------------------------
 
 void text_network(const api::Network& n, const Index& idx, std::string& out) {
     const NetFacts f = facts(n);
@@ -215,8 +212,7 @@ void text_network(const api::Network& n, const Index& idx, std::string& out) {
     }
 }
 
-// --- fetching and rendering
-// -------------------------------------------------------------------------
+// --- fetching and rendering -------------------------------------------------------------------
 
 // GET `path` into `into` (lib/api's reading) and raw[key].
 template <class T>
