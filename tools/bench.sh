@@ -33,12 +33,16 @@
 #   sudo tools/bench.sh --all [--quick]      # side by side, then all four of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
-# raw results (JSON) go to <build>/bench/. BENCH_BUILD picks the meson build dir (default: build).
+# raw results (JSON) go to <build>/bench/. The side by side also writes SVG plots next to the table
+# (tools/bench/plots.py): bench-results-attach.svg (attach latency vs endpoints present, per
+# engine), bench-results-port-mappings.svg (per-mapping cost vs mappings), bench-results-rules.svg
+# (rules vs endpoints and vs mappings). BENCH_BUILD picks the meson build dir (default: build).
 # BENCH_NO_BUILD=1 skips the ninja step (measures what is already built).
 # BENCH_PERF=1 also records a perf profile of cnetd over its run: <build>/bench/cnetd.perf.data
 # (`perf report -i <build>/bench/cnetd.perf.data --no-children`).
 # Installs what it needs if missing: the project's packages (tools/install-deps.sh) and the
-# comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables;
+# comparison's: golang-go golang-github-appc-cni-dev containernetworking-plugins netavark iptables,
+# python3-matplotlib (the plots);
 # for --dns: aardvark-dns dnsperf dnsmasq-base (the compared servers and the load generator); for
 # --overlay: iperf3.
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
@@ -164,7 +168,13 @@ if ((compare)); then
   # One table of the engines of this run (`compare.py table <build>/bench/*.json` merges others).
   present=()
   for f in "${results[@]}"; do [[ -f $f ]] && present+=("$f"); done
-  ((${#present[@]})) && python3 tools/bench/compare.py table "${present[@]}" --out "$out"
+  if ((${#present[@]})); then
+    python3 tools/bench/compare.py table "${present[@]}" --out "$out"
+    # The plots next to the table: Debian's python3-matplotlib (bench-only), hence Debian's
+    # interpreter (python3 in PATH may be another one without it).
+    install_missing python3-matplotlib
+    /usr/bin/python3 tools/bench/plots.py "${present[@]}" --prefix "${out%.md}"
+  fi
 fi
 
 if ((firewall)); then

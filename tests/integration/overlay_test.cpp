@@ -377,6 +377,36 @@ TEST_F(Overlay, NodeLs) {
         EXPECT_NE(text.find(col), std::string::npos) << col << " in\n" << text;
 }
 
+// netctl topology on host 1 (issue 19): the VXLAN device with its VNI and block, one peer per
+// remote host with that host's underlay address and block (text), a dashed edge to each remote
+// host labelled with its block (dot), rendered by Graphviz when installed.
+TEST_F(Overlay, Topology) {
+    UP();
+    CREATE(1);
+    ASSERT_TRUE(all_have_peers("mesh", 2, 15s));
+    container(h(1), "a");
+    const json o = overlay_of(h(1));
+    const std::string text = ok(h(1), {"topology", "--format", "text"});
+    for (const std::string& line :
+         {"  vxlan " + o.value("Device", "?") + "  VNI " + std::to_string(o.value("VNI", 0)) +
+              "  block " + block_of(h(1)) + "\n",
+          "    peer h2  " + h(2).address() + "  block " + block_of(h(2)) + "\n",
+          "    peer h3  " + h(3).address() + "  block " + block_of(h(3)) + "\n",
+          "  endpoint a  " + ip_of(h(1), "a") + "/", "node h1 (this node)  " + h(1).address()})
+        EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
+    const std::string dot = ok(h(1), {"topology"});
+    EXPECT_NE(dot.find("label=\"cnetd topology, node h1\""), std::string::npos) << dot;
+    for (int i = 2; i <= 3; ++i)
+        EXPECT_NE(dot.find("\"vx:mesh\" -- \"node:" + h(i).name() + "\" [style=dashed, label=\"" +
+                           block_of(h(i)) + "\"];"),
+                  std::string::npos)
+            << dot;
+    if (run({"sh", "-c", "command -v dot"}).status != 0) return;  // graphviz: CI installs it
+    const std::string svg = ok(h(1), {"topology", "--format", "svg"});
+    for (const char* t : {">node h2</text>", ">node h3</text>", ">a</text>"})
+        EXPECT_NE(svg.find(t), std::string::npos) << t;
+}
+
 // One etcd member of three down: networks are still created and reach every host, containers
 // attach and talk.
 TEST_F(Overlay, OneEtcdMemberDown) {
