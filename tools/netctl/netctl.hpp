@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -79,5 +80,22 @@ void add_firewall_commands(CLI::App& app, Context& ctx, int& rc);
 void add_port_commands(CLI::App& app, Context& ctx, int& rc);
 void add_dns_command(CLI::App& app, Context& ctx, int& rc);
 void add_node_commands(CLI::App& app, Context& ctx, int& rc);
+
+// The one-line summary of top-level command `name` (main.cpp's table, which `netctl --help`
+// lists without building the commands); "" for an unknown name.
+const char* summary(std::string_view name);
+
+// Shell completion (etc/completion/netctl.bash, docs/netctl.md "Completion"): the hidden command
+// `netctl __complete ...`.
+inline constexpr const char* kCompleteCommand = "__complete";
+// Sets ctx.socket from `--socket S` / `--socket=S` in argv (completion parses no CLI11).
+void socket_from_args(Context& ctx, int argc, char** argv);
+// Prints what may follow `netctl PATH...` (`app` built for path[0]), one per line: "sub NAME"
+// (subcommands and aliases), "opt NAME" (flags), "val NAME" (options taking a value), the global
+// options included, and "pos NAME" per positional in order ("pos NAME *" when it repeats).
+void complete_words(CLI::App& app, const std::vector<std::string>& path);
+// `what` = "networks" or "netns": the daemon's names, one per line. Fails silently (exit 1, no
+// output) when the daemon is unreachable or slow: a completion must never print or hang.
+int complete_names(Context& ctx, std::string_view what);
 
 }  // namespace cnetd::netctl
