@@ -86,17 +86,16 @@ void configure(CLI::App& app, Context& ctx, int& rc, const char* word) {
 
 constexpr const char* kAbout = "netctl: manage cnetd's bridge networks and network namespaces";
 
-// `netctl [--socket S] __complete words|networks|netns [WORD...]` (etc/completion/netctl.bash).
+// `netctl [--socket S] __complete WORD... CUR`: see complete_words().
 int run_complete(Context& ctx, int argc, char** argv, int at) {
-    if (at + 1 >= argc) return kExitUsage;
-    std::string_view mode = argv[at + 1];
-    if (mode != "words") return complete_names(ctx, mode);
-    std::vector<std::string> path(argv + at + 2, argv + argc);
+    std::vector<std::string> words(argv + at + 1, argv + argc);
+    std::vector<char*> rest{argv[0]};
+    for (int i = at + 1; i < argc; ++i) rest.push_back(argv[i]);
+    const int cmd = command_index(static_cast<int>(rest.size()) - 1, rest.data());
     CLI::App app{kAbout, "netctl"};
     int rc = kExitOk;
-    configure(app, ctx, rc, path.empty() ? nullptr : path.front().c_str());
-    complete_words(app, path);
-    return kExitOk;
+    configure(app, ctx, rc, cmd ? rest[static_cast<size_t>(cmd)] : nullptr);
+    return complete_words(app, ctx, words);
 }
 
 }  // namespace

@@ -90,12 +90,13 @@ const char* summary(std::string_view name);
 inline constexpr const char* kCompleteCommand = "__complete";
 // Sets ctx.socket from `--socket S` / `--socket=S` in argv (completion parses no CLI11).
 void socket_from_args(Context& ctx, int argc, char** argv);
-// Prints what may follow `netctl PATH...` (`app` built for path[0]), one per line: "sub NAME"
-// (subcommands and aliases), "opt NAME" (flags), "val NAME" (options taking a value), the global
-// options included, and "pos NAME" per positional in order ("pos NAME *" when it repeats).
-void complete_words(CLI::App& app, const std::vector<std::string>& path);
-// `what` = "networks" or "netns": the daemon's names, one per line. Fails silently (exit 1, no
-// output) when the daemon is unreachable or slow: a completion must never print or hang.
-int complete_names(Context& ctx, std::string_view what);
+// Printed alone by `netctl __complete` when the word is a file name (--socket's value).
+inline constexpr const char* kCompleteFiles = "__files__";
+// `netctl [--socket S] __complete WORD... CUR` (`root` built for the command WORDs name): prints
+// the candidates for CUR given the words before it, one per line: subcommands and aliases, options
+// (when CUR starts with '-'), network or namespace names live from the daemon where the positional
+// takes one, or kCompleteFiles. An unreachable or slow daemon (500 ms) gives no names and no
+// message: a completion must never print errors or hang.
+int complete_words(CLI::App& root, Context& ctx, const std::vector<std::string>& words);
 
 }  // namespace cnetd::netctl
