@@ -2,6 +2,7 @@
 """Start-up cost of netctl and cnetd-cni next to a trivial C++ program (issue 20).
 
 Usage: startup.py --netctl PATH --cni PATH --work DIR [--runs N]
+       startup.py --netctl PATH --cni PATH --work DIR --check
 
 Compiles the trivial program (iostream + std::string, `g++ -O2`, dynamically linked like any
 Debian C++ program) into DIR, then measures each command two ways:
@@ -11,6 +12,9 @@ Debian C++ program) into DIR, then measures each command two ways:
     independent of the machine's load, which the wall times on a shared machine are not.
 Prints a markdown table with the ratio of each to the trivial program and whether it is within
 the issue's 1.5x. Nothing here touches the network: cnetd-cni answers VERSION without cnetd.
+
+--check (the unit test `startup`, tests/cli/meson.build): instruction counts only, exit 1 when one
+is above 1.5x the trivial program's, 77 (skipped) without valgrind.
 """
 import argparse
 import json
@@ -55,12 +59,29 @@ def wall_ms(cmds, env, runs, work):
     return {r["command"]: (r["median"] * 1e3, r["min"] * 1e3) for r in results}
 
 
+def check(cmds, env):
+    """Exit status of --check: every measured command within LIMIT x the trivial program."""
+    if not shutil.which("valgrind"):
+        print("valgrind not installed: skipped")
+        return 77
+    base = instructions(cmds[0], env)
+    bad = 0
+    for c in cmds[2:]:
+        n = instructions(c, env)
+        ok = n is not None and n <= LIMIT * base
+        bad += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {' '.join(c)}: {n} instructions, "
+              f"{n / base if n else float('nan'):.2f}x the trivial program's {base}")
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--netctl", required=True)
     ap.add_argument("--cni", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     src = os.path.join(a.work, "trivial.cpp")
@@ -72,6 +93,8 @@ def main():
     env = dict(os.environ, CNI_COMMAND="VERSION")
     cmds = [[trivial], ["/bin/true"], [a.netctl, "--version"], [a.netctl, "--help"],
             [a.netctl, "network", "ls", "--help"], [a.cni]]
+    if a.check:
+        return check(cmds, env)
     wall = wall_ms(cmds, env, a.runs, a.work)
     ir = {" ".join(c): instructions(c, env) for c in cmds}
     base_cmd = " ".join(cmds[0])
