@@ -17,7 +17,6 @@
 # CI (.ci/run) sets CI=true: the same as the default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 t0=$SECONDS
 
 mode=default
@@ -34,6 +33,7 @@ suites=${SUITES:-"unit kernel integration cni fault etcd"}
 
 # The builds: [dir]="meson args". Every build gets common_args (e.g. -Dwerror=true) too.
 common_args=()
+# shellcheck disable=SC2054 # meson's list value, not array elements
 asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
 case $mode in
   quick) builds=(build) ;;
@@ -95,8 +95,8 @@ start_ticker() {
   (
     while sleep 1; do
       [[ -f $stages.state ]] || continue
-      read -r suite done total started current <"$stages.state" || continue
-      printf '\r\033[K[%s] %s: %s/%s done, %s running for %ds' "$(clock)" "$suite" "$done" \
+      read -r suite finished total started current <"$stages.state" || continue
+      printf '\r\033[K[%s] %s: %s/%s done, %s running for %ds' "$(clock)" "$suite" "$finished" \
         "$total" "$current" $((SECONDS - started))
     done
   ) &
@@ -108,7 +108,7 @@ start_ticker() {
 # Returns meson's status.
 suite_stage() {  # build dir, suite, suites already run...
   local b=$1 suite=$2; shift 2
-  local not=() s names line done=0
+  local not=() s names line finished=0
   for s in "$@"; do not+=(--no-suite "$s"); done
   mapfile -t names < <(meson test -C "$b" --list --suite "$suite" "${not[@]}" 2>/dev/null |
     sed -n 's/^cnetd:[^ ]* \/ //p')
@@ -118,9 +118,9 @@ suite_stage() {  # build dir, suite, suites already run...
   while IFS= read -r line; do
     [[ -t 1 ]] && printf '\r\033[K'
     if [[ $line =~ ^\ *[0-9]+/[0-9]+\ + ]]; then  # "  3/9 cnetd:integration / dns   OK  30.7s"
-      done=$((done + 1))
+      finished=$((finished + 1))
       echo "[$(clock)] $line"
-      echo "$suite $done ${#names[@]} $SECONDS ${names[done]:-}" >"$stages.state"
+      echo "$suite $finished ${#names[@]} $SECONDS ${names[finished]:-}" >"$stages.state"
     else
       echo "$line"
     fi
