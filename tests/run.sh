@@ -5,7 +5,7 @@
 # --pid`), so the machine's own network is never touched.
 #
 #   sudo tests/run.sh            # what CI runs: one ASan+UBSan build, every suite once, 10 s fuzz
-#                                # per target (~20-30 min on a fresh 2-core machine)
+#                                # per target
 #   sudo tests/run.sh --full     # a plain and an ASan+UBSan build, every suite in both, 20 s fuzz
 #                                # per target, the fault suite's 130 kill points
 #   sudo tests/run.sh --quick    # the plain build only, no fuzz
@@ -31,7 +31,8 @@ tools/install-deps.sh
 
 suites=${SUITES:-"unit kernel integration cni fault etcd"}
 
-# The builds: [dir]="meson args". Every build gets common_args (e.g. -Dwerror=true) too.
+# The builds. Each gets common_args (options for every build, e.g. -Dwerror=true) and its own
+# (meson_args_of: asan_args for build-asan).
 common_args=()
 # shellcheck disable=SC2054 # meson's list value, not array elements
 asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
@@ -53,12 +54,32 @@ fuzz_secs=0
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-setup() {  # dir, extra meson args...: a new build dir, or new options applied to an existing one
+# True when build dir $1 already has every -Dname=value option that follows (a `meson configure`
+# would regenerate the build files even for unchanged values).
+options_match() {
+  python3 - "$@" <<'PY'
+import json, subprocess, sys
+opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+    ["meson", "introspect", sys.argv[1], "--buildoptions"], capture_output=True, text=True,
+    check=True).stdout)}
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return ",".join(v) if isinstance(v, list) else str(v)
+for arg in sys.argv[2:]:
+    name, _, value = arg[2:].partition("=")
+    if name not in opts or text(opts[name]) != value:
+        sys.exit(1)
+PY
+}
+
+setup() {  # dir, extra meson args...: a new build dir, or changed options applied to an existing one
   local dir=$1; shift
+  local args=("${common_args[@]}" "$@")
   if [[ ! -f "$dir/build.ninja" ]]; then
-    meson setup "$dir" "${common_args[@]}" "$@" >/dev/null
-  elif ((${#common_args[@]} + $#)); then
-    meson configure "$dir" "${common_args[@]}" "$@" >/dev/null
+    meson setup "$dir" "${args[@]}" >/dev/null
+  elif ((${#args[@]})) && ! options_match "$dir" "${args[@]}"; then
+    meson configure "$dir" "${args[@]}" >/dev/null
   fi
 }
 meson_args_of() { [[ $1 == build-asan ]] && echo "${asan_args[@]}"; return 0; }
@@ -167,6 +188,8 @@ fuzz_stage() {
   rm -f "$fuzz_results"
 }
 
+# The stages, in order: a stage is a function that records its result with `stage`; adding one is
+# adding its line here.
 start_ticker
 for b in "${builds[@]}"; do
   build_stage "$b" && test_stage "$b"
