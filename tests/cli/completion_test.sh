@@ -119,6 +119,30 @@ offline() {
   # A word after a complete command line: nothing (network connect takes NETWORK TARGET).
   expect "netctl network connect n1 ns1 " ""
   expect "netctl dns " ""
+  zsh_offline
+}
+
+# zsh's _netctl (etc/completion/_netctl) with compadd and _files stubbed: what it would offer.
+zsh_expect() {  # words (a zsh array literal), want
+  local got
+  got=$(zsh -f -c 'compadd() { print -r -- "${@[2,-1]}" }; _files() { print __files__ }
+    words='"$1"'; CURRENT=${#words}; source "$0"' "$src/etc/completion/_netctl" 2>&1)
+  if [[ $got == "$2" ]]; then
+    echo "ok   zsh $1 -> $got"
+  else
+    echo "FAIL zsh $1: got '$got', want '$2'"
+    failures=$((failures + 1))
+  fi
+}
+
+zsh_offline() {
+  if ! command -v zsh >/dev/null; then
+    echo "zsh not installed: its completion not checked (tools/install-deps.sh installs it)"
+    return
+  fi
+  zsh_expect '(netctl network "")' "ls list inspect create rm remove connect disconnect"
+  zsh_expect '(netctl network create --su)' "--subnet"
+  zsh_expect '(netctl --socket "")' "__files__"
 }
 
 live() {
