@@ -1,88 +1,184 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds cnetd twice (release-ish and ASan+UBSan) and runs every test
-# suite in both builds: unit, kernel, integration, cni, fault and etcd. Kernel and integration tests need root; they
-# run inside private namespaces (the whole run is wrapped in `unshare --net --mount --pid`), so the
-# machine's own network is never touched.
+# Installs what is missing, builds cnetd and runs every test suite: unit, kernel, integration,
+# cni, fault and etcd, then a short fuzz of every parser. Kernel and integration tests need root;
+# they run inside private namespaces (each suite's run is wrapped in `unshare --net --mount
+# --pid`), so the machine's own network is never touched.
 #
-#   sudo tests/run.sh            # everything
-#   sudo tests/run.sh --quick    # one build (no sanitizers)
+#   sudo tests/run.sh            # what CI runs: one ASan+UBSan build, every suite once, 10 s fuzz
+#                                # per target
+#   sudo tests/run.sh --full     # a plain and an ASan+UBSan build, every suite in both, 20 s fuzz
+#                                # per target, the fault suite's 130 kill points
+#   sudo tests/run.sh --quick    # the plain build only, no fuzz
 #   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni, etcd)
+#
+# While it runs, every finished test prints one line with the run's elapsed time, and on a
+# terminal a status line shows the suite, its progress and how long the current test has taken.
+# It ends with one line "N passed, N failed, N skipped" over every test case and stage.
+# CI (.ci/run) sets CI=true: the same as the default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
+t0=$SECONDS
+
+mode=default
+case "${1:-}" in
+  --quick) mode=quick ;;
+  --full) mode=full ;;
+  "") ;;
+  *) echo "usage: tests/run.sh [--quick|--full]" >&2; exit 2 ;;
+esac
 
 tools/install-deps.sh
 
-quick=0
-[[ "${1:-}" == "--quick" ]] && quick=1
 suites=${SUITES:-"unit kernel integration cni fault etcd"}
-suite_args=()
-for s in $suites; do suite_args+=(--suite "$s"); done
 
-# Locally: a plain build and an ASan+UBSan build, every suite in both. In CI (CI=true, .ci/run)
-# only the sanitizer build runs every suite: the same tests with more checks, inside CI's time
-# budget. --quick: the plain build only.
-builds=("build")
-[[ $quick -eq 1 ]] || builds+=("build-asan")
-if [[ $quick -eq 0 && "${CI:-}" == "true" ]]; then builds=("build-asan"); fi
-# The fault suite covers 130 distinct kill points by default; CI asks for the issue's 100 (the
-# ASan build takes ~3 s per kill and restart).
-if [[ "${CI:-}" == "true" ]]; then export CNETD_FAULT_POINTS=${CNETD_FAULT_POINTS:-100}; fi
+# The builds. Each gets common_args (options for every build, e.g. -Dwerror=true) and its own
+# (meson_args_of: asan_args for build-asan).
+common_args=()
+# shellcheck disable=SC2054 # meson's list value, not array elements
+asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
+case $mode in
+  quick) builds=(build) ;;
+  full) builds=(build build-asan) ;;
+  default) builds=(build-asan) ;;
+esac
+# Fuzz seconds per target (0: none; only when the unit suite runs).
+fuzz_secs=0
+[[ $mode == default ]] && fuzz_secs=${FUZZ_SECONDS:-10}
+[[ $mode == full ]] && fuzz_secs=${FUZZ_SECONDS:-20}
+[[ " $suites " == *" unit "* ]] || fuzz_secs=0
+# The fault suite covers 130 distinct kill points (--full); the default asks for the issue's 100
+# (the ASan build takes ~3 s per kill and restart).
+[[ $mode == full ]] || export CNETD_FAULT_POINTS=${CNETD_FAULT_POINTS:-100}
 
-setup() {  # dir, extra meson args...
+# ASan: fail on leaks too; UBSan: any report is fatal (the tests and the fuzz targets).
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+# True when build dir $1 already has every -Dname=value option that follows (a `meson configure`
+# would regenerate the build files even for unchanged values).
+options_match() {
+  python3 - "$@" <<'PY'
+import json, subprocess, sys
+opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+    ["meson", "introspect", sys.argv[1], "--buildoptions"], capture_output=True, text=True,
+    check=True).stdout)}
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return ",".join(v) if isinstance(v, list) else str(v)
+for arg in sys.argv[2:]:
+    name, _, value = arg[2:].partition("=")
+    if name not in opts or text(opts[name]) != value:
+        sys.exit(1)
+PY
+}
+
+setup() {  # dir, extra meson args...: a new build dir, or changed options applied to an existing one
   local dir=$1; shift
+  local args=("${common_args[@]}" "$@")
   if [[ ! -f "$dir/build.ninja" ]]; then
-    meson setup "$dir" "$@" >/dev/null
+    meson setup "$dir" "${args[@]}" >/dev/null
+  elif ((${#args[@]})) && ! options_match "$dir" "${args[@]}"; then
+    meson configure "$dir" "${args[@]}" >/dev/null
   fi
 }
-[[ " ${builds[*]} " == *" build "* ]] && setup build
-[[ $quick -eq 1 ]] || setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+meson_args_of() { [[ $1 == build-asan ]] && echo "${asan_args[@]}"; return 0; }
 
 # Every stage outside the gtest cases (a build, a meson run that failed without a failing case, a
 # fuzz target) leaves one line "<passed|failed> <name>" here; the closing line counts them.
 stages=$(mktemp)
-trap 'rm -f "$stages"' EXIT
+ticker=
+trap 'rm -f "$stages" "$stages.state"; [[ -n $ticker ]] && kill "$ticker" 2>/dev/null; true' EXIT
 stage() { echo "$1 $2" >>"$stages"; }  # passed|failed, name
-
+clock() { local s=$((SECONDS - t0)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
+say() { echo "[$(clock)] $*"; }
 status=0
-for b in "${builds[@]}"; do
-  echo "=== build: $b"
-  # A stale log must not be counted for this run.
-  rm -f "$b/meson-logs/testlog.junit.xml"
-  if ! ninja -C "$b"; then
+
+# One build: configure and compile; a failure is a failed stage.
+build_stage() {  # dir
+  local b=$1 args
+  read -ra args <<<"$(meson_args_of "$b")"
+  setup "$b" "${args[@]}"
+  say "build: $b"
+  if ninja -C "$b"; then
+    stage passed "build $b"
+  else
     stage failed "build $b"
     status=1
-    continue
+    return 1
   fi
-  echo "=== test: $b (${suites})"
-  # ASan: fail on leaks too; UBSan: any report is fatal.
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  if unshare --net --mount --pid --fork --propagation private --mount-proc -- \
-       sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
-       meson test -C "$b" --print-errorlogs --num-processes 1 "${suite_args[@]}"; then
-    stage passed "meson test $b"
-  else
-    stage failed "meson test $b"
-    status=1
-  fi
-done
+}
 
-# Fuzzing (not with --quick): every libFuzzer target for FUZZ_SECONDS (default 20; CI 10) each, in
-# a clang build (build-fuzz). Parsers only, no kernel. Any crash, leak or UB fails the run. That is
-# a smoke test: seeds in tests/fuzz/corpus replay every past finding, but seconds prove nothing
-# about new ones; run `tests/fuzz/run.sh 300` (or --long) off the critical path for that.
-if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
-  fuzz_secs=${FUZZ_SECONDS:-20}
-  [[ "${CI:-}" == "true" ]] && fuzz_secs=${FUZZ_SECONDS:-10}
-  echo "=== fuzz: tests/fuzz/run.sh ${fuzz_secs}"
+# On a terminal: a status line redrawn every second from $stages.state ("suite done total
+# started-at current"), erased before each printed line.
+start_ticker() {
+  [[ -t 1 ]] || return 0
+  (
+    while sleep 1; do
+      [[ -f $stages.state ]] || continue
+      read -r suite finished total started current <"$stages.state" || continue
+      printf '\r\033[K[%s] %s: %s/%s done, %s running for %ds' "$(clock)" "$suite" "$finished" \
+        "$total" "$current" $((SECONDS - started))
+    done
+  ) &
+  ticker=$!
+}
+
+# One suite of one build, inside its own private namespaces; one progress line per finished test.
+# A test in several suites (cni_unit: cni and unit) runs once: the suites before exclude it.
+# Returns meson's status.
+suite_stage() {  # build dir, suite, suites already run...
+  local b=$1 suite=$2; shift 2
+  local not=() s names line finished=0
+  for s in "$@"; do not+=(--no-suite "$s"); done
+  mapfile -t names < <(meson test -C "$b" --list --suite "$suite" "${not[@]}" 2>/dev/null |
+    sed -n 's/^cnetd:[^ ]* \/ //p')
+  ((${#names[@]})) || return 0
+  say "test: $b, suite $suite (${#names[@]} tests)"
+  echo "$suite 0 ${#names[@]} $SECONDS ${names[0]}" >"$stages.state"
+  while IFS= read -r line; do
+    [[ -t 1 ]] && printf '\r\033[K'
+    if [[ $line =~ ^\ *[0-9]+/[0-9]+\ + ]]; then  # "  3/9 cnetd:integration / dns   OK  30.7s"
+      finished=$((finished + 1))
+      echo "[$(clock)] $line"
+      echo "$suite $finished ${#names[@]} $SECONDS ${names[finished]:-}" >"$stages.state"
+    else
+      echo "$line"
+    fi
+  done < <(unshare --net --mount --pid --fork --propagation private --mount-proc -- \
+    sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
+    meson test -C "$b" --no-rebuild --print-errorlogs --num-processes 1 --logbase "testlog-$suite" \
+    --suite "$suite" "${not[@]}" 2>&1)
+  local rc=0
+  wait $! || rc=$?  # meson's status (bash >= 5.1 waits for a process substitution)
+  rm -f "$stages.state"
+  return $rc
+}
+
+# Every suite of one build. Each suite writes meson-logs/testlog-<suite>.junit.xml.
+test_stage() {  # build dir
+  local b=$1 s ran=()
+  rm -f "$b"/meson-logs/testlog*.junit.xml  # a stale log must not be counted for this run
+  for s in $suites; do
+    if suite_stage "$b" "$s" "${ran[@]}"; then
+      stage passed "meson test $b $s"
+    else
+      stage failed "meson test $b $s"
+      status=1
+    fi
+    ran+=("$s")
+  done
+}
+
+# Fuzzing: every libFuzzer target for fuzz_secs each, in a clang build (build-fuzz). Parsers
+# only, no kernel. Any crash, leak or UB fails the run. That is a smoke test: seeds in
+# tests/fuzz/corpus replay every past finding, but seconds prove nothing about new ones; run
+# `tests/fuzz/run.sh 300` (or --long) off the critical path for that.
+fuzz_stage() {
+  say "fuzz: tests/fuzz/run.sh ${fuzz_secs}"
+  local fuzz_results fuzz_ok=1
   fuzz_results=$(mktemp)
-  if FUZZ_RESULTS="$fuzz_results" tests/fuzz/run.sh "${fuzz_secs}"; then
-    fuzz_ok=1
-  else
-    fuzz_ok=0
-    status=1
-  fi
+  FUZZ_RESULTS="$fuzz_results" tests/fuzz/run.sh "${fuzz_secs}" || { fuzz_ok=0; status=1; }
   # One stage per target; a run.sh that failed before any target (no clang, a build error) is
   # one failed stage of its own.
   cat "$fuzz_results" >>"$stages"
@@ -90,36 +186,45 @@ if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
     stage failed "fuzz (tests/fuzz/run.sh)"
   fi
   rm -f "$fuzz_results"
-fi
+}
+
+# The stages, in order: a stage is a function that records its result with `stage`; adding one is
+# adding its line here.
+start_ticker
+for b in "${builds[@]}"; do
+  build_stage "$b" && test_stage "$b"
+done
+((fuzz_secs > 0)) && fuzz_stage
+[[ -n $ticker ]] && kill "$ticker" 2>/dev/null && ticker=
+say "done"
 
 # What the stages were, then one closing line over every gtest case of every build and every other
 # stage: "N passed, N failed, N skipped". A meson run that failed with no failing case in
 # its log (a crash, a non-gtest test, a time-out) counts as one failure itself.
 python3 - "$stages" "${builds[@]}" <<'PY'
-import sys, xml.etree.ElementTree as ET, os
+import glob, os, sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
-failed_in = {}
+failed_in = {}  # "build suite" -> failing cases
 for b in sys.argv[2:]:
-    path = os.path.join(b, "meson-logs", "testlog.junit.xml")
-    failed_in[b] = 0
-    if not os.path.exists(path):
-        continue
-    for case in ET.parse(path).getroot().iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed += 1
-            failed_in[b] += 1
-        elif case.find("skipped") is not None:
-            skipped += 1
-        else:
-            passed += 1
+    for path in glob.glob(os.path.join(b, "meson-logs", "testlog-*.junit.xml")):
+        key = b + " " + os.path.basename(path)[len("testlog-"):-len(".junit.xml")]
+        failed_in[key] = 0
+        for case in ET.parse(path).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+                failed_in[key] += 1
+            elif case.find("skipped") is not None:
+                skipped += 1
+            else:
+                passed += 1
 cases = (passed, failed, skipped)
 stage_passed, stage_failed = [], []
 for line in open(sys.argv[1]):
     result, _, name = line.strip().partition(" ")
     if name.startswith("meson test "):
-        b = name[len("meson test "):]
+        key = name[len("meson test "):]
         # Counted through its cases, unless it failed without a failing case.
-        if result == "failed" and failed_in.get(b, 0) == 0:
+        if result == "failed" and failed_in.get(key, 0) == 0:
             stage_failed.append(name)
         continue
     (stage_passed if result == "passed" else stage_failed).append(name)

@@ -30,7 +30,11 @@
 #       overlay vs bridge vs underlay, overlay vs bridge attach p50, attach-to-reachable-from-
 #       another-host p50/p99, etcd requests per attach, convergence of 20 hosts (10 with --quick).
 #       ~1 min with --quick, ~2 min without. Installs iperf3 (bench-only) if missing.
-#   sudo tools/bench.sh --all [--quick]      # side by side, then all four of the above
+#   sudo tools/bench.sh --startup            # start-up of netctl and cnetd-cni next to a trivial C++
+#       program the bench compiles (tools/bench/startup.py: hyperfine wall times and callgrind
+#       instruction counts; issue 20's target: within 1.5x). ~1 min. No namespaces needed: nothing
+#       here talks to a daemon or the kernel's network.
+#   sudo tools/bench.sh --all [--quick]      # side by side, then all five of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
 # raw results (JSON) go to <build>/bench/. The side by side also writes SVG plots next to the table
@@ -48,7 +52,7 @@
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 engines=cnetd,cni,netavark,floor
+quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 startup=0 engines=cnetd,cni,netavark,floor
 dns_servers=cnetd,cnetd-nodns,aardvark,dnsmasq
 while (($#)); do
   case $1 in
@@ -58,9 +62,10 @@ while (($#)); do
     --dns) compare=0 dns=1 ;;
     --overlay) compare=0 overlay=1 ;;
     --dns-servers) dns_servers=${2:?--dns-servers needs a list}; shift ;;
-    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 ;;
+    --startup) compare=0 startup=1 ;;
+    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 startup=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
-    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--all]" \
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--startup|--all]" \
          "[--dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
@@ -72,7 +77,8 @@ if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
 targets=()
 if ((firewall || ports || dns || overlay)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
 if ((dns)); then targets+=(tools/bench/cnetd-bench-dns-pingpong); fi
-if ((overlay)); then targets+=(tools/netctl/netctl); fi
+if ((overlay || startup)); then targets+=(tools/netctl/netctl); fi
+if ((startup)); then targets+=(tools/cnetd-cni/cnetd-cni); fi
 if ((compare)) && [[ ,$engines, == *,floor,* ]]; then targets+=(tools/bench/cnetd-bench-floor); fi
 # BENCH_NO_BUILD=1: measure the binaries already in the build dir (e.g. while the tree is mid-edit).
 if ((${#targets[@]})) && [[ -z ${BENCH_NO_BUILD:-} ]]; then ninja -C "$build" "${targets[@]}" >/dev/null; fi
@@ -259,5 +265,15 @@ if ((overlay)); then
       --out $bdir/overlay.json "${q[@]}" | tee -a "$out"
   ' "$quick" "$bdir" "$(realpath "$build")/daemon/cnetd" "$(realpath "$build")/tools/netctl/netctl" \
     "$out" || echo "bench: overlay failed (see above)" >&2
+fi
+if ((startup)); then
+  install_missing hyperfine valgrind  # bench-only: wall times and instruction counts
+  {
+    echo
+    echo "## Start-up: netctl and cnetd-cni vs a trivial C++ program ($(date -u +%FT%TZ), $(nproc) cores, load $(cut -d" " -f1 /proc/loadavg))"
+    echo
+    python3 tools/bench/startup.py --netctl "$build/tools/netctl/netctl" \
+      --cni "$build/tools/cnetd-cni/cnetd-cni" --work "$(realpath "$build")/bench"
+  } | tee -a "$out"
 fi
 echo "results: $out"

@@ -17,6 +17,9 @@ CNETD_PACKAGES=(
   iproute2 nftables util-linux curl python3  # tests and demo: ip -j, nft -j, unshare, nsenter
   iputils-ping                            # CNI tests: ping the gateway from a netns
   systemd                                 # tests: systemd-analyze verify of the units, tmpfiles
+  bash-completion                         # netctl completion: its install dir (pkg-config completionsdir)
+  valgrind                                # tests: netctl/cnetd-cni start-up instruction counts (tests/cli startup)
+  zsh                                     # tests/cli: netctl's zsh completion
   golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev  # CNI tests: libcni + go-cni clients
   containernetworking-plugins                # CNI tests: loopback and tuning in chains
   clang-14 libclang-rt-14-dev             # tests/fuzz: libFuzzer targets (tests/run.sh runs them)

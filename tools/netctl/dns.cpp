@@ -34,11 +34,7 @@ void print_dns(const json& answer) {
 }  // namespace
 
 void add_dns_command(CLI::App& app, Context& ctx, int& rc) {
-    auto* dns = app.add_subcommand(
-        "dns",
-        "Show the embedded DNS resolver (127.0.0.11): the host's upstream servers and the file "
-        "they come from, namespaces served, local names, queries in flight, and counters since "
-        "cnetd started (docs/dns.md)");
+    auto* dns = app.add_subcommand("dns", summary("dns"));
     dns->fallthrough();
     dns->callback([&] { rc = show(ctx, "/v1/dns", print_dns); });
 }

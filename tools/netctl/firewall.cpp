@@ -21,8 +21,7 @@ void print_firewall(const json& answer) {
 }  // namespace
 
 void add_firewall_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* fw =
-        app.add_subcommand("firewall", "Inspect cnetd's firewall (nftables table inet cnetd)");
+    auto* fw = app.add_subcommand("firewall", summary("firewall"));
     fw->require_subcommand(1);
     fw->fallthrough();
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -80,5 +81,23 @@ void add_port_commands(CLI::App& app, Context& ctx, int& rc);
 void add_dns_command(CLI::App& app, Context& ctx, int& rc);
 void add_node_commands(CLI::App& app, Context& ctx, int& rc);
 void add_topology_command(CLI::App& app, Context& ctx, int& rc);  // topology.cpp
+
+// The one-line summary of top-level command `name` (main.cpp's table, which `netctl --help`
+// lists without building the commands); "" for an unknown name.
+const char* summary(std::string_view name);
+
+// Shell completion (etc/completion/netctl.bash, docs/netctl.md "Completion"): the hidden command
+// `netctl __complete ...`.
+inline constexpr const char* kCompleteCommand = "__complete";
+// Sets ctx.socket from `--socket S` / `--socket=S` in argv (completion parses no CLI11).
+void socket_from_args(Context& ctx, int argc, char** argv);
+// Printed alone by `netctl __complete` when the word is a file name (--socket's value).
+inline constexpr const char* kCompleteFiles = "__files__";
+// `netctl [--socket S] __complete WORD... CUR` (`root` built for the command WORDs name): prints
+// the candidates for CUR given the words before it, one per line: subcommands and aliases, options
+// (when CUR starts with '-'), network or namespace names live from the daemon where the positional
+// takes one, or kCompleteFiles. An unreachable or slow daemon (500 ms) gives no names and no
+// message: a completion must never print errors or hang.
+int complete_words(CLI::App& root, Context& ctx, const std::vector<std::string>& words);
 
 }  // namespace cnetd::netctl

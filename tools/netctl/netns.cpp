@@ -72,8 +72,7 @@ void print_info(const json& answer) {
 }  // namespace
 
 void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* ns =
-        app.add_subcommand("netns", "Manage network namespace files in the daemon's netns dir");
+    auto* ns = app.add_subcommand("netns", summary("netns"));
     ns->require_subcommand(1);
     ns->fallthrough();
 
@@ -98,10 +97,7 @@ void add_netns_commands(CLI::App& app, Context& ctx, int& rc) {
 }
 
 void add_info_command(CLI::App& app, Context& ctx, int& rc) {
-    auto* info = app.add_subcommand(
-        "info",
-        "Show the daemon's version, paths, counts, firewall state (backend, drift repairs, "
-        "coexistence warnings) and cluster state (etcd, lease)");
+    auto* info = app.add_subcommand("info", summary("info"));
     info->fallthrough();
     info->callback([&] { rc = show(ctx, "/v1/info", print_info); });
 }

@@ -206,7 +206,7 @@ void add_connect_command(CLI::App& net, Context& ctx, int& rc) {
 }  // namespace
 
 void add_network_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* net = app.add_subcommand("network", "Manage networks");
+    auto* net = app.add_subcommand("network", summary("network"));
     net->require_subcommand(1);
     net->fallthrough();
 

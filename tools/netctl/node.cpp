@@ -30,7 +30,7 @@ void print_nodes(const json& answer) {
 }  // namespace
 
 void add_node_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* node = app.add_subcommand("node", "Show the nodes of the overlay cluster");
+    auto* node = app.add_subcommand("node", summary("node"));
     node->require_subcommand(1);
     node->fallthrough();
 

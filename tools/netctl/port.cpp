@@ -20,7 +20,7 @@ void print_ports(const json& answer) {
 }  // namespace
 
 void add_port_commands(CLI::App& app, Context& ctx, int& rc) {
-    auto* port = app.add_subcommand("port", "Show published ports");
+    auto* port = app.add_subcommand("port", summary("port"));
     port->require_subcommand(1);
     port->fallthrough();
 

@@ -375,10 +375,7 @@ Result<std::string> svg(const std::string& dot) {
 
 void add_topology_command(CLI::App& app, Context& ctx, int& rc) {
     auto format = std::make_shared<std::string>("dot");
-    auto* topo = app.add_subcommand(
-        "topology",
-        "Draw what cnetd built: networks, bridges, endpoints (name, address, netns), published "
-        "ports, overlay peers; Graphviz dot (default), SVG (needs graphviz) or a text tree");
+    auto* topo = app.add_subcommand("topology", kTopologySummary);
     topo->add_option("--format", *format,
                      "dot: Graphviz text (e.g. | dot -Tpng > t.png); svg: rendered by Graphviz's "
                      "dot; text: an indented tree")

@@ -18,6 +18,11 @@
 
 namespace cnetd::netctl {
 
+// `netctl topology`'s line in `netctl --help` (main.cpp's command table) and its own --help.
+inline constexpr const char* kTopologySummary =
+    "Draw what cnetd built: networks, bridges, endpoints (name, address, netns), published "
+    "ports, overlay peers; Graphviz dot (default), SVG (needs graphviz) or a text tree";
+
 // What the pictures show, as the API answered it.
 struct Topology {
     std::vector<api::Network> networks;  // sorted by name (as GET /v1/networks answers)
