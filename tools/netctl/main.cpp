@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     add_port_commands(app, ctx, rc);
     add_dns_command(app, ctx, rc);
     add_node_commands(app, ctx, rc);
+    add_events_command(app, ctx, rc);
     add_info_command(app, ctx, rc);
     try {
         app.parse(argc, argv);

@@ -79,5 +79,6 @@ void add_firewall_commands(CLI::App& app, Context& ctx, int& rc);
 void add_port_commands(CLI::App& app, Context& ctx, int& rc);
 void add_dns_command(CLI::App& app, Context& ctx, int& rc);
 void add_node_commands(CLI::App& app, Context& ctx, int& rc);
+void add_events_command(CLI::App& app, Context& ctx, int& rc);
 
 }  // namespace cnetd::netctl
