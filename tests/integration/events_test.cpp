@@ -3,6 +3,7 @@
 // subscriber that neither slows attaches nor survives an overflow, and shutdown ending streams.
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -356,6 +357,41 @@ TEST_F(EventsTest, StuckSubscriberDoesNotSlowAttachAndIsDroppedAfterOverflow) {
     auto got = fresh.get();
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(json::parse(got[0])["Actor"]["ID"], "after");
+}
+
+// The daemon's own housekeeping: the netns GC (a namespace dies behind its back), a firewall
+// repair (someone deletes the table), a reload (SIGHUP), and a reload of a broken config.
+TEST_F(EventsTest, GcFirewallRepairAndReloadAreEvents) {
+    start();
+    ok({"netns", "create", "a"});
+    ok({"network", "connect", "bridge", "a", "-p", "8080:80"});
+    auto gc = listen("/v1/events", 3);
+    auto repair = listen("/v1/events?filters=" + url(R"({"type":["firewall"]})"), 1);
+    auto reload = listen("/v1/events?filters=" + url(R"({"type":["reload"]})"), 2);
+    wait_subscribed();
+    ASSERT_EQ(umount2(ns("a").c_str(), MNT_DETACH), 0) << strerror(errno);
+    ASSERT_EQ(unlink(ns("a").c_str()), 0);
+    auto got = gc.get();
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(brief(json::parse(got[0])), "gc collect a container=a,network=bridge");
+    EXPECT_EQ(json::parse(got[1])["Action"], "unpublish");
+    EXPECT_EQ(json::parse(got[2])["Action"], "disconnect");
+
+    ASSERT_EQ(run({"nft", "delete", "table", "inet", "cnetd"}).status, 0);
+    got = repair.get();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(brief(json::parse(got[0])), "firewall repair inet cnetd repairs=1,table=inet cnetd");
+
+    ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+    std::this_thread::sleep_for(300ms);
+    d.write_config("bip: [not, a, cidr\n");
+    ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+    got = reload.get();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(brief(json::parse(got[0])), "reload reload " + d.config() + " config=" + d.config());
+    json fail = json::parse(got[1]);
+    EXPECT_EQ(fail["Action"], "fail");
+    EXPECT_NE(fail["Actor"]["Attributes"].value("error", ""), "") << got[1];
 }
 
 TEST_F(EventsTest, SubscriberCapIs64AndShutdownEndsStreams) {
