@@ -67,6 +67,17 @@ Result<UniqueFd> connect_until(const std::string& path, Clock::time_point deadli
     }
 }
 
+// connect_until, then `sock` (on its caller's io_context) owns the connection.
+Result<void> connect_socket(const std::string& path, Clock::time_point deadline,
+                            Clock::time_point start, local::socket& sock) {
+    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path, deadline, start));
+    boost::system::error_code ec;
+    sock.assign(local(), fd.get(), ec);
+    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
+    (void)fd.release();  // the socket owns it now
+    return ok();
+}
+
 http::request<http::string_body> make_request(std::string_view method, std::string_view target,
                                               std::string body) {
     http::request<http::string_body> req;
@@ -117,13 +128,10 @@ Result<RawResponse> Client::raw(std::string_view method, std::string_view target
 Result<RawResponse> Client::raw_until(Clock::time_point deadline, std::string_view method,
                                       std::string_view target, std::string body) const {
     const Clock::time_point start = Clock::now();
-    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path_, deadline, start));
     asio::io_context io(1);
     local::socket sock(io);
+    CNETD_TRY(connect_socket(path_, deadline, start, sock));
     boost::system::error_code ec;
-    sock.assign(local(), fd.get(), ec);
-    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
-    (void)fd.release();  // the socket owns it now
 
     auto req = make_request(method, target, std::move(body));
     boost::beast::flat_buffer buf;
@@ -189,13 +197,10 @@ Result<void> Client::stream(std::string_view target,
                             const std::function<bool(std::string_view)>& on_line) const {
     const Clock::time_point start = Clock::now();
     const Clock::time_point deadline = start + timeout_;
-    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path_, deadline, start));
     asio::io_context io(1);
     local::socket sock(io);
+    CNETD_TRY(connect_socket(path_, deadline, start, sock));
     boost::system::error_code ec;
-    sock.assign(local(), fd.get(), ec);
-    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
-    (void)fd.release();
 
     auto req = make_request("GET", target, "");
     boost::beast::flat_buffer buf;
