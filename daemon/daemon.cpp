@@ -27,6 +27,8 @@
 #include "daemon/cluster_agent.hpp"
 #include "daemon/dns_server.hpp"
 #include "daemon/engine_backend.hpp"
+#include "daemon/events.hpp"
+#include "daemon/events_diff.hpp"
 #include "daemon/firewall_monitor.hpp"
 #include "daemon/gc_watch.hpp"
 #include "daemon/handlers.hpp"
@@ -220,6 +222,36 @@ std::pair<std::string, bool> reconfigure(Backend& b,
     return {"ready: reloaded", true};
 }
 
+// The reload's event (docs/observability.md, "Events"): "reload" when it took effect, "fail"
+// with the error when the file or the engine refused it.
+void publish_reload(EventLog& events, const std::string& path, const std::string& error,
+                    const std::vector<std::string>& pending_restart = {}) {
+    Event e;
+    e.type = "reload";
+    e.action = error.empty() ? "reload" : "fail";
+    e.actor_id = path;
+    e.attributes["config"] = path;
+    if (!error.empty()) e.attributes["error"] = error;
+    std::string pending;
+    for (const auto& k : pending_restart) pending += (pending.empty() ? "" : ", ") + k;
+    if (!pending.empty()) e.attributes["pending-restart"] = pending;
+    events.publish(std::move(e));
+}
+
+// The netns GC's collection with one "gc collect" event per endpoint removed; their port
+// unpublish and disconnect events follow from the snapshot diff of the same job.
+void collect_with_events(EventLog& events, Backend& b) {
+    for (const std::string& removed : collect_dead_endpoints(b)) {
+        const auto slash = removed.find('/');
+        Event e;
+        e.type = "gc";
+        e.action = "collect";
+        e.actor_id = removed.substr(slash == std::string::npos ? 0 : slash + 1);
+        e.attributes = {{"container", e.actor_id}, {"network", removed.substr(0, slash)}};
+        events.publish(std::move(e));
+    }
+}
+
 // The running daemon: the parts in the order they start (and stop, reversed: the io_context last,
 // because the watches, relay and server live on it; the worker after the watches that post to it).
 class Daemon {
@@ -228,7 +260,9 @@ public:
         : flags_(flags),
           cfg_(std::move(cfg)),
           activated_fd_(activated_fd),
-          gc_watch_(io_, worker_, cfg_.netns_dir) {}
+          gc_watch_(io_, worker_, cfg_.netns_dir, std::chrono::seconds(30),
+                    std::chrono::milliseconds(100),  // GcWatch's defaults
+                    [this](Backend& b) { collect_with_events(events_, b); }) {}
 
     // The kernel worker, the firewall monitor, the netns GC watch, the relay and the server.
     Result<void> start();
@@ -245,13 +279,16 @@ private:
     void wait_drained(std::chrono::steady_clock::time_point deadline);
     void arm_reload();
     void reload();
-    void apply_reload(const config::Config& applied);
+    void apply_reload(const config::Config& applied, std::vector<std::string> pending);
     void notify_ready();
 
     const Flags flags_;
     config::Config cfg_;  // the running config (io thread)
     const int activated_fd_;
     boost::asio::io_context io_{1};
+    // Before the worker and the watches that publish to it (destroyed after them).
+    EventLog events_;
+    SnapshotEvents snapshot_events_{events_};  // worker thread only (the snapshot hook)
     Worker worker_;
     FirewallMonitor fw_monitor_{io_, worker_};
     GcWatch gc_watch_;
@@ -298,9 +335,12 @@ void Daemon::start_dns() {
     start_cluster();  // it feeds the DNS server, and the snapshot hook wakes it
     DnsServer* dns = &*dns_;
     ClusterAgent* agent = agent_ ? &*agent_ : nullptr;
-    worker_.set_snapshot_hook([dns, agent](const Snapshot& snap, Backend& b) {
+    worker_.set_snapshot_hook([this, dns, agent](const Snapshot& snap, Backend& b) {
         dns->sync(snap.networks, b.dns_sandboxes());
         if (agent) agent->notify();  // endpoint publication (only wakes its thread)
+        // Network/port/firewall events (daemon/events_diff.hpp). The worker alone publishes, so
+        // its current snapshot is `snap` (held by pointer: no copy).
+        snapshot_events_.on_publish(worker_.snapshot());
     });
     worker_.post([](Backend&) {});
 }
@@ -327,6 +367,7 @@ Result<void> Daemon::start() {
         std::chrono::milliseconds(0));
     handlers_->set_dns(&*dns_);                    // inspect/connect resolv.conf facts, GET /v1/dns
     if (agent_) handlers_->set_cluster(&*agent_);  // overlay create/rm, GET /v1/nodes, info
+    handlers_->set_events(&events_);               // GET /v1/events, netns events
     server_.emplace(io_, *handlers_, server_options());
     auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
                                         : server_->listen(cfg_.socket);
@@ -348,6 +389,7 @@ void Daemon::shutdown(int sig) {
               sig == SIGTERM ? "SIGTERM" : "SIGINT");
     notify("STOPPING=1\nSTATUS=stopping: finishing the operation in flight");
     server_->drain();  // no new connections; idle ones closed, busy ones after their answer
+    events_.close();   // event streams end (the server already ends them: this is for late ones)
     stop_backend();
     hup_.cancel();
     // The answers were posted to this io_context by the worker: let them be written.
@@ -387,6 +429,7 @@ void Daemon::reload() {
     auto next = read_config(flags_);
     if (!next) {
         log::error("reload: {}; keeping the running config", next.error().message());
+        publish_reload(events_, flags_.config_path, next.error().message());
         notify("READY=1\nSTATUS=reload failed: " + next.error().message());
         return;
     }
@@ -398,21 +441,23 @@ void Daemon::reload() {
     handlers_->set_reload_status(pending, now_rfc3339());
     log::info("reload: {}", plan.summary());
     if (plan.live.empty()) {
+        publish_reload(events_, flags_.config_path, "", pending);
         notify("READY=1\nSTATUS=ready: reloaded (nothing to apply live)");
         return;
     }
     log::set_level(next->level);
-    apply_reload(applied);
+    apply_reload(applied, pending);
 }
 
 // The running config becomes `applied` only once the engine took it (back on the io thread): a
 // refused reload leaves it as it was, so the same file can be retried.
-void Daemon::apply_reload(const config::Config& applied) {
+void Daemon::apply_reload(const config::Config& applied, std::vector<std::string> pending) {
     const auto spec = default_spec_of(applied);
     const core::EngineOptions live = engine_options_of(applied);
     const bool forward = applied.ip_forward;
-    const bool queued = worker_.post([this, spec, live, forward, applied](Backend& b) {
+    const bool queued = worker_.post([this, spec, live, forward, applied, pending](Backend& b) {
         auto [status, took] = reconfigure(b, spec, live, forward);
+        publish_reload(events_, flags_.config_path, took ? "" : status, pending);
         if (took) boost::asio::post(io_, [this, applied] { cfg_ = applied; });
         notify("READY=1\nSTATUS=" + status);
     });

@@ -37,9 +37,9 @@
 namespace cnetd::daemon {
 
 struct Event {
-    std::string type;    // "network", "port", "firewall", "netns", "gc", "reload"
-    std::string action;  // "create", "connect", ...
-    std::string actor_id;                           // network id, netns name, ...
+    std::string type;      // "network", "port", "firewall", "netns", "gc", "reload"
+    std::string action;    // "create", "connect", ...
+    std::string actor_id;  // network id, netns name, ...
     std::map<std::string, std::string> attributes;  // Docker's Actor.Attributes
     std::string scope = "local";                    // "global" for overlay networks
     int64_t time_nano = 0;                          // CLOCK_REALTIME, ns
@@ -63,12 +63,39 @@ struct EventFilter {
 Result<EventFilter> parse_event_query(const std::string& query);
 
 class EventLog {
+    struct State;
+
 public:
     static constexpr std::size_t kRing = 256;  // replayed by since/until, as Docker keeps
     static constexpr std::size_t kSubscriberQueue = 1024;  // lines buffered per subscriber
+    // Concurrent GET /v1/events streams the daemon serves; beyond it a new one is answered 503
+    // (each stream also holds one of the server's connection slots).
+    static constexpr std::size_t kMaxSubscribers = 64;
 
     // A live subscription: lines are pushed by publish(); the session drains them.
-    class Subscription;
+    class Subscription {
+    public:
+        ~Subscription();  // release()
+        Subscription(const Subscription&) = delete;
+        Subscription& operator=(const Subscription&) = delete;
+        // Appends the queued lines (each ending in "\n"; after an overflow the final error line)
+        // to `out`. True once the subscription has ended and `out` got its last line: the stream
+        // is complete. Any thread; never blocks on a publisher for more than a queue move.
+        bool take(std::string& out);
+        // The owner is done (client gone): no more lines are queued, `wake` is not called again.
+        void release();
+        // The filter's `until` (the stream ends then, Docker's rule), if any.
+        std::optional<int64_t> until_nano() const { return until_; }
+
+    private:
+        friend class EventLog;
+        struct Impl;
+        Subscription(std::shared_ptr<State> st, std::shared_ptr<Impl> impl,
+                     std::optional<int64_t> until);
+        std::shared_ptr<State> st_;
+        std::shared_ptr<Impl> impl_;
+        std::optional<int64_t> until_;
+    };
 
     explicit EventLog(std::size_t ring = kRing, std::size_t queue = kSubscriberQueue);
     ~EventLog();
@@ -81,6 +108,10 @@ public:
     // Subscribes: `wake` is called (from publish()'s thread, without the lock held) when the
     // subscription has new lines or has ended; the caller then drains it. The subscription ends
     // when dropped (overflow), when the log is closed (shutdown) or when released by its owner.
+    // With `since` or `until` set, the ring's matching events are queued first, in the same step
+    // as the registration (no event is lost or doubled between replay and live); an `until` not
+    // in the future ends the subscription right after that replay (Docker's rule). A closed log
+    // gives an ended, empty subscription.
     std::shared_ptr<Subscription> subscribe(EventFilter f, std::function<void()> wake);
     // Shutdown: every subscription ends (no error line).
     void close();
@@ -91,7 +122,6 @@ public:
     void set_tap(std::function<void(const Event&)> tap);
 
 private:
-    struct State;
     std::shared_ptr<State> st_;
 };
 

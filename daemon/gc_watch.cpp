@@ -71,12 +71,7 @@ bool drain_inotify(int fd) {
 
 // The default collection: the backend's.
 void collect_garbage(Backend& b) {
-    auto removed = b.collect_garbage();
-    if (!removed.ok()) {
-        log::error("netns GC: {}", removed.error().message());
-    } else if (!removed->empty()) {
-        log::info("netns GC: removed {} endpoint(s) whose namespace died", removed->size());
-    }
+    collect_dead_endpoints(b);
 }
 
 // The netlink socket for link events, in the calling thread's namespace.
@@ -211,6 +206,17 @@ struct GcWatch::State : std::enable_shared_from_this<State> {
     Phase phase = Phase::Idle;  // io thread only
     bool again = false;         // io thread only
 };
+
+std::vector<std::string> collect_dead_endpoints(Backend& b) {
+    auto removed = b.collect_garbage();
+    if (!removed.ok()) {
+        log::error("netns GC: {}", removed.error().message());
+        return {};
+    }
+    if (!removed->empty())
+        log::info("netns GC: removed {} endpoint(s) whose namespace died", removed->size());
+    return std::move(removed).value();
+}
 
 GcWatch::GcWatch(asio::io_context& io, Worker& worker, std::string netns_dir,
                  std::chrono::milliseconds sweep, std::chrono::milliseconds settle, Collect collect)

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -68,5 +69,9 @@ private:
     Collect collect_;
     std::shared_ptr<State> state_;
 };
+
+// The default collection's body: Backend::collect_garbage() with its log lines; returns the
+// "network/endpoint" of each endpoint removed (none on an error, which is logged). Worker thread.
+std::vector<std::string> collect_dead_endpoints(Backend& b);
 
 }  // namespace cnetd::daemon

@@ -142,6 +142,19 @@ api::ClusterStatus to_api(const ClusterStatus& c) {
             c.pending,    c.networks,          c.peers};
 }
 
+// netns create/remove (from the jobs, before their replies: a client that got its answer and
+// then asks with `since` sees the event).
+void publish_netns_event(EventLog* events, const char* action, const std::string& name,
+                         const std::string& path) {
+    if (!events) return;
+    Event e;
+    e.type = "netns";
+    e.action = action;
+    e.actor_id = name;
+    e.attributes = {{"name", name}, {"path", path}};
+    events->publish(std::move(e));
+}
+
 }  // namespace
 
 // The cluster's blocking calls (create/remove of overlay networks wait for etcd and for this
@@ -340,6 +353,7 @@ const std::vector<Handlers::Route>& Handlers::table() {
         {{"DELETE", "/v1/netns/{name}",                W, false}, &Handlers::remove_netns},
         {{"GET",    "/v1/dns",                         R, false}, &Handlers::get_dns},
         {{"GET",    "/v1/nodes",                       R, false}, &Handlers::list_nodes},
+        {{"GET",    "/v1/events",                      R, false}, &Handlers::get_events},
         {{"POST",   "/v1/cni/add",                     W, true},  &Handlers::cni_add},
         {{"POST",   "/v1/cni/del",                     W, true},  &Handlers::cni_del},
         {{"POST",   "/v1/cni/check",                   W, true},  &Handlers::cni_check},
@@ -523,21 +537,45 @@ void Handlers::list_netns(const ApiRequest&, const Args&, Reply reply) {
 void Handlers::create_netns(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = parse_create_netns(req.body);
     if (!parsed) return reply(error_response(parsed.error()));
-    post_job(std::move(reply), [name = std::move(parsed).value()](Backend& b) {
+    post_job(std::move(reply), [this, name = std::move(parsed).value()](Backend& b) {
         auto path = b.create_netns(name);
         if (!path) return error_response(path.error());
         log::debug("api: created netns {}", *path);
+        publish_netns_event(events_.load(), "create", name, *path);
         return ApiResponse{201, api::to_json(api::Netns{name, *path}), {}};
     });
 }
 
 void Handlers::remove_netns(const ApiRequest&, const Args& args, Reply reply) {
-    post_job(std::move(reply), [name = args[0]](Backend& b) {
+    post_job(std::move(reply), [this, name = args[0]](Backend& b) {
         auto r = b.remove_netns(name);
         if (!r) return error_response(r.error());
         log::debug("api: removed netns {}", name);
+        publish_netns_event(events_.load(), "remove", name, info_.netns_dir + "/" + name);
         return ApiResponse{204, nullptr, {}};
     });
+}
+
+// Streams are subscribed by the server once it can write (ApiResponse::stream); the cap is
+// checked there, in the same step as the subscription, so a burst cannot pass it.
+void Handlers::get_events(const ApiRequest& req, const Args&, Reply reply) {
+    EventLog* events = events_.load();
+    if (!events)
+        return reply(error_response(Error(ErrorKind::Unavailable, "event log not running")));
+    auto q = req.target.find('?');
+    auto filter = parse_event_query(q == std::string::npos ? "" : req.target.substr(q + 1));
+    if (!filter) return reply(error_response(filter.error()));
+    ApiResponse r;
+    r.stream = [events, f = std::move(filter).value()](
+                   std::function<void()> wake) -> Result<std::shared_ptr<EventLog::Subscription>> {
+        if (events->subscribers() >= EventLog::kMaxSubscribers)
+            return Error(ErrorKind::Unavailable,
+                         fmt::format("too many event subscribers: cnetd serves at most {} GET "
+                                     "/v1/events streams at a time; retry later",
+                                     EventLog::kMaxSubscribers));
+        return events->subscribe(f, std::move(wake));
+    };
+    reply(std::move(r));
 }
 
 void Handlers::set_reload_status(std::vector<std::string> pending_restart,

@@ -40,6 +40,7 @@
 #include "daemon/auth.hpp"
 #include "daemon/cluster.hpp"
 #include "daemon/dns_server.hpp"
+#include "daemon/events.hpp"
 #include "daemon/worker.hpp"
 
 namespace cnetd::daemon {
@@ -56,6 +57,13 @@ struct ApiResponse {
     int status = 200;
     json body;          // null: no body (204)
     std::string allow;  // for 405: the methods the path accepts
+    // A streaming answer (GET /v1/events): when set, the server subscribes with its wake-up
+    // (posting to the session) once it is ready to write, sends the status and headers with
+    // chunked application/jsonl and then each line as it comes, until the subscription ends. An
+    // error (e.g. the subscriber cap) is answered as a normal error response instead.
+    using Subscribe =
+        std::function<Result<std::shared_ptr<EventLog::Subscription>>(std::function<void()> wake)>;
+    Subscribe stream{};
 };
 
 // Static facts for GET /v1/info.
@@ -111,6 +119,10 @@ public:
     // (nullptr, the default: no `cluster:` config) an overlay create is a 400 naming the config
     // section and GET /v1/nodes a 400 saying the node is in no cluster. Any thread.
     void set_cluster(Cluster* cluster) { cluster_.store(cluster); }
+    // The daemon's event log (daemon/events.hpp), borrowed like the resolver: GET /v1/events
+    // streams from it, and the netns create/remove jobs publish to it. Without it (nullptr, the
+    // default) GET /v1/events is a 503. Any thread.
+    void set_events(EventLog* events) { events_.store(events); }
     // How long the cluster's create/remove may take (a client's default timeout is 30 s).
     static constexpr std::chrono::milliseconds kClusterTimeout{20'000};
 
@@ -154,6 +166,7 @@ private:
     void remove_netns(const ApiRequest&, const Args& args, Reply reply);
     void get_dns(const ApiRequest&, const Args&, Reply reply);
     void list_nodes(const ApiRequest&, const Args&, Reply reply);
+    void get_events(const ApiRequest& req, const Args&, Reply reply);
     // Runs `call` (a blocking Cluster call) on the cluster thread and replies with its answer.
     void post_cluster(Reply reply, std::function<ApiResponse()> call);
     // The CNI routes (daemon/handlers_cni.cpp).
@@ -172,6 +185,7 @@ private:
     std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
     std::atomic<const DnsServer*> dns_{nullptr};
     std::atomic<Cluster*> cluster_{nullptr};
+    std::atomic<EventLog*> events_{nullptr};
     class ClusterThread;
     std::mutex cluster_thread_mu_;
     std::unique_ptr<ClusterThread> cluster_thread_;  // made at the first cluster mutation

@@ -103,6 +103,7 @@ public:
     // progress gets its answer (the worker finishes or refuses the job) and is closed after it.
     void drain() override {
         keep_alive_ = false;
+        if (stream_) return end_stream_soon();
         if (busy_ || (phase_ != Phase::Idle && phase_ != Phase::Lingering)) return;
         beast::error_code ignored;
         sock_.cancel(ignored);
@@ -112,7 +113,9 @@ public:
     }
 
 private:
-    enum class Phase { Idle, Reading, Writing, Lingering };
+    // Streaming: an event stream waiting for its next line (no timer: the idle timeout does not
+    // apply; a write in progress is Writing, with the write timeout).
+    enum class Phase { Idle, Reading, Writing, Lingering, Streaming };
 
     // Asks the resolver on its thread; `then` runs on this session's executor. Dropped (the
     // connection then times out) if the resolver is stopped.
@@ -322,6 +325,8 @@ private:
     void write(ApiResponse resp) {
         busy_ = false;
         if (shared_->draining) keep_alive_ = false;
+        if (resp.stream && !head_) return start_stream(std::move(resp.stream));
+        if (resp.stream) resp.body = nullptr;  // HEAD of a stream: its status and headers only
         auto res = std::make_shared<http::response<http::string_body>>();
         res->version(11);
         res->result(static_cast<unsigned>(resp.status));
@@ -353,8 +358,105 @@ private:
                           });
     }
 
+    // ---- Event streams (GET /v1/events; ApiResponse::stream) ----
+    // The subscription's wake-up posts pump() to this session; a weak reference, so a stream whose
+    // client went away does not keep the session alive.
+    void start_stream(ApiResponse::Subscribe subscribe) {
+        auto exec = sock_.get_executor();
+        auto sub = subscribe([weak = weak_from_this(), exec] {
+            asio::post(exec, [weak] {
+                if (auto self = weak.lock()) self->pump();
+            });
+        });
+        if (!sub) return write(error_response(sub.error()));
+        stream_ = std::move(sub).value();
+        keep_alive_ = false;
+        stream_wire_ = fmt::format(
+            "HTTP/1.1 200 OK\r\nServer: cnetd\r\nContent-Type: application/jsonl\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        if (auto until = stream_->until_nano()) {
+            const auto left = std::chrono::nanoseconds(
+                *until - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
+            until_timer_.expires_after(left);
+            until_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+                if (auto self = weak.lock(); self && !ec) self->end_stream_soon();
+            });
+        }
+        if (shared_->draining) stream_ending_ = true;
+        watch_stream_peer();
+        pump();
+    }
+
+    // The client sends nothing on a stream: EOF or an error means it is gone (noticed at once,
+    // not only at the next event's write).
+    void watch_stream_peer() {
+        sock_.async_read_some(asio::buffer(drop_),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                  if (!ec) return self->watch_stream_peer();
+                                  if (self->stream_) self->stop_stream();
+                              });
+    }
+
+    // Writes what the subscription has queued as one chunk (the last chunk too once it ended),
+    // one write at a time: while a write waits for a slow client, lines pile up in the
+    // subscription's bounded queue (and overflow there), never here.
+    void pump() {
+        if (!stream_ || writing_) return;
+        std::string out;
+        const bool done = stream_->take(out) || stream_ending_;
+        if (!out.empty()) stream_wire_ += fmt::format("{:x}\r\n{}\r\n", out.size(), out);
+        if (done) {
+            stream_wire_ += "0\r\n\r\n";
+            stream_->release();
+            stream_.reset();
+            until_timer_.cancel();
+        }
+        if (stream_wire_.empty()) {
+            phase_ = Phase::Streaming;
+            return disarm();
+        }
+        writing_ = true;
+        arm(Phase::Writing, shared_->opts.read_timeout);
+        asio::async_write(sock_, asio::buffer(stream_wire_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->disarm();
+                              self->writing_ = false;
+                              self->stream_wire_.clear();
+                              if (ec) return self->stop_stream();
+                              if (self->stream_) return self->pump();
+                              beast::error_code ignored;  // the last chunk is out
+                              self->sock_.shutdown(local::socket::shutdown_send, ignored);
+                              self->sock_.cancel(ignored);  // the peer watch; linger reads now
+                              self->linger();
+                          });
+    }
+
+    // Shutdown or `until`: the lines queued so far, then the last chunk.
+    void end_stream_soon() {
+        stream_ending_ = true;
+        asio::post(sock_.get_executor(), [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->pump();
+        });
+    }
+
+    // The client is gone or too slow to write to: unsubscribe and close.
+    void stop_stream() {
+        if (stream_) stream_->release();
+        stream_.reset();
+        until_timer_.cancel();
+        disarm();
+        close_now();
+    }
+
     local::socket sock_;
     asio::steady_timer timer_;
+    asio::steady_timer until_timer_{sock_.get_executor()};
+    std::shared_ptr<EventLog::Subscription> stream_;  // set while an event stream is open
+    std::string stream_wire_;                         // the bytes of the write in progress
+    bool writing_ = false;                            // a stream write is in progress
+    bool stream_ending_ = false;                      // shutdown or `until`: end after the queue
     Handlers& handlers_;
     std::shared_ptr<Server::Shared> shared_;
     PeerCred peer_;

@@ -4,8 +4,10 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -65,6 +67,17 @@ Result<UniqueFd> connect_until(const std::string& path, Clock::time_point deadli
     }
 }
 
+// connect_until, then `sock` (on its caller's io_context) owns the connection.
+Result<void> connect_socket(const std::string& path, Clock::time_point deadline,
+                            Clock::time_point start, local::socket& sock) {
+    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path, deadline, start));
+    boost::system::error_code ec;
+    sock.assign(local(), fd.get(), ec);
+    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
+    (void)fd.release();  // the socket owns it now
+    return ok();
+}
+
 http::request<http::string_body> make_request(std::string_view method, std::string_view target,
                                               std::string body) {
     http::request<http::string_body> req;
@@ -115,13 +128,10 @@ Result<RawResponse> Client::raw(std::string_view method, std::string_view target
 Result<RawResponse> Client::raw_until(Clock::time_point deadline, std::string_view method,
                                       std::string_view target, std::string body) const {
     const Clock::time_point start = Clock::now();
-    CNETD_TRY_ASSIGN(UniqueFd fd, connect_until(path_, deadline, start));
     asio::io_context io(1);
     local::socket sock(io);
+    CNETD_TRY(connect_socket(path_, deadline, start, sock));
     boost::system::error_code ec;
-    sock.assign(local(), fd.get(), ec);
-    if (ec) return Error(ErrorKind::Unavailable, fmt::format("socket: {}", ec.message()), EIO);
-    (void)fd.release();  // the socket owns it now
 
     auto req = make_request(method, target, std::move(body));
     boost::beast::flat_buffer buf;
@@ -166,6 +176,78 @@ Result<RawResponse> Client::raw_until(Clock::time_point deadline, std::string_vi
     out.body = std::move(parser.get().body());
     sock.shutdown(local::socket::shutdown_both, ec);  // best effort; the server closes too
     return out;
+}
+
+namespace {
+
+// Hands each complete line of `pending` to `on_line`, keeping a partial last line; false when
+// `on_line` asked to stop.
+bool split_lines(std::string& pending, const std::function<bool(std::string_view)>& on_line) {
+    size_t start = 0;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+        if (!on_line(std::string_view(pending).substr(start, nl - start))) return false;
+    }
+    pending.erase(0, start);
+    return true;
+}
+
+}  // namespace
+
+Result<void> Client::stream(std::string_view target,
+                            const std::function<bool(std::string_view)>& on_line) const {
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point deadline = start + timeout_;
+    asio::io_context io(1);
+    local::socket sock(io);
+    CNETD_TRY(connect_socket(path_, deadline, start, sock));
+    boost::system::error_code ec;
+
+    auto req = make_request("GET", target, "");
+    boost::beast::flat_buffer buf;
+    http::response_parser<http::buffer_body> parser;
+    // A stream has no end we know of. (Not boost::none: Boost 1.81's parser compares a
+    // Content-Length against an empty limit as if it were exceeded.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    bool headed = false;
+    boost::system::error_code io_ec;
+    http::async_write(sock, req, [&](boost::system::error_code e, std::size_t) {
+        if (e) return void(io_ec = e);
+        http::async_read_header(sock, buf, parser, [&](boost::system::error_code e2, std::size_t) {
+            io_ec = e2;
+            headed = !e2;
+        });
+    });
+    io.run_until(deadline);
+    if (!headed && !io_ec) {
+        sock.close(ec);
+        return Error(ErrorKind::Unavailable,
+                     fmt::format("cnetd at {} did not answer GET {} in time (waited {} ms)", path_,
+                                 target, ms_since(start)),
+                     ETIMEDOUT);
+    }
+    auto io_error = [&](const boost::system::error_code& e) {
+        return Error(ErrorKind::Unavailable,
+                     fmt::format("read GET {} from {}: {}", target, path_, e.message()),
+                     e.value() ? e.value() : EIO);
+    };
+    if (io_ec) return io_error(io_ec);
+    const int status = static_cast<int>(parser.get().result_int());
+    std::string pending, body;
+    std::array<char, 8192> chunk;
+    // The body as it comes (blocking reads: the socket waits in poll, no deadline).
+    while (!parser.is_done()) {
+        parser.get().body().data = chunk.data();
+        parser.get().body().size = chunk.size();
+        http::read_some(sock, buf, parser, ec);  // returns with what came (read() would wait)
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) return io_error(ec);
+        const size_t n = chunk.size() - parser.get().body().size;
+        (status >= 200 && status < 300 ? pending : body).append(chunk.data(), n);
+        if (!split_lines(pending, on_line)) return ok();
+    }
+    if (status < 200 || status >= 300) return error_from_response(status, body);
+    if (!pending.empty()) on_line(pending);  // a last line without "\n"
+    return ok();
 }
 
 Result<json> Client::request(std::string_view method, std::string_view target,

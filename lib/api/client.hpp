@@ -26,6 +26,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,15 @@ public:
     // deadline already past still tries to connect once (a connect does not wait), then times out.
     Result<RawResponse> raw_until(Clock::time_point deadline, std::string_view method,
                                   std::string_view target, std::string body) const;
+
+    // GET `target` as a stream (GET /v1/events: chunked, one line per item): connects and waits
+    // for the status line and headers within timeout(), then calls `on_line` with each line of
+    // the body (without its "\n") as it arrives, with no deadline, until the body ends, `on_line`
+    // returns false (then the connection is closed) or the connection fails. A non-2xx answer is
+    // the server's error, as request() gives it; errors after the headers are Unavailable with
+    // errno set.
+    Result<void> stream(std::string_view target,
+                        const std::function<bool(std::string_view line)>& on_line) const;
 
     const std::string& socket_path() const noexcept { return path_; }
     std::chrono::milliseconds timeout() const noexcept { return timeout_; }

@@ -672,6 +672,38 @@ TEST_F(LimitsServer, IdleConnectionsAreClosedAfterTheIdleTimeout) {
     EXPECT_EQ(stats().active, 0u);
 }
 
+// GET /v1/events (daemon/events.hpp): a stream holds its connection slot, outlives the idle
+// timeout, gets each event as it is published and ends with its last chunk when the log closes.
+TEST_F(LimitsServer, EventStreamsOutliveTheIdleTimeoutAndEndWhenTheLogCloses) {
+    daemon::EventLog events;
+    daemon::ServerOptions o;
+    o.idle_timeout = 200ms;
+    start(o);
+    handlers_->set_events(&events);
+    auto fd = connect_raw();
+    std::string req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::write(fd.get(), req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::this_thread::sleep_for(700ms);  // > idle_timeout
+    EXPECT_EQ(stats().active, 1u);
+    EXPECT_EQ(stats().timed_out, 0u);
+    EXPECT_EQ(events.subscribers(), 1u);
+    daemon::Event e;
+    e.type = "netns";
+    e.action = "create";
+    e.actor_id = "late";
+    events.publish(e);
+    events.close();
+    auto [data, eof] = read_all(fd.get(), 3s);
+    EXPECT_TRUE(eof);
+    EXPECT_EQ(status_of(data), 200) << data;
+    EXPECT_NE(data.find("Content-Type: application/jsonl\r\n"), std::string::npos) << data;
+    EXPECT_NE(data.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << data;
+    EXPECT_NE(data.find(R"({"Type":"netns","Action":"create","Actor":{"ID":"late")"),
+              std::string::npos)
+        << data;
+    EXPECT_EQ(data.substr(data.size() - 5), "0\r\n\r\n");
+}
+
 TEST_F(LimitsServer, KeepAliveConnectionIsClosedWhenIdleAfterAnAnswer) {
     daemon::ServerOptions o;
     o.idle_timeout = 300ms;

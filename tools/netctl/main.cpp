@@ -35,6 +35,8 @@ constexpr Command kCommands[] = {
      add_dns_command},
     {"node", "Show the nodes of the overlay cluster", add_node_commands},
     {"topology", kTopologySummary, add_topology_command},
+    {"events", "Stream cnetd's events as they happen (docker events format; Ctrl-C ends it)",
+     add_events_command},
     {"info",
      "Show the daemon's version, paths, counts, firewall state (backend, drift repairs, "
      "coexistence warnings) and cluster state (etcd, lease)",

@@ -99,5 +99,6 @@ inline constexpr const char* kCompleteFiles = "__files__";
 // takes one, or kCompleteFiles. An unreachable or slow daemon (500 ms) gives no names and no
 // message: a completion must never print errors or hang.
 int complete_words(CLI::App& root, Context& ctx, const std::vector<std::string>& words);
+void add_events_command(CLI::App& app, Context& ctx, int& rc);
 
 }  // namespace cnetd::netctl
