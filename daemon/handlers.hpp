@@ -45,6 +45,7 @@
 namespace cnetd::daemon {
 
 using json = nlohmann::json;
+class DaemonMetrics;  // daemon/metrics.hpp
 
 struct ApiRequest {
     std::string method;  // "GET", ...
@@ -56,6 +57,10 @@ struct ApiResponse {
     int status = 200;
     json body;          // null: no body (204)
     std::string allow;  // for 405: the methods the path accepts
+    // A text answer instead of JSON (GET /metrics): set content_type, and `text` is the body
+    // as is (`body` is then ignored).
+    std::string text = {};  // (initializers: the rows that list the first three fields stay valid)
+    std::string content_type = {};
 };
 
 // Static facts for GET /v1/info.
@@ -111,6 +116,11 @@ public:
     // (nullptr, the default: no `cluster:` config) an overlay create is a 400 naming the config
     // section and GET /v1/nodes a 400 saying the node is in no cluster. Any thread.
     void set_cluster(Cluster* cluster) { cluster_.store(cluster); }
+    // The metrics (daemon/metrics.hpp), borrowed like the resolver. With them: every answered
+    // request is counted by method, route PATTERN and status, the create/remove/connect/
+    // disconnect jobs (and CNI ADD/DEL) time their engine call, and GET /metrics answers the
+    // text exposition. Without (nullptr, the default) GET /metrics is a 503. Any thread.
+    void set_metrics(DaemonMetrics* metrics) { metrics_.store(metrics); }
     // How long the cluster's create/remove may take (a client's default timeout is 30 s).
     static constexpr std::chrono::milliseconds kClusterTimeout{20'000};
 
@@ -154,6 +164,9 @@ private:
     void remove_netns(const ApiRequest&, const Args& args, Reply reply);
     void get_dns(const ApiRequest&, const Args&, Reply reply);
     void list_nodes(const ApiRequest&, const Args&, Reply reply);
+    void get_metrics(const ApiRequest&, const Args&, Reply reply);
+    // `reply` wrapped so that its answer is counted under `route` (when metrics are set).
+    Reply counted(const ApiRequest& req, const std::string& route, Reply reply);
     // Runs `call` (a blocking Cluster call) on the cluster thread and replies with its answer.
     void post_cluster(Reply reply, std::function<ApiResponse()> call);
     // The CNI routes (daemon/handlers_cni.cpp).
@@ -172,6 +185,7 @@ private:
     std::shared_ptr<ReadCache> reads_;  // shared with the jobs in flight
     std::atomic<const DnsServer*> dns_{nullptr};
     std::atomic<Cluster*> cluster_{nullptr};
+    std::atomic<DaemonMetrics*> metrics_{nullptr};
     class ClusterThread;
     std::mutex cluster_thread_mu_;
     std::unique_ptr<ClusterThread> cluster_thread_;  // made at the first cluster mutation
