@@ -30,7 +30,10 @@
 #       overlay vs bridge vs underlay, overlay vs bridge attach p50, attach-to-reachable-from-
 #       another-host p50/p99, etcd requests per attach, convergence of 20 hosts (10 with --quick).
 #       ~1 min with --quick, ~2 min without. Installs iperf3 (bench-only) if missing.
-#   sudo tools/bench.sh --all [--quick]      # side by side, then all four of the above
+#   sudo tools/bench.sh --metrics [--quick]  # Prometheus metrics (tools/bench/metrics_bench.py):
+#       GET /metrics p50/p99 and size with 1,000 endpoints present (200 with --quick), and attach
+#       p50 without a scraper, with 10 scrapes/s and with a scraper in a tight loop. ~2 min.
+#   sudo tools/bench.sh --all [--quick]      # side by side, then all five of the above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
 # raw results (JSON) go to <build>/bench/. BENCH_BUILD picks the meson build dir (default: build).
@@ -44,7 +47,7 @@
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 engines=cnetd,cni,netavark,floor
+quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 metrics=0 engines=cnetd,cni,netavark,floor
 dns_servers=cnetd,cnetd-nodns,aardvark,dnsmasq
 while (($#)); do
   case $1 in
@@ -53,10 +56,11 @@ while (($#)); do
     --firewall) compare=0 firewall=1 ;;
     --dns) compare=0 dns=1 ;;
     --overlay) compare=0 overlay=1 ;;
+    --metrics) compare=0 metrics=1 ;;
     --dns-servers) dns_servers=${2:?--dns-servers needs a list}; shift ;;
-    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 ;;
+    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 metrics=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
-    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--all]" \
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--metrics|--all]" \
          "[--dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
@@ -66,7 +70,7 @@ tools/install-deps.sh
 build=${BENCH_BUILD:-build}
 if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
 targets=()
-if ((firewall || ports || dns || overlay)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((firewall || ports || dns || overlay || metrics)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
 if ((dns)); then targets+=(tools/bench/cnetd-bench-dns-pingpong); fi
 if ((overlay)); then targets+=(tools/netctl/netctl); fi
 if ((compare)) && [[ ,$engines, == *,floor,* ]]; then targets+=(tools/bench/cnetd-bench-floor); fi
@@ -249,5 +253,36 @@ if ((overlay)); then
       --out $bdir/overlay.json "${q[@]}" | tee -a "$out"
   ' "$quick" "$bdir" "$(realpath "$build")/daemon/cnetd" "$(realpath "$build")/tools/netctl/netctl" \
     "$out" || echo "bench: overlay failed (see above)" >&2
+fi
+if ((metrics)); then
+n=1000
+((quick)) && n=200
+sandbox '
+n=$1; out=$2; cnetd=$3; quick=$4
+{
+echo
+echo "## Prometheus metrics ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r), firewall nftables)"
+echo
+echo "GET /metrics on the control socket (a new connection per scrape) with N endpoints present, each"
+echo "with one published port; attach p50 without a scraper, with one scraping 10 times a second, and with"
+echo "one scraping in a tight loop (stress: on 2 cores the loop and the io thread serving it compete with"
+echo "the worker for CPU)."
+echo
+echo "| endpoints | scrape p50 ms | scrape p99 ms | exposition bytes | attach p50 ms, no scraper | attach p50 ms, 10 scrapes/s | attach p50 ms, scraper looping |"
+echo "|---|---|---|---|---|---|---|"
+} | tee -a "$out"
+d=$(mktemp -d)
+echo "firewall: nftables" > $d/cnetd.yaml
+$cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
+    --netns-dir $d/netns --log-level warning & pid=$!
+for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
+q=(); ((quick)) && q=(--quick)
+rc=0
+python3 tools/bench/metrics_bench.py $d/s.sock $n "${q[@]}" | tee -a "$out" || rc=$?
+kill -TERM $pid; wait $pid || true
+for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
+rm -rf $d
+exit $rc
+' "$n" "$out" "$(realpath "$build")/daemon/cnetd" "$quick" || echo "bench: metrics failed (see above)" >&2
 fi
 echo "results: $out"
