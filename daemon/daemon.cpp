@@ -32,6 +32,8 @@
 #include "daemon/firewall_monitor.hpp"
 #include "daemon/gc_watch.hpp"
 #include "daemon/handlers.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_listener.hpp"
 #include "daemon/relay.hpp"
 #include "daemon/server.hpp"
 #include "daemon/systemd.hpp"
@@ -262,7 +264,11 @@ public:
           activated_fd_(activated_fd),
           gc_watch_(io_, worker_, cfg_.netns_dir, std::chrono::seconds(30),
                     std::chrono::milliseconds(100),  // GcWatch's defaults
-                    [this](Backend& b) { collect_with_events(events_, b); }) {}
+                    [this](Backend& b) { collect_with_events(events_, b); }) {
+        // GC'd endpoints and reloads are counted from the event log (daemon/metrics.hpp), tapped
+        // before anything can publish.
+        tap_events(events_, metrics_.metrics());
+    }
 
     // The kernel worker, the firewall monitor, the netns GC watch, the relay and the server.
     Result<void> start();
@@ -273,6 +279,7 @@ private:
     Result<void> start_backend();
     void start_dns();
     void start_cluster();
+    Result<void> start_metrics();
     ServerOptions server_options() const;
     void stop_backend();
     void shutdown(int sig);
@@ -289,6 +296,9 @@ private:
     // Before the worker and the watches that publish to it (destroyed after them).
     EventLog events_;
     SnapshotEvents snapshot_events_{events_};  // worker thread only (the snapshot hook)
+    // Before the worker (whose jobs time themselves into it) and everything that reports to it:
+    // destroyed last. Made first, so the start-up's journal fsyncs count too.
+    DaemonMetrics metrics_{worker_};
     Worker worker_;
     FirewallMonitor fw_monitor_{io_, worker_};
     GcWatch gc_watch_;
@@ -300,6 +310,7 @@ private:
     std::optional<ClusterAgent> agent_;
     std::optional<Handlers> handlers_;
     std::optional<Server> server_;
+    std::optional<MetricsListener> metrics_listener_;  // config `metrics-address` only
     boost::asio::signal_set signals_{io_, SIGTERM, SIGINT};
     boost::asio::signal_set hup_{io_, SIGHUP};
     boost::asio::steady_timer drain_timer_{io_};
@@ -368,11 +379,23 @@ Result<void> Daemon::start() {
     handlers_->set_dns(&*dns_);                    // inspect/connect resolv.conf facts, GET /v1/dns
     if (agent_) handlers_->set_cluster(&*agent_);  // overlay create/rm, GET /v1/nodes, info
     handlers_->set_events(&events_);               // GET /v1/events, netns events
+    handlers_->set_metrics(&metrics_);             // request counts, durations, GET /metrics
     server_.emplace(io_, *handlers_, server_options());
     auto listening = activated_fd_ >= 0 ? server_->adopt(activated_fd_, cfg_.socket)
                                         : server_->listen(cfg_.socket);
+    if (listening) listening = start_metrics();
     if (!listening) stop_backend();
     return listening;
+}
+
+// What the metrics read at scrape time (daemon/metrics.hpp), and the optional TCP listener.
+Result<void> Daemon::start_metrics() {
+    metrics_.set_server(&*server_);
+    metrics_.set_dns(&*dns_);
+    if (agent_) metrics_.set_cluster(&*agent_);
+    if (cfg_.metrics_address.empty()) return ok();
+    metrics_listener_.emplace(io_, [this] { return metrics_.scrape(); });
+    return metrics_listener_->listen(cfg_.metrics_address);
 }
 
 // Before the worker: the watches post jobs to it (and the monitor watches a dup of its socket).
@@ -487,6 +510,9 @@ int Daemon::serve() {
     notify_ready();
     io_.run();
     server_->close();
+    if (metrics_listener_) metrics_listener_->close();
+    metrics_.set_dns(nullptr);
+    metrics_.set_cluster(nullptr);
     dns_.reset();  // answered until the control socket closed; its thread is joined here
     log::info("cnetd stopped");
     return 0;

@@ -18,6 +18,7 @@
 #include "api/protocol.hpp"
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
+#include "daemon/metrics.hpp"
 #include "store/file_store.hpp"
 
 namespace cnetd::daemon {
@@ -153,6 +154,14 @@ void publish_netns_event(EventLog* events, const char* action, const std::string
     e.actor_id = name;
     e.attributes = {{"name", name}, {"path", path}};
     events->publish(std::move(e));
+}
+
+// The method as a metrics label: the methods the API knows, anything else "other" (a client
+// chooses the method: it must not make a label value of its own).
+const char* method_label(const std::string& m) {
+    for (const char* known : {"GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"})
+        if (m == known) return known;
+    return "other";
 }
 
 }  // namespace
@@ -359,6 +368,7 @@ const std::vector<Handlers::Route>& Handlers::table() {
         {{"POST",   "/v1/cni/check",                   W, true},  &Handlers::cni_check},
         {{"POST",   "/v1/cni/gc",                      W, true},  &Handlers::cni_gc},
         {{"GET",    "/v1/cni/status/{network}",        R, true},  &Handlers::cni_status},
+        {{"GET",    "/metrics",                        R, false}, &Handlers::get_metrics},
     };
     // clang-format on
     return routes;
@@ -372,27 +382,56 @@ std::vector<RouteInfo> Handlers::routes() {
 
 void Handlers::handle(const ApiRequest& req, Reply reply) {
     try {
+        static const std::string kUnmatched = "unmatched";  // the route label of a 404
         std::vector<std::string> path;
-        if (!split_path(req.target, path)) return reply(no_such_endpoint(req));
+        if (!split_path(req.target, path))
+            return counted(req, kUnmatched, std::move(reply))(no_such_endpoint(req));
         // HEAD is routed as GET (the server sends the answer without its body); error messages
         // still name the method the client used.
         const std::string m = req.method == "HEAD" ? std::string("GET") : req.method;
         std::string allow;
         bool cni = false;
+        const std::string* route = &kUnmatched;  // the first pattern the path matched
         for (const Route& r : table()) {
             Args args;
             if (!matches(r.segments, path, args)) continue;
-            if (r.info.method == m) return (this->*r.handler)(req, args, std::move(reply));
+            if (r.info.method == m)
+                return (this->*r.handler)(req, args,
+                                          counted(req, r.info.pattern, std::move(reply)));
+            if (allow.empty()) route = &r.info.pattern;
             allow += (allow.empty() ? "" : ", ") + r.info.method;
             if (r.info.method == "GET") allow += ", HEAD";
             cni = cni || r.info.cni;
         }
-        if (allow.empty()) return reply(no_such_endpoint(req));
-        reply(method_not_allowed(req, std::move(allow), cni));
+        if (allow.empty()) return counted(req, kUnmatched, std::move(reply))(no_such_endpoint(req));
+        counted(req, *route, std::move(reply))(method_not_allowed(req, std::move(allow), cni));
     } catch (const std::exception& e) {
         // Only allocation failures or JSON type bugs can land here; never let them kill the loop.
         reply(error_response(Error::internal(fmt::format("internal error: {}", e.what()))));
     }
+}
+
+Handlers::Reply Handlers::counted(const ApiRequest& req, const std::string& route, Reply reply) {
+    DaemonMetrics* m = metrics_.load();
+    if (!m) return reply;
+    // `route` is a table row's pattern (static) or the static "unmatched": kept by pointer.
+    return [m, method = method_label(req.method), route = &route,
+            reply = std::move(reply)](ApiResponse resp) {
+        m->metrics().api_request(method, *route, resp.status);
+        reply(std::move(resp));
+    };
+}
+
+void Handlers::get_metrics(const ApiRequest&, const Args&, Reply reply) {
+    DaemonMetrics* m = metrics_.load();
+    if (!m) {
+        return reply(
+            error_response(503, Error(ErrorKind::Unavailable, "metrics are not collected")));
+    }
+    ApiResponse r;
+    r.text = m->scrape();
+    r.content_type = obs::Metrics::kContentType;
+    reply(std::move(r));
 }
 
 void Handlers::get_ping(const ApiRequest&, const Args&, Reply reply) {
@@ -442,8 +481,8 @@ void Handlers::create_network(const ApiRequest& req, const Args&, Reply reply) {
             return ApiResponse{201, network_to_json(*n), {}};
         });
     }
-    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
-        auto n = b.create_network(r);
+    post_job(std::move(reply), [r = std::move(parsed).value(), m = metrics_.load()](Backend& b) {
+        auto n = timed_op(m, obs::Op::CreateNetwork, "api", [&] { return b.create_network(r); });
         if (!n) return error_response(n.error());
         log::debug("api: created network {} ({}) on {}", n->name, n->subnet.str(), n->bridge);
         return ApiResponse{201, network_to_json(*n), {}};
@@ -475,8 +514,8 @@ void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) 
             });
         }
     }
-    post_job(std::move(reply), [name = args[0]](Backend& b) {
-        auto r = b.remove_network(name);
+    post_job(std::move(reply), [name = args[0], m = metrics_.load()](Backend& b) {
+        auto r = timed_op(m, obs::Op::RemoveNetwork, "api", [&] { return b.remove_network(name); });
         if (!r) return error_response(r.error());
         log::debug("api: removed network {}", name);
         return ApiResponse{204, nullptr, {}};
@@ -486,8 +525,9 @@ void Handlers::remove_network(const ApiRequest&, const Args& args, Reply reply) 
 void Handlers::connect(const ApiRequest& req, const Args& args, Reply reply) {
     auto parsed = parse_connect(req.body, args[0]);
     if (!parsed) return reply(error_response(parsed.error()));
-    post_job(std::move(reply), [r = std::move(parsed).value(), dns = dns_.load()](Backend& b) {
-        auto ep = b.connect(r);
+    post_job(std::move(reply), [r = std::move(parsed).value(), dns = dns_.load(),
+                                m = metrics_.load()](Backend& b) {
+        auto ep = timed_op(m, obs::Op::Attach, "api", [&] { return b.connect(r); });
         if (!ep) return error_response(ep.error());
         // The request may name the network by id prefix: answer with its name.
         for (const auto& n : b.networks()) {
@@ -503,8 +543,9 @@ void Handlers::connect(const ApiRequest& req, const Args& args, Reply reply) {
 void Handlers::disconnect(const ApiRequest& req, const Args& args, Reply reply) {
     auto parsed = parse_disconnect(req.body);
     if (!parsed) return reply(error_response(parsed.error()));
-    post_job(std::move(reply), [name = args[0], target = std::move(parsed).value()](Backend& b) {
-        auto r = b.disconnect(name, target);
+    post_job(std::move(reply), [name = args[0], target = std::move(parsed).value(),
+                                m = metrics_.load()](Backend& b) {
+        auto r = timed_op(m, obs::Op::Detach, "api", [&] { return b.disconnect(name, target); });
         if (!r) return error_response(r.error());
         log::debug("api: disconnected {} from {}", target, name);
         return ApiResponse{204, nullptr, {}};

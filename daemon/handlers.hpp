@@ -46,6 +46,7 @@
 namespace cnetd::daemon {
 
 using json = nlohmann::json;
+class DaemonMetrics;  // daemon/metrics.hpp
 
 struct ApiRequest {
     std::string method;  // "GET", ...
@@ -64,6 +65,10 @@ struct ApiResponse {
     using Subscribe =
         std::function<Result<std::shared_ptr<EventLog::Subscription>>(std::function<void()> wake)>;
     Subscribe stream{};
+    // A text answer instead of JSON (GET /metrics): set content_type, and `text` is the body
+    // as is (`body` is then ignored).
+    std::string text = {};  // (initializers: the rows that list the first three fields stay valid)
+    std::string content_type = {};
 };
 
 // Static facts for GET /v1/info.
@@ -123,6 +128,11 @@ public:
     // streams from it, and the netns create/remove jobs publish to it. Without it (nullptr, the
     // default) GET /v1/events is a 503. Any thread.
     void set_events(EventLog* events) { events_.store(events); }
+    // The metrics (daemon/metrics.hpp), borrowed like the resolver. With them: every answered
+    // request is counted by method, route PATTERN and status, the create/remove/connect/
+    // disconnect jobs (and CNI ADD/DEL) time their engine call, and GET /metrics answers the
+    // text exposition. Without (nullptr, the default) GET /metrics is a 503. Any thread.
+    void set_metrics(DaemonMetrics* metrics) { metrics_.store(metrics); }
     // How long the cluster's create/remove may take (a client's default timeout is 30 s).
     static constexpr std::chrono::milliseconds kClusterTimeout{20'000};
 
@@ -167,6 +177,9 @@ private:
     void get_dns(const ApiRequest&, const Args&, Reply reply);
     void list_nodes(const ApiRequest&, const Args&, Reply reply);
     void get_events(const ApiRequest& req, const Args&, Reply reply);
+    void get_metrics(const ApiRequest&, const Args&, Reply reply);
+    // `reply` wrapped so that its answer is counted under `route` (when metrics are set).
+    Reply counted(const ApiRequest& req, const std::string& route, Reply reply);
     // Runs `call` (a blocking Cluster call) on the cluster thread and replies with its answer.
     void post_cluster(Reply reply, std::function<ApiResponse()> call);
     // The CNI routes (daemon/handlers_cni.cpp).
@@ -186,6 +199,7 @@ private:
     std::atomic<const DnsServer*> dns_{nullptr};
     std::atomic<Cluster*> cluster_{nullptr};
     std::atomic<EventLog*> events_{nullptr};
+    std::atomic<DaemonMetrics*> metrics_{nullptr};
     class ClusterThread;
     std::mutex cluster_thread_mu_;
     std::unique_ptr<ClusterThread> cluster_thread_;  // made at the first cluster mutation

@@ -7,6 +7,7 @@
 #include "base/log.hpp"
 #include "daemon/codec.hpp"
 #include "daemon/handlers.hpp"
+#include "daemon/metrics.hpp"
 
 namespace cnetd::daemon {
 namespace {
@@ -49,8 +50,9 @@ void Handlers::cni_status(const ApiRequest&, const Args& args, Reply reply) {
 void Handlers::cni_add(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = api::parse_cni_add(req.body);
     if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI ADD")));
-    post_job(std::move(reply), [r = to_core(*parsed), dns = dns_.load()](Backend& b) {
-        auto ep = b.cni_add(r.net, r.att);
+    post_job(std::move(reply), [r = to_core(*parsed), dns = dns_.load(),
+                                m = metrics_.load()](Backend& b) {
+        auto ep = timed_op(m, obs::Op::Attach, "cni", [&] { return b.cni_add(r.net, r.att); });
         if (!ep) return cni_error_response(ep.error());
         log::debug("api: CNI ADD {}/{} to {}: {}", r.att.container_id, r.att.ifname, r.net.name,
                    ep->address.str());
@@ -61,8 +63,9 @@ void Handlers::cni_add(const ApiRequest& req, const Args&, Reply reply) {
 void Handlers::cni_del(const ApiRequest& req, const Args&, Reply reply) {
     auto parsed = api::parse_cni_key(req.body, false);
     if (!parsed) return reply(cni_error_response(std::move(parsed).error().wrap("CNI del")));
-    post_job(std::move(reply), [r = std::move(parsed).value()](Backend& b) {
-        auto done = b.cni_del(r.network, r.container_id, r.ifname);
+    post_job(std::move(reply), [r = std::move(parsed).value(), m = metrics_.load()](Backend& b) {
+        auto done = timed_op(m, obs::Op::Detach, "cni",
+                             [&] { return b.cni_del(r.network, r.container_id, r.ifname); });
         if (!done) return cni_error_response(done.error());
         return ApiResponse{200, api::to_json(api::CniDelResult{*done}), {}};
     });

@@ -332,7 +332,10 @@ private:
         res->result(static_cast<unsigned>(resp.status));
         res->set(http::field::server, "cnetd");
         if (!resp.allow.empty()) res->set(http::field::allow, resp.allow);
-        if (!resp.body.is_null()) {
+        if (!resp.content_type.empty()) {  // a text answer (GET /metrics)
+            res->set(http::field::content_type, resp.content_type);
+            res->body() = std::move(resp.text);
+        } else if (!resp.body.is_null()) {
             res->set(http::field::content_type, "application/json");
             res->body() =
                 resp.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -665,13 +668,17 @@ void refuse(local::socket& sock, const std::string& message) {
     sock.shutdown(local::socket::shutdown_send, ignored);
 }
 
-// Why a new connection of `peer` gets no slot, or "" when it gets one. Under sh.mu.
-std::string slot_refusal(const Server::Shared& sh, const PeerCred& peer, bool writer) {
+// Why a new connection of `peer` gets no slot, or "" when it gets one; `counter` is the
+// ServerStats field of that reason. Under sh.mu.
+std::string slot_refusal(const Server::Shared& sh, const PeerCred& peer, bool writer,
+                         std::size_t ServerStats::*& counter) {
     const auto& o = sh.opts;
+    counter = &ServerStats::refused_limit;
     if (sh.stats.active >= o.max_connections)
         return fmt::format("too many connections: cnetd serves at most {} at a time; retry later",
                            o.max_connections);
     const bool exempt = peer.uid == 0 || peer.uid == sh.policy.owner_uid;
+    counter = &ServerStats::refused_per_uid;
     if (auto it = sh.per_uid.find(peer.uid);
         !exempt && it != sh.per_uid.end() && it->second >= o.max_connections_per_uid)
         return fmt::format(
@@ -679,6 +686,7 @@ std::string slot_refusal(const Server::Shared& sh, const PeerCred& peer, bool wr
             "later",
             peer.uid, o.max_connections_per_uid);
     const std::size_t shared_slots = o.max_connections - o.reserved_write_connections;
+    counter = &ServerStats::refused_reserved;
     if (!writer && sh.stats.unprivileged >= shared_slots)
         return fmt::format(
             "too many connections: the {} slots for peers without write access are taken ({} "
@@ -699,8 +707,10 @@ void Server::on_accepted(local::socket sock) {
     Shared& sh = *shared_;
     const std::optional<Access> quick = quick_access(*peer, sh.policy);
     std::unique_lock lk(sh.mu);
-    if (std::string why = slot_refusal(sh, *peer, quick == Access::Write); !why.empty()) {
+    std::size_t ServerStats::*reason = nullptr;
+    if (std::string why = slot_refusal(sh, *peer, quick == Access::Write, reason); !why.empty()) {
         ++sh.stats.refused;
+        ++(sh.stats.*reason);
         lk.unlock();
         log::debug("api: uid {} (pid {}): {}", peer->uid, peer->pid, why);
         return refuse(sock, why);

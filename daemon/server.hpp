@@ -63,11 +63,14 @@ struct ServerOptions {
 
 // Live counters, for tests and GET /v1/info.
 struct ServerStats {
-    std::size_t active = 0;        // open connections
-    std::size_t refused = 0;       // connections turned away with 503 (any slot limit)
-    std::size_t denied = 0;        // connections and requests answered 403
-    std::size_t unprivileged = 0;  // open connections not known to have write access
-    std::size_t timed_out = 0;     // connections closed by idle/read/write timeouts
+    std::size_t active = 0;         // open connections
+    std::size_t refused = 0;        // connections turned away with 503 (any slot limit), of which:
+    std::size_t refused_limit = 0;  // max_connections reached
+    std::size_t refused_per_uid = 0;   // the uid's max_connections_per_uid reached
+    std::size_t refused_reserved = 0;  // only reserved_write_connections slots were left
+    std::size_t denied = 0;            // connections and requests answered 403
+    std::size_t unprivileged = 0;      // open connections not known to have write access
+    std::size_t timed_out = 0;         // connections closed by idle/read/write timeouts
 };
 
 class Server {

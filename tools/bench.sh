@@ -34,7 +34,10 @@
 #       program the bench compiles (tools/bench/startup.py: hyperfine wall times and callgrind
 #       instruction counts; issue 20's target: within 1.5x). ~1 min. No namespaces needed: nothing
 #       here talks to a daemon or the kernel's network.
-#   sudo tools/bench.sh --all [--quick]      # side by side, then all five of the above
+#   sudo tools/bench.sh --metrics [--quick]  # Prometheus metrics (tools/bench/metrics_bench.py):
+#       GET /metrics p50/p99 and size with 1,000 endpoints present (200 with --quick), and attach
+#       p50 without a scraper, with 10 scrapes/s and with a scraper in a tight loop. ~2 min.
+#   sudo tools/bench.sh --all [--quick]      # side by side, then every section above
 #
 # Results are printed as markdown tables and written to bench-results.md (BENCH_OUT); per-engine
 # raw results (JSON) go to <build>/bench/. The side by side also writes SVG plots next to the table
@@ -52,7 +55,7 @@
 # netavark and the CNI plugins write iptables(-nft) rules: only ever inside the sandboxes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 startup=0 engines=cnetd,cni,netavark,floor
+quick=0 compare=1 firewall=0 ports=0 dns=0 overlay=0 startup=0 metrics=0 engines=cnetd,cni,netavark,floor
 dns_servers=cnetd,cnetd-nodns,aardvark,dnsmasq
 while (($#)); do
   case $1 in
@@ -61,11 +64,12 @@ while (($#)); do
     --firewall) compare=0 firewall=1 ;;
     --dns) compare=0 dns=1 ;;
     --overlay) compare=0 overlay=1 ;;
+    --metrics) compare=0 metrics=1 ;;
     --dns-servers) dns_servers=${2:?--dns-servers needs a list}; shift ;;
     --startup) compare=0 startup=1 ;;
-    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 startup=1 ;;
+    --all) compare=1 firewall=1 ports=1 dns=1 overlay=1 startup=1 metrics=1 ;;
     --engines) engines=${2:?--engines needs a list}; shift ;;
-    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--startup|--all]" \
+    *) echo "usage: $0 [--quick] [--engines cnetd,cni,netavark,floor] [--firewall|--ports|--dns|--overlay|--startup|--metrics|--all]" \
          "[--dns-servers cnetd,cnetd-nodns,aardvark,dnsmasq]" >&2
        exit 2 ;;
   esac
@@ -75,7 +79,7 @@ tools/install-deps.sh
 build=${BENCH_BUILD:-build}
 if [[ ! -f $build/build.ninja ]]; then meson setup "$build" >/dev/null; fi
 targets=()
-if ((firewall || ports || dns || overlay)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
+if ((firewall || ports || dns || overlay || metrics)) || { ((compare)) && [[ ,$engines, == *,cnetd,* ]]; }; then targets+=(daemon/cnetd); fi
 if ((dns)); then targets+=(tools/bench/cnetd-bench-dns-pingpong); fi
 if ((overlay || startup)); then targets+=(tools/netctl/netctl); fi
 if ((startup)); then targets+=(tools/cnetd-cni/cnetd-cni); fi
@@ -275,5 +279,36 @@ if ((startup)); then
     python3 tools/bench/startup.py --netctl "$build/tools/netctl/netctl" \
       --cni "$build/tools/cnetd-cni/cnetd-cni" --work "$(realpath "$build")/bench"
   } | tee -a "$out"
+fi
+if ((metrics)); then
+n=1000
+((quick)) && n=200
+sandbox '
+n=$1; out=$2; cnetd=$3; quick=$4
+{
+echo
+echo "## Prometheus metrics ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r), firewall nftables)"
+echo
+echo "GET /metrics on the control socket (a new connection per scrape) with N endpoints present, each"
+echo "with one published port; attach p50 without a scraper, with one scraping 10 times a second, and with"
+echo "one scraping in a tight loop (stress: on 2 cores the loop and the io thread serving it compete with"
+echo "the worker for CPU)."
+echo
+echo "| endpoints | scrape p50 ms | scrape p99 ms | exposition bytes | attach p50 ms, no scraper | attach p50 ms, 10 scrapes/s | attach p50 ms, scraper looping |"
+echo "|---|---|---|---|---|---|---|"
+} | tee -a "$out"
+d=$(mktemp -d)
+echo "firewall: nftables" > $d/cnetd.yaml
+$cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
+    --netns-dir $d/netns --log-level warning & pid=$!
+for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
+q=(); ((quick)) && q=(--quick)
+rc=0
+python3 tools/bench/metrics_bench.py $d/s.sock $n "${q[@]}" | tee -a "$out" || rc=$?
+kill -TERM $pid; wait $pid || true
+for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
+rm -rf $d
+exit $rc
+' "$n" "$out" "$(realpath "$build")/daemon/cnetd" "$quick" || echo "bench: metrics failed (see above)" >&2
 fi
 echo "results: $out"

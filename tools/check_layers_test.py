@@ -89,6 +89,16 @@ class CheckLayersTest(unittest.TestCase):
     def test_openssl_outside_etcd(self):
         self.assert_flags("lib/api/client.cpp", "<openssl/ssl.h>", "openssl", ["etcd", "api"])
 
+    def test_prometheus_outside_obs(self):
+        # prometheus-cpp stays in lib/obs: the daemon reads metrics through obs/metrics.hpp.
+        self.assert_flags("daemon/handlers.cpp", "<prometheus/registry.h>", "prometheus-cpp",
+                          ["obs", "daemon"])
+
+    def test_obs_uses_base_only(self):
+        # lib/obs sits just above base: it may not see the engine's model.
+        self.assert_flags("lib/obs/metrics.cpp", '"core/model.hpp"', "upward",
+                          ["lower layer obs", "higher layer core"])
+
     def test_etcd_uses_base_only(self):
         # lib/etcd sits above core in ORDER but links base only: the cluster records are not its.
         self.assert_flags("lib/etcd/codec.cpp", '"core/model.hpp"', "edge", ["etcd", "core"])

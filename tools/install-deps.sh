@@ -29,6 +29,8 @@ CNETD_PACKAGES=(
   libssl-dev                              # etcd over TLS (cluster tls: ca/cert/key): Asio's OpenSSL stream
   etcd-server etcd-client                 # tests: real etcd 3.4 clusters for overlay networks (started in private namespaces)
   graphviz                                # tests: `netctl topology | dot -Tsvg` and --format svg must render (netctl runs dot only for svg)
+  prometheus-cpp-dev                      # lib/obs: Prometheus metrics (core registry + text serializer; GET /metrics)
+  python3-prometheus-client               # tests/integration/metrics_test.cpp: scrapes parsed by the reference parser
 )
 # Benchmark-only packages are not listed here: tools/bench.sh installs its own (bench_pkgs there:
 # the comparison's engines, and for its DNS section aardvark-dns, dnsperf and dnsmasq-base).

@@ -22,7 +22,7 @@ const std::set<std::string> kIgnoredDockerKeys = {
     "default-cgroupns-mode", "default-runtime", "default-ulimits", "dns", "dns-opts", "dns-search",
     "exec-opts", "experimental", "features", "hosts", "insecure-registries", "init",
     "ip6tables", "labels", "live-restore", "log-driver",
-    "log-opts", "max-concurrent-downloads", "max-concurrent-uploads", "metrics-addr",
+    "log-opts", "max-concurrent-downloads", "max-concurrent-uploads",
     "registry-mirrors", "runtimes", "selinux-enabled", "storage-driver", "storage-opts", "tls",
     "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy", "userns-remap",
     "shutdown-timeout", "no-new-privileges", "seccomp-profile"};
@@ -148,6 +148,7 @@ struct State {
     Config cfg;
     std::optional<Ipv4Cidr> bip;
     std::optional<Ipv4Cidr> fixed;
+    std::string metrics_key;  // which of metrics-address / metrics-addr was given
 };
 
 // Reads the value `v` of `key` (in file `src`) into `st`; errors name src and key.
@@ -466,6 +467,45 @@ Result<void> read_cluster(const std::string& src, const std::string&, const YAML
     return ok();
 }
 
+// `metrics-address` (Docker's `metrics-addr`): "host:port" with an IP literal host ("[::1]:9323"
+// for IPv6); a bare "9323" or ":9323" binds loopback only (127.0.0.1), so the metrics are never
+// exposed beyond the host unless an address says so. Both keys at once: an error.
+Result<void> read_metrics_address(const std::string& src, const std::string& key,
+                                  const YAML::Node& v, State& st) {
+    CNETD_TRY_ASSIGN(std::string s, get_string(src, key, v));
+    if (!st.metrics_key.empty()) {
+        return field_error(src, key,
+                           fmt::format("given together with {}: they are one setting (Docker's "
+                                       "name and cnetd's), keep one",
+                                       st.metrics_key));
+    }
+    st.metrics_key = key;
+    if (s.empty()) return ok();  // off, as when absent
+    std::string host = "127.0.0.1", port = s;
+    if (auto colon = s.rfind(':'); colon != std::string::npos) {
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+        if (host.empty()) host = "127.0.0.1";
+    }
+    const bool v6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const bool host_ok = v6 ? Ipv6::parse(host.substr(1, host.size() - 2)).ok()
+                            : Ipv4::parse(host).ok();
+    if (!host_ok) {
+        return field_error(src, key,
+                           fmt::format("\"{}\": the host must be an IPv4 address or [IPv6] "
+                                       "(e.g. 127.0.0.1:9323)",
+                                       s));
+    }
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        port.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoul(port) < 1 || std::stoul(port) > 65535) {
+        return field_error(src, key,
+                           fmt::format("\"{}\": the port must be a number from 1 to 65535", s));
+    }
+    st.cfg.metrics_address = host + ":" + port;
+    return ok();
+}
+
 // Every key cnetd reads, with its reader (a declarative table: any other key is ignored if it is
 // one of kIgnoredDockerKeys, else an error).
 const std::map<std::string, Reader>& readers() {
@@ -493,6 +533,8 @@ const std::map<std::string, Reader>& readers() {
         {"state-dir", string_key(&Config::state_dir, check_path)},
         {"netns-dir", string_key(&Config::netns_dir, check_path)},
         {"cluster", read_cluster},
+        {"metrics-address", read_metrics_address},
+        {"metrics-addr", read_metrics_address},  // Docker's name
     };
     return table;
 }

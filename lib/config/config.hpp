@@ -8,6 +8,7 @@
 //   max-connections-per-uid, reserved-write-connections                 (connection slots)
 //   iptables: false                                           (Docker's; same as firewall: none)
 //   default-address-pools, ipv6, fixed-cidr-v6                (Docker's; address pools, dual stack)
+//   metrics-address (alias Docker's metrics-addr)             (Prometheus TCP listener)
 // Docker daemon.json keys that do not concern networking are accepted and ignored with a warning;
 // any other key is an error naming it. Errors are path-qualified: `bip: "10.0.0.1/33": prefix
 // length 33 > 32`. This is the only file that includes yaml-cpp; its exceptions never escape.
@@ -70,6 +71,9 @@ struct Config {
     unsigned max_connections = 1024;
     unsigned max_connections_per_uid = 64;
     unsigned reserved_write_connections = 32;
+    // `metrics-address` / Docker's `metrics-addr`: "host:port" of the Prometheus listener
+    // (GET /metrics over TCP), normalized ("9323" and ":9323" become "127.0.0.1:9323"); "" off.
+    std::string metrics_address;
     // `default-address-pools` (Docker's daemon.json shape, [{base: CIDR, size: N}]): subnets for
     // networks created without one. Given, it replaces Docker's defaults for both families (as
     // Docker does): IPv4 entries go to address_pools (empty if only IPv6 entries were given),

@@ -134,6 +134,11 @@ const std::vector<Key>& keys() {
         {"cluster", false,
          "the cluster agent (etcd lease, watch, VXLAN devices) is made from it at start",
          [](const Config& c) { return cluster_text(c); }, nullptr},
+        {"metrics-address", false, "the metrics listener is bound at start",
+         [](const Config& c) {
+             return c.metrics_address.empty() ? std::string("\"\"") : c.metrics_address;
+         },
+         nullptr},
         {"max-connections", false, "the control server's limit is fixed when it starts listening",
          [](const Config& c) { return std::to_string(c.max_connections); }, nullptr},
         {"max-connections-per-uid", false,

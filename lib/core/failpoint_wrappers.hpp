@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "base/failpoint.hpp"
+#include "base/opstats.hpp"
 #include "core/kernel.hpp"
 #include "firewall/firewall.hpp"
 
@@ -28,13 +29,18 @@ namespace cnetd::core {
 
 namespace fp_detail {
 // One mutating call between two failpoints: an error rule on `before` fails it without making
-// the call; `after` may kill or stall once it is made.
+// the call; `after` may kill or stall once it is made. A failed call (injected or not) counts
+// one error of `op` ("kernel.create_veth") in base/opstats.hpp: the metrics' kernel errors.
 template <class F>
-auto step(const char* before, const char* after, F&& call) -> decltype(call()) {
+auto step(const char* op, const char* before, const char* after, F&& call) -> decltype(call()) {
     if (failpoint::enabled()) {
-        if (auto e = failpoint::hit_error(before); !e.ok()) return std::move(e).error();
+        if (auto e = failpoint::hit_error(before); !e.ok()) {
+            opstats::count_error(op);
+            return std::move(e).error();
+        }
     }
     auto result = call();
+    if (!result.ok()) opstats::count_error(op);
     failpoint::hit(after);
     return result;
 }
@@ -42,21 +48,24 @@ auto step(const char* before, const char* after, F&& call) -> decltype(call()) {
 // remove_network and remove_ports forget the intent even when the kernel refuses): it is always
 // made, and an error rule on `before` then replaces its result, as a kernel refusal would.
 template <class F>
-auto best_effort_step(const char* before, const char* after, F&& call) -> decltype(call()) {
+auto best_effort_step(const char* op, const char* before, const char* after, F&& call)
+    -> decltype(call()) {
     auto injected = failpoint::enabled() ? failpoint::hit_error(before) : ok();
     auto result = call();
     failpoint::hit(after);
+    if (!injected.ok() || !result.ok()) opstats::count_error(op);
     if (!injected.ok()) return std::move(injected).error();
     return result;
 }
 }  // namespace fp_detail
 
 // `return`s `call` wrapped in the failpoints "<layer>.<op>.before" and "<layer>.<op>.after".
-#define CNETD_FP_STEP(layer, op, call)                                                   \
-    return ::cnetd::core::fp_detail::step(layer "." op ".before", layer "." op ".after", \
-                                          [&] { return call; })
-#define CNETD_FP_BEST_EFFORT_STEP(layer, op, call)                            \
-    return ::cnetd::core::fp_detail::best_effort_step(layer "." op ".before", \
+// Their errors count under "<layer>.<op>" (base/opstats.hpp).
+#define CNETD_FP_STEP(layer, op, call)                                          \
+    return ::cnetd::core::fp_detail::step(layer "." op, layer "." op ".before", \
+                                          layer "." op ".after", [&] { return call; })
+#define CNETD_FP_BEST_EFFORT_STEP(layer, op, call)                                          \
+    return ::cnetd::core::fp_detail::best_effort_step(layer "." op, layer "." op ".before", \
                                                       layer "." op ".after", [&] { return call; })
 
 class FailpointNetns final : public Netns {

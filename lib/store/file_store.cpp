@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "base/failpoint.hpp"
 #include "base/log.hpp"
+#include "base/opstats.hpp"
 
 namespace cnetd::store {
 
@@ -649,7 +651,12 @@ Result<void> FileStateStore::append(const std::string& payload) {
     }
     CNETD_TRY(write_all(journal_.get(), rec, journal_path()));
     failpoint::hit("store.journal.append.written");
+    // Timed for the metrics (cnetd_journal_fsync_duration_seconds): the cost every save pays.
+    const auto t0 = std::chrono::steady_clock::now();
     if (::fdatasync(journal_.get()) != 0) return Error::sys(errno, "fsync " + journal_path());
+    opstats::observe("journal_fsync", std::chrono::duration<double>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count());
     failpoint::hit("store.journal.append.after");
     journal_bytes_ += rec.size();
     return ok();
@@ -671,6 +678,7 @@ Result<void> FileStateStore::compact(const std::vector<core::Network>& networks)
     snapshot_bytes_ = data.size();
     journal_bytes_ = 0;
     ++compactions_;
+    opstats::count("journal_compactions");
     need_compact_ = false;
     return ok();
 }

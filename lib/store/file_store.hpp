@@ -24,6 +24,8 @@
 // until a load() succeeds (so a corrupt file is never overwritten).
 //
 // A new journal file is made durable (fsync of the directory) before its first record counts.
+// Metrics (base/opstats.hpp): every journal fdatasync is timed through opstats::observe(
+// "journal_fsync", seconds) and every compaction counted as "journal_compactions".
 //
 // Read-only mode: when an append fails and the journal cannot be cut back to its last good record
 // (ftruncate fails: EIO, a full or read-only file system...), garbage may follow the good records;

@@ -150,7 +150,7 @@ TEST_F(CniRoutes, StatusReportsTheBackendsProblems) {
 // method), and every row is reachable: a request of its method and shape is never a 404 or 405.
 TEST_F(ApiServer, EveryRouteOfTheTableIsServedWithItsAuthClass) {
     const auto routes = daemon::Handlers::routes();
-    ASSERT_EQ(routes.size(), 21u);  // + GET /v1/events
+    ASSERT_EQ(routes.size(), 22u);  // 20 + GET /v1/events + GET /metrics
     for (const auto& r : routes) {
         EXPECT_EQ(r.access, daemon::required_for(r.method)) << r.method << " " << r.pattern;
         EXPECT_EQ(r.cni, r.pattern.rfind("/v1/cni/", 0) == 0) << r.pattern;

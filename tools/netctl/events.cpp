@@ -131,8 +131,7 @@ int run_events(const Context& ctx, const EventsOptions& o) {
 
 void add_events_command(CLI::App& app, Context& ctx, int& rc) {
     auto opts = std::make_shared<EventsOptions>();
-    auto* ev = app.add_subcommand(
-        "events", summary("events"));
+    auto* ev = app.add_subcommand("events", summary("events"));
     ev->fallthrough();
     ev->add_option("-f,--filter", opts->filters,
                    "KEY=VALUE, repeatable: type (network, port, firewall, netns, gc, reload), "
