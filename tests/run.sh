@@ -16,6 +16,11 @@ tools/install-deps.sh
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 suites=${SUITES:-"unit kernel integration cni fault etcd"}
+# [pkg] "package" (tools/package-test.sh, below) is a stage, not a meson suite: on in the default
+# run or when SUITES names it, and taken out of the suites given to meson.
+run_package=0
+if [[ -z "${SUITES:-}" || " $suites " == *" package "* ]]; then run_package=1; fi
+suites=$(echo " $suites " | sed 's/ package / /g; s/^ *//; s/ *$//')
 suite_args=()
 for s in $suites; do suite_args+=(--suite "$s"); done
 
@@ -34,6 +39,9 @@ setup() {  # dir, extra meson args...
   if [[ ! -f "$dir/build.ninja" ]]; then
     meson setup "$dir" "$@" >/dev/null
   fi
+  # [pkg] werror is off by default (meson.build): these builds turn it on, also in a build dir
+  # made before that default changed or by hand.
+  meson configure "$dir" -Dwerror=true >/dev/null
 }
 [[ " ${builds[*]} " == *" build "* ]] && setup build
 [[ $quick -eq 1 ]] || setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
@@ -90,6 +98,14 @@ if [[ $quick -eq 0 && " $suites " == *" unit "* ]]; then
     stage failed "fuzz (tests/fuzz/run.sh)"
   fi
   rm -f "$fuzz_results"
+fi
+
+# [pkg] The Debian packages (not with --quick): built at the package's hardened -O2 flags with
+# -Werror (CI's optimized -Werror build), lintian, every path, and the installed binaries run in a
+# private namespace. One more compile: ~N min.
+if [[ $quick -eq 0 && $run_package -eq 1 ]]; then
+  echo "=== package: tools/package-test.sh"
+  if tools/package-test.sh; then stage passed "package"; else stage failed "package"; status=1; fi
 fi
 
 # What the stages were, then one closing line over every gtest case of every build and every other

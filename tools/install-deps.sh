@@ -25,6 +25,9 @@ CNETD_PACKAGES=(
   libldns-dev                             # tests: cross-check of the DNS codec (lib/dns) against NLnet Labs' ldns
   libssl-dev                              # etcd over TLS (cluster tls: ca/cert/key): Asio's OpenSSL stream
   etcd-server etcd-client                 # tests: real etcd 3.4 clusters for overlay networks (started in private namespaces)
+  debhelper dpkg-dev                      # tools/package-test.sh: dpkg-buildpackage + dh (debian/; no fakeroot: Rules-Requires-Root: no)
+  lintian                                 # tools/package-test.sh: the packages must be lintian-clean (no E:/W:)
+  prometheus-cpp-dev                      # build: lib/obs metrics (a Build-Depends of debian/control)
 )
 # Benchmark-only packages are not listed here: tools/bench.sh installs its own (bench_pkgs there:
 # the comparison's engines, and for its DNS section aardvark-dns, dnsperf and dnsmasq-base).
