@@ -102,7 +102,7 @@ fi
 
 # [pkg] The Debian packages (not with --quick): built at the package's hardened -O2 flags with
 # -Werror (CI's optimized -Werror build), lintian, every path, and the installed binaries run in a
-# private namespace. One more compile: ~N min.
+# private namespace. One more compile: 18 min measured on the shared 2-core machine under load.
 if [[ $quick -eq 0 && $run_package -eq 1 ]]; then
   echo "=== package: tools/package-test.sh"
   if tools/package-test.sh; then stage passed "package"; else stage failed "package"; status=1; fi
