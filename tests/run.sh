@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds cnetd and runs every test suite: unit, kernel, integration,
-# cni, fault and etcd, then a short fuzz of every parser. Kernel and integration tests need root;
+# cni, fault and etcd, then a short fuzz of every parser, then the Debian packages (built with
+# -Werror at the package's hardened -O2 flags, lintian, installed and run: tools/package-test.sh;
+# not with --quick). Every build here has -Dwerror=true (the tree's default is off). Kernel and integration tests need root;
 # they run inside private namespaces (each suite's run is wrapped in `unshare --net --mount
 # --pid`), so the machine's own network is never touched.
 #
@@ -9,7 +11,8 @@
 #   sudo tests/run.sh --full     # a plain and an ASan+UBSan build, every suite in both, 20 s fuzz
 #                                # per target, the fault suite's 130 kill points
 #   sudo tests/run.sh --quick    # the plain build only, no fuzz
-#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni, etcd)
+#   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni, etcd,
+#                                # package)
 #
 # While it runs, every finished test prints one line with the run's elapsed time, and on a
 # terminal a status line shows the suite, its progress and how long the current test has taken.
@@ -30,10 +33,17 @@ esac
 tools/install-deps.sh
 
 suites=${SUITES:-"unit kernel integration cni fault etcd"}
+# "package" (tools/package-test.sh, package_stage below) is a stage, not a meson suite: on in the
+# default and --full runs or when SUITES names it, and taken out of the suites given to meson.
+run_package=0
+if [[ -z "${SUITES:-}" || " $suites " == *" package "* ]]; then run_package=1; fi
+suites=$(echo " $suites " | sed 's/ package / /g; s/^ *//; s/ *$//')
 
 # The builds. Each gets common_args (options for every build, e.g. -Dwerror=true) and its own
 # (meson_args_of: asan_args for build-asan).
-common_args=()
+# werror is off by default (meson.build: a packager's newer compiler must not fail the build);
+# every build made here turns it on.
+common_args=(-Dwerror=true)
 # shellcheck disable=SC2054 # meson's list value, not array elements
 asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
 case $mode in
@@ -188,6 +198,13 @@ fuzz_stage() {
   rm -f "$fuzz_results"
 }
 
+# The Debian packages: built at the package's hardened -O2 flags with -Werror (the optimized
+# -Werror build), lintian, every path, the installed binaries run in a private namespace.
+package_stage() {
+  say "package: tools/package-test.sh"
+  if tools/package-test.sh; then stage passed "package"; else stage failed "package"; status=1; fi
+}
+
 # The stages, in order: a stage is a function that records its result with `stage`; adding one is
 # adding its line here.
 start_ticker
@@ -195,6 +212,7 @@ for b in "${builds[@]}"; do
   build_stage "$b" && test_stage "$b"
 done
 ((fuzz_secs > 0)) && fuzz_stage
+[[ $mode != quick && $run_package -eq 1 ]] && package_stage
 [[ -n $ticker ]] && kill "$ticker" 2>/dev/null && ticker=
 say "done"
 

@@ -31,6 +31,8 @@ CNETD_PACKAGES=(
   graphviz                                # tests: `netctl topology | dot -Tsvg` and --format svg must render (netctl runs dot only for svg)
   prometheus-cpp-dev                      # lib/obs: Prometheus metrics (core registry + text serializer; GET /metrics)
   python3-prometheus-client               # tests/integration/metrics_test.cpp: scrapes parsed by the reference parser
+  debhelper dpkg-dev                      # tools/package-test.sh: dpkg-buildpackage + dh (debian/; no fakeroot: Rules-Requires-Root: no)
+  lintian                                 # tools/package-test.sh: the packages must be lintian-clean (no E:/W:)
 )
 # Benchmark-only packages are not listed here: tools/bench.sh installs its own (bench_pkgs there:
 # the comparison's engines, and for its DNS section aardvark-dns, dnsperf and dnsmasq-base).

@@ -633,7 +633,9 @@ Result<Config> load(const std::string& path, bool must_exist) {
     std::ifstream in(path);
     if (!in) {
         int err = errno;
-        if (err == ENOENT && !must_exist) return Config{};
+        // A missing file means defaults, as an empty one does. (Parsing "" rather than returning
+        // Config{}: GCC 12 at -O3 reports a false -Wmaybe-uninitialized on that temporary.)
+        if (err == ENOENT && !must_exist) return parse("", path);
         return Error::sys(err, fmt::format("read config {}", path));
     }
     std::stringstream ss;

@@ -276,7 +276,7 @@ void Engine::teardown_endpoint(Net& n, const Endpoint& ep, std::string_view why,
     n.ipam.release(ep.address.addr());
     if (ep.address6 && n.ipam6) n.ipam6->release(ep.address6->addr());
     log::info("endpoint {} removed from {} ({}): released {}{}{}", ep.name, n.net.name, why,
-              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "",
+              ep.address.str(), ep.address6 ? fmt::format(" {}", ep.address6->str()) : "",
               ep.ports.empty() ? "" : fmt::format(", {} port mapping(s)", ep.ports.size()));
 }
 

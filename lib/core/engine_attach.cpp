@@ -148,8 +148,8 @@ Result<Endpoint> Engine::attach(Net& n, const ConnectRequest& req) {
     }
     undo.commit();
     log::info("endpoint {} connected to {}: {}{} {} ({} in {})", ep.name, n.net.name,
-              ep.address.str(), ep.address6 ? " " + ep.address6->str() : "", ep.mac.str(),
-              ep.ifname, ep.netns_path);
+              ep.address.str(), ep.address6 ? fmt::format(" {}", ep.address6->str()) : "",
+              ep.mac.str(), ep.ifname, ep.netns_path);
     return ep;
 }
 

@@ -179,7 +179,8 @@ Result<void> check_aux_addresses(const Network& n) {
                 *a6 == n.subnet6->network()) {
                 return Error::invalid(fmt::format(
                     "aux-address: {}={} is not a free host address of the network's IPv6 subnet{}",
-                    name, text, n.subnet6 ? " " + n.subnet6->str() : " (IPv6 is not enabled)"));
+                    name, text,
+                    n.subnet6 ? fmt::format(" {}", n.subnet6->str()) : " (IPv6 is not enabled)"));
             }
         }
     }

@@ -216,12 +216,14 @@ bool is_v6(const PortForward& p) {
 }
 
 std::string host_text(const PortForward& p) {
-    if (is_v6(p)) return "[" + (host_addr6(p) ? host_addr6(p)->str() : std::string("::")) + "]";
+    // fmt rather than "[" + std::string&&: GCC 12 at -O3 warns (-Wrestrict, a false positive) on
+    // operator+(const char*, std::string&&).
+    if (is_v6(p)) return fmt::format("[{}]", host_addr6(p) ? host_addr6(p)->str() : "::");
     return host_addr(p) ? host_addr(p)->str() : "0.0.0.0";
 }
 
 std::string container_text(const PortForward& p) {
-    return is_v6(p) ? "[" + p.container_ip6.str() + "]" : p.container_ip.str();
+    return is_v6(p) ? fmt::format("[{}]", p.container_ip6.str()) : p.container_ip.str();
 }
 
 std::vector<uint8_t> container_addr(const PortForward& p) {

@@ -37,7 +37,7 @@ if ! command -v clang++ >/dev/null; then
 fi
 if [[ ! -f "$build/build.ninja" ]]; then
   CXX=clang++ meson setup "$build" -Dfuzz=enabled -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
+    -Db_lundef=false -Dbuildtype=debugoptimized -Dwerror=true >/dev/null
 fi
 ninja_targets=()
 for t in $targets; do ninja_targets+=("tests/fuzz/$t"); done

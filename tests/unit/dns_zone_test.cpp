@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "dns/zone.hpp"
 
 using namespace cnetd;
@@ -164,7 +166,7 @@ TEST(DnsZone, ReverseNames) {
 TEST(DnsZone, ThousandNamesLookUpByHash) {
     NetworkEntry n{"id", "big", false, {}};
     for (int i = 0; i < 1000; ++i)
-        n.hosts.push_back(host("c" + std::to_string(i), nullptr, 'a', {"all"}));
+        n.hosts.push_back(host(fmt::format("c{}", i), nullptr, 'a', {"all"}));
     for (int i = 0; i < 1000; ++i) {
         n.hosts[i].v4 = Ipv4(0x0A000000u + static_cast<uint32_t>(i));
         n.hosts[i].endpoint_id = fmt::format("{:012x}", i) + std::string(52, '0');

@@ -1,6 +1,7 @@
 // Engine tests for Docker-parity networks (issue 5) against the fake kernel: dual stack, driver
 // options, default address pools, static IP/MAC, the bridge port limit, announcements and live
 // reconfiguration. Errors name the field and value and change nothing.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/engine.hpp"
@@ -303,7 +304,7 @@ TEST_F(NetTest, BridgePortLimitIsAClearError) {
 TEST_F(NetTest, BridgePortLimitIsCheckedBeforeTheKernelNearTheLimit) {
     // 959 endpoints of our own (the threshold for asking the kernel), and the bridge is full.
     for (int i = 0; i < 959; ++i) {
-        const std::string name = "n" + std::to_string(i);
+        const std::string name = fmt::format("n{}", i);
         kernel.state.netns.insert(ns(name));
         ASSERT_TRUE(engine->connect({"bridge", name, "", ""}).ok()) << i;
     }

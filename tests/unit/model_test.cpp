@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/model.hpp"
 
 namespace cnetd::core {
@@ -70,14 +72,14 @@ TEST(EndpointMap, CopiesShareUntilOneChangesAndThenOnlyThatOneChanges) {
 // freed a map a reader still holds is a use-after-free report.
 TEST(EndpointMap, OwnerChangesWhileReadersIterateTheirCopies) {
     EndpointMap owner;
-    for (int i = 0; i < 100; ++i) owner.put(ep(std::to_string(i), "n" + std::to_string(i)));
+    for (int i = 0; i < 100; ++i) owner.put(ep(std::to_string(i), fmt::format("n{}", i)));
     std::vector<EndpointMap> published;
     published.reserve(400);
     std::vector<std::thread> readers;
     for (int round = 0; round < 4; ++round) {
         for (int k = 0; k < 100; ++k) {
             published.push_back(owner);  // a snapshot
-            owner.put(ep(std::to_string(k), "r" + std::to_string(round)));
+            owner.put(ep(std::to_string(k), fmt::format("r{}", round)));
             owner.erase(std::to_string(k + 100));
         }
         const size_t from = published.size() - 100;
