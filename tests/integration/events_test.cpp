@@ -300,6 +300,16 @@ TEST_F(EventsTest, NetctlEventsPrintsDockersFormat) {
     r = d.netctl({"events", "--since", "10m", "--until", until, "--filter", "type=network"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4) << r.out;
+    // Go's compound durations too (1h30m, 0.5h, 1500ms); "10x" is no duration: it goes to the
+    // daemon as given, which names the parameter.
+    for (const char* since : {"1h30m", "0.5h", "2m30s"}) {
+        r = d.netctl({"events", "--since", since, "--until", until, "--filter", "type=network"});
+        ASSERT_EQ(r.status, 0) << since << ": " << r.err;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4) << since << ": " << r.out;
+    }
+    r = d.netctl({"events", "--since", "10x", "--until", until});
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.err.find("since"), std::string::npos) << r.err;
     // Usage and daemon errors.
     r = d.netctl({"events", "--filter", "nokey"});
     EXPECT_EQ(r.status, 2);

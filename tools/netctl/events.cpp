@@ -2,10 +2,10 @@
 //   2026-12-04T11:00:00.123456789Z network connect <id> (container=c1, name=web, type=bridge)
 // --json prints each event's JSON line as it came. Runs until the stream ends (--until, daemon
 // shutdown) or Ctrl-C.
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <memory>
-#include <regex>
 
 #include "netctl.hpp"
 
@@ -20,14 +20,33 @@ struct EventsOptions {
 // "10m", "1h30m", "90s", "1.5h", "500ms" (Go's durations, as `docker events --since 10m`), in
 // ns; nullopt when `s` is not one.
 std::optional<int64_t> duration_ns(const std::string& s) {
-    static const std::regex whole(R"(^(\d+(\.\d+)?(h|ms|m|s))+$)");
-    static const std::regex part(R"((\d+(?:\.\d+)?)(h|ms|m|s))");
-    if (!std::regex_match(s, whole)) return std::nullopt;
+    // A scan, not <regex>: GCC 12's libstdc++ regex raises -Wmaybe-uninitialized false positives
+    // at -O1 and above (the package and sanitizer builds are -Werror), and costs start-up.
     double ns = 0;
-    for (std::sregex_iterator it(s.begin(), s.end(), part), end; it != end; ++it) {
-        const double v = std::stod((*it)[1]);
-        const std::string unit = (*it)[2];
-        ns += v * (unit == "h" ? 3600e9 : unit == "m" ? 60e9 : unit == "s" ? 1e9 : 1e6);
+    size_t i = 0;
+    if (s.empty()) return std::nullopt;
+    while (i < s.size()) {
+        size_t j = i;
+        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+        if (j == i) return std::nullopt;  // every part starts with digits
+        if (j < s.size() && s[j] == '.') {
+            size_t k = j + 1;
+            while (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) ++k;
+            if (k == j + 1) return std::nullopt;  // "1." is no number
+            j = k;
+        }
+        const double v = std::stod(s.substr(i, j - i));
+        double unit = 0;
+        if (s.compare(j, 2, "ms") == 0) {
+            unit = 1e6, j += 2;
+        } else if (j < s.size() && (s[j] == 'h' || s[j] == 'm' || s[j] == 's')) {
+            unit = s[j] == 'h' ? 3600e9 : s[j] == 'm' ? 60e9 : 1e9;
+            ++j;
+        } else {
+            return std::nullopt;
+        }
+        ns += v * unit;
+        i = j;
     }
     return static_cast<int64_t>(ns);
 }
