@@ -108,8 +108,23 @@ wan_sandbox() {
   ip -n wan addr add 198.51.100.2/24 dev wan1
   ip -n wan link set wan1 up
   ip -n wan route add default via 198.51.100.1
+}
+# start_cnetd BINARY: a cnetd (nftables) on a fresh dir $d (socket $d/s.sock), its pid in $pid;
+# stop_cnetd: SIGTERM, then its netns files and dir go.
+start_cnetd() {
+  d=$(mktemp -d)
+  echo "firewall: nftables" > $d/cnetd.yaml
+  "$1" --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
+      --netns-dir $d/netns --log-level warning & pid=$!
+  for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
+}
+stop_cnetd() {
+  kill -TERM $pid; wait $pid || true
+  for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
+  rm -rf $d
 }'
-# Every sandbox: its own net+mount+PID namespace, tmpfs /run, lo up, wan_sandbox defined.
+# Every sandbox: its own net+mount+PID namespace, tmpfs /run, lo up, wan_sandbox, start_cnetd and
+# stop_cnetd defined.
 sandbox() {
   WAN_SANDBOX=$wan_sandbox \
   unshare --net --mount --pid --fork --propagation private --mount-proc -- bash -euo pipefail -c \
@@ -227,17 +242,11 @@ echo
 echo "## Published ports ($(date -u +%FT%TZ), $(nproc) cores, kernel $(uname -r), firewall nftables)"
 echo
 } | tee -a "$out"
-d=$(mktemp -d)
-echo "firewall: nftables" > $d/cnetd.yaml
-$cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
-    --netns-dir $d/netns --log-level warning & pid=$!
-for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
+start_cnetd "$cnetd"
 rc=0
 python3 tools/bench/ports_bench.py run --socket $d/s.sock --sizes "$sizes" --wan /run/netns/wan \
     --host-addr 198.51.100.1 --pid $pid | tee -a "$out" || rc=$?
-kill -TERM $pid; wait $pid || true
-for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
-rm -rf $d
+stop_cnetd
 exit $rc
 ' "$sizes" "$out" "$(realpath "$build")/daemon/cnetd"
 fi
@@ -297,17 +306,11 @@ echo
 echo "| endpoints | scrape p50 ms | scrape p99 ms | exposition bytes | attach p50 ms, no scraper | attach p50 ms, 10 scrapes/s | attach p50 ms, scraper looping |"
 echo "|---|---|---|---|---|---|---|"
 } | tee -a "$out"
-d=$(mktemp -d)
-echo "firewall: nftables" > $d/cnetd.yaml
-$cnetd --config $d/cnetd.yaml --socket $d/s.sock --state-dir $d/state \
-    --netns-dir $d/netns --log-level warning & pid=$!
-for i in $(seq 200); do [[ -S $d/s.sock ]] && break; sleep 0.05; done
+start_cnetd "$cnetd"
 q=(); ((quick)) && q=(--quick)
 rc=0
 python3 tools/bench/metrics_bench.py $d/s.sock $n "${q[@]}" | tee -a "$out" || rc=$?
-kill -TERM $pid; wait $pid || true
-for f in $d/netns/*; do [[ -e $f ]] && umount -l $f; done
-rm -rf $d
+stop_cnetd
 exit $rc
 ' "$n" "$out" "$(realpath "$build")/daemon/cnetd" "$quick" || echo "bench: metrics failed (see above)" >&2
 fi
