@@ -163,7 +163,15 @@ TEST_F(Persist, SigtermDuringAConnectCompletesItThenExits) {
     auto queued = std::async(std::launch::async, [&] {
         return d.netctl({"network", "connect", "bridge", "b"});
     });
-    std::this_thread::sleep_for(300ms);
+    // Until it is queued (the worker's queue depth in GET /metrics, answered on the io thread
+    // while the worker stalls): a fixed sleep lost the race on a loaded machine.
+    auto queued_mutations = [&] {
+        CmdResult m = run({"curl", "-s", "--unix-socket", d.socket(), "http://localhost/metrics"});
+        return m.out.find("cnetd_worker_queue_depth{priority=\"mutation\"} 1\n") !=
+               std::string::npos;
+    };
+    for (int i = 0; i < 250 && !queued_mutations(); ++i) std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(queued_mutations()) << "the second connect should be queued\n" << d.log();
     ::kill(d.pid(), SIGTERM);
     d.kill(0);  // waits for the exit
     // The connect in flight got its answer (success), the queued one a precise refusal.
