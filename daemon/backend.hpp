@@ -75,6 +75,9 @@ public:
     // The embedded resolver's sockets per namespace (core::Engine::dns_sandboxes), fds borrowed
     // until the next mutation. Default: none (the tests' fake backend).
     virtual std::vector<core::DnsSandbox> dns_sandboxes() const { return {}; }
+    // What start-up's reconciliation found (core::Engine::reconcile_report). Default: nothing
+    // (the tests' fake backend reconciles nothing).
+    virtual core::ReconcileReport reconcile_report() const { return {}; }
 
     // --- overlay networks: contracts as core::Engine's methods of the same name; the cluster
     // agent (daemon/cluster_agent.hpp) calls them through jobs. Default: Unavailable (backends

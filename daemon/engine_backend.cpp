@@ -83,6 +83,7 @@ public:
         return engine_.loopback_relays();
     }
     std::vector<core::DnsSandbox> dns_sandboxes() const override { return engine_.dns_sandboxes(); }
+    core::ReconcileReport reconcile_report() const override { return engine_.reconcile_report(); }
     Result<core::OverlayNetworkDef> plan_overlay_network(
         const core::CreateNetworkRequest& req) override {
         return engine_.plan_overlay_network(req);

@@ -40,6 +40,11 @@ void add_snapshot(obs::Readings& r, const Snapshot& snap) {
     r.held_host_sockets = ports.held;
     r.firewall_repairs = snap.firewall.repairs;
     r.firewall_last_repair = unix_seconds(snap.firewall.last_repair);
+    const core::ReconcileReport& rec = snap.reconcile;
+    r.reconcile = {{"kept", rec.kept},
+                   {"repair_failed", rec.repair_failed},
+                   {"removed", rec.removed},
+                   {"unchecked", rec.unchecked}};
 }
 
 }  // namespace

@@ -106,6 +106,7 @@ void Worker::publish(Backend& backend) {
     next->firewall.backend = backend.firewall().name();
     next->firewall.table = backend.firewall_table();
     next->firewall.repairs = backend.firewall().repairs();
+    next->reconcile = backend.reconcile_report();
     {
         std::lock_guard lk(mu_);
         next->generation = snapshot_->generation + 1;

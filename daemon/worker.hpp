@@ -52,6 +52,7 @@ struct FirewallStatus {
 struct Snapshot {
     std::vector<core::Network> networks;  // sorted by name
     FirewallStatus firewall;
+    core::ReconcileReport reconcile;  // start-up's reconciliation (Backend::reconcile_report)
     uint64_t generation = 0;  // bumps with every publication
 };
 

@@ -114,6 +114,14 @@ struct ConnectRequest {
 
 // The embedded resolver's sockets in one container namespace (one per namespace that has an
 // endpoint on a network with dns: true), for the daemon's DNS server (daemon/dns_server.hpp).
+// What start-up's reconciliation found, per persisted endpoint (reconcile_endpoints()): kept
+// (its namespace alive, the endpoint verified or repaired), repair_failed (alive, the repair
+// failed: kept as is), removed (its namespace was gone: detached), unchecked (the namespace could
+// not be checked: kept for the GC to look at again).
+struct ReconcileReport {
+    uint64_t kept = 0, repair_failed = 0, removed = 0, unchecked = 0;
+};
+
 struct DnsSandbox {
     NetnsId netns;
     std::string netns_path;  // for logs
@@ -249,6 +257,8 @@ public:
     // an interrupted connect) are deleted. Each action is logged; a failed repair is logged and
     // the endpoint kept. Returns true when the state changed (the caller persists it).
     bool reconcile_endpoints();
+    // The last reconcile_endpoints()'s outcomes (all zero before it ran).
+    const ReconcileReport& reconcile_report() const { return reconcile_report_; }
     // While running (the daemon's GC watcher, on the kernel worker): every endpoint whose netns is
     // gone is detached like above, its published ports leave the firewall, the state is saved.
     // Returns "network/endpoint" of each endpoint removed. Idempotent and cheap when nothing died
@@ -362,6 +372,7 @@ private:
     StateStore& store_;
     EngineOptions opts_;
     std::map<std::string, Net> nets_;  // by network id
+    ReconcileReport reconcile_report_;
     // The network drivers by name (Network::driver): "bridge" -> BridgeDriver.
     std::map<std::string, std::unique_ptr<NetworkDriver>, std::less<>> drivers_;
     Publisher publisher_;  // host ports, their sockets and map elements (core/publish.hpp)

@@ -54,6 +54,7 @@ Result<void> Engine::repair_endpoint(const std::string& net_id, const std::strin
 
 bool Engine::reconcile_endpoints() {
     bool changed = false;
+    ReconcileReport report;
     std::vector<std::pair<std::string, std::string>> all;
     for (const auto& [nid, n] : nets_)
         for (const auto& [eid, ep] : n.net.endpoints) all.emplace_back(nid, eid);
@@ -68,20 +69,26 @@ bool Engine::reconcile_endpoints() {
                 log_failure(detach_endpoints({{nid, eid}}, why, {.save = false, .firewall = false}),
                             what);
                 changed = true;
+                ++report.removed;
                 break;
             }
             case NetnsFate::Unknown:
+                ++report.unchecked;
                 break;  // logged; checked again by the next GC sweep
             case NetnsFate::Alive:
                 if (auto r = repair_endpoint(nid, eid, *ns); !r.ok()) {
                     log::error("endpoint {}: repair failed, left as is: {}", ep.name,
                                r.error().message());
+                    ++report.repair_failed;
+                } else {
+                    ++report.kept;
                 }
                 break;
         }
     }
     // Leftovers of an interrupted connect, which no endpoint owns: each driver knows its own.
     for (const auto& [nid, n] : nets_) driver_of(n.net).sweep(n.net);
+    reconcile_report_ = report;
     return changed;
 }
 

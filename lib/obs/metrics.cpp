@@ -96,6 +96,11 @@ void add_core(std::vector<MetricFamily>& out, const Readings& r) {
                         "Unix time of the last firewall drift repair (0: none since start).")
                       .add(r.firewall_last_repair)
                       .f);
+    out.push_back(gauge("cnetd_reconcile_endpoints",
+                        "Persisted endpoints by outcome of the start-up reconciliation with the "
+                        "kernel (set once at start).")
+                      .add_each("outcome", r.reconcile)
+                      .f);
     out.push_back(counter("cnetd_journal_compactions_total",
                           "Compactions of the state journal into the snapshot.")
                       .add(d(r.journal_compactions))

@@ -46,6 +46,8 @@ struct Readings {
     uint64_t firewall_repairs = 0;
     double firewall_last_repair = 0;
     uint64_t journal_compactions = 0;
+    // Start-up's reconciliation: endpoints by outcome (kept, repair_failed, removed, unchecked).
+    std::vector<std::pair<std::string, uint64_t>> reconcile;
     // The embedded resolver, when running.
     struct Dns {
         uint64_t queries_udp = 0, queries_tcp = 0;

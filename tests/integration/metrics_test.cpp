@@ -190,6 +190,30 @@ TEST_F(Metrics, GcRepairsAndReloadsAreCounted) {
     EXPECT_EQ(delta(a, b, "cnetd_gc_endpoints_total"), 2);
 }
 
+// Start-up's reconciliation by outcome: of two persisted endpoints, one's namespace survived the
+// restart (kept), the other's was removed while cnetd was down (removed).
+TEST_F(Metrics, ReconcileOutcomesAtStart) {
+    start();
+    ok({"netns", "create", "a"});
+    ok({"netns", "create", "b"});
+    ok({"network", "connect", "bridge", "a"});
+    ok({"network", "connect", "bridge", "b"});
+    const json before = scrape();
+    EXPECT_EQ(val(before, "cnetd_reconcile_endpoints{outcome=\"kept\"}"), 0);  // none persisted
+    d.kill(SIGTERM);
+    ASSERT_EQ(umount2(ns("b").c_str(), MNT_DETACH), 0);
+    ASSERT_EQ(unlink(ns("b").c_str()), 0);
+    std::string log;
+    ASSERT_TRUE(d.start(&log)) << log;
+    const json m = scrape();
+    EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"kept\"}"), 1);
+    EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"removed\"}"), 1);
+    EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"repair_failed\"}"), 0);
+    EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"unchecked\"}"), 0);
+    EXPECT_EQ(m["types"].value("cnetd_reconcile_endpoints", ""), "gauge");
+    EXPECT_EQ(val(m, "cnetd_endpoints"), 1);
+}
+
 // Connections turned away count by reason.
 TEST_F(Metrics, RefusedConnectionsCountByReason) {
     start("max-connections: 3\nreserved-write-connections: 1\n");
