@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.hpp"
+#include "base/validate.hpp"
 
 namespace cnetd::daemon {
 namespace {
@@ -35,13 +36,6 @@ const std::set<std::string>& event_types() {
     return t;
 }
 
-int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 // application/x-www-form-urlencoded value: %XX and '+' (a space).
 Result<std::string> url_decode(std::string_view param, std::string_view in) {
     std::string out;
@@ -51,8 +45,8 @@ Result<std::string> url_decode(std::string_view param, std::string_view in) {
         } else if (in[i] != '%') {
             out += in[i];
         } else {
-            const int hi = i + 2 < in.size() ? hexval(in[i + 1]) : -1;
-            const int lo = i + 2 < in.size() ? hexval(in[i + 2]) : -1;
+            const int hi = i + 2 < in.size() ? hex_value(in[i + 1]) : -1;
+            const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return Error::invalid(fmt::format("{}: bad %-escape in \"{}\"", param, in));
             out += static_cast<char>(hi * 16 + lo);

@@ -17,19 +17,13 @@
 #include "api/codec.hpp"
 #include "api/protocol.hpp"
 #include "base/log.hpp"
+#include "base/validate.hpp"
 #include "daemon/codec.hpp"
 #include "daemon/metrics.hpp"
 #include "store/file_store.hpp"
 
 namespace cnetd::daemon {
 namespace {
-
-int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // "/v1/networks/a%20b?x=1" → {"v1", "networks", "a b"}. False on a bad %-escape.
 bool split_path(std::string_view target, std::vector<std::string>& out) {
@@ -45,7 +39,7 @@ bool split_path(std::string_view target, std::vector<std::string>& out) {
             flush();
         } else if (c == '%') {
             if (i + 2 >= target.size()) return false;
-            int hi = hexval(target[i + 1]), lo = hexval(target[i + 2]);
+            int hi = hex_value(target[i + 1]), lo = hex_value(target[i + 2]);
             if (hi < 0 || lo < 0) return false;
             seg += static_cast<char>(hi * 16 + lo);
             i += 2;

@@ -25,13 +25,13 @@ struct MetricsListener::State {
 namespace {
 
 // One connection: read one request, answer it, close.
-class Session : public std::enable_shared_from_this<Session> {
+class ScrapeSession : public std::enable_shared_from_this<ScrapeSession> {
 public:
-    Session(tcp::socket sock, std::shared_ptr<MetricsListener::State> st)
+    ScrapeSession(tcp::socket sock, std::shared_ptr<MetricsListener::State> st)
         : sock_(std::move(sock)), timer_(sock_.get_executor()), st_(std::move(st)) {
         ++st_->active;
     }
-    ~Session() { --st_->active; }
+    ~ScrapeSession() { --st_->active; }
 
     void start() {
         timer_.expires_after(MetricsListener::kReadTimeout);  // the whole exchange
@@ -95,7 +95,7 @@ void accept(const std::shared_ptr<MetricsListener::State>& st) {
             if (st->active >= MetricsListener::kMaxConnections) {
                 sock.close();  // over the limit: refused at once, nothing read
             } else {
-                std::make_shared<Session>(std::move(sock), st)->start();
+                std::make_shared<ScrapeSession>(std::move(sock), st)->start();
             }
         }
         accept(st);

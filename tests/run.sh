@@ -2,21 +2,25 @@
 # Installs what is missing, builds cnetd and runs every test suite: unit, kernel, integration,
 # cni, fault and etcd, then a short fuzz of every parser, then the Debian packages (built with
 # -Werror at the package's hardened -O2 flags, lintian, installed and run: tools/package-test.sh;
-# not with --quick). Every build here has -Dwerror=true (the tree's default is off). Kernel and integration tests need root;
-# they run inside private namespaces (each suite's run is wrapped in `unshare --net --mount
-# --pid`), so the machine's own network is never touched.
+# not with --quick). Every build here has -Dwerror=true (the tree's default is off). Kernel and
+# integration tests need root; they run inside private namespaces (the whole test run is wrapped in
+# `unshare --net --mount --pid`, and most binaries make their own inside it), so the machine's own
+# network is never touched.
 #
-#   sudo tests/run.sh            # what CI runs: one ASan+UBSan build, every suite once, 10 s fuzz
-#                                # per target
+#   sudo tests/run.sh            # what CI runs: one ASan+UBSan build (unity), every suite once,
+#                                # 10 s fuzz per target, the packages
 #   sudo tests/run.sh --full     # a plain and an ASan+UBSan build, every suite in both, 20 s fuzz
 #                                # per target, the fault suite's 130 kill points
-#   sudo tests/run.sh --quick    # the plain build only, no fuzz
+#   sudo tests/run.sh --quick    # the plain build only, no fuzz, no packages
 #   SUITES="unit" tests/run.sh   # only some suites (unit, kernel, integration, fault, cni, etcd,
 #                                # package)
+#   TEST_JOBS=1 tests/run.sh     # one test binary at a time (default: one per CPU)
 #
+# Time (a fresh 2-core Debian 12 machine): the tests start once the ASan build is done; the fuzz and
+# package builds run meanwhile at idle priority, on the CPU time the tests leave.
 # While it runs, every finished test prints one line with the run's elapsed time, and on a
-# terminal a status line shows the suite, its progress and how long the current test has taken.
-# It ends with one line "N passed, N failed, N skipped" over every test case and stage.
+# terminal a status line shows how many tests are done. It ends with one line
+# "N passed, N failed, N skipped" over every test case and stage.
 # CI (.ci/run) sets CI=true: the same as the default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,12 +49,18 @@ suites=$(echo " $suites " | sed 's/ package / /g; s/^ *//; s/ *$//')
 # every build made here turns it on.
 common_args=(-Dwerror=true)
 # shellcheck disable=SC2054 # meson's list value, not array elements
-asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
+# -Dunity=on: a target's sources compiled 8 at a time as one file (the headers: Asio, Beast,
+# gtest, json are then parsed once a batch, not once a file): about half the CPU time of the
+# file-by-file build (see "unity" in tests/meson.build). The package stage builds file by file.
+asan_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dunity=on
+  -Dunity_size=8)
 case $mode in
   quick) builds=(build) ;;
   full) builds=(build build-asan) ;;
   default) builds=(build-asan) ;;
 esac
+# How many namespace-isolated test binaries run at once (tests/meson.build).
+test_jobs=${TEST_JOBS:-$(nproc)}
 # Fuzz seconds per target (0: none; only when the unit suite runs).
 fuzz_secs=0
 [[ $mode == default ]] && fuzz_secs=${FUZZ_SECONDS:-10}
@@ -98,7 +108,9 @@ meson_args_of() { [[ $1 == build-asan ]] && echo "${asan_args[@]}"; return 0; }
 # fuzz target) leaves one line "<passed|failed> <name>" here; the closing line counts them.
 stages=$(mktemp)
 ticker=
-trap 'rm -f "$stages" "$stages.state"; [[ -n $ticker ]] && kill "$ticker" 2>/dev/null; true' EXIT
+bg=  # the background builds' process group (start_background_builds)
+trap 'rm -f "$stages" "$stages".*; [[ -n $ticker ]] && kill "$ticker" 2>/dev/null;
+  [[ -n $bg ]] && kill -- -"$bg" 2>/dev/null; true' EXIT
 stage() { echo "$1 $2" >>"$stages"; }  # passed|failed, name
 clock() { local s=$((SECONDS - t0)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 say() { echo "[$(clock)] $*"; }
@@ -126,58 +138,71 @@ start_ticker() {
   (
     while sleep 1; do
       [[ -f $stages.state ]] || continue
-      read -r suite finished total started current <"$stages.state" || continue
-      printf '\r\033[K[%s] %s: %s/%s done, %s running for %ds' "$(clock)" "$suite" "$finished" \
-        "$total" "$current" $((SECONDS - started))
+      read -r what finished total started _ <"$stages.state" || continue
+      printf '\r\033[K[%s] %s: %s/%s done, the last %ds ago' "$(clock)" "$what" "$finished" \
+        "$total" $((SECONDS - started))
     done
   ) &
   ticker=$!
 }
 
-# One suite of one build, inside its own private namespaces; one progress line per finished test.
-# A test in several suites (cni_unit: cni and unit) runs once: the suites before exclude it.
-# Returns meson's status.
-suite_stage() {  # build dir, suite, suites already run...
-  local b=$1 suite=$2; shift 2
-  local not=() s names line finished=0
-  for s in "$@"; do not+=(--no-suite "$s"); done
-  mapfile -t names < <(meson test -C "$b" --list --suite "$suite" "${not[@]}" 2>/dev/null |
-    sed -n 's/^cnetd:[^ ]* \/ //p')
+# The suites of one build in one `meson test`, inside private namespaces (the binaries that run as
+# PID 1 of their own go TEST_JOBS at a time, default one per CPU; the others run alone first:
+# tests/meson.build); one progress line per finished test. Each test runs once, whatever suites
+# it is in. Writes meson-logs/testlog.junit.xml; returns meson's status.
+test_stage() {  # build dir
+  local b=$1 s sel=() names line finished=0 rc=0
+  rm -f "$b"/meson-logs/testlog*.junit.xml  # a stale log must not be counted for this run
+  for s in $suites; do sel+=(--suite "$s"); done
+  mapfile -t names < <(meson test -C "$b" --list "${sel[@]}" 2>/dev/null | sed -n 's/^cnetd:[^ ]* \/ //p')
   ((${#names[@]})) || return 0
-  say "test: $b, suite $suite (${#names[@]} tests)"
-  echo "$suite 0 ${#names[@]} $SECONDS ${names[0]}" >"$stages.state"
+  say "test: $b, suites $suites (${#names[@]} tests, ${test_jobs} at a time)"
+  echo "tests 0 ${#names[@]} $SECONDS -" >"$stages.state"
   while IFS= read -r line; do
     [[ -t 1 ]] && printf '\r\033[K'
     if [[ $line =~ ^\ *[0-9]+/[0-9]+\ + ]]; then  # "  3/9 cnetd:integration / dns   OK  30.7s"
       finished=$((finished + 1))
       echo "[$(clock)] $line"
-      echo "$suite $finished ${#names[@]} $SECONDS ${names[finished]:-}" >"$stages.state"
+      echo "tests $finished ${#names[@]} $SECONDS -" >"$stages.state"
     else
       echo "$line"
     fi
   done < <(unshare --net --mount --pid --fork --propagation private --mount-proc -- \
     sh -c 'mount -t tmpfs tmpfs /run && ip link set lo up && exec "$@"' sh \
-    meson test -C "$b" --no-rebuild --print-errorlogs --num-processes 1 --logbase "testlog-$suite" \
-    --suite "$suite" "${not[@]}" 2>&1)
-  local rc=0
+    meson test -C "$b" --no-rebuild --print-errorlogs --num-processes "$test_jobs" \
+    --logbase testlog "${sel[@]}" 2>&1)
   wait $! || rc=$?  # meson's status (bash >= 5.1 waits for a process substitution)
   rm -f "$stages.state"
-  return $rc
+  if ((rc == 0)); then stage passed "meson test $b"; else stage failed "meson test $b"; status=1; fi
 }
 
-# Every suite of one build. Each suite writes meson-logs/testlog-<suite>.junit.xml.
-test_stage() {  # build dir
-  local b=$1 s ran=()
-  rm -f "$b"/meson-logs/testlog*.junit.xml  # a stale log must not be counted for this run
-  for s in $suites; do
-    if suite_stage "$b" "$s" "${ran[@]}"; then
-      stage passed "meson test $b $s"
-    else
-      stage failed "meson test $b $s"
-      status=1
-    fi
-    ran+=("$s")
+# The fuzz build (clang) and the Debian packages' build, one after the other in the background at
+# idle priority (SCHED_IDLE: they get only the CPU time the suites leave: the suites wait on
+# timeouts and daemons much of the time). Each writes its exit status to $stages.<name>.rc and its
+# output to $stages.<name>.log; fuzz_stage and package_stage wait for them.
+start_background_builds() {
+  local jobs=()
+  ((fuzz_secs > 0)) && jobs+=("fuzz tests/fuzz/run.sh --build-only")
+  [[ $mode != quick && $run_package -eq 1 ]] && jobs+=("package tools/package-test.sh --build-only")
+  ((${#jobs[@]})) || return 0
+  say "background (idle priority): ${jobs[*]%% *} builds"
+  setsid bash -c 'for j in "$@"; do
+      name=${j%% *}
+      chrt --idle 0 ${j#* } >"$0.$name.log" 2>&1; echo $? >"$0.$name.rc"
+    done' "$stages" "${jobs[@]}" </dev/null &
+  bg=$!
+}
+
+# Waits for background build $1; true when it succeeded, else prints its log's tail.
+background_build() {  # name
+  while [[ ! -s "$stages.$1.rc" ]]; do
+    if ! kill -0 "$bg" 2>/dev/null && [[ ! -s "$stages.$1.rc" ]]; then echo 1 >"$stages.$1.rc"; fi
+    sleep 1
   done
+  (($(cat "$stages.$1.rc") == 0)) && return 0
+  echo "$1 build failed:" >&2
+  tail -40 "$stages.$1.log" >&2
+  return 1
 }
 
 # Fuzzing: every libFuzzer target for fuzz_secs each, in a clang build (build-fuzz). Parsers
@@ -188,7 +213,11 @@ fuzz_stage() {
   say "fuzz: tests/fuzz/run.sh ${fuzz_secs}"
   local fuzz_results fuzz_ok=1
   fuzz_results=$(mktemp)
-  FUZZ_RESULTS="$fuzz_results" tests/fuzz/run.sh "${fuzz_secs}" || { fuzz_ok=0; status=1; }
+  if ! background_build fuzz; then
+    fuzz_ok=0; status=1
+  elif ! FUZZ_RESULTS="$fuzz_results" tests/fuzz/run.sh "${fuzz_secs}"; then
+    fuzz_ok=0; status=1
+  fi
   # One stage per target; a run.sh that failed before any target (no clang, a build error) is
   # one failed stage of its own.
   cat "$fuzz_results" >>"$stages"
@@ -202,15 +231,21 @@ fuzz_stage() {
 # -Werror build), lintian, every path, the installed binaries run in a private namespace.
 package_stage() {
   say "package: tools/package-test.sh"
-  if tools/package-test.sh; then stage passed "package"; else stage failed "package"; status=1; fi
+  if background_build package && cat "$stages.package.log" && PKG_REUSE=1 tools/package-test.sh; then
+    stage passed "package"
+  else
+    stage failed "package"
+    status=1
+  fi
 }
 
 # The stages, in order: a stage is a function that records its result with `stage`; adding one is
 # adding its line here.
 start_ticker
 for b in "${builds[@]}"; do
-  build_stage "$b" && test_stage "$b"
+  build_stage "$b" && { [[ -n $bg ]] || start_background_builds; } && test_stage "$b"
 done
+[[ -n $bg ]] || start_background_builds  # every build failed: fuzz and package still run
 ((fuzz_secs > 0)) && fuzz_stage
 [[ $mode != quick && $run_package -eq 1 ]] && package_stage
 [[ -n $ticker ]] && kill "$ticker" 2>/dev/null && ticker=
@@ -222,10 +257,10 @@ say "done"
 python3 - "$stages" "${builds[@]}" <<'PY'
 import glob, os, sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
-failed_in = {}  # "build suite" -> failing cases
+failed_in = {}  # build dir -> failing cases
 for b in sys.argv[2:]:
-    for path in glob.glob(os.path.join(b, "meson-logs", "testlog-*.junit.xml")):
-        key = b + " " + os.path.basename(path)[len("testlog-"):-len(".junit.xml")]
+    for path in glob.glob(os.path.join(b, "meson-logs", "testlog.junit.xml")):
+        key = b
         failed_in[key] = 0
         for case in ET.parse(path).getroot().iter("testcase"):
             if case.find("failure") is not None or case.find("error") is not None:

@@ -16,6 +16,8 @@
 #
 #   sudo tools/package-test.sh        # tests/run.sh runs it as its "package" stage
 #   PKG_REUSE=1 tools/package-test.sh # steps 2-4 on the packages of the last run (no rebuild)
+#   tools/package-test.sh --build-only # step 1 alone (tests/run.sh builds the packages at idle
+#                                      # priority while the suites run, then tests them)
 #
 # Work and results in build-pkg/ (the .debs: build-pkg/cnetd_*.deb). Needs root (namespaces, mounts)
 # and the packages of tools/install-deps.sh (debhelper, dpkg-dev, lintian).
@@ -24,7 +26,13 @@ cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/build-pkg
 
-if [[ "${1:-}" == "--in-sandbox" ]]; then in_sandbox=1; else in_sandbox=0; fi
+in_sandbox=0 build_only=0
+case "${1:-}" in
+  --in-sandbox) in_sandbox=1 ;;
+  --build-only) build_only=1 ;;
+  "") ;;
+  *) echo "usage: tools/package-test.sh [--build-only]" >&2; exit 2 ;;
+esac
 
 failures=0
 # (Pipelines end in grep -c, not grep -q: -q exits at the first match and the writer's SIGPIPE
@@ -248,6 +256,7 @@ main() {
         command -v "$c" >/dev/null || { echo "package-test: $c missing (tools/install-deps.sh)" >&2; exit 1; }
     done
     if [[ "${PKG_REUSE:-}" != 1 ]]; then build_packages || exit 1; fi
+    ((build_only)) && exit $((failures > 0))
     rm -rf "$work/control" "$work/root" "$work/view"
     echo "package-test: lintian"
     run_lintian

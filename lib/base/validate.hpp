@@ -23,4 +23,13 @@ Result<void> validate_cni_network_name(std::string_view name, std::string_view f
 // 64 bytes with "..." (an attacker-chosen megabyte must not end up in the log).
 std::string quote_for_error(std::string_view text);
 
+// The value of one hex digit (0-15), -1 for anything else: %XX escapes in request targets and
+// query values.
+constexpr int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 }  // namespace cnetd

@@ -13,12 +13,12 @@ namespace {
 
 using namespace nft::expr;
 
-constexpr int kFamily = NFPROTO_IPV4;
+constexpr int kDnsFamily = NFPROTO_IPV4;
 constexpr uint32_t kIpDaddr = 16;  // offset in the IPv4 header
 constexpr uint32_t kThDport = 2;   // offset of the destination port (tcp/udp)
 
 nft::TableSpec table() {
-    return {kFamily, kDnsTable};
+    return {kDnsFamily, kDnsTable};
 }
 
 // ip daddr 127.0.0.11 <proto> dport 53 dnat to 127.0.0.11:<port>
@@ -46,14 +46,14 @@ nft::Batch build_dns_nat(uint16_t udp_port, uint16_t tcp_port) {
     b.delete_table(table());
     b.create_table(table());
     b.create_chain(
-        {kFamily, kDnsTable, kDnsChain, nft::BaseChain{"nat", NF_INET_LOCAL_OUT, -100, NF_ACCEPT}});
+        {kDnsFamily, kDnsTable, kDnsChain, nft::BaseChain{"nat", NF_INET_LOCAL_OUT, -100, NF_ACCEPT}});
     const struct {
         const char* name;
         uint8_t proto;
         uint16_t port;
     } rules[] = {{"udp", IPPROTO_UDP, udp_port}, {"tcp", IPPROTO_TCP, tcp_port}};
     for (const auto& r : rules) {
-        b.add_rule({kFamily, kDnsTable, kDnsChain, dnat_rule(r.proto, r.port),
+        b.add_rule({kDnsFamily, kDnsTable, kDnsChain, dnat_rule(r.proto, r.port),
                     fmt::format("cnetd: embedded DNS ({})", r.name)},
                    dns_nat_rule_text(r.name, r.port));
     }

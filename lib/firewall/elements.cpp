@@ -1,5 +1,6 @@
 // Element encoders: intent -> set and map elements (see elements.hpp), and port_map_values().
 #include "firewall/elements.hpp"
+#include "firewall/layout.hpp"
 
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -12,7 +13,6 @@ namespace cnetd::firewall {
 namespace detail {
 namespace {
 
-constexpr uint32_t kIfnameLen = 16;  // IFNAMSIZ: meta iifname loads 16 zero-padded bytes
 using Elem = nft::ElementSpec;
 
 std::vector<uint8_t> be32(uint32_t host) {

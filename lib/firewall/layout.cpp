@@ -1,5 +1,6 @@
 #include "firewall/layout.hpp"
 
+#include <netinet/in.h>  // before any <linux/*.h>: it keeps linux/in.h's duplicates out
 #include <linux/netfilter.h>
 
 #include <string>

@@ -15,6 +15,7 @@
 namespace cnetd::firewall::detail {
 
 constexpr int kFamily = 1;  // NFPROTO_INET (checked against the kernel header in layout.cpp)
+constexpr unsigned kIfnameLen = 16;  // IFNAMSIZ: meta iifname loads 16 zero-padded bytes
 
 struct SetDef {
     const char* name;

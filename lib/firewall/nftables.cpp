@@ -1,5 +1,6 @@
 // The nftables backend: remembered intent + pure builders (ruleset.hpp) + one netlink transaction
 // per call (nft::Socket::commit). See firewall.hpp for the contract, docs/firewall.md for design.
+#include <netinet/in.h>  // before any <linux/*.h>: it keeps linux/in.h's duplicates out
 #include <linux/netfilter.h>
 
 #include <algorithm>

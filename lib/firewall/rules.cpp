@@ -16,7 +16,6 @@ namespace {
 using namespace nft::expr;
 using nft::Exprs;
 
-constexpr uint32_t kIfnameLen = 16;                // IFNAMSIZ: meta iifname loads 16 bytes
 constexpr uint32_t kIpSaddr = 12, kIpDaddr = 16;   // offsets in the IPv4 header
 constexpr uint32_t kIp6Saddr = 8, kIp6Daddr = 24;  // offsets in the IPv6 header
 constexpr uint32_t kThDport = 2;                   // offset of the destination port (tcp/udp/sctp)

@@ -17,6 +17,7 @@
 #include <libnftnl/udata.h>
 
 #include "base/fd.hpp"
+#include "nft/attrs.hpp"
 #include "nft/expr_codec.hpp"
 
 namespace cnetd::nft {
@@ -87,19 +88,8 @@ std::string str_or_empty(const char* s) {
     return s ? s : "";
 }
 
-// mnl_attr_for_each* are C macros (void* does not convert implicitly in C++).
-template <class F>
-void each_attr(const void* start, const void* end, F f) {
-    for (auto* a = static_cast<const nlattr*>(start); mnl_attr_ok(
-             a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)));
-         a = mnl_attr_next(a))
-        f(a);
-}
-template <class F>
-void each_nested(const nlattr* nest, F f) {
-    const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
-    each_attr(p, p + mnl_attr_get_payload_len(nest), f);
-}
+using detail::each_attr;
+using detail::each_nested;
 
 ElementSpec parse_element(const nlattr* list_elem) {
     ElementSpec el;

@@ -15,6 +15,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "nft/attrs.hpp"
 #include "nft/socket.hpp"
 
 namespace cnetd::nft {
@@ -33,16 +34,7 @@ const char* proto_name(uint8_t p) {
     }
 }
 
-// mnl_attr_for_each_nested is a C macro (void* does not convert implicitly in C++).
-template <class F>
-void each_nested(const nlattr* nest, F f) {
-    const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
-    const char* end = p + mnl_attr_get_payload_len(nest);
-    for (auto* a = reinterpret_cast<const nlattr*>(p);
-         mnl_attr_ok(a, static_cast<int>(end - reinterpret_cast<const char*>(a)));
-         a = mnl_attr_next(a))
-        f(a);
-}
+using detail::each_nested;
 
 // One matching entry, kept as the raw attributes the delete request needs.
 struct Victim {

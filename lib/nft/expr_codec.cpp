@@ -1,5 +1,6 @@
 #include "nft/expr_codec.hpp"
 
+#include <netinet/in.h>  // before any <linux/*.h>: it keeps linux/in.h's duplicates out
 #include <linux/netfilter/nf_tables.h>
 
 #include <cstdlib>

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <netinet/in.h>  // before any <linux/*.h>: it keeps linux/in.h's duplicates out
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>

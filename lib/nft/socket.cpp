@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>  // before any <linux/*.h>: it keeps linux/in.h's duplicates out
 #include <linux/netlink.h>
 
 #include <cerrno>

@@ -50,7 +50,7 @@ const std::string kEtc = kRoot + "/etc/resolv.conf";
 const std::string kSystemd = kRoot + "/systemd/resolv.conf";
 const std::string kResolvDir = kRoot + "/resolv";
 
-void sh(const std::string& cmd) {
+void shell(const std::string& cmd) {
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
@@ -104,7 +104,7 @@ sockaddr_in v4addr(const std::string& ip, uint16_t port) {
     return sa;
 }
 
-uint16_t port_of(int fd) {
+uint16_t port4_of(int fd) {
     sockaddr_in sa{};
     socklen_t len = sizeof sa;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
@@ -132,8 +132,8 @@ Listener open_listener(const std::string& ns) {
         Listener l;
         l.udp = bound(SOCK_DGRAM, "127.0.0.11", 0);
         l.tcp = bound(SOCK_STREAM, "127.0.0.11", 0);
-        l.udp_port = port_of(l.udp.get());
-        l.tcp_port = port_of(l.tcp.get());
+        l.udp_port = port4_of(l.udp.get());
+        l.tcp_port = port4_of(l.tcp.get());
         return l;
     });
 }
@@ -406,11 +406,11 @@ class DnsServerTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         if (std::getenv("DNS_TEST_DEBUG")) log::set_level(log::Level::Debug);
-        sh("ip link set lo up");
-        sh("ip netns add dns-t && ip netns add dns-u");
-        sh("ip -n dns-t link set lo up && ip -n dns-u link set lo up");
+        shell("ip link set lo up");
+        shell("ip netns add dns-t && ip netns add dns-u");
+        shell("ip -n dns-t link set lo up && ip -n dns-u link set lo up");
     }
-    static void TearDownTestSuite() { sh("ip netns del dns-t; ip netns del dns-u; true"); }
+    static void TearDownTestSuite() { shell("ip netns del dns-t; ip netns del dns-u; true"); }
 
     void SetUp() override {
         std::filesystem::remove_all(kRoot);

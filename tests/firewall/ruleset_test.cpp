@@ -25,6 +25,7 @@
 #include "firewall/firewall.hpp"
 #include "firewall/layout.hpp"
 #include "firewall/ruleset.hpp"
+#include "nft/attrs.hpp"
 #include "nft/codec.hpp"
 
 namespace cnetd::firewall {
@@ -47,19 +48,8 @@ struct Msg {
     std::string comment;
 };
 
-// mnl_attr_for_each* are C macros (void* does not convert implicitly in C++).
-template <class F>
-void each_attr(const void* start, const void* end, F f) {
-    for (auto* a = static_cast<const nlattr*>(start); mnl_attr_ok(
-             a, static_cast<int>(static_cast<const char*>(end) - reinterpret_cast<const char*>(a)));
-         a = mnl_attr_next(a))
-        f(a);
-}
-template <class F>
-void each_nested(const nlattr* nest, F f) {
-    const char* p = static_cast<const char*>(mnl_attr_get_payload(nest));
-    each_attr(p, p + mnl_attr_get_payload_len(nest), f);
-}
+using cnetd::nft::detail::each_attr;
+using cnetd::nft::detail::each_nested;
 
 std::vector<Msg> decode(const std::vector<uint8_t>& bytes) {
     std::vector<Msg> out;

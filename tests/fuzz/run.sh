@@ -7,6 +7,9 @@
 #   nice tests/fuzz/run.sh 300   # the long mode: 5 minutes per target, ~25 min in all
 #   tests/fuzz/run.sh --long     # 1 hour per target
 #   FUZZ_TARGETS="fuzz_net" tests/fuzz/run.sh 60
+#   tests/fuzz/run.sh --build-only # the build alone (tests/run.sh makes it while the suites run)
+#
+# The targets run FUZZ_JOBS at a time (default: one per CPU); each is single-threaded.
 #
 # The seconds in tests/run.sh are a smoke test: they replay the seeds (every past finding is kept
 # there as a regression input, see tests/fuzz/corpus/README.md) and rarely find anything new. Run
@@ -21,9 +24,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-secs=25
+secs=25 build_only=0
 case "${1:-}" in
   --long) secs=3600 ;;
+  --build-only) build_only=1 ;;
   "") ;;
   *) secs=$1 ;;
 esac
@@ -42,16 +46,15 @@ fi
 ninja_targets=()
 for t in $targets; do ninja_targets+=("tests/fuzz/$t"); done
 ninja -C "$build" "${ninja_targets[@]}" >/dev/null
+((build_only)) && exit 0
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-status=0
-start=$(date +%s)
-for t in $targets; do
-  work="$build/fuzz-corpus/$t"
-  artifacts="$build/fuzz-artifacts/$t/"
+# One target for $secs seconds; prints its line and appends its result to FUZZ_RESULTS.
+fuzz_one() {  # target
+  local t=$1 work="$build/fuzz-corpus/$1" artifacts="$build/fuzz-artifacts/$1/"
+  local log="$build/fuzz-artifacts/$1.log" runs cov
   mkdir -p "$work" "$artifacts"
-  log="$build/fuzz-artifacts/$t.log"
   # -timeout: one input taking > 10 s is a hang; -rss_limit_mb: a blow-up is a finding too.
   if "$build/tests/fuzz/$t" "$work" "tests/fuzz/corpus/$t" -max_total_time="$secs" \
        -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
@@ -60,12 +63,23 @@ for t in $targets; do
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
     echo "fuzz: $t: ok (${secs} s, ${runs:-?} runs, coverage ${cov:-?}, corpus $(ls "$work" | wc -l))"
     [[ -n "${FUZZ_RESULTS:-}" ]] && echo "passed fuzz $t" >>"$FUZZ_RESULTS"
-  else
-    status=1
-    echo "fuzz: $t: FAILED — see $log" >&2
-    grep -E "ERROR|SUMMARY|Test unit written|runtime error" "$log" | head -20 >&2 || true
-    [[ -n "${FUZZ_RESULTS:-}" ]] && echo "failed fuzz $t" >>"$FUZZ_RESULTS"
+    return 0
   fi
+  { echo "fuzz: $t: FAILED — see $log"
+    grep -E "ERROR|SUMMARY|Test unit written|runtime error" "$log" | head -20 || true; } >&2
+  [[ -n "${FUZZ_RESULTS:-}" ]] && echo "failed fuzz $t" >>"$FUZZ_RESULTS"
+  return 1
+}
+
+status=0
+start=$(date +%s)
+jobs_max=${FUZZ_JOBS:-$(nproc)}
+running=0
+for t in $targets; do
+  if ((running >= jobs_max)); then wait -n || status=1; running=$((running - 1)); fi
+  fuzz_one "$t" &
+  running=$((running + 1))
 done
+while ((running > 0)); do wait -n || status=1; running=$((running - 1)); done
 echo "fuzz: $(echo $targets | wc -w) targets in $(( $(date +%s) - start )) s, status $status"
 exit $status

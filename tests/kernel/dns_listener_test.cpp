@@ -31,7 +31,7 @@ bool readable(int fd, int ms = 2000) {
 }
 
 // A socket made inside namespace `ns_fd` (it stays there).
-UniqueFd socket_in(int ns_fd, int type) {
+UniqueFd inet_socket_in(int ns_fd, int type) {
     auto scope = netns::ScopedNetns::enter(ns_fd, "test netns");
     EXPECT_TRUE(scope.ok()) << scope.error().message();
     return UniqueFd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
@@ -113,7 +113,7 @@ TEST_F(DnsListenerTest, UdpQueryReachesTheListenerAndTheReplyComesFrom127_0_0_11
               std::string::npos)
         << listed.out;
 
-    UniqueFd client = socket_in(ns_fd.get(), SOCK_DGRAM);
+    UniqueFd client = inet_socket_in(ns_fd.get(), SOCK_DGRAM);
     query(client.get(), "ping");
     sockaddr_in from{};
     ASSERT_EQ(recv_text(l->udp_fd(), &from), "ping");
@@ -128,7 +128,7 @@ TEST_F(DnsListenerTest, UdpQueryReachesTheListenerAndTheReplyComesFrom127_0_0_11
 TEST_F(DnsListenerTest, TcpConnectTo127_0_0_11Port53IsAcceptedOnTheListener) {
     auto l = open_and_nat();
     ASSERT_TRUE(l);
-    UniqueFd client = socket_in(ns_fd.get(), SOCK_STREAM);
+    UniqueFd client = inet_socket_in(ns_fd.get(), SOCK_STREAM);
     const sockaddr_in dst = addr("127.0.0.11", 53);
     ASSERT_EQ(::connect(client.get(), reinterpret_cast<const sockaddr*>(&dst), sizeof dst), 0)
         << std::strerror(errno);
@@ -144,15 +144,15 @@ TEST_F(DnsListenerTest, TcpConnectTo127_0_0_11Port53IsAcceptedOnTheListener) {
 
 TEST_F(DnsListenerTest, AContainerProgramOnPort53Coexists) {
     // The program's sockets first: nothing of ours holds 53.
-    UniqueFd own_udp = socket_in(ns_fd.get(), SOCK_DGRAM);
-    UniqueFd own_tcp = socket_in(ns_fd.get(), SOCK_STREAM);
+    UniqueFd own_udp = inet_socket_in(ns_fd.get(), SOCK_DGRAM);
+    UniqueFd own_tcp = inet_socket_in(ns_fd.get(), SOCK_STREAM);
     const sockaddr_in any53 = addr("0.0.0.0", 53);
     ASSERT_EQ(::bind(own_udp.get(), reinterpret_cast<const sockaddr*>(&any53), sizeof any53), 0);
     ASSERT_EQ(::bind(own_tcp.get(), reinterpret_cast<const sockaddr*>(&any53), sizeof any53), 0);
     ASSERT_EQ(::listen(own_tcp.get(), 4), 0);
     auto l = open_and_nat();
     ASSERT_TRUE(l);
-    UniqueFd client = socket_in(ns_fd.get(), SOCK_DGRAM);
+    UniqueFd client = inet_socket_in(ns_fd.get(), SOCK_DGRAM);
     query(client.get(), "to resolver");
     EXPECT_EQ(recv_text(l->udp_fd()), "to resolver");
     const sockaddr_in lo53 = addr("127.0.0.1", 53);
@@ -167,7 +167,7 @@ TEST_F(DnsListenerTest, NewPortsTakeOverAtOnceForAnExistingFlow) {
     auto first = open_and_nat();
     ASSERT_TRUE(first);
     // One client socket (one source port) throughout: its conntrack entry still says "first".
-    UniqueFd client = socket_in(ns_fd.get(), SOCK_DGRAM);
+    UniqueFd client = inet_socket_in(ns_fd.get(), SOCK_DGRAM);
     query(client.get(), "one");
     ASSERT_EQ(recv_text(first->udp_fd()), "one");
     auto second = open_and_nat();  // a restarted daemon: new sockets, new ports
@@ -196,7 +196,7 @@ TEST_F(DnsListenerTest, ClosingShutsTheSocketsDownForDups) {
     ASSERT_TRUE(dup_tcp.valid());
     l.reset();
     // The dup still exists, but a shut-down listener accepts nothing: connect is refused.
-    UniqueFd client = socket_in(ns_fd.get(), SOCK_STREAM);
+    UniqueFd client = inet_socket_in(ns_fd.get(), SOCK_STREAM);
     const sockaddr_in dst = addr("127.0.0.11", 53);
     EXPECT_NE(::connect(client.get(), reinterpret_cast<const sockaddr*>(&dst), sizeof dst), 0);
 }

@@ -25,22 +25,13 @@
 namespace cnetd::ktest {
 namespace {
 
-Ipv4Cidr cidr(const char* s) {
-    return Ipv4Cidr::parse(s).value();
-}
 Ipv6Cidr cidr6(const char* s) {
     return Ipv6Cidr::parse(s).value();
 }
 Ipv6 ip6(const char* s) {
     return Ipv6::parse(s).value();
 }
-Mac mac(const char* s) {
-    return Mac::parse(s).value();
-}
 
-bool ipv6_enabled() {
-    return ::access("/proc/sys/net/ipv6/conf/all", F_OK) == 0;
-}
 
 std::string nsarg(const std::string& ns) {
     return ns.empty() ? "" : "-n " + ns + " ";

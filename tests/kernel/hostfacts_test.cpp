@@ -17,13 +17,7 @@
 namespace cnetd::ktest {
 namespace {
 
-Ipv4Cidr cidr(const char* s) {
-    return Ipv4Cidr::parse(s).value();
-}
 
-bool ipv6_enabled() {
-    return ::access("/proc/sys/net/ipv6/conf/all", F_OK) == 0;
-}
 
 // Binds a fresh socket and returns 0 or the errno; the socket is kept in `keep` when given.
 int try_bind6(int type, const char* ip, uint16_t port, int v6only, UniqueFd* keep = nullptr) {

@@ -8,7 +8,10 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <netlink/attr.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +32,27 @@ CmdResult run(const std::string& cmd) {
     int st = ::pclose(p);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return r;
+}
+
+bool ipv6_enabled() {
+    return ::access("/proc/sys/net/ipv6/conf/all", F_OK) == 0;
+}
+
+bool has_flag(const nlohmann::json& l, const char* f) {
+    for (const auto& x : l["flags"])
+        if (x == f) return true;
+    return false;
+}
+
+size_t link_count(const std::string& ns) {
+    return ip_json((ns.empty() ? "" : "-n " + ns + " ") + "link show").size();
+}
+
+std::string mac_of(nlattr* a) {
+    if (!a || nla_len(a) != 6) return "";
+    std::array<uint8_t, 6> b{};
+    std::memcpy(b.data(), nla_data(a), 6);
+    return Mac(b).str();
 }
 
 nlohmann::json ip_json(const std::string& args) {

@@ -10,8 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fd.hpp"
+#include "base/net.hpp"
 #include "core/kernel.hpp"
 #include "platform/linux_kernel.hpp"
+
+struct nlattr;
 
 namespace cnetd::ktest {
 
@@ -25,6 +28,18 @@ struct CmdResult {
 CmdResult run(const std::string& cmd);
 // Runs an `ip -j ...` command and parses its output; fails the test on a non-zero exit.
 nlohmann::json ip_json(const std::string& args);
+
+// Test literals: parsed, or the test aborts (value() of an error throws).
+inline Ipv4Cidr cidr(const char* s) { return Ipv4Cidr::parse(s).value(); }
+inline Mac mac(const char* s) { return Mac::parse(s).value(); }
+// Whether this kernel has IPv6 (some machines boot with ipv6.disable=1).
+bool ipv6_enabled();
+// Whether `ip -j link` entry `l` lists flag `f` ("UP", "NOARP", ...).
+bool has_flag(const nlohmann::json& l, const char* f);
+// How many links namespace `ns` ("" = this one) has, by `ip -j link show`.
+size_t link_count(const std::string& ns = "");
+// A 6-byte MAC attribute as "aa:bb:..", "" when `a` is missing or not 6 bytes (message tests).
+std::string mac_of(nlattr* a);
 
 class KernelTest : public ::testing::Test {
 protected:

@@ -15,12 +15,6 @@
 namespace cnetd::ktest {
 namespace {
 
-Ipv4Cidr cidr(const char* s) {
-    return Ipv4Cidr::parse(s).value();
-}
-Mac mac(const char* s) {
-    return Mac::parse(s).value();
-}
 
 nlohmann::json link(const std::string& name, const std::string& ns = "") {
     auto j = ip_json((ns.empty() ? "" : "-n " + ns + " ") + "-d link show dev " + name);
@@ -36,19 +30,8 @@ std::vector<nlohmann::json> inet_addrs(const std::string& dev, const std::string
     return out;
 }
 
-bool has_flag(const nlohmann::json& l, const char* f) {
-    for (const auto& x : l["flags"])
-        if (x == f) return true;
-    return false;
-}
 
-bool ipv6_enabled() {
-    return ::access("/proc/sys/net/ipv6/conf/all", F_OK) == 0;
-}
 
-size_t link_count(const std::string& ns = "") {
-    return ip_json((ns.empty() ? "" : "-n " + ns + " ") + "link show").size();
-}
 
 using BridgeTest = KernelTest;
 

@@ -11,9 +11,6 @@
 namespace cnetd::ktest {
 namespace {
 
-Ipv4Cidr cidr(const char* s) {
-    return Ipv4Cidr::parse(s).value();
-}
 
 // The IPv4 addresses on `dev` in namespace `ns`, as `ip` sees them.
 std::vector<std::string> addrs4(const std::string& dev, const std::string& ns) {

@@ -13,11 +13,8 @@
 namespace cnetd::ktest {
 namespace {
 
-Ipv4Cidr cidr(const std::string& s) {
-    return Ipv4Cidr::parse(s).value();
-}
 
-nlohmann::json link(const std::string& name, const std::string& ns = "") {
+nlohmann::json find_link(const std::string& name, const std::string& ns = "") {
     auto r = run("ip " + (ns.empty() ? std::string() : "-n " + ns + " ") + "-j -d link show dev " +
                  name + " 2>/dev/null");
     if (r.status != 0) return nlohmann::json();
@@ -26,18 +23,10 @@ nlohmann::json link(const std::string& name, const std::string& ns = "") {
 }
 
 bool exists(const std::string& name, const std::string& ns = "") {
-    return !link(name, ns).is_null();
+    return !find_link(name, ns).is_null();
 }
 
-bool has_flag(const nlohmann::json& l, const char* f) {
-    for (const auto& x : l["flags"])
-        if (x == f) return true;
-    return false;
-}
 
-size_t link_count(const std::string& ns = "") {
-    return ip_json((ns.empty() ? "" : "-n " + ns + " ") + "link show").size();
-}
 
 class ReapTest : public BridgeKernelTest {
 protected:
@@ -53,7 +42,7 @@ protected:
         auto steps = {
             kernel->create_veth({host, "br0", peer, Mac::random_local(), 1500}, ns),
             kernel->set_up(host),
-            ns.add_address(peer, cidr(fmt::format("192.0.2.{}/24", ip))),
+            ns.add_address(peer, cidr(fmt::format("192.0.2.{}/24", ip).c_str())),
             ns.set_up(peer),
         };
         for (const auto& s : steps) EXPECT_TRUE(s.ok()) << s.error().message();
@@ -73,7 +62,7 @@ TEST_F(ReapTest, RetiredPairIsOutOfServiceUntilTheGroupDeletion) {
     auto r = netlink::retire_host(*sock, "vethaaa0001");
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_TRUE(*r);
-    auto host = link("vethaaa0001");
+    auto host = find_link("vethaaa0001");
     ASSERT_FALSE(host.is_null());
     EXPECT_FALSE(has_flag(host, "UP")) << host.dump();
     EXPECT_FALSE(host.contains("master")) << host.dump();
@@ -83,7 +72,7 @@ TEST_F(ReapTest, RetiredPairIsOutOfServiceUntilTheGroupDeletion) {
     auto p = netlink::retire_peer(*nsock, "eth0", netlink::retired_peer_name("vethaaa0001"));
     ASSERT_TRUE(p.ok()) << p.error().message();
     EXPECT_FALSE(exists("eth0", "c1")) << "the container's eth0 is gone at once";
-    auto peer = link("rvethaaa0001", "c1");
+    auto peer = find_link("rvethaaa0001", "c1");
     ASSERT_FALSE(peer.is_null());
     EXPECT_FALSE(has_flag(peer, "UP")) << peer.dump();
 
@@ -143,12 +132,12 @@ TEST_F(ReapTest, RetireVethThenFlushDeletesBothEnds) {
 TEST_F(ReapTest, SameIfnameCanBeAttachedAgainImmediately) {
     auto ns = attach("c1", "vethccc0001", "eth0", 2);
     ASSERT_TRUE(ns);
-    const std::string old_mac = link("eth0", "c1")["address"];
+    const std::string old_mac = find_link("eth0", "c1")["address"];
     ASSERT_TRUE(kernel->retire_veth("vethccc0001", ns.get(), "eth0").ok());
     auto again =
         kernel->create_veth({"vethccc0002", "br0", "eth0", Mac::random_local(), 1500}, *ns);
     ASSERT_TRUE(again.ok()) << again.error().message();
-    auto eth0 = link("eth0", "c1");
+    auto eth0 = find_link("eth0", "c1");
     ASSERT_FALSE(eth0.is_null());
     EXPECT_NE(eth0["address"], old_mac);
     auto name = ns->free_ifname("eth");

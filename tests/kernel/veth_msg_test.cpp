@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kernel_fixture.hpp"
 #include "netlink/bridge.hpp"
 #include "netlink/veth.hpp"
 
@@ -20,12 +21,6 @@ namespace {
 
 std::string str(nlattr* a) {
     return a ? std::string(static_cast<const char*>(nla_data(a))) : "";
-}
-std::string mac_of(nlattr* a) {
-    if (!a || nla_len(a) != 6) return "";
-    std::array<uint8_t, 6> b{};
-    std::memcpy(b.data(), nla_data(a), 6);
-    return Mac(b).str();
 }
 
 TEST(VethMessage, OneRequestCarriesBothEnds) {

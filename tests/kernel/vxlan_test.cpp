@@ -27,18 +27,6 @@ namespace {
 Ipv4 ip(const char* s) {
     return Ipv4::parse(s).value();
 }
-Ipv4Cidr cidr(const char* s) {
-    return Ipv4Cidr::parse(s).value();
-}
-Mac mac(const char* s) {
-    return Mac::parse(s).value();
-}
-std::string mac_of(nlattr* a) {
-    if (!a || nla_len(a) != 6) return "";
-    std::array<uint8_t, 6> b{};
-    std::memcpy(b.data(), nla_data(a), 6);
-    return Mac(b).str();
-}
 std::string ip_of(nlattr* a) {
     if (!a || nla_len(a) != 4) return "";
     uint32_t be;

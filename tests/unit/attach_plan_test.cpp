@@ -9,6 +9,8 @@
 #include "core/engine.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace attach_plan_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -285,3 +287,5 @@ TEST(AttachPlan, EngineRefusesEveryPlanErrorWithNoKernelCallAndNoPortCheck) {
 }
 
 }  // namespace
+
+}  // namespace attach_plan_test

@@ -8,6 +8,8 @@
 #include "config/config.hpp"
 #include "config/reload.hpp"
 
+namespace config_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 
 namespace {
@@ -261,3 +263,5 @@ TEST(Config, ClusterIsRestartOnly) {
     EXPECT_FALSE(config::apply_live(*none, *one).cluster.has_value());
     EXPECT_EQ(config::diff(*one, *none).restart.at(0).new_value, "(unset)");
 }
+
+}  // namespace config_test

@@ -7,6 +7,8 @@
 #include "core/engine.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace dns_engine_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -222,3 +224,5 @@ TEST_F(DnsEngineTest, GarbageCollectionClosesTheSandboxOfADeadNamespace) {
 }
 
 }  // namespace
+
+}  // namespace dns_engine_test

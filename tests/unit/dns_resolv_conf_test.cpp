@@ -4,6 +4,8 @@
 
 #include "dns/resolv_conf.hpp"
 
+namespace dns_resolv_conf_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::dns;
 
@@ -108,3 +110,5 @@ TEST(DnsResolvConf, EndpointFile) {
     EXPECT_EQ(endpoint_file("/run/cnetd/resolv//", "abc"), "/run/cnetd/resolv/abc/resolv.conf");
     EXPECT_EQ(endpoint_file("/", "abc"), "/abc/resolv.conf");
 }
+
+}  // namespace dns_resolv_conf_test

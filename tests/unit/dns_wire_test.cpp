@@ -14,6 +14,8 @@
 #include <ldns/ldns.h>
 #endif
 
+namespace dns_wire_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::dns;
 
@@ -370,3 +372,5 @@ TEST(DnsWireLdns, LdnsQueriesParse) {
     }
 }
 #endif
+
+}  // namespace dns_wire_test

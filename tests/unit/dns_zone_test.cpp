@@ -9,6 +9,8 @@
 
 #include "dns/zone.hpp"
 
+namespace dns_zone_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::dns;
 
@@ -178,3 +180,5 @@ TEST(DnsZone, ThousandNamesLookUpByHash) {
     EXPECT_EQ(z.lookup(s, "all").v4.size(), 1000u);
     EXPECT_EQ(z.lookup(s, "c999.big").v4.size(), 1u);
 }
+
+}  // namespace dns_zone_test

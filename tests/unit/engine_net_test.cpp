@@ -8,6 +8,8 @@
 #include "core/ula.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace engine_net_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -352,3 +354,5 @@ TEST_F(NetTest, ReconfigureAppliesLiveKeysAtomically) {
 }
 
 }  // namespace
+
+}  // namespace engine_net_test

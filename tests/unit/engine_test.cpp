@@ -10,6 +10,8 @@
 #include "core/engine.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace engine_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeKernel;
@@ -867,3 +869,5 @@ TEST_F(EngineTest, CniAddRetryOfARecordedAttachmentIsIdempotent) {
 }
 
 }  // namespace
+
+}  // namespace engine_test

@@ -6,6 +6,8 @@
 
 #include "config/config.hpp"
 
+namespace example_config_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 
 TEST(ExampleConfig, LoadsAndEqualsTheDefaults) {
@@ -58,3 +60,5 @@ TEST(ExampleConfig, ClusterExampleParsesAndShowsTheDefaults) {
     EXPECT_EQ(c->cluster->etcd.size(), 3u);
     EXPECT_EQ(c->cluster->advertise_address.str(), "192.0.2.1");
 }
+
+}  // namespace example_config_test

@@ -8,6 +8,8 @@
 #include "core/gateway.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace gateway_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -227,3 +229,5 @@ TEST_F(GatewayTest, NetworkRemovalWhoseSaveFailsPutsTheBridgeBackAsItWas) {
 }
 
 }  // namespace
+
+}  // namespace gateway_test

@@ -3,6 +3,8 @@
 
 #include "core/ipam6.hpp"
 
+namespace ipam6_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using cnetd::core::Ipam6;
 
@@ -145,3 +147,5 @@ TEST(Ipam6, U128RoundTrip) {
     EXPECT_EQ(host_mask(0), ~u128{0});
     EXPECT_EQ(from_u128(last(cidr("fd00::/64"))).str(), "fd00::ffff:ffff:ffff:ffff");
 }
+
+}  // namespace ipam6_test

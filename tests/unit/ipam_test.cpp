@@ -4,6 +4,8 @@
 
 #include "core/ipam.hpp"
 
+namespace ipam_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using cnetd::core::Ipam;
 
@@ -80,3 +82,5 @@ TEST(Ipam, LargeSubnetIsDenseAndUnique) {
     for (uint32_t v = ip("10.0.10.0").value(); v < ip("10.0.11.0").value(); ++v) ipam.release(Ipv4(v));
     EXPECT_EQ(ipam.allocate()->str(), "10.0.10.0");
 }
+
+}  // namespace ipam_test

@@ -3,6 +3,8 @@
 #include "base/error.hpp"
 #include "base/net.hpp"
 
+namespace net_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 
 TEST(Ipv4, ParsesStrictly) {
@@ -91,3 +93,5 @@ TEST(Error, ContextFramesAndLists) {
     EXPECT_EQ(l.combined("teardown").message(), "teardown: x; y");
     EXPECT_EQ(l.combined("teardown").kind(), ErrorKind::NotFound);
 }
+
+}  // namespace net_test

@@ -12,6 +12,8 @@
 #include "core/ula.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace network_spec_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -445,3 +447,5 @@ TEST_F(DriverSeamTest, TheBridgeDriverDoesTheKernelPartOfCreateAndRemove) {
 }
 
 }  // namespace
+
+}  // namespace network_spec_test

@@ -8,6 +8,8 @@
 #include "core/overlay_driver.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace overlay_engine_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -516,3 +518,5 @@ TEST_F(OverlayTest, CniAttachesToAnOverlayNetworkButCannotCreateOne) {
 }
 
 }  // namespace
+
+}  // namespace overlay_engine_test

@@ -4,6 +4,8 @@
 
 #include "core/pools.hpp"
 
+namespace pools_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 
@@ -202,3 +204,5 @@ TEST(Pools6, LastCandidatesOfAPool) {
     EXPECT_EQ(choose_subnet6(pools, {net6("fcff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/125")})->str(),
               "fcff:ffff:ffff:ffff:ffff:ffff:ffff:fff8/126");
 }
+
+}  // namespace pools_test

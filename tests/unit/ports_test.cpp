@@ -2,6 +2,8 @@
 
 #include "core/ports.hpp"
 
+namespace ports_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 
@@ -152,3 +154,5 @@ TEST(PortAllocator, DualStackTakesTheSamePortForBothFamilies) {
     ASSERT_TRUE(f.ok());
     EXPECT_FALSE(a.in_use(Proto::Tcp, std::nullopt, 40001));
 }
+
+}  // namespace ports_test

@@ -7,6 +7,8 @@
 #include "core/publish.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace publish_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -282,3 +284,5 @@ TEST_F(PublishTest, LoopbackRelaysListEveryIpv6LoopbackPort) {
 }
 
 }  // namespace
+
+}  // namespace publish_test

@@ -9,6 +9,8 @@
 #include "core/engine.hpp"
 #include "fakes/fake_kernel.hpp"
 
+namespace reconcile_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 using cnetd::test::FakeFirewall;
@@ -238,3 +240,5 @@ TEST_F(ReconcileTest, GarbageCollectionWhoseSaveFailsKeepsEverything) {
     EXPECT_TRUE(kernel.held.empty());
     EXPECT_TRUE(store.saved[0].endpoints.empty());
 }
+
+}  // namespace reconcile_test

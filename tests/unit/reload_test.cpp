@@ -4,6 +4,8 @@
 #include "config/config.hpp"
 #include "config/reload.hpp"
 
+namespace reload_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::config;
 
@@ -235,3 +237,5 @@ TEST(Reload, LongValuesAreCut) {
 TEST(Reload, UnknownKeyIsNotLive) {
     EXPECT_FALSE(is_live_key("no-such-key"));
 }
+
+}  // namespace reload_test

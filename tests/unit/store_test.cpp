@@ -17,6 +17,8 @@
 #include "base/failpoint.hpp"
 #include "store/file_store.hpp"
 
+namespace store_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 namespace fs = std::filesystem;
 
@@ -656,3 +658,5 @@ TEST_F(StoreTest, MalformedValuesAreInvalidArgumentNamingTheField) {
         << record(fmt::format(R"({{"seq": "{}", "ops": []}})", seq));
     expect_invalid("journal seq type", {"seq", "expected an integer"});
 }
+
+}  // namespace store_test

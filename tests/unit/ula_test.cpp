@@ -5,6 +5,8 @@
 
 #include "core/ula.hpp"
 
+namespace ula_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace cnetd::core;
 
@@ -94,3 +96,5 @@ TEST(Ula, Exhaustion) {
     EXPECT_EQ(choose_subnet6(net6("fd12:3456:789a::/80"), {}).error().kind(),
               ErrorKind::InvalidArgument);
 }
+
+}  // namespace ula_test

@@ -9,6 +9,8 @@
 #include "base/validate.hpp"
 #include "core/ports.hpp"
 
+namespace validate_test {  // file-local names and using-directives: see "unity" in tests/meson.build
+
 using namespace cnetd;
 using namespace std::string_literals;
 
@@ -113,3 +115,5 @@ TEST(ParserEdges, PortSpecs) {
     EXPECT_NE(e.error().message().find("8000-8001:80-90"), std::string::npos)
         << e.error().message();
 }
+
+}  // namespace validate_test
