@@ -551,7 +551,9 @@ TEST_F(Overlay, RmRefusedWhileEndpointsThenFromAnotherNode) {
     }
 }
 
-// 20 hosts, one etcd member: the time from the 20th host's start until every host has 19 peers.
+// 20 hosts, one etcd member: after the 20th host's start every host gets its 19 peers (within 60 s,
+// whatever else the machine runs: tests/run.sh runs this beside the fault suite). How fast is a
+// benchmark's question, not a test's: tools/bench.sh --overlay measures it against its 30 s target.
 TEST_F(OverlayScale, TwentyHostsConverge) {
     ClusterOptions o;
     o.hosts = 20;
@@ -572,5 +574,4 @@ TEST_F(OverlayScale, TwentyHostsConverge) {
     printf("[ overlay ] 20 hosts: every host has 19 peers %.2f s after the 20th host's start\n",
            secs);
     EXPECT_TRUE(done);
-    EXPECT_LT(secs, 30.0);
 }
