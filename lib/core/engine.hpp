@@ -112,8 +112,6 @@ struct ConnectRequest {
     std::vector<std::string> aliases = {};
 };
 
-// The embedded resolver's sockets in one container namespace (one per namespace that has an
-// endpoint on a network with dns: true), for the daemon's DNS server (daemon/dns_server.hpp).
 // What start-up's reconciliation found, per persisted endpoint (reconcile_endpoints()): kept
 // (its namespace alive, the endpoint verified or repaired), repair_failed (alive, the repair
 // failed: kept as is), removed (its namespace was gone: detached), unchecked (the namespace could
@@ -122,6 +120,8 @@ struct ReconcileReport {
     uint64_t kept = 0, repair_failed = 0, removed = 0, unchecked = 0;
 };
 
+// The embedded resolver's sockets in one container namespace (one per namespace that has an
+// endpoint on a network with dns: true), for the daemon's DNS server (daemon/dns_server.hpp).
 struct DnsSandbox {
     NetnsId netns;
     std::string netns_path;  // for logs

@@ -3,7 +3,6 @@
 // subscriber that neither slows attaches nor survives an overflow, and shutdown ending streams.
 #include <poll.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -398,8 +397,7 @@ TEST_F(EventsTest, GcFirewallRepairAndReloadAreEvents) {
         listen("/v1/events?since=" + t1 + "&filters=" + url(R"({"type":["firewall"]})"), 1);
     auto reload = listen("/v1/events?since=" + t1 + "&filters=" + url(R"({"type":["reload"]})"), 2);
     wait_subscribed();
-    ASSERT_EQ(umount2(ns("a").c_str(), MNT_DETACH), 0) << strerror(errno);
-    ASSERT_EQ(unlink(ns("a").c_str()), 0);
+    ASSERT_NO_FATAL_FAILURE(drop_netns("a"));
     auto got = gc.get();
     ASSERT_EQ(got.size(), 3u);
     EXPECT_EQ(brief(json::parse(got[0])), "gc collect a container=a,network=bridge");

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -108,6 +110,12 @@ protected:
         CmdResult r = d.netctl(args);
         EXPECT_NE(r.status, 0) << "netctl " << join(args) << " succeeded: " << r.out;
         return r.err;
+    }
+    // Container `name`'s namespace dies behind cnetd's back, as `ip netns del` does it: its file
+    // is unmounted and unlinked (the GC watch and start-up reconciliation see it gone).
+    void drop_netns(const std::string& name) {
+        ASSERT_EQ(umount2(ns(name).c_str(), MNT_DETACH), 0) << name << ": " << strerror(errno);
+        ASSERT_EQ(unlink(ns(name).c_str()), 0) << name << ": " << strerror(errno);
     }
     // netns create + network connect (with extra connect arguments such as -p ...).
     void container(const std::string& name, const std::string& network = "bridge",

@@ -4,7 +4,6 @@
 // and counters compared before and after a known sequence of requests: exact deltas.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -154,10 +153,8 @@ TEST_F(Metrics, CountersMoveByExactlyTheKnownSequence) {
 // deleted the table, a reload and a failed reload (SIGHUP).
 TEST_F(Metrics, GcRepairsAndReloadsAreCounted) {
     start();
-    ok({"netns", "create", "a"});
-    ok({"netns", "create", "b"});
-    ok({"network", "connect", "bridge", "a"});
-    ok({"network", "connect", "bridge", "b"});
+    container("a");
+    container("b");
     const json a = scrape();
     // Polls until `key` moved by `want` (the GC and the repair happen asynchronously).
     auto await = [&](const std::string& key, double want) {
@@ -170,10 +167,8 @@ TEST_F(Metrics, GcRepairsAndReloadsAreCounted) {
         EXPECT_EQ(delta(a, now, key), want) << key;
         return now;
     };
-    for (const char* n : {"a", "b"}) {
-        ASSERT_EQ(umount2(ns(n).c_str(), MNT_DETACH), 0) << n;
-        ASSERT_EQ(unlink(ns(n).c_str()), 0) << n;
-    }
+    ASSERT_NO_FATAL_FAILURE(drop_netns("a"));
+    ASSERT_NO_FATAL_FAILURE(drop_netns("b"));
     json b = await("cnetd_gc_endpoints_total", 2);
     EXPECT_EQ(delta(a, b, "cnetd_endpoints"), -2);
 
@@ -194,17 +189,13 @@ TEST_F(Metrics, GcRepairsAndReloadsAreCounted) {
 // restart (kept), the other's was removed while cnetd was down (removed).
 TEST_F(Metrics, ReconcileOutcomesAtStart) {
     start();
-    ok({"netns", "create", "a"});
-    ok({"netns", "create", "b"});
-    ok({"network", "connect", "bridge", "a"});
-    ok({"network", "connect", "bridge", "b"});
+    container("a");
+    container("b");
     const json before = scrape();
     EXPECT_EQ(val(before, "cnetd_reconcile_endpoints{outcome=\"kept\"}"), 0);  // none persisted
     d.kill(SIGTERM);
-    ASSERT_EQ(umount2(ns("b").c_str(), MNT_DETACH), 0);
-    ASSERT_EQ(unlink(ns("b").c_str()), 0);
-    std::string log;
-    ASSERT_TRUE(d.start(&log)) << log;
+    ASSERT_NO_FATAL_FAILURE(drop_netns("b"));
+    start();
     const json m = scrape();
     EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"kept\"}"), 1);
     EXPECT_EQ(val(m, "cnetd_reconcile_endpoints{outcome=\"removed\"}"), 1);

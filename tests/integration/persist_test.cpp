@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,8 +82,7 @@ TEST_F(Persist, EndpointOfADeadNamespaceIsCollectedPromptly) {
     ASSERT_EQ(veths().size(), 2u);
     ASSERT_EQ(published_elems().size(), 1u);
 
-    ASSERT_EQ(umount2(ns("a").c_str(), MNT_DETACH), 0) << strerror(errno);
-    ASSERT_EQ(unlink(ns("a").c_str()), 0);
+    ASSERT_NO_FATAL_FAILURE(drop_netns("a"));
     auto t0 = std::chrono::steady_clock::now();
     bool gone = false;
     while (std::chrono::steady_clock::now() - t0 < 2s) {
@@ -120,8 +118,7 @@ TEST_F(Persist, DeadNamespaceWhileDownIsReconciledAtStart) {
     ok({"network", "connect", "bridge", "a", "-p", "8081:80"});
     ok({"network", "connect", "bridge", "b"});
     d.kill(SIGKILL);
-    ASSERT_EQ(umount2(ns("a").c_str(), MNT_DETACH), 0);
-    ASSERT_EQ(unlink(ns("a").c_str()), 0);
+    ASSERT_NO_FATAL_FAILURE(drop_netns("a"));
     // Drift on b while we are down: the container side loses its address and route.
     sh({"nsenter", "--net=" + ns("b"), "ip", "addr", "flush", "dev", "eth0"});
     start();

@@ -338,10 +338,8 @@ TEST_F(Spine, InvalidConfigRefusesToStartAndTouchesNothing) {
 
 TEST_F(Spine, RestartAndKill9LeaveTrafficUndisturbed) {
     start();
-    ok({"netns", "create", "a"});
-    ok({"netns", "create", "b"});
-    ok({"network", "connect", "bridge", "a"});
-    ok({"network", "connect", "bridge", "b"});
+    container("a");
+    container("b");
     EchoServer server(ns("b"), "0.0.0.0", 7002);
     ASSERT_TRUE(server.ready());
     Stream stream(ns("a"), "172.17.0.3", 7002);  // a long-lived connection a -> b
