@@ -34,6 +34,20 @@ struct InstanceLock::State {
 
 namespace {
 
+// The PID the holder wrote into its lock file. A holder that won the flock a moment ago has not
+// written it yet (flock, then ftruncate + pwrite): wait up to ~0.5 s for a complete line (two
+// daemons started at once hit this window; the loser's message should still name the winner).
+std::string holder_pid(int fd) {
+    for (int i = 0; i < 50; ++i) {
+        char buf[32] = {};
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        const std::string text = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+        if (!text.empty() && text.back() == '\n') return text.substr(0, text.size() - 1);
+        ::usleep(10000);
+    }
+    return "";
+}
+
 Result<UniqueFd> lock_state_dir(const std::string& state_dir) {
     const std::string path = state_dir + "/lock";
     // O_NOFOLLOW: a symlink planted in the state dir must not make us lock (or create) elsewhere.
@@ -42,10 +56,7 @@ Result<UniqueFd> lock_state_dir(const std::string& state_dir) {
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         if (err != EWOULDBLOCK) return Error::sys(err, "lock " + path);
-        char buf[32] = {};
-        ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-        std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-        while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+        const std::string pid = holder_pid(fd.get());
         return Error::conflict(fmt::format(
             "another cnetd (PID {}) holds the state dir {} (lock {}): refusing to start",
             pid.empty() ? "unknown" : pid, state_dir, path));
