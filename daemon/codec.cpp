@@ -117,7 +117,7 @@ api::OverlayInfo overlay_info(const core::Network& n) {
 }  // namespace
 
 api::Network to_api(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles,
-                    const DnsServer* dns) {
+                    const EndpointDnsSource* dns) {
     api::Network out;
     out.name = n.name;
     out.id = n.id;
@@ -170,7 +170,7 @@ api::DnsStatus to_api(const DnsStatus& s) {
 }
 
 api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets,
-                                 const DnsServer* dns) {
+                                 const EndpointDnsSource* dns) {
     api::CniAttachment out;
     out.endpoint = to_api(ep);
     for (const auto& n : nets) {
@@ -251,7 +251,7 @@ CniAdd to_core(const api::CniAddRequest& r) {
 }
 
 json network_to_json(const core::Network& n, const std::map<std::string, core::GatewayRole>* roles,
-                     const DnsServer* dns) {
+                     const EndpointDnsSource* dns) {
     return api::to_json(to_api(n, roles, dns));
 }
 
@@ -260,7 +260,7 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network,
     return api::to_json(to_api(e, network, role));
 }
 
-json connected_to_json(const core::Endpoint& e, const core::Network& net, const DnsServer* dns) {
+json connected_to_json(const core::Endpoint& e, const core::Network& net, const EndpointDnsSource* dns) {
     api::Endpoint out = to_api(e, net.name);
     if (dns) add_dns(out, dns->endpoint_dns(net, e));
     return api::to_json(out);

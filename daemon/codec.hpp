@@ -43,7 +43,7 @@ void add_dns(api::Endpoint& out, const EndpointDns& dns);
 // (DnsServer::endpoint_dns). "EnableDNS" is the network's dns flag either way.
 api::Network to_api(const core::Network& n,
                     const std::map<std::string, core::GatewayRole>* roles = nullptr,
-                    const DnsServer* dns = nullptr);
+                    const EndpointDnsSource* dns = nullptr);
 // GET /v1/dns: the resolver's status as the API shows it.
 api::DnsStatus to_api(const DnsStatus& s);
 // GET /v1/ports: one row per binding, networks in the given order, endpoints by name; ports as
@@ -52,7 +52,7 @@ std::vector<api::PortRow> port_rows(const std::vector<core::Network>& networks);
 // The CNI ADD/CHECK answer: the endpoint with the network that holds it (and, with `dns`, the
 // endpoint's resolv.conf facts, which cnetd-cni returns as the CNI result's "dns").
 api::CniAttachment attachment_of(const core::Endpoint& ep, const std::vector<core::Network>& nets,
-                                 const DnsServer* dns = nullptr);
+                                 const EndpointDnsSource* dns = nullptr);
 
 // --- api → core -------------------------------------------------------------------------------
 core::CreateNetworkRequest to_core(const api::CreateNetworkRequest& r);
@@ -68,12 +68,12 @@ CniAdd to_core(const api::CniAddRequest& r);
 // --- the same composed with lib/api's JSON codec ----------------------------------------------
 json network_to_json(const core::Network& n,
                      const std::map<std::string, core::GatewayRole>* roles = nullptr,
-                     const DnsServer* dns = nullptr);
+                     const EndpointDnsSource* dns = nullptr);
 json endpoint_to_json(const core::Endpoint& e, const std::string& network = {},
                       const core::GatewayRole* role = nullptr);
 // The connect answer: the endpoint of `net`, named by the network's name, with its resolv.conf
 // facts when `dns` is given.
-json connected_to_json(const core::Endpoint& e, const core::Network& net, const DnsServer* dns);
+json connected_to_json(const core::Endpoint& e, const core::Network& net, const EndpointDnsSource* dns);
 json ports_to_json(const std::vector<core::Network>& networks);
 
 // The request body as a JSON object: "invalid JSON body: parse error at line 1, column 9: ...".

@@ -84,7 +84,17 @@ struct EndpointDns {
     std::vector<std::string> options;
 };
 
-class DnsServer {
+// What daemon/codec needs of the DNS server: an endpoint's resolver facts. An interface, so the
+// codec (a library of its own, fuzzed alone: tests/fuzz/fuzz_api) does not link the server.
+class EndpointDnsSource {
+public:
+    virtual EndpointDns endpoint_dns(const core::Network& net, const core::Endpoint& ep) const = 0;
+
+protected:
+    ~EndpointDnsSource() = default;  // never deleted through this interface
+};
+
+class DnsServer final : public EndpointDnsSource {
 public:
     explicit DnsServer(DnsOptions opts);
     ~DnsServer();
@@ -104,7 +114,7 @@ public:
     DnsStatus status() const;
     // The resolv.conf facts for an endpoint of `net` (any thread; pure apart from reading the
     // current host file facts).
-    EndpointDns endpoint_dns(const core::Network& net, const core::Endpoint& ep) const;
+    EndpointDns endpoint_dns(const core::Network& net, const core::Endpoint& ep) const override;
 
 private:
     struct Impl;  // dns_server.cpp

@@ -560,19 +560,6 @@ std::string Client::current_endpoint() const {
     return impl_->endpoints[static_cast<std::size_t>(impl_->last_good)].url;
 }
 
-std::string prefix_end(const std::string& prefix) {
-    std::string end = prefix;
-    while (!end.empty()) {
-        auto& c = end.back();
-        if (static_cast<unsigned char>(c) < 0xff) {
-            c = static_cast<char>(static_cast<unsigned char>(c) + 1);
-            return end;
-        }
-        end.pop_back();
-    }
-    return std::string(1, '\0');  // every key: etcd reads "\0" as "no upper bound"
-}
-
 Result<void> validate(const ClientOptions& opts) {
     if (opts.endpoints.empty()) {
         return Error::invalid("cluster.etcd: at least one endpoint is needed");

@@ -67,7 +67,8 @@ struct RangeResult {
     int64_t revision = 0;       // the store's revision when it answered (watch from revision+1)
 };
 
-// The first key after every key starting with `prefix` (etcd's range_end for a prefix).
+// The first key after every key starting with `prefix` (etcd's range_end for a prefix). Pure
+// (defined in codec.cpp).
 std::string prefix_end(const std::string& prefix);
 
 struct Compare {

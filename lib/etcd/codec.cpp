@@ -6,6 +6,25 @@
 
 #include <nlohmann/json.hpp>
 
+namespace cnetd::etcd {
+
+// Declared in client.hpp (the client's range_prefix); defined here, with the other pure parts, so
+// the codec library (no client) has it.
+std::string prefix_end(const std::string& prefix) {
+    std::string end = prefix;
+    while (!end.empty()) {
+        auto& c = end.back();
+        if (static_cast<unsigned char>(c) < 0xff) {
+            c = static_cast<char>(static_cast<unsigned char>(c) + 1);
+            return end;
+        }
+        end.pop_back();
+    }
+    return std::string(1, '\0');  // every key: etcd reads "\0" as "no upper bound"
+}
+
+}  // namespace cnetd::etcd
+
 namespace cnetd::etcd::codec {
 
 using json = nlohmann::json;

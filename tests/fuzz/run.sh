@@ -40,8 +40,11 @@ if ! command -v clang++ >/dev/null; then
   exit 1
 fi
 if [[ ! -f "$build/build.ninja" ]]; then
+  # OSS-Fuzz's flags (-O1, line tables only: enough for the sanitizers' stack traces) and a unity
+  # build: on a 2-core machine this build took 7.8 min at -O2 -g file by file, 5 min so.
   CXX=clang++ meson setup "$build" -Dfuzz=enabled -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dbuildtype=debugoptimized -Dwerror=true >/dev/null
+    -Db_lundef=false -Doptimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only \
+    -Dunity=on -Dunity_size=8 -Dwerror=true >/dev/null
 fi
 ninja_targets=()
 for t in $targets; do ninja_targets+=("tests/fuzz/$t"); done
