@@ -260,7 +260,8 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network,
     return api::to_json(to_api(e, network, role));
 }
 
-json connected_to_json(const core::Endpoint& e, const core::Network& net, const EndpointDnsSource* dns) {
+json connected_to_json(const core::Endpoint& e, const core::Network& net,
+                       const EndpointDnsSource* dns) {
     api::Endpoint out = to_api(e, net.name);
     if (dns) add_dns(out, dns->endpoint_dns(net, e));
     return api::to_json(out);

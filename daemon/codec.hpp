@@ -73,7 +73,8 @@ json endpoint_to_json(const core::Endpoint& e, const std::string& network = {},
                       const core::GatewayRole* role = nullptr);
 // The connect answer: the endpoint of `net`, named by the network's name, with its resolv.conf
 // facts when `dns` is given.
-json connected_to_json(const core::Endpoint& e, const core::Network& net, const EndpointDnsSource* dns);
+json connected_to_json(const core::Endpoint& e, const core::Network& net,
+                       const EndpointDnsSource* dns);
 json ports_to_json(const std::vector<core::Network>& networks);
 
 // The request body as a JSON object: "invalid JSON body: parse error at line 1, column 9: ...".

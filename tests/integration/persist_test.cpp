@@ -144,7 +144,9 @@ TEST_F(Persist, DeadNamespaceWhileDownIsReconciledAtStart) {
 // SIGTERM while a connect is in the middle of its kernel steps: the operation completes (the
 // worker finishes the job in flight), then the daemon exits; state and kernel agree after restart.
 TEST_F(Persist, SigtermDuringAConnectCompletesItThenExits) {
-    setenv("CNETD_FAILPOINTS", "kernel.create_veth.after=sleep(2000)", 1);
+    // The stall outlasts what the test does inside it (start two ASan netctl, poll /metrics) on a
+    // loaded machine: CI's parallel run once took over 2 s just to get the first connect in.
+    setenv("CNETD_FAILPOINTS", "kernel.create_veth.after=sleep(8000)", 1);
     start();
     unsetenv("CNETD_FAILPOINTS");
     ok({"netns", "create", "a"});
@@ -153,7 +155,7 @@ TEST_F(Persist, SigtermDuringAConnectCompletesItThenExits) {
         return d.netctl({"network", "connect", "bridge", "a"});
     });
     // Wait until the veth exists: the connect is then inside the stall after create_veth.
-    for (int i = 0; i < 100 && veths().empty(); ++i) std::this_thread::sleep_for(20ms);
+    for (int i = 0; i < 500 && veths().empty(); ++i) std::this_thread::sleep_for(20ms);
     ASSERT_EQ(veths().size(), 1u) << "the connect should be in flight\n" << d.log();
     ASSERT_EQ(containers().size(), 0u);  // not finished yet (readers see the last snapshot)
     // A second connect queues behind it.

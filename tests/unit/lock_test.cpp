@@ -1,8 +1,8 @@
 // lib/store/lock: what a loser of the state-dir lock says about the holder. The netns lock (an
 // abstract socket) is covered by tests/integration/lock_test.cpp, which has a namespace of its own;
 // these tests lose at the state-dir lock, before the netns lock is tried.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
 
