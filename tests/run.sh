@@ -117,8 +117,10 @@ meson_args_of() { [[ $1 == build-asan ]] && echo "${asan_args[@]}"; return 0; }
 stages=$(mktemp)
 ticker=
 bg=  # the background builds' process group (start_background_builds)
-trap 'rm -f "$stages" "$stages".*; [[ -n $ticker ]] && kill "$ticker" 2>/dev/null;
-  [[ -n $bg ]] && kill -- -"$bg" 2>/dev/null; true' EXIT
+# Every command here must succeed (|| true): under set -e a failing one would end the trap, and the
+# script, with status 1 whatever `exit` said (a background group that has already ended did that).
+trap 'rm -f "$stages" "$stages".*; [[ -z $ticker ]] || kill "$ticker" 2>/dev/null || true;
+  [[ -z $bg ]] || kill -- -"$bg" 2>/dev/null || true' EXIT
 stage() { echo "$1 $2" >>"$stages"; }  # passed|failed, name
 clock() { local s=$((SECONDS - t0)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 say() { echo "[$(clock)] $*"; }
